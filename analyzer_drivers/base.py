@@ -1,0 +1,124 @@
+"""The one interface every power meter sits behind, and the data it yields.
+
+A driver knows its instrument and nothing else: no sessions, no LoadGen, no reports.
+Time is UTC epoch nanoseconds on the director's clock.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+# PTDaemon's sentinels for a sample value: an error reading and a missed sample.
+ERROR_READING = -1.0
+MISSED_SAMPLE = -2.0
+
+
+class AnalyzerError(Exception):
+    """A meter could not be reached, or it answered something we cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One averaged reading. ``watts`` may hold a PTDaemon sentinel (-1, -2) or NaN."""
+
+    t_ns: int
+    watts: float
+    volts: float = math.nan
+    amps: float = math.nan
+    pf: float = math.nan
+    channel_watts: tuple[float, ...] = ()
+
+    @property
+    def is_valid(self) -> bool:
+        return math.isfinite(self.watts) and self.watts > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Ranges:
+    """Voltage and current ranges. ``None`` for a value means auto-ranging."""
+
+    volts: float | None
+    amps: float | None
+
+    @classmethod
+    def auto(cls) -> Ranges:
+        return cls(volts=None, amps=None)
+
+    def describe(self) -> str:
+        volts = "Auto" if self.volts is None else f"{self.volts:g} V"
+        amps = "Auto" if self.amps is None else f"{self.amps:g} A"
+        return f"{volts}, {amps}"
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzerInfo:
+    """What a meter says it is."""
+
+    name: str
+    model: str
+    averaging_ms: int
+    version: str = ""
+    raw: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+#: Called with (command, reply, command_t_ns, reply_t_ns) for every exchange with a meter.
+ExchangeLog = Callable[[str, str, int, int], None]
+
+
+class Analyzer(abc.ABC):
+    """An async power meter: identify, range, start with a mark, poll samples, stop.
+
+    Use it as an async context manager: ``async with driver as meter: ...``.
+    """
+
+    #: A short stable name for file names and reports, e.g. ``ptd-127.0.0.1-8888``.
+    name: str = "analyzer"
+    #: Drivers that speak a command protocol report each exchange here when it is set.
+    on_exchange: ExchangeLog | None = None
+
+    async def __aenter__(self) -> Analyzer:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abc.abstractmethod
+    async def connect(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def identify(self) -> AnalyzerInfo: ...
+
+    @abc.abstractmethod
+    async def get_ranges(self) -> Ranges: ...
+
+    @abc.abstractmethod
+    async def set_ranges(self, ranges: Ranges) -> None: ...
+
+    @abc.abstractmethod
+    async def start(self, mark: str, interval_ms: int) -> None:
+        """Begin an untimed measurement whose samples carry ``mark``."""
+
+    @abc.abstractmethod
+    async def poll(self) -> list[Sample]:
+        """Samples taken since the last poll (possibly none), oldest first."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None: ...
+
+    async def uncertainty(self) -> float | None:
+        """Mean per-sample uncertainty (fraction) of the last measurement, if known."""
+        return None

@@ -1,0 +1,174 @@
+"""SPEC PTDaemon client: the meter behind PTDaemon's TCP text protocol (PROTOCOLS.md §1)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+
+from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
+from analyzer_drivers.ptd_format import parse_sample_line
+
+MAX_REPLY_BYTES = 64 * 1024
+ERROR_PREFIXES = ("Error", "Invalid number of parameters", "Meter busy", "Unknown command")
+
+
+class PtdAnalyzer(Analyzer):
+    """A meter reached through a running PTDaemon (or our simulator of it)."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8888,
+        *,
+        connect_timeout_s: float = 30.0,
+        reply_timeout_s: float = 10.0,
+    ) -> None:
+        self.host, self.port = host, port
+        self.name = f"ptd-{host}-{port}"
+        self.connect_timeout_s = connect_timeout_s
+        self.reply_timeout_s = reply_timeout_s
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def where(self) -> str:
+        return f"PTDaemon at {self.host}:{self.port}"
+
+    # --- connection ----------------------------------------------------------------------
+    async def connect(self) -> None:
+        # A freshly launched PTDaemon can take ~17 s before it accepts: retry until the deadline.
+        deadline = time.monotonic() + self.connect_timeout_s
+        while True:
+            try:
+                self._reader, self._writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port, limit=MAX_REPLY_BYTES),
+                    timeout=max(0.1, deadline - time.monotonic()),
+                )
+                break
+            except (OSError, asyncio.TimeoutError) as exc:
+                if time.monotonic() >= deadline:
+                    raise AnalyzerError(f"cannot connect to {self.where}: {exc or 'timed out'}") from exc
+                await asyncio.sleep(0.2)
+        reply = await self.command("Hello")
+        if not reply.startswith("Hello"):
+            raise AnalyzerError(f"{self.where} is not a PTDaemon: it answered {reply[:80]!r} to Hello")
+
+    async def close(self) -> None:
+        writer, self._writer, self._reader = self._writer, None, None
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(ConnectionError, OSError):
+                await writer.wait_closed()
+
+    # --- the line protocol -------------------------------------------------------------
+    async def command(self, line: str, extra_lines: Callable[[str], int] | None = None) -> str:
+        """Send one command; return its reply (with ``extra_lines``, the whole block)."""
+        async with self._lock:
+            if self._writer is None or self._reader is None:
+                raise AnalyzerError(f"not connected to {self.where}")
+            sent_ns = time.time_ns()
+            try:
+                self._writer.write(line.encode() + b"\r\n")
+                await self._writer.drain()
+                first = await self._read_line()
+                lines = [first]
+                for _ in range(extra_lines(first) if extra_lines else 0):
+                    lines.append(await self._read_line())
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                raise AnalyzerError(f"{self.where} closed the connection during {line!r}") from exc
+            except asyncio.TimeoutError as exc:
+                raise AnalyzerError(
+                    f"{self.where} did not answer {line!r} within {self.reply_timeout_s:g} s"
+                ) from exc
+            except asyncio.LimitOverrunError as exc:
+                raise AnalyzerError(f"{self.where} sent a line over {MAX_REPLY_BYTES} bytes") from exc
+            reply = "\n".join(lines)
+            if self.on_exchange is not None:
+                self.on_exchange(line, reply, sent_ns, time.time_ns())
+            return reply
+
+    async def _read_line(self) -> str:
+        assert self._reader is not None
+        raw = await asyncio.wait_for(self._reader.readuntil(b"\n"), self.reply_timeout_s)
+        return raw.decode("utf-8", errors="replace").strip()
+
+    async def checked(self, line: str, expect: str) -> str:
+        """Send a command whose reply must start with ``expect``."""
+        reply = await self.command(line)
+        if not reply.startswith(expect):
+            raise AnalyzerError(f"{self.where} refused {line!r}: {reply[:200]}")
+        return reply
+
+    # --- the Analyzer interface --------------------------------------------------------
+    async def identify(self) -> AnalyzerInfo:
+        reply = await self.command("Identify")
+        if reply.startswith(ERROR_PREFIXES):
+            raise AnalyzerError(f"{self.where} refused Identify: {reply[:200]}")
+        return parse_identify(reply)
+
+    async def get_ranges(self) -> Ranges:
+        reply = await self.checked("RR", "Ranges,")
+        return parse_ranges(reply, self.where)
+
+    async def set_ranges(self, ranges: Ranges) -> None:
+        for which, value in (("V", ranges.volts), ("A", ranges.amps)):
+            setting = "Auto" if value is None else f"{value:g}"
+            await self.checked(f"SR,{which},{setting}", f"Range {which} changed")
+
+    async def start(self, mark: str, interval_ms: int) -> None:
+        if "," in mark or "\n" in mark:
+            raise AnalyzerError(f"a PTDaemon mark cannot hold ',' or a newline: {mark!r}")
+        await self.checked(f"Go,{interval_ms},0,{mark}", "Starting")
+
+    async def poll(self) -> list[Sample]:
+        reply = await self.command("RL", extra_lines=_count_of_rl_block)
+        head, *lines = reply.split("\n")
+        if not head.startswith("Last "):
+            raise AnalyzerError(f"{self.where} refused RL: {head[:200]}")
+        return [parse_sample_line(line)[0] for line in lines]
+
+    async def stop(self) -> None:
+        reply = await self.command("Stop")
+        if not reply.startswith(("Stopping", "Error: no measurement")):
+            raise AnalyzerError(f"{self.where} refused Stop: {reply[:200]}")
+
+    async def uncertainty(self) -> float | None:
+        reply = await self.checked("Uncertainty", "Uncertainty,")
+        average = float(reply.split(",")[1])
+        return average if average >= 0 else None
+
+
+def _count_of_rl_block(first_line: str) -> int:
+    """How many sample lines follow an ``RL`` header ``Last N samples``."""
+    words = first_line.split()
+    if len(words) == 3 and words[0] == "Last" and words[1].isdigit():
+        return int(words[1])
+    return 0
+
+
+def parse_identify(reply: str) -> AnalyzerInfo:
+    fields = reply.split(",")
+    if len(fields) < 2 or not fields[1].strip().isdigit():
+        raise AnalyzerError(f"unexpected Identify reply: {reply[:200]!r}")
+    version = next((f.split("=", 1)[1] for f in fields if f.startswith("version=")), "")
+    idn = fields[-1].split(";")
+    model = idn[1] if len(idn) >= 2 else fields[0]
+    return AnalyzerInfo(
+        name=fields[0], model=model, averaging_ms=int(fields[1]), version=version, raw=reply
+    )
+
+
+def parse_ranges(reply: str, where: str = "PTDaemon") -> Ranges:
+    """``Ranges,<ampAuto>,<ampRange>,<voltAuto>,<voltRange>`` → Ranges (None = auto)."""
+    fields = reply.split(",")
+    try:
+        amp_auto, amps, volt_auto, volts = int(fields[1]), float(fields[2]), int(fields[3]), float(fields[4])
+    except (IndexError, ValueError) as exc:
+        raise AnalyzerError(f"{where} sent a malformed range reply: {reply[:200]!r}") from exc
+    return Ranges(
+        volts=None if volt_auto == 1 or volts < 0 else volts,
+        amps=None if amp_auto == 1 or amps < 0 else amps,
+    )

@@ -1,0 +1,1 @@
+"""Simulators that speak real meter protocols, for testing a setup without hardware."""

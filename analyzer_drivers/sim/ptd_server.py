@@ -1,0 +1,313 @@
+"""A server that speaks SPEC PTDaemon's network protocol over a simulated meter.
+
+Users point the director (or any PTDaemon client) at it to test a setup without a
+licence or a meter. Replies follow PROTOCOLS.md §1; readings come from a PowerModel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from analyzer_drivers.base import Sample
+from analyzer_drivers.meters import METERS, MeterSpec
+from analyzer_drivers.ptd_format import format_sample_line
+from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
+from analyzer_drivers.timefmt import format_mlperf_time
+
+log = logging.getLogger("power_director.sim.ptd")
+
+MAX_SAMPLES = 500_000
+MAX_LINE_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class PtdIdentity:
+    driver: str
+    version: str
+    idn: str  # the meter's *IDN? with ';' for ','
+    model: str
+
+    def identify_reply(self, averaging_ms: int) -> str:
+        return (
+            f"{self.driver},{averaging_ms},1,1,1,1,0,0,1,version={self.version},OS=Linux,"
+            f"mode=power,1,1,1,0,0,no_cal_date,{self.idn}"
+        )
+
+
+IDENTITIES: dict[str, PtdIdentity] = {
+    "sim": PtdIdentity(
+        "PowerDirectorSimulator", "sim-0.1.0-00000000-20261123", "POWER-DIRECTOR;SIM;0;0.1", "SIM"
+    ),
+    "wt310": PtdIdentity(
+        "YokogawaWT310", "1.9.2-e8c7a49a-20201208", "YOKOGAWA;WT310;C2PH13047V;F1.03", "WT310"
+    ),
+    "wt330e": PtdIdentity(
+        "YokogawaWT330E", "1.9.2-e8c7a49a-20201208", "YOKOGAWA;WT333E;C3VD30030E;F1.04", "WT330E"
+    ),
+}
+
+
+@dataclass
+class _RangeState:
+    volts: float | None = None  # None: auto
+    amps: float | None = None
+    auto_volts_pick: float = -1.0
+    auto_amps_pick: float = -1.0
+
+    def in_use(self) -> tuple[float, float]:
+        volts = self.volts if self.volts is not None else self.auto_volts_pick
+        amps = self.amps if self.amps is not None else self.auto_amps_pick
+        return volts, amps
+
+
+@dataclass
+class _Measurement:
+    mark: str
+    interval_ms: int
+    t0_ns: int
+    samples: list[Sample] = field(default_factory=list)
+    uncertainties: list[float] = field(default_factory=list)
+
+
+class PtdSimulator:
+    """The simulated daemon: state, sampling task and the command table."""
+
+    def __init__(
+        self,
+        model: PowerModel | None = None,
+        identity: str = "sim",
+        log_path: Path | None = None,
+        averaging_ms: int = 1000,
+    ) -> None:
+        if identity not in IDENTITIES:
+            raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
+        self.identity = IDENTITIES[identity]
+        self.spec: MeterSpec = METERS[self.identity.model]
+        self.model = model or CpuUtilisationModel()
+        self.averaging_ms = averaging_ms
+        self.ranges = _RangeState()
+        self.unread: deque[Sample] = deque(maxlen=MAX_SAMPLES)
+        self.measurement: _Measurement | None = None
+        self.last_measurement: _Measurement | None = None
+        self._sampler: asyncio.Task[None] | None = None
+        self._log_file: TextIO | None = log_path.open("a", encoding="utf-8") if log_path else None
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+
+    # --- server lifecycle -------------------------------------------------------------
+    async def start_server(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        """Listen; returns the bound port (``port=0`` picks a free one)."""
+        self._server = await asyncio.start_server(
+            self._serve_client, host, port, limit=MAX_LINE_BYTES
+        )
+        bound_port: int = self._server.sockets[0].getsockname()[1]
+        self._say(f"Listening on {host}:{bound_port}")
+        return bound_port
+
+    async def close(self) -> None:
+        await self._stop_sampling()
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._clients):
+                writer.close()
+            await self._server.wait_closed()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
+        try:
+            while True:
+                try:
+                    raw = await reader.readuntil(b"\n")
+                except asyncio.LimitOverrunError:
+                    writer.write(b"Error: command too long\r\n")
+                    break
+                except asyncio.IncompleteReadError:
+                    break
+                reply = self.handle(raw.decode("utf-8", errors="replace").strip())
+                writer.write(reply.encode() + b"\r\n")
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            self._clients.discard(writer)
+            writer.close()
+            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+                await writer.wait_closed()
+
+    # --- the command table --------------------------------------------------------------
+    def handle(self, line: str) -> str:
+        """The reply (possibly several lines joined by CRLF) to one command line."""
+        fields = line.split(",")
+        command = fields[0].strip().lower()
+        handler = {
+            "hello": self._hello,
+            "identify": self._identify,
+            "rr": self._read_ranges,
+            "sr": self._set_range,
+            "go": self._go,
+            "stop": self._stop,
+            "rl": self._read_last,
+            "watts": self._watts,
+            "uncertainty": self._uncertainty,
+        }.get(command)
+        if handler is None:
+            return "Unknown command"
+        return handler(fields[1:])
+
+    def _hello(self, args: list[str]) -> str:
+        return "Hello, PTDaemon here!"
+
+    def _identify(self, args: list[str]) -> str:
+        return self.identity.identify_reply(self.averaging_ms)
+
+    def _read_ranges(self, args: list[str]) -> str:
+        volts, amps = self.ranges.in_use()
+        amp_auto = int(self.ranges.amps is None)
+        volt_auto = int(self.ranges.volts is None)
+        return f"Ranges,{amp_auto},{amps:.6f},{volt_auto},{volts:.6f}"
+
+    def _set_range(self, args: list[str]) -> str:
+        if len(args) != 2 or args[0].upper() not in ("V", "A"):
+            return "Invalid number of parameters"
+        if self.measurement is not None:
+            return "Meter busy"
+        which, value = args[0].upper(), args[1].strip()
+        if value.lower() == "auto":
+            snapped = None
+        else:
+            try:
+                requested = float(value)
+                if not math.isfinite(requested) or requested <= 0:
+                    raise ValueError(value)
+                snap = self.spec.snap_volts if which == "V" else self.spec.snap_amps
+                snapped = snap(requested)
+            except Exception:
+                return f"Error: invalid range '{value}'"
+        if which == "V":
+            self.ranges.volts = snapped
+        else:
+            self.ranges.amps = snapped
+        return f"Range {which} changed"
+
+    def _go(self, args: list[str]) -> str:
+        if len(args) != 3:
+            return "Invalid number of parameters"
+        if self.measurement is not None:
+            return "Error: measurement already running"
+        try:
+            interval_ms, rampup = int(args[0]), int(args[1])
+        except ValueError:
+            return "Error: invalid interval"
+        if not 10 <= interval_ms <= 60_000 or rampup < 0:
+            return "Error: invalid interval"
+        mark = args[2].strip()
+        self.unread.clear()
+        self.measurement = _Measurement(mark=mark, interval_ms=interval_ms, t0_ns=time.time_ns())
+        self._sampler = asyncio.get_running_loop().create_task(self._sample_loop(self.measurement))
+        self._say(f"Go with mark '{mark}'")
+        return (
+            f"Starting untimed measurement, maximum {MAX_SAMPLES} samples at {interval_ms}ms "
+            f"with {rampup} rampup samples"
+        )
+
+    def _stop(self, args: list[str]) -> str:
+        if self.measurement is None:
+            return "Error: no measurement to stop"
+        if self._sampler is not None:
+            self._sampler.cancel()
+            self._sampler = None
+        self.last_measurement, self.measurement = self.measurement, None
+        self._say("Completed test")
+        return "Stopping untimed measurement"
+
+    def _read_last(self, args: list[str]) -> str:
+        if args:
+            return "Invalid number of parameters"
+        lines = [format_sample_line(self.unread.popleft()) for _ in range(len(self.unread))]
+        return "\r\n".join([f"Last {len(lines)} samples", *lines])
+
+    def _current(self) -> _Measurement | None:
+        return self.measurement or self.last_measurement
+
+    def _watts(self, args: list[str]) -> str:
+        current = self._current()
+        watts = [s.watts for s in current.samples] if current else []
+        valid = [w for w in watts if w > 0]
+        if not valid:
+            return f"Watts,-1.000000,-1.000000,-1.000000,{len(watts)},{len(watts)},0"
+        return (
+            f"Watts,{sum(valid) / len(valid):.6f},{min(valid):.6f},{max(valid):.6f},"
+            f"{len(watts)},{len(watts) - len(valid)},{len(valid)}"
+        )
+
+    def _uncertainty(self, args: list[str]) -> str:
+        current = self._current()
+        values = current.uncertainties if current else []
+        known = [u for u in values if math.isfinite(u)]
+        if not known:
+            return f"Uncertainty,-1.000000,-1.000000,-1.000000,{len(values)},0,0,{len(values)}"
+        invalid = sum(u > 0.01 for u in known)
+        return (
+            f"Uncertainty,{sum(known) / len(known):.6f},{min(known):.6f},{max(known):.6f},"
+            f"{len(values)},{invalid},{len(known) - invalid},{len(values) - len(known)}"
+        )
+
+    # --- sampling ----------------------------------------------------------------------------
+    async def _sample_loop(self, measurement: _Measurement) -> None:
+        interval_ns = measurement.interval_ms * 1_000_000
+        index = 1
+        while True:
+            due_ns = measurement.t0_ns + index * interval_ns
+            await asyncio.sleep(max(0.0, (due_ns - time.time_ns()) / 1e9))
+            self._record(measurement, self._take_sample(due_ns))
+            index += 1
+
+    def _take_sample(self, t_ns: int) -> Sample:
+        reading = self.model.reading(t_ns)
+        if self.ranges.volts is None:
+            self.ranges.auto_volts_pick = self.spec.snap_volts(reading.volts)
+        if self.ranges.amps is None:
+            self.ranges.auto_amps_pick = self.spec.snap_amps(reading.amps)
+        return Sample(t_ns, reading.watts, reading.volts, reading.amps, reading.pf)
+
+    def _record(self, measurement: _Measurement, sample: Sample) -> None:
+        volts_range, amps_range = self.ranges.in_use()
+        measurement.samples.append(sample)
+        measurement.uncertainties.append(
+            self.spec.sample_uncertainty(sample.watts, volts_range, amps_range)
+        )
+        self.unread.append(sample)
+        if self._log_file is not None:
+            self._log_file.write(format_sample_line(sample, measurement.mark) + "\n")
+            self._log_file.flush()
+
+    async def _stop_sampling(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sampler
+            self._sampler = None
+
+    def _say(self, message: str) -> None:
+        log.info("%s: %s", format_mlperf_time(time.time_ns()), message)
+
+
+async def serve_forever(simulator: PtdSimulator, host: str, port: int) -> None:
+    """Run a simulator until cancelled (the ``power-director sim ptd`` command)."""
+    bound = await simulator.start_server(host, port)
+    print(f"PTDaemon simulator listening on {host}:{bound}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await simulator.close()

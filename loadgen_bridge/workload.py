@@ -1,0 +1,82 @@
+"""What runs while the meter measures: LoadGen in-process, or any command that writes LoadGen logs."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from loadgen_bridge.cpu_sut import CpuBenchmark, run_cpu_benchmark
+from loadgen_bridge.detail_log import DETAIL_LOG
+
+LOADGEN_LOG_NAMES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json")
+
+
+class WorkloadError(Exception):
+    """The workload failed or left no LoadGen logs."""
+
+
+class Workload(Protocol):
+    description: str
+
+    async def run(self, phase: str, log_dir: Path) -> None:
+        """Run once; afterwards ``log_dir`` holds this run's LoadGen logs."""
+
+
+@dataclass
+class InProcessLoadgen:
+    """The real LoadGen over the built-in CPU SUT, in this process (on a worker thread)."""
+
+    bench: CpuBenchmark
+
+    @property
+    def description(self) -> str:
+        return f"in-process LoadGen {self.bench.scenario}, {self.bench.duration_s:g} s, CPU SUT"
+
+    async def run(self, phase: str, log_dir: Path) -> None:
+        await asyncio.to_thread(run_cpu_benchmark, self.bench, log_dir)
+
+
+@dataclass
+class CommandWorkload:
+    """A command that runs LoadGen. It writes its logs to ``$POWER_DIRECTOR_LOG_DIR``
+    (the phase directory), or to ``loadgen_logs`` from where they are copied."""
+
+    argv: list[str]
+    loadgen_logs: Path | None = None
+
+    @property
+    def description(self) -> str:
+        return " ".join(self.argv)
+
+    async def run(self, phase: str, log_dir: Path) -> None:
+        env = {**os.environ, "POWER_DIRECTOR_LOG_DIR": str(log_dir), "POWER_DIRECTOR_PHASE": phase}
+        if self.loadgen_logs is not None:
+            for name in LOADGEN_LOG_NAMES:
+                (self.loadgen_logs / name).unlink(missing_ok=True)  # never pick up an old run
+        try:
+            process = await asyncio.create_subprocess_exec(*self.argv, env=env)
+        except OSError as exc:
+            raise WorkloadError(f"cannot start workload {self.argv[0]!r}: {exc.strerror or exc}") from exc
+        try:
+            code = await process.wait()
+        except asyncio.CancelledError:
+            process.terminate()
+            raise
+        if code != 0:
+            raise WorkloadError(f"workload exited with status {code} in the {phase} phase")
+        if self.loadgen_logs is not None:
+            self._collect(log_dir)
+        if not (log_dir / DETAIL_LOG).is_file():
+            where = self.loadgen_logs or log_dir
+            raise WorkloadError(f"workload wrote no {DETAIL_LOG} in {where} ({phase} phase)")
+
+    def _collect(self, log_dir: Path) -> None:
+        assert self.loadgen_logs is not None
+        for name in LOADGEN_LOG_NAMES:
+            source = self.loadgen_logs / name
+            if source.is_file():
+                shutil.copy2(source, log_dir / name)

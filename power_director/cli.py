@@ -1,0 +1,136 @@
+"""``power-director``: the command line. Exit 0 only for a completed, valid measurement."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.sim.models import CpuUtilisationModel
+from analyzer_drivers.sim.ptd_server import IDENTITIES, PtdSimulator, serve_forever
+from loadgen_bridge.detail_log import LoadgenLogError
+from loadgen_bridge.workload import CommandWorkload, WorkloadError
+from power_director.analyzers import make_analyzer
+from power_director.config import ConfigError, load_config
+from power_director.demo import run_demo
+from power_director.session import Session, SessionError
+from reports.session_report import ReportError, summary_text, write_report
+from reports.spl import SplError
+
+EXIT_INVALID = 1
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+EXPECTED_ERRORS = (
+    AnalyzerError, ConfigError, LoadgenLogError, ReportError, SessionError, SplError,
+    WorkloadError, OSError,
+)
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="power-director",
+        description="Measure wall power during MLPerf LoadGen runs and report MLPerf Power results.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="simulated meter + real LoadGen, no hardware needed")
+    demo.add_argument("--out", type=Path, default=Path("power-runs"), help="sessions go here")
+    demo.add_argument("--seconds", type=_positive_float, default=5.0, help="LoadGen minimum duration per phase")
+
+    run = commands.add_parser("run", help="measure a workload command that writes LoadGen logs")
+    run.add_argument("--config", type=Path, required=True)
+    run.add_argument("--label")
+    run.add_argument("--out", type=Path, help="sessions go here (default: config's out_dir)")
+    run.add_argument("--loadgen-logs", type=Path, help="where the command writes its LoadGen logs "
+                     "(default: it writes to $POWER_DIRECTOR_LOG_DIR)")
+    run.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
+
+    report = commands.add_parser("report", help="recompute report.json from a session's files")
+    report.add_argument("session_dir", type=Path)
+
+    sim = commands.add_parser("sim", help="run a meter simulator standalone")
+    sims = sim.add_subparsers(dest="simulator", required=True)
+    ptd = sims.add_parser("ptd", help="a PTDaemon-protocol server over a simulated meter")
+    ptd.add_argument("--host", default="127.0.0.1")
+    ptd.add_argument("--port", type=int, default=8888)
+    ptd.add_argument("--identity", choices=sorted(IDENTITIES), default="sim")
+    ptd.add_argument("--idle-watts", type=_positive_float, default=60.0)
+    ptd.add_argument("--dynamic-watts", type=float, default=140.0)
+    ptd.add_argument("--log", type=Path, help="PTDaemon -l style sample log")
+    return parser
+
+
+async def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    argv = list(args.workload)
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        raise ConfigError("no workload command: give it after '--'")
+    session = Session(
+        config,
+        make_analyzer(config.analyzer),
+        CommandWorkload(argv, args.loadgen_logs),
+        out_root=args.out or Path(config.session.out_dir),
+        label=args.label,
+    )
+    report = await session.run()
+    print(summary_text(report))
+    return 0 if report["valid"] else EXIT_INVALID
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    reports = await run_demo(args.out, args.seconds)
+    return 0 if all(r["valid"] for r in reports) else EXIT_INVALID
+
+
+def _report(args: argparse.Namespace) -> int:
+    report = write_report(args.session_dir)
+    print(summary_text(report))
+    return 0 if report["valid"] else EXIT_INVALID
+
+
+async def _sim(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
+    simulator = PtdSimulator(model=model, identity=args.identity, log_path=args.log)
+    await serve_forever(simulator, args.host, args.port)
+    return 0
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "demo":
+        return asyncio.run(_demo(args))
+    if args.command == "run":
+        return asyncio.run(_run(args))
+    if args.command == "report":
+        return _report(args)
+    return asyncio.run(_sim(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except EXPECTED_ERRORS as exc:
+        print(f"power-director: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("power-director: interrupted; raw data kept", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

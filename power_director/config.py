@@ -1,0 +1,127 @@
+"""The director's TOML configuration, validated with errors that name the bad key.
+
+Example::
+
+    [analyzer]
+    type = "ptd"            # SPEC PTDaemon, or our simulator of it
+    host = "127.0.0.1"
+    port = 8888
+    interval_ms = 1000      # MLPerf samples at 1 s
+
+    [session]
+    label = "resnet50-offline"
+    out_dir = "power-runs"
+    settle_s = 1.0          # pause after a range change; MLPerf's workflow sleeps 10 s
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, not TOML, or has a bad value."""
+
+
+@dataclass(frozen=True)
+class AnalyzerConfig:
+    type: str = "ptd"
+    host: str = "127.0.0.1"
+    port: int = 8888
+    interval_ms: int = 1000
+    connect_timeout_s: float = 30.0
+    reply_timeout_s: float = 10.0
+
+    def validate(self) -> None:
+        if self.type != "ptd":
+            raise ConfigError(f"[analyzer] type {self.type!r} is not known; use 'ptd'")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"[analyzer] port {self.port} is not a TCP port")
+        if not 10 <= self.interval_ms <= 60_000:
+            raise ConfigError(f"[analyzer] interval_ms {self.interval_ms} is outside 10..60000")
+        _positive("analyzer", "connect_timeout_s", self.connect_timeout_s)
+        _positive("analyzer", "reply_timeout_s", self.reply_timeout_s)
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    label: str = "run"
+    out_dir: str = "power-runs"
+    settle_s: float = 1.0
+    poll_interval_s: float = 0.5
+
+    def validate(self) -> None:
+        if not self.label or any(c in self.label for c in "/\\,\n"):
+            raise ConfigError(f"[session] label {self.label!r} must be non-empty, without / \\ , or newline")
+        if self.settle_s < 0:
+            raise ConfigError("[session] settle_s cannot be negative")
+        _positive("session", "poll_interval_s", self.poll_interval_s)
+
+
+@dataclass(frozen=True)
+class Config:
+    analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
+    session: SessionConfig = field(default_factory=SessionConfig)
+
+    def validate(self) -> Config:
+        self.analyzer.validate()
+        self.session.validate()
+        return self
+
+
+def _positive(section: str, key: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"[{section}] {key} must be positive, not {value}")
+
+
+Section = TypeVar("Section", AnalyzerConfig, SessionConfig)
+
+
+def _section(cls: type[Section], name: str, table: Any) -> Section:
+    if not isinstance(table, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"[{name}] has unknown key(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        expected = type(getattr(cls(), key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not expected:
+            raise ConfigError(
+                f"[{name}] {key} must be a {expected.__name__}, not {type(value).__name__} {value!r}"
+            )
+        values[key] = value
+    return cls(**values)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    unknown = sorted(set(data) - {"analyzer", "session"})
+    if unknown:
+        raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
+    return Config(
+        analyzer=_section(AnalyzerConfig, "analyzer", data.get("analyzer", {})),
+        session=_section(SessionConfig, "session", data.get("session", {})),
+    ).validate()
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    return config_from_dict(data)

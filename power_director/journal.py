@@ -1,0 +1,71 @@
+"""The session's ``raw/``: every sample and event on disk as it arrives.
+
+Samples are PTDaemon ``-l`` log lines with their mark, one file per analyzer, so a torn
+last line after a crash loses one sample at most and the file reads like PTDaemon's own.
+Events are JSON lines.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from analyzer_drivers.base import Sample
+from analyzer_drivers.ptd_format import format_sample_line
+
+EVENTS_FILE = "events.jsonl"
+SAMPLES_SUFFIX = ".samples.txt"
+
+
+def samples_path(raw_dir: Path, analyzer_name: str) -> Path:
+    return raw_dir / f"{analyzer_name}{SAMPLES_SUFFIX}"
+
+
+class Journal:
+    """Append-only writer for one session's ``raw/`` directory."""
+
+    def __init__(self, raw_dir: Path) -> None:
+        raw_dir.mkdir(parents=True, exist_ok=True)
+        self.raw_dir = raw_dir
+        self._events = (raw_dir / EVENTS_FILE).open("a", encoding="utf-8")
+        self._samples: dict[str, TextIO] = {}
+        self.sample_counts: dict[str, int] = {}
+
+    def record_samples(self, analyzer_name: str, samples: Iterable[Sample], mark: str) -> int:
+        out = self._samples.get(analyzer_name)
+        if out is None:
+            out = samples_path(self.raw_dir, analyzer_name).open("a", encoding="utf-8")
+            self._samples[analyzer_name] = out
+        lines = [format_sample_line(s, mark) + "\n" for s in samples]
+        out.writelines(lines)
+        out.flush()
+        self.sample_counts[analyzer_name] = self.sample_counts.get(analyzer_name, 0) + len(lines)
+        return len(lines)
+
+    def record_event(self, kind: str, **fields: Any) -> None:
+        entry = {"t_ns": time.time_ns(), "kind": kind, **fields}
+        self._events.write(json.dumps(entry, default=str) + "\n")
+        self._events.flush()
+
+    def close(self) -> None:
+        for out in [self._events, *self._samples.values()]:
+            out.close()
+        self._samples.clear()
+
+
+def write_phase_spl(raw_dir: Path, analyzer_name: str, mark: str, spl_path: Path) -> int:
+    """Write ``spl.txt``: the raw sample lines of one mark. Returns the line count."""
+    source = samples_path(raw_dir, analyzer_name)
+    suffix = f",Mark,{mark}"
+    count = 0
+    with source.open("r", encoding="utf-8", errors="replace") as lines, spl_path.open(
+        "w", encoding="utf-8"
+    ) as spl:
+        for line in lines:
+            if line.rstrip("\n").endswith(suffix):
+                spl.write(line if line.endswith("\n") else line + "\n")
+                count += 1
+    return count

@@ -1,0 +1,88 @@
+"""Read PTDaemon-format sample files (``spl.txt``, PTDaemon ``-l`` logs) into arrays."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from analyzer_drivers.timefmt import MLPERF_TIME_FORMAT
+
+_EPOCH = pd.Timestamp("1970-01-01")
+
+
+class SplError(Exception):
+    """A sample file is missing or holds no readable samples."""
+
+
+@dataclass(frozen=True)
+class PowerSeries:
+    """Samples as columns, in file order. ``t_ns`` is UTC epoch ns (ms resolution in spl.txt).
+
+    File order matters: MLCommons sums watts in file order, and float sums depend on it.
+    """
+
+    t_ns: npt.NDArray[np.int64]
+    watts: npt.NDArray[np.float64]
+    volts: npt.NDArray[np.float64]
+    amps: npt.NDArray[np.float64]
+    pf: npt.NDArray[np.float64]
+    marks: npt.NDArray[np.object_]
+
+    def __len__(self) -> int:
+        return len(self.t_ns)
+
+    def take(self, index: npt.NDArray[Any]) -> PowerSeries:
+        """The samples picked by a boolean mask or an integer index array."""
+        return PowerSeries(
+            self.t_ns[index], self.watts[index], self.volts[index], self.amps[index],
+            self.pf[index], self.marks[index],
+        )
+
+    def sorted_by_time(self) -> PowerSeries:
+        return self.take(np.argsort(self.t_ns, kind="stable"))
+
+    def with_mark(self, mark: str) -> PowerSeries:
+        return self.take(self.marks == mark)
+
+    @classmethod
+    def empty(cls) -> PowerSeries:
+        floats = np.empty(0, dtype=np.float64)
+        return cls(np.empty(0, np.int64), floats, floats, floats, floats, np.empty(0, object))
+
+
+def parse_spl_text(text: str) -> PowerSeries:
+    """Parse sample lines; other lines (NOTICE, ERROR, raw buffers) are skipped."""
+    lines = [line for line in text.splitlines() if line.startswith("Time,")]
+    if not lines:
+        return PowerSeries.empty()
+    frame = pd.read_csv(
+        io.StringIO("\n".join(lines)),
+        header=None,
+        usecols=range(12),
+        names=[f"c{i}" for i in range(12)],
+        dtype={"c1": str, "c11": str},
+        float_precision="round_trip",  # the same floats as Python's float(), as MLCommons parses
+        on_bad_lines="skip",
+        engine="c",
+    )
+    stamps = pd.to_datetime(frame["c1"], format=MLPERF_TIME_FORMAT, errors="coerce")
+    keep = stamps.notna().to_numpy()
+    t_ns = (stamps[keep] - _EPOCH).to_numpy(dtype="timedelta64[ns]").astype(np.int64)
+
+    def column(name: str) -> npt.NDArray[np.float64]:
+        return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)[keep]
+
+    marks = frame["c11"].fillna("").to_numpy(dtype=object)[keep]
+    return PowerSeries(t_ns, column("c3"), column("c5"), column("c7"), column("c9"), marks)
+
+
+def read_spl(path: Path) -> PowerSeries:
+    if not path.is_file():
+        raise SplError(f"no sample file at {path}")
+    return parse_spl_text(path.read_text(encoding="utf-8", errors="replace"))
