@@ -75,7 +75,9 @@ def _settings(lg: Any, bench: CpuBenchmark, per_sample_s: float) -> Any:
     # spare queries, while a high one ends the run before its minimum duration.
     latency_ns = max(int(per_sample_s * 1e9 / 2), 1000)
     if bench.scenario == "Offline":
-        settings.offline_expected_qps = throughput
+        # Offline's sample count is fixed up front: over-provision so a slow calibration
+        # cannot end the run before its minimum duration.
+        settings.offline_expected_qps = throughput * 1.5
     elif bench.scenario == "Server":
         settings.server_target_qps = throughput / 2
         settings.server_target_latency_ns = max(latency_ns * 100, 50_000_000)

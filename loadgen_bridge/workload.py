@@ -20,7 +20,8 @@ class WorkloadError(Exception):
 
 
 class Workload(Protocol):
-    description: str
+    @property
+    def description(self) -> str: ...
 
     async def run(self, phase: str, log_dir: Path) -> None:
         """Run once; afterwards ``log_dir`` holds this run's LoadGen logs."""

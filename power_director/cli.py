@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="simulated meter + real LoadGen, no hardware needed")
     demo.add_argument("--out", type=Path, default=Path("power-runs"), help="sessions go here")
-    demo.add_argument("--seconds", type=_positive_float, default=5.0, help="LoadGen minimum duration per phase")
+    demo.add_argument(
+        "--seconds", type=_positive_float, default=5.0, help="LoadGen minimum duration per phase"
+    )
 
     run = commands.add_parser("run", help="measure a workload command that writes LoadGen logs")
     run.add_argument("--config", type=Path, required=True)

@@ -50,10 +50,12 @@ def window_inside_measurement(
 
 
 def loadgen_valid(phase: str, validity: str) -> Check:
+    """An invalid testing run fails; an invalid ranging run only warns (it only sets ranges)."""
     return _check(
         f"{phase}_loadgen_valid", validity == "VALID",
         f"LoadGen says the {phase} run is VALID",
         f"LoadGen says the {phase} run is {validity}",
+        severity="fail" if phase == "testing" else "warning",
     )
 
 

@@ -14,6 +14,11 @@ import pandas as pd
 from analyzer_drivers.timefmt import MLPERF_TIME_FORMAT
 
 _EPOCH = pd.Timestamp("1970-01-01")
+# pandas < 3 parses floats approximately unless asked; pandas 3 is exact and deprecates the option.
+# Exact parsing gives the same floats as Python's float(), as MLCommons' checker parses.
+_EXACT_FLOATS: dict[str, str] = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
 
 
 class SplError(Exception):
@@ -67,16 +72,17 @@ def parse_spl_text(text: str) -> PowerSeries:
         usecols=range(12),
         names=[f"c{i}" for i in range(12)],
         dtype={"c1": str, "c11": str},
-        float_precision="round_trip",  # the same floats as Python's float(), as MLCommons parses
         on_bad_lines="skip",
         engine="c",
+        **_EXACT_FLOATS,
     )
     stamps = pd.to_datetime(frame["c1"], format=MLPERF_TIME_FORMAT, errors="coerce")
     keep = stamps.notna().to_numpy()
     t_ns = (stamps[keep] - _EPOCH).to_numpy(dtype="timedelta64[ns]").astype(np.int64)
 
     def column(name: str) -> npt.NDArray[np.float64]:
-        return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)[keep]
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
+        return np.asarray(values[keep], dtype=np.float64)
 
     marks = frame["c11"].fillna("").to_numpy(dtype=object)[keep]
     return PowerSeries(t_ns, column("c3"), column("c5"), column("c7"), column("c9"), marks)

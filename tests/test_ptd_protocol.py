@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -71,7 +72,7 @@ def test_a_measurement_streams_samples_with_the_model_power() -> None:
     assert 8 <= len(watts) <= 14  # 0.6 s at 50 ms
     assert all(w == pytest.approx(150.0) for w in watts)
     assert stamps == sorted(stamps)
-    assert all(40 <= (b - a) / 1e6 <= 60 for a, b in zip(stamps, stamps[1:]))
+    assert all(40 <= (b - a) / 1e6 <= 60 for a, b in itertools.pairwise(stamps))
     assert watts_reply.startswith("Watts,150.000000,150.000000,150.000000,")
     fields = uncertainty_reply.split(",")
     assert fields[0] == "Uncertainty" and 0 < float(fields[1]) < 0.01
@@ -84,7 +85,7 @@ def test_error_replies_become_clear_errors() -> None:
             with pytest.raises(AnalyzerError, match="refused 'SR,V,9999'"):
                 await meter.set_ranges(Ranges(volts=9999.0, amps=None))
             await meter.start("a", 100)
-            with pytest.raises(AnalyzerError, match="refused 'Go,100,0,b'.*already running"):
+            with pytest.raises(AnalyzerError, match=r"refused 'Go,100,0,b'.*already running"):
                 await meter.start("b", 100)
             with pytest.raises(AnalyzerError, match="cannot hold ','"):
                 await meter.start("bad,mark", 100)
@@ -125,7 +126,10 @@ def test_garbage_and_overlong_lines_on_the_raw_socket() -> None:
     assert overlong_reply.startswith(b"Error: command too long")
 
 
-async def _serve_once(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]) -> tuple[asyncio.Server, int]:
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def _serve_once(handler: Handler) -> tuple[asyncio.Server, int]:
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     return server, server.sockets[0].getsockname()[1]
 

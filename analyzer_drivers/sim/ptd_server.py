@@ -100,7 +100,7 @@ class PtdSimulator:
         self._sampler: asyncio.Task[None] | None = None
         self._log_file: TextIO | None = log_path.open("a", encoding="utf-8") if log_path else None
         self._server: asyncio.Server | None = None
-        self._clients: set[asyncio.StreamWriter] = set()
+        self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     # --- server lifecycle -------------------------------------------------------------
     async def start_server(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -109,22 +109,26 @@ class PtdSimulator:
             self._serve_client, host, port, limit=MAX_LINE_BYTES
         )
         bound_port: int = self._server.sockets[0].getsockname()[1]
-        self._say(f"Listening on {host}:{bound_port}")
         return bound_port
 
     async def close(self) -> None:
         await self._stop_sampling()
         if self._server is not None:
             self._server.close()
-            for writer in list(self._clients):
+            # Closing a client's transport ends its handler with EOF; cancelling it instead makes
+            # Python 3.11's stream protocol log a spurious CancelledError traceback.
+            for writer in list(self._clients.values()):
                 writer.close()
+            await asyncio.gather(*self._clients, return_exceptions=True)
             await self._server.wait_closed()
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
 
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._clients.add(writer)
+        client = asyncio.current_task()
+        assert client is not None
+        self._clients[client] = writer
         try:
             while True:
                 try:
@@ -140,7 +144,7 @@ class PtdSimulator:
         except ConnectionError:
             pass
         finally:
-            self._clients.discard(writer)
+            self._clients.pop(client, None)
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
