@@ -1,7 +1,9 @@
 """A small CPU-bound system under test driven by the real MLPerf LoadGen, in-process.
 
-Each sample is a few dense matrix products in numpy, so the CPU (and the simulated
-wall power that follows CPU utilisation) really rises while LoadGen runs. Usable as
+Each sample is a fixed slice of wall time (``sample_ms``) spent on dense matrix products in
+numpy, so the CPU (and the simulated wall power that follows CPU utilisation) really rises
+while LoadGen runs, and the SUT's latency and throughput are known in advance: LoadGen's
+run length does not depend on a calibration that a busy machine would skew. Usable as
 a workload command too: ``python -m loadgen_bridge.cpu_sut --scenario Offline --seconds 10 --out DIR``.
 """
 
@@ -28,9 +30,9 @@ PERFORMANCE_SAMPLES = 256
 class CpuBenchmark:
     scenario: str
     duration_s: float
-    matrix_size: int = 192
-    products_per_sample: int = 2
-    workers: int = os.cpu_count() or 1
+    sample_ms: float = 2.0
+    matrix_size: int = 128
+    workers: int = 1
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -40,51 +42,42 @@ class CpuBenchmark:
 
 
 class _MatrixWork:
-    """The per-sample work and its measured cost."""
+    """The per-sample work: matrix products until the sample's time slice is spent."""
 
-    def __init__(self, size: int, products: int) -> None:
+    def __init__(self, size: int, sample_s: float) -> None:
         rng = np.random.default_rng(0)
-        self.matrices = rng.standard_normal((8, size, size)).astype(np.float32)
-        self.products = products
+        self.matrices = rng.standard_normal((8, size, size)).astype(np.float32) / np.sqrt(size)
+        self.sample_s = sample_s
 
     def run(self, sample_index: int) -> float:
-        a = self.matrices[sample_index % 8]
-        for _ in range(self.products):
-            a = np.tanh(a @ self.matrices[(sample_index + 1) % 8])
-        return float(a[0, 0])
-
-    def seconds_per_sample(self, workers: int, budget_s: float = 0.3) -> float:
-        """Wall seconds per sample when ``workers`` threads share the work (after a warm-up)."""
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(self.run, range(4 * workers)))
-            count, start = 0, time.perf_counter()
-            while time.perf_counter() - start < budget_s:
-                list(pool.map(self.run, range(count, count + 8 * workers)))
-                count += 8 * workers
-            return (time.perf_counter() - start) / count
+        deadline = time.perf_counter() + self.sample_s
+        a, b = self.matrices[sample_index % 8], self.matrices[(sample_index + 1) % 8]
+        total = 0.0
+        while time.perf_counter() < deadline:
+            # Always from the originals: chaining products would decay into slow denormals.
+            total += float(np.tanh(a @ b)[0, 0])
+        return total
 
 
-def _settings(lg: Any, bench: CpuBenchmark, per_sample_s: float) -> Any:
+def _settings(lg: Any, bench: CpuBenchmark) -> Any:
     settings = lg.TestSettings()
     settings.scenario = getattr(lg.TestScenario, bench.scenario)
     settings.mode = lg.TestMode.PerformanceOnly
     settings.min_duration_ms = int(bench.duration_s * 1000)
     settings.min_query_count = 1
-    throughput = 1.0 / per_sample_s
-    # LoadGen sizes a run from these estimates: a low latency estimate only generates
-    # spare queries, while a high one ends the run before its minimum duration.
-    latency_ns = max(int(per_sample_s * 1e9 / 2), 1000)
+    latency_ns = int(bench.sample_ms * 1e6)
+    throughput = bench.workers * 1000 / bench.sample_ms
     if bench.scenario == "Offline":
-        # Offline's sample count is fixed up front: over-provision so a slow calibration
-        # cannot end the run before its minimum duration.
-        settings.offline_expected_qps = throughput * 1.5
+        settings.offline_expected_qps = throughput
     elif bench.scenario == "Server":
         settings.server_target_qps = throughput / 2
         settings.server_target_latency_ns = max(latency_ns * 100, 50_000_000)
     elif bench.scenario == "SingleStream":
-        settings.single_stream_expected_latency_ns = latency_ns
+        # A low latency estimate only makes LoadGen generate spare queries; a high one would
+        # end the run before its minimum duration.
+        settings.single_stream_expected_latency_ns = latency_ns // 2
     else:
-        settings.multi_stream_expected_latency_ns = latency_ns * 8
+        settings.multi_stream_expected_latency_ns = latency_ns * 8 // (2 * bench.workers)
     return settings
 
 
@@ -93,7 +86,7 @@ def run_cpu_benchmark(bench: CpuBenchmark, out_dir: Path) -> None:
     import mlperf_loadgen as lg
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    work = _MatrixWork(bench.matrix_size, bench.products_per_sample)
+    work = _MatrixWork(bench.matrix_size, bench.sample_ms / 1000)
     pool = ThreadPoolExecutor(bench.workers)
     completed = threading.Lock()
 
@@ -113,8 +106,7 @@ def run_cpu_benchmark(bench: CpuBenchmark, out_dir: Path) -> None:
     log_settings.log_output.copy_summary_to_stdout = False
     log_settings.enable_trace = False
     try:
-        settings = _settings(lg, bench, work.seconds_per_sample(bench.workers))
-        lg.StartTestWithLogSettings(sut, qsl, settings, log_settings)
+        lg.StartTestWithLogSettings(sut, qsl, _settings(lg, bench), log_settings)
     finally:
         pool.shutdown(wait=True)
         lg.DestroyQSL(qsl)

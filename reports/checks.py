@@ -90,3 +90,75 @@ def mlperf_duration(duration_s: float) -> Check:
         "reported, but not MLPerf-valid",
         severity="warning",
     )
+
+
+MIN_COVERAGE = 0.95
+MAX_GAP_INTERVALS = 2.0
+MAX_SAMPLE_UNCERTAINTY = 0.01
+OVERLOAD_FACTOR = 1.4  # Yokogawa WT300E meters over-range above 140 % of range
+MAX_CLOCK_DIFFERENCE_S = 0.4  # MLPerf's limit between SUT and director clocks
+
+
+def coverage(phase: str, fraction: float, longest_gap_s: float, interval_s: float) -> Check:
+    name = f"{phase}_sample_coverage"
+    if fraction < MIN_COVERAGE:
+        return Check(name, "fail", f"valid samples cover {fraction:.1%} of the {phase} window (< 95 %)")
+    if longest_gap_s > MAX_GAP_INTERVALS * interval_s:
+        return Check(
+            name, "fail",
+            f"a {longest_gap_s:.3f} s gap without valid samples in the {phase} window "
+            f"(over 2 sampling intervals of {interval_s:g} s)",
+        )
+    return Check(name, "pass", f"valid samples cover {fraction:.1%} of the {phase} window, no long gap")
+
+
+def sample_uncertainty(above_limit: int | None, count: int, source: str) -> Check:
+    name = "testing_sample_uncertainty"
+    if above_limit is None:
+        return Check(name, "warning", f"per-sample uncertainty unknown ({source})")
+    return _check(
+        name, above_limit == 0,
+        f"all {count} testing samples within 1 % uncertainty ({source})",
+        f"{above_limit} of {count} testing samples above 1 % uncertainty ({source}): "
+        "use a lower current range",
+    )
+
+
+def range_overload(overloaded: int, sentinel_errors: int) -> Check:
+    ok = overloaded == 0 and sentinel_errors == 0
+    return _check(
+        "testing_range_overload", ok,
+        "no testing sample over range or in error",
+        f"{overloaded} testing samples above 140 % of the set range, {sentinel_errors} error "
+        "readings: ranging did not see the peak load",
+    )
+
+
+def clock_difference(offset_s: float | None, corrected: bool) -> Check:
+    name = "clock_difference"
+    if offset_s is None:
+        return Check(name, "pass", "director and SUT share one clock (local mode)")
+    if abs(offset_s) <= MAX_CLOCK_DIFFERENCE_S:
+        return Check(name, "pass", f"SUT clock is {offset_s * 1000:+.1f} ms from the director's")
+    reason = (
+        f"SUT clock is {offset_s * 1000:+.0f} ms from the director's (> 400 ms): MLCommons' checker "
+        "will misalign the windows unless the clocks are NTP-synchronised"
+    )
+    if corrected:
+        return Check(name, "warning", reason + "; our report corrects it")
+    return Check(name, "fail", reason)
+
+
+def window_inside_phase(
+    phase: str, begin_ns: int, end_ns: int, started_s: float | None, workload_done_s: float | None
+) -> Check:
+    """MLCommons' rule: LoadGen's window lies between the start reply and the workload's end."""
+    name = f"{phase}_window_inside_phase"
+    if started_s is None or workload_done_s is None:
+        return Check(name, "warning", f"no phase times recorded for {phase}")
+    inside = started_s < begin_ns / 1e9 < workload_done_s and started_s < end_ns / 1e9 < workload_done_s
+    return _check(
+        name, inside,
+        f"the {phase} LoadGen window lies between the analyzer start and the workload's end",
+        f"the {phase} LoadGen window is outside the phase (clock skew or a stale log?)",
+    )

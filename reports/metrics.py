@@ -24,16 +24,21 @@ class MlperfPower:
     energy_per_query_mj: float | None
 
 
+def mlperf_window_mask(series: PowerSeries, begin_ns: int, end_ns: int) -> npt.NDArray[np.bool_]:
+    """The samples MLPerf counts: ``begin < t < end`` at millisecond resolution, ``Watts > 0``."""
+    t_ms = series.t_ns // NS_PER_MS
+    begin_ms, end_ms = begin_ns // NS_PER_MS, end_ns // NS_PER_MS
+    return (t_ms > begin_ms) & (t_ms < end_ms) & (series.watts > 0)
+
+
 def mlperf_power(
     series: PowerSeries, begin_ns: int, end_ns: int, scenario: str, query_count: int | None
 ) -> MlperfPower:
     """Samples with ``power_begin < t < power_end`` (strict, at ms resolution) and ``Watts > 0``,
     a plain mean in file order, and for per-query scenarios ``avg × duration_s × 1000 / queries``.
     """
-    t_ms = series.t_ns // NS_PER_MS
     begin_ms, end_ms = begin_ns // NS_PER_MS, end_ns // NS_PER_MS
-    in_window = (t_ms > begin_ms) & (t_ms < end_ms) & (series.watts > 0)
-    watts = series.watts[in_window]
+    watts = series.watts[mlperf_window_mask(series, begin_ns, end_ns)]
     # timedelta.total_seconds() of two ms stamps: integer microseconds over 10**6.
     duration_s = ((end_ms - begin_ms) * 1000) / 10**6
     if len(watts) == 0:
@@ -53,8 +58,24 @@ class WeightedEnergy:
     energy_j: float | None
     avg_watts: float | None
     covered_s: float  # window time covered by valid samples
-    gap_s: float  # window time with no valid sample (missing or sentinel), filled at mean power
+    gap_s: float  # window time with no valid sample (missing or sentinel), interpolated
     longest_gap_s: float
+    gap_count: int
+    invalid_samples: int  # samples in the window whose watts are -1/-2 sentinels or NaN
+
+
+def sample_intervals(
+    t_ns: npt.NDArray[np.int64], interval_ns: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(start, end] of the time each sample averages, for samples sorted by time.
+
+    A sample stamped ``t`` averages ``(t_prev, t]``, or its last ``interval_ns`` when the
+    previous sample is further back than 1.5 intervals (a missed sample).
+    """
+    ends = t_ns.astype(np.float64)
+    previous = np.concatenate(([ends[0] - interval_ns], ends[:-1])) if len(ends) else ends
+    starts = np.where(ends - previous <= 1.5 * interval_ns, previous, ends - interval_ns)
+    return starts, ends
 
 
 def weighted_energy(
@@ -66,37 +87,46 @@ def weighted_energy(
 ) -> WeightedEnergy:
     """Integrate power over ``[begin_ns, end_ns]``.
 
-    A sample stamped ``t`` is the meter's average over ``(t_prev, t]``, or over its last
-    ``interval_ns`` when the previous sample is further back than 1.5 intervals (a missed
-    sample). Samples are weighted by their overlap with the window, so partial samples at
-    the edges count in proportion; time with no valid sample is a gap, reported and
-    filled with the mean power of the covered time.
+    Each sample is weighted by the overlap of its averaging interval with the window, so
+    partial samples at the edges count in proportion. Time with no valid sample (missed
+    samples, sentinels, NaN) is a gap: it is reported, and filled with power interpolated
+    in time between the valid samples around it.
     """
     order = np.argsort(t_ns, kind="stable")
-    ends = t_ns[order].astype(np.float64)
+    starts, ends = sample_intervals(t_ns[order], interval_ns)
     values = watts[order]
-    previous = np.concatenate(([ends[0] - interval_ns], ends[:-1])) if len(ends) else ends
-    starts = np.where(ends - previous <= 1.5 * interval_ns, previous, ends - interval_ns)
-    overlap_ns = np.clip(np.minimum(ends, end_ns) - np.maximum(starts, begin_ns), 0.0, None)
     valid = np.isfinite(values) & (values > 0)
-    covered_ns = float(overlap_ns[valid].sum())
-    window_ns = float(end_ns - begin_ns)
-    gap_ns = max(window_ns - covered_ns, 0.0)
-    longest_gap_s = _longest_gap_ns(starts[valid], ends[valid], begin_ns, end_ns) / 1e9
+    in_window = (ends > begin_ns) & (starts < end_ns)
+    invalid_samples = int(np.count_nonzero(in_window & ~valid))
+    starts, ends, values = starts[valid], ends[valid], values[valid]
+    overlap_ns = np.clip(np.minimum(ends, end_ns) - np.maximum(starts, begin_ns), 0.0, None)
+    covered_ns = float(overlap_ns.sum())
+    gap_starts, gap_ends = _gaps(starts, ends, begin_ns, end_ns)
+    gap_ns = gap_ends - gap_starts
+    longest_gap_s = float(gap_ns.max(initial=0.0)) / 1e9
     if covered_ns == 0:
-        return WeightedEnergy(None, None, 0.0, gap_ns / 1e9, longest_gap_s)
-    covered_energy_j = float(np.dot(values[valid], overlap_ns[valid])) / 1e9
-    mean_watts = covered_energy_j / (covered_ns / 1e9)
-    energy_j = covered_energy_j + mean_watts * gap_ns / 1e9
-    return WeightedEnergy(energy_j, energy_j / (window_ns / 1e9), covered_ns / 1e9, gap_ns / 1e9,
-                          longest_gap_s)
+        return WeightedEnergy(
+            None, None, 0.0, float(end_ns - begin_ns) / 1e9, longest_gap_s, len(gap_ns),
+            invalid_samples,
+        )
+    mids = (starts + ends) / 2
+    gap_watts = np.interp((gap_starts + gap_ends) / 2, mids, values)
+    energy_j = (float(np.dot(values, overlap_ns)) + float(np.dot(gap_watts, gap_ns))) / 1e9
+    window_s = (end_ns - begin_ns) / 1e9
+    return WeightedEnergy(
+        energy_j, energy_j / window_s, covered_ns / 1e9, float(gap_ns.sum()) / 1e9,
+        longest_gap_s, len(gap_ns), invalid_samples,
+    )
 
 
-def _longest_gap_ns(
+def _gaps(
     starts: npt.NDArray[np.float64], ends: npt.NDArray[np.float64], begin_ns: int, end_ns: int
-) -> float:
-    """The longest stretch of ``[begin, end]`` that no interval ``(start, end]`` covers."""
-    edges_before = np.concatenate(([float(begin_ns)], np.maximum.accumulate(ends)))
-    edges_after = np.concatenate((starts, [float(end_ns)]))
-    gaps = np.minimum(edges_after, end_ns) - np.maximum(edges_before, begin_ns)
-    return float(max(gaps.max(initial=0.0), 0.0))
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The stretches of ``[begin, end]`` that no interval ``(start, end]`` covers."""
+    covered_until = np.concatenate(([float(begin_ns)], np.maximum.accumulate(ends)))
+    next_start = np.concatenate((starts, [float(end_ns)]))
+    gap_starts = np.clip(covered_until, begin_ns, end_ns)
+    gap_ends = np.clip(next_start, begin_ns, end_ns)
+    # A gap narrower than a microsecond is stamp rounding, not a missing sample.
+    real = gap_ends - gap_starts > 1000.0
+    return gap_starts[real], gap_ends[real]

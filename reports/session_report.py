@@ -9,11 +9,26 @@ from typing import Any
 
 import numpy as np
 
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.meters import MeterSpec, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
 from reports import checks
 from reports.checks import Check
-from reports.metrics import PER_QUERY_SCENARIOS, mlperf_power, weighted_energy
+from reports.metrics import (
+    PER_QUERY_SCENARIOS,
+    WeightedEnergy,
+    mlperf_power,
+    mlperf_window_mask,
+    weighted_energy,
+)
 from reports.spl import PowerSeries, read_spl
+from reports.uncertainty import (
+    STAMP_RESOLUTION_S,
+    SampleUncertainty,
+    clock_error_w,
+    edge_error_w,
+    error_budget,
+)
 
 PHASE_DIRS = {"ranging": "ranging", "testing": "run_1"}
 SESSION_META = "session.json"
@@ -30,6 +45,8 @@ class PhaseReport:
     window: Window
     series: PowerSeries  # the samples of this phase's mark
     interval_ns: int
+    weighted: WeightedEnergy
+    sample_uncertainty: SampleUncertainty | None
     power: dict[str, Any]
 
 
@@ -64,7 +81,77 @@ def phase_report(session_dir: Path, phase: str, meta: dict[str, Any]) -> PhaseRe
     }
     if mlperf.energy_j and weighted.energy_j:
         power["method_difference_pct"] = 100 * (weighted.energy_j - mlperf.energy_j) / mlperf.energy_j
-    return PhaseReport(phase, window, series, interval_ns, power)
+    power["coverage"] = _coverage(mlperf.samples_in_window, weighted, interval_ns, mlperf.duration_s)
+    in_window = series.take(mlperf_window_mask(series, window.begin_ns, window.end_ns))
+    uncertainty = _sample_uncertainty(phase, in_window, meta)
+    if mlperf.avg_watts is not None:
+        budget = error_budget(
+            mlperf.avg_watts,
+            in_window.watts,
+            uncertainty,
+            edge_error_w(series.t_ns, series.watts, window.begin_ns, window.end_ns, interval_ns),
+            clock_error_w(in_window.watts, mlperf.duration_s, _clock_bound_s(meta)),
+        )
+        power["uncertainty"] = budget.as_dict(mlperf.energy_per_query_mj)
+    return PhaseReport(phase, window, series, interval_ns, weighted, uncertainty, power)
+
+
+def _coverage(
+    received: int, weighted: WeightedEnergy, interval_ns: int, duration_s: float
+) -> dict[str, Any]:
+    return {
+        "expected_samples": duration_s / (interval_ns / 1e9),
+        "received_samples": received,
+        "invalid_samples": weighted.invalid_samples,
+        "fraction": weighted.covered_s / duration_s if duration_s > 0 else 0.0,
+        "gap_count": weighted.gap_count,
+        "longest_gap_s": weighted.longest_gap_s,
+        "interval_s": interval_ns / 1e9,
+    }
+
+
+def _clock_bound_s(meta: dict[str, Any]) -> float:
+    bound_ms = meta.get("clock", {}).get("bound_ms")
+    return max(float(bound_ms) / 1000, STAMP_RESOLUTION_S) if bound_ms else STAMP_RESOLUTION_S
+
+
+def _range_of(snap: Any, value: float) -> float:
+    try:
+        return float(snap(value))
+    except AnalyzerError:
+        return float("nan")
+
+
+def _per_sample_ranges(
+    spec: MeterSpec, ranges: dict[str, Any], series: PowerSeries
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The ranges each sample was taken at: fixed, or what auto-ranging would pick for it."""
+    volts = ranges.get("volts")
+    amps = ranges.get("amps")
+    volts_ranges = np.full(len(series), volts) if volts else np.array(
+        [_range_of(spec.snap_volts, v) for v in series.volts])
+    amps_ranges = np.full(len(series), amps) if amps else np.array(
+        [_range_of(spec.snap_amps, a) for a in series.amps])
+    return volts_ranges, amps_ranges
+
+
+def _sample_uncertainty(
+    phase: str, in_window: PowerSeries, meta: dict[str, Any]
+) -> SampleUncertainty | None:
+    """Per-sample uncertainty from the meter's accuracy spec, else PTDaemon's reported mean."""
+    spec = meter_spec(str(meta.get("analyzer", {}).get("model", "")))
+    if spec is not None:
+        ranges = meta.get("ranges", {}).get(phase) or {}
+        volts_ranges, amps_ranges = _per_sample_ranges(spec, ranges, in_window)
+        relative = np.array([
+            spec.sample_uncertainty(w, v, a)
+            for w, v, a in zip(in_window.watts, volts_ranges, amps_ranges, strict=True)
+        ])
+        return SampleUncertainty(relative, f"{spec.model} accuracy spec at the ranges in use")
+    mean = meta.get("phases", {}).get(phase, {}).get("uncertainty_mean")
+    if isinstance(mean, float) and mean >= 0:
+        return SampleUncertainty(np.full(len(in_window), mean), "mean uncertainty reported by the analyzer")
+    return None
 
 
 def _efficiency(window: Window, power: dict[str, Any]) -> dict[str, float]:
@@ -84,8 +171,42 @@ def _efficiency(window: Window, power: dict[str, Any]) -> dict[str, float]:
     return {"samples_per_second_per_watt": window.result / avg_watts}
 
 
-def _phase_checks(phase: PhaseReport) -> list[Check]:
+def _phase_times(meta: dict[str, Any], phase: str) -> tuple[float | None, float | None]:
+    """Wall times (s) after the analyzer's start reply and after the workload, if recorded."""
+    times = meta.get("phases", {}).get(phase, {}).get("times", [])
+    if len(times) >= 3:
+        return float(times[1][0]), float(times[2][0])
+    return None, None
+
+
+def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
+    uncertainty = testing.sample_uncertainty
+    in_window = testing.series.take(
+        mlperf_window_mask(testing.series, testing.window.begin_ns, testing.window.end_ns)
+    )
+    ranges = meta.get("ranges", {}).get("testing") or {}
+    overloaded = 0
+    for key, values in (("volts", in_window.volts), ("amps", in_window.amps)):
+        if ranges.get(key):
+            overloaded += int(np.count_nonzero(values > checks.OVERLOAD_FACTOR * ranges[key]))
+    errors = int(np.count_nonzero(testing.series.watts == -1.0))
+    clock = meta.get("clock", {})
+    offset_ms = clock.get("offset_ms")
+    return [
+        checks.sample_uncertainty(
+            uncertainty.above_one_percent if uncertainty else None, len(in_window),
+            uncertainty.source if uncertainty else "no accuracy spec or analyzer figure",
+        ),
+        checks.range_overload(overloaded, errors),
+        checks.clock_difference(
+            None if offset_ms is None else float(offset_ms) / 1000, bool(clock.get("corrected"))
+        ),
+    ]
+
+
+def _phase_checks(phase: PhaseReport, meta: dict[str, Any]) -> list[Check]:
     t_ns = phase.series.t_ns
+    coverage = phase.power["coverage"]
     # The first sample averages over the interval before its stamp: measuring began then.
     measured_from = int(t_ns.min()) - phase.interval_ns if len(t_ns) else None
     return [
@@ -95,6 +216,12 @@ def _phase_checks(phase: PhaseReport) -> list[Check]:
             measured_from, int(t_ns.max()) if len(t_ns) else None,
         ),
         checks.loadgen_valid(phase.phase, phase.window.validity),
+        checks.window_inside_phase(
+            phase.phase, phase.window.begin_ns, phase.window.end_ns, *_phase_times(meta, phase.phase)
+        ),
+        checks.coverage(
+            phase.phase, coverage["fraction"], coverage["longest_gap_s"], coverage["interval_s"]
+        ),
     ]
 
 
@@ -129,8 +256,9 @@ def build_report(session_dir: Path) -> dict[str, Any]:
     ranging = phase_report(session_dir, "ranging", meta)
     testing = phase_report(session_dir, "testing", meta)
     all_checks = [
-        *_phase_checks(ranging),
-        *_phase_checks(testing),
+        *_phase_checks(ranging, meta),
+        *_phase_checks(testing, meta),
+        *_testing_checks(testing, meta),
         checks.testing_power_vs_ranging(testing.power["avg_watts"], ranging.power["avg_watts"]),
         checks.testing_duration_vs_ranging(testing.window.duration_s, ranging.window.duration_s),
         checks.mlperf_duration(testing.power["duration_s"]),
@@ -148,6 +276,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         "warnings": [c.reason for c in all_checks if c.status == "warning"],
         "checks": [c.as_dict() for c in all_checks],
         "power": testing.power,
+        "uncertainty": testing.power.get("uncertainty"),
         "efficiency": _efficiency(testing.window, testing.power),
         "testing": {"power": testing.power, "loadgen": _loadgen_summary(testing.window)},
         "ranging": {"power": ranging.power, "loadgen": _loadgen_summary(ranging.window)},

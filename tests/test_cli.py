@@ -66,7 +66,8 @@ def ptd_sim(tmp_path: Path) -> Iterator[int]:
     """``power-director sim ptd`` in its own process, as a user starts it."""
     port = free_port()
     process = subprocess.Popen(
-        [*CLI, "sim", "ptd", "--port", str(port), "--identity", "wt310", "--log", str(tmp_path / "ptd.log")],
+        [*CLI, "sim", "ptd", "--port", str(port), "--identity", "wt310", "--dynamic-watts", "0",
+         "--log", str(tmp_path / "ptd.log")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
