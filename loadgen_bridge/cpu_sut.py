@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 SCENARIOS = ("SingleStream", "MultiStream", "Offline", "Server")
 TOTAL_SAMPLES = 1024
@@ -48,9 +49,17 @@ class _MatrixWork:
         rng = np.random.default_rng(0)
         self.matrices = rng.standard_normal((8, size, size)).astype(np.float32) / np.sqrt(size)
         self.sample_s = sample_s
+        self._worker = threading.local()
+
+    def _deadline(self) -> float:
+        """The end of this sample's slice. A sample that overran (a busy machine descheduled
+        it mid-product) shortens the next, so N back-to-back samples take N slices."""
+        previous = getattr(self._worker, "deadline", 0.0)
+        self._worker.deadline = max(time.perf_counter(), previous) + self.sample_s
+        return float(self._worker.deadline)
 
     def run(self, sample_index: int) -> float:
-        deadline = time.perf_counter() + self.sample_s
+        deadline = self._deadline()
         a, b = self.matrices[sample_index % 8], self.matrices[(sample_index + 1) % 8]
         total = 0.0
         while time.perf_counter() < deadline:
@@ -106,7 +115,10 @@ def run_cpu_benchmark(bench: CpuBenchmark, out_dir: Path) -> None:
     log_settings.log_output.copy_summary_to_stdout = False
     log_settings.enable_trace = False
     try:
-        lg.StartTestWithLogSettings(sut, qsl, _settings(lg, bench), log_settings)
+        # One BLAS thread per worker: BLAS's own threads fighting the workers for two cores
+        # stretched a 2 s Offline run past 30 s.
+        with threadpool_limits(limits=1, user_api="blas"):
+            lg.StartTestWithLogSettings(sut, qsl, _settings(lg, bench), log_settings)
     finally:
         pool.shutdown(wait=True)
         lg.DestroyQSL(qsl)
