@@ -11,6 +11,7 @@ import numpy as np
 
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
 from reports import checks
+from reports.clock_report import clock_checks, clock_section, corrected_window
 from reports.checks import Check
 from reports.metrics import PER_QUERY_SCENARIOS, mlperf_power, weighted_energy
 from reports.spl import PowerSeries, read_spl
@@ -47,6 +48,7 @@ def phase_report(session_dir: Path, phase: str, meta: dict[str, Any]) -> PhaseRe
         window = parse_detail_log(phase_dir / DETAIL_LOG)
     except LoadgenLogError as exc:
         raise ReportError(f"{phase}: {exc}") from exc
+    window = corrected_window(window, meta, phase)
     series = read_spl(phase_dir / "spl.txt")
     mlperf = mlperf_power(series, window.begin_ns, window.end_ns, window.scenario, window.query_count)
     interval_ns = _interval_ns(meta, series)
@@ -134,6 +136,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         checks.testing_power_vs_ranging(testing.power["avg_watts"], ranging.power["avg_watts"]),
         checks.testing_duration_vs_ranging(testing.window.duration_s, ranging.window.duration_s),
         checks.mlperf_duration(testing.power["duration_s"]),
+        *clock_checks(meta),
     ]
     if meta.get("status", "completed") != "completed":
         all_checks.append(Check("session_completed", "fail", str(meta.get("error", "aborted"))))
@@ -153,6 +156,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         "ranging": {"power": ranging.power, "loadgen": _loadgen_summary(ranging.window)},
         "analyzer": meta.get("analyzer", {}),
         "ranges": meta.get("ranges", {}),
+        "clock": clock_section(meta),
     }
 
 
