@@ -70,6 +70,7 @@ class DirectorService:
         self.token = read_token(Path(self.service.token_file)) if self.service.token_file else None
         self.active: str | None = None  # who holds the session, for the "busy" answer
         self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
 
     async def start(self) -> int:
         """Listen; returns the bound port (config port 0 picks a free one)."""
@@ -93,6 +94,9 @@ class DirectorService:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
 
     def claim(self, who: str) -> str | None:
@@ -107,6 +111,10 @@ class DirectorService:
 
     # --- one connection ------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
         enable_tcp_keepalive(writer)
         channel = Channel(
             reader,

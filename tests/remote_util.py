@@ -53,6 +53,7 @@ async def running_director(tmp_path: Path, **service: object) -> AsyncIterator[D
     """A DirectorService on loopback over a 150 W simulated meter sampling every 50 ms."""
     simulator = PtdSimulator(model=constant_model(150.0), averaging_ms=50)
     meter_port = await simulator.start_server("127.0.0.1", 0)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     settings: dict[str, object] = {"port": 0, "token_file": str(write_token(tmp_path / "token"))}
     settings.update(service)
     config = Config(
@@ -117,8 +118,10 @@ def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[str]
 
 
 @contextlib.contextmanager
-def director_processes(tmp_path: Path, interval_ms: int = 200) -> Iterator[tuple[int, Path]]:
-    """``sim ptd`` and ``serve`` as separate processes; yields the service port and its out dir."""
+def director_processes(
+    tmp_path: Path, interval_ms: int = 200
+) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
+    """``sim ptd`` and ``serve`` as separate processes; yields the port, out dir and serve process."""
     with process([*CLI, "sim", "ptd", "--port", "0"]) as sim:
         assert sim.stdout is not None
         meter_port = int(wait_for_line(sim.stdout, r"listening on 127\.0\.0\.1:(\d+)").group(1))
@@ -132,4 +135,4 @@ def director_processes(tmp_path: Path, interval_ms: int = 200) -> Iterator[tuple
         with process([*CLI, "serve", "--config", str(config)]) as serve:
             assert serve.stdout is not None
             port = int(wait_for_line(serve.stdout, r"listening on 127\.0\.0\.1:(\d+)").group(1))
-            yield port, out_root
+            yield port, out_root, serve

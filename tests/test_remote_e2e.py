@@ -23,7 +23,7 @@ def _files(root: Path) -> dict[str, bytes]:
 
 def test_remote_session_with_a_shifted_sut_clock(tmp_path: Path) -> None:
     agent_out = tmp_path / "agent-runs"
-    with director_processes(tmp_path) as (port, director_out):
+    with director_processes(tmp_path) as (port, director_out, _):
         agent = subprocess.run(
             [*CLI, "agent", "--director", f"127.0.0.1:{port}", "--token-file", str(tmp_path / "token"),
              "--label", "e2e", "--out", str(agent_out), "--",
