@@ -96,6 +96,7 @@ class ServiceConfig:
     handshake_timeout_s: float = 10.0
     keepalive_s: float = 5.0
     clock_rounds: int = 16
+    v3_phase_timeout_s: float = 7200.0  # v3 clients are silent while LoadGen runs
 
     def validate(self) -> None:
         if not 0 <= self.port < 65536:
@@ -120,6 +121,7 @@ class ServiceConfig:
         _positive("service", "read_timeout_s", self.read_timeout_s)
         _positive("service", "handshake_timeout_s", self.handshake_timeout_s)
         _positive("service", "keepalive_s", self.keepalive_s)
+        _positive("service", "v3_phase_timeout_s", self.v3_phase_timeout_s)
         if self.keepalive_s * 2 > self.read_timeout_s:
             raise ConfigError("[service] keepalive_s must be at most half of read_timeout_s")
         if not 4 <= self.clock_rounds <= 1000:

@@ -177,9 +177,9 @@ class Channel:
 
     async def send(self, message: Message) -> None:
         async with self._send_lock:
-            await self._write(encode_message(message))
+            await self.write_raw(encode_message(message))
 
-    async def _write(self, data: bytes) -> None:
+    async def write_raw(self, data: bytes) -> None:
         try:
             self.writer.write(data)
             await asyncio.wait_for(self.writer.drain(), self.read_timeout_s)
@@ -201,19 +201,19 @@ class Channel:
         async with self._send_lock:
             if rewrite is None:
                 size, digest = data_path.stat().st_size, sha256_of(data_path)
-                await self._write(
+                await self.write_raw(
                     encode_message({"type": "file", "name": name, "size": size, "sha256": digest})
                 )
                 with data_path.open("rb") as source:
                     for chunk in iter(lambda: source.read(CHUNK_BYTES), b""):
-                        await self._write(chunk)
+                        await self.write_raw(chunk)
                 return
             data = rewrite(data_path.read_bytes())
             digest = hashlib.sha256(data).hexdigest()
-            await self._write(
+            await self.write_raw(
                 encode_message({"type": "file", "name": name, "size": len(data), "sha256": digest})
             )
-            await self._write(data)
+            await self.write_raw(data)
 
     async def recv_file(self, header: Message, dest: Path, max_bytes: int) -> int:
         """The bytes announced by a ``file`` header into ``dest``; checks size and sha256."""
