@@ -66,9 +66,8 @@ class ClockModel:
         return self.offset_ns + round(self.drift_ppm * 1e-6 * (director_ns - self.ref_ns))
 
     def to_director_ns(self, sut_ns: int) -> int:
-        """A SUT timestamp on the director's clock (one fixed-point step is exact to < 1 ns·ppm)."""
-        guess = sut_ns - self.offset_ns
-        return sut_ns - self.offset_at(guess)
+        """A SUT timestamp on the director's clock: solves sut = t + offset_at(t) for t."""
+        return self.ref_ns + round((sut_ns - self.offset_ns - self.ref_ns) / (1 + self.drift_ppm * 1e-6))
 
 
 def estimate_offset(
