@@ -108,6 +108,12 @@ def client_tls_context(ca_file: Path | None) -> ssl.SSLContext | None:
         raise AgentError(f"cannot load the TLS CA file {ca_file}: {exc}") from exc
 
 
+async def answer_time_request(channel: Channel, request: Message, now_ns: Callable[[], int]) -> None:
+    """The SUT's half of a clock exchange: receive and reply stamps on this clock."""
+    t2_ns = now_ns()
+    await channel.send({"type": "time_reply", "id": request.get("id"), "t2_ns": t2_ns, "t3_ns": now_ns()})
+
+
 class RemoteSession:
     """One session on a remote director; ``async with`` connects, authenticates and opens it."""
 
@@ -308,15 +314,7 @@ class RemoteSession:
             if kind in types:
                 return message
             if kind == "time_req":
-                t2_ns = self.now_ns()
-                await self.channel.send(
-                    {
-                        "type": "time_reply",
-                        "id": message.get("id"),
-                        "t2_ns": t2_ns,
-                        "t3_ns": self.now_ns(),
-                    }
-                )
+                await answer_time_request(self.channel, message, self.now_ns)
             elif kind == "error":
                 raise AgentError(f"director {self.address} says: {message.get('message', 'error')}")
             elif kind == "session_done":

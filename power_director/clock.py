@@ -3,8 +3,8 @@
 One exchange: the director sends at ``t1`` (its clock), the SUT receives at ``t2`` and
 replies at ``t3`` (SUT clock), the director receives at ``t4``. Causality alone bounds
 the offset θ = SUT − director: ``t3 − t4 ≤ θ ≤ t2 − t1``, an interval as wide as the
-round-trip delay. Intersecting the intervals of the lowest-delay rounds of a batch
-gives an estimate whose error bound is at most half the best round trip.
+round-trip delay. Intersecting the intervals of a batch's rounds gives an estimate
+whose error bound is at most half the best (lowest-delay) round trip.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-KEEP_FRACTION = 0.25  # the lowest-delay quarter of a batch's rounds carries the estimate
+KEEP_FRACTION = 0.25  # the lowest-delay quarter of a batch dates the estimate
 
 
 class ClockError(Exception):
@@ -73,13 +73,17 @@ class ClockModel:
 def estimate_offset(
     exchanges: Sequence[Exchange], keep_fraction: float = KEEP_FRACTION
 ) -> OffsetEstimate:
-    """The offset of one batch from its lowest-delay rounds. Raises ClockError."""
+    """The offset of one batch: the intersection of every round's causal interval.
+
+    Each interval holds the true offset, so their intersection does too; it is set by
+    the fastest one-way trip in each direction and is never wider than the best round.
+    """
     usable = sorted((e for e in exchanges if e.delay_ns >= 0), key=lambda e: e.delay_ns)
     if not usable:
         raise ClockError("no usable clock exchange (every round trip was negative)")
     kept = usable[: max(1, math.ceil(len(usable) * keep_fraction))]
-    low_ns = max(e.t3_ns - e.t4_ns for e in kept)
-    high_ns = min(e.t2_ns - e.t1_ns for e in kept)
+    low_ns = max(e.t3_ns - e.t4_ns for e in usable)
+    high_ns = min(e.t2_ns - e.t1_ns for e in usable)
     if low_ns > high_ns:  # a clock stepped mid-batch: trust the single best round
         best = kept[0]
         low_ns, high_ns = best.t3_ns - best.t4_ns, best.t2_ns - best.t1_ns
