@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from loadgen_bridge.agent import answer_time_request  # noqa: E402
-from power_director.remote_workload import measure_offset  # noqa: E402
-from power_director.wire import Channel, WireError  # noqa: E402
+from loadgen_bridge.agent import answer_time_request
+from power_director.remote_workload import measure_offset
+from power_director.wire import Channel, WireError
 
 SHIFT_S = 5.0
 SHIFT_NS = int(SHIFT_S * 1e9)
@@ -34,8 +34,9 @@ LIMIT = 1 << 20
 HANDLERS: set[asyncio.Task[None]] = set()
 
 
-def _tracked(handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-             ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
+def _tracked(
+    handler: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
     async def run(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
@@ -62,8 +63,9 @@ async def _sut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
             await answer_time_request(channel, await channel.recv(), now_ns)
 
 
-async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                delay_s: Callable[[], float]) -> None:
+async def _pump(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, delay_s: Callable[[], float]
+) -> None:
     """Forward chunks, each released ``delay_s()`` after it arrived but never before the last."""
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
     loop = asyncio.get_running_loop()
@@ -95,8 +97,11 @@ async def jitter_proxy(target_port: int, rng: random.Random) -> AsyncIterator[in
 
     async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        await asyncio.gather(_pump(reader, up_writer, delay_s), _pump(up_reader, writer, delay_s),
-                             return_exceptions=True)
+        await asyncio.gather(
+            _pump(reader, up_writer, delay_s),
+            _pump(up_reader, writer, delay_s),
+            return_exceptions=True,
+        )
 
     server = await asyncio.start_server(_tracked(relay), "127.0.0.1", 0)
     try:
@@ -115,9 +120,11 @@ class Row:
         worst, median = max(self.errors_ms), statistics.median(self.errors_ms)
         inside = all(e <= b + 1e-6 for e, b in zip(self.errors_ms, self.bounds_ms, strict=True))
         verdict = "ok" if worst <= TARGET_MS[self.path] else "OVER TARGET"
-        return (f"{self.path:<16} {len(self.errors_ms):>6} {rounds:>6} {median:>10.3f} {worst:>10.3f} "
-                f"{statistics.median(self.bounds_ms):>10.3f} {str(inside):>8} "
-                f"{TARGET_MS[self.path]:>7.1f}  {verdict}")
+        return (
+            f"{self.path:<16} {len(self.errors_ms):>6} {rounds:>6} {median:>10.3f} {worst:>10.3f} "
+            f"{statistics.median(self.bounds_ms):>10.3f} {inside!s:>8} "
+            f"{TARGET_MS[self.path]:>7.1f}  {verdict}"
+        )
 
 
 async def _trials(port: int, path: str, trials: int, rounds: int) -> Row:
@@ -142,9 +149,14 @@ async def main(trials: int, rounds: int) -> int:
     for task in HANDLERS:
         task.cancel()
     await asyncio.gather(*HANDLERS, return_exceptions=True)
-    print(f"SUT clock shifted by {SHIFT_S:+.1f} s; |estimated offset − shift| per trial of {rounds} rounds")
-    print(f"{'path':<16} {'trials':>6} {'rounds':>6} {'median ms':>10} {'max ms':>10} "
-          f"{'bound ms':>10} {'in bound':>8} {'target':>7}")
+    print(
+        f"SUT clock shifted by {SHIFT_S:+.1f} s; "
+        f"|estimated offset − shift| per trial of {rounds} rounds"
+    )
+    print(
+        f"{'path':<16} {'trials':>6} {'rounds':>6} {'median ms':>10} {'max ms':>10} "
+        f"{'bound ms':>10} {'in bound':>8} {'target':>7}"
+    )
     for row in rows:
         print(row.line(rounds))
     return 0 if all(max(r.errors_ms) <= TARGET_MS[r.path] for r in rows) else 1

@@ -108,10 +108,14 @@ def client_tls_context(ca_file: Path | None) -> ssl.SSLContext | None:
         raise AgentError(f"cannot load the TLS CA file {ca_file}: {exc}") from exc
 
 
-async def answer_time_request(channel: Channel, request: Message, now_ns: Callable[[], int]) -> None:
+async def answer_time_request(
+    channel: Channel, request: Message, now_ns: Callable[[], int]
+) -> None:
     """The SUT's half of a clock exchange: receive and reply stamps on this clock."""
     t2_ns = now_ns()
-    await channel.send({"type": "time_reply", "id": request.get("id"), "t2_ns": t2_ns, "t3_ns": now_ns()})
+    await channel.send(
+        {"type": "time_reply", "id": request.get("id"), "t2_ns": t2_ns, "t3_ns": now_ns()}
+    )
 
 
 class RemoteSession:
@@ -222,7 +226,7 @@ class RemoteSession:
     # --- phases ------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def phase(self, phase: str) -> AsyncIterator[Path]:
-        """Wait for the director to start measuring ``phase``; the body runs LoadGen into the yielded dir."""
+        """Wait until the director measures ``phase``; the body runs LoadGen into the given dir."""
         if phase not in PHASES:
             raise AgentError(f"unknown phase {phase!r}; one of {', '.join(PHASES)}")
         with self._wire_errors():

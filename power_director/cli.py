@@ -83,13 +83,13 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
     agent = commands.add_parser("agent", help="on the SUT: run a workload for a remote director")
     agent.add_argument("--director", required=True, help="HOST:PORT of 'power-director serve'")
-    agent.add_argument("--token-file", type=Path, help="the shared secret (as in the director's token_file)")
-    agent.add_argument("--tls-ca", type=Path, help="use TLS, trusting this CA (or self-signed) certificate")
+    agent.add_argument("--token-file", type=Path, help="the director's shared secret")
+    agent.add_argument("--tls-ca", type=Path, help="use TLS, trusting this (CA) certificate")
     agent.add_argument("--label", default="run")
     agent.add_argument("--out", type=Path, default=Path("power-runs"),
                        help="the finished session and this SUT's LoadGen logs go here")
-    agent.add_argument("--loadgen-logs", type=Path, help="where the command writes its LoadGen logs "
-                       "(default: it writes to $POWER_DIRECTOR_LOG_DIR)")
+    agent.add_argument("--loadgen-logs", type=Path,
+                       help="where the command writes LoadGen logs (default: $POWER_DIRECTOR_LOG_DIR)")
     agent.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
 
 

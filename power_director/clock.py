@@ -67,7 +67,9 @@ class ClockModel:
 
     def to_director_ns(self, sut_ns: int) -> int:
         """A SUT timestamp on the director's clock: solves sut = t + offset_at(t) for t."""
-        return self.ref_ns + round((sut_ns - self.offset_ns - self.ref_ns) / (1 + self.drift_ppm * 1e-6))
+        return self.ref_ns + round(
+            (sut_ns - self.offset_ns - self.ref_ns) / (1 + self.drift_ppm * 1e-6)
+        )
 
 
 def estimate_offset(
@@ -108,10 +110,13 @@ def fit_clock(estimates: Sequence[OffsetEstimate]) -> ClockModel:
     xs = [float(e.at_ns - ref_ns) for e in estimates]
     ys = [float(e.offset_ns) for e in estimates]
     total = sum(weights)
-    mean_x = sum(w * x for w, x in zip(weights, xs)) / total
-    mean_y = sum(w * y for w, y in zip(weights, ys)) / total
-    spread = sum(w * (x - mean_x) ** 2 for w, x in zip(weights, xs))
-    slope = sum(w * (x - mean_x) * (y - mean_y) for w, x, y in zip(weights, xs, ys)) / spread
+    mean_x = sum(w * x for w, x in zip(weights, xs, strict=True)) / total
+    mean_y = sum(w * y for w, y in zip(weights, ys, strict=True)) / total
+    spread = sum(w * (x - mean_x) ** 2 for w, x in zip(weights, xs, strict=True))
+    slope = (
+        sum(w * (x - mean_x) * (y - mean_y) for w, x, y in zip(weights, xs, ys, strict=True))
+        / spread
+    )
     model = ClockModel(ref_ns, round(mean_y - slope * mean_x), slope * 1e6, 0)
     worst_ns = max(e.bound_ns + abs(e.offset_ns - model.offset_at(e.at_ns)) for e in estimates)
     return ClockModel(ref_ns, model.offset_ns, model.drift_ppm, worst_ns)

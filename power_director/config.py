@@ -116,7 +116,9 @@ class ServiceConfig:
                     f"[service] v3_allowed_addresses: {address!r} is not an IP address"
                 ) from None
         if not 1024 <= self.max_message_bytes <= 16 * 1024 * 1024:
-            raise ConfigError(f"[service] max_message_bytes {self.max_message_bytes} is outside 1024..16777216")
+            raise ConfigError(
+                f"[service] max_message_bytes {self.max_message_bytes} is outside 1024..16777216"
+            )
         _positive("service", "max_file_bytes", self.max_file_bytes)
         _positive("service", "read_timeout_s", self.read_timeout_s)
         _positive("service", "handshake_timeout_s", self.handshake_timeout_s)

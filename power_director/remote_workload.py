@@ -47,7 +47,7 @@ def _stamps(begin_ns: int, end_ns: int) -> dict[str, Any]:
 def clock_meta(
     batches: list[tuple[str, OffsetEstimate]], windows: dict[str, tuple[int, int]]
 ) -> dict[str, Any]:
-    """What ``session.json`` keeps under ``clock``: the fit, each batch, each window raw and corrected."""
+    """``session.json``'s ``clock``: the fit, each batch, each window raw and corrected."""
     model: ClockModel = fit_clock([estimate for _, estimate in batches])
     return {
         "method": "four-timestamp exchanges over the agent connection, lowest-delay rounds",

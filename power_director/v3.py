@@ -161,7 +161,7 @@ class V3Connection:
         return "OK"
 
     async def download(self, relpath: str) -> None:
-        """The file in chunks (length line, bytes), then the caller's ``0``; refused names get ``0``."""
+        """The file as chunks (length line, bytes); the caller then sends ``0``."""
         assert self.session is not None
         try:
             path = self.session.dir.joinpath(*safe_relpath(relpath).parts)

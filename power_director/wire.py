@@ -97,7 +97,7 @@ def decode_message(line: bytes) -> Message:
 
 
 def field_of(message: Message, key: str, kind: type | tuple[type, ...]) -> Any:
-    """``message[key]`` if it has type ``kind`` (never a bool), else a WireError naming the field."""
+    """``message[key]`` if it has type ``kind`` (never a bool), else an error naming it."""
     value = message.get(key)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise MalformedMessage(f"'{message['type']}' message needs a valid {key}")

@@ -71,16 +71,16 @@ def clock_checks(meta: dict[str, Any]) -> list[Check]:
             Check(
                 "clock_offset",
                 "warning",
-                f"SUT clock is {offset_ms:+.1f} ms off the director's (over 400 ms): windows here are "
-                f"offset-corrected (±{bound_ms:.2f} ms), but the MLCommons checker will misalign them "
-                "unless the clocks are NTP-synchronised",
+                f"SUT clock is {offset_ms:+.1f} ms off the director's (over 400 ms): windows "
+                f"here are offset-corrected (±{bound_ms:.2f} ms), but the MLCommons checker "
+                "will misalign them unless the clocks are NTP-synchronised",
             )
         ]
     return [
         Check(
             "clock_offset",
             "pass",
-            f"SUT clock is {offset_ms:+.1f} ms (±{bound_ms:.2f} ms) off the director's, within 400 ms; "
-            "windows offset-corrected",
+            f"SUT clock is {offset_ms:+.1f} ms (±{bound_ms:.2f} ms) off the director's, "
+            "within 400 ms; windows offset-corrected",
         )
     ]

@@ -11,8 +11,8 @@ import numpy as np
 
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
 from reports import checks
-from reports.clock_report import clock_checks, clock_section, corrected_window
 from reports.checks import Check
+from reports.clock_report import clock_checks, clock_section, corrected_window
 from reports.metrics import PER_QUERY_SCENARIOS, mlperf_power, weighted_energy
 from reports.spl import PowerSeries, read_spl
 

@@ -12,7 +12,9 @@ MS = 1_000_000
 T0 = 1_790_000_000 * 1_000_000_000
 
 
-def exchange(t1_ns: int, offset_ns: int, out_ns: int, back_ns: int, turn_ns: int = 50_000) -> Exchange:
+def exchange(
+    t1_ns: int, offset_ns: int, out_ns: int, back_ns: int, turn_ns: int = 50_000
+) -> Exchange:
     """A round with one-way delays ``out_ns`` and ``back_ns`` when SUT = director + offset."""
     t2 = t1_ns + out_ns + offset_ns
     return Exchange(t1_ns, t2, t2 + turn_ns, t1_ns + out_ns + turn_ns + back_ns)
@@ -60,7 +62,9 @@ def test_drift_is_recovered_from_batches_across_a_session() -> None:
     for k in range(4):
         t1 = T0 + k * 60_000 * MS
         offset_ns = 2000 * MS + round(drift_ppm * 1e-6 * (t1 - T0))
-        batches.append(estimate_offset([exchange(t1 + i * MS, offset_ns, MS // 5, MS // 5) for i in range(8)]))
+        batches.append(
+            estimate_offset([exchange(t1 + i * MS, offset_ns, MS // 5, MS // 5) for i in range(8)])
+        )
     model = fit_clock(batches)
     assert model.drift_ppm == pytest.approx(drift_ppm, abs=0.5)
     assert abs(model.offset_at(T0 + 90_000 * MS) - (2000 * MS + 3_600_000)) < 50_000

@@ -8,9 +8,8 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -18,15 +17,18 @@ from loadgen_bridge.agent import AgentError, RemoteSession
 from power_director.config import ConfigError, config_from_dict
 from power_director.wire import Channel, client_handshake
 from tests.remote_util import (
-    CLI, ROOT, TOKEN, Director, director_processes, quiet_env, running_director, session_meta,
-    wait_for_line, write_detail_log,
+    CLI,
+    ROOT,
+    TOKEN,
+    Director,
+    director_processes,
+    quiet_env,
+    run,
+    running_director,
+    session_meta,
+    wait_for_line,
+    write_detail_log,
 )
-
-T = TypeVar("T")
-
-
-def run(body: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(asyncio.wait_for(body(), 60))
 
 
 async def loadgen_stand_in(log_dir: Path, seconds: float = 0.3) -> None:
@@ -35,9 +37,17 @@ async def loadgen_stand_in(log_dir: Path, seconds: float = 0.3) -> None:
     write_detail_log(log_dir, begin_ns, time.time_ns())
 
 
-def agent(director: Director, tmp_path: Path, token: bytes | None = TOKEN, **kw: Any) -> RemoteSession:
-    return RemoteSession("127.0.0.1", director.port, token=token, out_root=tmp_path / "agent",
-                         say=lambda _: None, **kw)
+def agent(
+    director: Director, tmp_path: Path, token: bytes | None = TOKEN, **kw: Any
+) -> RemoteSession:
+    return RemoteSession(
+        "127.0.0.1",
+        director.port,
+        token=token,
+        out_root=tmp_path / "agent",
+        say=lambda _: None,
+        **kw,
+    )
 
 
 async def full_session(director: Director, tmp_path: Path, **kw: Any) -> RemoteSession:
@@ -141,7 +151,9 @@ def test_a_slow_loris_is_cut_off_while_others_are_served(tmp_path: Path) -> None
             dripping = asyncio.create_task(drip())
             # Meanwhile a proper client is served at once.
             r2, w2 = await asyncio.open_connection("127.0.0.1", director.port)
-            welcome = await client_handshake(Channel(r2, w2, max_message_bytes=65536, read_timeout_s=5), TOKEN)
+            welcome = await client_handshake(
+                Channel(r2, w2, max_message_bytes=65536, read_timeout_s=5), TOKEN
+            )
             w2.close()
             answer = await _read_all(reader)
             elapsed = time.monotonic() - start
@@ -178,11 +190,15 @@ def test_an_upload_outside_the_whitelist_is_refused(tmp_path: Path) -> None:
     async def body() -> str:
         async with running_director(tmp_path) as director:
             with pytest.raises(AgentError) as caught:
-                async with agent(director, tmp_path) as session:
-                    async with session.phase("ranging") as log_dir:
-                        await loadgen_stand_in(log_dir, 0.1)
-                        await session.channel.send_file("../../evil.txt", log_dir / "mlperf_log_detail.txt")
-                        await session._serve_until("file_ok")
+                async with (
+                    agent(director, tmp_path) as session,
+                    session.phase("ranging") as log_dir,
+                ):
+                    await loadgen_stand_in(log_dir, 0.1)
+                    await session.channel.send_file(
+                        "../../evil.txt", log_dir / "mlperf_log_detail.txt"
+                    )
+                    await session._serve_until("file_ok")
             await until_free(director)
             return str(caught.value)
 
@@ -227,19 +243,38 @@ def test_director_vanishing_mid_phase_stops_the_agent_with_one_line(tmp_path: Pa
         "open(os.path.join(d, 'mlperf_log_detail.txt'), 'w').write('kept')"
     )
     with director_processes(tmp_path, interval_ms=100) as (port, _, serve):
-        agent_cmd = [*CLI, "agent", "--director", f"127.0.0.1:{port}", "--token-file",
-                     str(tmp_path / "token"), "--out", str(tmp_path / "agent"), "--",
-                     sys.executable, "-c", script]
-        child = subprocess.Popen(agent_cmd, cwd=ROOT, env=quiet_env(), stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+        agent_cmd = [
+            *CLI,
+            "agent",
+            "--director",
+            f"127.0.0.1:{port}",
+            "--token-file",
+            str(tmp_path / "token"),
+            "--out",
+            str(tmp_path / "agent"),
+            "--",
+            sys.executable,
+            "-c",
+            script,
+        ]
+        child = subprocess.Popen(
+            agent_cmd,
+            cwd=ROOT,
+            env=quiet_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert child.stdout is not None
         wait_for_line(child.stdout, "ranging phase")
         serve.kill()
         serve.wait()
-        stdout, stderr = child.communicate(timeout=30)
+        _, stderr = child.communicate(timeout=30)
     assert child.returncode == 2
     lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("power-director: error: director 127.0.0.1:"), stderr
+    assert len(lines) == 1 and lines[0].startswith("power-director: error: director 127.0.0.1:"), (
+        stderr
+    )
     assert "LoadGen logs kept in" in lines[0]
     (kept,) = (tmp_path / "agent").glob("*-sut-logs/ranging/mlperf_log_detail.txt")
     assert kept.read_text() == "kept"
@@ -249,9 +284,26 @@ def test_director_vanishing_mid_phase_stops_the_agent_with_one_line(tmp_path: Pa
 def test_tls_session(tmp_path: Path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-         "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
 
     async def body() -> str:

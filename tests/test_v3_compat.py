@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
-from tests.remote_util import running_director, session_meta
-
-T = TypeVar("T")
+from tests.remote_util import run, running_director, session_meta
 
 
 class V3Client:
@@ -37,10 +33,6 @@ class V3Client:
         while (length := int(await self.line())) != 0:
             data += await self.reader.readexactly(length)
         return data
-
-
-def run(body: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(asyncio.wait_for(body(), 60))
 
 
 def test_full_v3_command_sequence(tmp_path: Path) -> None:
@@ -71,7 +63,14 @@ def test_full_v3_command_sequence(tmp_path: Path) -> None:
     assert abs(float(got["time"]) - time.time()) < 5  # type: ignore[arg-type]
     assert got["set_ntp"] == "OK"
     assert str(got["new"]).startswith("OK ") and str(got["new"]).endswith(",") is False
-    for key in ("start_ranging", "stop_ranging", "start_testing", "stop_testing", "done", "cleanup"):
+    for key in (
+        "start_ranging",
+        "stop_ranging",
+        "start_testing",
+        "stop_testing",
+        "done",
+        "cleanup",
+    ):
         assert got[key] == "OK", (key, got[key])
     spl = bytes(got["spl"]).decode()  # type: ignore[arg-type]
     assert spl.count("\n") >= 3 and "Watts,150.0" in spl

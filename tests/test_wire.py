@@ -7,23 +7,25 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from analyzer_drivers.timefmt import format_mlperf_time
 from loadgen_bridge.agent import shift_power_window
 from power_director.wire import (
-    PROTOCOL, Channel, MalformedMessage, WireError, auth_mac, client_handshake, decode_message,
-    mac_matches, new_nonce, read_token, safe_relpath,
+    PROTOCOL,
+    Channel,
+    MalformedMessage,
+    WireError,
+    auth_mac,
+    client_handshake,
+    decode_message,
+    mac_matches,
+    new_nonce,
+    read_token,
+    safe_relpath,
 )
-from tests.remote_util import TOKEN, running_director, write_detail_log
-
-T = TypeVar("T")
-
-
-def run(body: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(asyncio.wait_for(body(), 30))
+from tests.remote_util import TOKEN, run, running_director, write_detail_log
 
 
 @pytest.mark.parametrize("line", [b"not json\n", b"[1, 2]\n", b'{"no": "type"}\n', b"\xff\xfe\n"])
@@ -90,7 +92,9 @@ async def _pair(handler: Callable[[Channel], Awaitable[None]], **limits: float) 
     server = await asyncio.start_server(serve, "127.0.0.1", 0, limit=4096)
     port = server.sockets[0].getsockname()[1]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    channel = Channel(reader, writer, max_message_bytes=4096, read_timeout_s=limits.get("timeout", 2))
+    channel = Channel(
+        reader, writer, max_message_bytes=4096, read_timeout_s=limits.get("timeout", 2)
+    )
     channel.done = done  # type: ignore[attr-defined]
     return channel
 
@@ -108,7 +112,12 @@ def test_a_file_arrives_checked_and_a_corrupted_one_is_dropped(tmp_path: Path) -
         ours = await _pair(receive)
         (tmp_path / "source.bin").write_bytes(payload)
         await ours.send_file("good.bin", tmp_path / "source.bin")
-        lie = {"type": "file", "name": "bad.bin", "size": 4, "sha256": hashlib.sha256(b"abcd").hexdigest()}
+        lie = {
+            "type": "file",
+            "name": "bad.bin",
+            "size": 4,
+            "sha256": hashlib.sha256(b"abcd").hexdigest(),
+        }
         await ours.send(lie)
         await ours.write_raw(b"abce")
         error = await ours.done  # type: ignore[attr-defined]
@@ -132,14 +141,20 @@ def test_a_file_over_the_limit_is_refused_before_any_byte(tmp_path: Path) -> Non
     assert not (tmp_path / "big.bin.part").exists()
 
 
-def test_the_director_answers_garbage_and_unknown_messages_and_keeps_serving(tmp_path: Path) -> None:
+def test_the_director_answers_garbage_and_unknown_messages_and_keeps_serving(
+    tmp_path: Path,
+) -> None:
     async def body() -> list[dict[str, object]]:
         async with running_director(tmp_path) as director:
             reader, writer = await asyncio.open_connection("127.0.0.1", director.port)
             channel = Channel(reader, writer, max_message_bytes=65536, read_timeout_s=5)
             await client_handshake(channel, TOKEN)
             answers = []
-            for line in (b"garbage\n", b'{"type": "teleport"}\n', b'{"type": "open", "label": "a/b"}\n'):
+            for line in (
+                b"garbage\n",
+                b'{"type": "teleport"}\n',
+                b'{"type": "open", "label": "a/b"}\n',
+            ):
                 await channel.write_raw(line)
                 answers.append(json.loads(await channel.recv_line()))
             await channel.close()
@@ -155,7 +170,9 @@ def test_a_hello_for_another_protocol_is_refused(tmp_path: Path) -> None:
     async def body() -> bytes:
         async with running_director(tmp_path) as director:
             reader, writer = await asyncio.open_connection("127.0.0.1", director.port)
-            writer.write(json.dumps({"type": "hello", "protocol": "power-director/99"}).encode() + b"\n")
+            writer.write(
+                json.dumps({"type": "hello", "protocol": "power-director/99"}).encode() + b"\n"
+            )
             answer = await asyncio.wait_for(reader.read(), 5)
             writer.close()
             return answer
