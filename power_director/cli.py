@@ -12,12 +12,15 @@ from pathlib import Path
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.sim.models import CpuUtilisationModel
 from analyzer_drivers.sim.ptd_server import IDENTITIES, PtdSimulator, serve_forever
+from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
 from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, load_config
 from power_director.demo import run_demo
+from power_director.service import serve
 from power_director.session import Session, SessionError
+from power_director.wire import WireError
 from reports.session_report import ReportError, summary_text, write_report
 from reports.spl import SplError
 
@@ -27,7 +30,7 @@ EXIT_INTERRUPTED = 130
 
 EXPECTED_ERRORS = (
     AnalyzerError, ConfigError, LoadgenLogError, ReportError, SessionError, SplError,
-    WorkloadError, OSError,
+    WorkloadError, OSError, AgentError, WireError,
 )
 
 
@@ -62,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="recompute report.json from a session's files")
     report.add_argument("session_dir", type=Path)
 
+    add_remote_commands(commands)
+
     sim = commands.add_parser("sim", help="run a meter simulator standalone")
     sims = sim.add_subparsers(dest="simulator", required=True)
     ptd = sims.add_parser("ptd", help="a PTDaemon-protocol server over a simulated meter")
@@ -72,6 +77,48 @@ def build_parser() -> argparse.ArgumentParser:
     ptd.add_argument("--dynamic-watts", type=float, default=140.0)
     ptd.add_argument("--log", type=Path, help="PTDaemon -l style sample log")
     return parser
+
+
+def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    serve_cmd = commands.add_parser("serve", help="the director service for remote SUT agents")
+    serve_cmd.add_argument("--config", type=Path, required=True)
+
+    agent = commands.add_parser("agent", help="on the SUT: run a workload for a remote director")
+    agent.add_argument("--director", required=True, help="HOST:PORT of 'power-director serve'")
+    agent.add_argument("--token-file", type=Path, help="the director's shared secret")
+    agent.add_argument("--tls-ca", type=Path, help="use TLS, trusting this (CA) certificate")
+    agent.add_argument("--label", default="run")
+    agent.add_argument("--out", type=Path, default=Path("power-runs"),
+                       help="the finished session and this SUT's LoadGen logs go here")
+    agent.add_argument("--loadgen-logs", type=Path,
+                       help="where the command writes LoadGen logs (default: $POWER_DIRECTOR_LOG_DIR)")
+    agent.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
+
+
+def _workload_argv(args: argparse.Namespace) -> list[str]:
+    argv = list(args.workload)
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        raise ConfigError("no workload command: give it after '--'")
+    return argv
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    await serve(load_config(args.config))
+    return 0
+
+
+async def _agent(args: argparse.Namespace) -> int:
+    result = await run_agent(
+        args.director, _workload_argv(args), token_file=args.token_file, label=args.label,
+        loadgen_logs=args.loadgen_logs, out_root=args.out, tls_ca=args.tls_ca,
+    )
+    print(result_text(result))
+    if result.status != "completed":
+        print(f"power-director: error: session {result.status}: {result.error}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0 if result.valid else EXIT_INVALID
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -119,6 +166,10 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_run(args))
     if args.command == "report":
         return _report(args)
+    if args.command == "serve":
+        return asyncio.run(_serve(args))
+    if args.command == "agent":
+        return asyncio.run(_agent(args))
     return asyncio.run(_sim(args))
 
 

@@ -12,10 +12,17 @@ Example::
     label = "resnet50-offline"
     out_dir = "power-runs"
     settle_s = 1.0          # pause after a range change; MLPerf's workflow sleeps 10 s
+
+    [service]               # ``power-director serve``: the director for remote SUT agents
+    host = "127.0.0.1"      # any other address needs token_file
+    port = 4950
+    token_file = "/etc/power-director/token"   # shared secret, also given to the agent
+    v3_allowed_addresses = ["192.168.1.20"]    # MLCommons v3 clients allowed from here
 """
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -66,14 +73,73 @@ class SessionConfig:
         _positive("session", "poll_interval_s", self.poll_interval_s)
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    host: str = "127.0.0.1"
+    port: int = 4950
+    token_file: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    v3_allowed_addresses: tuple[str, ...] = ()
+    max_message_bytes: int = 65_536
+    max_file_bytes: int = 512 * 1024 * 1024
+    read_timeout_s: float = 30.0
+    handshake_timeout_s: float = 10.0
+    keepalive_s: float = 5.0
+    clock_rounds: int = 16
+    v3_phase_timeout_s: float = 7200.0  # v3 clients are silent while LoadGen runs
+
+    def validate(self) -> None:
+        if not 0 <= self.port < 65536:
+            raise ConfigError(f"[service] port {self.port} is not a TCP port")
+        if not self.token_file and not _is_loopback(self.host):
+            raise ConfigError(
+                f"[service] refusing to listen on {self.host} without token_file; "
+                "only loopback may go unauthenticated"
+            )
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("[service] tls_cert and tls_key go together: give both or neither")
+        for address in self.v3_allowed_addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ConfigError(
+                    f"[service] v3_allowed_addresses: {address!r} is not an IP address"
+                ) from None
+        if not 1024 <= self.max_message_bytes <= 16 * 1024 * 1024:
+            raise ConfigError(
+                f"[service] max_message_bytes {self.max_message_bytes} is outside 1024..16777216"
+            )
+        _positive("service", "max_file_bytes", self.max_file_bytes)
+        _positive("service", "read_timeout_s", self.read_timeout_s)
+        _positive("service", "handshake_timeout_s", self.handshake_timeout_s)
+        _positive("service", "keepalive_s", self.keepalive_s)
+        _positive("service", "v3_phase_timeout_s", self.v3_phase_timeout_s)
+        if self.keepalive_s * 2 > self.read_timeout_s:
+            raise ConfigError("[service] keepalive_s must be at most half of read_timeout_s")
+        if not 4 <= self.clock_rounds <= 1000:
+            raise ConfigError(f"[service] clock_rounds {self.clock_rounds} is outside 4..1000")
+
+
 @dataclass(frozen=True)
 class Config:
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
 
     def validate(self) -> Config:
         self.analyzer.validate()
         self.session.validate()
+        self.service.validate()
         return self
 
 
@@ -82,7 +148,7 @@ def _positive(section: str, key: str, value: float) -> None:
         raise ConfigError(f"[{section}] {key} must be positive, not {value}")
 
 
-Section = TypeVar("Section", AnalyzerConfig, SessionConfig)
+Section = TypeVar("Section", AnalyzerConfig, SessionConfig, ServiceConfig)
 
 
 def _section(cls: type[Section], name: str, table: Any) -> Section:
@@ -97,6 +163,8 @@ def _section(cls: type[Section], name: str, table: Any) -> Section:
         expected = type(getattr(cls(), key))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
+        if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = tuple(value)
         if type(value) is not expected:
             raise ConfigError(
                 f"[{name}] {key} must be a {expected.__name__}, not {type(value).__name__} {value!r}"
@@ -106,12 +174,13 @@ def _section(cls: type[Section], name: str, table: Any) -> Section:
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
-    unknown = sorted(set(data) - {"analyzer", "session"})
+    unknown = sorted(set(data) - {"analyzer", "session", "service"})
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
     return Config(
         analyzer=_section(AnalyzerConfig, "analyzer", data.get("analyzer", {})),
         session=_section(SessionConfig, "session", data.get("session", {})),
+        service=_section(ServiceConfig, "service", data.get("service", {})),
     ).validate()
 
 

@@ -96,7 +96,6 @@ MIN_COVERAGE = 0.95
 MAX_GAP_INTERVALS = 2.0
 MAX_SAMPLE_UNCERTAINTY = 0.01
 OVERLOAD_FACTOR = 1.4  # Yokogawa WT300E meters over-range above 140 % of range
-MAX_CLOCK_DIFFERENCE_S = 0.4  # MLPerf's limit between SUT and director clocks
 
 
 def coverage(phase: str, fraction: float, longest_gap_s: float, interval_s: float) -> Check:
@@ -132,21 +131,6 @@ def range_overload(overloaded: int, sentinel_errors: int) -> Check:
         f"{overloaded} testing samples above 140 % of the set range, {sentinel_errors} error "
         "readings: ranging did not see the peak load",
     )
-
-
-def clock_difference(offset_s: float | None, corrected: bool) -> Check:
-    name = "clock_difference"
-    if offset_s is None:
-        return Check(name, "pass", "director and SUT share one clock (local mode)")
-    if abs(offset_s) <= MAX_CLOCK_DIFFERENCE_S:
-        return Check(name, "pass", f"SUT clock is {offset_s * 1000:+.1f} ms from the director's")
-    reason = (
-        f"SUT clock is {offset_s * 1000:+.0f} ms from the director's (> 400 ms): MLCommons' checker "
-        "will misalign the windows unless the clocks are NTP-synchronised"
-    )
-    if corrected:
-        return Check(name, "warning", reason + "; our report corrects it")
-    return Check(name, "fail", reason)
 
 
 def window_inside_phase(

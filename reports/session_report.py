@@ -14,6 +14,7 @@ from analyzer_drivers.meters import MeterSpec, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
 from reports import checks
 from reports.checks import Check
+from reports.clock_report import clock_checks, clock_section, corrected_window
 from reports.metrics import (
     PER_QUERY_SCENARIOS,
     WeightedEnergy,
@@ -64,6 +65,7 @@ def phase_report(session_dir: Path, phase: str, meta: dict[str, Any]) -> PhaseRe
         window = parse_detail_log(phase_dir / DETAIL_LOG)
     except LoadgenLogError as exc:
         raise ReportError(f"{phase}: {exc}") from exc
+    window = corrected_window(window, meta, phase)
     series = read_spl(phase_dir / "spl.txt")
     mlperf = mlperf_power(series, window.begin_ns, window.end_ns, window.scenario, window.query_count)
     interval_ns = _interval_ns(meta, series)
@@ -111,8 +113,9 @@ def _coverage(
 
 
 def _clock_bound_s(meta: dict[str, Any]) -> float:
-    bound_ms = meta.get("clock", {}).get("bound_ms")
-    return max(float(bound_ms) / 1000, STAMP_RESOLUTION_S) if bound_ms else STAMP_RESOLUTION_S
+    clock = meta.get("clock")
+    bound_ns = clock.get("bound_ns") if isinstance(clock, dict) else None
+    return max(float(bound_ns) / 1e9, STAMP_RESOLUTION_S) if bound_ns else STAMP_RESOLUTION_S
 
 
 def _range_of(snap: Any, value: float) -> float:
@@ -190,17 +193,12 @@ def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
         if ranges.get(key):
             overloaded += int(np.count_nonzero(values > checks.OVERLOAD_FACTOR * ranges[key]))
     errors = int(np.count_nonzero(testing.series.watts == -1.0))
-    clock = meta.get("clock", {})
-    offset_ms = clock.get("offset_ms")
     return [
         checks.sample_uncertainty(
             uncertainty.above_one_percent if uncertainty else None, len(in_window),
             uncertainty.source if uncertainty else "no accuracy spec or analyzer figure",
         ),
         checks.range_overload(overloaded, errors),
-        checks.clock_difference(
-            None if offset_ms is None else float(offset_ms) / 1000, bool(clock.get("corrected"))
-        ),
     ]
 
 
@@ -262,6 +260,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         checks.testing_power_vs_ranging(testing.power["avg_watts"], ranging.power["avg_watts"]),
         checks.testing_duration_vs_ranging(testing.window.duration_s, ranging.window.duration_s),
         checks.mlperf_duration(testing.power["duration_s"]),
+        *clock_checks(meta),
     ]
     if meta.get("status", "completed") != "completed":
         all_checks.append(Check("session_completed", "fail", str(meta.get("error", "aborted"))))
@@ -282,6 +281,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         "ranging": {"power": ranging.power, "loadgen": _loadgen_summary(ranging.window)},
         "analyzer": meta.get("analyzer", {}),
         "ranges": meta.get("ranges", {}),
+        "clock": clock_section(meta),
     }
 
 

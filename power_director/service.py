@@ -1,0 +1,249 @@
+"""``power-director serve``: the director service that remote SUT agents connect to.
+
+One connection at a time may hold a session; others get a clear ``busy``. Our agents
+speak ``power_director.wire``; MLCommons power-dev clients (v3, PROTOCOLS.md §2) are
+recognised by their first line and served by ``power_director.v3`` from allowed
+addresses only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from loadgen_bridge.detail_log import LoadgenLogError
+from power_director.analyzers import make_analyzer
+from power_director.config import Config, ConfigError, SessionConfig
+from power_director.remote_workload import RemoteWorkload
+from power_director.session import Session, SessionError
+from power_director.wire import (
+    V3_CLIENT_HELLO,
+    Channel,
+    MalformedMessage,
+    WireError,
+    decode_message,
+    enable_tcp_keepalive,
+    read_token,
+    server_handshake,
+)
+from reports.session_report import ReportError, summary_text
+from reports.spl import SplError
+
+MAX_LABEL_CHARS = 64
+BYE_TIMEOUT_S = 10.0
+SESSION_ERRORS = (SessionError, ReportError, SplError, LoadgenLogError, OSError)
+
+
+def server_tls_context(cert: str, key: str) -> ssl.SSLContext | None:
+    if not cert:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"[service] cannot load tls_cert/tls_key: {exc}") from exc
+    return context
+
+
+def check_label(label: Any) -> str:
+    if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:
+        raise ConfigError(f"label must be a string of at most {MAX_LABEL_CHARS} characters")
+    SessionConfig(label=label).validate()
+    return label
+
+
+class DirectorService:
+    """Listens for agents; runs one Session at a time against the configured analyzer."""
+
+    def __init__(
+        self, config: Config, *, out_root: Path | None = None, say: Callable[[str], None] = print
+    ) -> None:
+        self.config = config
+        self.service = config.service
+        self.out_root = out_root or Path(config.session.out_dir)
+        self.say = say
+        self.token = read_token(Path(self.service.token_file)) if self.service.token_file else None
+        self.active: str | None = None  # who holds the session, for the "busy" answer
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> int:
+        """Listen; returns the bound port (config port 0 picks a free one)."""
+        tls = server_tls_context(self.service.tls_cert, self.service.tls_key)
+        self._server = await asyncio.start_server(
+            self._connection,
+            self.service.host,
+            self.service.port,
+            limit=self.service.max_message_bytes,
+            ssl=tls,
+            ssl_handshake_timeout=self.service.handshake_timeout_s if tls else None,
+        )
+        port: int = self._server.sockets[0].getsockname()[1]
+        scheme = "TLS" if tls else "plain TCP"
+        auth = "token auth" if self.token else "NO auth (loopback only)"
+        self.say(
+            f"power-director service listening on {self.service.host}:{port} ({scheme}, {auth})"
+        )
+        return port
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for task in list(self._connections):
+                task.cancel()
+            await asyncio.gather(*self._connections, return_exceptions=True)
+            await self._server.wait_closed()
+
+    def claim(self, who: str) -> str | None:
+        """Take the one session slot; returns who holds it instead when busy."""
+        if self.active is not None:
+            return self.active
+        self.active = who
+        return None
+
+    def release(self) -> None:
+        self.active = None
+
+    # --- one connection ------------------------------------------------------------------
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+            task.add_done_callback(self._connections.discard)
+        enable_tcp_keepalive(writer)
+        channel = Channel(
+            reader,
+            writer,
+            max_message_bytes=self.service.max_message_bytes,
+            read_timeout_s=self.service.read_timeout_s,
+        )
+        try:
+            first = await channel.recv_line(self.service.handshake_timeout_s)
+            if first.rstrip(b"\r\n") == V3_CLIENT_HELLO.encode():
+                from power_director.v3 import serve_v3
+
+                await serve_v3(self, channel)
+            else:
+                await self._agent(channel, decode_message(first))
+        except WireError as exc:
+            await channel.error("protocol", str(exc))
+            self.say(f"{channel.peer}: {exc}")
+        except Exception as exc:  # one bad connection must never take the service down
+            self.say(f"{channel.peer}: internal error: {type(exc).__name__}: {exc}")
+        finally:
+            await channel.close()
+
+    def limits(self) -> dict[str, Any]:
+        return {
+            "keepalive_s": self.service.keepalive_s,
+            "read_timeout_s": self.service.read_timeout_s,
+            "max_message_bytes": self.service.max_message_bytes,
+            "max_file_bytes": self.service.max_file_bytes,
+        }
+
+    async def _agent(self, channel: Channel, hello: dict[str, Any]) -> None:
+        await server_handshake(channel, hello, self.token, self.limits())
+        request = await self._next_request(channel)
+        if request is None:
+            return
+        try:
+            label = check_label(request.get("label"))
+        except ConfigError as exc:
+            await channel.error("bad_request", str(exc))
+            return
+        holder = self.claim(f"agent {channel.peer}")
+        if holder is not None:
+            await channel.error(
+                "busy", f"director busy: a session for {holder} is running; try later"
+            )
+            self.say(f"{channel.peer}: refused, busy with {holder}")
+            return
+        try:
+            await self._agent_session(
+                channel, label, str(request.get("workload", "workload"))[:200]
+            )
+        finally:
+            self.release()
+
+    async def _next_request(self, channel: Channel) -> dict[str, Any] | None:
+        """The agent's ``open`` (None after a ``bye``); anything else is answered with an error."""
+        while True:
+            try:
+                request = await channel.recv(self.service.handshake_timeout_s)
+            except MalformedMessage as exc:
+                await channel.error("malformed", str(exc))
+                continue
+            if request["type"] == "open":
+                return request
+            if request["type"] == "bye":
+                return None
+            await channel.error("unexpected", f"expected 'open', got {request['type']!r}")
+
+    async def _agent_session(self, channel: Channel, label: str, workload: str) -> None:
+        remote = RemoteWorkload(channel, self.service, f"remote SUT {channel.peer}: {workload}")
+        session = Session(
+            self.config,
+            make_analyzer(self.config.analyzer),
+            remote,
+            out_root=self.out_root,
+            label=label,
+            say=self.say,
+        )
+        remote.bind(session.meta)
+        self.active = f"agent {channel.peer} ({session.name})"
+        await channel.send({"type": "opened", "session": session.name})
+        async with channel.keepalive(self.service.keepalive_s):
+            outcome = await self.measure(session)
+            self.say(
+                f"{session.name}: {outcome['status']}"
+                + (f": {outcome['error']}" if outcome["error"] else "")
+            )
+            try:
+                await channel.send({"type": "session_done", **outcome})
+                await send_session_files(channel, session.dir)
+                await channel.recv(BYE_TIMEOUT_S)
+            except WireError as exc:
+                self.say(f"{session.name}: could not deliver the results to the agent: {exc}")
+
+    async def measure(self, session: Session) -> dict[str, Any]:
+        """Run the session; its outcome as the ``session_done`` message carries it."""
+        try:
+            report = await session.run()
+        except SESSION_ERRORS as exc:
+            return {
+                "session": session.name,
+                "status": "aborted",
+                "error": str(exc),
+                "valid": False,
+                "summary": "",
+            }
+        return {
+            "session": session.name,
+            "status": "completed",
+            "error": None,
+            "valid": bool(report["valid"]),
+            "summary": summary_text(report),
+        }
+
+
+async def send_session_files(channel: Channel, session_dir: Path) -> None:
+    """Every file of the session directory, then ``files_end``."""
+    for path in sorted(p for p in session_dir.rglob("*") if p.is_file()):
+        await channel.send_file(path.relative_to(session_dir).as_posix(), path)
+    await channel.send({"type": "files_end"})
+
+
+async def serve(config: Config, say: Callable[[str], None] = print) -> None:
+    """Run the service until cancelled (``power-director serve``)."""
+    service = DirectorService(config, say=say)
+    await service.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await service.close()

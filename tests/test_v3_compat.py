@@ -1,0 +1,120 @@
+"""MLCommons power-dev v3 clients against our director, over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from tests.remote_util import run, running_director, session_meta
+
+
+class V3Client:
+    """The client side of PROTOCOLS.md §2, as power-dev's client.py speaks it."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def connect(cls, port: int) -> V3Client:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        return cls(reader, writer)
+
+    async def line(self) -> str:
+        return (await asyncio.wait_for(self.reader.readline(), 10)).decode().rstrip("\r\n")
+
+    async def ask(self, command: str) -> str:
+        self.writer.write(command.encode() + b"\r\n")
+        return await self.line()
+
+    async def download(self, session_id: str, relpath: str) -> bytes:
+        self.writer.write(f"download,{session_id},{relpath}\r\n".encode())
+        data = b""
+        while (length := int(await self.line())) != 0:
+            data += await self.reader.readexactly(length)
+        return data
+
+
+def test_full_v3_command_sequence(tmp_path: Path) -> None:
+    async def body() -> dict[str, object]:
+        async with running_director(tmp_path, v3_allowed_addresses=("127.0.0.1",)) as director:
+            client = await V3Client.connect(director.port)
+            got: dict[str, object] = {"hello": await client.ask("mlcommons/power client v3")}
+            got["time"] = float(await client.ask("time"))
+            got["set_ntp"] = await client.ask("set_ntp")
+            reply = await client.ask("new,v3label,0c8f4b6e-client")
+            got["new"] = reply
+            session_id = reply.split(" ", 1)[1].split(",")[0]
+            for phase in ("ranging", "testing"):
+                got[f"start_{phase}"] = await client.ask(f"session,{session_id},start,{phase}")
+                await asyncio.sleep(0.3)
+                got[f"stop_{phase}"] = await client.ask(f"session,{session_id},stop,{phase}")
+            got["done"] = await client.ask(f"session,{session_id},done")
+            got["spl"] = await client.download(session_id, "run_1/spl.txt")
+            got["escape"] = await client.download(session_id, "../../director.toml")
+            got["cleanup"] = await client.ask(f"cleanup,{session_id}")
+            got["unknown"] = await client.ask("rm -rf /")
+            got["busy_after"] = director.service.active
+            client.writer.close()
+            return got
+
+    got = run(body)
+    assert got["hello"] == "mlcommons/power server v3"
+    assert abs(float(got["time"]) - time.time()) < 5  # type: ignore[arg-type]
+    assert got["set_ntp"] == "OK"
+    assert str(got["new"]).startswith("OK ") and str(got["new"]).endswith(",") is False
+    for key in (
+        "start_ranging",
+        "stop_ranging",
+        "start_testing",
+        "stop_testing",
+        "done",
+        "cleanup",
+    ):
+        assert got[key] == "OK", (key, got[key])
+    spl = bytes(got["spl"]).decode()  # type: ignore[arg-type]
+    assert spl.count("\n") >= 3 and "Watts,150.0" in spl
+    assert got["escape"] == b""
+    assert str(got["unknown"]).startswith("Error: unknown")
+    assert got["busy_after"] is None
+    meta = session_meta(tmp_path / "director-runs")
+    assert meta["status"] == "completed"  # measured; the report waits for LoadGen logs
+
+
+def test_v3_from_a_address_not_allowed_is_refused(tmp_path: Path) -> None:
+    async def body() -> str:
+        async with running_director(tmp_path) as director:  # no v3 addresses configured
+            client = await V3Client.connect(director.port)
+            reply = await client.ask("mlcommons/power client v3")
+            rest = await asyncio.wait_for(client.reader.read(), 5)
+            client.writer.close()
+            return reply + rest.decode()
+
+    assert run(body) == "Error: v3 clients are not allowed from this address"
+
+
+def test_v3_second_client_busy_and_disconnect_mid_phase_aborts(tmp_path: Path) -> None:
+    async def body() -> tuple[str, str | None]:
+        async with running_director(tmp_path, v3_allowed_addresses=("127.0.0.1",)) as director:
+            first = await V3Client.connect(director.port)
+            await first.ask("mlcommons/power client v3")
+            session_id = (await first.ask("new,one,uuid")).split(" ", 1)[1].split(",")[0]
+            assert await first.ask(f"session,{session_id},start,ranging") == "OK"
+            second = await V3Client.connect(director.port)
+            await second.ask("mlcommons/power client v3")
+            busy = await second.ask("new,two,uuid")
+            second.writer.close()
+            await asyncio.sleep(0.3)
+            first.writer.close()  # gone mid-ranging
+            for _ in range(100):
+                if director.service.active is None:
+                    break
+                await asyncio.sleep(0.05)
+            return busy, director.service.active
+
+    busy, active = run(body)
+    assert busy.startswith("Error: director busy")
+    assert active is None
+    meta = session_meta(tmp_path / "director-runs")
+    assert meta["status"] == "aborted" and "ranging" in str(meta["error"])
+    assert sum(meta["samples"].values()) >= 4  # type: ignore[attr-defined]
