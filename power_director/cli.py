@@ -19,9 +19,9 @@ from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, load_config
 from power_director.demo import run_demo
 from power_director.service import serve
-from power_director.session import Session, SessionError
+from power_director.session import Session, SessionError, rebuild_session_files
 from power_director.wire import WireError
-from reports.session_report import ReportError, summary_text, write_report
+from reports.session_report import ReportError, read_session_meta, summary_text, write_report
 from reports.spl import SplError
 
 EXIT_INVALID = 1
@@ -146,6 +146,8 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    if args.session_dir.is_dir():
+        rebuild_session_files(args.session_dir, read_session_meta(args.session_dir))
     report = write_report(args.session_dir)
     print(summary_text(report))
     return 0 if report["valid"] else EXIT_INVALID

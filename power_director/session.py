@@ -7,8 +7,8 @@ import contextlib
 import datetime as dt
 import json
 import math
-import shutil
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,8 @@ from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges,
 from analyzer_drivers.meters import meter_spec
 from loadgen_bridge.workload import Workload, WorkloadError
 from power_director.config import Config
-from power_director.journal import Journal, write_phase_spl
+from power_director.journal import Journal, samples_path, write_phase_spl
+from reports.mlperf_layout import write_power_dir
 from reports.session_report import PHASE_DIRS, SESSION_META, write_report
 
 CURRENT_HEADROOM = 1.1  # testing current range = 1.1 × the largest current seen in ranging
@@ -43,6 +44,18 @@ def testing_ranges(samples: list[Sample], info: AnalyzerInfo) -> Ranges:
         except AnalyzerError as exc:
             raise SessionError(f"cannot range the testing run: {exc}") from exc
     return Ranges(volts=volts, amps=amps)
+
+
+def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
+    """Derive every file from the raw records: each phase's ``spl.txt`` and ``power/``."""
+    driver = meta.get("analyzer", {}).get("driver")
+    raw = session_dir / "raw"
+    if driver and samples_path(raw, driver).is_file():
+        for phase, sub in PHASE_DIRS.items():
+            mark = meta.get("phases", {}).get(phase, {}).get("mark")
+            if mark:
+                write_phase_spl(raw, driver, mark, session_dir / sub / "spl.txt")
+    write_power_dir(session_dir, meta)
 
 
 def _stamp() -> list[float]:
@@ -88,6 +101,7 @@ class Session:
             "interval_ms": config.analyzer.interval_ms,
             "settle_s": config.session.settle_s,
             "workload": workload.description,
+            "uuid": {"client": str(uuid.uuid4()), "server": str(uuid.uuid4())},
             "ranges": {},
             "phases": {},
         }
@@ -162,6 +176,7 @@ class Session:
             with contextlib.suppress(AnalyzerError):
                 await meter.stop()
                 self._keep(meter, record, await meter.poll())
+                self.meta["phases"][phase]["uncertainty_mean"] = await meter.uncertainty()
             self.journal.record_event("phase_stop", phase=phase, samples=len(record.samples))
         record.stamps.append(_stamp())
         return record
@@ -225,16 +240,10 @@ class Session:
     # --- files -------------------------------------------------------------------------
     def _finish_files(self) -> None:
         assert self.journal is not None
-        driver = self.analyzer.name
         self.meta["samples"] = dict(self.journal.sample_counts)
         self.journal.close()
-        raw_samples = self.dir / "raw" / f"{driver}.samples.txt"
-        if raw_samples.is_file():
-            for phase, sub in PHASE_DIRS.items():
-                mark = f"{self.name}_{phase}"
-                write_phase_spl(self.dir / "raw", driver, mark, self.dir / sub / "spl.txt")
-            shutil.copyfile(raw_samples, self.dir / "power" / "ptd_logs.txt")
         self._save_meta()
+        rebuild_session_files(self.dir, self.meta)
 
     def _save_meta(self) -> None:
         path = self.dir / SESSION_META

@@ -47,10 +47,10 @@ IDENTITIES: dict[str, PtdIdentity] = {
         "PowerDirectorSimulator", "sim-0.1.0-00000000-20261123", "POWER-DIRECTOR;SIM;0;0.1", "SIM"
     ),
     "wt310": PtdIdentity(
-        "YokogawaWT310", "1.9.2-e8c7a49a-20201208", "YOKOGAWA;WT310;C2PH13047V;F1.03", "WT310"
+        "YokogawaWT310", "1.10.0-sim00000-20261123", "YOKOGAWA;WT310;C2PH13047V;F1.03", "WT310"
     ),
     "wt330e": PtdIdentity(
-        "YokogawaWT330E", "1.9.2-e8c7a49a-20201208", "YOKOGAWA;WT333E;C3VD30030E;F1.04", "WT330E"
+        "YokogawaWT330E", "1.10.0-sim00000-20261123", "YOKOGAWA;WT333E;C3VD30030E;F1.04", "WT330E"
     ),
 }
 

@@ -1,0 +1,215 @@
+"""The ``power/`` files MLCommons' tools read: server.json, client.json, their logs, ptd_logs.txt.
+
+Written from the session's own records (``session.json`` and ``raw/events.jsonl``), so
+``power-director report`` can rebuild them after a crash. All times are UTC, so the
+``timezone`` field (seconds west of UTC of the logged times) is 0.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from analyzer_drivers.timefmt import format_mlperf_time
+
+EVENTS = "raw/events.jsonl"
+RESULT_FILES = (
+    "power/client.log",
+    "power/ptd_logs.txt",
+    "power/server.log",
+    "ranging/mlperf_log_detail.txt",
+    "ranging/mlperf_log_summary.txt",
+    "ranging/spl.txt",
+    "run_1/mlperf_log_detail.txt",
+    "run_1/mlperf_log_summary.txt",
+    "run_1/spl.txt",
+)
+PROTOCOL_VERSION = 3
+SOURCE_PACKAGES = ("analyzer_drivers", "loadgen_bridge", "power_director", "reports")
+MODULES = ("power-director", "numpy", "pandas", "mlcommons-loadgen")
+
+#: PTDaemon device type numbers, by the driver name PTDaemon's Identify reports.
+PTD_DEVICE_TYPES = {
+    "YokogawaWT210": 8,
+    "YokogawaWT310": 49,
+    "YokogawaWT310E": 49,
+    "YokogawaWT330": 52,
+    "YokogawaWT330E": 52,
+    "YokogawaWT500": 35,
+    "YokogawaWT1800": 47,
+    "YokogawaWT5000": 66,
+}
+
+
+def read_events(session_dir: Path) -> Iterator[dict[str, Any]]:
+    """The journal's events; a torn last line (a crash mid-write) is skipped."""
+    path = session_dir / EVENTS
+    if not path.is_file():
+        return
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(event, dict):
+                yield event
+
+
+def _log_line(t_ns: int, message: str) -> str:
+    return f"{format_mlperf_time(t_ns)}: {message}\n"
+
+
+def _uncertainty_enabled(identify: str) -> bool:
+    """PTDaemon's Identify: ``..., mode=power, <uncertainty enabled>, ...``."""
+    fields = identify.split(",")
+    return "mode=power" in fields and fields[fields.index("mode=power") + 1 :][:1] == ["1"]
+
+
+def ptd_log_lines(events: list[dict[str, Any]], analyzer_name: str, identify: str) -> list[str]:
+    """PTDaemon-style console lines for what the meter did, as MLCommons' checker reads them."""
+    lines = []
+    for event in events:
+        if event.get("kind") != "exchange":
+            continue
+        cmd, reply, t_ns = str(event.get("cmd", "")), str(event.get("reply", "")), int(event["t_ns"])
+        if cmd == "Identify" and _uncertainty_enabled(identify):
+            lines.append(_log_line(t_ns, f"Uncertainty checking for {analyzer_name} is activated"))
+        elif cmd.startswith("Go,") and reply.startswith("Starting"):
+            lines.append(_log_line(t_ns, f"Go with mark '{cmd.split(',', 3)[3]}'"))
+        elif cmd == "Stop" and reply.startswith("Stopping"):
+            lines.append(_log_line(t_ns, "Completed test"))
+        elif reply.startswith("Error"):
+            lines.append(_log_line(t_ns, f"ERROR: {cmd}: {reply}"))
+    return lines
+
+
+def _v3_messages(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The director↔SUT control sequence in MLCommons' v3 vocabulary.
+
+    A remote v3 session records the real one; a local session is its own client and
+    server, so its sequence is built from the phase times it recorded.
+    """
+    recorded = meta.get("messages")
+    if isinstance(recorded, list) and recorded:
+        return recorded
+    uuids = meta.get("uuid", {})
+    name = meta.get("session_name", "")
+    phases = meta.get("phases", {})
+    first = phases.get("ranging", {}).get("times", [[0.0, 0.0]])[0][0]
+
+    def message(cmd: str, reply: str, t_s: float) -> dict[str, Any]:
+        return {"cmd": cmd, "cmd_time": t_s, "reply": reply, "reply_time": t_s}
+
+    messages = [
+        message(f"mlcommons/power client v{PROTOCOL_VERSION}",
+                f"mlcommons/power server v{PROTOCOL_VERSION}", first),
+        message(f"new,{meta.get('label', '')},{uuids.get('client', '')}",
+                f"OK {name},{uuids.get('server', '')}", first),
+    ]
+    for phase in ("ranging", "testing"):
+        times = phases.get(phase, {}).get("times", [])
+        if len(times) >= 2:
+            messages.append(message(f"session,{name},start,{phase}", "OK", times[1][0]))
+        if len(times) >= 4:
+            messages.append(message(f"session,{name},stop,{phase}", "OK", times[3][0]))
+    if meta.get("status") == "completed":
+        messages.append(message(f"session,{name},done", "OK", messages[-1]["reply_time"]))
+    return messages
+
+
+def _sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _sources() -> dict[str, str]:
+    root = Path(__file__).resolve().parent.parent
+    return {
+        str(path.relative_to(root)): _sha1(path)
+        for package in SOURCE_PACKAGES
+        for path in sorted((root / package).rglob("*.py"))
+    }
+
+
+def _modules() -> dict[str, str]:
+    versions = {}
+    for module in MODULES:
+        try:
+            versions[module] = importlib.metadata.version(module)
+        except importlib.metadata.PackageNotFoundError:
+            versions[module] = "not installed"
+    return versions
+
+
+def _ptd_config(meta: dict[str, Any]) -> dict[str, Any]:
+    analyzer = meta.get("analyzer", {})
+    name = str(analyzer.get("name", ""))
+    return {
+        "device_type": PTD_DEVICE_TYPES.get(name, 0),
+        "command": [],  # the director connected to a running PTDaemon; it did not launch one
+        "channel": None,
+        "driver": analyzer.get("driver"),
+    }
+
+
+def _session_descriptor(meta: dict[str, Any], results: dict[str, str]) -> dict[str, Any]:
+    phases = {phase: meta.get("phases", {}).get(phase, {}).get("times", [])
+              for phase in ("ranging", "testing")}
+    return {
+        "version": f"power-director {_modules()['power-director']}",
+        "timezone": 0,
+        "modules": _modules(),
+        "sources": _sources(),
+        "messages": _v3_messages(meta),
+        "uuid": meta.get("uuid", {}),
+        "session_name": meta.get("session_name"),
+        "results": results,
+        "phases": phases,
+    }
+
+
+def _text_log(events: list[dict[str, Any]], kinds: tuple[str, ...]) -> str:
+    lines = []
+    for event in events:
+        if event.get("kind") not in kinds or event.get("cmd") == "RL":
+            continue
+        details = {k: v for k, v in event.items() if k not in ("t_ns", "kind")}
+        lines.append(_log_line(int(event["t_ns"]), f"{event['kind']} {json.dumps(details, default=str)}"))
+    return "".join(lines)
+
+
+def write_power_dir(session_dir: Path, meta: dict[str, Any]) -> None:
+    """Write ``power/``'s logs, then the two descriptors with the sha1 of every result file."""
+    power = session_dir / "power"
+    power.mkdir(exist_ok=True)
+    events = list(read_events(session_dir))
+    analyzer = meta.get("analyzer", {})
+    ptd_lines = ptd_log_lines(events, str(analyzer.get("name", "")), str(analyzer.get("identify", "")))
+    (power / "ptd_logs.txt").write_text("".join(ptd_lines), encoding="utf-8")
+    (power / "server.log").write_text(
+        _text_log(events, ("identified", "exchange", "phase_start", "phase_stop", "aborted")),
+        encoding="utf-8",
+    )
+    (power / "client.log").write_text(
+        _text_log(events, ("phase_start", "phase_stop", "workload", "aborted")), encoding="utf-8"
+    )
+    results = {
+        name: _sha1(session_dir / name) for name in RESULT_FILES if (session_dir / name).is_file()
+    }
+    client = _session_descriptor(meta, results)
+    server = {
+        **client,
+        "ptd_messages": [
+            {"cmd": e["cmd"], "reply": e["reply"]}
+            for e in events
+            if e.get("kind") == "exchange" and e.get("cmd") != "RL"
+        ],
+        "ptd_config": _ptd_config(meta),
+        "debug": False,
+    }
+    for name, descriptor in (("client.json", client), ("server.json", server)):
+        (power / name).write_text(json.dumps(descriptor, indent=2) + "\n", encoding="utf-8")
