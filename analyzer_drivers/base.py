@@ -22,15 +22,28 @@ class AnalyzerError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Channel:
+    """One input element of a multichannel meter."""
+
+    watts: float
+    volts: float
+    amps: float
+    pf: float
+
+
+@dataclass(frozen=True, slots=True)
 class Sample:
-    """One averaged reading. ``watts`` may hold a PTDaemon sentinel (-1, -2) or NaN."""
+    """One averaged reading. ``watts`` may hold a PTDaemon sentinel (-1, -2) or NaN.
+
+    For a multichannel meter ``watts`` is the sum and ``channels`` holds each element.
+    """
 
     t_ns: int
     watts: float
     volts: float = math.nan
     amps: float = math.nan
     pf: float = math.nan
-    channel_watts: tuple[float, ...] = ()
+    channels: tuple[Channel, ...] = ()
 
     @property
     def is_valid(self) -> bool:

@@ -1,0 +1,70 @@
+"""Merge several analyzers into one power series by time, summing watts.
+
+MLCommons' workflow merged analyzers line by line, which pairs samples taken at different
+moments whenever the meters started, sampled or dropped samples differently. Here each
+sample is what it is — the average power over its interval — so another meter's power
+over any interval is exact from its cumulative energy, whatever its own sample times.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from reports.metrics import sample_intervals
+
+MISSED_SAMPLE = -2.0  # PTDaemon's sentinel, for an interval another meter did not cover
+
+
+def _cumulative(
+    t_ns: npt.NDArray[np.int64], watts: npt.NDArray[np.float64], interval_ns: int
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Knots of the cumulative energy (J) and covered time (ns) of one meter's samples."""
+    order = np.argsort(t_ns, kind="stable")
+    starts, ends = sample_intervals(t_ns[order], interval_ns)
+    values = watts[order]
+    valid = np.isfinite(values) & (values > 0)
+    starts, ends, values = starts[valid], ends[valid], values[valid]
+    knots = np.empty(2 * len(ends))
+    knots[0::2], knots[1::2] = starts, ends
+    energy_steps = np.zeros(len(knots))
+    energy_steps[1::2] = values * (ends - starts) / 1e9
+    time_steps = np.zeros(len(knots))
+    time_steps[1::2] = ends - starts
+    return knots, np.cumsum(energy_steps), np.cumsum(time_steps)
+
+
+def mean_power_over(
+    t_ns: npt.NDArray[np.int64],
+    watts: npt.NDArray[np.float64],
+    interval_ns: int,
+    starts_ns: npt.NDArray[np.float64],
+    ends_ns: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """One meter's average power over each ``(start, end]``; NaN where it covered < 99 %."""
+    knots, energy_j, covered_ns = _cumulative(t_ns, watts, interval_ns)
+    if len(knots) == 0:
+        return np.full(len(starts_ns), np.nan)
+    energy = np.interp(ends_ns, knots, energy_j) - np.interp(starts_ns, knots, energy_j)
+    covered = np.interp(ends_ns, knots, covered_ns) - np.interp(starts_ns, knots, covered_ns)
+    spans = ends_ns - starts_ns
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = energy * 1e9 / covered
+    return np.where(covered >= 0.99 * spans, mean, np.nan)
+
+
+def merge_by_time(
+    primary: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
+    others: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]],
+    interval_ns: int,
+) -> npt.NDArray[np.float64]:
+    """Summed watts on the primary meter's sample times; -2 where any meter has no data."""
+    t_ns, watts = primary
+    order = np.argsort(t_ns, kind="stable")
+    starts, ends = sample_intervals(t_ns[order], interval_ns)
+    total = np.where(np.isfinite(watts[order]) & (watts[order] > 0), watts[order], np.nan)
+    for other_t_ns, other_watts in others:
+        total = total + mean_power_over(other_t_ns, other_watts, interval_ns, starts, ends)
+    merged = np.empty(len(t_ns))
+    merged[order] = np.where(np.isfinite(total), total, MISSED_SAMPLE)
+    return merged
