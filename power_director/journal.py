@@ -13,8 +13,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from analyzer_drivers.base import Sample
+from analyzer_drivers.base import Channel, Sample
 from analyzer_drivers.ptd_format import format_sample_line
+from reports.merge import mean_power_over, merge_by_time
+from reports.metrics import sample_intervals
+from reports.spl import read_spl
 
 EVENTS_FILE = "events.jsonl"
 SAMPLES_SUFFIX = ".samples.txt"
@@ -69,3 +72,21 @@ def write_phase_spl(raw_dir: Path, analyzer_name: str, mark: str, spl_path: Path
                 spl.write(line if line.endswith("\n") else line + "\n")
                 count += 1
     return count
+
+
+def write_merged_spl(
+    raw_dir: Path, drivers: list[str], mark: str, interval_ns: int, spl_path: Path
+) -> int:
+    """Write ``spl.txt`` for several supplies: on the first meter's sample times, the
+    time-merged sum, and each meter's average power over that interval as a channel."""
+    series = [read_spl(samples_path(raw_dir, d)).with_mark(mark).sorted_by_time() for d in drivers]
+    first = series[0]
+    starts, ends = sample_intervals(first.t_ns, interval_ns)
+    others = [mean_power_over(s.t_ns, s.watts, interval_ns, starts, ends) for s in series[1:]]
+    total = merge_by_time((first.t_ns, first.watts), [(s.t_ns, s.watts) for s in series[1:]], interval_ns)
+    with spl_path.open("w", encoding="utf-8") as spl:
+        for k, t_ns in enumerate(first.t_ns):
+            channels = (Channel(first.watts[k], first.volts[k], first.amps[k], first.pf[k]),
+                        *(Channel(w[k], -1.0, -1.0, -1.0) for w in others))
+            spl.write(format_sample_line(Sample(int(t_ns), float(total[k]), channels=channels), mark) + "\n")
+    return len(first.t_ns)

@@ -9,7 +9,7 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges,
 from analyzer_drivers.meters import meter_spec
 from loadgen_bridge.workload import Workload, WorkloadError
 from power_director.config import Config
-from power_director.journal import Journal, samples_path, write_phase_spl
+from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
 from reports.mlperf_layout import write_power_dir
 from reports.session_report import PHASE_DIRS, SESSION_META, write_report
 
@@ -47,14 +47,23 @@ def testing_ranges(samples: list[Sample], info: AnalyzerInfo) -> Ranges:
 
 
 def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
-    """Derive every file from the raw records: each phase's ``spl.txt`` and ``power/``."""
+    """Derive every file from the raw records: each phase's ``spl.txt`` and ``power/``.
+
+    With ``sum`` analyzers (several supplies), ``spl.txt`` holds multichannel lines: the
+    time-merged sum, then each meter as a channel.
+    """
     driver = meta.get("analyzer", {}).get("driver")
+    summed = [a["driver"] for a in meta.get("analyzers", []) if a.get("role") == "sum"]
     raw = session_dir / "raw"
+    interval_ns = int(meta.get("interval_ms", 1000)) * 1_000_000
     if driver and samples_path(raw, driver).is_file():
         for phase, sub in PHASE_DIRS.items():
             mark = meta.get("phases", {}).get(phase, {}).get("mark")
-            if mark:
-                write_phase_spl(raw, driver, mark, session_dir / sub / "spl.txt")
+            spl = session_dir / sub / "spl.txt"
+            if mark and summed:
+                write_merged_spl(raw, [driver, *summed], mark, interval_ns, spl)
+            elif mark:
+                write_phase_spl(raw, driver, mark, spl)
     write_power_dir(session_dir, meta)
 
 
@@ -67,15 +76,33 @@ def _ranges_dict(ranges: Ranges | None) -> dict[str, Any] | None:
     return None if ranges is None else {"volts": ranges.volts, "amps": ranges.amps}
 
 
+ROLES = ("primary", "sum", "beside")
+
+
+@dataclass
+class _Meter:
+    """One analyzer in the session. ``sum`` meters add to the wall power (several supplies);
+    ``beside`` meters (RAPL, NVML) are reported next to it, not added."""
+
+    analyzer: Analyzer
+    role: str
+    info: AnalyzerInfo | None = None
+    initial: Ranges | None = None
+    samples: list[Sample] = field(default_factory=list)  # the current phase's
+
+    @property
+    def ranged(self) -> bool:
+        return self.role != "beside"
+
+
 @dataclass
 class _PhaseRecord:
     mark: str
-    samples: list[Sample] = field(default_factory=list)
     stamps: list[list[float]] = field(default_factory=list)
 
 
 class Session:
-    """Runs one session against one analyzer and one workload; writes its directory."""
+    """Runs one session against its analyzers and one workload; writes its directory."""
 
     def __init__(
         self,
@@ -86,9 +113,18 @@ class Session:
         out_root: Path,
         label: str | None = None,
         say: Callable[[str], None] = print,
+        extra_analyzers: Sequence[tuple[Analyzer, str]] = (),
     ) -> None:
         self.config = config
         self.analyzer = analyzer
+        self.meters = [_Meter(analyzer, "primary")]
+        for extra, role in extra_analyzers:
+            if role not in ROLES[1:]:
+                raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
+            self.meters.append(_Meter(extra, role))
+        names = [m.analyzer.name for m in self.meters]
+        if len(set(names)) != len(names):
+            raise SessionError(f"two analyzers share a name: {', '.join(names)}")
         self.workload = workload
         self.label = label or config.session.label
         self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}"
@@ -104,8 +140,13 @@ class Session:
             "uuid": {"client": str(uuid.uuid4()), "server": str(uuid.uuid4())},
             "ranges": {},
             "phases": {},
+            "analyzers": [],
         }
         self.journal: Journal | None = None
+
+    @property
+    def primary(self) -> _Meter:
+        return self.meters[0]
 
     # --- public ------------------------------------------------------------------------
     async def run(self) -> dict[str, Any]:
@@ -133,59 +174,80 @@ class Session:
 
     # --- the state machine -------------------------------------------------------------
     async def _measure(self) -> None:
-        assert self.journal is not None
-        async with self.analyzer as meter:
-            info = await meter.identify()
-            self.meta["analyzer"] = {
-                "name": info.name, "model": info.model, "version": info.version,
-                "identify": info.raw, "averaging_ms": info.averaging_ms, "driver": meter.name,
-            }
-            initial = await meter.get_ranges()
-            self.meta["ranges"]["initial"] = _ranges_dict(initial)
-            self.journal.record_event("identified", analyzer=self.meta["analyzer"], ranges=str(initial))
-            self.say(f"{self.name}: analyzer {info.name} ({info.model}), initial ranges {initial.describe()}")
+        async with contextlib.AsyncExitStack() as stack:
+            for meter in self.meters:
+                await stack.enter_async_context(meter.analyzer)
+                await self._identify(meter)
             try:
-                ranging = await self._ranged_phase(meter, "ranging", Ranges.auto())
-                testing = testing_ranges(ranging.samples, info)
-                await self._ranged_phase(meter, "testing", testing)
+                await self._ranged_phase("ranging", {m.analyzer.name: Ranges.auto() for m in self.meters})
+                await self._ranged_phase("testing", {
+                    m.analyzer.name: testing_ranges(m.samples, m.info) if m.ranged and m.info
+                    else Ranges.auto()
+                    for m in self.meters
+                })
             finally:
-                await self._restore(meter, initial)
+                for meter in self.meters:
+                    await self._restore(meter)
 
-    async def _ranged_phase(self, meter: Analyzer, phase: str, ranges: Ranges) -> _PhaseRecord:
-        await meter.set_ranges(ranges)
-        self.meta["ranges"][phase] = _ranges_dict(ranges)
-        self.say(f"  {phase}: ranges {ranges.describe()}; running {self.workload.description}")
-        await asyncio.sleep(self.config.session.settle_s)
-        record = await self._phase(meter, phase)
-        await asyncio.sleep(self.config.session.settle_s)
-        return record
+    async def _identify(self, meter: _Meter) -> None:
+        assert self.journal is not None
+        info = meter.info = await meter.analyzer.identify()
+        meter.initial = await meter.analyzer.get_ranges()
+        described = {
+            "name": info.name, "model": info.model, "version": info.version,
+            "identify": info.raw, "averaging_ms": info.averaging_ms, "driver": meter.analyzer.name,
+            "role": meter.role,
+        }
+        self.meta["analyzers"].append(described)
+        if meter.role == "primary":
+            self.meta["analyzer"] = described
+            self.meta["ranges"]["initial"] = _ranges_dict(meter.initial)
+        self.journal.record_event("identified", analyzer=described, ranges=str(meter.initial))
+        self.say(f"{self.name}: {meter.role} analyzer {info.name} ({info.model}), "
+                 f"initial ranges {meter.initial.describe()}")
 
-    async def _phase(self, meter: Analyzer, phase: str) -> _PhaseRecord:
+    async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
+        for meter in self.meters:
+            await meter.analyzer.set_ranges(ranges[meter.analyzer.name])
+        primary_ranges = ranges[self.primary.analyzer.name]
+        self.meta["ranges"][phase] = _ranges_dict(primary_ranges)
+        for described in self.meta["analyzers"]:
+            described.setdefault("ranges", {})[phase] = _ranges_dict(ranges[described["driver"]])
+        self.say(f"  {phase}: ranges {primary_ranges.describe()}; running {self.workload.description}")
+        await asyncio.sleep(self.config.session.settle_s)
+        await self._phase(phase)
+        await asyncio.sleep(self.config.session.settle_s)
+
+    async def _phase(self, phase: str) -> None:
         assert self.journal is not None
         record = _PhaseRecord(mark=f"{self.name}_{phase}")
         self.meta["phases"][phase] = {"mark": record.mark, "times": record.stamps}
         self.journal.record_event("phase_start", phase=phase, mark=record.mark)
+        for meter in self.meters:
+            meter.samples = []
         record.stamps.append(_stamp())
-        await meter.start(record.mark, self.config.analyzer.interval_ms)
+        for meter in self.meters:
+            await meter.analyzer.start(record.mark, self.config.analyzer.interval_ms)
         record.stamps.append(_stamp())
         try:
-            await self._run_workload_while_polling(meter, phase, record)
+            await self._run_workload_while_polling(phase, record)
             record.stamps.append(_stamp())
-            await self._poll_until(meter, record, time.time_ns())
+            await self._poll_until(record, time.time_ns())
         finally:
-            with contextlib.suppress(AnalyzerError):
-                await meter.stop()
-                self._keep(meter, record, await meter.poll())
-                self.meta["phases"][phase]["uncertainty_mean"] = await meter.uncertainty()
-            self.journal.record_event("phase_stop", phase=phase, samples=len(record.samples))
+            for meter in self.meters:
+                with contextlib.suppress(AnalyzerError):
+                    await meter.analyzer.stop()
+                    self._keep(meter, record, await meter.analyzer.poll())
+                    if meter.role == "primary":
+                        self.meta["phases"][phase]["uncertainty_mean"] = await meter.analyzer.uncertainty()
+            self.journal.record_event(
+                "phase_stop", phase=phase, samples={m.analyzer.name: len(m.samples) for m in self.meters}
+            )
         record.stamps.append(_stamp())
-        return record
 
-    async def _run_workload_while_polling(
-        self, meter: Analyzer, phase: str, record: _PhaseRecord
-    ) -> None:
+    async def _run_workload_while_polling(self, phase: str, record: _PhaseRecord) -> None:
         stop_polling = asyncio.Event()
-        poller = asyncio.create_task(self._poll_loop(meter, record, stop_polling))
+        poller = asyncio.create_task(self._poll_loop(record, stop_polling))
         work = asyncio.create_task(self.workload.run(phase, self.dir / PHASE_DIRS[phase]))
         done, _ = await asyncio.wait({poller, work}, return_when=asyncio.FIRST_COMPLETED)
         if poller in done and poller.exception() is not None:
@@ -199,35 +261,43 @@ class Session:
             stop_polling.set()
             await poller
 
-    async def _poll_loop(self, meter: Analyzer, record: _PhaseRecord, stop: asyncio.Event) -> None:
+    async def _poll_all(self, record: _PhaseRecord) -> None:
+        for meter in self.meters:
+            self._keep(meter, record, await meter.analyzer.poll())
+
+    async def _poll_loop(self, record: _PhaseRecord, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self._keep(meter, record, await meter.poll())
+            await self._poll_all(record)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.session.poll_interval_s)
 
-    async def _poll_until(self, meter: Analyzer, record: _PhaseRecord, t_ns: int) -> None:
-        """Poll until a sample stamped at or after ``t_ns`` arrives, so it covers the window end."""
+    async def _poll_until(self, record: _PhaseRecord, t_ns: int) -> None:
+        """Poll until each ranged meter has a sample stamped at or after ``t_ns``, so the
+        window's end is covered."""
         interval_s = self.config.analyzer.interval_ms / 1000
         deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
-        while not record.samples or record.samples[-1].t_ns < t_ns:
+        waiting = [m for m in self.meters if m.ranged]
+        while any(not m.samples or m.samples[-1].t_ns < t_ns for m in waiting):
             if time.monotonic() > deadline:
                 self.say(f"  warning: no sample after the workload ended within {deadline:.0f} s")
                 return
             await asyncio.sleep(min(interval_s / 5, 0.1))
-            self._keep(meter, record, await meter.poll())
+            await self._poll_all(record)
 
-    def _keep(self, meter: Analyzer, record: _PhaseRecord, batch: list[Sample]) -> None:
+    def _keep(self, meter: _Meter, record: _PhaseRecord, batch: list[Sample]) -> None:
         assert self.journal is not None
         if batch:
-            self.journal.record_samples(meter.name, batch, record.mark)
-            record.samples.extend(batch)
+            self.journal.record_samples(meter.analyzer.name, batch, record.mark)
+            meter.samples.extend(batch)
 
-    async def _restore(self, meter: Analyzer, initial: Ranges) -> None:
+    async def _restore(self, meter: _Meter) -> None:
+        if meter.initial is None:
+            return
         try:
-            await meter.set_ranges(initial)
-            self.say(f"  restored ranges {initial.describe()}")
+            await meter.analyzer.set_ranges(meter.initial)
+            self.say(f"  restored {meter.analyzer.name} ranges {meter.initial.describe()}")
         except AnalyzerError as exc:
-            self.say(f"  warning: could not restore the initial ranges: {exc}")
+            self.say(f"  warning: could not restore the initial ranges of {meter.analyzer.name}: {exc}")
 
     def _log_exchange(self, command: str, reply: str, sent_ns: int, replied_ns: int) -> None:
         assert self.journal is not None

@@ -157,6 +157,27 @@ def _sample_uncertainty(
     return None
 
 
+def _beside_meters(session_dir: Path, meta: dict[str, Any], testing: PhaseReport) -> dict[str, Any]:
+    """Meters measured beside the wall meter (RAPL, NVML): their power in the testing window."""
+    mark = meta.get("phases", {}).get("testing", {}).get("mark")
+    beside = {}
+    for analyzer in meta.get("analyzers", []):
+        if analyzer.get("role") != "beside" or not mark:
+            continue
+        series = read_spl(session_dir / "raw" / f"{analyzer['driver']}.samples.txt").with_mark(mark)
+        energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns,
+                                 testing.window.end_ns, testing.interval_ns)
+        wall_watts = testing.power["time_weighted"]["avg_watts"]
+        beside[analyzer["driver"]] = {
+            "name": analyzer.get("name"),
+            "avg_watts": energy.avg_watts,
+            "energy_j": energy.energy_j,
+            "share_of_wall": energy.avg_watts / wall_watts if energy.avg_watts and wall_watts else None,
+            "gap_s": energy.gap_s,
+        }
+    return beside
+
+
 def _efficiency(window: Window, power: dict[str, Any]) -> dict[str, float]:
     avg_watts = power["avg_watts"]
     if not avg_watts:
@@ -282,6 +303,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         "analyzer": meta.get("analyzer", {}),
         "ranges": meta.get("ranges", {}),
         "clock": clock_section(meta),
+        "beside": _beside_meters(session_dir, meta, testing),
     }
 
 
