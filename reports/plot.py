@@ -53,6 +53,20 @@ def _seconds_from(t_ns: npt.NDArray[np.int64], origin_ns: int) -> npt.NDArray[np
     return np.asarray((t_ns - origin_ns) / NS_PER_S, dtype=np.float64)
 
 
+def _steps(
+    t_s: npt.NDArray[np.float64], watts: npt.NDArray[np.float64], interval_s: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Each sample as the meter's average over the time before its stamp: a flat segment from
+    the previous stamp, or from one interval back after a gap, so no step spans a gap."""
+    previous = np.concatenate(([t_s[0] - interval_s], t_s[:-1])) if len(t_s) else t_s
+    starts = np.where(t_s - previous <= GAP_FACTOR * interval_s, previous, t_s - interval_s)
+    next_is_gap = np.concatenate((starts[1:] != t_s[:-1], [True]))
+    # Per sample: its segment's two ends, then a NaN (a break) where the next one does not join.
+    x = np.column_stack((starts, t_s, np.where(next_is_gap, np.nan, t_s))).ravel()
+    y = np.column_stack((watts, watts, np.where(next_is_gap, np.nan, watts))).ravel()
+    return x, y
+
+
 def _draw_phase(ax: Axes, phase: PhaseReport) -> None:
     series = phase.series.sorted_by_time()
     origin_ns = phase.window.begin_ns
@@ -60,16 +74,19 @@ def _draw_phase(ax: Axes, phase: PhaseReport) -> None:
     valid = np.isfinite(series.watts) & (series.watts > 0)
     in_window = (series.t_ns > phase.window.begin_ns) & (series.t_ns < phase.window.end_ns)
     watts = np.where(valid, series.watts, np.nan)
+    interval_s = phase.interval_ns / NS_PER_S
     ax.axvspan(0.0, phase.window.duration_s, color=WINDOW_COLOUR, alpha=0.12, lw=0)
-    # Each sample is the meter's average over the interval before its stamp: a step ending there.
-    ax.plot(t_s, watts, drawstyle="steps-pre", color=OUTSIDE_COLOUR, lw=1.2, marker=".", ms=4)
-    ax.plot(t_s, np.where(in_window, watts, np.nan), drawstyle="steps-pre", color=IN_WINDOW_COLOUR,
-            lw=1.6, marker=".", ms=5)
+    ax.plot(*_steps(t_s, watts, interval_s), color=OUTSIDE_COLOUR, lw=1.2)
+    ax.plot(t_s, watts, ".", color=OUTSIDE_COLOUR, ms=4)
+    window_watts = np.where(in_window, watts, np.nan)
+    ax.plot(*_steps(t_s, window_watts, interval_s), color=IN_WINDOW_COLOUR, lw=1.6)
+    ax.plot(t_s, window_watts, ".", color=IN_WINDOW_COLOUR, ms=5)
     avg_watts = phase.power["avg_watts"]
     if avg_watts is not None:
         ax.hlines(avg_watts, 0.0, phase.window.duration_s, colors=IN_WINDOW_COLOUR, linestyles="--",
                   lw=1)
-    _draw_gaps(ax, find_gaps(series.t_ns, series.watts, phase.interval_ns), origin_ns)
+    gaps = find_gaps(series.t_ns, series.watts, phase.interval_ns)
+    _draw_gaps(ax, gaps, origin_ns, phase.interval_ns)
     samples = int(valid.sum())
     average = f"{avg_watts:.2f} W MLPerf average" if avg_watts is not None else "no samples in window"
     ax.set_title(f"{phase.phase}: {samples} valid samples ({phase.power['samples_in_window']} in window), "
@@ -82,9 +99,10 @@ def _draw_phase(ax: Axes, phase: PhaseReport) -> None:
         ax.text(0.5, 0.5, "no valid samples", transform=ax.transAxes, ha="center", color=GAP_COLOUR)
 
 
-def _draw_gaps(ax: Axes, gaps: Gaps, origin_ns: int) -> None:
+def _draw_gaps(ax: Axes, gaps: Gaps, origin_ns: int, interval_ns: int) -> None:
+    # Shade only the uncovered time: the sample after a gap still covers its own interval.
     for begin_s, end_s in zip(_seconds_from(gaps.begin_ns, origin_ns),
-                              _seconds_from(gaps.end_ns, origin_ns), strict=True):
+                              _seconds_from(gaps.end_ns - interval_ns, origin_ns), strict=True):
         ax.axvspan(begin_s, end_s, color=GAP_COLOUR, alpha=0.2, lw=0)
     if len(gaps.invalid_ns):
         # x in data, y in axes fraction: ticks along the bottom edge whatever the power scale.
