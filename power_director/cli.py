@@ -18,6 +18,7 @@ from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, load_config
 from power_director.demo import run_demo
 from power_director.session import Session, SessionError
+from reports.compare import format_table, load_sessions, render_compare_png
 from reports.session_report import ReportError, summary_text, write_report
 from reports.spl import SplError
 
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="recompute report.json from a session's files")
     report.add_argument("session_dir", type=Path)
 
+    compare = commands.add_parser("compare", help="tabulate (and plot) the results of several sessions")
+    compare.add_argument("session_dirs", type=Path, nargs="+", metavar="SESSION_DIR")
+    compare.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a bar chart here")
+
     sim = commands.add_parser("sim", help="run a meter simulator standalone")
     sims = sim.add_subparsers(dest="simulator", required=True)
     ptd = sims.add_parser("ptd", help="a PTDaemon-protocol server over a simulated meter")
@@ -104,6 +109,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if report["valid"] else EXIT_INVALID
 
 
+def _compare(args: argparse.Namespace) -> int:
+    sessions = load_sessions(args.session_dirs)
+    print(format_table(sessions))
+    if args.plot:
+        args.plot.write_bytes(render_compare_png(sessions))
+        print(f"plot: {args.plot}")
+    return 0
+
+
 async def _sim(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
@@ -119,6 +133,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_run(args))
     if args.command == "report":
         return _report(args)
+    if args.command == "compare":
+        return _compare(args)
     return asyncio.run(_sim(args))
 
 
