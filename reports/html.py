@@ -44,7 +44,10 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.6g}" if math.isfinite(value) else escape(str(value))
+        if not math.isfinite(value):
+            return escape(str(value))
+        # Whole numbers (latency ns, counts) in full; the rest to 6 significant digits.
+        return f"{value:.0f}" if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
     if isinstance(value, list):
         return ", ".join(_text(item) for item in value) or "—"
     return escape(str(value))
