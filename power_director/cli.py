@@ -21,6 +21,7 @@ from power_director.demo import run_demo
 from power_director.service import serve
 from power_director.session import Session, SessionError, rebuild_session_files
 from power_director.wire import WireError
+from reports.compare import format_table, load_sessions, render_compare_png
 from reports.session_report import ReportError, read_session_meta, summary_text, write_report
 from reports.spl import SplError
 
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("session_dir", type=Path)
 
     add_remote_commands(commands)
+    compare = commands.add_parser("compare", help="tabulate (and plot) the results of several sessions")
+    compare.add_argument("session_dirs", type=Path, nargs="+", metavar="SESSION_DIR")
+    compare.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a bar chart here")
 
     sim = commands.add_parser("sim", help="run a meter simulator standalone")
     sims = sim.add_subparsers(dest="simulator", required=True)
@@ -153,6 +157,15 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if report["valid"] else EXIT_INVALID
 
 
+def _compare(args: argparse.Namespace) -> int:
+    sessions = load_sessions(args.session_dirs)
+    print(format_table(sessions))
+    if args.plot:
+        args.plot.write_bytes(render_compare_png(sessions))
+        print(f"plot: {args.plot}")
+    return 0
+
+
 async def _sim(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
@@ -172,6 +185,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(args))
     if args.command == "agent":
         return asyncio.run(_agent(args))
+    if args.command == "compare":
+        return _compare(args)
     return asyncio.run(_sim(args))
 
 

@@ -310,6 +310,9 @@ def build_report(session_dir: Path) -> dict[str, Any]:
 def write_report(session_dir: Path) -> dict[str, Any]:
     report = build_report(session_dir)
     (session_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    from reports.html import write_html_report  # imported here: reports.html builds on this module
+
+    write_html_report(session_dir, report)
     return report
 
 

@@ -1,0 +1,68 @@
+"""The one number of a report and its verdict, as every human-facing view shows them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reports.metrics import PER_QUERY_SCENARIOS
+
+# Where a relative uncertainty may sit in report["uncertainty"], as a fraction or in percent.
+_RELATIVE_KEYS = ("relative", "fraction", "total_relative")
+_PERCENT_KEYS = ("pct", "percent", "total_pct", "relative_pct")
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    key: str  # the report["power"] key the value comes from
+    value: float | None
+    unit: str
+
+    def text(self) -> str:
+        if self.value is None:
+            return "no result"
+        digits = 3 if self.unit == "mJ/query" else 2
+        return f"{self.value:.{digits}f} {self.unit}"
+
+
+def headline(report: dict[str, Any]) -> Headline:
+    """mJ/query for SingleStream/MultiStream, else (or without a query count) average watts."""
+    power = report.get("power", {})
+    per_query_mj = power.get("energy_per_query_mj")
+    if report.get("scenario") in PER_QUERY_SCENARIOS and per_query_mj is not None:
+        return Headline("energy_per_query_mj", float(per_query_mj), "mJ/query")
+    avg_watts = power.get("avg_watts")
+    return Headline("avg_watts", None if avg_watts is None else float(avg_watts), "W")
+
+
+def verdict(report: dict[str, Any]) -> str:
+    if not report.get("valid"):
+        return "INVALID"
+    return "valid" if report.get("mlperf_valid") else "valid (not MLPerf-valid)"
+
+
+def _number(value: Any) -> float | None:
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if is_number else None
+
+
+def metric_uncertainty(report: dict[str, Any]) -> float | None:
+    """The headline's absolute uncertainty (its unit) from ``report["uncertainty"]``, if it has one.
+
+    The shape of ``uncertainty`` is not fixed yet, so this accepts: an absolute value under the
+    headline's own key (``avg_watts`` / ``energy_per_query_mj``), a fraction under one of
+    ``_RELATIVE_KEYS``, or a percentage under one of ``_PERCENT_KEYS``.
+    """
+    budget = report.get("uncertainty")
+    metric = headline(report)
+    if not isinstance(budget, dict) or metric.value is None:
+        return None
+    absolute = _number(budget.get(metric.key))
+    if absolute is not None:
+        return abs(absolute)
+    for keys, scale in ((_RELATIVE_KEYS, 1.0), (_PERCENT_KEYS, 0.01)):
+        for key in keys:
+            relative = _number(budget.get(key))
+            if relative is not None:
+                return abs(relative * scale * metric.value)
+    return None

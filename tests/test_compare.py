@@ -1,0 +1,55 @@
+"""power-director compare: a table of sessions, a plot, and a one-line error for a non-session."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from matplotlib.image import imread
+
+from reports.compare import SessionSummary, format_table, load_sessions
+from reports.headline import metric_uncertainty
+from tests.conftest import run_cli, session_dirs
+
+
+def test_compare_two_demo_sessions(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, out = demo_run
+    sessions = session_dirs(out)
+    plot = tmp_path / "compare.png"
+    result = run_cli("compare", *(str(p) for p in sessions.values()), "--plot", str(plot), timeout=60)
+    assert result.returncode == 0, result.stderr
+    for session in sessions.values():
+        assert session.name in result.stdout
+    assert "mJ/query" in result.stdout and " W " in result.stdout
+    assert "samples/s/W" in result.stdout and "queries/J" in result.stdout
+    assert imread(plot).ndim == 3
+
+
+def test_compare_rejects_a_directory_that_is_not_a_session(tmp_path: Path) -> None:
+    result = run_cli("compare", str(tmp_path), timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("power-director: error: ")
+    assert str(tmp_path) in lines[0] and "Traceback" not in result.stderr
+
+
+def test_compare_recomputes_a_missing_report_json(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, out = demo_run
+    original = session_dirs(out)["demo-offline"]
+    copied = tmp_path / original.name
+    shutil.copytree(original, copied)
+    (copied / "report.json").unlink()
+    recomputed, stored = load_sessions([copied, original])
+    assert recomputed.metric == stored.metric
+
+
+def test_uncertainty_shows_in_the_table(demo_run) -> None:  # type: ignore[no-untyped-def]
+    _, out = demo_run
+    (summary,) = load_sessions([session_dirs(out)["demo-offline"]])
+    watts = summary.metric.value
+    assert watts is not None
+    for budget in ({"avg_watts": 0.02 * watts}, {"relative": 0.02}, {"pct": 2.0}):
+        report = {**summary.report, "uncertainty": budget}
+        assert abs((metric_uncertainty(report) or 0.0) - 0.02 * watts) < 1e-9
+    with_budget = SessionSummary(summary.session, {**summary.report, "uncertainty": {"relative": 0.02}})
+    assert f"±{0.02 * watts:.3g} W" in format_table([with_budget])

@@ -1,0 +1,125 @@
+"""report.html and power.png: written for every session, self-contained, escaped, and they look right."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import subprocess
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from matplotlib.image import imread
+
+from reports.headline import headline
+from reports.html import REPORT_HTML, render_html
+from reports.plot import PNG_SIZE_PX, POWER_PNG, find_gaps
+from reports.session_report import write_report
+from tests.conftest import session_dirs
+
+HOSTILE = '<script>alert("x")</script>'
+SCREEN_WIDTH_PX, SCREEN_HEIGHT_PX = 1200, 2000
+
+
+def _report(session: Path) -> dict[str, Any]:
+    report: dict[str, Any] = json.loads((session / "report.json").read_text(encoding="utf-8"))
+    return report
+
+
+def _distinct_colours(path: Path) -> tuple[tuple[int, ...], int]:
+    """The image's shape and how many distinct RGB colours it has."""
+    pixels: npt.NDArray[np.float32] = imread(path)
+    rgb = (pixels[..., :3] * 255).round().astype(np.uint32).reshape(-1, 3)
+    packed = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]  # np.unique on rows is slow
+    return pixels.shape, len(np.unique(packed))
+
+
+def test_every_session_gets_html_and_png(demo_run) -> None:  # type: ignore[no-untyped-def]
+    _, out = demo_run
+    for session in session_dirs(out).values():
+        report = _report(session)
+        page = (session / REPORT_HTML).read_text(encoding="utf-8")
+        assert escape(headline(report).text()) in page
+        assert escape(report["analyzer"]["name"]) in page
+        for check in report["checks"]:
+            assert escape(check["name"]) in page and escape(check["reason"]) in page
+        assert "Power by both methods" in page and "data:image/png;base64," in page
+        assert "http://" not in page and "https://" not in page  # opens offline
+        shape, colours = _distinct_colours(session / POWER_PNG)
+        assert shape[:2] == (PNG_SIZE_PX[1], PNG_SIZE_PX[0])
+        assert colours > 20
+
+
+def test_every_string_from_the_report_is_escaped(demo_run) -> None:  # type: ignore[no-untyped-def]
+    _, out = demo_run
+    report = copy.deepcopy(_report(next(iter(session_dirs(out).values()))))
+    report["session"] = report["label"] = HOSTILE
+    report["problems"] = [HOSTILE]
+    report["checks"][0]["reason"] = HOSTILE
+    report["analyzer"]["name"] = HOSTILE
+    report["uncertainty"] = {HOSTILE: 0.01, "sources": {"analyzer": HOSTILE}}
+    page = render_html(report, None)
+    assert "<script" not in page
+    assert escape(HOSTILE) in page
+
+
+def test_error_budget_is_rendered_whatever_its_shape(demo_run) -> None:  # type: ignore[no-untyped-def]
+    _, out = demo_run
+    report = _report(next(iter(session_dirs(out).values())))
+    budget = {"relative": 0.0123, "sources": {"analyzer_fraction": 0.01, "gaps_fraction": 0.002}}
+    page = render_html({**report, "uncertainty": budget}, None)
+    assert "Error budget" in page
+    assert all(text in page for text in ("relative", "0.0123", "analyzer_fraction", "gaps_fraction"))
+    assert "Error budget" not in render_html(report, None)
+
+
+def test_find_gaps_finds_time_gaps_and_sentinels() -> None:
+    t_ns = np.array([0, 1, 2, 5, 6, 7], dtype=np.int64) * 200_000_000
+    watts = np.array([100.0, -1.0, 100.0, 100.0, np.nan, -2.0])
+    gaps = find_gaps(t_ns, watts, 200_000_000)
+    assert gaps.begin_ns.tolist() == [400_000_000] and gaps.end_ns.tolist() == [1_000_000_000]
+    assert gaps.invalid_ns.tolist() == [200_000_000, 1_200_000_000, 1_400_000_000]
+
+
+def test_a_trace_with_gaps_and_sentinels_still_plots(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, out = demo_run
+    session = tmp_path / "gappy"
+    shutil.copytree(session_dirs(out)["demo-offline"], session)
+    spl = session / "run_1" / "spl.txt"
+    lines = spl.read_text(encoding="utf-8").splitlines()
+    for i in (len(lines) // 2, len(lines) // 2 + 3):  # PTDaemon's error sentinels
+        fields = lines[i].split(",")
+        fields[3] = "-1.000000"
+        lines[i] = ",".join(fields)
+    del lines[4:7]  # three samples lost: a time gap
+    spl.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_report(session)
+    shape, colours = _distinct_colours(session / POWER_PNG)
+    assert shape[:2] == (PNG_SIZE_PX[1], PNG_SIZE_PX[0]) and colours > 20
+
+
+def _chromium() -> str | None:
+    return next(filter(None, (shutil.which(name) for name in ("chromium", "chromium-browser"))), None)
+
+
+def test_report_html_renders_in_headless_chromium(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install -y chromium)")
+    _, out = demo_run
+    page = session_dirs(out)["demo-singlestream"] / REPORT_HTML
+    screenshot = tmp_path / "report.png"
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
+         f"--screenshot={screenshot}", f"--window-size={SCREEN_WIDTH_PX},{SCREEN_HEIGHT_PX}",
+         page.resolve().as_uri()],
+        capture_output=True, timeout=90, check=False,
+    )
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shape, colours = _distinct_colours(screenshot)
+    assert shape[:2] == (SCREEN_HEIGHT_PX, SCREEN_WIDTH_PX)
+    assert colours > 50  # text, badges and the plot, not a blank page
