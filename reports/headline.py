@@ -7,10 +7,6 @@ from typing import Any
 
 from reports.metrics import PER_QUERY_SCENARIOS
 
-# Where a relative uncertainty may sit in report["uncertainty"], as a fraction or in percent.
-_RELATIVE_KEYS = ("relative", "fraction", "total_relative")
-_PERCENT_KEYS = ("pct", "percent", "total_pct", "relative_pct")
-
 
 @dataclass(frozen=True, slots=True)
 class Headline:
@@ -41,28 +37,11 @@ def verdict(report: dict[str, Any]) -> str:
     return "valid" if report.get("mlperf_valid") else "valid (not MLPerf-valid)"
 
 
-def _number(value: Any) -> float | None:
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return float(value) if is_number else None
-
-
 def metric_uncertainty(report: dict[str, Any]) -> float | None:
-    """The headline's absolute uncertainty (its unit) from ``report["uncertainty"]``, if it has one.
-
-    The shape of ``uncertainty`` is not fixed yet, so this accepts: an absolute value under the
-    headline's own key (``avg_watts`` / ``energy_per_query_mj``), a fraction under one of
-    ``_RELATIVE_KEYS``, or a percentage under one of ``_PERCENT_KEYS``.
-    """
+    """The headline's ± uncertainty in its own unit, from the error budget's relative total."""
     budget = report.get("uncertainty")
     metric = headline(report)
     if not isinstance(budget, dict) or metric.value is None:
         return None
-    absolute = _number(budget.get(metric.key))
-    if absolute is not None:
-        return abs(absolute)
-    for keys, scale in ((_RELATIVE_KEYS, 1.0), (_PERCENT_KEYS, 0.01)):
-        for key in keys:
-            relative = _number(budget.get(key))
-            if relative is not None:
-                return abs(relative * scale * metric.value)
-    return None
+    relative = budget.get("relative")
+    return float(relative) * metric.value if isinstance(relative, (int, float)) else None

@@ -15,6 +15,7 @@ from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse
 from reports import checks
 from reports.checks import Check
 from reports.clock_report import clock_checks, clock_section, corrected_window
+from reports.headline import headline, metric_uncertainty, verdict
 from reports.metrics import (
     PER_QUERY_SCENARIOS,
     WeightedEnergy,
@@ -319,19 +320,12 @@ def write_report(session_dir: Path) -> dict[str, Any]:
 def summary_text(report: dict[str, Any]) -> str:
     """A few lines a person reads at the end of a run."""
     power = report["power"]
-    scenario = report["scenario"]
-    if scenario in PER_QUERY_SCENARIOS and power["energy_per_query_mj"] is not None:
-        headline = f"{power['energy_per_query_mj']:.3f} mJ/query"
-    elif power["avg_watts"] is not None:
-        headline = f"{power['avg_watts']:.2f} W"
-    else:
-        headline = "no result"
-    verdict = "valid" if report["valid"] else "INVALID"
-    if report["valid"] and not report["mlperf_valid"]:
-        verdict = "valid (not MLPerf-valid)"
+    metric = headline(report)
+    error = metric_uncertainty(report)
+    plus_minus = f" ± {error:.{3 if metric.unit == 'mJ/query' else 2}f}" if error is not None else ""
     ranging_watts = report["ranging"]["power"]["avg_watts"]
     lines = [
-        f"{report['session']}: {scenario} {headline}  [{verdict}]",
+        f"{report['session']}: {report['scenario']} {metric.text()}{plus_minus}  [{verdict(report)}]",
         f"  testing: {power['avg_watts'] or 0:.2f} W avg over {power['duration_s']:.3f} s, "
         f"{power['samples_in_window']} samples; ranging: {ranging_watts or 0:.2f} W",
     ]
