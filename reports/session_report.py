@@ -322,10 +322,13 @@ def summary_text(report: dict[str, Any]) -> str:
     power = report["power"]
     metric = headline(report)
     error = metric_uncertainty(report)
-    plus_minus = f" ± {error:.{3 if metric.unit == 'mJ/query' else 2}f}" if error is not None else ""
+    text = metric.text()
+    if error is not None and metric.value is not None:
+        digits = 3 if metric.unit == "mJ/query" else 2
+        text = f"{metric.value:.{digits}f} ± {error:.{digits}f} {metric.unit}"
     ranging_watts = report["ranging"]["power"]["avg_watts"]
     lines = [
-        f"{report['session']}: {report['scenario']} {metric.text()}{plus_minus}  [{verdict(report)}]",
+        f"{report['session']}: {report['scenario']} {text}  [{verdict(report)}]",
         f"  testing: {power['avg_watts'] or 0:.2f} W avg over {power['duration_s']:.3f} s, "
         f"{power['samples_in_window']} samples; ranging: {ranging_watts or 0:.2f} W",
     ]
