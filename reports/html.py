@@ -137,7 +137,7 @@ def render_html(report: dict[str, Any], png_bytes: bytes | None) -> str:
         _section("Power by both methods", _methods_table(report)),
         _section("Efficiency", _dict_table(report.get("efficiency", {}))),
     ]
-    if "uncertainty" in report:
+    if report.get("uncertainty") is not None:
         budget = report["uncertainty"]
         sections.append(_section("Error budget", _dict_table(budget) if isinstance(budget, dict)
                                  else f"<p>{_text(budget)}</p>"))
