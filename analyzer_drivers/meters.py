@@ -65,7 +65,8 @@ class MeterSpec:
         if not math.isfinite(watts) or watts <= 0:
             return math.inf
         range_watts = volts_range * amps_range * (2 if crest_factor == 6 else 1)
-        return (self.reading_accuracy * watts + self.range_accuracy * range_watts * elements) / watts
+        range_term = self.range_accuracy * range_watts * elements
+        return (self.reading_accuracy * watts + range_term) / watts
 
     def auto_range_uncertainty(
         self, watts: float, volts: float, amps: float, crest_factor: int = 3, elements: int = 1

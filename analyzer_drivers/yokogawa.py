@@ -77,7 +77,8 @@ def _on_off_text(value: bool) -> str:
 
 
 def _nr(value: float) -> str:
-    return f"{value:g}"
+    """A decimal with a point (``1.0``, ``0.005``): what every SCPI parser takes as NRf."""
+    return str(float(value))
 
 
 class Wt300:
@@ -151,7 +152,7 @@ class Wt300:
         return _parse_float(self.ask(f"{self.rate_header}?"), self.where, self.rate_header)
 
     def set_update_interval_s(self, seconds: float) -> None:
-        self.send(f"{self.rate_header} {seconds:g}")
+        self.send(f"{self.rate_header} {_nr(seconds)}")
 
     def items(self) -> list[str]:
         return [self.ask(f":NUM:NORM:ITEM{n}?") for n in range(1, self.item_count + 1)]
