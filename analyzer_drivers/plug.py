@@ -22,7 +22,14 @@ from typing import Any
 
 import aiomqtt
 
-from analyzer_drivers.base import ERROR_READING, Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
+from analyzer_drivers.base import (
+    ERROR_READING,
+    Analyzer,
+    AnalyzerError,
+    AnalyzerInfo,
+    Ranges,
+    Sample,
+)
 from analyzer_drivers.meters import PLUGS
 
 MAX_BUFFERED_SAMPLES = 100_000
@@ -34,7 +41,7 @@ def parse_broker(text: str) -> tuple[str, int]:
     host, sep, port_text = text.strip().rpartition(":")
     if not sep:
         host, port_text = text.strip(), "1883"
-    if not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not host or " " in host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ValueError(f"broker {text!r} is not HOST:PORT")
     return host, int(port_text)
 
