@@ -16,6 +16,7 @@ from typing import Any
 
 import aiomqtt
 
+from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.plug import payload_bytes
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, Reading
 
@@ -172,7 +173,11 @@ class PlugSimulator:
 
 
 async def serve_forever(simulator: PlugSimulator) -> None:
-    """The ``power-director sim plug`` command."""
-    print(f"{simulator.kind} plug simulator {simulator.topic!r} on MQTT broker "
-          f"{simulator.broker_host}:{simulator.broker_port}, every {simulator.period_s:g} s", flush=True)
-    await simulator.run()
+    """The ``power-director sim plug`` command: AnalyzerError when the broker is gone."""
+    broker = f"{simulator.broker_host}:{simulator.broker_port}"
+    print(f"{simulator.kind} plug simulator {simulator.topic!r} on MQTT broker {broker}, "
+          f"every {simulator.period_s:g} s", flush=True)
+    try:
+        await simulator.run()
+    except aiomqtt.MqttError as exc:
+        raise AnalyzerError(f"MQTT broker {broker} failed the plug simulator: {exc}") from exc
