@@ -150,6 +150,7 @@ class Wt300Simulator:
         self._updater: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
 
     # --- server lifecycle -----------------------------------------------------------------
     async def start_server(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -169,12 +170,17 @@ class Wt300Simulator:
             self._server.close()
             for writer in list(self._clients):
                 writer.close()
+            for handler in list(self._handlers):  # e.g. one stuck in :COMM:WAIT
+                handler.cancel()
             await self._server.wait_closed()
 
     async def _serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self._clients.add(writer)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
         try:
             while True:
                 try:
@@ -188,13 +194,13 @@ class Wt300Simulator:
                 if reply is not None:
                     writer.write(reply.encode() + b"\n")
                     await writer.drain()
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             self._clients.discard(writer)
+            if handler is not None:
+                self._handlers.discard(handler)
             writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
 
     # --- command dispatch -------------------------------------------------------------------
     async def handle(self, line: str) -> str | None:
