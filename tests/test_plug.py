@@ -13,12 +13,12 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto, free_port
 
 from analyzer_drivers.base import ERROR_READING, AnalyzerError, Sample
 from analyzer_drivers.plug import MqttPlug, ShellyPlug, TasmotaPlug
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.plug import PlugSimulator
+from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto, free_port
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING_REASON)
 
@@ -168,7 +168,7 @@ def test_unreachable_broker_and_silent_plug_give_clear_errors(broker: Mosquitto)
         with pytest.raises(AnalyzerError, match=r"cannot connect to MQTT broker 127.0.0.1:\d+"):
             await TasmotaPlug(f"127.0.0.1:{free_port()}", "x", connect_timeout_s=2).connect()
         async with ShellyPlug(broker.address, "nobody-home", reply_timeout_s=0.5) as plug:
-            with pytest.raises(AnalyzerError, match="did not answer Shelly.GetDeviceInfo within 0.5 s"):
+            with pytest.raises(AnalyzerError, match=r"did not answer Shelly\.GetDeviceInfo within 0\.5 s"):
                 await plug.identify()
         with pytest.raises(AnalyzerError, match="is not HOST:PORT"):
             TasmotaPlug("127.0.0.1:notaport", "x")
