@@ -10,13 +10,10 @@ import abc
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analyzer_drivers.base import ERROR_READING, Analyzer, AnalyzerError, Ranges, Sample
-
-MAX_BUFFERED_SAMPLES = 100_000
+from analyzer_drivers.base import ERROR_READING, AnalyzerError, RangelessAnalyzer, Sample, SampleBuffer
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,31 +38,23 @@ def energy_delta_j(before: Sequence[int], after: Sequence[int], counters: Sequen
     return total_j
 
 
-class EnergyCounterAnalyzer(Analyzer, abc.ABC):
+class EnergyCounterAnalyzer(RangelessAnalyzer, abc.ABC):
     """Samples a set of energy counters every interval; one sample = the mean watts since the last."""
 
     def __init__(self) -> None:
         self.counters: list[Counter] = []
-        self._buffer: deque[Sample] = deque(maxlen=MAX_BUFFERED_SAMPLES)
+        self._buffer = SampleBuffer()
         self._sampler: asyncio.Task[None] | None = None
-        self._failure: AnalyzerError | None = None
 
     @abc.abstractmethod
     def read_counters(self) -> list[int]:
         """The raw value of every counter in ``self.counters``, in order. Raises AnalyzerError."""
-
-    async def get_ranges(self) -> Ranges:
-        return Ranges.auto()
-
-    async def set_ranges(self, ranges: Ranges) -> None:
-        """A software meter has no ranges."""
 
     async def start(self, mark: str, interval_ms: int) -> None:
         if self._sampler is not None:
             raise AnalyzerError(f"{self.name}: a measurement is already running")
         first = (time.time_ns(), self.read_counters())
         self._buffer.clear()
-        self._failure = None
         self._sampler = asyncio.get_running_loop().create_task(self._sample_loop(first, interval_ms))
 
     async def _sample_loop(self, previous: tuple[int, list[int]], interval_ms: int) -> None:
@@ -78,17 +67,14 @@ class EnergyCounterAnalyzer(Analyzer, abc.ABC):
                 now = (time.time_ns(), self.read_counters())
                 joules = energy_delta_j(previous[1], now[1], self.counters)
             except AnalyzerError as exc:
-                self._failure = exc
+                self._buffer.fail(exc)
                 self._buffer.append(Sample(time.time_ns(), ERROR_READING))
                 return
             self._buffer.append(Sample(now[0], joules * 1e9 / (now[0] - previous[0])))
             previous = now
 
     async def poll(self) -> list[Sample]:
-        samples = [self._buffer.popleft() for _ in range(len(self._buffer))]
-        if not samples and self._failure is not None:
-            raise self._failure
-        return samples
+        return self._buffer.drain()
 
     async def stop(self) -> None:
         sampler, self._sampler = self._sampler, None

@@ -17,22 +17,20 @@ import json
 import math
 import time
 import uuid
-from collections import deque
 from typing import Any
 
 import aiomqtt
 
 from analyzer_drivers.base import (
     ERROR_READING,
-    Analyzer,
     AnalyzerError,
     AnalyzerInfo,
-    Ranges,
+    RangelessAnalyzer,
     Sample,
+    SampleBuffer,
 )
 from analyzer_drivers.meters import PLUGS
 
-MAX_BUFFERED_SAMPLES = 100_000
 PLUG_AVERAGING_MS = 1000  # both firmwares report about a 1 s average
 
 
@@ -51,7 +49,7 @@ def _number(table: dict[str, Any], key: str) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
-class MqttPlug(Analyzer, abc.ABC):
+class MqttPlug(RangelessAnalyzer, abc.ABC):
     """What Tasmota and Shelly plugs share: the broker connection, gaps, samples, polling."""
 
     kind = "plug"
@@ -84,7 +82,7 @@ class MqttPlug(Analyzer, abc.ABC):
         self._loop_task: asyncio.Task[None] | None = None
         self._first_connect: asyncio.Future[None] | None = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._buffer: deque[Sample] = deque(maxlen=MAX_BUFFERED_SAMPLES)
+        self._buffer = SampleBuffer()
         self._measuring = False
         self._in_gap = False
         self._poller: asyncio.Task[None] | None = None
@@ -215,12 +213,6 @@ class MqttPlug(Analyzer, abc.ABC):
             self._buffer.append(Sample(time.time_ns(), ERROR_READING))
 
     # --- the Analyzer interface ------------------------------------------------------------
-    async def get_ranges(self) -> Ranges:
-        return Ranges.auto()
-
-    async def set_ranges(self, ranges: Ranges) -> None:
-        """A plug has no ranges to set."""
-
     async def start(self, mark: str, interval_ms: int) -> None:
         if self._poller is not None:
             raise AnalyzerError(f"the {self.where}: a measurement is already running")
@@ -240,7 +232,7 @@ class MqttPlug(Analyzer, abc.ABC):
             await asyncio.sleep(max(0.0, next_s - time.monotonic()))
 
     async def poll(self) -> list[Sample]:
-        return [self._buffer.popleft() for _ in range(len(self._buffer))]
+        return self._buffer.drain()
 
     async def stop(self) -> None:
         await self._stop_poller()

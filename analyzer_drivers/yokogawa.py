@@ -11,7 +11,6 @@ import contextlib
 import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
@@ -27,13 +26,13 @@ from analyzer_drivers.base import (
     AnalyzerInfo,
     Ranges,
     Sample,
+    SampleBuffer,
 )
 from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S, MeterSpec, meter_spec
 
 SETUP_COMMANDS = ("*CLS", ":COMM:HEAD OFF", ":COMM:VERB ON", ":NUM:FORM ASCII", ":COMM:REM ON")
 OVER_RANGE = 9.9e37  # "9.9E+37": the input is over its range
 NO_DATA = 9.91e37  # "9.91E+37": no data for this item
-MAX_BUFFERED_SAMPLES = 100_000
 SUM_ELEMENT = "SIGMA"
 
 T = TypeVar("T")
@@ -294,11 +293,10 @@ class YokogawaAnalyzer(Analyzer):
         self._plan: ItemPlan | None = None
         self._initial: _Settings | None = None
         self._ranges = Ranges.auto()
-        self._buffer: deque[Sample] = deque(maxlen=MAX_BUFFERED_SAMPLES)
+        self._buffer = SampleBuffer()
         self._uncertainties: list[float] = []
         self._reader: asyncio.Task[None] | None = None
         self._stopping = threading.Event()
-        self._failure: AnalyzerError | None = None
 
     # --- connection ------------------------------------------------------------------
     async def connect(self) -> None:
@@ -452,7 +450,6 @@ class YokogawaAnalyzer(Analyzer):
         await asyncio.to_thread(arm)
         self._buffer.clear()
         self._uncertainties = []
-        self._failure = None
         self._stopping.clear()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
 
@@ -461,7 +458,7 @@ class YokogawaAnalyzer(Analyzer):
             try:
                 sample = await asyncio.to_thread(self._read_sample)
             except AnalyzerError as exc:
-                self._failure = exc
+                self._buffer.fail(exc)
                 return
             self._buffer.append(sample)
             self._uncertainties.append(self._sample_uncertainty(sample))
@@ -483,10 +480,7 @@ class YokogawaAnalyzer(Analyzer):
         )
 
     async def poll(self) -> list[Sample]:
-        samples = [self._buffer.popleft() for _ in range(len(self._buffer))]
-        if not samples and self._failure is not None:
-            raise self._failure
-        return samples
+        return self._buffer.drain()
 
     async def stop(self) -> None:
         await self._stop_reader()

@@ -76,10 +76,11 @@ def test_rapl_sums_packages_across_a_wrap(powercap: Path) -> None:
     assert zone_names == "package-0,package-1"
     assert ranges == Ranges.auto()
     assert 6 <= len(samples) <= 9
-    # Every sample, the one across the wrap included, is the 80 W the counters advance at
-    # (± one 2 ms counter step over a 100 ms interval).
-    assert all(70.0 < s.watts < 90.0 for s in samples), [round(s.watts, 1) for s in samples]
-    assert sum(s.watts for s in samples) / len(samples) == pytest.approx(80.0, rel=0.03)
+    # Every sample, the one across the wrap included, is about the 80 W the counters advance
+    # at: a missed wrap would read −2.6 MW. The tolerance is for a busy machine, where the
+    # counter writer lags the sampler by up to tens of ms; the lags cancel in the mean.
+    assert all(40.0 < s.watts < 120.0 for s in samples), [round(s.watts, 1) for s in samples]
+    assert sum(s.watts for s in samples) / len(samples) == pytest.approx(80.0, rel=0.05)
     assert all(s.volts != s.volts and s.amps != s.amps for s in samples)  # NaN: no V or A
 
 
