@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import abc
 import math
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -79,6 +80,33 @@ class AnalyzerInfo:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+class SampleBuffer:
+    """Samples a background reader has taken and ``poll()`` has not yet returned (bounded).
+
+    A reader that dies records why; the next poll that finds no samples raises it.
+    """
+
+    def __init__(self, max_samples: int = 100_000) -> None:
+        self._samples: deque[Sample] = deque(maxlen=max_samples)
+        self.failure: AnalyzerError | None = None
+
+    def clear(self) -> None:
+        self._samples.clear()
+        self.failure = None
+
+    def append(self, sample: Sample) -> None:
+        self._samples.append(sample)
+
+    def fail(self, error: AnalyzerError) -> None:
+        self.failure = error
+
+    def drain(self) -> list[Sample]:
+        samples = [self._samples.popleft() for _ in range(len(self._samples))]
+        if not samples and self.failure is not None:
+            raise self.failure
+        return samples
+
+
 #: Called with (command, reply, command_t_ns, reply_t_ns) for every exchange with a meter.
 ExchangeLog = Callable[[str, str, int, int], None]
 
@@ -135,3 +163,13 @@ class Analyzer(abc.ABC):
     async def uncertainty(self) -> float | None:
         """Mean per-sample uncertainty (fraction) of the last measurement, if known."""
         return None
+
+
+class RangelessAnalyzer(Analyzer, abc.ABC):
+    """A meter with no ranges to set (a smart plug, an energy counter): always 'auto'."""
+
+    async def get_ranges(self) -> Ranges:
+        return Ranges.auto()
+
+    async def set_ranges(self, ranges: Ranges) -> None:
+        """Nothing to set."""

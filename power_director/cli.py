@@ -10,6 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.plug import parse_broker
+from analyzer_drivers.sim import plug as plug_sim
+from analyzer_drivers.sim import scpi_server
 from analyzer_drivers.sim.models import CpuUtilisationModel
 from analyzer_drivers.sim.ptd_server import IDENTITIES, PtdSimulator, serve_forever
 from loadgen_bridge.agent import AgentError, result_text, run_agent
@@ -80,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     ptd.add_argument("--idle-watts", type=_positive_float, default=60.0)
     ptd.add_argument("--dynamic-watts", type=float, default=140.0)
     ptd.add_argument("--log", type=Path, help="PTDaemon -l style sample log")
+
+    scpi = sims.add_parser("scpi", help="a Yokogawa WT300E SCPI server (pyvisa: TCPIP::host::port::SOCKET)")
+    scpi.add_argument("--host", default="127.0.0.1")
+    scpi.add_argument("--port", type=int, default=5025)
+    scpi.add_argument("--identity", choices=sorted(scpi_server.IDENTITIES), default="wt310")
+    scpi.add_argument("--idle-watts", type=_positive_float, default=60.0)
+    scpi.add_argument("--dynamic-watts", type=float, default=140.0)
+
+    plug = sims.add_parser("plug", help="a Tasmota or Shelly smart plug on an MQTT broker")
+    plug.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883), help="HOST:PORT")
+    plug.add_argument("--kind", choices=plug_sim.KINDS, default="tasmota")
+    plug.add_argument("--topic", default="plug", help="Tasmota topic or Shelly topic prefix")
+    plug.add_argument("--period-s", type=_positive_float, default=1.0, help="seconds between readings")
+    plug.add_argument("--idle-watts", type=_positive_float, default=60.0)
+    plug.add_argument("--dynamic-watts", type=float, default=140.0)
     return parser
 
 
@@ -123,6 +141,12 @@ async def _agent(args: argparse.Namespace) -> int:
         print(f"power-director: error: session {result.status}: {result.error}", file=sys.stderr)
         return EXIT_ERROR
     return 0 if result.valid else EXIT_INVALID
+
+def _broker(text: str) -> tuple[str, int]:
+    try:
+        return parse_broker(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -169,8 +193,16 @@ def _compare(args: argparse.Namespace) -> int:
 async def _sim(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
-    simulator = PtdSimulator(model=model, identity=args.identity, log_path=args.log)
-    await serve_forever(simulator, args.host, args.port)
+    if args.simulator == "scpi":
+        meter = scpi_server.Wt300Simulator(model=model, identity=args.identity)
+        await scpi_server.serve_forever(meter, args.host, args.port)
+    elif args.simulator == "plug":
+        host, port = args.broker
+        plug = plug_sim.PlugSimulator(host, port, args.kind, args.topic, model, args.period_s)
+        await plug_sim.serve_forever(plug)
+    else:
+        simulator = PtdSimulator(model=model, identity=args.identity, log_path=args.log)
+        await serve_forever(simulator, args.host, args.port)
     return 0
 
 

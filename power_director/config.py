@@ -18,15 +18,34 @@ Example::
     port = 4950
     token_file = "/etc/power-director/token"   # shared secret, also given to the agent
     v3_allowed_addresses = ["192.168.1.20"]    # MLCommons v3 clients allowed from here
+
+Other meters (keys of other types are left at their defaults)::
+
+    type = "yokogawa"       # WT310/WT310E/WT330E/WT333E over VISA (pyvisa-py)
+    resource = "TCPIP::192.168.1.20::INSTR"
+    element = "1"           # "1".."3", or "sum" for Σ on a WT330E/WT333E
+    crest_factor = 3        # 3 or 6
+    interval_ms = 1000      # an update interval: 100, 250, 500, 1000, 2000, 5000, 10000, 20000
+
+    type = "tasmota"        # or "shelly": a smart plug over MQTT
+    broker = "127.0.0.1:1883"
+    topic = "plug1"         # Tasmota topic, or the Shelly topic prefix
+
+    type = "rapl"           # CPU package energy counters (root only)
+    type = "nvml"           # NVIDIA GPU energy counters (pip install 'power-director[nvml]')
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
+
+from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S
+from analyzer_drivers.plug import parse_broker
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -38,6 +57,17 @@ class ConfigError(Exception):
     """The configuration file is missing, not TOML, or has a bad value."""
 
 
+ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml")
+YOKOGAWA_MODELS = tuple(model for model in METERS if model.startswith("WT3"))
+YOKOGAWA_INTERVALS_MS = tuple(round(s * 1000) for s in WT300_UPDATE_INTERVALS_S)
+_VISA_RESOURCE = re.compile(
+    r"(TCPIP\d*::[^:\s]+::\d+::SOCKET|TCPIP\d*::[^:\s]+(::[^:\s]+)?::INSTR"
+    r"|USB\d*::[^:\s]+::[^:\s]+::[^:\s]+(::\d+)?::INSTR|GPIB\d*::\d+(::\d+)?::INSTR"
+    r"|ASRL[^:\s]+::INSTR)",
+    re.IGNORECASE,
+)
+
+
 @dataclass(frozen=True)
 class AnalyzerConfig:
     type: str = "ptd"
@@ -46,16 +76,85 @@ class AnalyzerConfig:
     interval_ms: int = 1000
     connect_timeout_s: float = 30.0
     reply_timeout_s: float = 10.0
+    # yokogawa
+    resource: str = ""
+    visa_library: str = "@py"
+    model: str = ""  # empty: the model *IDN? names
+    element: str = "1"
+    crest_factor: int = 3
+    rate_header: str = ":RATE"  # the update-interval command (inferred; some firmware differs)
+    # tasmota, shelly
+    broker: str = "127.0.0.1:1883"
+    topic: str = ""
+    # rapl
+    rapl_root: str = "/sys/class/powercap"
+    rapl_domains: str = "package"  # comma list of zone names: package, dram, psys, core, uncore
+    # nvml
+    gpu_index: int = -1  # -1: the sum of all GPUs
 
     def validate(self) -> None:
-        if self.type != "ptd":
-            raise ConfigError(f"[analyzer] type {self.type!r} is not known; use 'ptd'")
+        if self.type not in ANALYZER_TYPES:
+            raise ConfigError(
+                f"[analyzer] type {self.type!r} is not known; use one of {', '.join(ANALYZER_TYPES)}"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"[analyzer] port {self.port} is not a TCP port")
         if not 10 <= self.interval_ms <= 60_000:
             raise ConfigError(f"[analyzer] interval_ms {self.interval_ms} is outside 10..60000")
         _positive("analyzer", "connect_timeout_s", self.connect_timeout_s)
         _positive("analyzer", "reply_timeout_s", self.reply_timeout_s)
+        {
+            "yokogawa": self._validate_yokogawa,
+            "tasmota": self._validate_plug,
+            "shelly": self._validate_plug,
+            "rapl": self._validate_rapl,
+            "nvml": self._validate_nvml,
+        }.get(self.type, lambda: None)()
+
+    def _validate_yokogawa(self) -> None:
+        if not self.resource:
+            raise ConfigError("[analyzer] type 'yokogawa' needs resource, e.g. 'TCPIP::192.168.1.20::INSTR'")
+        if not _VISA_RESOURCE.fullmatch(self.resource):
+            raise ConfigError(
+                f"[analyzer] resource {self.resource!r} is not a VISA resource string "
+                "(TCPIP::host::INSTR, TCPIP::host::port::SOCKET, USB::vid::pid::serial::INSTR, "
+                "GPIB::addr::INSTR, ASRL<port>::INSTR)"
+            )
+        if self.model and self.model.upper() not in YOKOGAWA_MODELS:
+            raise ConfigError(
+                f"[analyzer] model {self.model!r} is not known; use one of {', '.join(YOKOGAWA_MODELS)}"
+            )
+        if self.element.lower() not in ("1", "2", "3", "sum"):
+            raise ConfigError(f"[analyzer] element {self.element!r} must be '1', '2', '3' or 'sum'")
+        if self.crest_factor not in (3, 6):
+            raise ConfigError(f"[analyzer] crest_factor {self.crest_factor} must be 3 or 6")
+        if self.interval_ms not in YOKOGAWA_INTERVALS_MS:
+            choices = ", ".join(str(i) for i in YOKOGAWA_INTERVALS_MS)
+            raise ConfigError(
+                f"[analyzer] interval_ms {self.interval_ms} is not a WT300E update interval ({choices})"
+            )
+        if not re.fullmatch(r":?[A-Za-z]+(:[A-Za-z]+)*", self.rate_header):
+            raise ConfigError(f"[analyzer] rate_header {self.rate_header!r} is not a SCPI header")
+
+    def _validate_plug(self) -> None:
+        try:
+            parse_broker(self.broker)
+        except ValueError as exc:
+            raise ConfigError(f"[analyzer] {exc}") from exc
+        if not self.topic or any(c in self.topic for c in "#+ "):
+            raise ConfigError(
+                f"[analyzer] type {self.type!r} needs topic: the plug's MQTT topic, without # + or spaces"
+            )
+
+    def _validate_rapl(self) -> None:
+        if not self.rapl_root.startswith("/"):
+            raise ConfigError(f"[analyzer] rapl_root {self.rapl_root!r} must be an absolute path")
+        if not all(d.strip() for d in self.rapl_domains.split(",")):
+            raise ConfigError(f"[analyzer] rapl_domains {self.rapl_domains!r} must be a comma list of names")
+
+    def _validate_nvml(self) -> None:
+        if self.gpu_index < -1:
+            raise ConfigError(f"[analyzer] gpu_index {self.gpu_index} must be -1 (all GPUs) or a GPU index")
 
 
 @dataclass(frozen=True)

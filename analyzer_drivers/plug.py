@@ -1,0 +1,384 @@
+"""Smart plugs over MQTT (PROTOCOLS.md §6): Tasmota and Shelly Gen2, with aiomqtt.
+
+A plug pushes readings on its own (Tasmota ``tele/<t>/SENSOR``, Shelly ``NotifyStatus``)
+every few seconds; during a measurement we also poll it (``Status 10``,
+``Switch.GetStatus``) at the measurement interval. Every reading received during a
+measurement is a sample, stamped on arrival. A plug that goes offline, or a broker
+that drops us, leaves one error-sentinel sample (a gap); we reconnect on our own.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import itertools
+import json
+import math
+import time
+import uuid
+from typing import Any
+
+import aiomqtt
+
+from analyzer_drivers.base import (
+    ERROR_READING,
+    AnalyzerError,
+    AnalyzerInfo,
+    RangelessAnalyzer,
+    Sample,
+    SampleBuffer,
+)
+from analyzer_drivers.meters import PLUGS
+
+PLUG_AVERAGING_MS = 1000  # both firmwares report about a 1 s average
+
+
+def parse_broker(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``HOST``, port 1883) → (host, port); ValueError with the reason."""
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep:
+        host, port_text = text.strip(), "1883"
+    if not host or " " in host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"broker {text!r} is not HOST:PORT")
+    return host, int(port_text)
+
+
+def _number(table: dict[str, Any], key: str) -> float:
+    value = table.get(key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+class MqttPlug(RangelessAnalyzer, abc.ABC):
+    """What Tasmota and Shelly plugs share: the broker connection, gaps, samples, polling."""
+
+    kind = "plug"
+
+    def __init__(
+        self,
+        broker: str,
+        topic: str,
+        *,
+        connect_timeout_s: float = 5.0,
+        reply_timeout_s: float = 3.0,
+        reconnect_delay_s: float = 0.5,
+        keepalive_s: int = 10,
+    ) -> None:
+        try:
+            self.host, self.port = parse_broker(broker)
+        except ValueError as exc:
+            raise AnalyzerError(str(exc)) from exc
+        if not topic or any(c in topic for c in "#+\0"):
+            raise AnalyzerError(f"MQTT topic {topic!r} must be non-empty, without # + or NUL")
+        self.topic = topic
+        self.name = f"{self.kind}-{topic.replace('/', '-')}"
+        self.connect_timeout_s = connect_timeout_s
+        self.reply_timeout_s = reply_timeout_s
+        self.reconnect_delay_s = reconnect_delay_s
+        self.keepalive_s = keepalive_s
+        self.client_id = f"power-director-{uuid.uuid4().hex[:10]}"
+        self.online: bool | None = None  # what the plug's last will topic last said
+        self._client: aiomqtt.Client | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._first_connect: asyncio.Future[None] | None = None
+        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._buffer = SampleBuffer()
+        self._measuring = False
+        self._in_gap = False
+        self._poller: asyncio.Task[None] | None = None
+        self._valid_watts: list[float] = []
+        self.gaps: list[tuple[int, str]] = []  # (t_ns, why) of every gap in this connection
+
+    @property
+    def where(self) -> str:
+        return f"{self.kind} plug {self.topic!r} via MQTT broker {self.host}:{self.port}"
+
+    # --- what each firmware says differently ---------------------------------------------------
+    @abc.abstractmethod
+    def subscriptions(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def handle(self, topic: str, payload: bytes, t_ns: int) -> None:
+        """Act on one message: readings → samples, status → online/offline, replies → waiters."""
+
+    @abc.abstractmethod
+    async def request_reading(self) -> None: ...
+
+    # --- connection ---------------------------------------------------------------------------
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._first_connect = loop.create_future()
+        self._loop_task = loop.create_task(self._client_loop())
+        try:
+            await asyncio.wait_for(asyncio.shield(self._first_connect), self.connect_timeout_s)
+        except asyncio.TimeoutError as exc:
+            await self.close()
+            raise AnalyzerError(
+                f"cannot connect to MQTT broker {self.host}:{self.port} "
+                f"within {self.connect_timeout_s:g} s"
+            ) from exc
+        except AnalyzerError:
+            await self.close()
+            raise
+
+    async def _client_loop(self) -> None:
+        assert self._first_connect is not None
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.host, self.port, identifier=self.client_id,
+                    keepalive=self.keepalive_s, timeout=self.connect_timeout_s,
+                ) as client:
+                    for topic in self.subscriptions():
+                        await client.subscribe(topic)
+                    self._client = client
+                    if not self._first_connect.done():
+                        self._first_connect.set_result(None)
+                    async for message in client.messages:
+                        self.handle(str(message.topic), payload_bytes(message.payload), time.time_ns())
+            except aiomqtt.MqttError as exc:
+                self._client = None
+                if not self._first_connect.done():
+                    self._first_connect.set_exception(AnalyzerError(
+                        f"cannot connect to MQTT broker {self.host}:{self.port}: {_one_line(exc)}"
+                    ))
+                    return
+                self.gap(f"lost the MQTT broker: {_one_line(exc)}")
+            await asyncio.sleep(self.reconnect_delay_s)
+
+    async def close(self) -> None:
+        await self._stop_poller()
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                await task
+        self._client = None
+
+    async def publish(self, topic: str, payload: str) -> None:
+        client = self._client
+        if client is None:
+            raise AnalyzerError(f"not connected to the MQTT broker for the {self.where}")
+        try:
+            await client.publish(topic, payload)
+        except aiomqtt.MqttError as exc:
+            raise AnalyzerError(f"cannot publish to {topic} ({self.where}): {_one_line(exc)}") from exc
+
+    async def request(self, key: str, topic: str, payload: str, what: str) -> dict[str, Any]:
+        """Publish a command and wait for the reply ``handle`` files under ``key``."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[key] = future
+        try:
+            await self.publish(topic, payload)
+            return await asyncio.wait_for(future, self.reply_timeout_s)
+        except asyncio.TimeoutError as exc:
+            state = {None: "", True: " (it says it is online)", False: " (it is offline)"}[self.online]
+            raise AnalyzerError(
+                f"the {self.where} did not answer {what} within {self.reply_timeout_s:g} s{state}"
+            ) from exc
+        finally:
+            self._pending.pop(key, None)
+
+    def answer(self, key: str, reply: dict[str, Any]) -> None:
+        future = self._pending.get(key)
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    # --- samples and gaps ------------------------------------------------------------------
+    def reading(self, t_ns: int, watts: float, volts: float, amps: float, pf: float) -> None:
+        if not self._measuring or self.online is False:
+            return
+        self._in_gap = False
+        self._buffer.append(Sample(t_ns, watts, volts, amps, pf))
+        if math.isfinite(watts) and watts > 0:
+            self._valid_watts.append(watts)
+
+    def gap(self, why: str) -> None:
+        """Mark a gap once: one error-sentinel sample, until a reading arrives again."""
+        t_ns = time.time_ns()
+        self.gaps.append((t_ns, why))
+        if self._measuring and not self._in_gap:
+            self._buffer.append(Sample(t_ns, ERROR_READING))
+        self._in_gap = True
+
+    def set_online(self, online: bool) -> None:
+        if not online and self.online is not False:
+            self.gap("the plug went offline (last will)")
+        self.online = online
+
+    def bad_message(self, topic: str, payload: bytes) -> None:
+        """A reading we cannot parse is an error reading, as PTDaemon would record it."""
+        self.gaps.append((time.time_ns(), f"unreadable message on {topic}: {payload[:80]!r}"))
+        if self._measuring:
+            self._buffer.append(Sample(time.time_ns(), ERROR_READING))
+
+    # --- the Analyzer interface ------------------------------------------------------------
+    async def start(self, mark: str, interval_ms: int) -> None:
+        if self._poller is not None:
+            raise AnalyzerError(f"the {self.where}: a measurement is already running")
+        self._buffer.clear()
+        self._valid_watts = []
+        self._in_gap = False
+        self._measuring = True
+        self._poller = asyncio.get_running_loop().create_task(self._poll_loop(interval_ms / 1000))
+
+    async def _poll_loop(self, interval_s: float) -> None:
+        next_s = time.monotonic()
+        while True:
+            if self._client is not None and self.online is not False:
+                with contextlib.suppress(AnalyzerError):  # a lost broker shows up as a gap
+                    await self.request_reading()
+            next_s += interval_s
+            await asyncio.sleep(max(0.0, next_s - time.monotonic()))
+
+    async def poll(self) -> list[Sample]:
+        return self._buffer.drain()
+
+    async def stop(self) -> None:
+        await self._stop_poller()
+        self._measuring = False
+
+    async def _stop_poller(self) -> None:
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+
+    async def uncertainty(self) -> float | None:
+        spec = PLUGS[self.kind]
+        if not self._valid_watts:
+            return None
+        return sum(spec.sample_uncertainty(w) for w in self._valid_watts) / len(self._valid_watts)
+
+
+def payload_bytes(payload: Any) -> bytes:
+    """An aiomqtt message payload as bytes."""
+    if isinstance(payload, bytes):
+        return payload
+    return b"" if payload is None else str(payload).encode()
+
+
+def _json_object(payload: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join((str(exc) or type(exc).__name__).split())
+
+
+class TasmotaPlug(MqttPlug):
+    """A Tasmota plug: ``tele/<t>/SENSOR``, ``tele/<t>/LWT``, ``cmnd/<t>/Status 10``."""
+
+    kind = "tasmota"
+
+    def subscriptions(self) -> list[str]:
+        return [f"tele/{self.topic}/SENSOR", f"tele/{self.topic}/LWT", f"stat/{self.topic}/+"]
+
+    def handle(self, topic: str, payload: bytes, t_ns: int) -> None:
+        if topic == f"tele/{self.topic}/LWT":
+            self.set_online(payload.strip() == b"Online")
+            return
+        body = _json_object(payload)
+        if topic == f"stat/{self.topic}/STATUS2":
+            self.answer("STATUS2", body or {})
+        elif topic == f"stat/{self.topic}/STATUS10":
+            self._energy(topic, payload, (body or {}).get("StatusSNS"), t_ns)
+        elif topic == f"tele/{self.topic}/SENSOR":
+            self._energy(topic, payload, body, t_ns)
+
+    def _energy(self, topic: str, payload: bytes, sensor: Any, t_ns: int) -> None:
+        energy = sensor.get("ENERGY") if isinstance(sensor, dict) else None
+        if not isinstance(energy, dict) or math.isnan(_number(energy, "Power")):
+            self.bad_message(topic, payload)
+            return
+        self.reading(
+            t_ns, _number(energy, "Power"), _number(energy, "Voltage"),
+            _number(energy, "Current"), _number(energy, "Factor"),
+        )
+
+    async def request_reading(self) -> None:
+        await self.publish(f"cmnd/{self.topic}/Status", "10")
+
+    async def identify(self) -> AnalyzerInfo:
+        reply = await self.request("STATUS2", f"cmnd/{self.topic}/Status", "2", "Status 2")
+        firmware = reply.get("StatusFWR")
+        if not isinstance(firmware, dict) or "Version" not in firmware:
+            raise AnalyzerError(f"the {self.where} sent a malformed STATUS2: {str(reply)[:120]}")
+        return AnalyzerInfo(
+            name=f"Tasmota {self.topic}", model="Tasmota", averaging_ms=PLUG_AVERAGING_MS,
+            version=str(firmware["Version"]), raw=json.dumps(reply),
+        )
+
+
+class ShellyPlug(MqttPlug):
+    """A Shelly Gen2+ plug: ``<prefix>/events/rpc`` NotifyStatus, RPC on ``<prefix>/rpc``."""
+
+    kind = "shelly"
+
+    def __init__(self, broker: str, topic: str, **options: Any) -> None:
+        super().__init__(broker, topic, **options)
+        self._ids = itertools.count(1)
+        self._switch: dict[str, Any] = {}  # NotifyStatus sends deltas: keep the whole state
+
+    def subscriptions(self) -> list[str]:
+        return [f"{self.topic}/events/rpc", f"{self.topic}/online", f"{self.client_id}/rpc"]
+
+    def handle(self, topic: str, payload: bytes, t_ns: int) -> None:
+        if topic == f"{self.topic}/online":
+            self.set_online(payload.strip() == b"true")
+            return
+        body = _json_object(payload)
+        if body is None:
+            self.bad_message(topic, payload)
+        elif topic == f"{self.client_id}/rpc":
+            self._rpc_reply(topic, payload, body, t_ns)
+        elif body.get("method") == "NotifyStatus":
+            params = body.get("params")
+            delta = params.get("switch:0") if isinstance(params, dict) else None
+            if isinstance(delta, dict):
+                self._switch_status(delta, t_ns, is_delta=True)
+
+    def _rpc_reply(self, topic: str, payload: bytes, body: dict[str, Any], t_ns: int) -> None:
+        result = body.get("result")
+        if not isinstance(result, dict):
+            self.answer(f"rpc:{body.get('id')}", {"error": body.get("error", body)})
+            return
+        if "apower" in result:
+            self._switch_status(result, t_ns, is_delta=False)
+        self.answer(f"rpc:{body.get('id')}", result)
+
+    def _switch_status(self, status: dict[str, Any], t_ns: int, is_delta: bool) -> None:
+        self._switch = {**self._switch, **status} if is_delta else dict(status)
+        if "apower" not in status:
+            return
+        self.reading(
+            t_ns, _number(self._switch, "apower"), _number(self._switch, "voltage"),
+            _number(self._switch, "current"), _number(self._switch, "pf"),
+        )
+
+    def _rpc(self, method: str, params: dict[str, Any] | None = None) -> tuple[int, str]:
+        call_id = next(self._ids)
+        message: dict[str, Any] = {"id": call_id, "src": self.client_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        return call_id, json.dumps(message)
+
+    async def request_reading(self) -> None:
+        _, message = self._rpc("Switch.GetStatus", {"id": 0})
+        await self.publish(f"{self.topic}/rpc", message)
+
+    async def identify(self) -> AnalyzerInfo:
+        call_id, message = self._rpc("Shelly.GetDeviceInfo")
+        info = await self.request(f"rpc:{call_id}", f"{self.topic}/rpc", message, "Shelly.GetDeviceInfo")
+        if "model" not in info:
+            raise AnalyzerError(f"the {self.where} refused Shelly.GetDeviceInfo: {str(info)[:120]}")
+        return AnalyzerInfo(
+            name=f"Shelly {info.get('app', '')} {self.topic}".replace("  ", " "),
+            model=str(info["model"]), averaging_ms=PLUG_AVERAGING_MS,
+            version=str(info.get("ver", "")), raw=json.dumps(info),
+        )

@@ -1,0 +1,487 @@
+"""A loopback SCPI server that behaves like a Yokogawa WT300E meter (PROTOCOLS.md §5).
+
+pyvisa-py opens it as ``TCPIP::127.0.0.1::<port>::SOCKET`` with ``\\n`` terminations.
+Headers take short or long forms in any case (``:NUM:NORM:VAL?`` == ``:numeric:normal:value?``);
+readings follow a PowerModel at the update interval; an input above 140 % of its range
+reads over-range (9.9E+37); rejected commands go to the error queue (``:STAT:ERR?``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from analyzer_drivers.meters import (
+    METERS,
+    OVER_RANGE_FRACTION,
+    WT300_UPDATE_INTERVALS_S,
+    MeterSpec,
+)
+from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, Reading
+
+log = logging.getLogger("power_director.sim.scpi")
+
+MAX_LINE_BYTES = 4096
+MAX_ERRORS = 16
+OVER_RANGE_TEXT = "9.9E+37"
+NO_DATA_TEXT = "9.91E+37"
+FUNCTIONS = ("U", "I", "P", "S", "Q", "LAMBDA")
+SUM = "SIGMA"
+
+IDENTITIES = {
+    "wt310": ("YOKOGAWA,WT310,C2PH13047V,F1.03", "WT310"),
+    "wt310e": ("YOKOGAWA,WT310E,C2PH13047V,F1.03", "WT310E"),
+    "wt333e": ("YOKOGAWA,WT333E,C3VD30030E,F1.04", "WT333E"),
+}
+
+
+class ScpiError(Exception):
+    """A rejected command: goes to the error queue as ``<code>,"<message>"``."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f'{code},"{message}"')
+
+
+def undefined_header() -> ScpiError:
+    return ScpiError(-113, "Undefined header")
+
+
+# --- SCPI header matching ------------------------------------------------------------------
+def _node_forms(node: str) -> tuple[str, str]:
+    """``NUMeric`` → (``NUM``, ``NUMERIC``): the short form is the upper-case part."""
+    return "".join(c for c in node if c.isupper() or c == "*"), node.upper()
+
+
+def match_header(pattern: str, header: str) -> int | None:
+    """Match ``header`` to ``pattern`` (``:STATus:FILTer#``); the ``#`` suffix or None."""
+    nodes = pattern.lstrip(":").split(":")
+    tokens = header.lstrip(":").upper().split(":")
+    if len(nodes) != len(tokens):
+        return None
+    suffix = 1
+    for node, token in zip(nodes, tokens, strict=True):
+        if node.endswith("#"):
+            found = re.fullmatch(r"([A-Z*]+)(\d*)", token)
+            if found is None:
+                return None
+            token, digits = found.groups()
+            node = node[:-1]
+            suffix = int(digits) if digits else 1
+        if token not in _node_forms(node):
+            return None
+    return suffix
+
+
+_NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:E[-+]?\d+)?)\s*(M?[AVS])?", re.IGNORECASE)
+
+
+def parse_number(text: str, unit: str = "") -> float:
+    """An NRf with an optional unit: ``300``, ``0.5A``, ``50MA``, ``250MS``."""
+    found = _NUMBER.fullmatch(text.strip())
+    if found is None or (found.group(2) and found.group(2).upper()[-1] != unit):
+        raise ScpiError(-104, "Data type error")
+    value = float(found.group(1))
+    return value / 1000 if found.group(2) and len(found.group(2)) == 2 else value
+
+
+def parse_on_off(text: str) -> bool:
+    word = text.strip().upper()
+    if word not in ("ON", "OFF", "1", "0"):
+        raise ScpiError(-104, "Data type error")
+    return word in ("ON", "1")
+
+
+def _nr3(value: float) -> str:
+    return f"{value:.4E}"
+
+
+# --- the meter -------------------------------------------------------------------------------
+@dataclass
+class _Inputs:
+    crest_factor: int = 3
+    volts_range: float = 600.0
+    amps_range: float = 20.0
+    volts_auto: bool = True
+    amps_auto: bool = True
+
+
+@dataclass
+class _Numeric:
+    items: list[tuple[str, str]] = field(
+        default_factory=lambda: [("U", "1"), ("I", "1"), ("P", "1"), ("S", "1"), ("Q", "1"),
+                                 ("LAMBDA", "1")]
+    )
+    count: int = 6
+
+
+class Wt300Simulator:
+    """The simulated meter: inputs, numeric items, update cycle, status and error queue."""
+
+    def __init__(
+        self,
+        model: PowerModel | None = None,
+        identity: str = "wt310",
+        update_interval_s: float = 0.25,
+    ) -> None:
+        if identity not in IDENTITIES:
+            raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
+        self.idn, spec_name = IDENTITIES[identity]
+        self.spec: MeterSpec = METERS[spec_name]
+        self.model = model or CpuUtilisationModel()
+        self.update_interval_s = update_interval_s
+        self.inputs = _Inputs()
+        self.numeric = _Numeric()
+        self.header = True
+        self.verbose = False
+        self.remote = False
+        self.filters: dict[int, str] = {}
+        self.eesr = 0
+        self.errors: deque[str] = deque(maxlen=MAX_ERRORS)
+        self.updates = 0
+        self.latest: dict[tuple[str, str], float] | None = None  # None: no data since a change
+        self._updated = asyncio.Condition()
+        self._updater: asyncio.Task[None] | None = None
+        self._server: asyncio.Server | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
+
+    # --- server lifecycle -----------------------------------------------------------------
+    async def start_server(self, host: str = "127.0.0.1", port: int = 0) -> int:
+        self._server = await asyncio.start_server(
+            self._serve_client, host, port, limit=MAX_LINE_BYTES
+        )
+        self._updater = asyncio.get_running_loop().create_task(self._update_loop())
+        bound_port: int = self._server.sockets[0].getsockname()[1]
+        return bound_port
+
+    async def close(self) -> None:
+        if self._updater is not None:
+            self._updater.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._updater
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._clients):
+                writer.close()
+            for handler in list(self._handlers):  # e.g. one stuck in :COMM:WAIT
+                handler.cancel()
+            await self._server.wait_closed()
+
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._clients.add(writer)
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+        try:
+            while True:
+                try:
+                    raw = await reader.readuntil(b"\n")
+                except asyncio.LimitOverrunError:
+                    self._push_error(ScpiError(-223, "Too much data"))
+                    break
+                except asyncio.IncompleteReadError:
+                    break
+                reply = await self.handle(raw.decode("utf-8", errors="replace").strip())
+                if reply is not None:
+                    writer.write(reply.encode() + b"\n")
+                    await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self._clients.discard(writer)
+            if handler is not None:
+                self._handlers.discard(handler)
+            writer.close()
+
+    # --- command dispatch -------------------------------------------------------------------
+    async def handle(self, line: str) -> str | None:
+        """Run one line (``;``-separated commands); the joined query replies, or None."""
+        replies = []
+        for command in filter(None, (part.strip() for part in line.split(";"))):
+            try:
+                reply = await self._run(command)
+            except ScpiError as exc:
+                self._push_error(exc)
+                continue
+            if reply is not None:
+                replies.append(reply)
+        return ";".join(replies) if replies else None
+
+    async def _run(self, command: str) -> str | None:
+        header, _, argument = command.partition(" ")
+        query = header.endswith("?")
+        header = header.rstrip("?")
+        for pattern, handler in self._table():
+            suffix = match_header(pattern, header)
+            if suffix is not None:
+                reply = await handler(suffix, query, argument.strip())
+                if query and reply is not None and self.header and not pattern.startswith("*"):
+                    return f"{pattern.upper().replace('#', str(suffix))} {reply}"
+                return reply
+        raise undefined_header()
+
+    def _table(self) -> list[tuple[str, Callable[[int, bool, str], Awaitable[str | None]]]]:
+        return [
+            ("*IDN", self._idn),
+            ("*CLS", self._cls),
+            ("*RST", self._rst),
+            (":COMMunicate:HEADer", self._setting("header", parse_on_off, lambda v: str(int(v)))),
+            (":COMMunicate:VERBose", self._setting("verbose", parse_on_off, lambda v: str(int(v)))),
+            (":COMMunicate:REMote", self._setting("remote", parse_on_off, lambda v: str(int(v)))),
+            (":COMMunicate:WAIT", self._wait),
+            (":NUMeric:FORMat", self._format),
+            (":NUMeric:NORMal:NUMber", self._item_count),
+            (":NUMeric:NORMal:ITEM#", self._item),
+            (":NUMeric:NORMal:VALue", self._value),
+            (":INPut:CFACtor", self._crest_factor),
+            (":INPut:VOLTage:RANGe", self._range("V")),
+            (":INPut:CURRent:RANGe", self._range("A")),
+            (":INPut:VOLTage:AUTO", self._auto("V")),
+            (":INPut:CURRent:AUTO", self._auto("A")),
+            (":RATE", self._rate),
+            (":STATus:FILTer#", self._filter),
+            (":STATus:EESR", self._eesr),
+            (":STATus:ERRor", self._error),
+        ]
+
+    def _push_error(self, error: ScpiError) -> None:
+        self.errors.append(str(error))
+
+    # --- handlers ---------------------------------------------------------------------------
+    async def _idn(self, suffix: int, query: bool, argument: str) -> str | None:
+        if not query:
+            raise undefined_header()
+        return self.idn
+
+    async def _cls(self, suffix: int, query: bool, argument: str) -> str | None:
+        self.errors.clear()
+        self.eesr = 0
+        return None
+
+    async def _rst(self, suffix: int, query: bool, argument: str) -> str | None:
+        self.inputs, self.numeric, self.filters = _Inputs(), _Numeric(), {}
+        self._invalidate()
+        return None
+
+    def _setting(
+        self, name: str, parse: Callable[[str], bool], show: Callable[[bool], str]
+    ) -> Callable[[int, bool, str], Awaitable[str | None]]:
+        async def handler(suffix: int, query: bool, argument: str) -> str | None:
+            if query:
+                return show(getattr(self, name))
+            setattr(self, name, parse(argument))
+            return None
+
+        return handler
+
+    async def _wait(self, suffix: int, query: bool, argument: str) -> str | None:
+        mask = int(parse_number(argument))
+        async with self._updated:
+            await self._updated.wait_for(lambda: bool(self.eesr & mask))
+        return None
+
+    async def _format(self, suffix: int, query: bool, argument: str) -> str | None:
+        if query:
+            return "ASCII"
+        if argument.upper() not in ("ASC", "ASCII"):
+            raise ScpiError(-224, "Illegal parameter value")  # FLOat is not simulated
+        return None
+
+    async def _item_count(self, suffix: int, query: bool, argument: str) -> str | None:
+        if query:
+            return str(self.numeric.count)
+        count = int(parse_number(argument))
+        if not 1 <= count <= 255:
+            raise ScpiError(-222, "Data out of range")
+        self.numeric.items += [("NONE", "1")] * (count - len(self.numeric.items))
+        self.numeric.count = count
+        return None
+
+    async def _item(self, suffix: int, query: bool, argument: str) -> str | None:
+        if not 1 <= suffix <= 255:
+            raise undefined_header()
+        self.numeric.items += [("NONE", "1")] * (suffix - len(self.numeric.items))
+        if query:
+            function, element = self.numeric.items[suffix - 1]
+            return f"{function},{element}"
+        self.numeric.items[suffix - 1] = self._parse_item(argument)
+        return None
+
+    def _parse_item(self, argument: str) -> tuple[str, str]:
+        function, _, element = (p.strip().upper() for p in argument.partition(","))
+        function = "LAMBDA" if function in ("LAMB", "LAMBDA") else function
+        if function not in (*FUNCTIONS, "NONE"):
+            raise ScpiError(-224, "Illegal parameter value")
+        element = element or "1"
+        if element not in (SUM, *(str(e) for e in range(1, self.spec.elements + 1))):
+            raise ScpiError(-224, "Illegal parameter value")
+        if element == SUM and self.spec.elements < 2:
+            raise ScpiError(-224, "Illegal parameter value")
+        return function, element
+
+    async def _value(self, suffix: int, query: bool, argument: str) -> str | None:
+        if not query:
+            raise undefined_header()
+        items = self.numeric.items[: self.numeric.count]
+        if argument:
+            index = int(parse_number(argument))
+            if not 1 <= index <= self.numeric.count:
+                raise ScpiError(-222, "Data out of range")
+            items = [items[index - 1]]
+        return ",".join(self._item_text(item) for item in items)
+
+    def _item_text(self, item: tuple[str, str]) -> str:
+        if self.latest is None or item not in self.latest:
+            return NO_DATA_TEXT
+        value = self.latest[item]
+        if math.isinf(value):
+            return OVER_RANGE_TEXT
+        return NO_DATA_TEXT if math.isnan(value) else _nr3(value)
+
+    async def _crest_factor(self, suffix: int, query: bool, argument: str) -> str | None:
+        if query:
+            return str(self.inputs.crest_factor)
+        crest_factor = int(parse_number(argument))
+        if crest_factor not in (3, 6):
+            raise ScpiError(-224, "Illegal parameter value")
+        # Changing the crest factor resets the ranges to the largest, auto off.
+        self.inputs = _Inputs(crest_factor=crest_factor, volts_auto=False, amps_auto=False)
+        spec = self._spec()
+        self.inputs.volts_range = max(spec.volts_ranges)
+        self.inputs.amps_range = max(spec.amps_ranges)
+        self._invalidate()
+        return None
+
+    def _spec(self) -> MeterSpec:
+        return self.spec.at_crest_factor(self.inputs.crest_factor)
+
+    def _range(self, unit: str) -> Callable[[int, bool, str], Awaitable[str | None]]:
+        async def handler(suffix: int, query: bool, argument: str) -> str | None:
+            attribute = "volts_range" if unit == "V" else "amps_range"
+            if query:
+                return _nr3(getattr(self.inputs, attribute))
+            value = parse_number(argument, unit)
+            ranges = self._spec().volts_ranges if unit == "V" else self._spec().amps_ranges
+            if not any(math.isclose(value, r) for r in ranges):
+                raise ScpiError(-222, "Data out of range")
+            setattr(self.inputs, attribute, value)
+            setattr(self.inputs, "volts_auto" if unit == "V" else "amps_auto", False)
+            self._invalidate()
+            return None
+
+        return handler
+
+    def _auto(self, unit: str) -> Callable[[int, bool, str], Awaitable[str | None]]:
+        attribute = "volts_auto" if unit == "V" else "amps_auto"
+
+        async def handler(suffix: int, query: bool, argument: str) -> str | None:
+            if query:
+                return str(int(getattr(self.inputs, attribute)))
+            setattr(self.inputs, attribute, parse_on_off(argument))
+            return None
+
+        return handler
+
+    async def _rate(self, suffix: int, query: bool, argument: str) -> str | None:
+        if query:
+            return _nr3(self.update_interval_s)
+        seconds = parse_number(argument, "S")
+        if not any(math.isclose(seconds, s) for s in WT300_UPDATE_INTERVALS_S):
+            raise ScpiError(-222, "Data out of range")
+        self.update_interval_s = seconds
+        self._invalidate()
+        return None
+
+    async def _filter(self, suffix: int, query: bool, argument: str) -> str | None:
+        if not 1 <= suffix <= 16:
+            raise undefined_header()
+        if query:
+            return self.filters.get(suffix, "NEVER")
+        word = argument.strip().upper()
+        forms = {"RISE": "RISE", "FALL": "FALL", "BOTH": "BOTH", "NEV": "NEVER", "NEVER": "NEVER"}
+        if word not in forms:
+            raise ScpiError(-224, "Illegal parameter value")
+        self.filters[suffix] = forms[word]
+        return None
+
+    async def _eesr(self, suffix: int, query: bool, argument: str) -> str | None:
+        if not query:
+            raise undefined_header()
+        value, self.eesr = self.eesr, 0
+        return str(value)
+
+    async def _error(self, suffix: int, query: bool, argument: str) -> str | None:
+        if not query:
+            raise undefined_header()
+        return self.errors.popleft() if self.errors else '0,"No error"'
+
+    # --- the update cycle ---------------------------------------------------------------------
+    def _invalidate(self) -> None:
+        self.latest = None
+
+    async def _update_loop(self) -> None:
+        next_s = time.monotonic()
+        while True:
+            next_s += self.update_interval_s
+            await asyncio.sleep(max(0.0, next_s - time.monotonic()))
+            await self._update(time.time_ns())
+
+    async def _update(self, t_ns: int) -> None:
+        self.latest = self.values(self.model.reading(t_ns))
+        self.updates += 1
+        # Bit 0 of the extended event register: UPD; a data update completes on its falling edge.
+        if self.filters.get(1, "NEVER") != "NEVER":
+            self.eesr |= 1
+        async with self._updated:
+            self._updated.notify_all()
+
+    def values(self, reading: Reading) -> dict[tuple[str, str], float]:
+        """Every function of every element (and Σ) for a total reading split over the elements."""
+        elements = self.spec.elements
+        volts, amps, watts = reading.volts, reading.amps / elements, reading.watts / elements
+        volts_over, amps_over = self._over_range(volts, amps)
+        per_element = {
+            "U": math.inf if volts_over else volts,
+            "I": math.inf if amps_over else amps,
+            "P": math.inf if volts_over or amps_over else watts,
+            "S": volts * amps,
+            "Q": volts * amps * math.sqrt(max(0.0, 1 - reading.pf**2)),
+            "LAMBDA": reading.pf,
+        }
+        table = {(f, str(e)): v for e in range(1, elements + 1) for f, v in per_element.items()}
+        if elements > 1:
+            totals = ("P", "S", "Q")
+            table.update(
+                {(f, SUM): v * elements if f in totals else v for f, v in per_element.items()}
+            )
+        return table
+
+    def _over_range(self, volts: float, amps: float) -> tuple[bool, bool]:
+        spec = self._spec()
+        volts_range = max(spec.volts_ranges) if self.inputs.volts_auto else self.inputs.volts_range
+        amps_range = max(spec.amps_ranges) if self.inputs.amps_auto else self.inputs.amps_range
+        if self.inputs.volts_auto:
+            volts_range = next((r for r in sorted(spec.volts_ranges) if r >= volts), volts_range)
+        if self.inputs.amps_auto:
+            amps_range = next((r for r in sorted(spec.amps_ranges) if r >= amps), amps_range)
+        return volts > OVER_RANGE_FRACTION * volts_range, amps > OVER_RANGE_FRACTION * amps_range
+
+
+async def serve_forever(simulator: Wt300Simulator, host: str, port: int) -> None:
+    """Run a simulator until cancelled (the ``power-director sim scpi`` command)."""
+    bound = await simulator.start_server(host, port)
+    print(f"SCPI (Yokogawa WT300E) simulator listening on {host}:{bound}: "
+          f"TCPIP::{host}::{bound}::SOCKET", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await simulator.close()

@@ -1,0 +1,508 @@
+"""Yokogawa WT300E family (WT310/WT310E/WT330E/WT333E) over SCPI with pyvisa (PROTOCOLS.md §5).
+
+``Wt300`` is the manual's command table, blocking, one method or property per command.
+``YokogawaAnalyzer`` runs it on worker threads behind the async ``Analyzer`` interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
+
+import pyvisa
+import pyvisa.errors
+import pyvisa.resources
+
+from analyzer_drivers.base import (
+    ERROR_READING,
+    Analyzer,
+    AnalyzerError,
+    AnalyzerInfo,
+    Ranges,
+    Sample,
+    SampleBuffer,
+)
+from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S, MeterSpec, meter_spec
+
+SETUP_COMMANDS = ("*CLS", ":COMM:HEAD OFF", ":COMM:VERB ON", ":NUM:FORM ASCII", ":COMM:REM ON")
+OVER_RANGE = 9.9e37  # "9.9E+37": the input is over its range
+NO_DATA = 9.91e37  # "9.91E+37": no data for this item
+SUM_ELEMENT = "SIGMA"
+
+T = TypeVar("T")
+
+
+class Control(Generic[T]):
+    """One setting: its query, its set command (``{}`` takes the value) and its value type."""
+
+    def __init__(
+        self, query: str, command: str, parse: Callable[[str], T], format: Callable[[T], str] = str
+    ) -> None:
+        self.query, self.command, self.parse, self.format = query, command, parse, format
+
+    @overload
+    def __get__(self, meter: None, owner: type[Wt300]) -> Control[T]: ...
+    @overload
+    def __get__(self, meter: Wt300, owner: type[Wt300]) -> T: ...
+    def __get__(self, meter: Wt300 | None, owner: type[Wt300]) -> T | Control[T]:
+        if meter is None:
+            return self
+        reply = meter.ask(self.query)
+        try:
+            return self.parse(reply)
+        except ValueError as exc:
+            raise AnalyzerError(
+                f"{meter.where} answered {self.query!r} with {reply[:80]!r}"
+            ) from exc
+
+    def __set__(self, meter: Wt300, value: T) -> None:
+        meter.send(self.command.format(self.format(value)))
+
+
+def _on_off(reply: str) -> bool:
+    if reply.strip().upper() not in ("0", "1", "ON", "OFF"):
+        raise ValueError(reply)
+    return reply.strip().upper() in ("1", "ON")
+
+
+def _on_off_text(value: bool) -> str:
+    return "ON" if value else "OFF"
+
+
+def _nr(value: float) -> str:
+    """A decimal with a point (``1.0``, ``0.005``): what every SCPI parser takes as NRf."""
+    return str(float(value))
+
+
+class Wt300:
+    """The WT300E commands we use, as the manual lists them. Blocking; thread-safe."""
+
+    crest_factor = Control(":INP:CFAC?", ":INP:CFAC {}", int)  # set it first: it resets ranges
+    volts_range = Control(":INP:VOLT:RANG?", ":INP:VOLT:RANG {}", float, _nr)
+    amps_range = Control(":INP:CURR:RANG?", ":INP:CURR:RANG {}", float, _nr)
+    volts_auto = Control(":INP:VOLT:AUTO?", ":INP:VOLT:AUTO {}", _on_off, _on_off_text)
+    amps_auto = Control(":INP:CURR:AUTO?", ":INP:CURR:AUTO {}", _on_off, _on_off_text)
+    item_count = Control(":NUM:NORM:NUM?", ":NUM:NORM:NUM {}", int)
+
+    def __init__(
+        self, resource: pyvisa.resources.MessageBasedResource, where: str, rate_header: str
+    ) -> None:
+        self.resource = resource
+        self.where = where
+        self.rate_header = rate_header
+        self.on_exchange: Callable[[str, str, int, int], None] | None = None
+        self._lock = threading.Lock()
+
+    # --- the wire ----------------------------------------------------------------------
+    def send(self, command: str) -> None:
+        self._exchange(command, expect_reply=False)
+
+    def ask(self, query: str) -> str:
+        return self._exchange(query, expect_reply=True)
+
+    def _exchange(self, command: str, expect_reply: bool) -> str:
+        with self._lock:
+            sent_ns = time.time_ns()
+            try:
+                self.resource.write(command)
+                reply = self.resource.read().strip() if expect_reply else ""
+            except pyvisa.errors.VisaIOError as exc:
+                raise AnalyzerError(self._explain(command, exc)) from exc
+            except (OSError, UnicodeDecodeError) as exc:
+                raise AnalyzerError(f"{self.where} failed during {command!r}: {exc}") from exc
+        if self.on_exchange is not None:
+            self.on_exchange(command, reply, sent_ns, time.time_ns())
+        return reply
+
+    def _explain(self, command: str, exc: pyvisa.errors.VisaIOError) -> str:
+        if exc.error_code != pyvisa.constants.StatusCode.error_timeout:
+            return f"{self.where} failed during {command!r}: {exc.description}"
+        # A SCPI meter stays silent on a query it rejects; its error queue says why.
+        detail = ""
+        with contextlib.suppress(pyvisa.errors.VisaIOError, OSError):
+            self.resource.write(":STAT:ERR?")
+            detail = f" (meter error: {self.resource.read().strip()})"
+        timeout_s = self.resource.timeout / 1000
+        return f"{self.where} did not answer {command!r} within {timeout_s:g} s{detail}"
+
+    # --- commands ------------------------------------------------------------------------
+    def identity(self) -> str:
+        return self.ask("*IDN?")
+
+    def setup(self) -> None:
+        for command in SETUP_COMMANDS:
+            self.send(command)
+        self.check_errors("setup")
+
+    def check_errors(self, during: str) -> None:
+        """Read the error queue; raise with the first error it holds."""
+        reply = self.ask(":STAT:ERR?")
+        code = reply.split(",", 1)[0].strip()
+        if code not in ("0", "+0"):
+            raise AnalyzerError(f"{self.where} reported an error during {during}: {reply[:120]}")
+
+    def update_interval_s(self) -> float:
+        return _parse_float(self.ask(f"{self.rate_header}?"), self.where, self.rate_header)
+
+    def set_update_interval_s(self, seconds: float) -> None:
+        self.send(f"{self.rate_header} {_nr(seconds)}")
+
+    def items(self) -> list[str]:
+        return [self.ask(f":NUM:NORM:ITEM{n}?") for n in range(1, self.item_count + 1)]
+
+    def set_items(self, items: Sequence[str]) -> None:
+        self.item_count = len(items)
+        for n, item in enumerate(items, start=1):
+            self.send(f":NUM:NORM:ITEM{n} {item}")
+
+    def arm_update_wait(self) -> None:
+        """Make bit 0 of the extended event register mean 'a data update completed'."""
+        self.send(":STAT:FILT1 FALL")
+
+    def read_fresh_values(self) -> list[float]:
+        """Wait for the next data update, then read every numeric item."""
+        self.ask(":STAT:EESR?")  # reading clears the register
+        self.send(":COMM:WAIT 1")
+        return parse_values(self.ask(":NUM:NORM:VAL?"), self.where)
+
+    def go_local(self) -> None:
+        self.send(":COMM:REM OFF")
+
+
+def _parse_float(reply: str, where: str, query: str) -> float:
+    try:
+        return float(reply)
+    except ValueError as exc:
+        raise AnalyzerError(f"{where} answered {query}? with {reply[:80]!r}") from exc
+
+
+def parse_values(reply: str, where: str = "the meter") -> list[float]:
+    """``:NUM:NORM:VAL?`` NR3 list → floats; over-range → the -1 error sentinel, no data → NaN."""
+    values = []
+    for text in reply.split(","):
+        try:
+            value = float(text)
+        except ValueError as exc:
+            raise AnalyzerError(f"{where} sent a malformed numeric reply: {reply[:120]!r}") from exc
+        magnitude = abs(value)
+        if magnitude >= NO_DATA * 0.9995 or math.isnan(value):
+            values.append(math.nan)
+        elif magnitude >= OVER_RANGE * 0.9995:
+            values.append(ERROR_READING)
+        else:
+            values.append(value)
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPlan:
+    """Which numeric items to read, and how a reply becomes a Sample."""
+
+    items: tuple[str, ...]
+    elements: tuple[int, ...]
+    summed: bool
+
+    @classmethod
+    def for_element(cls, element: str, spec: MeterSpec) -> ItemPlan:
+        if element.upper() in ("SUM", SUM_ELEMENT):
+            if spec.elements < 2:
+                raise AnalyzerError(f"the {spec.model} has one element: it has no sum (Σ) to read")
+            elements = tuple(range(1, spec.elements + 1))
+            per_element = tuple(f"{fn},{e}" for e in elements for fn in ("U", "I", "P"))
+            items = (f"P,{SUM_ELEMENT}", f"LAMB,{SUM_ELEMENT}", *per_element)
+            return cls(items, elements, summed=True)
+        if not element.isdigit() or not 1 <= int(element) <= spec.elements:
+            raise AnalyzerError(
+                f"the {spec.model} has elements 1..{spec.elements}, not {element!r}"
+            )
+        e = int(element)
+        return cls((f"U,{e}", f"I,{e}", f"P,{e}", f"LAMB,{e}"), (e,), summed=False)
+
+    def sample(self, t_ns: int, values: Sequence[float], where: str) -> Sample:
+        if len(values) != len(self.items):
+            raise AnalyzerError(f"{where} sent {len(values)} values for {len(self.items)} items")
+        if not self.summed:
+            volts, amps, watts, pf = values
+            return Sample(t_ns, _watts(watts, volts, amps), volts, amps, pf)
+        per_element = [values[i : i + 3] for i in range(2, len(values), 3)]
+        volts = max(v for v, _, _ in per_element)
+        amps = max(a for _, a, _ in per_element)
+        watts = _watts(values[0], volts, amps)
+        return Sample(t_ns, watts, volts, amps, values[1], tuple(p for _, _, p in per_element))
+
+
+def _watts(watts: float, volts: float, amps: float) -> float:
+    """An over-ranged input makes the power reading an error, as PTDaemon reports it."""
+    return ERROR_READING if ERROR_READING in (watts, volts, amps) else watts
+
+
+@dataclass(frozen=True, slots=True)
+class _Settings:
+    """What the meter was set to before we touched it, restored at the end."""
+
+    crest_factor: int
+    volts_range: float
+    amps_range: float
+    volts_auto: bool
+    amps_auto: bool
+    update_interval_s: float
+    items: tuple[str, ...]
+
+
+def update_interval_s(interval_ms: int) -> float:
+    seconds = interval_ms / 1000
+    if not any(math.isclose(seconds, s) for s in WT300_UPDATE_INTERVALS_S):
+        choices = ", ".join(f"{s:g}" for s in WT300_UPDATE_INTERVALS_S)
+        raise AnalyzerError(f"a WT300E updates every {choices} s, not every {seconds:g} s")
+    return seconds
+
+
+class YokogawaAnalyzer(Analyzer):
+    """A WT300E-family meter on a VISA resource (USBTMC, VXI-11, GPIB, serial or a socket)."""
+
+    def __init__(
+        self,
+        resource: str,
+        *,
+        visa_library: str = "@py",
+        model: str | None = None,
+        element: str = "1",
+        crest_factor: int = 3,
+        rate_header: str = ":RATE",
+        timeout_s: float = 5.0,
+    ) -> None:
+        self.resource_name = resource
+        self.visa_library = visa_library
+        self.expected_model = model
+        self.element = element
+        self.crest_factor = crest_factor
+        self.rate_header = rate_header
+        self.timeout_s = timeout_s
+        self.name = "yokogawa-" + "".join(c if c.isalnum() else "-" for c in resource).strip("-")
+        self.where = f"Yokogawa at {resource}"
+        self._manager: pyvisa.ResourceManager | None = None
+        self._meter: Wt300 | None = None
+        self._idn = ""
+        self._spec: MeterSpec | None = None
+        self._plan: ItemPlan | None = None
+        self._initial: _Settings | None = None
+        self._ranges = Ranges.auto()
+        self._buffer = SampleBuffer()
+        self._uncertainties: list[float] = []
+        self._reader: asyncio.Task[None] | None = None
+        self._stopping = threading.Event()
+
+    # --- connection ------------------------------------------------------------------
+    async def connect(self) -> None:
+        await asyncio.to_thread(self._open)
+        try:
+            await asyncio.to_thread(self._prepare)
+        except AnalyzerError:
+            await self.close()
+            raise
+
+    def _open(self) -> None:
+        try:
+            self._manager = pyvisa.ResourceManager(self.visa_library)
+            resource = self._manager.open_resource(
+                self.resource_name,
+                read_termination="\n",
+                write_termination="\n",
+                timeout=int(self.timeout_s * 1000),
+            )
+        except (pyvisa.errors.Error, ValueError, OSError) as exc:
+            raise AnalyzerError(f"cannot open {self.where}: {_one_line(exc)}") from exc
+        if not isinstance(resource, pyvisa.resources.MessageBasedResource):
+            raise AnalyzerError(f"{self.where} is not a message-based instrument")
+        self._meter = Wt300(resource, self.where, self.rate_header)
+        self._meter.on_exchange = self._log_exchange
+
+    def _log_exchange(self, command: str, reply: str, sent_ns: int, replied_ns: int) -> None:
+        if self.on_exchange is not None and not command.startswith((":STAT:EESR", ":COMM:WAIT")):
+            self.on_exchange(command, reply, sent_ns, replied_ns)
+
+    def _prepare(self) -> None:
+        meter = self._require_meter()
+        self._idn = meter.identity()
+        self._spec = self._spec_from_idn(self._idn)
+        self._plan = ItemPlan.for_element(self.element, self._spec)
+        meter.setup()
+        self._initial = _Settings(
+            meter.crest_factor, meter.volts_range, meter.amps_range, meter.volts_auto,
+            meter.amps_auto, meter.update_interval_s(), tuple(meter.items()),
+        )
+        if self._initial.crest_factor != self.crest_factor:
+            meter.crest_factor = self.crest_factor
+        meter.set_items(self._plan.items)
+        meter.check_errors("crest factor and numeric item setup")
+
+    def _spec_from_idn(self, idn: str) -> MeterSpec:
+        fields = [f.strip() for f in idn.split(",")]
+        if len(fields) < 2 or fields[0].upper() != "YOKOGAWA":
+            raise AnalyzerError(f"{self.where} is not a Yokogawa meter: *IDN? gave {idn[:80]!r}")
+        model = (self.expected_model or fields[1]).upper()
+        spec = meter_spec(model)
+        if spec is None or not model.startswith("WT3"):
+            known = ", ".join(m for m in METERS if m.startswith("WT3"))
+            raise AnalyzerError(f"Yokogawa model {model!r} is not one we know ({known})")
+        return spec.at_crest_factor(self.crest_factor)
+
+    async def close(self) -> None:
+        await self._stop_reader()
+        if self._meter is not None and self._initial is not None:
+            with contextlib.suppress(AnalyzerError):
+                await asyncio.to_thread(self._restore, self._initial)
+        meter, self._meter = self._meter, None
+        if meter is not None:
+            with contextlib.suppress(pyvisa.errors.Error, OSError):
+                await asyncio.to_thread(meter.resource.close)
+        manager, self._manager = self._manager, None
+        if manager is not None:
+            with contextlib.suppress(pyvisa.errors.Error, OSError):
+                await asyncio.to_thread(manager.close)
+
+    def _restore(self, initial: _Settings) -> None:
+        meter = self._require_meter()
+        meter.crest_factor = initial.crest_factor
+        self._apply_ranges(
+            meter, initial.volts_range, initial.amps_range, initial.volts_auto, initial.amps_auto
+        )
+        meter.set_update_interval_s(initial.update_interval_s)
+        if initial.items:
+            meter.set_items(initial.items)
+        meter.go_local()
+
+    def _require_meter(self) -> Wt300:
+        if self._meter is None:
+            raise AnalyzerError(f"not connected to {self.where}")
+        return self._meter
+
+    # --- the Analyzer interface --------------------------------------------------------
+    async def identify(self) -> AnalyzerInfo:
+        meter = self._require_meter()
+        assert self._spec is not None
+        interval_s = await asyncio.to_thread(meter.update_interval_s)
+        fields = [f.strip() for f in self._idn.split(",")]
+        return AnalyzerInfo(
+            name=f"Yokogawa{fields[1]}",
+            model=self._spec.model,
+            averaging_ms=round(interval_s * 1000),
+            version=fields[3] if len(fields) > 3 else "",
+            raw=self._idn,
+            extra={"serial": fields[2] if len(fields) > 2 else "", "element": self.element},
+        )
+
+    async def get_ranges(self) -> Ranges:
+        meter = self._require_meter()
+
+        def read() -> Ranges:
+            volts = None if meter.volts_auto else meter.volts_range
+            amps = None if meter.amps_auto else meter.amps_range
+            return Ranges(volts, amps)
+
+        return await asyncio.to_thread(read)
+
+    async def set_ranges(self, ranges: Ranges) -> None:
+        meter, spec = self._require_meter(), self._spec
+        assert spec is not None
+        volts = None if ranges.volts is None else spec.snap_volts(ranges.volts)
+        amps = None if ranges.amps is None else spec.snap_amps(ranges.amps)
+
+        def apply() -> None:
+            self._apply_ranges(meter, volts, amps, volts is None, amps is None)
+            meter.check_errors(f"setting ranges {ranges.describe()}")
+
+        await asyncio.to_thread(apply)
+        self._ranges = Ranges(volts, amps)
+
+    @staticmethod
+    def _apply_ranges(
+        meter: Wt300, volts: float | None, amps: float | None, volts_auto: bool, amps_auto: bool
+    ) -> None:
+        if volts_auto:
+            meter.volts_auto = True
+        elif volts is not None:
+            meter.volts_range = volts
+        if amps_auto:
+            meter.amps_auto = True
+        elif amps is not None:
+            meter.amps_range = amps
+
+    async def start(self, mark: str, interval_ms: int) -> None:
+        meter = self._require_meter()
+        seconds = update_interval_s(interval_ms)
+        if self._reader is not None:
+            raise AnalyzerError(f"{self.where}: a measurement is already running")
+
+        def arm() -> None:
+            meter.set_update_interval_s(seconds)
+            meter.arm_update_wait()
+            meter.check_errors(f"setting the update interval to {seconds:g} s")
+            # A fresh-data wait lasts up to one update interval.
+            meter.resource.timeout = int((2 * seconds + self.timeout_s) * 1000)
+
+        await asyncio.to_thread(arm)
+        self._buffer.clear()
+        self._uncertainties = []
+        self._stopping.clear()
+        self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+
+    async def _read_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                sample = await asyncio.to_thread(self._read_sample)
+            except AnalyzerError as exc:
+                self._buffer.fail(exc)
+                return
+            self._buffer.append(sample)
+            self._uncertainties.append(self._sample_uncertainty(sample))
+
+    def _read_sample(self) -> Sample:
+        assert self._plan is not None
+        values = self._require_meter().read_fresh_values()
+        return self._plan.sample(time.time_ns(), values, self.where)
+
+    def _sample_uncertainty(self, sample: Sample) -> float:
+        assert self._spec is not None and self._plan is not None
+        elements = len(self._plan.elements) if self._plan.summed else 1
+        if self._ranges.volts is None or self._ranges.amps is None:
+            return self._spec.auto_range_uncertainty(
+                sample.watts, sample.volts, sample.amps, self.crest_factor, elements
+            )
+        return self._spec.sample_uncertainty(
+            sample.watts, self._ranges.volts, self._ranges.amps, self.crest_factor, elements
+        )
+
+    async def poll(self) -> list[Sample]:
+        return self._buffer.drain()
+
+    async def stop(self) -> None:
+        await self._stop_reader()
+
+    async def _stop_reader(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is None:
+            return
+        self._stopping.set()
+        # The worker thread finishes its read (≤ one update interval); then the loop ends.
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+    async def uncertainty(self) -> float | None:
+        known = [u for u in self._uncertainties if math.isfinite(u)]
+        return sum(known) / len(known) if known else None
+
+    def sample_uncertainties(self) -> list[float]:
+        """Per-sample uncertainty (fraction) of the last measurement, inf where unknown."""
+        return list(self._uncertainties)
+
+
+def _one_line(exc: BaseException) -> str:
+    text: Any = getattr(exc, "description", None) or str(exc) or type(exc).__name__
+    return " ".join(str(text).split())
