@@ -24,6 +24,7 @@ from analyzer_drivers.base import (
     Analyzer,
     AnalyzerError,
     AnalyzerInfo,
+    Channel,
     Ranges,
     Sample,
     SampleBuffer,
@@ -234,7 +235,8 @@ class ItemPlan:
         volts = max(v for v, _, _ in per_element)
         amps = max(a for _, a, _ in per_element)
         watts = _watts(values[0], volts, amps)
-        return Sample(t_ns, watts, volts, amps, values[1], tuple(p for _, _, p in per_element))
+        channels = tuple(Channel(p, v, a, math.nan) for v, a, p in per_element)
+        return Sample(t_ns, watts, volts, amps, values[1], channels)
 
 
 def _watts(watts: float, volts: float, amps: float) -> float:

@@ -142,7 +142,7 @@ def test_sum_of_three_elements() -> None:
             await meter.start("m", 100)
             await asyncio.sleep(0.35)
             await meter.stop()
-            return info.model, [(s.watts, s.channel_watts) for s in await meter.poll()]
+            return info.model, [(s.watts, tuple(c.watts for c in s.channels)) for s in await meter.poll()]
 
     model, samples = with_meter(body, watts=300.0, identity="wt333e")
     assert model == "WT333E"
