@@ -87,8 +87,10 @@ def weighted_energy(
 ) -> WeightedEnergy:
     """Integrate power over ``[begin_ns, end_ns]``.
 
-    Each sample is weighted by the overlap of its averaging interval with the window, so
-    partial samples at the edges count in proportion. Time with no valid sample (missed
+    Each sample is weighted by the overlap of its averaging interval with the window. A
+    sample straddling an edge averages power inside and outside the window; its outside
+    part is taken at the power of the adjacent sample outside (the workload starts and
+    stops at the edges), and the rest of its energy is the window's. Time with no valid sample (missed
     samples, sentinels, NaN) is a gap: it is reported, and filled with power interpolated
     in time between the valid samples around it.
     """
@@ -111,12 +113,52 @@ def weighted_energy(
         )
     mids = (starts + ends) / 2
     gap_watts = np.interp((gap_starts + gap_ends) / 2, mids, values)
-    energy_j = (float(np.dot(values, overlap_ns)) + float(np.dot(gap_watts, gap_ns))) / 1e9
+    energy_ws = values * overlap_ns
+    _split_edge_samples(energy_ws, starts, ends, values, begin_ns, end_ns)
+    energy_j = (float(energy_ws.sum()) + float(np.dot(gap_watts, gap_ns))) / 1e9
     window_s = (end_ns - begin_ns) / 1e9
     return WeightedEnergy(
         energy_j, energy_j / window_s, covered_ns / 1e9, float(gap_ns.sum()) / 1e9,
         longest_gap_s, len(gap_ns), invalid_samples,
     )
+
+
+def _split_edge_samples(
+    energy_ws: npt.NDArray[np.float64],
+    starts: npt.NDArray[np.float64],
+    ends: npt.NDArray[np.float64],
+    values: npt.NDArray[np.float64],
+    begin_ns: int,
+    end_ns: int,
+) -> None:
+    """In place: the window's share of each edge sample's energy (W·ns).
+
+    The outside part's power is extrapolated linearly from the two samples before (after)
+    it outside the window — exact for a workload that steps at the edge and for a ramp —
+    or taken from the one neighbour there is. Without a contiguous neighbour outside the
+    window, the sample counts in proportion to its overlap.
+    """
+    mids = (starts + ends) / 2
+    for edge, step in ((begin_ns, -1), (end_ns, 1)):
+        straddling = np.flatnonzero((starts < edge) & (ends > edge))
+        if len(straddling) == 0:
+            continue
+        k = int(straddling[0])
+        near, far = k + step, k + 2 * step
+        if not 0 <= near < len(values) or not _contiguous(starts, ends, min(k, near), max(k, near)):
+            continue
+        outside = (starts[k], float(edge)) if step < 0 else (float(edge), ends[k])
+        outside_w = values[near]
+        if 0 <= far < len(values) and _contiguous(starts, ends, min(near, far), max(near, far)):
+            slope = (values[near] - values[far]) / (mids[near] - mids[far])
+            outside_w = values[near] + slope * ((outside[0] + outside[1]) / 2 - mids[near])
+        whole_ws = values[k] * (ends[k] - starts[k])
+        energy_ws[k] = max(whole_ws - outside_w * (outside[1] - outside[0]), 0.0)
+
+
+def _contiguous(starts: npt.NDArray[np.float64], ends: npt.NDArray[np.float64], a: int, b: int) -> bool:
+    """Whether sample ``b``'s interval begins where sample ``a``'s ends."""
+    return bool(ends[a] == starts[b])
 
 
 def _gaps(
