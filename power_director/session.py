@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
-from analyzer_drivers.meters import meter_spec
+from analyzer_drivers.meters import advise_ranges, meter_spec
 from loadgen_bridge.workload import Workload, WorkloadError
 from power_director.config import Config
 from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
@@ -180,6 +180,8 @@ class Session:
                 await self._identify(meter)
             try:
                 await self._ranged_phase("ranging", {m.analyzer.name: Ranges.auto() for m in self.meters})
+                for meter in self.meters:
+                    self._advise(meter)
                 await self._ranged_phase("testing", {
                     m.analyzer.name: testing_ranges(m.samples, m.info) if m.ranged and m.info
                     else Ranges.auto()
@@ -188,6 +190,23 @@ class Session:
             finally:
                 for meter in self.meters:
                     await self._restore(meter)
+
+    def _advise(self, meter: _Meter) -> None:
+        """Before testing: warn when the ranges ranging implies would leave samples above 1 %."""
+        spec = meter_spec(meter.info.model) if meter.info and meter.ranged else None
+        seen = [s for s in meter.samples if s.is_valid and math.isfinite(s.volts) and math.isfinite(s.amps)]
+        if spec is None or not seen:
+            return
+        try:
+            advice = advise_ranges(spec, max(s.volts for s in seen), max(s.amps for s in seen),
+                                   min(s.watts for s in seen))
+        except AnalyzerError:
+            return  # testing_ranges() reports a load above the meter's ranges
+        described = next(a for a in self.meta["analyzers"] if a["driver"] == meter.analyzer.name)
+        described["worst_sample_uncertainty"] = advice.worst_uncertainty
+        if advice.warning:
+            described["range_warning"] = advice.warning
+            self.say(f"  warning: {advice.warning}")
 
     async def _identify(self, meter: _Meter) -> None:
         assert self.journal is not None
