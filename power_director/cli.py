@@ -151,17 +151,13 @@ def _broker(text: str) -> tuple[str, int]:
 
 async def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    argv = list(args.workload)
-    if argv[:1] == ["--"]:
-        argv = argv[1:]
-    if not argv:
-        raise ConfigError("no workload command: give it after '--'")
     session = Session(
         config,
         make_analyzer(config.analyzer),
-        CommandWorkload(argv, args.loadgen_logs),
+        CommandWorkload(_workload_argv(args), args.loadgen_logs),
         out_root=args.out or Path(config.session.out_dir),
         label=args.label,
+        extra_analyzers=[(make_analyzer(extra), role) for role, extra in config.extra_analyzers],
     )
     report = await session.run()
     print(summary_text(report))

@@ -234,9 +234,13 @@ class Config:
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
+    #: (role, meter): "sum" meters add to the wall power, "beside" meters are shown next to it.
+    extra_analyzers: tuple[tuple[str, AnalyzerConfig], ...] = ()
 
     def validate(self) -> Config:
         self.analyzer.validate()
+        for _, extra in self.extra_analyzers:
+            extra.validate()
         self.session.validate()
         self.service.validate()
         return self
@@ -272,14 +276,32 @@ def _section(cls: type[Section], name: str, table: Any) -> Section:
     return cls(**values)
 
 
+EXTRA_ROLES = ("sum", "beside")
+
+
+def _extra_analyzers(tables: Any) -> tuple[tuple[str, AnalyzerConfig], ...]:
+    """``[[extra_analyzer]]`` tables: an analyzer's keys plus ``role = "sum" | "beside"``."""
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError("extra_analyzer must be an array of tables: [[extra_analyzer]]")
+    extras = []
+    for table in tables:
+        keys = dict(table)
+        role = keys.pop("role", None)
+        if role not in EXTRA_ROLES:
+            raise ConfigError(f"[[extra_analyzer]] role must be 'sum' or 'beside', not {role!r}")
+        extras.append((role, _section(AnalyzerConfig, "extra_analyzer", keys)))
+    return tuple(extras)
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
-    unknown = sorted(set(data) - {"analyzer", "session", "service"})
+    unknown = sorted(set(data) - {"analyzer", "session", "service", "extra_analyzer"})
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
     return Config(
         analyzer=_section(AnalyzerConfig, "analyzer", data.get("analyzer", {})),
         session=_section(SessionConfig, "session", data.get("session", {})),
         service=_section(ServiceConfig, "service", data.get("service", {})),
+        extra_analyzers=_extra_analyzers(data.get("extra_analyzer", [])),
     ).validate()
 
 

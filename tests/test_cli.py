@@ -174,3 +174,31 @@ def test_missing_config_and_missing_session(tmp_path: Path) -> None:
     assert "no session directory" in one_line_error(run_cli("report", str(tmp_path / "nothing")))
     (tmp_path / "empty").mkdir()
     assert "no LoadGen detail log" in one_line_error(run_cli("report", str(tmp_path / "empty")))
+
+
+def test_run_with_a_second_supply_from_the_config(ptd_sim: int, tmp_path: Path) -> None:
+    second = subprocess.Popen(
+        [*CLI, "sim", "ptd", "--port", str(port := free_port()), "--identity", "wt310",
+         "--idle-watts", "40", "--dynamic-watts", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert second.stdout is not None and "listening" in second.stdout.readline()
+        config = write_config(tmp_path, ptd_sim, f'[[extra_analyzer]]\nrole = "sum"\nport = {port}\n')
+        result = run_cli("run", "--config", str(config), "--out", str(tmp_path / "runs"), "--",
+                         sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline",
+                         "--seconds", "1")
+        assert result.returncode == 0, result.stdout + result.stderr
+    finally:
+        second.terminate()
+        second.wait(timeout=10)
+    (session,) = (tmp_path / "runs").iterdir()
+    report = json.loads((session / "report.json").read_text())
+    assert report["power"]["avg_watts"] == pytest.approx(100.0, rel=0.03)  # 60 W + 40 W, summed by time
+    assert ",Ch2,Watts," in (session / "run_1" / "spl.txt").read_text()
+
+
+def test_bad_extra_analyzer_role(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[[extra_analyzer]]\nrole = "twice"\n')
+    assert "role must be 'sum' or 'beside'" in one_line_error(run_cli("run", "--config", str(path), "--", "x"))
