@@ -201,4 +201,5 @@ def test_run_with_a_second_supply_from_the_config(ptd_sim: int, tmp_path: Path) 
 def test_bad_extra_analyzer_role(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[[extra_analyzer]]\nrole = "twice"\n')
-    assert "role must be 'sum' or 'beside'" in one_line_error(run_cli("run", "--config", str(path), "--", "x"))
+    result = run_cli("run", "--config", str(path), "--", "x")
+    assert "role must be 'sum' or 'beside'" in one_line_error(result)
