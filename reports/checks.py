@@ -119,7 +119,7 @@ def sample_uncertainty(above_limit: int | None, count: int, source: str) -> Chec
         name, above_limit == 0,
         f"all {count} testing samples within 1 % uncertainty ({source})",
         f"{above_limit} of {count} testing samples above 1 % uncertainty ({source}): "
-        "use a lower current range",
+        "lower the current range, or the meter is not accurate enough for MLPerf Power",
     )
 
 
