@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.plug import parse_broker
@@ -19,10 +23,13 @@ from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
 from power_director.analyzers import make_analyzer
-from power_director.config import ConfigError, load_config
+from power_director.config import ConfigError, TelemetryConfig, load_config
 from power_director.demo import run_demo
+from power_director.observe import SessionObserver
+from power_director.progress import ProgressLine
 from power_director.service import serve
 from power_director.session import Session, SessionError, rebuild_session_files
+from power_director.telemetry import MqttTelemetry
 from power_director.wire import WireError
 from reports.compare import format_table, load_sessions, render_compare_png
 from reports.session_report import ReportError, read_session_meta, summary_text, write_report
@@ -45,6 +52,27 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def add_lab_options(command: argparse.ArgumentParser) -> None:
+    """Options ``run`` and ``demo`` share: telemetry, output for scripts, repeat runs."""
+    command.add_argument("--mqtt", type=_broker_text, metavar="HOST:PORT",
+                         help="publish live telemetry to this MQTT broker (overrides [telemetry] broker)")
+    output = command.add_mutually_exclusive_group()
+    output.add_argument("--quiet", action="store_true", help="print only the final summary and errors")
+    output.add_argument("--json", action="store_true", help="print only the final report JSON on stdout")
+    command.add_argument("--repeat", type=_positive_int, default=1, metavar="N",
+                         help="N testing runs after one ranging run (run_1..run_N), with a 95%% interval")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="power-director",
@@ -57,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--seconds", type=_positive_float, default=5.0, help="LoadGen minimum duration per phase"
     )
+    add_lab_options(demo)
 
     run = commands.add_parser("run", help="measure a workload command that writes LoadGen logs")
     run.add_argument("--config", type=Path, required=True)
@@ -64,7 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="sessions go here (default: config's out_dir)")
     run.add_argument("--loadgen-logs", type=Path, help="where the command writes its LoadGen logs "
                      "(default: it writes to $POWER_DIRECTOR_LOG_DIR)")
+    run.add_argument("--reuse-ranging", type=Path, metavar="SESSION_DIR",
+                     help="skip ranging: use that earlier session's testing ranges (not MLPerf-valid)")
+    add_lab_options(run)
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
+
+    check = commands.add_parser("check-config", help="validate a config file and print the effective config")
+    check.add_argument("config", type=Path, metavar="FILE")
 
     report = commands.add_parser("report", help="recompute report.json from a session's files")
     report.add_argument("session_dir", type=Path)
@@ -142,6 +177,11 @@ async def _agent(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     return 0 if result.valid else EXIT_INVALID
 
+def _broker_text(text: str) -> str:
+    _broker(text)
+    return text
+
+
 def _broker(text: str) -> tuple[str, int]:
     try:
         return parse_broker(text)
@@ -149,24 +189,69 @@ def _broker(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+Body = Callable[[Callable[[str], None], list[SessionObserver]], Awaitable[list[dict[str, Any]]]]
+
+
+def _say_for(args: argparse.Namespace, progress: ProgressLine | None) -> Callable[[str], None]:
+    if args.quiet or args.json:
+        return lambda _text: None
+    return progress.say if progress is not None else print
+
+
+async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig, body: Body) -> int:
+    """Run ``body`` with the observers the options ask for; print what the output mode wants."""
+    broker = args.mqtt or telemetry_config.broker
+    progress = ProgressLine(sys.stdout) if not (args.quiet or args.json) else None
+    telemetry = None
+    async with contextlib.AsyncExitStack() as stack:
+        observers: list[SessionObserver] = [progress] if progress is not None else []
+        if broker:
+            telemetry = await stack.enter_async_context(MqttTelemetry(
+                broker, telemetry_config.director_id, queue_size=telemetry_config.queue_size,
+                flush_timeout_s=telemetry_config.flush_timeout_s,
+            ))
+            observers.append(telemetry)
+        reports = await body(_say_for(args, progress), observers)
+    if args.json:
+        print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+    if telemetry is not None:
+        print(telemetry.summary(), file=sys.stderr if args.json else sys.stdout)
+    return 0 if all(r["valid"] for r in reports) else EXIT_INVALID
+
+
 async def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    session = Session(
-        config,
-        make_analyzer(config.analyzer),
-        CommandWorkload(_workload_argv(args), args.loadgen_logs),
-        out_root=args.out or Path(config.session.out_dir),
-        label=args.label,
-        extra_analyzers=[(make_analyzer(extra), role) for role, extra in config.extra_analyzers],
-    )
-    report = await session.run()
-    print(summary_text(report))
-    return 0 if report["valid"] else EXIT_INVALID
+    argv = _workload_argv(args)
+
+    async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
+        session = Session(
+            config, make_analyzer(config.analyzer), CommandWorkload(argv, args.loadgen_logs),
+            out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
+            observers=observers, repeat=args.repeat, reuse_ranging=args.reuse_ranging,
+            extra_analyzers=[(make_analyzer(extra), role) for role, extra in config.extra_analyzers],
+        )
+        report = await session.run()
+        if not args.json:
+            print(summary_text(report))
+        return [report]
+
+    return await _observed(args, config.telemetry, body)
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    reports = await run_demo(args.out, args.seconds)
-    return 0 if all(r["valid"] for r in reports) else EXIT_INVALID
+    async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
+        summary = (lambda _text: None) if args.json else print
+        return await run_demo(args.out, args.seconds, say, observers=observers, repeat=args.repeat,
+                              summary=summary)
+
+    return await _observed(args, TelemetryConfig(), body)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(f"# {args.config}: valid; the effective configuration")
+    print(json.dumps(asdict(config), indent=2))
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -215,6 +300,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_agent(args))
     if args.command == "compare":
         return _compare(args)
+    if args.command == "check-config":
+        return _check_config(args)
     return asyncio.run(_sim(args))
 
 

@@ -19,6 +19,10 @@ Example::
     token_file = "/etc/power-director/token"   # shared secret, also given to the agent
     v3_allowed_addresses = ["192.168.1.20"]    # MLCommons v3 clients allowed from here
 
+    [telemetry]             # live state, samples and result over MQTT (see power_director.telemetry)
+    broker = "127.0.0.1:1883"   # empty: no telemetry (``--mqtt HOST:PORT`` overrides)
+    director_id = "lab-rack-3"  # topics power-director/<director_id>/...; default: the host name
+
 Other meters (keys of other types are left at their defaults)::
 
     type = "yokogawa"       # WT310/WT310E/WT330E/WT333E over VISA (pyvisa-py)
@@ -230,12 +234,33 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class TelemetryConfig:
+    broker: str = ""  # empty: telemetry off
+    director_id: str = ""  # empty: this host's name
+    queue_size: int = 1000
+    flush_timeout_s: float = 2.0
+
+    def validate(self) -> None:
+        if self.broker:
+            try:
+                parse_broker(self.broker)
+            except ValueError as exc:
+                raise ConfigError(f"[telemetry] {exc}") from exc
+        if any(c in self.director_id for c in "#+/ \0"):
+            raise ConfigError(f"[telemetry] director_id {self.director_id!r} must not hold # + / or spaces")
+        if not 10 <= self.queue_size <= 1_000_000:
+            raise ConfigError(f"[telemetry] queue_size {self.queue_size} is outside 10..1000000")
+        _positive("telemetry", "flush_timeout_s", self.flush_timeout_s)
+
+
+@dataclass(frozen=True)
 class Config:
     analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
     session: SessionConfig = field(default_factory=SessionConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     #: (role, meter): "sum" meters add to the wall power, "beside" meters are shown next to it.
     extra_analyzers: tuple[tuple[str, AnalyzerConfig], ...] = ()
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
 
     def validate(self) -> Config:
         self.analyzer.validate()
@@ -243,6 +268,7 @@ class Config:
             extra.validate()
         self.session.validate()
         self.service.validate()
+        self.telemetry.validate()
         return self
 
 
@@ -251,7 +277,7 @@ def _positive(section: str, key: str, value: float) -> None:
         raise ConfigError(f"[{section}] {key} must be positive, not {value}")
 
 
-Section = TypeVar("Section", AnalyzerConfig, SessionConfig, ServiceConfig)
+Section = TypeVar("Section", AnalyzerConfig, SessionConfig, ServiceConfig, TelemetryConfig)
 
 
 def _section(cls: type[Section], name: str, table: Any) -> Section:
@@ -294,7 +320,7 @@ def _extra_analyzers(tables: Any) -> tuple[tuple[str, AnalyzerConfig], ...]:
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
-    unknown = sorted(set(data) - {"analyzer", "session", "service", "extra_analyzer"})
+    unknown = sorted(set(data) - {"analyzer", "session", "service", "telemetry", "extra_analyzer"})
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
     return Config(
@@ -302,6 +328,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         session=_section(SessionConfig, "session", data.get("session", {})),
         service=_section(ServiceConfig, "service", data.get("service", {})),
         extra_analyzers=_extra_analyzers(data.get("extra_analyzer", [])),
+        telemetry=_section(TelemetryConfig, "telemetry", data.get("telemetry", {})),
     ).validate()
 
 

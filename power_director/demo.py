@@ -6,7 +6,7 @@ driver, and the real LoadGen over a small CPU SUT, for SingleStream and Offline.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.analyzers import make_analyzer
 from power_director.config import AnalyzerConfig, Config, SessionConfig
+from power_director.observe import SessionObserver
 from power_director.session import Session
 from reports.session_report import summary_text
 
@@ -28,8 +29,16 @@ async def run_demo(
     seconds: float,
     say: Callable[[str], None] = print,
     scenarios: tuple[str, ...] = DEMO_SCENARIOS,
+    *,
+    observers: Sequence[SessionObserver] = (),
+    repeat: int = 1,
+    summary: Callable[[str], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run one session per scenario against a simulator; return their reports."""
+    """Run one session per scenario against a simulator; return their reports.
+
+    ``say`` gets the progress lines, ``summary`` (default: ``say``) each session's summary.
+    """
+    summary = summary or say
     model = CpuUtilisationModel()
     simulator = PtdSimulator(model=model, averaging_ms=DEMO_INTERVAL_MS)
     port = await simulator.start_server("127.0.0.1", 0)
@@ -48,10 +57,11 @@ async def run_demo(
             session = Session(
                 config, make_analyzer(config.analyzer), workload,
                 out_root=out_root, label=f"demo-{scenario.lower()}", say=say,
+                observers=observers, repeat=repeat,
             )
             report = await session.run()
-            say(summary_text(report))
-            say(f"  files: {session.dir}")
+            summary(summary_text(report))
+            summary(f"  files: {session.dir}")
             reports.append(report)
     finally:
         await simulator.close()

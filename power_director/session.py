@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import math
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -19,8 +20,9 @@ from analyzer_drivers.meters import advise_ranges, meter_spec
 from loadgen_bridge.workload import Workload, WorkloadError
 from power_director.config import Config
 from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
+from power_director.observe import Observers, SessionObserver
 from reports.mlperf_layout import write_power_dir
-from reports.session_report import PHASE_DIRS, SESSION_META, write_report
+from reports.session_report import PHASE_DIRS, SESSION_META, phase_dir, repeat_phase, write_report
 
 CURRENT_HEADROOM = 1.1  # testing current range = 1.1 × the largest current seen in ranging
 TAIL_TIMEOUT_INTERVALS = 3
@@ -57,9 +59,9 @@ def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
     raw = session_dir / "raw"
     interval_ns = int(meta.get("interval_ms", 1000)) * 1_000_000
     if driver and samples_path(raw, driver).is_file():
-        for phase, sub in PHASE_DIRS.items():
-            mark = meta.get("phases", {}).get(phase, {}).get("mark")
-            spl = session_dir / sub / "spl.txt"
+        for phase, recorded in meta.get("phases", {}).items():
+            mark = recorded.get("mark")
+            spl = session_dir / phase_dir(phase) / "spl.txt"
             if mark and summed:
                 write_merged_spl(raw, [driver, *summed], mark, interval_ns, spl)
             elif mark:
@@ -77,6 +79,22 @@ def _ranges_dict(ranges: Ranges | None) -> dict[str, Any] | None:
 
 
 ROLES = ("primary", "sum", "beside")
+
+
+def reused_ranges(session_dir: Path) -> dict[str, Ranges]:
+    """The testing ranges an earlier session chose, by analyzer driver, from its ``session.json``."""
+    path = session_dir / SESSION_META
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        chosen = {a["driver"]: a["ranges"]["testing"] for a in meta["analyzers"]}
+        if not (session_dir / PHASE_DIRS["ranging"]).is_dir():
+            raise KeyError("ranging")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SessionError(f"cannot reuse the ranging of {session_dir}: no usable {path} "
+                           f"with testing ranges and a ranging directory ({type(exc).__name__}: {exc})"
+                           ) from None
+    return {name: Ranges(volts=r.get("volts"), amps=r.get("amps")) if r else Ranges.auto()
+            for name, r in chosen.items()}
 
 
 @dataclass
@@ -114,6 +132,9 @@ class Session:
         label: str | None = None,
         say: Callable[[str], None] = print,
         extra_analyzers: Sequence[tuple[Analyzer, str]] = (),
+        observers: Sequence[SessionObserver] = (),
+        repeat: int = 1,
+        reuse_ranging: Path | None = None,
     ) -> None:
         self.config = config
         self.analyzer = analyzer
@@ -143,6 +164,12 @@ class Session:
             "analyzers": [],
         }
         self.journal: Journal | None = None
+        self.observers = Observers(observers)
+        if repeat < 1:
+            raise SessionError(f"repeat must be at least 1, not {repeat}")
+        self.repeat = repeat
+        self.reuse_ranging = reuse_ranging
+        self._reused = reused_ranges(reuse_ranging) if reuse_ranging else None
 
     @property
     def primary(self) -> _Meter:
@@ -153,8 +180,10 @@ class Session:
         """Measure ranging then testing; return the report. Raises SessionError."""
         if self.dir.exists():
             raise SessionError(f"session directory {self.dir} already exists")
-        for sub in (*PHASE_DIRS.values(), "power", "raw"):
+        runs = [phase_dir(repeat_phase(k)) for k in range(2, self.repeat + 1)]
+        for sub in (*PHASE_DIRS.values(), *runs, "power", "raw"):
             (self.dir / sub).mkdir(parents=True)
+        self._copy_reused_ranging()
         self.journal = Journal(self.dir / "raw")
         self.analyzer.on_exchange = self._log_exchange
         self._save_meta()
@@ -165,12 +194,24 @@ class Session:
             self.meta.update(status="aborted", error=reason)
             self.journal.record_event("aborted", error=reason)
             self._finish_files()
+            self.observers.on_state("aborted", self.meta)
             if isinstance(exc, (AnalyzerError, SessionError, WorkloadError, OSError)):
                 raise SessionError(f"{reason} (raw data kept in {self.dir})") from exc
             raise
         self.meta["status"] = "completed"
         self._finish_files()
-        return write_report(self.dir)
+        report = write_report(self.dir)
+        self.observers.on_state("completed", self.meta)
+        self.observers.on_result(report)
+        return report
+
+    def _copy_reused_ranging(self) -> None:
+        """Labs may skip ranging: the earlier session's ranging files stand in for it."""
+        if self.reuse_ranging is None:
+            return
+        ranging = PHASE_DIRS["ranging"]
+        shutil.copytree(self.reuse_ranging / ranging, self.dir / ranging, dirs_exist_ok=True)
+        self.meta["reused_ranging"] = {"session": str(self.reuse_ranging.resolve())}
 
     # --- the state machine -------------------------------------------------------------
     async def _measure(self) -> None:
@@ -179,14 +220,18 @@ class Session:
                 await stack.enter_async_context(meter.analyzer)
                 await self._identify(meter)
             try:
-                await self._ranged_phase("ranging", {m.analyzer.name: Ranges.auto() for m in self.meters})
-                for meter in self.meters:
-                    self._advise(meter)
-                await self._ranged_phase("testing", {
-                    m.analyzer.name: testing_ranges(m.samples, m.info) if m.ranged and m.info
-                    else Ranges.auto()
-                    for m in self.meters
-                })
+                ranges = self._reused
+                if ranges is None:
+                    await self._ranged_phase("ranging", {m.analyzer.name: Ranges.auto() for m in self.meters})
+                    for meter in self.meters:
+                        self._advise(meter)
+                    ranges = {
+                        m.analyzer.name: testing_ranges(m.samples, m.info) if m.ranged and m.info
+                        else Ranges.auto()
+                        for m in self.meters
+                    }
+                for run in range(1, self.repeat + 1):
+                    await self._ranged_phase(repeat_phase(run), ranges)
             finally:
                 for meter in self.meters:
                     await self._restore(meter)
@@ -227,11 +272,12 @@ class Session:
 
     async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
         for meter in self.meters:
-            await meter.analyzer.set_ranges(ranges[meter.analyzer.name])
-        primary_ranges = ranges[self.primary.analyzer.name]
+            await meter.analyzer.set_ranges(ranges.get(meter.analyzer.name, Ranges.auto()))
+        primary_ranges = ranges.get(self.primary.analyzer.name, Ranges.auto())
         self.meta["ranges"][phase] = _ranges_dict(primary_ranges)
         for described in self.meta["analyzers"]:
-            described.setdefault("ranges", {})[phase] = _ranges_dict(ranges[described["driver"]])
+            chosen = ranges.get(described["driver"], Ranges.auto())
+            described.setdefault("ranges", {})[phase] = _ranges_dict(chosen)
         self.say(f"  {phase}: ranges {primary_ranges.describe()}; running {self.workload.description}")
         await asyncio.sleep(self.config.session.settle_s)
         await self._phase(phase)
@@ -245,6 +291,7 @@ class Session:
         for meter in self.meters:
             meter.samples = []
         record.stamps.append(_stamp())
+        self.observers.on_state(phase, self.meta)
         for meter in self.meters:
             await meter.analyzer.start(record.mark, self.config.analyzer.interval_ms)
         record.stamps.append(_stamp())
@@ -267,7 +314,9 @@ class Session:
     async def _run_workload_while_polling(self, phase: str, record: _PhaseRecord) -> None:
         stop_polling = asyncio.Event()
         poller = asyncio.create_task(self._poll_loop(record, stop_polling))
-        work = asyncio.create_task(self.workload.run(phase, self.dir / PHASE_DIRS[phase]))
+        # Repeat runs are testing runs to the workload too.
+        shown = "testing" if phase.startswith("testing") else phase
+        work = asyncio.create_task(self.workload.run(shown, self.dir / phase_dir(phase)))
         done, _ = await asyncio.wait({poller, work}, return_when=asyncio.FIRST_COMPLETED)
         if poller in done and poller.exception() is not None:
             work.cancel()
@@ -308,6 +357,7 @@ class Session:
         if batch:
             self.journal.record_samples(meter.analyzer.name, batch, record.mark)
             meter.samples.extend(batch)
+            self.observers.on_samples(meter.analyzer.name, batch)
 
     async def _restore(self, meter: _Meter) -> None:
         if meter.initial is None:

@@ -14,9 +14,10 @@ from matplotlib.figure import Figure
 
 from reports.headline import Headline, headline, metric_uncertainty, verdict
 from reports.plot import DPI
-from reports.session_report import PHASE_DIRS, REPORT_JSON, ReportError, build_report
+from reports.repeat import overlaps
+from reports.session_report import PHASE_DIRS, REPORT_JSON, ReportError, build_report, repeat_text
 
-COLUMNS = ("session", "scenario", "metric", "efficiency", "uncertainty", "valid")
+COLUMNS = ("session", "scenario", "metric", "efficiency", "uncertainty", "repeat (95 % CI)", "valid")
 EFFICIENCY_UNITS = {
     "samples_per_second_per_watt": "samples/s/W",
     "queries_per_joule": "queries/J",
@@ -85,9 +86,25 @@ def _uncertainty_text(summary: SessionSummary) -> str:
 def table_rows(sessions: Sequence[SessionSummary]) -> list[tuple[str, ...]]:
     return [
         (s.session, str(s.report.get("scenario", "?")), s.metric.text(), _efficiency_text(s.report),
-         _uncertainty_text(s), verdict(s.report))
+         _uncertainty_text(s), repeat_text(s.report["repeat"]) if s.report.get("repeat") else "—",
+         verdict(s.report))
         for s in sessions
     ]
+
+
+def interval_verdicts(sessions: Sequence[SessionSummary]) -> list[str]:
+    """For each pair of repeated sessions with the same metric: do their 95 % intervals overlap?"""
+    shown = [s for s in sessions if (s.report.get("repeat") or {}).get("ci95")]
+    lines = []
+    for i, a in enumerate(shown):
+        for b in shown[i + 1:]:
+            if a.report["repeat"]["unit"] != b.report["repeat"]["unit"]:
+                continue
+            if overlaps(a.report["repeat"]["ci95"], b.report["repeat"]["ci95"]):
+                lines.append(f"{a.session} vs {b.session}: 95 % intervals overlap, no clear difference")
+            else:
+                lines.append(f"{a.session} vs {b.session}: 95 % intervals do not overlap, they differ")
+    return lines
 
 
 def format_table(sessions: Sequence[SessionSummary]) -> str:
@@ -96,7 +113,7 @@ def format_table(sessions: Sequence[SessionSummary]) -> str:
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
              for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+    return "\n".join([*lines, *interval_verdicts(sessions)])
 
 
 def render_compare_png(sessions: Sequence[SessionSummary]) -> bytes:

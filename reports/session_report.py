@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from reports.metrics import (
     mlperf_window_mask,
     weighted_energy,
 )
+from reports.repeat import CONFIDENCE, interval_stats
 from reports.spl import PowerSeries, read_spl
 from reports.uncertainty import (
     STAMP_RESOLUTION_S,
@@ -35,6 +37,22 @@ from reports.uncertainty import (
 PHASE_DIRS = {"ranging": "ranging", "testing": "run_1"}
 SESSION_META = "session.json"
 REPORT_JSON = "report.json"
+_REPEAT = re.compile(r"testing_([2-9]|[1-9]\d+)")
+
+
+def repeat_phase(run: int) -> str:
+    """The phase name of testing run ``run`` (1-based): ``testing``, ``testing_2``, …"""
+    return "testing" if run == 1 else f"testing_{run}"
+
+
+def phase_dir(phase: str) -> str:
+    """The directory of a phase: ``ranging``, ``run_1`` for testing, ``run_k`` for testing_k."""
+    if phase in PHASE_DIRS:
+        return PHASE_DIRS[phase]
+    match = _REPEAT.fullmatch(phase)
+    if match is None:
+        raise ReportError(f"unknown phase {phase!r}")
+    return f"run_{match.group(1)}"
 
 
 class ReportError(Exception):
@@ -61,13 +79,13 @@ def _interval_ns(meta: dict[str, Any], series: PowerSeries) -> int:
 
 
 def phase_report(session_dir: Path, phase: str, meta: dict[str, Any]) -> PhaseReport:
-    phase_dir = session_dir / PHASE_DIRS[phase]
+    directory = session_dir / phase_dir(phase)
     try:
-        window = parse_detail_log(phase_dir / DETAIL_LOG)
+        window = parse_detail_log(directory / DETAIL_LOG)
     except LoadgenLogError as exc:
         raise ReportError(f"{phase}: {exc}") from exc
     window = corrected_window(window, meta, phase)
-    series = read_spl(phase_dir / "spl.txt")
+    series = read_spl(directory / "spl.txt")
     mlperf = mlperf_power(series, window.begin_ns, window.end_ns, window.scenario, window.query_count)
     interval_ns = _interval_ns(meta, series)
     weighted = weighted_energy(series.t_ns, series.watts, window.begin_ns, window.end_ns, interval_ns)
@@ -284,6 +302,12 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         checks.mlperf_duration(testing.power["duration_s"]),
         *clock_checks(meta),
     ]
+    if meta.get("reused_ranging"):
+        all_checks.append(Check(
+            "ranging_reused", "warning",
+            f"ranges reused from {meta['reused_ranging'].get('session')} without a ranging run of "
+            "its own: not MLPerf-valid",
+        ))
     if meta.get("status", "completed") != "completed":
         all_checks.append(Check("session_completed", "fail", str(meta.get("error", "aborted"))))
     problems = [c.reason for c in all_checks if c.status == "fail"]
@@ -305,7 +329,32 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         "ranges": meta.get("ranges", {}),
         "clock": clock_section(meta),
         "beside": _beside_meters(session_dir, meta, testing),
+        **_repeat_section(session_dir, meta, testing),
     }
+
+
+def _run_summary(run: int, phase: PhaseReport, key: str) -> dict[str, Any]:
+    return {
+        "run": run, "dir": phase_dir(repeat_phase(run)), "value": phase.power.get(key),
+        "avg_watts": phase.power["avg_watts"], "samples_in_window": phase.power["samples_in_window"],
+        "duration_s": phase.power["duration_s"], "loadgen_validity": phase.window.validity,
+    }
+
+
+def _repeat_section(session_dir: Path, meta: dict[str, Any], testing: PhaseReport) -> dict[str, Any]:
+    """With repeated testing runs: each run's metric and their mean, stdev and 95 % interval."""
+    phases = [p for p in meta.get("phases", {}) if _REPEAT.fullmatch(p)]
+    if not phases:
+        return {}
+    metric = headline({"scenario": testing.window.scenario, "power": testing.power})
+    runs = [_run_summary(1, testing, metric.key)]
+    for run in range(2, len(phases) + 2):
+        runs.append(_run_summary(run, phase_report(session_dir, repeat_phase(run), meta), metric.key))
+    values = [float("nan") if r["value"] is None else float(r["value"]) for r in runs]
+    return {"repeat": {
+        "metric": metric.key, "unit": metric.unit, "confidence": CONFIDENCE,
+        **interval_stats(values), "runs": runs,
+    }}
 
 
 def write_report(session_dir: Path) -> dict[str, Any]:
@@ -332,6 +381,28 @@ def summary_text(report: dict[str, Any]) -> str:
         f"  testing: {power['avg_watts'] or 0:.2f} W avg over {power['duration_s']:.3f} s, "
         f"{power['samples_in_window']} samples; ranging: {ranging_watts or 0:.2f} W",
     ]
+    lines += _repeat_lines(report.get("repeat"))
     lines += [f"  problem: {p}" for p in report["problems"]]
     lines += [f"  warning: {w}" for w in report["warnings"]]
     return "\n".join(lines)
+
+
+def repeat_text(repeat: dict[str, Any]) -> str:
+    """``mean ± half-width unit (95 % CI [low, high], n runs)``."""
+    digits = 3 if repeat.get("unit") == "mJ/query" else 2
+    unit = repeat.get("unit", "")
+    if repeat.get("ci95") is None:
+        mean = repeat.get("mean")
+        return "no interval" if mean is None else f"{mean:.{digits}f} {unit} (n={repeat['n']}, no interval)"
+    low, high = repeat["ci95"]
+    return (f"{repeat['mean']:.{digits}f} ± {repeat['half_width']:.{digits}f} {unit} "
+            f"(95 % CI [{low:.{digits}f}, {high:.{digits}f}], sd {repeat['stdev']:.{digits}f}, "
+            f"n={repeat['n']})")
+
+
+def _repeat_lines(repeat: dict[str, Any] | None) -> list[str]:
+    if not repeat:
+        return []
+    digits = 3 if repeat.get("unit") == "mJ/query" else 2
+    values = ", ".join("—" if r["value"] is None else f"{r['value']:.{digits}f}" for r in repeat["runs"])
+    return [f"  repeat: {repeat_text(repeat)}", f"  runs: {values}"]

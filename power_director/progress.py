@@ -1,0 +1,79 @@
+"""A live progress line on a terminal, as a session observer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from analyzer_drivers.base import Sample
+from power_director.observe import expected_duration_s, phase_elapsed_s
+
+REDRAW_EVERY_S = 0.2
+
+
+class ProgressLine:
+    """``testing  12.4/60 s  187.3 W  62 samples  0 gaps``, redrawn in place on ``stream``.
+
+    Draws nothing unless ``stream`` is a terminal, so logs and pipes stay clean.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.phase = ""
+        self.meta: dict[str, Any] = {}
+        self.watts: float | None = None
+        self.samples = 0
+        self.gaps = 0
+        self._drawn_s = 0.0
+        self._width = 0
+
+    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
+        self.meta = meta
+        if phase in ("completed", "aborted"):
+            self.clear()
+            return
+        self.phase, self.samples, self.gaps, self.watts = phase, 0, 0, None
+        self._draw(force=True)
+
+    def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
+        if analyzer != self.meta.get("analyzer", {}).get("driver"):
+            return  # the line follows the wall meter
+        self.samples += len(samples)
+        self.gaps += sum(1 for s in samples if not s.is_valid)
+        valid = [s for s in samples if s.is_valid]
+        if valid:
+            self.watts = valid[-1].watts
+        self._draw()
+
+    def on_result(self, report: dict[str, Any]) -> None:
+        self.clear()
+
+    def text(self, now_s: float) -> str:
+        elapsed_s = phase_elapsed_s(self.meta, self.phase, now_s) or 0.0
+        expected_s = expected_duration_s(self.meta, self.phase)
+        of = f"/{expected_s:.0f}" if expected_s else ""
+        watts = "— W" if self.watts is None else f"{self.watts:.1f} W"
+        return f"{self.phase}  {elapsed_s:.1f}{of} s  {watts}  {self.samples} samples  {self.gaps} gaps"
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.enabled or (not force and time.monotonic() - self._drawn_s < REDRAW_EVERY_S):
+            return
+        line = self.text(time.time())
+        self.stream.write("\r" + line.ljust(self._width))
+        self.stream.flush()
+        self._width = len(line)
+        self._drawn_s = time.monotonic()
+
+    def say(self, text: str) -> None:
+        """Print a line of the session's log above the progress line."""
+        self.clear()
+        print(text, file=self.stream, flush=True)
+        self._drawn_s = 0.0
+
+    def clear(self) -> None:
+        if self.enabled and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self.stream.flush()
+            self._width = 0
