@@ -39,7 +39,7 @@ async def run_demo(
     ``say`` gets the progress lines, ``summary`` (default: ``say``) each session's summary.
     """
     summary = summary or say
-    model = CpuUtilisationModel()
+    model = CpuUtilisationModel(scope="process")
     simulator = PtdSimulator(model=model, averaging_ms=DEMO_INTERVAL_MS)
     port = await simulator.start_server("127.0.0.1", 0)
     say(

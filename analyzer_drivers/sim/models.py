@@ -28,7 +28,12 @@ def _reading(watts: float, volts: float, pf: float) -> Reading:
 
 @dataclass
 class CpuUtilisationModel:
-    """Idle watts plus dynamic watts × this machine's real CPU utilisation, with noise."""
+    """Idle watts plus dynamic watts × real CPU utilisation, with noise.
+
+    ``scope="system"`` follows the whole machine, as a wall meter would; ``"process"``
+    follows only this process (the demo, whose LoadGen SUT runs in-process), so other
+    programs on a shared machine do not move its result.
+    """
 
     idle_watts: float = 60.0
     dynamic_watts: float = 140.0
@@ -36,13 +41,22 @@ class CpuUtilisationModel:
     pf: float = 0.95
     noise_fraction: float = 0.005
     seed: int | None = None
+    scope: str = "system"
 
     def __post_init__(self) -> None:
+        if self.scope not in ("system", "process"):
+            raise ValueError(f"scope is 'system' or 'process', not {self.scope!r}")
         self._rng = random.Random(self.seed)
-        psutil.cpu_percent(interval=None)  # the first call only primes the counter
+        self._process = psutil.Process()
+        self._utilisation()  # the first call only primes the counter
+
+    def _utilisation(self) -> float:
+        if self.scope == "process":
+            return min(self._process.cpu_percent(interval=None) / (100.0 * (psutil.cpu_count() or 1)), 1.0)
+        return psutil.cpu_percent(interval=None) / 100.0
 
     def reading(self, t_ns: int) -> Reading:
-        utilisation = psutil.cpu_percent(interval=None) / 100.0
+        utilisation = self._utilisation()
         watts = (self.idle_watts + self.dynamic_watts * utilisation) * (
             1.0 + self._rng.gauss(0.0, self.noise_fraction)
         )
