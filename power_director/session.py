@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
-from analyzer_drivers.meters import advise_ranges, meter_spec
+from analyzer_drivers.meters import CURRENT_HEADROOM, advise_ranges, meter_spec
 from loadgen_bridge.workload import Workload, WorkloadError
 from power_director.config import Config
 from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
@@ -24,7 +24,6 @@ from power_director.observe import Observers, SessionObserver
 from reports.mlperf_layout import write_power_dir
 from reports.session_report import PHASE_DIRS, SESSION_META, phase_dir, repeat_phase, write_report
 
-CURRENT_HEADROOM = 1.1  # testing current range = 1.1 × the largest current seen in ranging
 TAIL_TIMEOUT_INTERVALS = 3
 
 
