@@ -52,8 +52,9 @@ class CpuUtilisationModel:
 
     def _utilisation(self) -> float:
         if self.scope == "process":
-            return min(self._process.cpu_percent(interval=None) / (100.0 * (psutil.cpu_count() or 1)), 1.0)
-        return psutil.cpu_percent(interval=None) / 100.0
+            busy = float(self._process.cpu_percent(interval=None)) / (psutil.cpu_count() or 1)
+            return min(busy / 100.0, 1.0)
+        return float(psutil.cpu_percent(interval=None)) / 100.0
 
     def reading(self, t_ns: int) -> Reading:
         utilisation = self._utilisation()
