@@ -142,8 +142,11 @@ def test_broker_restart_leaves_a_gap_and_the_driver_reconnects(tmp_path: Path) -
         samples, restart_ns = asyncio.run(main())
     finally:
         mosquitto.stop()
-    assert [s.watts for s in samples].count(ERROR_READING) == 1
+    # The outage is one gap; the first simulator's last will can add a second, depending on
+    # the order in which the restarted broker delivers it and the new simulator's readings.
+    assert 1 <= [s.watts for s in samples].count(ERROR_READING) <= 2
     assert sum(s.is_valid for s in samples if s.t_ns > restart_ns) >= 3
+    assert all(s.is_valid for s in samples[-3:])  # reconnected: readings flow again
 
 
 def test_garbage_readings_become_error_samples(broker: Mosquitto) -> None:
