@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.plug import parse_broker
@@ -21,10 +23,12 @@ from loadgen_bridge.workload import CommandWorkload, WorkloadError
 from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, load_config
 from power_director.demo import run_demo
+from power_director.journal import recover_meta
 from power_director.service import serve
 from power_director.session import Session, SessionError, rebuild_session_files
 from power_director.wire import WireError
 from reports.compare import format_table, load_sessions, render_compare_png
+from reports.recovery import raw_sample_files, write_recovered_report
 from reports.session_report import ReportError, read_session_meta, summary_text, write_report
 from reports.spl import SplError
 
@@ -83,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     ptd.add_argument("--idle-watts", type=_positive_float, default=60.0)
     ptd.add_argument("--dynamic-watts", type=float, default=140.0)
     ptd.add_argument("--log", type=Path, help="PTDaemon -l style sample log")
+    ptd.add_argument("--sent-log", type=Path,
+                     help="log each RL reply's samples as sent, with their mark ('RL <n>' heads each reply)")
 
     scpi = sims.add_parser("scpi", help="a Yokogawa WT300E SCPI server (pyvisa: TCPIP::host::port::SOCKET)")
     scpi.add_argument("--host", default="127.0.0.1")
@@ -174,9 +180,22 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    if args.session_dir.is_dir():
-        rebuild_session_files(args.session_dir, read_session_meta(args.session_dir))
-    report = write_report(args.session_dir)
+    session_dir: Path = args.session_dir
+    if not session_dir.is_dir():
+        raise ReportError(f"no session directory at {session_dir}")
+    meta = recover_meta(session_dir / "raw", read_session_meta(session_dir))
+    rebuild_session_files(session_dir, meta)
+    try:
+        report = write_report(session_dir)
+    except ReportError as exc:
+        if not raw_sample_files(session_dir):
+            raise
+        recovered = write_recovered_report(session_dir, meta, str(exc))
+        counts = {phase: sum(c.values()) for phase, c in recovered["recovered"]["samples"].items()}
+        kept = ", ".join(f"{n} {phase}" for phase, n in counts.items())
+        raise ReportError(
+            f"{recovered['problems'][0]}; recovered {kept} samples; report.json marks the session invalid"
+        ) from exc
     print(summary_text(report))
     return 0 if report["valid"] else EXIT_INVALID
 
@@ -201,16 +220,46 @@ async def _sim(args: argparse.Namespace) -> int:
         plug = plug_sim.PlugSimulator(host, port, args.kind, args.topic, model, args.period_s)
         await plug_sim.serve_forever(plug)
     else:
-        simulator = PtdSimulator(model=model, identity=args.identity, log_path=args.log)
+        simulator = PtdSimulator(
+            model=model, identity=args.identity, log_path=args.log, sent_log_path=args.sent_log
+        )
         await serve_forever(simulator, args.host, args.port)
     return 0
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the command; what was measured is on disk."""
+
+
+async def _cancellable(work: Coroutine[Any, Any, int]) -> int:
+    """Run ``work``; SIGINT/SIGTERM cancel it, so a session stops its analyzer, restores the
+    ranges and writes what it has before the process exits."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def cancel(name: str) -> None:
+        received.append(name)
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, cancel, signum.name)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(f"stopped by {received[0]}; raw data kept") from None
+        raise
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        return asyncio.run(_demo(args))
+        return asyncio.run(_cancellable(_demo(args)))
     if args.command == "run":
-        return asyncio.run(_run(args))
+        return asyncio.run(_cancellable(_run(args)))
     if args.command == "report":
         return _report(args)
     if args.command == "serve":
@@ -229,8 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EXPECTED_ERRORS as exc:
         print(f"power-director: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Interrupted as exc:
+        print(f"power-director: error: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("power-director: interrupted; raw data kept", file=sys.stderr)
+        print("power-director: error: interrupted; raw data kept", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

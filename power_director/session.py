@@ -223,6 +223,7 @@ class Session:
         record = _PhaseRecord(mark=f"{self.name}_{phase}")
         self.meta["phases"][phase] = {"mark": record.mark, "times": record.stamps}
         self.journal.record_event("phase_start", phase=phase, mark=record.mark)
+        self._save_meta()  # a killed director leaves the mark and analyzers on disk
         for meter in self.meters:
             meter.samples = []
         record.stamps.append(_stamp())

@@ -86,6 +86,7 @@ class PtdSimulator:
         identity: str = "sim",
         log_path: Path | None = None,
         averaging_ms: int = 1000,
+        sent_log_path: Path | None = None,
     ) -> None:
         if identity not in IDENTITIES:
             raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
@@ -99,6 +100,8 @@ class PtdSimulator:
         self.last_measurement: _Measurement | None = None
         self._sampler: asyncio.Task[None] | None = None
         self._log_file: TextIO | None = log_path.open("a", encoding="utf-8") if log_path else None
+        # Each RL reply's samples as sent: what a client can have had, to check it kept them all.
+        self._sent_file: TextIO | None = sent_log_path.open("a", encoding="utf-8") if sent_log_path else None
         self._server: asyncio.Server | None = None
         self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
@@ -121,9 +124,10 @@ class PtdSimulator:
                 writer.close()
             await asyncio.gather(*self._clients, return_exceptions=True)
             await self._server.wait_closed()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        for out in (self._log_file, self._sent_file):
+            if out is not None:
+                out.close()
+        self._log_file = self._sent_file = None
 
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = asyncio.current_task()
@@ -238,8 +242,17 @@ class PtdSimulator:
     def _read_last(self, args: list[str]) -> str:
         if args:
             return "Invalid number of parameters"
-        lines = [format_sample_line(self.unread.popleft()) for _ in range(len(self.unread))]
-        return "\r\n".join([f"Last {len(lines)} samples", *lines])
+        samples = [self.unread.popleft() for _ in range(len(self.unread))]
+        self._log_sent(samples)
+        return "\r\n".join([f"Last {len(samples)} samples", *map(format_sample_line, samples)])
+
+    def _log_sent(self, samples: list[Sample]) -> None:
+        current = self._current()
+        if self._sent_file is None or current is None:
+            return
+        self._sent_file.write(f"RL {len(samples)}\n")
+        self._sent_file.writelines(format_sample_line(s, current.mark) + "\n" for s in samples)
+        self._sent_file.flush()
 
     def _current(self) -> _Measurement | None:
         return self.measurement or self.last_measurement
