@@ -11,6 +11,7 @@ from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges,
 from analyzer_drivers.ptd_format import parse_sample_line
 
 MAX_REPLY_BYTES = 64 * 1024
+ALREADY_RUNNING = "Error: measurement already running"  # (inferred) the daemon's busy reply to Go
 ERROR_PREFIXES = ("Error", "Invalid number of parameters", "Meter busy", "Unknown command")
 
 
@@ -131,6 +132,15 @@ class PtdAnalyzer(Analyzer):
         if "," in mark or "\n" in mark:
             raise AnalyzerError(f"a PTDaemon mark cannot hold ',' or a newline: {mark!r}")
         await self.checked(f"Go,{interval_ms},0,{mark}", "Starting")
+
+    async def resume(self, mark: str, interval_ms: int) -> bool:
+        # PTDaemon keeps measuring (and buffering for RL) while no client is connected.
+        reply = await self.command(f"Go,{interval_ms},0,{mark}")
+        if reply.startswith("Starting"):
+            return True
+        if reply.startswith(ALREADY_RUNNING):
+            return False
+        raise AnalyzerError(f"{self.where} refused Go after a reconnect: {reply[:200]}")
 
     async def poll(self) -> list[Sample]:
         reply = await self.command("RL", extra_lines=_count_of_rl_block)

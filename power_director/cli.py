@@ -16,7 +16,7 @@ from analyzer_drivers.plug import parse_broker
 from analyzer_drivers.sim import plug as plug_sim
 from analyzer_drivers.sim import scpi_server
 from analyzer_drivers.sim.models import CpuUtilisationModel
-from analyzer_drivers.sim.ptd_server import IDENTITIES, PtdSimulator, serve_forever
+from analyzer_drivers.sim.ptd_server import FAULTS, IDENTITIES, Fault, PtdSimulator, serve_forever
 from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     ptd.add_argument("--idle-watts", type=_positive_float, default=60.0)
     ptd.add_argument("--dynamic-watts", type=float, default=140.0)
     ptd.add_argument("--log", type=Path, help="PTDaemon -l style sample log")
+    ptd.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND[@PHASE]",
+                     help=f"inject a fault (repeatable): {', '.join(FAULTS)}; @PHASE limits it to "
+                     "measurements whose mark ends with PHASE, e.g. drop@testing")
     ptd.add_argument("--sent-log", type=Path,
                      help="log each RL reply's samples as sent, with their mark ('RL <n>' heads each reply)")
 
@@ -147,6 +150,13 @@ async def _agent(args: argparse.Namespace) -> int:
         print(f"power-director: error: session {result.status}: {result.error}", file=sys.stderr)
         return EXIT_ERROR
     return 0 if result.valid else EXIT_INVALID
+
+def _fault(text: str) -> Fault:
+    try:
+        return Fault.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
 
 def _broker(text: str) -> tuple[str, int]:
     try:
@@ -221,7 +231,8 @@ async def _sim(args: argparse.Namespace) -> int:
         await plug_sim.serve_forever(plug)
     else:
         simulator = PtdSimulator(
-            model=model, identity=args.identity, log_path=args.log, sent_log_path=args.sent_log
+            model=model, identity=args.identity, log_path=args.log, sent_log_path=args.sent_log,
+            faults=args.fault,
         )
         await serve_forever(simulator, args.host, args.port)
     return 0
