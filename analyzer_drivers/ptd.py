@@ -170,7 +170,7 @@ def _count_of_rl_block(first_line: str) -> int:
 
 def parse_identify(reply: str) -> AnalyzerInfo:
     fields = reply.split(",")
-    if len(fields) < 2 or not fields[1].strip().isdigit():
+    if len(fields) < 2 or not (fields[1].strip().isascii() and fields[1].strip().isdigit()):
         raise AnalyzerError(f"unexpected Identify reply: {reply[:200]!r}")
     version = next((f.split("=", 1)[1] for f in fields if f.startswith("version=")), "")
     idn = fields[-1].split(";")
