@@ -47,7 +47,8 @@ async def run_case(kind: str, phase: str, seconds: float, root: Path) -> dict[st
                                 reply_timeout_s=1.0),
         session=SessionConfig(settle_s=0.05, poll_interval_s=0.2, reconnect_timeout_s=5.0),
     )
-    session = Session(config, make_analyzer(config.analyzer), InProcessLoadgen(CpuBenchmark("Offline", seconds)),
+    workload = InProcessLoadgen(CpuBenchmark("Offline", seconds))
+    session = Session(config, make_analyzer(config.analyzer), workload,
                       out_root=root / f"{kind}-{phase}", label=kind, say=lambda _: None)
     started = time.monotonic()
     report: dict[str, Any] = {}
