@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Protocol
 
 from loadgen_bridge.cpu_sut import CpuBenchmark, run_cpu_benchmark
-from loadgen_bridge.detail_log import DETAIL_LOG
+from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 
+MIN_DURATION_SLACK_MS = 10  # the window's stamps have millisecond resolution
 LOADGEN_LOG_NAMES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json")
 
 
@@ -74,6 +75,7 @@ class CommandWorkload:
         if not (log_dir / DETAIL_LOG).is_file():
             where = self.loadgen_logs or log_dir
             raise WorkloadError(f"workload wrote no {DETAIL_LOG} in {where} ({phase} phase)")
+        check_window(log_dir / DETAIL_LOG, phase)
 
     def _collect(self, log_dir: Path) -> None:
         assert self.loadgen_logs is not None
@@ -81,3 +83,18 @@ class CommandWorkload:
             source = self.loadgen_logs / name
             if source.is_file():
                 shutil.copy2(source, log_dir / name)
+
+
+def check_window(detail_log: Path, phase: str) -> None:
+    """Fail the phase now, not at the report, when its LoadGen log has no usable window or the
+    run was shorter than LoadGen's own minimum duration."""
+    try:
+        window = parse_detail_log(detail_log)
+    except LoadgenLogError as exc:
+        raise WorkloadError(f"bad LoadGen log in the {phase} phase: {exc}") from exc
+    minimum_ms = window.min_duration_ms
+    if minimum_ms and window.duration_s * 1000 + MIN_DURATION_SLACK_MS < minimum_ms:
+        raise WorkloadError(
+            f"the {phase} phase run lasted {window.duration_s:.3f} s, under LoadGen's minimum duration "
+            f"{minimum_ms / 1000:g} s"
+        )
