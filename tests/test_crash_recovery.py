@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -95,3 +96,32 @@ def test_sigkill_mid_testing_loses_no_polled_sample(sent_log_sim: tuple[int, Pat
     recovered_fraction = sum(line in kept for line in sent) / len(sent)
     print(f"recovered {recovered_fraction:.4%} of {len(sent)} samples sent before the kill")
     assert recovered_fraction >= 0.999
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_testing_stops_restores_and_keeps(
+    sent_log_sim: tuple[int, Path], tmp_path: Path, signum: signal.Signals
+) -> None:
+    port, _ = sent_log_sim
+    config = write_config(tmp_path, port)
+    runs = tmp_path / "runs"
+    director = subprocess.Popen(
+        [*CLI, "run", "--config", str(config), "--out", str(runs), "--", *WORKLOAD],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    session = wait_for_testing(runs)
+    time.sleep(0.5)
+    director.send_signal(signum)
+    _, stderr = director.communicate(timeout=30)
+    assert director.returncode == 130 and "Traceback" not in stderr, stderr
+    assert stderr.strip() == f"power-director: error: stopped by {signum.name}; raw data kept"
+    meta = json.loads((session / "session.json").read_text())
+    assert meta["status"] == "aborted"
+    assert meta["samples"] and all(n > 0 for n in meta["samples"].values())
+    assert (session / "run_1" / "spl.txt").stat().st_size > 0
+    events = (session / "raw" / "events.jsonl").read_text()
+    assert '"cmd": "Stop"' in events and '"cmd": "SR,V,Auto"' in events.rsplit("phase_stop", 1)[1]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as ptd:
+        ptd.sendall(b"RR\r\n")
+        # Auto ranges again (as before the session): SR was accepted, so the meter is stopped.
+        assert ptd.makefile().readline().startswith("Ranges,1,")
