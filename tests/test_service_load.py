@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 from pathlib import Path
@@ -64,6 +65,6 @@ def test_bogus_connections_do_not_delay_sampling(tmp_path: Path) -> None:
     (director_session,) = (tmp_path / "director-runs").iterdir()
     events = [json.loads(line) for line in (director_session / "raw" / "events.jsonl").open()]
     polls_ns = [e["cmd_t_ns"] for e in events if e["kind"] == "exchange" and e["cmd"] == "RL"]
-    gaps_s = [(b - a) / 1e9 for a, b in zip(polls_ns, polls_ns[1:])]
+    gaps_s = [(b - a) / 1e9 for a, b in itertools.pairwise(polls_ns)]
     assert len(polls_ns) > 20
     assert max(gaps_s) < LATE_POLL_S, f"a poll came {max(gaps_s):.3f} s after the previous one"
