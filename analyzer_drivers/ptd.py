@@ -76,7 +76,7 @@ class PtdAnalyzer(Analyzer):
             sent_ns = time.time_ns()
             try:
                 self._writer.write(line.encode() + b"\r\n")
-                await self._writer.drain()
+                await asyncio.wait_for(self._writer.drain(), self.reply_timeout_s)
                 first = await self._read_line()
                 lines = [first]
                 for _ in range(extra_lines(first) if extra_lines else 0):

@@ -21,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import FAULTS, Fault, PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
@@ -30,6 +31,7 @@ from power_director.session import Session, SessionError
 
 PHASES = ("ranging", "testing")
 INTERVAL_MS = 100
+WATTS = 150.0
 
 
 def _sample_lines(path: Path) -> set[str]:
@@ -39,8 +41,9 @@ def _sample_lines(path: Path) -> set[str]:
 async def run_case(kind: str, phase: str, seconds: float, root: Path) -> dict[str, Any]:
     """One session with one fault; what happened to it and to its samples."""
     sent_log = root / f"{kind}-{phase}.sent"
-    simulator = PtdSimulator(identity="wt310", averaging_ms=INTERVAL_MS, sent_log_path=sent_log,
-                             faults=[Fault(kind, phase)])
+    # Constant power: the verdicts then depend on the fault alone, not on this machine's load.
+    simulator = PtdSimulator(constant_model(WATTS), identity="wt310", averaging_ms=INTERVAL_MS,
+                             sent_log_path=sent_log, faults=[Fault(kind, phase)])
     port = await simulator.start_server("127.0.0.1", 0)
     config = Config(
         analyzer=AnalyzerConfig(port=port, interval_ms=INTERVAL_MS, connect_timeout_s=2.0,

@@ -16,7 +16,8 @@ from typing import Any
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
 from analyzer_drivers.meters import meter_spec
-from loadgen_bridge.workload import Workload, WorkloadError
+from loadgen_bridge.detail_log import DETAIL_LOG
+from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config import Config
 from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
 from reports.mlperf_layout import write_power_dir
@@ -263,6 +264,7 @@ class Session:
         finally:
             stop_polling.set()
             await poller
+        check_window(self.dir / PHASE_DIRS[phase] / DETAIL_LOG, phase)
 
     async def _poll_all(self, record: _PhaseRecord) -> None:
         for meter in self.meters:
