@@ -17,7 +17,10 @@ import pytest
 from tests.conftest import CLI, run_cli
 from tests.test_cli import free_port, one_line_error, write_config
 
-WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "4"]
+
+def workload(seconds: float) -> list[str]:
+    return [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline",
+            "--seconds", str(seconds)]
 
 
 @pytest.fixture
@@ -63,7 +66,7 @@ def test_sigkill_mid_testing_loses_no_polled_sample(sent_log_sim: tuple[int, Pat
     config = write_config(tmp_path, port)
     runs = tmp_path / "runs"
     director = subprocess.Popen(
-        [*CLI, "run", "--config", str(config), "--out", str(runs), "--", *WORKLOAD],
+        [*CLI, "run", "--config", str(config), "--out", str(runs), "--", *workload(4)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     session = wait_for_testing(runs)
@@ -106,7 +109,7 @@ def test_signal_mid_testing_stops_restores_and_keeps(
     config = write_config(tmp_path, port)
     runs = tmp_path / "runs"
     director = subprocess.Popen(
-        [*CLI, "run", "--config", str(config), "--out", str(runs), "--", *WORKLOAD],
+        [*CLI, "run", "--config", str(config), "--out", str(runs), "--", *workload(2)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     session = wait_for_testing(runs)
