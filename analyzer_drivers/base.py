@@ -164,6 +164,12 @@ class Analyzer(abc.ABC):
         """Mean per-sample uncertainty (fraction) of the last measurement, if known."""
         return None
 
+    async def resume(self, mark: str, interval_ms: int) -> bool:
+        """After a reconnect: restart the measurement with ``mark`` unless the meter kept it
+        running. Returns True when it had to restart (samples in between are lost)."""
+        await self.start(mark, interval_ms)
+        return True
+
 
 class RangelessAnalyzer(Analyzer, abc.ABC):
     """A meter with no ranges to set (a smart plug, an energy counter): always 'auto'."""

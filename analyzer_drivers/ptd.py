@@ -11,6 +11,7 @@ from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges,
 from analyzer_drivers.ptd_format import parse_sample_line
 
 MAX_REPLY_BYTES = 64 * 1024
+ALREADY_RUNNING = "Error: measurement already running"  # (inferred) the daemon's busy reply to Go
 ERROR_PREFIXES = ("Error", "Invalid number of parameters", "Meter busy", "Unknown command")
 
 
@@ -75,7 +76,7 @@ class PtdAnalyzer(Analyzer):
             sent_ns = time.time_ns()
             try:
                 self._writer.write(line.encode() + b"\r\n")
-                await self._writer.drain()
+                await asyncio.wait_for(self._writer.drain(), self.reply_timeout_s)
                 first = await self._read_line()
                 lines = [first]
                 for _ in range(extra_lines(first) if extra_lines else 0):
@@ -132,6 +133,15 @@ class PtdAnalyzer(Analyzer):
             raise AnalyzerError(f"a PTDaemon mark cannot hold ',' or a newline: {mark!r}")
         await self.checked(f"Go,{interval_ms},0,{mark}", "Starting")
 
+    async def resume(self, mark: str, interval_ms: int) -> bool:
+        # PTDaemon keeps measuring (and buffering for RL) while no client is connected.
+        reply = await self.command(f"Go,{interval_ms},0,{mark}")
+        if reply.startswith("Starting"):
+            return True
+        if reply.startswith(ALREADY_RUNNING):
+            return False
+        raise AnalyzerError(f"{self.where} refused Go after a reconnect: {reply[:200]}")
+
     async def poll(self) -> list[Sample]:
         reply = await self.command("RL", extra_lines=_count_of_rl_block)
         head, *lines = reply.split("\n")
@@ -160,7 +170,7 @@ def _count_of_rl_block(first_line: str) -> int:
 
 def parse_identify(reply: str) -> AnalyzerInfo:
     fields = reply.split(",")
-    if len(fields) < 2 or not fields[1].strip().isdigit():
+    if len(fields) < 2 or not (fields[1].strip().isascii() and fields[1].strip().isdigit()):
         raise AnalyzerError(f"unexpected Identify reply: {reply[:200]!r}")
     version = next((f.split("=", 1)[1] for f in fields if f.startswith("version=")), "")
     idn = fields[-1].split(";")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass
@@ -10,8 +11,10 @@ from pathlib import Path
 from typing import Protocol
 
 from loadgen_bridge.cpu_sut import CpuBenchmark, run_cpu_benchmark
-from loadgen_bridge.detail_log import DETAIL_LOG
+from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 
+WORKLOAD_STOP_GRACE_S = 5.0
+MIN_DURATION_SLACK_MS = 10  # the window's stamps have millisecond resolution
 LOADGEN_LOG_NAMES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json")
 
 
@@ -65,7 +68,7 @@ class CommandWorkload:
         try:
             code = await process.wait()
         except asyncio.CancelledError:
-            process.terminate()
+            await _end(process)
             raise
         if code != 0:
             raise WorkloadError(f"workload exited with status {code} in the {phase} phase")
@@ -81,3 +84,30 @@ class CommandWorkload:
             source = self.loadgen_logs / name
             if source.is_file():
                 shutil.copy2(source, log_dir / name)
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    """Terminate a workload and reap it (an unreaped child outlives the event loop noisily)."""
+    with contextlib.suppress(ProcessLookupError):
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), WORKLOAD_STOP_GRACE_S)
+    except asyncio.TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
+def check_window(detail_log: Path, phase: str) -> None:
+    """Fail the phase now, not at the report, when its LoadGen log has no usable window or the
+    run was shorter than LoadGen's own minimum duration."""
+    try:
+        window = parse_detail_log(detail_log)
+    except LoadgenLogError as exc:
+        raise WorkloadError(f"bad LoadGen log in the {phase} phase: {exc}") from exc
+    minimum_ms = window.min_duration_ms
+    if minimum_ms and window.duration_s * 1000 + MIN_DURATION_SLACK_MS < minimum_ms:
+        raise WorkloadError(
+            f"the {phase} phase run lasted {window.duration_s:.3f} s, under LoadGen's minimum duration "
+            f"{minimum_ms / 1000:g} s"
+        )

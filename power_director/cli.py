@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,14 @@ from analyzer_drivers.plug import parse_broker
 from analyzer_drivers.sim import plug as plug_sim
 from analyzer_drivers.sim import scpi_server
 from analyzer_drivers.sim.models import CpuUtilisationModel
-from analyzer_drivers.sim.ptd_server import IDENTITIES, PtdSimulator, serve_forever
+from analyzer_drivers.sim.ptd_server import FAULTS, IDENTITIES, Fault, PtdSimulator, serve_forever
 from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
 from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, TelemetryConfig, load_config
 from power_director.demo import run_demo
+from power_director.journal import recover_meta
 from power_director.observe import SessionObserver
 from power_director.progress import ProgressLine
 from power_director.service import serve
@@ -32,6 +34,7 @@ from power_director.session import Session, SessionError, rebuild_session_files
 from power_director.telemetry import MqttTelemetry
 from power_director.wire import WireError
 from reports.compare import format_table, load_sessions, render_compare_png
+from reports.recovery import raw_sample_files, write_recovered_report
 from reports.session_report import ReportError, read_session_meta, summary_text, write_report
 from reports.spl import SplError
 
@@ -118,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     ptd.add_argument("--idle-watts", type=_positive_float, default=60.0)
     ptd.add_argument("--dynamic-watts", type=float, default=140.0)
     ptd.add_argument("--log", type=Path, help="PTDaemon -l style sample log")
+    ptd.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND[@PHASE]",
+                     help=f"inject a fault (repeatable): {', '.join(FAULTS)}; @PHASE limits it to "
+                     "measurements whose mark ends with PHASE, e.g. drop@testing")
+    ptd.add_argument("--sent-log", type=Path,
+                     help="log each RL reply's samples as sent, with their mark ('RL <n>' heads each reply)")
 
     scpi = sims.add_parser("scpi", help="a Yokogawa WT300E SCPI server (pyvisa: TCPIP::host::port::SOCKET)")
     scpi.add_argument("--host", default="127.0.0.1")
@@ -180,6 +188,13 @@ async def _agent(args: argparse.Namespace) -> int:
 def _broker_text(text: str) -> str:
     _broker(text)
     return text
+
+
+def _fault(text: str) -> Fault:
+    try:
+        return Fault.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _broker(text: str) -> tuple[str, int]:
@@ -255,9 +270,22 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    if args.session_dir.is_dir():
-        rebuild_session_files(args.session_dir, read_session_meta(args.session_dir))
-    report = write_report(args.session_dir)
+    session_dir: Path = args.session_dir
+    if not session_dir.is_dir():
+        raise ReportError(f"no session directory at {session_dir}")
+    meta = recover_meta(session_dir / "raw", read_session_meta(session_dir))
+    rebuild_session_files(session_dir, meta)
+    try:
+        report = write_report(session_dir)
+    except ReportError as exc:
+        if not raw_sample_files(session_dir):
+            raise
+        recovered = write_recovered_report(session_dir, meta, str(exc))
+        counts = {phase: sum(c.values()) for phase, c in recovered["recovered"]["samples"].items()}
+        kept = ", ".join(f"{n} {phase}" for phase, n in counts.items())
+        raise ReportError(
+            f"{recovered['problems'][0]}; recovered {kept} samples; report.json marks the session invalid"
+        ) from exc
     print(summary_text(report))
     return 0 if report["valid"] else EXIT_INVALID
 
@@ -282,16 +310,47 @@ async def _sim(args: argparse.Namespace) -> int:
         plug = plug_sim.PlugSimulator(host, port, args.kind, args.topic, model, args.period_s)
         await plug_sim.serve_forever(plug)
     else:
-        simulator = PtdSimulator(model=model, identity=args.identity, log_path=args.log)
+        simulator = PtdSimulator(
+            model=model, identity=args.identity, log_path=args.log, sent_log_path=args.sent_log,
+            faults=args.fault,
+        )
         await serve_forever(simulator, args.host, args.port)
     return 0
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the command; what was measured is on disk."""
+
+
+async def _cancellable(work: Coroutine[Any, Any, int]) -> int:
+    """Run ``work``; SIGINT/SIGTERM cancel it, so a session stops its analyzer, restores the
+    ranges and writes what it has before the process exits."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    received: list[str] = []
+
+    def cancel(name: str) -> None:
+        received.append(name)
+        task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, cancel, signum.name)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if received:
+            raise Interrupted(f"stopped by {received[0]}; raw data kept") from None
+        raise
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
 def dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
-        return asyncio.run(_demo(args))
+        return asyncio.run(_cancellable(_demo(args)))
     if args.command == "run":
-        return asyncio.run(_run(args))
+        return asyncio.run(_cancellable(_run(args)))
     if args.command == "report":
         return _report(args)
     if args.command == "serve":
@@ -312,8 +371,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EXPECTED_ERRORS as exc:
         print(f"power-director: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except Interrupted as exc:
+        print(f"power-director: error: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("power-director: interrupted; raw data kept", file=sys.stderr)
+        print("power-director: error: interrupted; raw data kept", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

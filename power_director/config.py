@@ -167,6 +167,7 @@ class SessionConfig:
     out_dir: str = "power-runs"
     settle_s: float = 1.0
     poll_interval_s: float = 0.5
+    reconnect_timeout_s: float = 30.0  # how long a phase waits for a lost analyzer to come back
 
     def validate(self) -> None:
         if not self.label or any(c in self.label for c in "/\\,\n"):
@@ -174,6 +175,7 @@ class SessionConfig:
         if self.settle_s < 0:
             raise ConfigError("[session] settle_s cannot be negative")
         _positive("session", "poll_interval_s", self.poll_interval_s)
+        _positive("session", "reconnect_timeout_s", self.reconnect_timeout_s)
 
 
 def _is_loopback(host: str) -> bool:

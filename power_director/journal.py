@@ -8,6 +8,7 @@ Events are JSON lines.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,6 +22,7 @@ from reports.spl import read_spl
 
 EVENTS_FILE = "events.jsonl"
 SAMPLES_SUFFIX = ".samples.txt"
+FSYNC_PERIOD_S = 1.0  # flushed on every write (survives a crash); synced to disk at most this often
 
 
 def samples_path(raw_dir: Path, analyzer_name: str) -> Path:
@@ -36,6 +38,7 @@ class Journal:
         self._events = (raw_dir / EVENTS_FILE).open("a", encoding="utf-8")
         self._samples: dict[str, TextIO] = {}
         self.sample_counts: dict[str, int] = {}
+        self._synced_at = time.monotonic()
 
     def record_samples(self, analyzer_name: str, samples: Iterable[Sample], mark: str) -> int:
         out = self._samples.get(analyzer_name)
@@ -45,6 +48,7 @@ class Journal:
         lines = [format_sample_line(s, mark) + "\n" for s in samples]
         out.writelines(lines)
         out.flush()
+        self._sync_if_due()
         self.sample_counts[analyzer_name] = self.sample_counts.get(analyzer_name, 0) + len(lines)
         return len(lines)
 
@@ -52,9 +56,20 @@ class Journal:
         entry = {"t_ns": time.time_ns(), "kind": kind, **fields}
         self._events.write(json.dumps(entry, default=str) + "\n")
         self._events.flush()
+        self._sync_if_due()
+
+    def _sync_if_due(self) -> None:
+        """A flushed line survives the director's death; fsync makes it survive the machine's."""
+        if time.monotonic() - self._synced_at < FSYNC_PERIOD_S:
+            return
+        self._synced_at = time.monotonic()
+        for out in [self._events, *self._samples.values()]:
+            os.fsync(out.fileno())
 
     def close(self) -> None:
         for out in [self._events, *self._samples.values()]:
+            out.flush()
+            os.fsync(out.fileno())
             out.close()
         self._samples.clear()
 
@@ -90,3 +105,43 @@ def write_merged_spl(
                         *(Channel(w[k], -1.0, -1.0, -1.0) for w in others))
             spl.write(format_sample_line(Sample(int(t_ns), float(total[k]), channels=channels), mark) + "\n")
     return len(first.t_ns)
+
+
+def read_events(raw_dir: Path) -> list[dict[str, Any]]:
+    """The journal's events; a torn last line (a crash mid-write) is skipped."""
+    path = raw_dir / EVENTS_FILE
+    if not path.is_file():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(entry, dict):
+            events.append(entry)
+    return events
+
+
+def recover_meta(raw_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """Fill what a killed director never wrote to ``session.json`` from the journal's events:
+    the analyzers it identified and the marks of the phases it started."""
+    recovered = dict(meta)
+    analyzers = list(meta.get("analyzers") or [])
+    phases = dict(meta.get("phases") or {})
+    for event in read_events(raw_dir):
+        described = event.get("analyzer")
+        known = [a.get("driver") for a in analyzers]
+        if event.get("kind") == "identified" and isinstance(described, dict) and (
+            described.get("driver") not in known
+        ):
+            analyzers.append(described)
+        phase, mark = event.get("phase"), event.get("mark")
+        if event.get("kind") == "phase_start" and isinstance(phase, str) and isinstance(mark, str):
+            phases.setdefault(phase, {"mark": mark, "times": []})
+    recovered["analyzers"] = analyzers
+    recovered["phases"] = phases
+    primary = next((a for a in analyzers if a.get("role") == "primary"), None)
+    if primary is not None and "analyzer" not in recovered:
+        recovered["analyzer"] = primary
+    return recovered

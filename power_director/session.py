@@ -17,7 +17,8 @@ from typing import Any
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
 from analyzer_drivers.meters import CURRENT_HEADROOM, advise_ranges, meter_spec
-from loadgen_bridge.workload import Workload, WorkloadError
+from loadgen_bridge.detail_log import DETAIL_LOG
+from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config import Config
 from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
 from power_director.observe import Observers, SessionObserver
@@ -25,6 +26,8 @@ from reports.mlperf_layout import write_power_dir
 from reports.session_report import PHASE_DIRS, SESSION_META, phase_dir, repeat_phase, write_report
 
 TAIL_TIMEOUT_INTERVALS = 3
+RECONNECT_FIRST_DELAY_S = 0.1
+RECONNECT_MAX_DELAY_S = 2.0
 
 
 class SessionError(Exception):
@@ -287,6 +290,7 @@ class Session:
         record = _PhaseRecord(mark=f"{self.name}_{phase}")
         self.meta["phases"][phase] = {"mark": record.mark, "times": record.stamps}
         self.journal.record_event("phase_start", phase=phase, mark=record.mark)
+        self._save_meta()  # a killed director leaves the mark and analyzers on disk
         for meter in self.meters:
             meter.samples = []
         record.stamps.append(_stamp())
@@ -327,10 +331,47 @@ class Session:
         finally:
             stop_polling.set()
             await poller
+        detail_log = self.dir / PHASE_DIRS[phase] / DETAIL_LOG
+        if detail_log.is_file():  # a v3 client sends its logs after the session, if at all
+            check_window(detail_log, phase)
 
     async def _poll_all(self, record: _PhaseRecord) -> None:
         for meter in self.meters:
-            self._keep(meter, record, await meter.analyzer.poll())
+            self._keep(meter, record, await self._poll_meter(meter, record))
+
+    async def _poll_meter(self, meter: _Meter, record: _PhaseRecord) -> list[Sample]:
+        try:
+            return await meter.analyzer.poll()
+        except AnalyzerError as exc:
+            await self._reconnect(meter, record, exc)
+            return []
+
+    async def _reconnect(self, meter: _Meter, record: _PhaseRecord, error: AnalyzerError) -> None:
+        """Bring a lost analyzer back within ``reconnect_timeout_s``, with backoff; record the gap."""
+        assert self.journal is not None
+        lost_ns = time.time_ns()
+        self.say(f"  warning: {error}; reconnecting")
+        timeout_s = self.config.session.reconnect_timeout_s
+        deadline = time.monotonic() + timeout_s
+        delay_s = RECONNECT_FIRST_DELAY_S
+        while True:
+            await meter.analyzer.close()
+            try:
+                await asyncio.wait_for(meter.analyzer.connect(), max(0.1, deadline - time.monotonic()))
+                restarted = await meter.analyzer.resume(record.mark, self.config.analyzer.interval_ms)
+                break
+            except (AnalyzerError, asyncio.TimeoutError) as exc:
+                if time.monotonic() + delay_s > deadline:
+                    raise AnalyzerError(f"{error}; no reconnect within {timeout_s:g} s: {exc}") from exc
+                await asyncio.sleep(delay_s)
+                delay_s = min(2 * delay_s, RECONNECT_MAX_DELAY_S)
+        back_ns = time.time_ns()
+        gap = {"analyzer": meter.analyzer.name, "mark": record.mark, "error": str(error),
+               "lost_t_ns": lost_ns, "back_t_ns": back_ns, "restarted": restarted}
+        self.journal.record_event("reconnect", **gap)
+        self.meta.setdefault("reconnects", []).append(gap)
+        self.say(f"  reconnected to {meter.analyzer.name} after {(back_ns - lost_ns) / 1e9:.2f} s"
+                 + (" (measurement restarted)" if restarted else ""))
 
     async def _poll_loop(self, record: _PhaseRecord, stop: asyncio.Event) -> None:
         while not stop.is_set():

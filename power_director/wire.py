@@ -89,8 +89,8 @@ def decode_message(line: bytes) -> Message:
     """One received line → a message dict. Raises WireError saying what was wrong."""
     try:
         message = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MalformedMessage(f"malformed message (not JSON): {line[:60]!r}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise MalformedMessage(f"malformed message (not JSON, or nested too deep): {line[:60]!r}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise MalformedMessage("malformed message: not an object with a 'type'")
     return message

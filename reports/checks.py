@@ -146,3 +146,14 @@ def window_inside_phase(
         f"the {phase} LoadGen window lies between the analyzer start and the workload's end",
         f"the {phase} LoadGen window is outside the phase (clock skew or a stale log?)",
     )
+
+
+def analyzer_reconnects(outages_s: list[float], restarted: int) -> Check:
+    """A lost analyzer that came back: warn; the coverage checks judge the gap it left."""
+    if not outages_s:
+        return Check("analyzer_reconnects", "pass", "the analyzer stayed connected")
+    return Check(
+        "analyzer_reconnects", "warning",
+        f"{len(outages_s)} analyzer reconnect(s), longest outage {max(outages_s):.2f} s, "
+        f"{restarted} measurement restart(s)",
+    )

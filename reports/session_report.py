@@ -286,6 +286,12 @@ def read_session_meta(session_dir: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
+def _reconnect_check(meta: dict[str, Any]) -> Check:
+    gaps = [g for g in meta.get("reconnects", []) if isinstance(g, dict)]
+    outages_s = [(g.get("back_t_ns", 0) - g.get("lost_t_ns", 0)) / 1e9 for g in gaps]
+    return checks.analyzer_reconnects(outages_s, sum(bool(g.get("restarted")) for g in gaps))
+
+
 def build_report(session_dir: Path) -> dict[str, Any]:
     """Everything ``report.json`` holds, computed from the session's files alone."""
     if not session_dir.is_dir():
@@ -301,6 +307,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         checks.testing_duration_vs_ranging(testing.window.duration_s, ranging.window.duration_s),
         checks.mlperf_duration(testing.power["duration_s"]),
         *clock_checks(meta),
+        _reconnect_check(meta),
     ]
     if meta.get("reused_ranging"):
         all_checks.append(Check(

@@ -14,6 +14,7 @@ import pandas as pd
 from analyzer_drivers.timefmt import MLPERF_TIME_FORMAT
 
 _EPOCH = pd.Timestamp("1970-01-01")
+_COLUMNS = 12  # Time,t,Watts,w,Volts,v,Amps,a,PF,pf,Mark,m (channels after them are not read here)
 # pandas < 3 parses floats approximately unless asked; pandas 3 is exact and deprecates the option.
 # Exact parsing gives the same floats as Python's float(), as MLCommons' checker parses.
 _EXACT_FLOATS: dict[str, str] = (
@@ -63,19 +64,25 @@ class PowerSeries:
 
 def parse_spl_text(text: str) -> PowerSeries:
     """Parse sample lines; other lines (NOTICE, ERROR, raw buffers) are skipped."""
-    lines = [line for line in text.splitlines() if line.startswith("Time,")]
+    # Short lines (no mark, or torn by a crash) are padded to the 12 columns read; the
+    # bad values in a torn one become NaN.
+    lines = [line + "," * max(0, _COLUMNS - 1 - line.count(","))
+             for line in text.splitlines() if line.startswith("Time,")]
     if not lines:
         return PowerSeries.empty()
-    frame = pd.read_csv(
-        io.StringIO("\n".join(lines)),
-        header=None,
-        usecols=range(12),
-        names=[f"c{i}" for i in range(12)],
-        dtype={"c1": str, "c11": str},
-        on_bad_lines="skip",
-        engine="c",
-        **_EXACT_FLOATS,
-    )
+    try:
+        frame = pd.read_csv(
+            io.StringIO("\n".join(lines)),
+            header=None,
+            usecols=range(_COLUMNS),
+            names=[f"c{i}" for i in range(_COLUMNS)],
+            dtype={"c1": str, "c11": str},
+            on_bad_lines="skip",
+            engine="c",
+            **_EXACT_FLOATS,
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise SplError(f"unreadable sample lines: {exc}") from exc
     stamps = pd.to_datetime(frame["c1"], format=MLPERF_TIME_FORMAT, errors="coerce")
     keep = stamps.notna().to_numpy()
     t_ns = (stamps[keep] - _EPOCH).to_numpy(dtype="timedelta64[ns]").astype(np.int64)

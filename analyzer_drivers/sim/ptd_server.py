@@ -55,6 +55,59 @@ IDENTITIES: dict[str, PtdIdentity] = {
 }
 
 
+PROTOCOL_FAULTS = ("drop", "restart", "hang", "garbage", "partial")
+DATA_FAULTS = ("overrange", "sentinels", "wrong-rate", "clock-jump")
+FAULTS = PROTOCOL_FAULTS + DATA_FAULTS
+FAULT_POLL = 3  # a protocol fault fires on this RL poll of a matching measurement, once
+FAULT_SAMPLES = range(3, 6)  # the samples a data fault spoils (1-based)
+CLOCK_JUMP_NS = 5_000_000_000
+OVERRANGE_FACTOR = 4.0
+
+
+@dataclass
+class Fault:
+    """A fault to inject: ``kind`` from FAULTS, in measurements whose mark ends with ``phase``.
+
+    Protocol faults: ``drop`` closes the connection, ``restart`` also loses the measurement
+    (a daemon restart), ``hang`` never answers, ``garbage`` answers junk, ``partial`` sends
+    half a line and closes. Data faults: ``overrange`` samples, ``sentinels`` (-1, -2, NaN),
+    ``wrong-rate`` (twice the asked interval), ``clock-jump`` (the analyzer host's clock
+    jumps forward 5 s).
+    """
+
+    kind: str
+    phase: str = ""
+    fired: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in FAULTS:
+            raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULTS)}")
+
+    @classmethod
+    def parse(cls, text: str) -> Fault:
+        """``KIND`` or ``KIND@PHASE`` (e.g. ``drop@testing``)."""
+        kind, _, phase = text.partition("@")
+        return cls(kind.strip(), phase.strip())
+
+    def applies(self, mark: str) -> bool:
+        return mark.endswith(self.phase)
+
+
+def spoil(kind: str, index: int, sample: Sample) -> Sample:
+    """A data fault's version of the ``index``-th sample of a measurement."""
+    if index not in FAULT_SAMPLES and kind != "clock-jump":
+        return sample
+    if kind == "overrange":
+        return Sample(sample.t_ns, sample.watts * OVERRANGE_FACTOR, sample.volts,
+                      sample.amps * OVERRANGE_FACTOR, sample.pf)
+    if kind == "sentinels":
+        watts = (-1.0, -2.0, math.nan)[index - FAULT_SAMPLES.start]
+        return Sample(sample.t_ns, watts, sample.volts, sample.amps, sample.pf)
+    if kind == "clock-jump" and index >= FAULT_SAMPLES.start:
+        return Sample(sample.t_ns + CLOCK_JUMP_NS, sample.watts, sample.volts, sample.amps, sample.pf)
+    return sample
+
+
 @dataclass
 class _RangeState:
     volts: float | None = None  # None: auto
@@ -75,6 +128,7 @@ class _Measurement:
     t0_ns: int
     samples: list[Sample] = field(default_factory=list)
     uncertainties: list[float] = field(default_factory=list)
+    polls: int = 0
 
 
 class PtdSimulator:
@@ -86,6 +140,8 @@ class PtdSimulator:
         identity: str = "sim",
         log_path: Path | None = None,
         averaging_ms: int = 1000,
+        sent_log_path: Path | None = None,
+        faults: list[Fault] | None = None,
     ) -> None:
         if identity not in IDENTITIES:
             raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
@@ -99,6 +155,9 @@ class PtdSimulator:
         self.last_measurement: _Measurement | None = None
         self._sampler: asyncio.Task[None] | None = None
         self._log_file: TextIO | None = log_path.open("a", encoding="utf-8") if log_path else None
+        # Each RL reply's samples as sent: what a client can have had, to check it kept them all.
+        self._sent_file: TextIO | None = sent_log_path.open("a", encoding="utf-8") if sent_log_path else None
+        self.faults: list[Fault] = list(faults or [])
         self._server: asyncio.Server | None = None
         self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
@@ -121,9 +180,10 @@ class PtdSimulator:
                 writer.close()
             await asyncio.gather(*self._clients, return_exceptions=True)
             await self._server.wait_closed()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+        for out in (self._log_file, self._sent_file):
+            if out is not None:
+                out.close()
+        self._log_file = self._sent_file = None
 
     async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = asyncio.current_task()
@@ -138,7 +198,18 @@ class PtdSimulator:
                     break
                 except asyncio.IncompleteReadError:
                     break
-                reply = self.handle(raw.decode("utf-8", errors="replace").strip())
+                line = raw.decode("utf-8", errors="replace").strip()
+                fault = self._protocol_fault(line)
+                if fault == "hang":
+                    continue
+                if fault in ("drop", "restart", "partial"):
+                    if fault == "restart":
+                        self._stop([])
+                        self.unread.clear()
+                    writer.write(b"Last 3 sam" if fault == "partial" else b"")
+                    await writer.drain()
+                    break
+                reply = "\x00\xff#@!" if fault == "garbage" else self.handle(line)
                 writer.write(reply.encode() + b"\r\n")
                 await writer.drain()
         except ConnectionError:
@@ -148,6 +219,25 @@ class PtdSimulator:
             writer.close()
             with contextlib.suppress(ConnectionError, asyncio.CancelledError):
                 await writer.wait_closed()
+
+    def inject(self, fault: Fault) -> None:
+        self.faults.append(fault)
+
+    def _protocol_fault(self, line: str) -> str | None:
+        """The protocol fault that this command meets, if one is due (each fires once)."""
+        measurement = self.measurement
+        if measurement is None or line.strip().upper() != "RL":
+            return None
+        measurement.polls += 1
+        for fault in self.faults:
+            due = fault.kind in PROTOCOL_FAULTS and not fault.fired and measurement.polls >= FAULT_POLL
+            if due and fault.applies(measurement.mark):
+                fault.fired = True
+                return fault.kind
+        return None
+
+    def _data_faults(self, mark: str) -> list[str]:
+        return [f.kind for f in self.faults if f.kind in DATA_FAULTS and f.applies(mark)]
 
     # --- the command table --------------------------------------------------------------
     def handle(self, line: str) -> str:
@@ -238,8 +328,17 @@ class PtdSimulator:
     def _read_last(self, args: list[str]) -> str:
         if args:
             return "Invalid number of parameters"
-        lines = [format_sample_line(self.unread.popleft()) for _ in range(len(self.unread))]
-        return "\r\n".join([f"Last {len(lines)} samples", *lines])
+        samples = [self.unread.popleft() for _ in range(len(self.unread))]
+        self._log_sent(samples)
+        return "\r\n".join([f"Last {len(samples)} samples", *map(format_sample_line, samples)])
+
+    def _log_sent(self, samples: list[Sample]) -> None:
+        current = self._current()
+        if self._sent_file is None or current is None:
+            return
+        self._sent_file.write(f"RL {len(samples)}\n")
+        self._sent_file.writelines(format_sample_line(s, current.mark) + "\n" for s in samples)
+        self._sent_file.flush()
 
     def _current(self) -> _Measurement | None:
         return self.measurement or self.last_measurement
@@ -269,12 +368,16 @@ class PtdSimulator:
 
     # --- sampling ----------------------------------------------------------------------------
     async def _sample_loop(self, measurement: _Measurement) -> None:
-        interval_ns = measurement.interval_ms * 1_000_000
+        faults = self._data_faults(measurement.mark)
+        interval_ns = measurement.interval_ms * 1_000_000 * (2 if "wrong-rate" in faults else 1)
         index = 1
         while True:
             due_ns = measurement.t0_ns + index * interval_ns
             await asyncio.sleep(max(0.0, (due_ns - time.time_ns()) / 1e9))
-            self._record(measurement, self._take_sample(due_ns))
+            sample = self._take_sample(due_ns)
+            for kind in faults:
+                sample = spoil(kind, index, sample)
+            self._record(measurement, sample)
             index += 1
 
     def _take_sample(self, t_ns: int) -> Sample:

@@ -1,0 +1,68 @@
+"""A report for a session whose director died: what was measured, and what is missing.
+
+Pure: from the session's files (and the metadata recovered from its journal) to a result.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
+from reports.session_report import PHASE_DIRS, REPORT_JSON
+from reports.spl import read_spl
+
+
+def raw_sample_files(session_dir: Path) -> list[Path]:
+    return sorted((session_dir / "raw").glob("*.samples.txt"))
+
+
+def recovered_samples(session_dir: Path, meta: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Samples on disk per phase and analyzer, counted by the phase's mark."""
+    marks = {phase: info.get("mark") for phase, info in (meta.get("phases") or {}).items()}
+    counts: dict[str, dict[str, int]] = {phase: {} for phase in PHASE_DIRS}
+    for path in raw_sample_files(session_dir):
+        series = read_spl(path)
+        driver = path.name.removesuffix(".samples.txt")
+        for phase in PHASE_DIRS:
+            mark = marks.get(phase)
+            counts[phase][driver] = int((series.marks == mark).sum()) if mark else 0
+    return counts
+
+
+def missing_logs(session_dir: Path) -> list[str]:
+    """One problem per phase whose LoadGen log is missing or has no complete window."""
+    problems = []
+    for phase, sub in PHASE_DIRS.items():
+        try:
+            parse_detail_log(session_dir / sub / DETAIL_LOG)
+        except LoadgenLogError:
+            problems.append(f"session aborted: no {phase} LoadGen log")
+    return problems
+
+
+def recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> dict[str, Any]:
+    problems = missing_logs(session_dir) or [f"session aborted: {reason}"]
+    status = meta.get("status", "unknown")
+    if status != "completed":
+        problems.append(f"the director did not finish the session (status {status})")
+    return {
+        "session": meta.get("session_name", session_dir.name),
+        "label": meta.get("label"),
+        "scenario": None,
+        "valid": False,
+        "mlperf_valid": False,
+        "problems": problems,
+        "warnings": [],
+        "error": reason,
+        "recovered": {"samples": recovered_samples(session_dir, meta), "status": status},
+        "analyzer": meta.get("analyzer", {}),
+        "ranges": meta.get("ranges", {}),
+    }
+
+
+def write_recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> dict[str, Any]:
+    report = recovered_report(session_dir, meta, reason)
+    (session_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return report
