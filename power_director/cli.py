@@ -41,6 +41,7 @@ from reports.spl import SplError
 EXIT_INVALID = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 70
 
 EXPECTED_ERRORS = (
     AnalyzerError, ConfigError, LoadgenLogError, ReportError, SessionError, SplError,
@@ -377,6 +378,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("power-director: error: interrupted; raw data kept", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug of ours: still one line, and the raw data stays on disk
+        print(f"power-director: internal error: {type(exc).__name__}: {exc} (raw data kept; "
+              "please report this)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

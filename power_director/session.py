@@ -331,7 +331,7 @@ class Session:
         finally:
             stop_polling.set()
             await poller
-        detail_log = self.dir / PHASE_DIRS[phase] / DETAIL_LOG
+        detail_log = self.dir / phase_dir(phase) / DETAIL_LOG
         if detail_log.is_file():  # a v3 client sends its logs after the session, if at all
             check_window(detail_log, phase)
 
