@@ -18,6 +18,7 @@ from analyzer_drivers.base import Channel, Sample
 from analyzer_drivers.ptd_format import format_sample_line
 from reports.merge import mean_power_over, merge_by_time
 from reports.metrics import sample_intervals
+from reports.mlperf_layout import read_events
 from reports.spl import read_spl
 
 EVENTS_FILE = "events.jsonl"
@@ -107,29 +108,13 @@ def write_merged_spl(
     return len(first.t_ns)
 
 
-def read_events(raw_dir: Path) -> list[dict[str, Any]]:
-    """The journal's events; a torn last line (a crash mid-write) is skipped."""
-    path = raw_dir / EVENTS_FILE
-    if not path.is_file():
-        return []
-    events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict):
-            events.append(entry)
-    return events
-
-
 def recover_meta(raw_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Fill what a killed director never wrote to ``session.json`` from the journal's events:
     the analyzers it identified and the marks of the phases it started."""
     recovered = dict(meta)
     analyzers = list(meta.get("analyzers") or [])
     phases = dict(meta.get("phases") or {})
-    for event in read_events(raw_dir):
+    for event in read_events(raw_dir.parent):
         described = event.get("analyzer")
         known = [a.get("driver") for a in analyzers]
         if event.get("kind") == "identified" and isinstance(described, dict) and (
