@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.base import MISSED_SAMPLE
 from reports.metrics import sample_intervals
-
-MISSED_SAMPLE = -2.0  # PTDaemon's sentinel, for an interval another meter did not cover
 
 
 def _cumulative(
