@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import io
+import mmap
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
-from analyzer_drivers.timefmt import MLPERF_TIME_FORMAT
+from reports import spl_scan
 
-_EPOCH = pd.Timestamp("1970-01-01")
-_COLUMNS = 12  # Time,t,Watts,w,Volts,v,Amps,a,PF,pf,Mark,m (channels after them are not read here)
-# pandas < 3 parses floats approximately unless asked; pandas 3 is exact and deprecates the option.
-# Exact parsing gives the same floats as Python's float(), as MLCommons' checker parses.
-_EXACT_FLOATS: dict[str, str] = (
-    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
-)
+_BLOCK_BYTES = 1 << 22
+_THREADS = min(2, os.cpu_count() or 1)
+_Block = TypeVar("_Block")
 
 
 class SplError(Exception):
@@ -64,38 +62,65 @@ class PowerSeries:
 
 def parse_spl_text(text: str) -> PowerSeries:
     """Parse sample lines; other lines (NOTICE, ERROR, raw buffers) are skipped."""
-    # Short lines (no mark, or torn by a crash) are padded to the 12 columns read; the
-    # bad values in a torn one become NaN.
-    lines = [line + "," * max(0, _COLUMNS - 1 - line.count(","))
-             for line in text.splitlines() if line.startswith("Time,")]
-    if not lines:
-        return PowerSeries.empty()
-    try:
-        frame = pd.read_csv(
-            io.StringIO("\n".join(lines)),
-            header=None,
-            usecols=range(_COLUMNS),
-            names=[f"c{i}" for i in range(_COLUMNS)],
-            dtype={"c1": str, "c11": str},
-            on_bad_lines="skip",
-            engine="c",
-            **_EXACT_FLOATS,
-        )
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise SplError(f"unreadable sample lines: {exc}") from exc
-    stamps = pd.to_datetime(frame["c1"], format=MLPERF_TIME_FORMAT, errors="coerce")
-    keep = stamps.notna().to_numpy()
-    t_ns = (stamps[keep] - _EPOCH).to_numpy(dtype="timedelta64[ns]").astype(np.int64)
-
-    def column(name: str) -> npt.NDArray[np.float64]:
-        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
-        return np.asarray(values[keep], dtype=np.float64)
-
-    marks = frame["c11"].fillna("").to_numpy(dtype=object)[keep]
-    return PowerSeries(t_ns, column("c3"), column("c5"), column("c7"), column("c9"), marks)
+    return _scan(text.encode("utf-8", "replace"), None, None, watts_only=False)
 
 
-def read_spl(path: Path) -> PowerSeries:
+def read_spl(
+    path: Path, begin_ns: int | None = None, end_ns: int | None = None, *, watts_only: bool = False
+) -> PowerSeries:
+    """The samples of a file in file order; with bounds, only those stamped within
+    ``[begin_ns, end_ns]``. The file is mapped and scanned in blocks, so the memory used follows
+    the samples kept. ``watts_only`` leaves volts, amps and PF NaN and marks empty, for speed."""
     if not path.is_file():
         raise SplError(f"no sample file at {path}")
-    return parse_spl_text(path.read_text(encoding="utf-8", errors="replace"))
+    with path.open("rb") as stream:
+        if os.fstat(stream.fileno()).st_size == 0:
+            return PowerSeries.empty()
+        with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return _scan(mapped, begin_ns, end_ns, watts_only=watts_only)
+
+
+def _scan(
+    data: bytes | mmap.mmap, begin_ns: int | None, end_ns: int | None, *, watts_only: bool
+) -> PowerSeries:
+    if watts_only:
+        watts_parts = _map_blocks(spl_scan.scan_block_watts, data, begin_ns, end_ns)
+        t_ns = np.concatenate([t for t, _ in watts_parts] or [np.empty(0, np.int64)])
+        watts = np.concatenate([w for _, w in watts_parts] or [np.empty(0)])
+        nan = np.full(len(t_ns), np.nan)
+        return PowerSeries(t_ns, watts, nan, nan, nan, np.full(len(t_ns), "", dtype=object))
+    blocks = _map_blocks(spl_scan.scan_block, data, begin_ns, end_ns)
+    if not blocks:
+        return PowerSeries.empty()
+    return PowerSeries(*(np.concatenate([getattr(block, name) for block in blocks])
+                         for name in ("t_ns", "watts", "volts", "amps", "pf", "marks")))
+
+
+def _map_blocks(
+    scan: Callable[[spl_scan.Bytes, int, int | None, int | None], _Block],
+    data: bytes | mmap.mmap, begin_ns: int | None, end_ns: int | None,
+) -> list[_Block]:
+    """``scan`` of every block, in file order, on up to ``_THREADS`` threads (numpy lets go of
+    the GIL while it works on a block)."""
+    with ThreadPoolExecutor(_THREADS) as pool:
+        return list(pool.map(lambda block: scan(block[0], block[1], begin_ns, end_ns), _blocks(data)))
+
+
+def _blocks(data: bytes | mmap.mmap) -> Iterator[tuple[spl_scan.Bytes, int]]:
+    """Whole lines, about ``_BLOCK_BYTES`` at a time: (bytes from the block's first line on,
+    with at least ``PAD_BYTES`` after its last newline; the block's size). Only the last block
+    is copied. A line longer than a block is skipped."""
+    size, start = len(data), 0
+    while start < size:
+        stop = min(start + _BLOCK_BYTES, size)
+        cut = data.rfind(b"\n", start, stop) + 1
+        if cut == 0 and stop < size:
+            start = data.find(b"\n", stop) + 1 or size
+            continue
+        if cut + spl_scan.PAD_BYTES <= size:
+            yield np.frombuffer(data, np.uint8, cut + spl_scan.PAD_BYTES - start, start), cut - start
+            start = cut
+            continue
+        tail = bytes(data[start:size]) + (b"" if data[size - 1 : size] == b"\n" else b"\n")
+        yield np.frombuffer(tail + bytes(spl_scan.PAD_BYTES), np.uint8), len(tail)
+        return
