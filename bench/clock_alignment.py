@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import Figure
 from loadgen_bridge.agent import answer_time_request
 from power_director.remote_workload import measure_offset
 from power_director.wire import Channel, WireError
@@ -139,7 +140,7 @@ async def _trials(port: int, path: str, trials: int, rounds: int) -> Row:
     return row
 
 
-async def main(trials: int, rounds: int) -> int:
+async def measure(trials: int, rounds: int) -> list[Row]:
     server = await asyncio.start_server(_tracked(_sut), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     rows = [await _trials(port, "loopback", trials, rounds)]
@@ -149,6 +150,20 @@ async def main(trials: int, rounds: int) -> int:
     for task in HANDLERS:
         task.cancel()
     await asyncio.gather(*HANDLERS, return_exceptions=True)
+    return rows
+
+
+def run(full: bool = False) -> list[Figure]:
+    rows = asyncio.run(measure(100 if full else 20, 16))
+    return [Figure(f"clock residual, SUT shifted {SHIFT_S:g} s, {row.path}: median / max",
+                   f"{statistics.median(row.errors_ms):.3f} ms / {max(row.errors_ms):.3f} ms "
+                   f"({len(row.errors_ms)} trials)",
+                   f"≤ {TARGET_MS[row.path]:g} ms", max(row.errors_ms) <= TARGET_MS[row.path])
+            for row in rows]
+
+
+async def main(trials: int, rounds: int) -> int:
+    rows = await measure(trials, rounds)
     print(
         f"SUT clock shifted by {SHIFT_S:+.1f} s; "
         f"|estimated offset − shift| per trial of {rounds} rounds"
