@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from bench.common import Figure, all_met, figure_table
 from reports.metrics import mlperf_power
 from reports.spl import read_spl
