@@ -25,11 +25,10 @@ Index = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]
 Floats = npt.NDArray[np.float64]
 
-PAD_BYTES = 256  # zeros after a block: every fixed-width view from a line stays inside
+PAD_BYTES = 512  # after a block: every fixed-width view from a line (even a garbled one) stays inside
 _NEWLINE, _RETURN, _COMMA, _DOT, _MINUS, _ZERO = 10, 13, 44, 46, 45, 48
 _DECIMALS = 6
-_MARK_WIDTH = 64
-_MAX_MARKS_PER_BLOCK = 16
+_MARK_WIDTH = 128  # longer marks (and what follows them) go to parse_line
 _HEAD_BYTES = 35  # "Time,MM-DD-YYYY HH:MM:SS.fff,Watts," then the watts value
 _HEAD_ROW_BYTES = 64  # a line's head and watts; gathering 64 bytes costs what gathering 8 does
 
@@ -167,13 +166,14 @@ def head_words(buf: Bytes, starts: Index) -> Words:
     return np.ascontiguousarray(heads.T)
 
 
-def stamps(buf: Bytes, starts: Index) -> tuple[Index, Words, npt.NDArray[np.int64], Mask]:
-    """The sample lines among ``starts`` (those beginning ``Time,``): their starts, head words,
-    the epoch ns of their stamps and whether each has the regular head and a valid stamp."""
-    heads = head_words(buf, starts)
+def stamps(buf: Bytes, lines: Lines) -> tuple[Lines, Words, npt.NDArray[np.int64], Mask]:
+    """The sample lines among ``lines`` (those beginning ``Time,``), their head words, the epoch
+    ns of their stamps and whether each has the regular head and a valid stamp."""
+    heads = head_words(buf, lines.starts)
     sample = (heads[0] & _u64(0xFF_FFFF_FFFF)) == _u64(int.from_bytes(b"Time,", "little"))
     if not sample.all():
-        starts, heads = starts[sample], heads[:, sample]
+        lines, heads = lines.take(sample), heads[:, sample]
+    starts = lines.starts
     minute_words = [heads[0], heads[1], heads[2] & _HOUR_MINUTE_MASK]
     changed = np.ones(len(starts), dtype=bool)
     changed[1:] = np.logical_or.reduce([word[1:] != word[:-1] for word in minute_words])
@@ -186,7 +186,7 @@ def stamps(buf: Bytes, starts: Index) -> tuple[Index, Words, npt.NDArray[np.int6
     ms = _digit(heads[3], 1) * _u64(100) + _digit(heads[3], 2) * _u64(10) + _digit(heads[3], 3)
     ok &= seconds < _u64(60)
     t_ms = minute_ms[minute_of_row] + (seconds * _u64(1000) + ms).astype(np.int64)
-    return starts, heads, t_ms * NS_PER_MS, ok
+    return lines, heads, t_ms * NS_PER_MS, ok
 
 
 def _minute_ms(words: Words) -> tuple[npt.NDArray[np.int64], Mask]:
@@ -258,33 +258,53 @@ def _labelled(words: Words, at: Index, label: bytes) -> Mask:
     return cast(Mask, (words[at] & mask) == _u64(int.from_bytes(label, "little")))
 
 
-def _marks(buf: Bytes, words: Words, pf_ends: Index) -> tuple[npt.NDArray[np.object_], Mask]:
+def _marks(
+    buf: Bytes, words: Words, pf_ends: Index, line_ends: Index
+) -> tuple[npt.NDArray[np.object_], Mask]:
     """The mark after each PF value ("" when the line ends there), and whether it is regular."""
     has_mark = _labelled(words, pf_ends, b",Mark,")
-    ends_line = buf[pf_ends] == _NEWLINE
-    marks = np.full(len(pf_ends), "", dtype=object)
-    if not has_mark.any():
-        return marks, ends_line
-    ahead = np.lib.stride_tricks.sliding_window_view(buf, _MARK_WIDTH)[pf_ends + 6]
-    stop = (ahead == _COMMA) | (ahead == _NEWLINE) | (ahead == _RETURN)
-    length = stop.argmax(axis=1)
-    # A carriage return goes to parse_line, which strips it only at the end of the line.
-    ok = ends_line | (has_mark & stop.any(axis=1) & (ahead[np.arange(len(length)), length] != _RETURN))
-    masked = np.where(np.arange(_MARK_WIDTH) < length[:, None], ahead, 0)
-    pending = has_mark & ok
-    for _ in range(_MAX_MARKS_PER_BLOCK):
-        if not pending.any():
-            return marks, ok
-        row = masked[pending.argmax()]
-        same = pending & (masked == row).all(axis=1)
-        marks[same] = row.tobytes().rstrip(b"\0").decode("utf-8", "replace")
-        pending &= ~same
-    return marks, ok & ~pending
+    starts = pf_ends + 6
+    rest_bytes = np.where(has_mark, line_ends - starts, 0)  # the mark and anything after it
+    ok = (pf_ends == line_ends) | (has_mark & (rest_bytes <= _MARK_WIDTH))
+    # Channel groups after the mark: keep the mark and its comma.
+    long_rows = np.flatnonzero(has_mark & ~ok)
+    if len(long_rows):
+        rows = np.ndarray((len(buf) - _MARK_WIDTH + 1,), dtype=f"V{_MARK_WIDTH}", buffer=buf, strides=(1,))
+        commas = rows[starts[long_rows]].view(np.uint8).reshape(len(long_rows), _MARK_WIDTH) == _COMMA
+        rest_bytes[long_rows] = commas.argmax(axis=1) + 1
+        ok[long_rows] = commas.any(axis=1)
+    rest_bytes = np.where(ok, rest_bytes, 0)
+    rests = _masked_words(buf, starts, rest_bytes)
+    # A line's mark is worked out where its bytes differ from the line before's.
+    changed = np.ones(len(starts), dtype=bool)
+    changed[1:] = (rest_bytes[1:] != rest_bytes[:-1]) | (rests[1:] != rests[:-1]).any(axis=1)
+    distinct = [_mark_text(buf[start : start + size].tobytes())
+                for start, size in zip(starts[changed].tolist(), rest_bytes[changed].tolist(), strict=True)]
+    return np.array(distinct or [""], dtype=object)[np.cumsum(changed) - 1], ok
 
 
-def values(buf: Bytes, starts: Index, watts_start: tuple[Words, ...]) -> tuple[list[npt.NDArray[Any]], Mask]:
-    """Watts, volts, amps, PF and mark of the lines at ``starts``, whose watts begin with
-    ``watts_start``, and which lines were regular."""
+def _masked_words(buf: Bytes, starts: Index, sizes: Index) -> Words:
+    """``buf[start : start + size]`` of each row as words, zero after ``size``."""
+    word_count = int(sizes.max() + 7) // 8 if len(sizes) else 0
+    if word_count == 0:
+        return np.zeros((len(starts), 0), dtype=np.uint64)
+    width = 8 * word_count
+    rows = np.ndarray((len(buf) - width + 1,), dtype=f"V{width}", buffer=buf, strides=(1,))
+    words = rows[starts].view("<u8").reshape(len(starts), word_count)
+    bits = np.clip(sizes[:, None] - 8 * np.arange(word_count), 0, 8).astype(np.uint64) * _u64(8)
+    keep = np.where(bits == 0, _u64(0), _ALL >> (_u64(64) - np.maximum(bits, _u64(8))))
+    return cast(Words, words & keep)
+
+
+def _mark_text(rest: bytes) -> str:
+    """The mark field of a line's bytes after ``Mark,``, as ``parse_line`` reads it."""
+    return rest.rstrip(b"\r").split(b",", 1)[0].decode("utf-8", "replace")
+
+
+def values(buf: Bytes, lines: Lines, watts_start: tuple[Words, ...]) -> tuple[list[npt.NDArray[Any]], Mask]:
+    """Watts, volts, amps, PF and mark of ``lines``, whose watts begin with ``watts_start``, and
+    which lines were regular."""
+    starts = lines.starts
     watts, watts_length, ok = numbers(*watts_start)
     words = word_view(buf)
     end = starts + _HEAD_BYTES + watts_length
@@ -294,14 +314,25 @@ def values(buf: Bytes, starts: Index, watts_start: tuple[Words, ...]) -> tuple[l
     amps, end, amps_ok = _number_at(words, end + 6)
     ok &= amps_ok & _labelled(words, end, b",PF,")
     pf, end, pf_ok = _number_at(words, end + 4)
-    marks, marks_ok = _marks(buf, words, end)
+    marks, marks_ok = _marks(buf, words, end, lines.ends)
     return [watts, volts, amps, pf, marks], ok & pf_ok & marks_ok
 
 
-def line_starts(buf: Bytes, size: int) -> Index:
-    """Where each line of ``buf[:size]`` (which ends with a newline) starts."""
-    ends = np.flatnonzero(buf[:size] == _NEWLINE)
-    return np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
+@dataclass(frozen=True)
+class Lines:
+    """Where lines start, and where their newlines are."""
+
+    starts: Index
+    ends: Index
+
+    @classmethod
+    def of(cls, buf: Bytes, size: int) -> Lines:
+        """The lines of ``buf[:size]``, which ends with a newline."""
+        ends = np.flatnonzero(buf[:size] == _NEWLINE)
+        return cls(np.concatenate(([0], ends[:-1] + 1)).astype(np.int64), ends)
+
+    def take(self, index: npt.NDArray[Any]) -> Lines:
+        return Lines(self.starts[index], self.ends[index])
 
 
 def line_text(buf: Bytes, start: int) -> str:
@@ -312,16 +343,18 @@ def line_text(buf: Bytes, start: int) -> str:
 def scan_block(buf: Bytes, size: int, begin_ns: int | None, end_ns: int | None) -> Columns:
     """The samples of ``buf[:size]`` (whole lines, then ``PAD_BYTES`` of anything) stamped
     within ``[begin_ns, end_ns]``; only those lines' values are parsed."""
-    starts, heads, t_ns, regular = stamps(buf, line_starts(buf, size))
+    lines, heads, t_ns, regular = stamps(buf, Lines.of(buf, size))
+    starts = lines.starts
     rows, slow = _wanted_rows(buf, starts, t_ns, regular, begin_ns, end_ns)
-    columns, regular_values = values(buf, starts[rows], tuple(word[rows] for word in watts_words(heads)))
+    columns, regular_values = values(buf, lines.take(rows), tuple(word[rows] for word in watts_words(heads)))
     _parse_irregular(buf, starts, rows, ~(regular_values & regular[rows]), slow, columns)
     return Columns(t_ns[rows], *columns)
 
 
 def scan_block_watts(buf: Bytes, size: int, begin_ns: int | None, end_ns: int | None) -> tuple[Index, Floats]:
     """``t_ns`` and watts of the samples ``scan_block`` would give, parsing nothing else."""
-    starts, heads, t_ns, regular = stamps(buf, line_starts(buf, size))
+    lines, heads, t_ns, regular = stamps(buf, Lines.of(buf, size))
+    starts = lines.starts
     rows, slow = _wanted_rows(buf, starts, t_ns, regular, begin_ns, end_ns)
     watts, _, regular_watts = numbers(*(word[rows] for word in watts_words(heads)))
     _parse_irregular(buf, starts, rows, ~(regular_watts & regular[rows]), slow, [watts])
