@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import psutil
@@ -31,8 +34,9 @@ class CpuUtilisationModel:
     """Idle watts plus dynamic watts × real CPU utilisation, with noise.
 
     ``scope="system"`` follows the whole machine, as a wall meter would; ``"process"``
-    follows only this process (the demo, whose LoadGen SUT runs in-process), so other
-    programs on a shared machine do not move its result.
+    follows only this process's demand for CPU (the demo, whose LoadGen SUT runs
+    in-process): time its threads were running or waiting to run, where Linux tells it, so
+    other programs on a shared machine do not move its result by taking CPU from it.
     """
 
     idle_watts: float = 60.0
@@ -48,10 +52,14 @@ class CpuUtilisationModel:
             raise ValueError(f"scope is 'system' or 'process', not {self.scope!r}")
         self._rng = random.Random(self.seed)
         self._process = psutil.Process()
+        self._demand = _ProcessDemand()
         self._utilisation()  # the first call only primes the counter
 
     def _utilisation(self) -> float:
         if self.scope == "process":
+            demand = self._demand.utilisation()
+            if demand is not None:
+                return demand
             busy = float(self._process.cpu_percent(interval=None)) / (psutil.cpu_count() or 1)
             return min(busy / 100.0, 1.0)
         return float(psutil.cpu_percent(interval=None)) / 100.0
@@ -63,6 +71,30 @@ class CpuUtilisationModel:
         )
         volts = self.volts * (1.0 + self._rng.gauss(0.0, self.noise_fraction / 5))
         return _reading(max(watts, 0.1), volts, self.pf)
+
+
+class _ProcessDemand:
+    """The share of all CPUs this process's threads wanted since the last call: time running or
+    waiting on a run queue (Linux ``/proc/self/task/*/schedstat``). None where that is unreadable."""
+
+    def __init__(self) -> None:
+        self._last_ns: dict[str, int] = {}
+        self._last_wall_ns = time.monotonic_ns()
+
+    def utilisation(self) -> float | None:
+        try:
+            runnable_ns = {task.name: _runnable_ns(task) for task in Path("/proc/self/task").iterdir()}
+        except (OSError, ValueError, IndexError):
+            return None
+        wall_ns, self._last_wall_ns = time.monotonic_ns() - self._last_wall_ns, time.monotonic_ns()
+        spent_ns = sum(t - self._last_ns.get(task, 0) for task, t in runnable_ns.items())
+        self._last_ns = runnable_ns
+        return min(max(spent_ns / max(wall_ns, 1) / (os.cpu_count() or 1), 0.0), 1.0)
+
+
+def _runnable_ns(task: Path) -> int:
+    running_ns, waiting_ns = (task / "schedstat").read_text().split()[:2]
+    return int(running_ns) + int(waiting_ns)
 
 
 @dataclass
