@@ -80,12 +80,15 @@ def write_phase_spl(raw_dir: Path, analyzer_name: str, mark: str, spl_path: Path
     """Write ``spl.txt``: the raw sample lines of one mark. Returns the line count."""
     source = samples_path(raw_dir, analyzer_name)
     suffix = f",Mark,{mark}"
+    # A multichannel line's mark sits before its channels: only a whole line (a crash can
+    # tear the last) tells all of them.
+    before_channels = f"{suffix},Ch1,"
     count = 0
     with source.open("r", encoding="utf-8", errors="replace") as lines, spl_path.open(
         "w", encoding="utf-8"
     ) as spl:
         for line in lines:
-            if line.rstrip("\n").endswith(suffix):
+            if line.rstrip("\n").endswith(suffix) or (before_channels in line and line.endswith("\n")):
                 spl.write(line if line.endswith("\n") else line + "\n")
                 count += 1
     return count
