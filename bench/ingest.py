@@ -147,7 +147,8 @@ def simulator(interval_ms: float, channels: int) -> Iterator[int]:
 
 async def samples_sent(port: int) -> int:
     """The simulator's count of samples in its last measurement (``Watts`` field 5)."""
-    async with PtdAnalyzer("127.0.0.1", port) as meter:
+    meter = PtdAnalyzer("127.0.0.1", port)
+    async with meter:
         return int((await meter.command("Watts")).split(",")[4])
 
 
