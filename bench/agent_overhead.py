@@ -1,0 +1,193 @@
+"""SUT overhead: CPU and memory of the SUT agent during a remote session. Target: < 1 % of one core.
+
+Starts ``power-director sim ptd`` and ``power-director serve`` (the director, 1 s sampling) as
+processes on loopback, then ``power-director agent -- python -m loadgen_bridge.cpu_sut`` (a real
+LoadGen Offline run per phase). Samples the agent's own process with psutil every 0.1 s: its
+CPU time (without its workload children) and RSS. "During the session" runs from the agent's
+``session ... opened`` line to its exit (both phases, log upload, session download); start-up
+(interpreter and imports) is shown apart. The workload's CPU (the agent's reaped children) is
+for context.
+
+    python bench/agent_overhead.py [--full] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-u", "-m", "power_director.cli"]
+TARGET_PERCENT = 1.0
+DEFAULT_S, FULL_S = 10.0, 60.0
+SAMPLE_PERIOD_S = 0.1
+START_TIMEOUT_S = 30.0
+TOKEN = "agent-overhead-bench-token-0123456789abcdef"
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Row:
+    workload_s: float  # LoadGen's minimum duration per phase
+    session_s: float  # the agent's wall time from 'session opened' to its exit
+    session_cpu_s: float  # the agent's own CPU over that time
+    startup_s: float
+    startup_cpu_s: float
+    peak_rss_mib: float
+    workload_cpu_s: float  # the agent's workload children, both phases
+
+    @property
+    def percent(self) -> float:
+        """The agent's CPU during the session, % of one core."""
+        return 100 * self.session_cpu_s / self.session_s
+
+    @property
+    def met(self) -> bool:
+        return self.percent < TARGET_PERCENT
+
+
+def _env() -> dict[str, str]:
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+
+
+@contextlib.contextmanager
+def process(args: list[str]) -> Iterator[subprocess.Popen[str]]:
+    child = subprocess.Popen(args, cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        yield child
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            child.wait(10)
+        if child.stdout is not None:
+            child.stdout.close()
+
+
+def port_from(stream: IO[str] | None) -> int:
+    assert stream is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline and (line := stream.readline()):
+        if match := re.search(r"listening on [\d.]+:(\d+)", line):
+            return int(match.group(1))
+    raise RuntimeError("a process did not say where it listens")
+
+
+def watch_lines(stream: IO[str] | None, pattern: str, seen: threading.Event) -> threading.Thread:
+    """Set ``seen`` when a line matches; keep draining the pipe so the child never blocks."""
+
+    def read() -> None:
+        assert stream is not None
+        for line in stream:
+            if re.search(pattern, line):
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader
+
+
+def own_cpu_s(times: psutil._common.pcputimes) -> float:  # type: ignore[name-defined]
+    return float(times.user + times.system)
+
+
+def profile_agent(agent: subprocess.Popen[str], workload_s: float) -> Row:
+    """Sample the agent until it exits."""
+    me = psutil.Process(agent.pid)
+    started = time.monotonic()
+    opened = threading.Event()
+    reader = watch_lines(agent.stdout, r"agent: session .* opened", opened)
+    at_open: tuple[float, float] | None = None
+    last = (started, 0.0, 0.0)  # wall, own CPU, children's CPU
+    peak_rss = 0
+    while agent.poll() is None:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.ZombieProcess):
+            times, rss = me.cpu_times(), me.memory_info().rss
+            last = (time.monotonic(), own_cpu_s(times), float(times.children_user + times.children_system))
+            peak_rss = max(peak_rss, rss)
+            if at_open is None and opened.is_set():
+                at_open = last[:2]
+        time.sleep(SAMPLE_PERIOD_S)
+    reader.join(5)
+    if at_open is None or agent.returncode not in (0, 1):  # 1: a short run is not MLPerf-valid
+        raise RuntimeError(f"the agent failed (exit {agent.returncode})")
+    return Row(workload_s, last[0] - at_open[0], last[1] - at_open[1], at_open[0] - started,
+               at_open[1], peak_rss / MIB, last[2])
+
+
+def run(full: bool = False, seconds: float | None = None) -> list[Row]:
+    """One row: a ranging + testing remote session of LoadGen Offline, ``seconds`` per phase."""
+    workload_s = seconds if seconds is not None else FULL_S if full else DEFAULT_S
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch)
+        token = tmp / "token"
+        token.write_text(TOKEN + "\n")
+        with process([*CLI, "sim", "ptd", "--port", "0"]) as sim:
+            config = tmp / "director.toml"
+            config.write_text(
+                f"[analyzer]\nport = {port_from(sim.stdout)}\ninterval_ms = 1000\n"
+                f'[session]\nout_dir = "{tmp / "director-runs"}"\n'
+                f'[service]\nport = 0\ntoken_file = "{token}"\n'
+            )
+            with process([*CLI, "serve", "--config", str(config)]) as serve:
+                director = f"127.0.0.1:{port_from(serve.stdout)}"
+                workload = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline",
+                            "--seconds", f"{workload_s:g}"]
+                with process([*CLI, "agent", "--director", director, "--token-file", str(token),
+                              "--label", "overhead", "--out", str(tmp / "agent-runs"), "--",
+                              *workload]) as agent:
+                    return [profile_agent(agent, workload_s)]
+
+
+def markdown(rows: list[Row]) -> str:
+    lines = [
+        "| workload per phase | agent CPU during the session | of one core | target | peak RSS "
+        "| agent start-up | workload CPU (context) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.workload_s:g} s | {row.session_cpu_s:.2f} s over {row.session_s:.1f} s "
+            f"| **{row.percent:.2f} %** | < {TARGET_PERCENT:g} % {'met' if row.met else '— NOT MET'} "
+            f"| {row.peak_rss_mib:.0f} MiB | {row.startup_cpu_s:.2f} s CPU in {row.startup_s:.1f} s "
+            f"| {row.workload_cpu_s:.1f} s |"
+        )
+    return "\n".join(lines)
+
+
+def headline(rows: list[Row]) -> list[tuple[str, str, str]]:
+    """(figure, value, target) lines for a combined table."""
+    return [("SUT agent CPU during a session, peak RSS",
+             f"{row.percent:.2f} % of one core, {row.peak_rss_mib:.0f} MiB", f"< {TARGET_PERCENT:g} %")
+            for row in rows]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--full", action="store_true",
+                        help=f"{FULL_S:g} s LoadGen runs per phase (default {DEFAULT_S:g} s)")
+    parser.add_argument("--seconds", type=float, help="LoadGen run per phase, overriding --full")
+    args = parser.parse_args()
+    rows = run(args.full, args.seconds)
+    print(markdown(rows))
+    return 0 if all(row.met for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
