@@ -194,6 +194,33 @@ def test_format_sample_lines_is_format_sample_line_of_each(mark: str | None) -> 
     assert format_sample_lines(SAMPLES, mark) == [format_sample_line(s, mark) for s in SAMPLES]
 
 
+def test_sample_text_of_sentinels_and_non_finite_values() -> None:
+    line = format_sample_line(SAMPLES[1], "m")
+    assert line == "Time,11-18-2026 11:06:40.123,Watts,nan,Volts,nan,Amps,inf,PF,-1.000000,Mark,m"
+
+
+STAMPS = st.builds(
+    "{:02d}-{:02d}-{:04d}{}{:02d}:{:02d}:{:02d}.{:03d}".format,
+    st.integers(0, 13), st.integers(0, 32), st.integers(1960, 2200), st.sampled_from([" ", "T", "  "]),
+    st.integers(0, 25), st.integers(0, 61), st.integers(0, 61), st.integers(0, 999),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(STAMPS, st.sampled_from([None, "", "١"]))
+def test_stamps_parse_as_strptime_does(stamp: str, last_digit: str | None) -> None:
+    if last_digit is not None:  # a short or a non-ASCII millisecond field
+        stamp = stamp[:-1] + last_digit
+    line = f"Time,{stamp},Watts,1,Volts,2,Amps,3,PF,1"
+    try:
+        expected = parse_sample_line(line)[0]
+    except AnalyzerError:
+        with pytest.raises(AnalyzerError):
+            parse_sample_lines([line, line])
+        return
+    assert parse_sample_lines([line, line]) == [expected, expected]
+
+
 def test_parse_sample_lines_reads_batches_of_either_shape() -> None:
     single = format_sample_lines(SAMPLES[:3])
     multi = format_sample_lines(SAMPLES[3:] * 4)
