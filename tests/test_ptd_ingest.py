@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -294,6 +295,10 @@ def test_multichannel_samples_reach_the_journal_and_spl(tmp_path: Path) -> None:
     assert read_spl(session.dir / "run_1" / "spl.txt").watts.mean() == pytest.approx(240.0)
     # Ranging chose the testing ranges from the channels (230 V; 60 W / 230 V each ×1.1).
     assert session.meta["ranges"]["testing"] == {"volts": 300.0, "amps": 0.5}
+    # RL,*,* polls (and the probe after Identify) stay out of server.json: the checker reads RR third.
+    server = json.loads((session.dir / "power" / "server.json").read_text())
+    assert [m["cmd"] for m in server["ptd_messages"][:3]] == ["Hello", "Identify", "RR"]
+    assert not [m for m in server["ptd_messages"] if m["cmd"].startswith("RL")]
 
 
 @pytest.mark.parametrize(
