@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
-from analyzer_drivers.ptd_format import parse_sample_line
+from analyzer_drivers.ptd_format import parse_sample_lines
 
 MAX_REPLY_BYTES = 64 * 1024
+#: The most sample lines one RL reply may announce (PTDaemon keeps at most 500000), and bytes
+#: it may take: a fast meter's reply after a reconnect is large, but never unbounded.
+MAX_RL_SAMPLES = 500_000
+MAX_RL_BYTES = 256 * 1024 * 1024
+RL_READ_BYTES = 256 * 1024
+RL_EVERY_CHANNEL = "RL,*,*"
 ALREADY_RUNNING = "Error: measurement already running"  # (inferred) the daemon's busy reply to Go
 ERROR_PREFIXES = ("Error", "Invalid number of parameters", "Meter busy", "Unknown command")
 
@@ -36,6 +41,8 @@ class PtdAnalyzer(Analyzer):
         # The text of each range as RR last reported it: restoring sends it back verbatim,
         # which MLCommons' checker compares against the RR reply.
         self._range_text: dict[tuple[str, float], str] = {}
+        # Identify finds out whether the daemon is multichannel; RL,*,* then reads every channel.
+        self._rl = "RL"
 
     @property
     def where(self) -> str:
@@ -68,8 +75,9 @@ class PtdAnalyzer(Analyzer):
                 await writer.wait_closed()
 
     # --- the line protocol -------------------------------------------------------------
-    async def command(self, line: str, extra_lines: Callable[[str], int] | None = None) -> str:
-        """Send one command; return its reply (with ``extra_lines``, the whole block)."""
+    async def command(self, line: str, block: bool = False) -> str:
+        """Send one command; return its reply. ``block``: an RL-family reply, the header line
+        ``Last N samples`` and the N sample lines after it, joined by newlines."""
         async with self._lock:
             if self._writer is None or self._reader is None:
                 raise AnalyzerError(f"not connected to {self.where}")
@@ -77,10 +85,9 @@ class PtdAnalyzer(Analyzer):
             try:
                 self._writer.write(line.encode() + b"\r\n")
                 await asyncio.wait_for(self._writer.drain(), self.reply_timeout_s)
-                first = await self._read_line()
-                lines = [first]
-                for _ in range(extra_lines(first) if extra_lines else 0):
-                    lines.append(await self._read_line())
+                lines = [await self._read_line()]
+                if block and (count := self._count_of_rl_block(lines[0])):
+                    lines.append(await self._read_block(count))
             except (ConnectionError, asyncio.IncompleteReadError) as exc:
                 raise AnalyzerError(f"{self.where} closed the connection during {line!r}") from exc
             except asyncio.TimeoutError as exc:
@@ -99,6 +106,34 @@ class PtdAnalyzer(Analyzer):
         raw = await asyncio.wait_for(self._reader.readuntil(b"\n"), self.reply_timeout_s)
         return raw.decode("utf-8", errors="replace").strip()
 
+    async def _read_block(self, count: int) -> str:
+        """``count`` lines read in bulk (a fast meter's RL reply holds thousands), without the
+        last line ending; bounded by MAX_RL_BYTES."""
+        assert self._reader is not None
+        chunks: list[bytes] = []
+        lines = size = 0
+        while lines < count:
+            chunk = await asyncio.wait_for(self._reader.read(RL_READ_BYTES), self.reply_timeout_s)
+            if not chunk:
+                raise asyncio.IncompleteReadError(b"".join(chunks), None)
+            lines, size = lines + chunk.count(b"\n"), size + len(chunk)
+            if size > MAX_RL_BYTES:
+                raise AnalyzerError(f"{self.where} sent an RL reply over {MAX_RL_BYTES} bytes")
+            chunks.append(chunk)
+        if lines > count or not chunks[-1].endswith(b"\n"):
+            raise AnalyzerError(f"{self.where} sent more than the {count} lines its RL header announced")
+        return b"".join(chunks)[:-1].decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+    def _count_of_rl_block(self, first_line: str) -> int:
+        """How many sample lines follow an RL header ``Last N samples`` (0 for any other reply)."""
+        words = first_line.split()
+        if len(words) != 3 or words[0] != "Last" or not (words[1].isascii() and words[1].isdigit()):
+            return 0
+        count = int(words[1])
+        if count > MAX_RL_SAMPLES:
+            raise AnalyzerError(f"{self.where} announced {count} RL samples (limit {MAX_RL_SAMPLES})")
+        return count
+
     async def checked(self, line: str, expect: str) -> str:
         """Send a command whose reply must start with ``expect``."""
         reply = await self.command(line)
@@ -111,7 +146,17 @@ class PtdAnalyzer(Analyzer):
         reply = await self.command("Identify")
         if reply.startswith(ERROR_PREFIXES):
             raise AnalyzerError(f"{self.where} refused Identify: {reply[:200]}")
-        return parse_identify(reply)
+        info = parse_identify(reply)
+        # A single-channel daemon answers RL,*,* 'Invalid number of parameters', a DC one
+        # 'Unknown command'; a multichannel one its unread samples (none before our Go).
+        probe = await self.command(RL_EVERY_CHANNEL, block=True)
+        self._rl = RL_EVERY_CHANNEL if probe.startswith("Last ") else "RL"
+        return info
+
+    @property
+    def multichannel(self) -> bool:
+        """Whether polls read every channel (known after ``identify``)."""
+        return self._rl == RL_EVERY_CHANNEL
 
     async def get_ranges(self) -> Ranges:
         reply = await self.checked("RR", "Ranges,")
@@ -143,11 +188,11 @@ class PtdAnalyzer(Analyzer):
         raise AnalyzerError(f"{self.where} refused Go after a reconnect: {reply[:200]}")
 
     async def poll(self) -> list[Sample]:
-        reply = await self.command("RL", extra_lines=_count_of_rl_block)
-        head, *lines = reply.split("\n")
+        reply = await self.command(self._rl, block=True)
+        head, _, body = reply.partition("\n")
         if not head.startswith("Last "):
-            raise AnalyzerError(f"{self.where} refused RL: {head[:200]}")
-        return [parse_sample_line(line)[0] for line in lines]
+            raise AnalyzerError(f"{self.where} refused {self._rl}: {head[:200]}")
+        return parse_sample_lines(body.split("\n")) if body else []
 
     async def stop(self) -> None:
         reply = await self.command("Stop")
@@ -158,14 +203,6 @@ class PtdAnalyzer(Analyzer):
         reply = await self.checked("Uncertainty", "Uncertainty,")
         average = float(reply.split(",")[1])
         return average if average >= 0 else None
-
-
-def _count_of_rl_block(first_line: str) -> int:
-    """How many sample lines follow an ``RL`` header ``Last N samples``."""
-    words = first_line.split()
-    if len(words) == 3 and words[0] == "Last" and words[1].isdigit():
-        return int(words[1])
-    return 0
 
 
 def parse_identify(reply: str) -> AnalyzerInfo:

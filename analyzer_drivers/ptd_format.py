@@ -3,38 +3,69 @@
 One format serves the ``RL`` reply, PTDaemon's ``-l`` log and MLPerf's ``spl.txt``. A
 multichannel line carries the sum first (Volts/Amps/PF -1) and then one
 ``Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf`` group per channel.
+
+Lines come by the tens of thousands a second from a fast meter, so the batch functions
+(``format_sample_lines``, ``parse_sample_lines``) work column-wise; the one-line functions
+are the reference they must agree with.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 
 from analyzer_drivers.base import AnalyzerError, Channel, Sample
-from analyzer_drivers.timefmt import format_mlperf_time, parse_mlperf_time
+from analyzer_drivers.timefmt import NS_PER_MS, NS_PER_S, format_mlperf_time, parse_mlperf_time
 
 _CHANNEL_FIELDS = ("Watts", "Volts", "Amps", "PF")
+_SUM_FIELDS = 10  # Time,t,Watts,w,Volts,v,Amps,a,PF,pf
+_GROUP_FIELDS = 9  # Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf
 
 
 def _number(value: float) -> str:
-    return "nan" if math.isnan(value) else f"{value:.6f}"
+    return f"{value:.6f}"  # NaN of either sign is "nan"
 
 
 def _group(watts: float, volts: float, amps: float, pf: float) -> list[str]:
     return ["Watts", _number(watts), "Volts", _number(volts), "Amps", _number(amps), "PF", _number(pf)]
 
 
-def format_sample_line(sample: Sample, mark: str | None = None) -> str:
-    """The PTDaemon text of one sample (no line ending)."""
-    if sample.channels:
-        parts = ["Time", format_mlperf_time(sample.t_ns), *_group(sample.watts, -1.0, -1.0, -1.0)]
-    else:
-        parts = ["Time", format_mlperf_time(sample.t_ns),
-                 *_group(sample.watts, sample.volts, sample.amps, sample.pf)]
+def _line(sample: Sample, stamp: str, mark: str | None, channels: bool) -> str:
+    if not sample.channels:
+        # The common case, written out as _group would: it runs once per sample of a fast meter.
+        line = (f"Time,{stamp},Watts,{sample.watts:.6f},Volts,{sample.volts:.6f},"
+                f"Amps,{sample.amps:.6f},PF,{sample.pf:.6f}")
+        return line if mark is None else f"{line},Mark,{mark}"
+    parts = ["Time", stamp, *_group(sample.watts, -1.0, -1.0, -1.0)]
     if mark is not None:
         parts += ["Mark", mark]
-    for number, channel in enumerate(sample.channels, start=1):
-        parts += [f"Ch{number}", *_group(channel.watts, channel.volts, channel.amps, channel.pf)]
+    if channels:
+        for number, channel in enumerate(sample.channels, start=1):
+            parts += [f"Ch{number}", *_group(channel.watts, channel.volts, channel.amps, channel.pf)]
     return ",".join(parts)
+
+
+def format_sample_line(sample: Sample, mark: str | None = None) -> str:
+    """The PTDaemon text of one sample (no line ending)."""
+    return _line(sample, format_mlperf_time(sample.t_ns), mark, channels=True)
+
+
+def format_sample_lines(
+    samples: Sequence[Sample], mark: str | None = None, *, channels: bool = True
+) -> list[str]:
+    """``format_sample_line`` of each sample; each millisecond stamp is formatted once.
+
+    ``channels=False`` leaves out the channel groups (the sum alone, as a plain ``RL``
+    gets from a multichannel daemon).
+    """
+    stamps: dict[int, str] = {}
+    lines = []
+    for sample in samples:
+        t_ms = sample.t_ns // NS_PER_MS
+        stamp = stamps.get(t_ms)
+        if stamp is None:
+            stamp = stamps[t_ms] = format_mlperf_time(sample.t_ns)
+        lines.append(_line(sample, stamp, mark, channels))
+    return lines
 
 
 def _channels(fields: list[str]) -> tuple[Channel, ...]:
@@ -60,3 +91,80 @@ def parse_sample_line(line: str) -> tuple[Sample, str | None]:
     except ValueError as exc:
         raise AnalyzerError(f"bad value in PTDaemon sample line {line.strip()[:120]!r}") from exc
     return Sample(t_ns, watts, volts, amps, pf, channels), mark
+
+
+def parse_sample_lines(lines: Sequence[str]) -> list[Sample]:
+    """The samples of unmarked lines (an ``RL`` reply), oldest first.
+
+    Same samples and errors as ``parse_sample_line`` on each line, but column-wise over the
+    whole batch when every line has one shape; any other batch goes line by line.
+    """
+    stripped = [line.strip() for line in lines]
+    try:
+        return _parse_columns(stripped)
+    except ValueError:
+        return [parse_sample_line(line)[0] for line in stripped]
+
+
+def _parse_columns(lines: list[str]) -> list[Sample]:
+    """Column-wise parse; ValueError for anything but a batch of well-formed lines of one shape."""
+    if not lines:
+        return []
+    width = lines[0].count(",") + 1
+    groups, extra = divmod(width - _SUM_FIELDS, _GROUP_FIELDS)
+    if groups < 0 or extra or any(line.count(",") != width - 1 for line in lines):
+        raise ValueError("lines of different shapes")
+    fields = ",".join(lines).split(",")
+
+    def column(index: int) -> list[str]:
+        return fields[index::width]
+
+    def literal(index: int, text: str) -> None:
+        if column(index).count(text) != len(lines):
+            raise ValueError(f"column {index} is not all {text!r}")
+
+    def numbers(index: int) -> list[float]:
+        return list(map(float, column(index)))
+
+    literal(0, "Time")
+    for offset, name in enumerate(_CHANNEL_FIELDS):
+        literal(2 + 2 * offset, name)
+    stamps = _parse_stamps(column(1))
+    watts, volts, amps, pf = (numbers(i) for i in (3, 5, 7, 9))
+    channels: list[tuple[Channel, ...]] = [()] * len(lines)
+    if groups:
+        per_group = []
+        for group in range(groups):
+            base = _SUM_FIELDS + group * _GROUP_FIELDS
+            literal(base, f"Ch{group + 1}")
+            for offset, name in enumerate(_CHANNEL_FIELDS):
+                literal(base + 1 + 2 * offset, name)
+            per_group.append(list(map(Channel, *(numbers(base + 2 + 2 * k) for k in range(4)))))
+        channels = list(zip(*per_group, strict=True))
+    return list(map(Sample, stamps, watts, volts, amps, pf, channels))
+
+
+def _parse_stamps(texts: list[str]) -> list[int]:
+    """``parse_mlperf_time`` of each stamp, each distinct stamp parsed once."""
+    parsed: dict[str, int] = {}
+    midnights: dict[str, int] = {}
+    for text in texts:
+        if text not in parsed:
+            parsed[text] = _parse_stamp(text, midnights)
+    return [parsed[text] for text in texts]
+
+
+def _parse_stamp(text: str, midnights: dict[str, int]) -> int:
+    """``parse_mlperf_time``, with strptime once per day: a 1 kHz meter has 1,000 stamps a
+    second. Anything but a canonical ``MM-DD-YYYY HH:MM:SS.fff`` goes to strptime."""
+    clock = text[11:13] + text[14:16] + text[17:19] + text[20:23]
+    canonical = (len(text) == 23 and text[10] == " " and text[13] == text[16] == ":" and text[19] == "."
+                 and clock.isascii() and clock.isdigit())
+    if not canonical or int(clock[0:2]) > 23 or int(clock[2:4]) > 59 or int(clock[4:6]) > 59:
+        return parse_mlperf_time(text)
+    day = text[:10]
+    midnight = midnights.get(day)
+    if midnight is None:
+        midnight = midnights[day] = parse_mlperf_time(f"{day} 00:00:00.000")
+    seconds = (int(clock[0:2]) * 60 + int(clock[2:4])) * 60 + int(clock[4:6])
+    return midnight + seconds * NS_PER_S + int(clock[6:9]) * NS_PER_MS

@@ -19,7 +19,15 @@ from analyzer_drivers.plug import parse_broker
 from analyzer_drivers.sim import plug as plug_sim
 from analyzer_drivers.sim import scpi_server
 from analyzer_drivers.sim.models import CpuUtilisationModel
-from analyzer_drivers.sim.ptd_server import FAULTS, IDENTITIES, Fault, PtdSimulator, serve_forever
+from analyzer_drivers.sim.ptd_server import (
+    FAULTS,
+    IDENTITIES,
+    MAX_CHANNELS,
+    MIN_SIM_INTERVAL_MS,
+    Fault,
+    PtdSimulator,
+    serve_forever,
+)
 from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
@@ -63,6 +71,20 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
+    return value
+
+
+def _sim_interval_ms(text: str) -> float:
+    value = _positive_float(text)
+    if not MIN_SIM_INTERVAL_MS <= value <= 60_000:
+        raise argparse.ArgumentTypeError(f"must be in {MIN_SIM_INTERVAL_MS:g}..60000 ms, not {text}")
+    return value
+
+
+def _sim_channels(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_CHANNELS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CHANNELS}, not {text}")
     return value
 
 
@@ -127,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "measurements whose mark ends with PHASE, e.g. drop@testing")
     ptd.add_argument("--sent-log", type=Path,
                      help="log each RL reply's samples as sent, with their mark ('RL <n>' heads each reply)")
+    ptd.add_argument("--interval-ms", type=_sim_interval_ms, metavar="MS",
+                     help="sample every MS ms (e.g. 0.05 for 20 kHz) whatever interval Go asks for")
+    ptd.add_argument("--channels", type=_sim_channels, default=1, metavar="N",
+                     help="a multichannel daemon with N inputs, answering RL,*,* (default 1)")
 
     scpi = sims.add_parser("scpi", help="a Yokogawa WT300E SCPI server (pyvisa: TCPIP::host::port::SOCKET)")
     scpi.add_argument("--host", default="127.0.0.1")
@@ -313,7 +339,7 @@ async def _sim(args: argparse.Namespace) -> int:
     else:
         simulator = PtdSimulator(
             model=model, identity=args.identity, log_path=args.log, sent_log_path=args.sent_log,
-            faults=args.fault,
+            faults=args.fault, interval_ms=args.interval_ms, channels=args.channels,
         )
         await serve_forever(simulator, args.host, args.port)
     return 0

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from analyzer_drivers.base import Channel, Sample
-from analyzer_drivers.ptd_format import format_sample_line
+from analyzer_drivers.ptd_format import format_sample_line, format_sample_lines
 from reports.merge import mean_power_over, merge_by_time
 from reports.metrics import sample_intervals
 from reports.mlperf_layout import read_events
@@ -41,14 +41,15 @@ class Journal:
         self.sample_counts: dict[str, int] = {}
         self._synced_at = time.monotonic()
 
-    def record_samples(self, analyzer_name: str, samples: Iterable[Sample], mark: str) -> int:
+    def record_samples(self, analyzer_name: str, samples: Sequence[Sample], mark: str) -> int:
         out = self._samples.get(analyzer_name)
         if out is None:
             out = samples_path(self.raw_dir, analyzer_name).open("a", encoding="utf-8")
             self._samples[analyzer_name] = out
-        lines = [format_sample_line(s, mark) + "\n" for s in samples]
-        out.writelines(lines)
-        out.flush()
+        lines = format_sample_lines(samples, mark)
+        if lines:
+            out.write("\n".join(lines) + "\n")  # one write per batch: a fast meter sends thousands
+            out.flush()
         self._sync_if_due()
         self.sample_counts[analyzer_name] = self.sample_counts.get(analyzer_name, 0) + len(lines)
         return len(lines)
@@ -79,12 +80,15 @@ def write_phase_spl(raw_dir: Path, analyzer_name: str, mark: str, spl_path: Path
     """Write ``spl.txt``: the raw sample lines of one mark. Returns the line count."""
     source = samples_path(raw_dir, analyzer_name)
     suffix = f",Mark,{mark}"
+    # A multichannel line's mark sits before its channels: only a whole line (a crash can
+    # tear the last) tells all of them.
+    before_channels = f"{suffix},Ch1,"
     count = 0
     with source.open("r", encoding="utf-8", errors="replace") as lines, spl_path.open(
         "w", encoding="utf-8"
     ) as spl:
         for line in lines:
-            if line.rstrip("\n").endswith(suffix):
+            if line.rstrip("\n").endswith(suffix) or (before_channels in line and line.endswith("\n")):
                 spl.write(line if line.endswith("\n") else line + "\n")
                 count += 1
     return count

@@ -34,13 +34,56 @@ class SessionError(Exception):
     """The session could not complete; the message says why. Raw data is kept."""
 
 
-def testing_ranges(samples: list[Sample], info: AnalyzerInfo) -> Ranges:
+def range_inputs(sample: Sample) -> tuple[float, float] | None:
+    """The volts and amps a valid sample puts on the meter's ranges: a multichannel meter's
+    ranges hold every channel, so the largest channel's."""
+    if not sample.is_valid:
+        return None
+    if sample.channels:
+        volts, amps = max(c.volts for c in sample.channels), max(c.amps for c in sample.channels)
+    else:
+        volts, amps = sample.volts, sample.amps
+    return (volts, amps) if math.isfinite(volts) and math.isfinite(amps) else None
+
+
+@dataclass
+class PhaseTally:
+    """What a session keeps of one meter's samples in a phase (they are in the journal): a
+    fast meter sends millions, so no list. ``track_ranges``: also the largest volts and amps
+    and the least power of the samples with range inputs, for ranging."""
+
+    track_ranges: bool = False
+    count: int = 0
+    last_t_ns: int | None = None
+    max_volts: float = -math.inf
+    max_amps: float = -math.inf
+    min_watts: float = math.inf
+
+    def add(self, batch: Sequence[Sample]) -> None:
+        if not batch:
+            return
+        self.count += len(batch)
+        self.last_t_ns = batch[-1].t_ns
+        if not self.track_ranges:
+            return
+        for sample in batch:
+            inputs = range_inputs(sample)
+            if inputs is not None:
+                self.max_volts = max(self.max_volts, inputs[0])
+                self.max_amps = max(self.max_amps, inputs[1])
+                self.min_watts = min(self.min_watts, sample.watts)
+
+    @property
+    def has_range_inputs(self) -> bool:
+        return math.isfinite(self.min_watts)
+
+
+def testing_ranges(seen: PhaseTally, info: AnalyzerInfo) -> Ranges:
     """Voltage range = max volts seen; current range = 1.1 × max amps; snapped up for known meters."""
-    seen = [s for s in samples if s.is_valid and math.isfinite(s.volts) and math.isfinite(s.amps)]
-    if not seen:
+    if not seen.has_range_inputs:
         raise SessionError("ranging produced no valid samples to choose testing ranges from")
-    volts = max(s.volts for s in seen)
-    amps = max(s.amps for s in seen) * CURRENT_HEADROOM
+    volts = seen.max_volts
+    amps = seen.max_amps * CURRENT_HEADROOM
     spec = meter_spec(info.model)
     if spec is not None:
         try:
@@ -108,7 +151,7 @@ class _Meter:
     role: str
     info: AnalyzerInfo | None = None
     initial: Ranges | None = None
-    samples: list[Sample] = field(default_factory=list)  # the current phase's
+    tally: PhaseTally = field(default_factory=PhaseTally)  # the current phase's samples
 
     @property
     def ranged(self) -> bool:
@@ -228,7 +271,7 @@ class Session:
                     for meter in self.meters:
                         self._advise(meter)
                     ranges = {
-                        m.analyzer.name: testing_ranges(m.samples, m.info) if m.ranged and m.info
+                        m.analyzer.name: testing_ranges(m.tally, m.info) if m.ranged and m.info
                         else Ranges.auto()
                         for m in self.meters
                     }
@@ -241,12 +284,11 @@ class Session:
     def _advise(self, meter: _Meter) -> None:
         """Before testing: warn when the ranges ranging implies would leave samples above 1 %."""
         spec = meter_spec(meter.info.model) if meter.info and meter.ranged else None
-        seen = [s for s in meter.samples if s.is_valid and math.isfinite(s.volts) and math.isfinite(s.amps)]
-        if spec is None or not seen:
+        seen = meter.tally
+        if spec is None or not seen.has_range_inputs:
             return
         try:
-            advice = advise_ranges(spec, max(s.volts for s in seen), max(s.amps for s in seen),
-                                   min(s.watts for s in seen))
+            advice = advise_ranges(spec, seen.max_volts, seen.max_amps, seen.min_watts)
         except AnalyzerError:
             return  # testing_ranges() reports a load above the meter's ranges
         described = next(a for a in self.meta["analyzers"] if a["driver"] == meter.analyzer.name)
@@ -292,7 +334,7 @@ class Session:
         self.journal.record_event("phase_start", phase=phase, mark=record.mark)
         self._save_meta()  # a killed director leaves the mark and analyzers on disk
         for meter in self.meters:
-            meter.samples = []
+            meter.tally = PhaseTally(track_ranges=phase == "ranging")
         record.stamps.append(_stamp())
         self.observers.on_state(phase, self.meta)
         for meter in self.meters:
@@ -310,7 +352,7 @@ class Session:
                     if meter.role == "primary":
                         self.meta["phases"][phase]["uncertainty_mean"] = await meter.analyzer.uncertainty()
             self.journal.record_event(
-                "phase_stop", phase=phase, samples={m.analyzer.name: len(m.samples) for m in self.meters}
+                "phase_stop", phase=phase, samples={m.analyzer.name: m.tally.count for m in self.meters}
             )
         record.stamps.append(_stamp())
 
@@ -385,7 +427,7 @@ class Session:
         interval_s = self.config.analyzer.interval_ms / 1000
         deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
         waiting = [m for m in self.meters if m.ranged]
-        while any(not m.samples or m.samples[-1].t_ns < t_ns for m in waiting):
+        while any(m.tally.last_t_ns is None or m.tally.last_t_ns < t_ns for m in waiting):
             if time.monotonic() > deadline:
                 self.say(f"  warning: no sample after the workload ended within {deadline:.0f} s")
                 return
@@ -396,7 +438,7 @@ class Session:
         assert self.journal is not None
         if batch:
             self.journal.record_samples(meter.analyzer.name, batch, record.mark)
-            meter.samples.extend(batch)
+            meter.tally.add(batch)
             self.observers.on_samples(meter.analyzer.name, batch)
 
     async def _restore(self, meter: _Meter) -> None:

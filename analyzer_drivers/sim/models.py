@@ -8,9 +8,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
 import psutil
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,12 +25,45 @@ class Reading:
     pf: float
 
 
+@dataclass(frozen=True, slots=True)
+class Readings:
+    """Many readings as columns: what a fast-sampling simulator takes per wake-up."""
+
+    watts: FloatArray
+    volts: FloatArray
+    amps: FloatArray
+    pf: FloatArray
+
+    @classmethod
+    def of(cls, readings: Sequence[Reading]) -> Readings:
+        def column(name: str) -> FloatArray:
+            return np.array([getattr(r, name) for r in readings], dtype=np.float64)
+
+        return cls(column("watts"), column("volts"), column("amps"), column("pf"))
+
+
 class PowerModel(Protocol):
     def reading(self, t_ns: int) -> Reading: ...
 
 
+@runtime_checkable
+class BatchPowerModel(Protocol):
+    def readings(self, t_ns: npt.NDArray[np.int64]) -> Readings: ...
+
+
+def readings_at(model: PowerModel, t_ns: npt.NDArray[np.int64]) -> Readings:
+    """The model's readings at each time: in one vectorised call where the model has one."""
+    if isinstance(model, BatchPowerModel):
+        return model.readings(t_ns)
+    return Readings.of([model.reading(int(t)) for t in t_ns])
+
+
 def _reading(watts: float, volts: float, pf: float) -> Reading:
     return Reading(watts=watts, volts=volts, amps=watts / (volts * pf), pf=pf)
+
+
+def _readings(watts: FloatArray, volts: FloatArray, pf: float) -> Readings:
+    return Readings(watts, volts, watts / (volts * pf), np.full(len(watts), pf))
 
 
 @dataclass
@@ -51,6 +88,7 @@ class CpuUtilisationModel:
         if self.scope not in ("system", "process"):
             raise ValueError(f"scope is 'system' or 'process', not {self.scope!r}")
         self._rng = random.Random(self.seed)
+        self._batch_rng = np.random.default_rng(self.seed)
         self._process = psutil.Process()
         self._demand = _ProcessDemand()
         self._utilisation()  # the first call only primes the counter
@@ -71,6 +109,14 @@ class CpuUtilisationModel:
         )
         volts = self.volts * (1.0 + self._rng.gauss(0.0, self.noise_fraction / 5))
         return _reading(max(watts, 0.1), volts, self.pf)
+
+    def readings(self, t_ns: npt.NDArray[np.int64]) -> Readings:
+        """One utilisation for the whole batch (it is a rate since the last call), noise per sample."""
+        utilisation = self._utilisation()
+        noise = self._batch_rng.normal(0.0, self.noise_fraction, (2, len(t_ns)))
+        watts = (self.idle_watts + self.dynamic_watts * utilisation) * (1.0 + noise[0])
+        volts = self.volts * (1.0 + noise[1] / 5)
+        return _readings(np.maximum(watts, 0.1), volts, self.pf)
 
 
 class _ProcessDemand:
@@ -112,6 +158,12 @@ class ScheduleModel:
                 break
             watts = step_watts
         return _reading(watts, self.volts, self.pf)
+
+    def readings(self, t_ns: npt.NDArray[np.int64]) -> Readings:
+        starts = np.array([from_t_ns for from_t_ns, _ in self.steps], dtype=np.int64)
+        levels = np.array([step_watts for _, step_watts in self.steps], dtype=np.float64)
+        step = np.maximum(np.searchsorted(starts, t_ns, side="right") - 1, 0)
+        return _readings(levels[step], np.full(len(t_ns), self.volts), self.pf)
 
 
 def constant_model(watts: float, volts: float = 230.0, pf: float = 1.0) -> ScheduleModel:

@@ -16,16 +16,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from analyzer_drivers.base import Sample
+import numpy as np
+import numpy.typing as npt
+
+from analyzer_drivers.base import Channel, Sample
 from analyzer_drivers.meters import METERS, MeterSpec
-from analyzer_drivers.ptd_format import format_sample_line
-from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
-from analyzer_drivers.timefmt import format_mlperf_time
+from analyzer_drivers.ptd_format import format_sample_lines
+from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, readings_at
+from analyzer_drivers.timefmt import NS_PER_MS, format_mlperf_time
 
 log = logging.getLogger("power_director.sim.ptd")
 
 MAX_SAMPLES = 500_000
 MAX_LINE_BYTES = 4096
+#: Below this period the sampler wakes once per period and takes every sample due by then.
+BATCH_PERIOD_NS = 10 * NS_PER_MS
+MAX_CHANNELS = 64
+MIN_SIM_INTERVAL_MS = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +42,10 @@ class PtdIdentity:
     idn: str  # the meter's *IDN? with ';' for ','
     model: str
 
-    def identify_reply(self, averaging_ms: int) -> str:
+    def identify_reply(self, averaging_ms: int, channels: int = 1) -> str:
         return (
             f"{self.driver},{averaging_ms},1,1,1,1,0,0,1,version={self.version},OS=Linux,"
-            f"mode=power,1,1,1,0,0,no_cal_date,{self.idn}"
+            f"mode=power,1,1,{channels},0,0,no_cal_date,{self.idn}"
         )
 
 
@@ -93,6 +100,13 @@ class Fault:
         return mark.endswith(self.phase)
 
 
+def _split(t_ns: int, watts: float, volts: float, amps: float, pf: float, channels: int) -> Sample:
+    """A multichannel sample: the reading shared evenly by ``channels`` inputs; the sum
+    group's volts, amps and PF are -1 as PTDaemon writes them."""
+    part = Channel(watts / channels, volts, amps / channels, pf)
+    return Sample(t_ns, watts, -1.0, -1.0, -1.0, (part,) * channels)
+
+
 def spoil(kind: str, index: int, sample: Sample) -> Sample:
     """A data fault's version of the ``index``-th sample of a measurement."""
     if index not in FAULT_SAMPLES and kind != "clock-jump":
@@ -122,12 +136,37 @@ class _RangeState:
 
 
 @dataclass
+class _Tally:
+    """Count, sum, min and max of the values that passed a test, and how many were offered
+    (a long fast measurement has millions of samples: keep no list of them)."""
+
+    offered: int = 0
+    kept: int = 0
+    total: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+    above_limit: int = 0
+
+    def add(
+        self, values: npt.NDArray[np.float64], keep: npt.NDArray[np.bool_], limit: float = math.inf
+    ) -> None:
+        kept = values[keep]
+        self.offered += len(values)
+        self.kept += len(kept)
+        if len(kept):
+            self.total += float(kept.sum())
+            self.low = min(self.low, float(kept.min()))
+            self.high = max(self.high, float(kept.max()))
+            self.above_limit += int((kept > limit).sum())
+
+
+@dataclass
 class _Measurement:
     mark: str
     interval_ms: int
     t0_ns: int
-    samples: list[Sample] = field(default_factory=list)
-    uncertainties: list[float] = field(default_factory=list)
+    watts: _Tally = field(default_factory=_Tally)  # valid: > 0
+    uncertainty: _Tally = field(default_factory=_Tally)  # known: finite
     polls: int = 0
 
 
@@ -142,9 +181,20 @@ class PtdSimulator:
         averaging_ms: int = 1000,
         sent_log_path: Path | None = None,
         faults: list[Fault] | None = None,
+        interval_ms: float | None = None,
+        channels: int = 1,
     ) -> None:
+        """``interval_ms`` fixes the sampling interval whatever ``Go`` asks (a meter's own
+        update rate; may be well below Go's 10 ms minimum); ``channels`` > 1 makes a
+        multichannel daemon that answers ``RL,*,*``, the model's power split evenly."""
         if identity not in IDENTITIES:
             raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
+        if interval_ms is not None and not MIN_SIM_INTERVAL_MS <= interval_ms <= 60_000:
+            raise ValueError(f"interval_ms {interval_ms:g} is outside {MIN_SIM_INTERVAL_MS:g}..60000")
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise ValueError(f"channels {channels} is outside 1..{MAX_CHANNELS}")
+        self.interval_ms = interval_ms
+        self.channels = channels
         self.identity = IDENTITIES[identity]
         self.spec: MeterSpec = METERS[self.identity.model]
         self.model = model or CpuUtilisationModel()
@@ -226,7 +276,7 @@ class PtdSimulator:
     def _protocol_fault(self, line: str) -> str | None:
         """The protocol fault that this command meets, if one is due (each fires once)."""
         measurement = self.measurement
-        if measurement is None or line.strip().upper() != "RL":
+        if measurement is None or line.strip().upper() not in ("RL", "RL,*,*"):
             return None
         measurement.polls += 1
         for fault in self.faults:
@@ -263,7 +313,7 @@ class PtdSimulator:
         return "Hello, PTDaemon here!"
 
     def _identify(self, args: list[str]) -> str:
-        return self.identity.identify_reply(self.averaging_ms)
+        return self.identity.identify_reply(self.averaging_ms, self.channels)
 
     def _read_ranges(self, args: list[str]) -> str:
         volts, amps = self.ranges.in_use()
@@ -326,18 +376,23 @@ class PtdSimulator:
         return "Stopping untimed measurement"
 
     def _read_last(self, args: list[str]) -> str:
-        if args:
+        """``RL``; a multichannel daemon also answers ``RL,*,*`` with every channel."""
+        every_channel = [a.strip() for a in args] == ["*", "*"]
+        if args and not (every_channel and self.channels > 1):
             return "Invalid number of parameters"
         samples = [self.unread.popleft() for _ in range(len(self.unread))]
-        self._log_sent(samples)
-        return "\r\n".join([f"Last {len(samples)} samples", *map(format_sample_line, samples)])
+        self._log_sent(samples, every_channel)
+        lines = format_sample_lines(samples, channels=every_channel)
+        return "\r\n".join([f"Last {len(samples)} samples", *lines])
 
-    def _log_sent(self, samples: list[Sample]) -> None:
+    def _log_sent(self, samples: list[Sample], every_channel: bool) -> None:
         current = self._current()
         if self._sent_file is None or current is None:
             return
         self._sent_file.write(f"RL {len(samples)}\n")
-        self._sent_file.writelines(format_sample_line(s, current.mark) + "\n" for s in samples)
+        self._sent_file.writelines(
+            line + "\n" for line in format_sample_lines(samples, current.mark, channels=every_channel)
+        )
         self._sent_file.flush()
 
     def _current(self) -> _Measurement | None:
@@ -345,58 +400,74 @@ class PtdSimulator:
 
     def _watts(self, args: list[str]) -> str:
         current = self._current()
-        watts = [s.watts for s in current.samples] if current else []
-        valid = [w for w in watts if w > 0]
+        watts = current.watts if current else _Tally()
+        taken, valid = watts.offered, watts.kept
         if not valid:
-            return f"Watts,-1.000000,-1.000000,-1.000000,{len(watts)},{len(watts)},0"
+            return f"Watts,-1.000000,-1.000000,-1.000000,{taken},{taken},0"
         return (
-            f"Watts,{sum(valid) / len(valid):.6f},{min(valid):.6f},{max(valid):.6f},"
-            f"{len(watts)},{len(watts) - len(valid)},{len(valid)}"
+            f"Watts,{watts.total / valid:.6f},{watts.low:.6f},{watts.high:.6f},"
+            f"{taken},{taken - valid},{valid}"
         )
 
     def _uncertainty(self, args: list[str]) -> str:
         current = self._current()
-        values = current.uncertainties if current else []
-        known = [u for u in values if math.isfinite(u)]
+        tally = current.uncertainty if current else _Tally()
+        total, known, invalid = tally.offered, tally.kept, tally.above_limit
         if not known:
-            return f"Uncertainty,-1.000000,-1.000000,-1.000000,{len(values)},0,0,{len(values)}"
-        invalid = sum(u > 0.01 for u in known)
+            return f"Uncertainty,-1.000000,-1.000000,-1.000000,{total},0,0,{total}"
         return (
-            f"Uncertainty,{sum(known) / len(known):.6f},{min(known):.6f},{max(known):.6f},"
-            f"{len(values)},{invalid},{len(known) - invalid},{len(values) - len(known)}"
+            f"Uncertainty,{tally.total / known:.6f},{tally.low:.6f},{tally.high:.6f},"
+            f"{total},{invalid},{known - invalid},{total - known}"
         )
 
     # --- sampling ----------------------------------------------------------------------------
     async def _sample_loop(self, measurement: _Measurement) -> None:
         faults = self._data_faults(measurement.mark)
-        interval_ns = measurement.interval_ms * 1_000_000 * (2 if "wrong-rate" in faults else 1)
-        index = 1
+        interval_ns = self._interval_ns(measurement) * (2 if "wrong-rate" in faults else 1)
+        index = 1  # the next sample's number in the measurement
+        woke_ns = measurement.t0_ns
         while True:
             due_ns = measurement.t0_ns + index * interval_ns
-            await asyncio.sleep(max(0.0, (due_ns - time.time_ns()) / 1e9))
-            sample = self._take_sample(due_ns)
+            woke_ns = max(due_ns, woke_ns + BATCH_PERIOD_NS)
+            await asyncio.sleep(max(0.0, (woke_ns - time.time_ns()) / 1e9))
+            last = (max(time.time_ns(), due_ns) - measurement.t0_ns) // interval_ns
+            count = min(last - index + 1, MAX_SAMPLES)
+            t_ns = measurement.t0_ns + interval_ns * np.arange(index, index + count, dtype=np.int64)
+            batch = self._take_samples(t_ns)
             for kind in faults:
-                sample = spoil(kind, index, sample)
-            self._record(measurement, sample)
-            index += 1
+                batch = [spoil(kind, index + k, sample) for k, sample in enumerate(batch)]
+            self._record(measurement, batch)
+            index += count
 
-    def _take_sample(self, t_ns: int) -> Sample:
-        reading = self.model.reading(t_ns)
+    def _interval_ns(self, measurement: _Measurement) -> int:
+        interval_ms = measurement.interval_ms if self.interval_ms is None else self.interval_ms
+        return max(1, round(interval_ms * NS_PER_MS))
+
+    def _take_samples(self, t_ns: npt.NDArray[np.int64]) -> list[Sample]:
+        """The samples at these times: one model call for the batch, split over the channels."""
+        readings = readings_at(self.model, t_ns)
+        share = 1.0 / self.channels
         if self.ranges.volts is None:
-            self.ranges.auto_volts_pick = self.spec.snap_volts(reading.volts)
+            self.ranges.auto_volts_pick = self.spec.snap_volts(float(readings.volts.max()))
         if self.ranges.amps is None:
-            self.ranges.auto_amps_pick = self.spec.snap_amps(reading.amps)
-        return Sample(t_ns, reading.watts, reading.volts, reading.amps, reading.pf)
+            self.ranges.auto_amps_pick = self.spec.snap_amps(float(readings.amps.max()) * share)
+        columns = (t_ns.tolist(), readings.watts.tolist(), readings.volts.tolist(),
+                   readings.amps.tolist(), readings.pf.tolist())
+        if self.channels == 1:
+            return list(map(Sample, *columns))
+        return [_split(t, w, v, a, pf, self.channels) for t, w, v, a, pf in zip(*columns, strict=True)]
 
-    def _record(self, measurement: _Measurement, sample: Sample) -> None:
+    def _record(self, measurement: _Measurement, batch: list[Sample]) -> None:
         volts_range, amps_range = self.ranges.in_use()
-        measurement.samples.append(sample)
-        measurement.uncertainties.append(
-            self.spec.sample_uncertainty(sample.watts, volts_range, amps_range)
-        )
-        self.unread.append(sample)
+        watts = np.fromiter((s.watts for s in batch), np.float64, len(batch))
+        uncertainties = np.fromiter(
+            (self.spec.sample_uncertainty(w, volts_range, amps_range, elements=self.channels)
+             for w in watts.tolist()), np.float64, len(batch))
+        measurement.watts.add(watts, watts > 0)
+        measurement.uncertainty.add(uncertainties, np.isfinite(uncertainties), limit=0.01)
+        self.unread.extend(batch)
         if self._log_file is not None:
-            self._log_file.write(format_sample_line(sample, measurement.mark) + "\n")
+            self._log_file.writelines(line + "\n" for line in format_sample_lines(batch, measurement.mark))
             self._log_file.flush()
 
     async def _stop_sampling(self) -> None:
