@@ -9,9 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from reports.headline import Headline, headline, metric_uncertainty, verdict
 from reports.plot import DPI
 from reports.repeat import overlaps
@@ -119,6 +116,9 @@ def format_table(sessions: Sequence[SessionSummary]) -> str:
 def render_compare_png(sessions: Sequence[SessionSummary]) -> bytes:
     """One bar chart per unit (W and mJ/query do not share an axis), error bars where known."""
     units = sorted({s.metric.unit for s in sessions if s.metric.value is not None})
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # only when drawing, as in plot
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(max(6.0, 1.6 * len(sessions) + 2), 4.0 * max(len(units), 1)), dpi=DPI,
                  layout="constrained")
     FigureCanvasAgg(fig)

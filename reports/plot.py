@@ -6,18 +6,16 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
 
 from reports.headline import headline, verdict
 from reports.session_report import PhaseReport, phase_report, read_session_meta
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 POWER_PNG = "power.png"
 FIGURE_SIZE_IN = (11.0, 7.0)
@@ -111,6 +109,9 @@ def _draw_gaps(ax: Axes, gaps: Gaps, origin_ns: int, interval_ns: int) -> None:
 
 
 def _legend_handles() -> list[Any]:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     return [
         Patch(color=WINDOW_COLOUR, alpha=0.12, label="LoadGen window (power_begin..power_end)"),
         Line2D([], [], color=IN_WINDOW_COLOUR, marker=".", label="samples in window"),
@@ -122,7 +123,11 @@ def _legend_handles() -> list[Any]:
 
 def render_power_png(phases: Sequence[PhaseReport], title: str) -> bytes:
     """One panel per phase, top to bottom, as PNG bytes of ``PNG_SIZE_PX``."""
-    # A bare Figure on an Agg canvas: no pyplot, no global backend, no display, nothing to close.
+    # matplotlib is imported here, not at the top: commands that draw nothing (the SUT agent)
+    # should not pay for it. A bare Figure on an Agg canvas: no pyplot, no global backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=FIGURE_SIZE_IN, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(phases), 1, squeeze=False)
