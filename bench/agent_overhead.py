@@ -141,6 +141,9 @@ def profile_agent(agent: subprocess.Popen[str], workload_s: float) -> Row:
                     at.setdefault(seen, last[:2])
         time.sleep(SAMPLE_PERIOD_S)
     reader.join(5)
+    for seen in (opened, done):  # a line read after the last sample: the agent's last figures
+        if seen.is_set():
+            at.setdefault(seen, last[:2])
     if len(at) < 2 or agent.returncode not in (0, 1):  # 1: a short run is not MLPerf-valid
         raise RuntimeError(f"the agent failed (exit {agent.returncode})")
     (open_s, open_cpu_s), (done_s, done_cpu_s) = at[opened], at[done]
