@@ -222,6 +222,18 @@ def _phase_times(meta: dict[str, Any], phase: str) -> tuple[float | None, float 
     return None, None
 
 
+def _phase_clock(phase: PhaseReport, meta: dict[str, Any]) -> checks.PhaseClock:
+    """The director's record of a phase that the analyzer's timestamps must agree with."""
+    recorded = meta.get("phases", {}).get(phase.phase, {})
+    driver = meta.get("analyzer", {}).get("driver")
+    outages = [(int(g["lost_t_ns"]), int(g["back_t_ns"])) for g in meta.get("reconnects", [])
+               if isinstance(g, dict) and g.get("mark") == recorded.get("mark")
+               and g.get("analyzer") == driver and "lost_t_ns" in g and "back_t_ns" in g]
+    times = recorded.get("times", [])
+    began, ended = (int(times[0][0] * 1e9), int(times[-1][0] * 1e9)) if len(times) >= 4 else (None, None)
+    return checks.PhaseClock(phase.phase, phase.interval_ns, outages, began, ended)
+
+
 def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
     uncertainty = testing.sample_uncertainty
     in_window = testing.series.take(
@@ -260,6 +272,7 @@ def _phase_checks(phase: PhaseReport, meta: dict[str, Any]) -> list[Check]:
         checks.coverage(
             phase.phase, coverage["fraction"], coverage["longest_gap_s"], coverage["interval_s"]
         ),
+        checks.analyzer_clock(t_ns, _phase_clock(phase, meta)),
     ]
 
 

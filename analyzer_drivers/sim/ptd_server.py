@@ -19,6 +19,7 @@ from typing import TextIO
 from analyzer_drivers.base import Sample
 from analyzer_drivers.meters import METERS, MeterSpec
 from analyzer_drivers.ptd_format import format_sample_line
+from analyzer_drivers.sim.faults import GARBAGE, Fault, data_faults, due_protocol_fault, spoil_all
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
 from analyzer_drivers.timefmt import format_mlperf_time
 
@@ -53,59 +54,6 @@ IDENTITIES: dict[str, PtdIdentity] = {
         "YokogawaWT330E", "1.10.0-sim00000-20261123", "YOKOGAWA;WT333E;C3VD30030E;F1.04", "WT330E"
     ),
 }
-
-
-PROTOCOL_FAULTS = ("drop", "restart", "hang", "garbage", "partial")
-DATA_FAULTS = ("overrange", "sentinels", "wrong-rate", "clock-jump")
-FAULTS = PROTOCOL_FAULTS + DATA_FAULTS
-FAULT_POLL = 3  # a protocol fault fires on this RL poll of a matching measurement, once
-FAULT_SAMPLES = range(3, 6)  # the samples a data fault spoils (1-based)
-CLOCK_JUMP_NS = 5_000_000_000
-OVERRANGE_FACTOR = 4.0
-
-
-@dataclass
-class Fault:
-    """A fault to inject: ``kind`` from FAULTS, in measurements whose mark ends with ``phase``.
-
-    Protocol faults: ``drop`` closes the connection, ``restart`` also loses the measurement
-    (a daemon restart), ``hang`` never answers, ``garbage`` answers junk, ``partial`` sends
-    half a line and closes. Data faults: ``overrange`` samples, ``sentinels`` (-1, -2, NaN),
-    ``wrong-rate`` (twice the asked interval), ``clock-jump`` (the analyzer host's clock
-    jumps forward 5 s).
-    """
-
-    kind: str
-    phase: str = ""
-    fired: bool = False
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULTS:
-            raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULTS)}")
-
-    @classmethod
-    def parse(cls, text: str) -> Fault:
-        """``KIND`` or ``KIND@PHASE`` (e.g. ``drop@testing``)."""
-        kind, _, phase = text.partition("@")
-        return cls(kind.strip(), phase.strip())
-
-    def applies(self, mark: str) -> bool:
-        return mark.endswith(self.phase)
-
-
-def spoil(kind: str, index: int, sample: Sample) -> Sample:
-    """A data fault's version of the ``index``-th sample of a measurement."""
-    if index not in FAULT_SAMPLES and kind != "clock-jump":
-        return sample
-    if kind == "overrange":
-        return Sample(sample.t_ns, sample.watts * OVERRANGE_FACTOR, sample.volts,
-                      sample.amps * OVERRANGE_FACTOR, sample.pf)
-    if kind == "sentinels":
-        watts = (-1.0, -2.0, math.nan)[index - FAULT_SAMPLES.start]
-        return Sample(sample.t_ns, watts, sample.volts, sample.amps, sample.pf)
-    if kind == "clock-jump" and index >= FAULT_SAMPLES.start:
-        return Sample(sample.t_ns + CLOCK_JUMP_NS, sample.watts, sample.volts, sample.amps, sample.pf)
-    return sample
 
 
 @dataclass
@@ -209,7 +157,7 @@ class PtdSimulator:
                     writer.write(b"Last 3 sam" if fault == "partial" else b"")
                     await writer.drain()
                     break
-                reply = "\x00\xff#@!" if fault == "garbage" else self.handle(line)
+                reply = GARBAGE if fault == "garbage" else self.handle(line)
                 writer.write(reply.encode() + b"\r\n")
                 await writer.drain()
         except ConnectionError:
@@ -224,20 +172,17 @@ class PtdSimulator:
         self.faults.append(fault)
 
     def _protocol_fault(self, line: str) -> str | None:
-        """The protocol fault that this command meets, if one is due (each fires once)."""
+        """The protocol fault that this command meets, if one is due (each fires once).
+
+        ``drop`` closes the connection, ``restart`` also loses the measurement (a daemon
+        restart), ``hang`` never answers, ``garbage`` answers junk, ``partial`` sends half a
+        line and closes.
+        """
         measurement = self.measurement
         if measurement is None or line.strip().upper() != "RL":
             return None
         measurement.polls += 1
-        for fault in self.faults:
-            due = fault.kind in PROTOCOL_FAULTS and not fault.fired and measurement.polls >= FAULT_POLL
-            if due and fault.applies(measurement.mark):
-                fault.fired = True
-                return fault.kind
-        return None
-
-    def _data_faults(self, mark: str) -> list[str]:
-        return [f.kind for f in self.faults if f.kind in DATA_FAULTS and f.applies(mark)]
+        return due_protocol_fault(self.faults, measurement.mark, measurement.polls)
 
     # --- the command table --------------------------------------------------------------
     def handle(self, line: str) -> str:
@@ -368,15 +313,15 @@ class PtdSimulator:
 
     # --- sampling ----------------------------------------------------------------------------
     async def _sample_loop(self, measurement: _Measurement) -> None:
-        faults = self._data_faults(measurement.mark)
+        # Data faults: overrange (×4), sentinels (-1, -2, NaN), wrong-rate (twice the asked
+        # interval), clock-jump (the daemon host's clock jumps 5 s ahead).
+        faults = data_faults(self.faults, measurement.mark)
         interval_ns = measurement.interval_ms * 1_000_000 * (2 if "wrong-rate" in faults else 1)
         index = 1
         while True:
             due_ns = measurement.t0_ns + index * interval_ns
             await asyncio.sleep(max(0.0, (due_ns - time.time_ns()) / 1e9))
-            sample = self._take_sample(due_ns)
-            for kind in faults:
-                sample = spoil(kind, index, sample)
+            sample = spoil_all(faults, index, self._take_sample(due_ns))
             self._record(measurement, sample)
             index += 1
 
