@@ -6,7 +6,9 @@ plug on a real mosquitto broker — with one fault injected in the ranging or th
 phase, and the real LoadGen over the CPU SUT. "Sent" counts the samples a simulator sent
 while the director measured (its sent log: PTDaemon's RL replies, SCPI value replies, the
 plug's readings published between a phase's start and the workload's end); "kept" those of
-them in the session's raw/ journal. Prints a Markdown table per simulator.
+them in the session's raw/ journal (a reading the driver turned into an error reading counts
+as kept). A run without a fault comes first: its flags are those of the setup. Prints a
+Markdown table per simulator.
 
     python bench/fault_matrix.py [--sim ptd|scpi|plug|all] [--seconds S] [--json]
 """
@@ -43,6 +45,13 @@ from power_director.session import Session, SessionError
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 
 SIMULATORS = ("ptd", "scpi", "plug")
+TITLES = {
+    "ptd": "PTDaemon driver and PTDaemon-protocol simulator",
+    "scpi": "Yokogawa driver (pyvisa-py) and the SCPI WT310 simulator",
+    "plug": "Tasmota driver and plug simulator on mosquitto",
+}
+NO_FAULT = "none"
+CASES = [(NO_FAULT, ""), *((kind, phase) for kind in FAULTS for phase in PHASES)]
 INTERVAL_MS = 100
 WATTS = 150.0
 # Constant power: the verdicts then depend on the fault alone, not on this machine's load.
@@ -62,9 +71,9 @@ class Rig:
 
 
 @contextlib.asynccontextmanager
-async def ptd_rig(fault: Fault, sent_log: Path, broker: str) -> AsyncIterator[Rig]:
+async def ptd_rig(faults: list[Fault], sent_log: Path, broker: str) -> AsyncIterator[Rig]:
     simulator = PtdSimulator(MODEL, identity="wt310", averaging_ms=INTERVAL_MS,
-                             sent_log_path=sent_log, faults=[fault])
+                             sent_log_path=sent_log, faults=faults)
     port = await simulator.start_server("127.0.0.1", 0)
     try:
         yield Rig(AnalyzerConfig(port=port, interval_ms=INTERVAL_MS, connect_timeout_s=2.0,
@@ -74,8 +83,8 @@ async def ptd_rig(fault: Fault, sent_log: Path, broker: str) -> AsyncIterator[Ri
 
 
 @contextlib.asynccontextmanager
-async def scpi_rig(fault: Fault, sent_log: Path, broker: str) -> AsyncIterator[Rig]:
-    simulator = Wt300Simulator(MODEL, "wt310", update_interval_s=INTERVAL_MS / 1000, faults=[fault],
+async def scpi_rig(faults: list[Fault], sent_log: Path, broker: str) -> AsyncIterator[Rig]:
+    simulator = Wt300Simulator(MODEL, "wt310", update_interval_s=INTERVAL_MS / 1000, faults=faults,
                                sent_log_path=sent_log)
     port = await simulator.start_server("127.0.0.1", 0)
     try:
@@ -87,10 +96,10 @@ async def scpi_rig(fault: Fault, sent_log: Path, broker: str) -> AsyncIterator[R
 
 
 @contextlib.asynccontextmanager
-async def plug_rig(fault: Fault, sent_log: Path, broker: str) -> AsyncIterator[Rig]:
+async def plug_rig(faults: list[Fault], sent_log: Path, broker: str) -> AsyncIterator[Rig]:
     host, _, port = broker.rpartition(":")
-    topic = f"{fault.kind}-{fault.phase}"
-    simulator = PlugSimulator(host, int(port), "tasmota", topic, MODEL, period_s=0.5, faults=[fault],
+    topic = sent_log.stem
+    simulator = PlugSimulator(host, int(port), "tasmota", topic, MODEL, period_s=0.5, faults=faults,
                               sent_log_path=sent_log, outage_s=PLUG_OUTAGE_S,
                               phase_pause_s=PLUG_PHASE_PAUSE_S)
     task = asyncio.get_running_loop().create_task(simulator.run())
@@ -115,7 +124,9 @@ def _samples(path: Path) -> list[Sample]:
 
 
 def _same_watts(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-6)
+    """The same reading; an unusable one (a sentinel, NaN) is kept as any error reading."""
+    unusable = not (math.isfinite(a) and a > 0) and not (math.isfinite(b) and b > 0)
+    return unusable or math.isclose(a, b, rel_tol=1e-3, abs_tol=1e-6)
 
 
 def kept_count(sent: list[Sample], kept: list[Sample]) -> int:
@@ -157,14 +168,15 @@ async def run_case(simulator: str, kind: str, phase: str, seconds: float, root: 
     """One session with one fault; what happened to it and to its samples."""
     row: dict[str, Any] = {"simulator": simulator, "fault": kind, "phase": phase}
     started = time.monotonic()
-    sent_log = root / f"{simulator}-{kind}-{phase}.sent"
+    sent_log = root / f"{simulator}-{kind}-{phase or 'all'}.sent"
+    faults = [] if kind == NO_FAULT else [Fault(kind, phase)]
     async with contextlib.AsyncExitStack() as stack:
         try:
-            rig = await stack.enter_async_context(RIGS[simulator](Fault(kind, phase), sent_log, broker))
+            rig = await stack.enter_async_context(RIGS[simulator](faults, sent_log, broker))
         except ValueError as exc:  # a fault this simulator cannot have
             return {**row, "outcome": f"refused: {exc}", "seconds": 0.0, "reconnects": 0,
                     "restarted": 0, "sent": 0, "kept": 0, "flags": []}
-        session = _session(simulator, rig, seconds, root / f"{simulator}-{kind}-{phase}", kind)
+        session = _session(simulator, rig, seconds, root / sent_log.stem, kind)
         report = await _run(session, row)
     sent, kept = sent_and_kept(simulator, session, sent_log)
     reconnects = session.meta.get("reconnects", [])
@@ -197,9 +209,8 @@ async def run_matrix(simulators: Iterable[str], seconds: float, root: Path) -> l
     rows = []
     async with _broker(root, "plug" in simulators) as broker:
         for simulator in simulators:
-            for kind in FAULTS:
-                for phase in PHASES:
-                    rows.append(await run_case(simulator, kind, phase, seconds, root, broker))
+            for kind, phase in CASES:
+                rows.append(await run_case(simulator, kind, phase, seconds, root, broker))
     return rows
 
 
@@ -218,17 +229,37 @@ async def _broker(root: Path, needed: bool) -> AsyncIterator[str]:
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| simulator | fault | phase | session | reconnects | samples kept / sent | report flags |",
-             "|---|---|---|---|---|---|---|"]
+    tables = []
+    for simulator in dict.fromkeys(r["simulator"] for r in rows):
+        lines = [f"**{TITLES[simulator]}**", "",
+                 "| fault | phase | session | reconnects | samples kept / sent | report flags |",
+                 "|---|---|---|---|---|---|"]
+        lines += [_row(r) for r in _merged(r for r in rows if r["simulator"] == simulator)]
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
+
+
+def _merged(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row for a fault a simulator refuses in every phase."""
+    merged: list[dict[str, Any]] = []
     for r in rows:
-        if r["outcome"].startswith("refused"):
-            lines.append(f"| {r['simulator']} | {r['fault']} | {r['phase']} | {r['outcome']} | — | — | — |")
-            continue
-        reconnects = f"{r['reconnects']}" + (f" ({r['restarted']} restarted)" if r["restarted"] else "")
-        flags = ", ".join(f for f in r["flags"] if f != "mlperf_min_duration") or "—"
-        lines.append(f"| {r['simulator']} | {r['fault']} | {r['phase']} | {r['outcome']} | {reconnects} | "
-                     f"{r['kept']} / {r['sent']} | {flags} |")
-    return "\n".join(lines)
+        previous = merged[-1] if merged else None
+        if previous and previous["fault"] == r["fault"] and r["outcome"].startswith("refused"):
+            previous["phase"] = "any"
+        else:
+            merged.append(dict(r))
+    return merged
+
+
+def _row(r: dict[str, Any]) -> str:
+    phase = r["phase"] or "—"
+    if r["outcome"].startswith("refused"):
+        why = r["outcome"].split(": ", 2)[-1]
+        return f"| {r['fault']} | {phase} | refused | — | — | {why} |"
+    reconnects = f"{r['reconnects']}" + (f" ({r['restarted']} restarted)" if r["restarted"] else "")
+    flags = ", ".join(f for f in r["flags"] if f != "mlperf_min_duration") or "—"
+    return (f"| {r['fault']} | {phase} | {r['outcome']} | {reconnects} | {r['kept']} / {r['sent']} | "
+            f"{flags} |")
 
 
 def main() -> int:
