@@ -105,17 +105,19 @@ class Wt300:
     def send(self, command: str) -> None:
         self._exchange(command, expect_reply=False)
 
-    def ask(self, query: str) -> str:
-        return self._exchange(query, expect_reply=True)
+    def ask(self, query: str, *, accepted: bool = False) -> str:
+        """``accepted``: a query the meter has answered before, so a timeout means the meter
+        or the link is gone (no error queue to ask)."""
+        return self._exchange(query, expect_reply=True, accepted=accepted)
 
-    def _exchange(self, command: str, expect_reply: bool) -> str:
+    def _exchange(self, command: str, expect_reply: bool, accepted: bool = False) -> str:
         with self._lock:
             sent_ns = time.time_ns()
             try:
                 self.resource.write(command)
                 reply = self.resource.read().strip() if expect_reply else ""
             except pyvisa.errors.VisaIOError as exc:
-                raise AnalyzerError(self._explain(command, exc)) from exc
+                raise AnalyzerError(self._explain(command, exc, accepted)) from exc
             except UnicodeDecodeError as exc:
                 self.failed = True
                 raise AnalyzerError(f"{self.where} answered {command!r} with bytes that are not ASCII "
@@ -127,19 +129,25 @@ class Wt300:
             self.on_exchange(command, reply, sent_ns, time.time_ns())
         return reply
 
-    def _explain(self, command: str, exc: pyvisa.errors.VisaIOError) -> str:
+    def _explain(self, command: str, exc: pyvisa.errors.VisaIOError, accepted: bool) -> str:
         self.failed = True
         if exc.error_code != pyvisa.constants.StatusCode.error_timeout:
             return f"{self.where} failed during {command!r}: {exc.description}"
         # A SCPI meter stays silent on a query it rejects; its error queue says why.
         # (pyvisa-py reports a closed socket as a timeout too.)
-        detail = ""
-        with contextlib.suppress(pyvisa.errors.VisaIOError, OSError, UnicodeDecodeError):
-            self.resource.write(":STAT:ERR?")
-            detail = f" (meter error: {self.resource.read().strip()})"
-            self.failed = False
+        detail = "" if accepted else self._error_queue()
         timeout_s = self.resource.timeout / 1000
         return f"{self.where} did not answer {command!r} within {timeout_s:g} s{detail}"
+
+    def _error_queue(self) -> str:
+        """The meter's first queued error; empty when it cannot be asked (the link failed)."""
+        try:
+            self.resource.write(":STAT:ERR?")
+            reply = self.resource.read().strip()
+        except (pyvisa.errors.VisaIOError, OSError, UnicodeDecodeError):
+            return ""
+        self.failed = False
+        return f" (meter error: {reply})"
 
     # --- commands ------------------------------------------------------------------------
     def identity(self) -> str:
@@ -177,9 +185,9 @@ class Wt300:
 
     def read_fresh_values(self) -> list[float]:
         """Wait for the next data update, then read every numeric item."""
-        self.ask(":STAT:EESR?")  # reading clears the register
+        self.ask(":STAT:EESR?", accepted=True)  # reading clears the register
         self.send(":COMM:WAIT 1")
-        return parse_values(self.ask(":NUM:NORM:VAL?"), self.where)
+        return parse_values(self.ask(":NUM:NORM:VAL?", accepted=True), self.where)
 
     def go_local(self) -> None:
         self.send(":COMM:REM OFF")
