@@ -112,15 +112,16 @@ class PlugSimulator:
         return Sample(t_ns, reading.watts, reading.volts, reading.amps, reading.pf)
 
     def _read(self) -> Sample:
-        """The next reading to publish, spoiled by the measurement's data faults, logged as sent."""
-        sample = self._reading()
+        """The next reading to publish, spoiled by the measurement's data faults, logged as sent
+        (at the time it is sent, whatever the plug's clock says)."""
+        sample = sent = self._reading()
         mark = IDLE_MARK
         if self._measuring():
             self._served.samples += 1
             sample = spoil_all(data_faults(self.faults, self._served.phase), self._served.samples, sample)
             mark = self._served.phase
         if self._sent_file is not None:
-            shown = Sample(sample.t_ns, self.shown_watts(sample.watts))
+            shown = Sample(sent.t_ns, self.shown_watts(sample.watts))
             self._sent_file.write(format_sample_line(shown, mark) + "\n")
             self._sent_file.flush()
         return sample
@@ -260,6 +261,9 @@ class PlugSimulator:
                 await asyncio.sleep(self.outage_s)
         finally:
             await self._link.close()
+            if self._sent_file is not None:
+                self._sent_file.close()
+                self._sent_file = None
 
     async def _stay(self, port: int) -> None:
         """One connection to the broker (through the link), until cancelled or a drop or restart fault."""
