@@ -42,6 +42,7 @@ FIRMWARE = {"tasmota": "13.4.0(tasmota)", "shelly": "1.4.4-g6d2a586"}
 SHELLY_MODEL = "SNPL-00112EU"
 REFUSED_FAULTS = {"overrange": "a smart plug has no measuring ranges to exceed"}
 IDLE_MARK = "idle"  # the sent log's mark for readings published outside a measurement
+LINK_DRAIN_S = 0.05
 
 
 def _whole(value: float) -> float:
@@ -296,7 +297,8 @@ class PlugSimulator:
             poll = self._is_poll(topic, payload)
             fault = self._on_poll() if poll else None
             if fault == "drop":
-                self._dropped = True
+                self._dropped = True  # nothing more is sent; what is on the wire arrives first
+                await asyncio.sleep(LINK_DRAIN_S)
                 self._link.cut()
                 continue
             if fault == "restart":
@@ -313,7 +315,7 @@ class PlugSimulator:
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         next_s = time.monotonic()
         while True:
-            if not self._silent():
+            if not (self._silent() or self._dropped):
                 await client.publish(*self.telemetry())
             next_s += self.period_s * (2 if self._slowed() else 1)
             await asyncio.sleep(max(0.0, next_s - time.monotonic()))
