@@ -164,6 +164,12 @@ class Analyzer(abc.ABC):
         """Mean per-sample uncertainty (fraction) of the last measurement, if known."""
         return None
 
+    async def reconnect(self) -> None:
+        """After a failed poll: make a new connection to the meter (a driver whose link is
+        still up may keep it)."""
+        await self.close()
+        await self.connect()
+
     async def resume(self, mark: str, interval_ms: int) -> bool:
         """After a reconnect: restart the measurement with ``mark`` unless the meter kept it
         running. Returns True when it had to restart (samples in between are lost)."""

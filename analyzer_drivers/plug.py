@@ -4,7 +4,9 @@ A plug pushes readings on its own (Tasmota ``tele/<t>/SENSOR``, Shelly ``NotifyS
 every few seconds; during a measurement we also poll it (``Status 10``,
 ``Switch.GetStatus``) at the measurement interval. Every reading received during a
 measurement is a sample, stamped on arrival. A plug that goes offline, or a broker
-that drops us, leaves one error-sentinel sample (a gap); we reconnect on our own.
+that drops us, leaves one error-sentinel sample (a gap); we reconnect to the broker on our
+own. A plug that stays offline, or sends nothing for a poll interval plus the reply
+timeout, fails ``poll()``: the session then reconnects and ``resume()`` waits for a reading.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from analyzer_drivers.base import (
 from analyzer_drivers.meters import PLUGS
 
 PLUG_AVERAGING_MS = 1000  # both firmwares report about a 1 s average
+CANCEL_RETRY_S = 0.5
 
 
 def parse_broker(text: str) -> tuple[str, int]:
@@ -86,6 +89,9 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
         self._measuring = False
         self._in_gap = False
         self._poller: asyncio.Task[None] | None = None
+        self._interval_s = 1.0
+        self._last_reading_s = 0.0  # monotonic: when the last reading of a measurement arrived
+        self._reading_arrived = asyncio.Event()
         self._valid_watts: list[float] = []
         self.gaps: list[tuple[int, str]] = []  # (t_ns, why) of every gap in this connection
 
@@ -95,7 +101,8 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
 
     # --- what each firmware says differently ---------------------------------------------------
     @abc.abstractmethod
-    def subscriptions(self) -> list[str]: ...
+    def subscriptions(self) -> list[str]:
+        """The status topic first: its retained state must come before any reading."""
 
     @abc.abstractmethod
     def handle(self, topic: str, payload: bytes, t_ns: int) -> None:
@@ -146,13 +153,17 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
                 self.gap(f"lost the MQTT broker: {_one_line(exc)}")
             await asyncio.sleep(self.reconnect_delay_s)
 
+    async def reconnect(self) -> None:
+        """Only a lost broker needs a new connection: when the plug itself went away, the one
+        we have is what will hear it come back (a new one could miss its first readings)."""
+        task = self._loop_task
+        if self._client is None or task is None or task.done():
+            await super().reconnect()
+
     async def close(self) -> None:
         await self._stop_poller()
         task, self._loop_task = self._loop_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                await task
+        await cancel_and_wait(task)
         self._client = None
 
     async def publish(self, topic: str, payload: str) -> None:
@@ -172,9 +183,8 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
             await self.publish(topic, payload)
             return await asyncio.wait_for(future, self.reply_timeout_s)
         except asyncio.TimeoutError as exc:
-            state = {None: "", True: " (it says it is online)", False: " (it is offline)"}[self.online]
             raise AnalyzerError(
-                f"the {self.where} did not answer {what} within {self.reply_timeout_s:g} s{state}"
+                f"the {self.where} did not answer {what} within {self.reply_timeout_s:g} s{self._state()}"
             ) from exc
         finally:
             self._pending.pop(key, None)
@@ -189,6 +199,8 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
         if not self._measuring or self.online is False:
             return
         self._in_gap = False
+        self._last_reading_s = time.monotonic()
+        self._reading_arrived.set()
         self._buffer.append(Sample(t_ns, watts, volts, amps, pf))
         if math.isfinite(watts) and watts > 0:
             self._valid_watts.append(watts)
@@ -219,8 +231,26 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
         self._buffer.clear()
         self._valid_watts = []
         self._in_gap = False
+        self._begin(interval_ms)
+
+    def _begin(self, interval_ms: int) -> None:
         self._measuring = True
-        self._poller = asyncio.get_running_loop().create_task(self._poll_loop(interval_ms / 1000))
+        self._interval_s = interval_ms / 1000
+        self._last_reading_s = time.monotonic()
+        if self._poller is None:
+            self._poller = asyncio.get_running_loop().create_task(self._poll_loop(self._interval_s))
+
+    async def resume(self, mark: str, interval_ms: int) -> bool:
+        """Measure on once the plug answers again; what it read while we were away is lost."""
+        self._reading_arrived.clear()
+        self._begin(interval_ms)
+        wait_s = self._interval_s + self.reply_timeout_s
+        try:
+            await asyncio.wait_for(self._reading_arrived.wait(), wait_s)
+        except asyncio.TimeoutError:
+            raise AnalyzerError(f"the {self.where} sent no reading within {wait_s:g} s "
+                                f"of reconnecting{self._state()}") from None
+        return True
 
     async def _poll_loop(self, interval_s: float) -> None:
         next_s = time.monotonic()
@@ -232,7 +262,22 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
             await asyncio.sleep(max(0.0, next_s - time.monotonic()))
 
     async def poll(self) -> list[Sample]:
-        return self._buffer.drain()
+        samples = self._buffer.drain()
+        if not samples and self._measuring:
+            self._check_alive()
+        return samples
+
+    def _check_alive(self) -> None:
+        """Fail when the plug is offline or has sent nothing for a poll interval plus the reply timeout."""
+        if self.online is False:
+            raise AnalyzerError(f"the {self.where} is offline (its last will says so)")
+        silent_s = time.monotonic() - self._last_reading_s
+        if silent_s > self._interval_s + self.reply_timeout_s:
+            self.gap(f"no reading for {silent_s:.1f} s")
+            raise AnalyzerError(f"the {self.where} sent no reading for {silent_s:.1f} s")
+
+    def _state(self) -> str:
+        return {None: "", True: " (it says it is online)", False: " (it is offline)"}[self.online]
 
     async def stop(self) -> None:
         await self._stop_poller()
@@ -240,16 +285,28 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
 
     async def _stop_poller(self) -> None:
         poller, self._poller = self._poller, None
-        if poller is not None:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+        await cancel_and_wait(poller)
 
     async def uncertainty(self) -> float | None:
         spec = PLUGS[self.kind]
         if not self._valid_watts:
             return None
         return sum(spec.sample_uncertainty(w) for w in self._valid_watts) / len(self._valid_watts)
+
+
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel a task and wait until it has ended, whatever it ended with.
+
+    Python 3.11's ``wait_for`` (inside aiomqtt) can swallow a cancellation that meets a
+    completion, leaving a loop running: so cancel again until the task is done.
+    """
+    if task is None:
+        return
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=CANCEL_RETRY_S)
+    if not task.cancelled():
+        task.exception()  # retrieved: a task that ended in an error has nothing more to say
 
 
 def payload_bytes(payload: Any) -> bytes:
@@ -277,7 +334,7 @@ class TasmotaPlug(MqttPlug):
     kind = "tasmota"
 
     def subscriptions(self) -> list[str]:
-        return [f"tele/{self.topic}/SENSOR", f"tele/{self.topic}/LWT", f"stat/{self.topic}/+"]
+        return [f"tele/{self.topic}/LWT", f"tele/{self.topic}/SENSOR", f"stat/{self.topic}/+"]
 
     def handle(self, topic: str, payload: bytes, t_ns: int) -> None:
         if topic == f"tele/{self.topic}/LWT":
@@ -326,7 +383,7 @@ class ShellyPlug(MqttPlug):
         self._switch: dict[str, Any] = {}  # NotifyStatus sends deltas: keep the whole state
 
     def subscriptions(self) -> list[str]:
-        return [f"{self.topic}/events/rpc", f"{self.topic}/online", f"{self.client_id}/rpc"]
+        return [f"{self.topic}/online", f"{self.topic}/events/rpc", f"{self.client_id}/rpc"]
 
     def handle(self, topic: str, payload: bytes, t_ns: int) -> None:
         if topic == f"{self.topic}/online":

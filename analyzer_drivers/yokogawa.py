@@ -98,39 +98,56 @@ class Wt300:
         self.where = where
         self.rate_header = rate_header
         self.on_exchange: Callable[[str, str, int, int], None] | None = None
+        self.failed = False  # the link failed (not a rejected command): nothing more to say on it
         self._lock = threading.Lock()
 
     # --- the wire ----------------------------------------------------------------------
     def send(self, command: str) -> None:
         self._exchange(command, expect_reply=False)
 
-    def ask(self, query: str) -> str:
-        return self._exchange(query, expect_reply=True)
+    def ask(self, query: str, *, accepted: bool = False) -> str:
+        """``accepted``: a query the meter has answered before, so a timeout means the meter
+        or the link is gone (no error queue to ask)."""
+        return self._exchange(query, expect_reply=True, accepted=accepted)
 
-    def _exchange(self, command: str, expect_reply: bool) -> str:
+    def _exchange(self, command: str, expect_reply: bool, accepted: bool = False) -> str:
         with self._lock:
             sent_ns = time.time_ns()
             try:
                 self.resource.write(command)
                 reply = self.resource.read().strip() if expect_reply else ""
             except pyvisa.errors.VisaIOError as exc:
-                raise AnalyzerError(self._explain(command, exc)) from exc
-            except (OSError, UnicodeDecodeError) as exc:
+                raise AnalyzerError(self._explain(command, exc, accepted)) from exc
+            except UnicodeDecodeError as exc:
+                self.failed = True
+                raise AnalyzerError(f"{self.where} answered {command!r} with bytes that are not ASCII "
+                                    f"({exc.object[:40]!r})") from exc
+            except OSError as exc:
+                self.failed = True
                 raise AnalyzerError(f"{self.where} failed during {command!r}: {exc}") from exc
         if self.on_exchange is not None:
             self.on_exchange(command, reply, sent_ns, time.time_ns())
         return reply
 
-    def _explain(self, command: str, exc: pyvisa.errors.VisaIOError) -> str:
+    def _explain(self, command: str, exc: pyvisa.errors.VisaIOError, accepted: bool) -> str:
+        self.failed = True
         if exc.error_code != pyvisa.constants.StatusCode.error_timeout:
             return f"{self.where} failed during {command!r}: {exc.description}"
         # A SCPI meter stays silent on a query it rejects; its error queue says why.
-        detail = ""
-        with contextlib.suppress(pyvisa.errors.VisaIOError, OSError):
-            self.resource.write(":STAT:ERR?")
-            detail = f" (meter error: {self.resource.read().strip()})"
+        # (pyvisa-py reports a closed socket as a timeout too.)
+        detail = "" if accepted else self._error_queue()
         timeout_s = self.resource.timeout / 1000
         return f"{self.where} did not answer {command!r} within {timeout_s:g} s{detail}"
+
+    def _error_queue(self) -> str:
+        """The meter's first queued error; empty when it cannot be asked (the link failed)."""
+        try:
+            self.resource.write(":STAT:ERR?")
+            reply = self.resource.read().strip()
+        except (pyvisa.errors.VisaIOError, OSError, UnicodeDecodeError):
+            return ""
+        self.failed = False
+        return f" (meter error: {reply})"
 
     # --- commands ------------------------------------------------------------------------
     def identity(self) -> str:
@@ -168,9 +185,9 @@ class Wt300:
 
     def read_fresh_values(self) -> list[float]:
         """Wait for the next data update, then read every numeric item."""
-        self.ask(":STAT:EESR?")  # reading clears the register
+        self.ask(":STAT:EESR?", accepted=True)  # reading clears the register
         self.send(":COMM:WAIT 1")
-        return parse_values(self.ask(":NUM:NORM:VAL?"), self.where)
+        return parse_values(self.ask(":NUM:NORM:VAL?", accepted=True), self.where)
 
     def go_local(self) -> None:
         self.send(":COMM:REM OFF")
@@ -299,6 +316,7 @@ class YokogawaAnalyzer(Analyzer):
         self._uncertainties: list[float] = []
         self._reader: asyncio.Task[None] | None = None
         self._stopping = threading.Event()
+        self._lost = False  # a measurement failed: no restoring until resume() succeeds
 
     # --- connection ------------------------------------------------------------------
     async def connect(self) -> None:
@@ -335,11 +353,15 @@ class YokogawaAnalyzer(Analyzer):
         self._spec = self._spec_from_idn(self._idn)
         self._plan = ItemPlan.for_element(self.element, self._spec)
         meter.setup()
-        self._initial = _Settings(
-            meter.crest_factor, meter.volts_range, meter.amps_range, meter.volts_auto,
-            meter.amps_auto, meter.update_interval_s(), tuple(meter.items()),
-        )
-        if self._initial.crest_factor != self.crest_factor:
+        # After a reconnect the settings found before the first connect stay the ones to restore.
+        reconnected = self._initial is not None
+        if self._initial is None:
+            self._initial = _Settings(
+                meter.crest_factor, meter.volts_range, meter.amps_range, meter.volts_auto,
+                meter.amps_auto, meter.update_interval_s(), tuple(meter.items()),
+            )
+        crest_factor = meter.crest_factor if reconnected else self._initial.crest_factor
+        if crest_factor != self.crest_factor:
             meter.crest_factor = self.crest_factor
         meter.set_items(self._plan.items)
         meter.check_errors("crest factor and numeric item setup")
@@ -357,9 +379,10 @@ class YokogawaAnalyzer(Analyzer):
 
     async def close(self) -> None:
         await self._stop_reader()
-        if self._meter is not None and self._initial is not None:
+        if self._meter is not None and self._initial is not None and not self._lost:
             with contextlib.suppress(AnalyzerError):
                 await asyncio.to_thread(self._restore, self._initial)
+            self._initial = None
         meter, self._meter = self._meter, None
         if meter is not None:
             with contextlib.suppress(pyvisa.errors.Error, OSError):
@@ -371,6 +394,8 @@ class YokogawaAnalyzer(Analyzer):
 
     def _restore(self, initial: _Settings) -> None:
         meter = self._require_meter()
+        if meter.failed:
+            raise AnalyzerError(f"{self.where} is not answering: its settings stay as they are")
         meter.crest_factor = initial.crest_factor
         self._apply_ranges(
             meter, initial.volts_range, initial.amps_range, initial.volts_auto, initial.amps_auto
@@ -437,6 +462,10 @@ class YokogawaAnalyzer(Analyzer):
             meter.amps_range = amps
 
     async def start(self, mark: str, interval_ms: int) -> None:
+        self._uncertainties = []
+        await self._measure(interval_ms)
+
+    async def _measure(self, interval_ms: int) -> None:
         meter = self._require_meter()
         seconds = update_interval_s(interval_ms)
         if self._reader is not None:
@@ -451,7 +480,6 @@ class YokogawaAnalyzer(Analyzer):
 
         await asyncio.to_thread(arm)
         self._buffer.clear()
-        self._uncertainties = []
         self._stopping.clear()
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
 
@@ -460,6 +488,7 @@ class YokogawaAnalyzer(Analyzer):
             try:
                 sample = await asyncio.to_thread(self._read_sample)
             except AnalyzerError as exc:
+                self._lost = True
                 self._buffer.fail(exc)
                 return
             self._buffer.append(sample)
@@ -480,6 +509,14 @@ class YokogawaAnalyzer(Analyzer):
         return self._spec.sample_uncertainty(
             sample.watts, self._ranges.volts, self._ranges.amps, self.crest_factor, elements
         )
+
+    async def resume(self, mark: str, interval_ms: int) -> bool:
+        """After a reconnect: set the ranges again (a restarted meter lost them) and measure on.
+        The meter keeps no readings, so those in between are lost."""
+        await self.set_ranges(self._ranges)
+        await self._measure(interval_ms)
+        self._lost = False
+        return True
 
     async def poll(self) -> list[Sample]:
         return self._buffer.drain()

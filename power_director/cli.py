@@ -18,13 +18,12 @@ from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.plug import parse_broker
 from analyzer_drivers.sim import plug as plug_sim
 from analyzer_drivers.sim import scpi_server
+from analyzer_drivers.sim.faults import FAULTS, Fault
 from analyzer_drivers.sim.models import CpuUtilisationModel
 from analyzer_drivers.sim.ptd_server import (
-    FAULTS,
     IDENTITIES,
     MAX_CHANNELS,
     MIN_SIM_INTERVAL_MS,
-    Fault,
     PtdSimulator,
     serve_forever,
 )
@@ -144,11 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     ptd.add_argument("--idle-watts", type=_positive_float, default=60.0)
     ptd.add_argument("--dynamic-watts", type=float, default=140.0)
     ptd.add_argument("--log", type=Path, help="PTDaemon -l style sample log")
-    ptd.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND[@PHASE]",
-                     help=f"inject a fault (repeatable): {', '.join(FAULTS)}; @PHASE limits it to "
-                     "measurements whose mark ends with PHASE, e.g. drop@testing")
-    ptd.add_argument("--sent-log", type=Path,
-                     help="log each RL reply's samples as sent, with their mark ('RL <n>' heads each reply)")
+    add_fault_options(ptd, "measurements whose mark ends with PHASE",
+                      "each RL reply's samples as sent, with their mark ('RL <n>' heads each reply)")
     ptd.add_argument("--interval-ms", type=_sim_interval_ms, metavar="MS",
                      help="sample every MS ms (e.g. 0.05 for 20 kHz) whatever interval Go asks for")
     ptd.add_argument("--channels", type=_sim_channels, default=1, metavar="N",
@@ -160,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     scpi.add_argument("--identity", choices=sorted(scpi_server.IDENTITIES), default="wt310")
     scpi.add_argument("--idle-watts", type=_positive_float, default=60.0)
     scpi.add_argument("--dynamic-watts", type=float, default=140.0)
+    add_fault_options(scpi, "ranging (auto ranges) or testing (fixed ranges)",
+                      "each value reply's power as sent, with the phase as its mark")
 
     plug = sims.add_parser("plug", help="a Tasmota or Shelly smart plug on an MQTT broker")
     plug.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883), help="HOST:PORT")
@@ -168,7 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
     plug.add_argument("--period-s", type=_positive_float, default=1.0, help="seconds between readings")
     plug.add_argument("--idle-watts", type=_positive_float, default=60.0)
     plug.add_argument("--dynamic-watts", type=float, default=140.0)
+    add_fault_options(plug, "ranging (the first burst of polls) or testing (later bursts)",
+                      "each reading's power as published, with the phase as its mark")
+    plug.add_argument("--outage-s", type=_positive_float, default=1.0,
+                      help="how long a drop, restart or hang fault keeps the plug away")
+    plug.add_argument("--phase-pause-s", type=_positive_float, default=1.5,
+                      help="a pause in polling longer than this starts the next measurement")
     return parser
+
+
+def add_fault_options(command: argparse.ArgumentParser, phases: str, sent: str) -> None:
+    command.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND[@PHASE]",
+                         help=f"inject a fault (repeatable): {', '.join(FAULTS)}; @PHASE limits it to "
+                         f"{phases}, e.g. drop@testing")
+    command.add_argument("--sent-log", type=Path, help=f"log {sent}")
 
 
 def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -326,22 +337,36 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _sim(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
+    """The simulator the arguments ask for, as the coroutine that serves it.
+    ValueError for a fault it cannot have."""
     model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
     if args.simulator == "scpi":
-        meter = scpi_server.Wt300Simulator(model=model, identity=args.identity)
-        await scpi_server.serve_forever(meter, args.host, args.port)
-    elif args.simulator == "plug":
-        host, port = args.broker
-        plug = plug_sim.PlugSimulator(host, port, args.kind, args.topic, model, args.period_s)
-        await plug_sim.serve_forever(plug)
-    else:
-        simulator = PtdSimulator(
-            model=model, identity=args.identity, log_path=args.log, sent_log_path=args.sent_log,
-            faults=args.fault, interval_ms=args.interval_ms, channels=args.channels,
+        meter = scpi_server.Wt300Simulator(
+            model=model, identity=args.identity, faults=args.fault, sent_log_path=args.sent_log
         )
-        await serve_forever(simulator, args.host, args.port)
+        return scpi_server.serve_forever(meter, args.host, args.port)
+    if args.simulator == "plug":
+        host, port = args.broker
+        plug = plug_sim.PlugSimulator(
+            host, port, args.kind, args.topic, model, args.period_s, faults=args.fault,
+            sent_log_path=args.sent_log, outage_s=args.outage_s, phase_pause_s=args.phase_pause_s,
+        )
+        return plug_sim.serve_forever(plug)
+    simulator = PtdSimulator(
+        model=model, identity=args.identity, log_path=args.log, sent_log_path=args.sent_log,
+        faults=args.fault, interval_ms=args.interval_ms, channels=args.channels,
+    )
+    return serve_forever(simulator, args.host, args.port)
+
+
+async def _sim(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        serving = _simulator(args)
+    except ValueError as exc:
+        raise AnalyzerError(str(exc)) from None
+    await serving
     return 0
 
 

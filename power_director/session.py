@@ -397,9 +397,8 @@ class Session:
         deadline = time.monotonic() + timeout_s
         delay_s = RECONNECT_FIRST_DELAY_S
         while True:
-            await meter.analyzer.close()
             try:
-                await asyncio.wait_for(meter.analyzer.connect(), max(0.1, deadline - time.monotonic()))
+                await asyncio.wait_for(meter.analyzer.reconnect(), max(0.1, deadline - time.monotonic()))
                 restarted = await meter.analyzer.resume(record.mark, self.config.analyzer.interval_ms)
                 break
             except (AnalyzerError, asyncio.TimeoutError) as exc:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.base import ERROR_READING, MISSED_SAMPLE, AnalyzerError
 from analyzer_drivers.meters import MeterSpec, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
 from reports import checks
@@ -222,6 +222,24 @@ def _phase_times(meta: dict[str, Any], phase: str) -> tuple[float | None, float 
     return None, None
 
 
+def _phase_clock(phase: PhaseReport, meta: dict[str, Any]) -> checks.PhaseClock:
+    """The director's record of a phase that the analyzer's timestamps must agree with."""
+    recorded = meta.get("phases", {}).get(phase.phase, {})
+    driver = meta.get("analyzer", {}).get("driver")
+    outages = [(int(g["lost_t_ns"]), int(g["back_t_ns"])) for g in meta.get("reconnects", [])
+               if isinstance(g, dict) and g.get("mark") == recorded.get("mark")
+               and g.get("analyzer") == driver and "lost_t_ns" in g and "back_t_ns" in g]
+    times = recorded.get("times", [])
+    began, ended = (int(times[0][0] * 1e9), int(times[-1][0] * 1e9)) if len(times) >= 4 else (None, None)
+    return checks.PhaseClock(phase.phase, phase.interval_ns, outages, began, ended)
+
+
+def _error_readings(series: PowerSeries) -> int:
+    """Samples holding a PTDaemon sentinel (-1 error, -2 missed) or NaN."""
+    watts = series.watts
+    return int(np.count_nonzero(np.isnan(watts) | (watts == ERROR_READING) | (watts == MISSED_SAMPLE)))
+
+
 def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
     uncertainty = testing.sample_uncertainty
     in_window = testing.series.take(
@@ -260,6 +278,7 @@ def _phase_checks(phase: PhaseReport, meta: dict[str, Any]) -> list[Check]:
         checks.coverage(
             phase.phase, coverage["fraction"], coverage["longest_gap_s"], coverage["interval_s"]
         ),
+        checks.analyzer_clock(t_ns, _phase_clock(phase, meta)),
     ]
 
 
@@ -303,6 +322,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         *_phase_checks(ranging, meta),
         *_phase_checks(testing, meta),
         *_testing_checks(testing, meta),
+        checks.ranging_error_readings(_error_readings(ranging.series)),
         checks.testing_power_vs_ranging(testing.power["avg_watts"], ranging.power["avg_watts"]),
         checks.testing_duration_vs_ranging(testing.window.duration_s, ranging.window.duration_s),
         checks.mlperf_duration(testing.power["duration_s"]),

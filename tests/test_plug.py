@@ -135,7 +135,7 @@ def test_broker_restart_leaves_a_gap_and_the_driver_reconnects(tmp_path: Path) -
             simulator = PlugSimulator("127.0.0.1", mosquitto.port, "shelly", "re-1", MODEL, period_s=0.2)
             async with running(simulator):
                 await asyncio.sleep(1.0)
-            await plug.stop()
+                await plug.stop()  # before the simulator leaves: its going offline is a gap too
             return await plug.poll(), restart_ns
 
     try:

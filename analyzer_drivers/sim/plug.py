@@ -3,6 +3,11 @@
 It publishes what the real firmware publishes (PROTOCOLS.md §6): a retained online
 status with a last will that says offline, periodic readings (``period_s``: real plugs
 report every ~1–10 s; tests use 0.2 s), and answers to the polling commands.
+
+Faults (``analyzer_drivers.sim.faults``): a plug knows nothing of phases, so it counts
+measurements as bursts of polls (a pause over ``phase_pause_s`` starts the next): the
+first is ranging, the later ones testing. Reads are polls; samples are the readings it
+publishes (pushed or polled) during a measurement.
 """
 
 from __future__ import annotations
@@ -11,18 +16,38 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import math
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 import aiomqtt
 
-from analyzer_drivers.base import AnalyzerError
-from analyzer_drivers.plug import payload_bytes
-from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, Reading
+from analyzer_drivers.base import AnalyzerError, Sample
+from analyzer_drivers.plug import CANCEL_RETRY_S, cancel_and_wait, payload_bytes
+from analyzer_drivers.ptd_format import format_sample_line
+from analyzer_drivers.sim.faults import (
+    GARBAGE,
+    Fault,
+    PhaseCounter,
+    check_supported,
+    data_faults,
+    due_protocol_fault,
+    spoil_all,
+)
+from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
 
 KINDS = ("tasmota", "shelly")
 FIRMWARE = {"tasmota": "13.4.0(tasmota)", "shelly": "1.4.4-g6d2a586"}
 SHELLY_MODEL = "SNPL-00112EU"
+REFUSED_FAULTS = {"overrange": "a smart plug has no measuring ranges to exceed"}
+IDLE_MARK = "idle"  # the sent log's mark for readings published outside a measurement
+LINK_DRAIN_S = 0.05
+
+
+def _whole(value: float) -> float:
+    """Rounded to a whole number as Tasmota prints it; NaN and infinities stay."""
+    return round(value) if math.isfinite(value) else value
 
 
 class PlugSimulator:
@@ -36,9 +61,18 @@ class PlugSimulator:
         topic: str = "plug",
         model: PowerModel | None = None,
         period_s: float = 1.0,
+        *,
+        faults: list[Fault] | None = None,
+        sent_log_path: Path | None = None,
+        outage_s: float = 1.0,
+        phase_pause_s: float = 1.5,
     ) -> None:
         if kind not in KINDS:
             raise ValueError(f"unknown plug kind {kind!r}; one of {', '.join(KINDS)}")
+        self.faults: list[Fault] = []
+        for fault in faults or []:
+            self.inject(fault)
+        self.outage_s, self.phase_pause_s = outage_s, phase_pause_s
         self.broker_host, self.broker_port = broker_host, broker_port
         self.kind, self.topic = kind, topic
         self.model = model or CpuUtilisationModel()
@@ -47,6 +81,19 @@ class PlugSimulator:
         self._last_t_ns = time.time_ns()
         self._last_sent: dict[str, float] = {}
         self.ready = asyncio.Event()
+        self._served = PhaseCounter()
+        self._measurements = 0
+        self._last_poll_s = -math.inf
+        self._silent_until_s = -math.inf  # a hang: no readings, no answers until then
+        self._dropped = False
+        self._link = _Link(broker_host, broker_port)
+        # Each reading as published: what a client can have had, to check it kept them all.
+        self._sent_file: TextIO | None = sent_log_path.open("a", encoding="utf-8") if sent_log_path else None
+
+    def inject(self, fault: Fault) -> None:
+        """Add a fault; ValueError for one a plug cannot have."""
+        check_supported([fault], "plug", REFUSED_FAULTS)
+        self.faults.append(fault)
 
     # --- topics and payloads -------------------------------------------------------------
     @property
@@ -58,53 +105,77 @@ class PlugSimulator:
             return "Online" if online else "Offline"
         return "true" if online else "false"
 
-    def _read(self) -> Reading:
+    def _reading(self) -> Sample:
         t_ns = time.time_ns()
         reading = self.model.reading(t_ns)
         self.energy_wh += reading.watts * (t_ns - self._last_t_ns) / 3.6e12
         self._last_t_ns = t_ns
-        return reading
+        return Sample(t_ns, reading.watts, reading.volts, reading.amps, reading.pf)
 
-    def tasmota_energy(self, reading: Reading) -> dict[str, Any]:
+    def _read(self) -> Sample:
+        """The next reading to publish, spoiled by the measurement's data faults, logged as sent
+        (at the time it is sent, whatever the plug's clock says)."""
+        sample = sent = self._reading()
+        mark = IDLE_MARK
+        if self._measuring():
+            self._served.samples += 1
+            sample = spoil_all(data_faults(self.faults, self._served.phase), self._served.samples, sample)
+            mark = self._served.phase
+        if self._sent_file is not None:
+            shown = Sample(sent.t_ns, self.shown_watts(sample.watts))
+            self._sent_file.write(format_sample_line(shown, mark) + "\n")
+            self._sent_file.flush()
+        return sample
+
+    def shown_watts(self, watts: float) -> float:
+        """Power as the firmware prints it: whole watts (Tasmota), tenths (Shelly)."""
+        return _whole(watts) if self.kind == "tasmota" else round(watts, 1)
+
+    def tasmota_energy(self, reading: Sample) -> dict[str, Any]:
         # Tasmota's defaults: whole watts and volts (WattRes 0, VoltRes 0), 3-decimal amps.
         apparent = reading.volts * reading.amps
         return {
             "Total": round(self.energy_wh / 1000, 3),
-            "Power": round(reading.watts),
-            "ApparentPower": round(apparent),
-            "ReactivePower": round(max(0.0, apparent**2 - reading.watts**2) ** 0.5),
+            "Power": self.shown_watts(reading.watts),
+            "ApparentPower": _whole(apparent),
+            "ReactivePower": _whole(max(0.0, apparent**2 - reading.watts**2) ** 0.5),
             "Factor": round(reading.pf, 2),
-            "Voltage": round(reading.volts),
+            "Voltage": _whole(reading.volts),
             "Current": round(reading.amps, 3),
         }
 
-    def shelly_switch(self, reading: Reading) -> dict[str, Any]:
+    def shelly_switch(self, reading: Sample) -> dict[str, Any]:
         return {
             "id": 0,
             "output": True,
-            "apower": round(reading.watts, 1),
+            "apower": self.shown_watts(reading.watts),
             "voltage": round(reading.volts, 1),
             "current": round(reading.amps, 3),
             "pf": round(reading.pf, 2),
             "aenergy": {"total": round(self.energy_wh, 3)},
         }
 
+    @property
+    def telemetry_topic(self) -> str:
+        return f"tele/{self.topic}/SENSOR" if self.kind == "tasmota" else f"{self.topic}/events/rpc"
+
     def telemetry(self) -> tuple[str, str]:
-        reading = self._read()
+        return self._telemetry_of(self._read())
+
+    def _telemetry_of(self, reading: Sample) -> tuple[str, str]:
         if self.kind == "tasmota":
-            stamp = dt.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
-            body = {"Time": stamp, "ENERGY": self.tasmota_energy(reading)}
-            return f"tele/{self.topic}/SENSOR", json.dumps(body)
+            body = {"Time": _tasmota_time(reading.t_ns), "ENERGY": self.tasmota_energy(reading)}
+            return self.telemetry_topic, json.dumps(body)
         # NotifyStatus carries what changed: power and current always, the rest when it moves.
         status = self.shelly_switch(reading)
         delta = {k: v for k, v in status.items() if k in ("id", "apower", "current", "aenergy")}
         for key in ("voltage", "pf"):
             if self._last_sent.get(key) != status[key]:
                 delta[key] = self._last_sent[key] = status[key]
-        params = {"ts": round(time.time(), 2), "switch:0": delta}
+        params = {"ts": round(reading.t_ns / 1e9, 2), "switch:0": delta}
         body = {"src": f"shellyplusplugs-{self.topic}", "dst": f"{self.topic}/events",
                 "method": "NotifyStatus", "params": params}
-        return f"{self.topic}/events/rpc", json.dumps(body)
+        return self.telemetry_topic, json.dumps(body)
 
     # --- commands --------------------------------------------------------------------------
     def subscriptions(self) -> list[str]:
@@ -134,42 +205,182 @@ class PlugSimulator:
 
     def _tasmota_status(self, argument: str) -> tuple[str, str] | None:
         if argument == "10":
-            stamp = dt.datetime.now().strftime("%Y-%m-%dT%H:%M:%S")
-            body = {"StatusSNS": {"Time": stamp, "ENERGY": self.tasmota_energy(self._read())}}
+            reading = self._read()
+            sensor = {"Time": _tasmota_time(reading.t_ns), "ENERGY": self.tasmota_energy(reading)}
+            body = {"StatusSNS": sensor}
             return f"stat/{self.topic}/STATUS10", json.dumps(body)
         if argument == "2":
             body = {"StatusFWR": {"Version": FIRMWARE["tasmota"], "Hardware": "ESP8266EX"}}
             return f"stat/{self.topic}/STATUS2", json.dumps(body)
         return None
 
+    # --- faults ------------------------------------------------------------------------------
+    def _measuring(self) -> bool:
+        return time.monotonic() - self._last_poll_s <= self.phase_pause_s
+
+    def _is_poll(self, topic: str, payload: bytes) -> bool:
+        if self.kind == "tasmota":
+            return topic == f"cmnd/{self.topic}/Status" and payload.strip() == b"10"
+        return topic == f"{self.topic}/rpc" and b"Switch.GetStatus" in payload
+
+    def _on_poll(self) -> str | None:
+        """Count a poll (a pause first starts the next measurement); the protocol fault it meets."""
+        now = time.monotonic()
+        if now - self._last_poll_s > self.phase_pause_s:
+            self._measurements += 1
+        self._last_poll_s = now
+        phase = "ranging" if self._measurements == 1 else "testing"
+        self._served.enter(f"plug-{self._measurements}_{phase}")
+        self._served.reads += 1
+        return due_protocol_fault(self.faults, self._served.phase, self._served.reads)
+
+    def _silent(self) -> bool:
+        return time.monotonic() < self._silent_until_s
+
+    def _slowed(self) -> bool:
+        """Wrong rate: half the readings asked for (every other poll, pushes half as often)."""
+        return self._measuring() and "wrong-rate" in data_faults(self.faults, self._served.phase)
+
+    def _bad_telemetry(self, fault: str) -> tuple[str, str]:
+        """Junk, or a reading's JSON cut in half, on the telemetry topic."""
+        if fault == "garbage":
+            return self.telemetry_topic, GARBAGE
+        topic, payload = self._telemetry_of(self._reading())
+        return topic, payload[: len(payload) // 2]
+
     # --- running -----------------------------------------------------------------------------
     async def run(self) -> None:
-        """Connect and serve until cancelled; leaving says offline, like a restart does."""
+        """Connect and serve until cancelled; leaving says offline, like a restart does.
+
+        A ``drop`` fault cuts the link (the broker publishes the last will), ``restart``
+        leaves saying offline; either way the plug is back after ``outage_s``.
+        """
+        port = await self._link.open()
+        try:
+            while True:
+                await self._stay(port)
+                await asyncio.sleep(self.outage_s)
+        finally:
+            await self._link.close()
+            if self._sent_file is not None:
+                self._sent_file.close()
+                self._sent_file = None
+
+    async def _stay(self, port: int) -> None:
+        """One connection to the broker (through the link), until cancelled or a drop or restart fault."""
         will = aiomqtt.Will(self.status_topic, self.status_payload(False), retain=True)
-        async with aiomqtt.Client(self.broker_host, self.broker_port, will=will, keepalive=10) as client:
-            await client.publish(self.status_topic, self.status_payload(True), retain=True)
-            for topic in self.subscriptions():
-                await client.subscribe(topic)
-            publisher = asyncio.get_running_loop().create_task(self._publish_loop(client))
-            self.ready.set()
-            try:
-                async for message in client.messages:
-                    reply = self.answer(str(message.topic), payload_bytes(message.payload))
-                    if reply is not None:
-                        await client.publish(*reply)
-            finally:
-                publisher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await publisher
-                with contextlib.suppress(aiomqtt.MqttError):
-                    await client.publish(self.status_topic, self.status_payload(False), retain=True)
+        self._dropped = False
+        try:
+            async with aiomqtt.Client("127.0.0.1", port, will=will, keepalive=10) as client:
+                await client.publish(self.status_topic, self.status_payload(True), retain=True)
+                for topic in self.subscriptions():
+                    await client.subscribe(topic)
+                publisher = asyncio.get_running_loop().create_task(self._publish_loop(client))
+                self.ready.set()
+                try:
+                    await self._serve(client)
+                finally:
+                    await cancel_and_wait(publisher)
+                    if not self._dropped:
+                        with contextlib.suppress(aiomqtt.MqttError):
+                            await client.publish(self.status_topic, self.status_payload(False), retain=True)
+        except aiomqtt.MqttError:
+            if not self._dropped:
+                raise
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        """Answer commands until a restart fault ends the connection (or a drop breaks it)."""
+        async for message in client.messages:
+            if self._dropped:
+                continue  # until aiomqtt notices the cut link: leaving earlier can wait forever
+            topic, payload = str(message.topic), payload_bytes(message.payload)
+            poll = self._is_poll(topic, payload)
+            fault = self._on_poll() if poll else None
+            if fault == "drop":
+                self._dropped = True  # nothing more is sent; what is on the wire arrives first
+                await asyncio.sleep(LINK_DRAIN_S)
+                self._link.cut()
+                continue
+            if fault == "restart":
+                return
+            if fault == "hang":
+                self._silent_until_s = time.monotonic() + self.outage_s
+            if self._silent() or (poll and self._slowed() and self._served.reads % 2 == 0):
+                continue
+            bad = fault in ("garbage", "partial")
+            reply = self._bad_telemetry(str(fault)) if bad else self.answer(topic, payload)
+            if reply is not None:
+                await client.publish(*reply)
 
     async def _publish_loop(self, client: aiomqtt.Client) -> None:
         next_s = time.monotonic()
         while True:
-            await client.publish(*self.telemetry())
-            next_s += self.period_s
+            if not (self._silent() or self._dropped):
+                await client.publish(*self.telemetry())
+            next_s += self.period_s * (2 if self._slowed() else 1)
             await asyncio.sleep(max(0.0, next_s - time.monotonic()))
+
+
+class _Link:
+    """The plug's network: a loopback relay to the broker. Cutting it breaks the connection
+    without an MQTT DISCONNECT, as a Wi-Fi drop does, so the broker publishes the last will."""
+
+    def __init__(self, broker_host: str, broker_port: int) -> None:
+        self.broker_host, self.broker_port = broker_host, broker_port
+        self._server: asyncio.Server | None = None
+        self._ends: set[asyncio.StreamWriter] = set()
+        self._relays: set[asyncio.Task[None]] = set()
+
+    async def open(self) -> int:
+        """Listen on a free loopback port; returns it."""
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        relay = asyncio.current_task()
+        if relay is not None:
+            self._relays.add(relay)
+            relay.add_done_callback(self._relays.discard)
+        try:
+            broker_reader, broker_writer = await asyncio.open_connection(self.broker_host, self.broker_port)
+        except OSError:
+            writer.close()
+            return
+        self._ends |= {writer, broker_writer}
+        try:
+            await asyncio.gather(_pipe(reader, broker_writer), _pipe(broker_reader, writer))
+        finally:
+            for end in (writer, broker_writer):
+                self._ends.discard(end)
+                end.close()
+
+    def cut(self) -> None:
+        for end in list(self._ends):
+            end.transport.abort()
+
+    async def close(self) -> None:
+        """Cut the link and let its relays end (cancelling one makes Python 3.11's streams log
+        a spurious traceback)."""
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        if self._relays:
+            await asyncio.wait(self._relays, timeout=CANCEL_RETRY_S)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+def _tasmota_time(t_ns: int) -> str:
+    """Tasmota's ``Time``: the plug's local time, to the second."""
+    return dt.datetime.fromtimestamp(t_ns / 1e9).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 async def serve_forever(simulator: PlugSimulator) -> None:

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from analyzer_drivers.base import Channel, Sample
 from analyzer_drivers.meters import METERS, MeterSpec
 from analyzer_drivers.ptd_format import format_sample_lines
+from analyzer_drivers.sim.faults import GARBAGE, Fault, data_faults, due_protocol_fault, spoil_all
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, readings_at
 from analyzer_drivers.timefmt import NS_PER_MS, format_mlperf_time
 
@@ -62,64 +63,11 @@ IDENTITIES: dict[str, PtdIdentity] = {
 }
 
 
-PROTOCOL_FAULTS = ("drop", "restart", "hang", "garbage", "partial")
-DATA_FAULTS = ("overrange", "sentinels", "wrong-rate", "clock-jump")
-FAULTS = PROTOCOL_FAULTS + DATA_FAULTS
-FAULT_POLL = 3  # a protocol fault fires on this RL poll of a matching measurement, once
-FAULT_SAMPLES = range(3, 6)  # the samples a data fault spoils (1-based)
-CLOCK_JUMP_NS = 5_000_000_000
-OVERRANGE_FACTOR = 4.0
-
-
-@dataclass
-class Fault:
-    """A fault to inject: ``kind`` from FAULTS, in measurements whose mark ends with ``phase``.
-
-    Protocol faults: ``drop`` closes the connection, ``restart`` also loses the measurement
-    (a daemon restart), ``hang`` never answers, ``garbage`` answers junk, ``partial`` sends
-    half a line and closes. Data faults: ``overrange`` samples, ``sentinels`` (-1, -2, NaN),
-    ``wrong-rate`` (twice the asked interval), ``clock-jump`` (the analyzer host's clock
-    jumps forward 5 s).
-    """
-
-    kind: str
-    phase: str = ""
-    fired: bool = False
-
-    def __post_init__(self) -> None:
-        if self.kind not in FAULTS:
-            raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULTS)}")
-
-    @classmethod
-    def parse(cls, text: str) -> Fault:
-        """``KIND`` or ``KIND@PHASE`` (e.g. ``drop@testing``)."""
-        kind, _, phase = text.partition("@")
-        return cls(kind.strip(), phase.strip())
-
-    def applies(self, mark: str) -> bool:
-        return mark.endswith(self.phase)
-
-
 def _split(t_ns: int, watts: float, volts: float, amps: float, pf: float, channels: int) -> Sample:
     """A multichannel sample: the reading shared evenly by ``channels`` inputs; the sum
     group's volts, amps and PF are -1 as PTDaemon writes them."""
     part = Channel(watts / channels, volts, amps / channels, pf)
     return Sample(t_ns, watts, -1.0, -1.0, -1.0, (part,) * channels)
-
-
-def spoil(kind: str, index: int, sample: Sample) -> Sample:
-    """A data fault's version of the ``index``-th sample of a measurement."""
-    if index not in FAULT_SAMPLES and kind != "clock-jump":
-        return sample
-    if kind == "overrange":
-        return Sample(sample.t_ns, sample.watts * OVERRANGE_FACTOR, sample.volts,
-                      sample.amps * OVERRANGE_FACTOR, sample.pf)
-    if kind == "sentinels":
-        watts = (-1.0, -2.0, math.nan)[index - FAULT_SAMPLES.start]
-        return Sample(sample.t_ns, watts, sample.volts, sample.amps, sample.pf)
-    if kind == "clock-jump" and index >= FAULT_SAMPLES.start:
-        return Sample(sample.t_ns + CLOCK_JUMP_NS, sample.watts, sample.volts, sample.amps, sample.pf)
-    return sample
 
 
 @dataclass
@@ -259,7 +207,7 @@ class PtdSimulator:
                     writer.write(b"Last 3 sam" if fault == "partial" else b"")
                     await writer.drain()
                     break
-                reply = "\x00\xff#@!" if fault == "garbage" else self.handle(line)
+                reply = GARBAGE if fault == "garbage" else self.handle(line)
                 writer.write(reply.encode() + b"\r\n")
                 await writer.drain()
         except ConnectionError:
@@ -274,20 +222,17 @@ class PtdSimulator:
         self.faults.append(fault)
 
     def _protocol_fault(self, line: str) -> str | None:
-        """The protocol fault that this command meets, if one is due (each fires once)."""
+        """The protocol fault that this command meets, if one is due (each fires once).
+
+        ``drop`` closes the connection, ``restart`` also loses the measurement (a daemon
+        restart), ``hang`` never answers, ``garbage`` answers junk, ``partial`` sends half a
+        line and closes.
+        """
         measurement = self.measurement
         if measurement is None or line.strip().upper() not in ("RL", "RL,*,*"):
             return None
         measurement.polls += 1
-        for fault in self.faults:
-            due = fault.kind in PROTOCOL_FAULTS and not fault.fired and measurement.polls >= FAULT_POLL
-            if due and fault.applies(measurement.mark):
-                fault.fired = True
-                return fault.kind
-        return None
-
-    def _data_faults(self, mark: str) -> list[str]:
-        return [f.kind for f in self.faults if f.kind in DATA_FAULTS and f.applies(mark)]
+        return due_protocol_fault(self.faults, measurement.mark, measurement.polls)
 
     # --- the command table --------------------------------------------------------------
     def handle(self, line: str) -> str:
@@ -422,7 +367,9 @@ class PtdSimulator:
 
     # --- sampling ----------------------------------------------------------------------------
     async def _sample_loop(self, measurement: _Measurement) -> None:
-        faults = self._data_faults(measurement.mark)
+        # Data faults: overrange (×4), sentinels (-1, -2, NaN), wrong-rate (twice the asked
+        # interval), clock-jump (the daemon host's clock jumps 5 s ahead).
+        faults = data_faults(self.faults, measurement.mark)
         interval_ns = self._interval_ns(measurement) * (2 if "wrong-rate" in faults else 1)
         index = 1  # the next sample's number in the measurement
         woke_ns = measurement.t0_ns
@@ -434,8 +381,8 @@ class PtdSimulator:
             count = min(last - index + 1, MAX_SAMPLES)
             t_ns = measurement.t0_ns + interval_ns * np.arange(index, index + count, dtype=np.int64)
             batch = self._take_samples(t_ns)
-            for kind in faults:
-                batch = [spoil(kind, index + k, sample) for k, sample in enumerate(batch)]
+            if faults:
+                batch = [spoil_all(faults, index + k, sample) for k, sample in enumerate(batch)]
             self._record(measurement, batch)
             index += count
 

@@ -4,6 +4,9 @@ pyvisa-py opens it as ``TCPIP::127.0.0.1::<port>::SOCKET`` with ``\\n`` terminat
 Headers take short or long forms in any case (``:NUM:NORM:VAL?`` == ``:numeric:normal:value?``);
 readings follow a PowerModel at the update interval; an input above 140 % of its range
 reads over-range (9.9E+37); rejected commands go to the error queue (``:STAT:ERR?``).
+
+Faults (``analyzer_drivers.sim.faults``) follow the meter's range mode: auto ranges are the
+ranging phase, fixed ranges the testing phase; reads are ``:NUM:NORM:VAL?`` queries.
 """
 
 from __future__ import annotations
@@ -17,14 +20,28 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
 
+from analyzer_drivers.base import ERROR_READING, MISSED_SAMPLE, Sample
 from analyzer_drivers.meters import (
     METERS,
     OVER_RANGE_FRACTION,
     WT300_UPDATE_INTERVALS_S,
     MeterSpec,
 )
+from analyzer_drivers.ptd_format import format_sample_line
+from analyzer_drivers.sim.faults import (
+    GARBAGE,
+    Fault,
+    PhaseCounter,
+    check_supported,
+    data_faults,
+    due_protocol_fault,
+    spoil_all,
+)
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, Reading
+from analyzer_drivers.yokogawa import parse_values
 
 log = logging.getLogger("power_director.sim.scpi")
 
@@ -34,6 +51,10 @@ OVER_RANGE_TEXT = "9.9E+37"
 NO_DATA_TEXT = "9.91E+37"
 FUNCTIONS = ("U", "I", "P", "S", "Q", "LAMBDA")
 SUM = "SIGMA"
+VALUE_QUERY = ":NUMeric:NORMal:VALue"
+REFUSED_FAULTS = {
+    "clock-jump": "a WT300E's readings carry no timestamps (the director stamps them on arrival)",
+}
 
 IDENTITIES = {
     "wt310": ("YOKOGAWA,WT310,C2PH13047V,F1.03", "WT310"),
@@ -129,13 +150,18 @@ class Wt300Simulator:
         model: PowerModel | None = None,
         identity: str = "wt310",
         update_interval_s: float = 0.25,
+        faults: list[Fault] | None = None,
+        sent_log_path: Path | None = None,
     ) -> None:
         if identity not in IDENTITIES:
             raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
+        self.faults: list[Fault] = []
+        for fault in faults or []:
+            self.inject(fault)
         self.idn, spec_name = IDENTITIES[identity]
         self.spec: MeterSpec = METERS[spec_name]
         self.model = model or CpuUtilisationModel()
-        self.update_interval_s = update_interval_s
+        self.update_interval_s = self._power_on_interval_s = update_interval_s
         self.inputs = _Inputs()
         self.numeric = _Numeric()
         self.header = True
@@ -146,6 +172,10 @@ class Wt300Simulator:
         self.errors: deque[str] = deque(maxlen=MAX_ERRORS)
         self.updates = 0
         self.latest: dict[tuple[str, str], float] | None = None  # None: no data since a change
+        self._latest_reading: tuple[int, Reading] | None = None
+        self._served = PhaseCounter()
+        # Each value reply as sent (its power item): what a client can have had, to check it kept them all.
+        self._sent_file: TextIO | None = sent_log_path.open("a", encoding="utf-8") if sent_log_path else None
         self._updated = asyncio.Condition()
         self._updater: asyncio.Task[None] | None = None
         self._server: asyncio.Server | None = None
@@ -173,6 +203,19 @@ class Wt300Simulator:
             for handler in list(self._handlers):  # e.g. one stuck in :COMM:WAIT
                 handler.cancel()
             await self._server.wait_closed()
+        if self._sent_file is not None:
+            self._sent_file.close()
+            self._sent_file = None
+
+    def inject(self, fault: Fault) -> None:
+        """Add a fault; ValueError for one a WT300E cannot have."""
+        check_supported([fault], "SCPI", REFUSED_FAULTS)
+        self.faults.append(fault)
+
+    @property
+    def phase(self) -> str:
+        """The phase a fault sees: auto ranges are ranging, fixed ranges testing."""
+        return "ranging" if self.inputs.volts_auto and self.inputs.amps_auto else "testing"
 
     async def _serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -190,7 +233,13 @@ class Wt300Simulator:
                     break
                 except asyncio.IncompleteReadError:
                     break
-                reply = await self.handle(raw.decode("utf-8", errors="replace").strip())
+                line = raw.decode("utf-8", errors="replace").strip()
+                fault = self._protocol_fault(line)
+                if fault is not None:
+                    if await self._misbehave(fault, line, reader, writer):
+                        continue
+                    break
+                reply = await self.handle(line)
                 if reply is not None:
                     writer.write(reply.encode() + b"\n")
                     await writer.drain()
@@ -201,6 +250,70 @@ class Wt300Simulator:
             if handler is not None:
                 self._handlers.discard(handler)
             writer.close()
+
+    # --- faults ----------------------------------------------------------------------------------
+    def _protocol_fault(self, line: str) -> str | None:
+        """The protocol fault a value query meets, if one is due (each fires once)."""
+        header = line.split(";", 1)[0].strip().partition(" ")[0]
+        if not header.endswith("?") or match_header(VALUE_QUERY, header.rstrip("?")) is None:
+            return None
+        self._served.enter(self.phase)
+        self._served.reads += 1
+        return due_protocol_fault(self.faults, self._served.phase, self._served.reads)
+
+    async def _misbehave(
+        self, fault: str, line: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        """Act out a protocol fault instead of answering ``line``; False: the connection ends.
+
+        ``drop`` closes it, ``restart`` also resets the meter to its power-on settings,
+        ``hang`` never answers on it again, ``garbage`` answers junk, ``partial`` sends half
+        the reply and closes.
+        """
+        if fault == "garbage":
+            writer.write(GARBAGE.encode() + b"\n")
+            await writer.drain()
+            return True
+        if fault == "hang":
+            while await reader.read(MAX_LINE_BYTES):
+                pass
+        elif fault == "partial":
+            items = self.numeric.items[: self.numeric.count]
+            reply = ",".join(self._item_text(self.latest, item) for item in items)
+            writer.write(reply[: len(reply) // 2].encode())
+            await writer.drain()
+        elif fault == "restart":
+            self._power_cycle()
+        return False
+
+    def _power_cycle(self) -> None:
+        self._reset_settings()
+        self.header, self.verbose, self.remote = True, False, False
+        self.update_interval_s = self._power_on_interval_s
+        self.errors.clear()
+        self.eesr = 0
+
+    def _served_values(self) -> dict[tuple[str, str], float] | None:
+        """The values this reply reads: the latest update, spoiled by the phase's data faults."""
+        self._served.enter(self.phase)
+        self._served.samples += 1
+        kinds = data_faults(self.faults, self.phase)
+        if not kinds or self._latest_reading is None:
+            return self.latest
+        t_ns, reading = self._latest_reading
+        sample = Sample(t_ns, reading.watts, reading.volts, reading.amps, reading.pf)
+        spoiled = spoil_all(kinds, self._served.samples, sample)
+        # The WT300E's own error values: an error reads over-range, a missed sample no data.
+        watts = {ERROR_READING: math.inf, MISSED_SAMPLE: math.nan}.get(spoiled.watts, spoiled.watts)
+        return self.values(Reading(watts, spoiled.volts, spoiled.amps, spoiled.pf))
+
+    def _log_sent(self, values: dict[tuple[str, str], float] | None, items: list[tuple[str, str]]) -> None:
+        power = next((item for item in items if item[0] == "P"), None)
+        if self._sent_file is None or power is None:
+            return
+        watts = parse_values(self._item_text(values, power))[0]
+        self._sent_file.write(format_sample_line(Sample(time.time_ns(), watts), self.phase) + "\n")
+        self._sent_file.flush()
 
     # --- command dispatch -------------------------------------------------------------------
     async def handle(self, line: str) -> str | None:
@@ -268,9 +381,12 @@ class Wt300Simulator:
         return None
 
     async def _rst(self, suffix: int, query: bool, argument: str) -> str | None:
+        self._reset_settings()
+        return None
+
+    def _reset_settings(self) -> None:
         self.inputs, self.numeric, self.filters = _Inputs(), _Numeric(), {}
         self._invalidate()
-        return None
 
     def _setting(
         self, name: str, parse: Callable[[str], bool], show: Callable[[bool], str]
@@ -337,12 +453,15 @@ class Wt300Simulator:
             if not 1 <= index <= self.numeric.count:
                 raise ScpiError(-222, "Data out of range")
             items = [items[index - 1]]
-        return ",".join(self._item_text(item) for item in items)
+        values = self._served_values()
+        self._log_sent(values, items)
+        return ",".join(self._item_text(values, item) for item in items)
 
-    def _item_text(self, item: tuple[str, str]) -> str:
-        if self.latest is None or item not in self.latest:
+    @staticmethod
+    def _item_text(values: dict[tuple[str, str], float] | None, item: tuple[str, str]) -> str:
+        if values is None or item not in values:
             return NO_DATA_TEXT
-        value = self.latest[item]
+        value = values[item]
         if math.isinf(value):
             return OVER_RANGE_TEXT
         return NO_DATA_TEXT if math.isnan(value) else _nr3(value)
@@ -426,17 +545,19 @@ class Wt300Simulator:
 
     # --- the update cycle ---------------------------------------------------------------------
     def _invalidate(self) -> None:
-        self.latest = None
+        self.latest = self._latest_reading = None
 
     async def _update_loop(self) -> None:
         next_s = time.monotonic()
         while True:
-            next_s += self.update_interval_s
+            slower = 2 if "wrong-rate" in data_faults(self.faults, self.phase) else 1
+            next_s += self.update_interval_s * slower
             await asyncio.sleep(max(0.0, next_s - time.monotonic()))
             await self._update(time.time_ns())
 
     async def _update(self, t_ns: int) -> None:
-        self.latest = self.values(self.model.reading(t_ns))
+        reading = self.model.reading(t_ns)
+        self.latest, self._latest_reading = self.values(reading), (t_ns, reading)
         self.updates += 1
         # Bit 0 of the extended event register: UPD; a data update completes on its falling edge.
         if self.filters.get(1, "NEVER") != "NEVER":
