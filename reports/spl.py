@@ -92,8 +92,7 @@ def _scan(
     blocks = _map_blocks(spl_scan.scan_block, data, begin_ns, end_ns)
     if not blocks:
         return PowerSeries.empty()
-    return PowerSeries(*(np.concatenate([getattr(block, name) for block in blocks])
-                         for name in ("t_ns", "watts", "volts", "amps", "pf", "marks")))
+    return PowerSeries(*(np.concatenate(column) for column in zip(*blocks, strict=True)))
 
 
 def _map_blocks(

@@ -11,6 +11,7 @@ what Python's ``float()`` and ``strptime`` give: a value of at most 15 digits is
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -58,13 +59,15 @@ class _Template:
 
     @classmethod
     def of(cls, pattern: str) -> _Template:
-        def word(pick: dict[str, int] | None, otherwise: int = 0) -> np.uint64:
-            data = bytes((pick or {}).get(c, otherwise) if c in "d?" else 0 for c in pattern)
+        def word(literal: Callable[[str], int], digit: int) -> np.uint64:
+            data = bytes(digit if c == "d" else 0 if c == "?" else literal(c) for c in pattern)
             return _u64(int.from_bytes(data, "little"))
 
-        literal_mask = _u64(int.from_bytes(bytes(0 if c in "d?" else 0xFF for c in pattern), "little"))
-        literal = _u64(int.from_bytes(bytes(0 if c in "d?" else ord(c) for c in pattern), "little"))
-        return cls(literal_mask, literal, word({"d": 0xF0}), word({"d": _ZERO}), word({"d": 0x06}))
+        def nothing(_: str) -> int:
+            return 0
+
+        return cls(word(lambda _: 0xFF, 0), word(ord, 0), word(nothing, 0xF0), word(nothing, _ZERO),
+                   word(nothing, 0x06))
 
     def matches(self, words: Words) -> Mask:
         ok = (words & self.literal_mask) == self.literal
@@ -85,18 +88,6 @@ _MIN_T_NS, _MAX_T_NS = -(2**63), 2**63 - 1
 _MIN_YEAR, _MAX_YEAR = 1677, 2262
 _DAYS_BEFORE_MONTH = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-
-
-@dataclass(frozen=True)
-class Columns:
-    """Parsed sample lines of one block, in file order."""
-
-    t_ns: npt.NDArray[np.int64]
-    watts: Floats
-    volts: Floats
-    amps: Floats
-    pf: Floats
-    marks: npt.NDArray[np.object_]
 
 
 def _number_or_nan(text: str) -> float:
@@ -335,39 +326,41 @@ class Lines:
         return Lines(self.starts[index], self.ends[index])
 
 
-def line_text(buf: Bytes, start: int) -> str:
-    end = start + int(np.argmax(buf[start:] == _NEWLINE))
-    return buf[start:end].tobytes().decode("utf-8", "replace")
+def _parsed(buf: Bytes, lines: Lines, row: int) -> ParsedLine | None:
+    """``parse_line`` of one line."""
+    text = buf[lines.starts[row] : lines.ends[row]].tobytes().decode("utf-8", "replace")
+    return parse_line(text)
 
 
-def scan_block(buf: Bytes, size: int, begin_ns: int | None, end_ns: int | None) -> Columns:
+def scan_block(
+    buf: Bytes, size: int, begin_ns: int | None, end_ns: int | None
+) -> tuple[npt.NDArray[Any], ...]:
     """The samples of ``buf[:size]`` (whole lines, then ``PAD_BYTES`` of anything) stamped
-    within ``[begin_ns, end_ns]``; only those lines' values are parsed."""
+    within ``[begin_ns, end_ns]``, as columns in ``PowerSeries`` order: t_ns, watts, volts,
+    amps, PF, marks. Only those lines' values are parsed."""
     lines, heads, t_ns, regular = stamps(buf, Lines.of(buf, size))
-    starts = lines.starts
-    rows, slow = _wanted_rows(buf, starts, t_ns, regular, begin_ns, end_ns)
+    rows, slow = _wanted_rows(buf, lines, t_ns, regular, begin_ns, end_ns)
     columns, regular_values = values(buf, lines.take(rows), tuple(word[rows] for word in watts_words(heads)))
-    _parse_irregular(buf, starts, rows, ~(regular_values & regular[rows]), slow, columns)
-    return Columns(t_ns[rows], *columns)
+    _parse_irregular(buf, lines, rows, ~(regular_values & regular[rows]), slow, columns)
+    return (t_ns[rows], *columns)
 
 
 def scan_block_watts(buf: Bytes, size: int, begin_ns: int | None, end_ns: int | None) -> tuple[Index, Floats]:
     """``t_ns`` and watts of the samples ``scan_block`` would give, parsing nothing else."""
     lines, heads, t_ns, regular = stamps(buf, Lines.of(buf, size))
-    starts = lines.starts
-    rows, slow = _wanted_rows(buf, starts, t_ns, regular, begin_ns, end_ns)
+    rows, slow = _wanted_rows(buf, lines, t_ns, regular, begin_ns, end_ns)
     watts, _, regular_watts = numbers(*(word[rows] for word in watts_words(heads)))
-    _parse_irregular(buf, starts, rows, ~(regular_watts & regular[rows]), slow, [watts])
+    _parse_irregular(buf, lines, rows, ~(regular_watts & regular[rows]), slow, [watts])
     return t_ns[rows], watts
 
 
 def _wanted_rows(
-    buf: Bytes, starts: Index, t_ns: Index, regular: Mask, begin_ns: int | None, end_ns: int | None
+    buf: Bytes, lines: Lines, t_ns: Index, regular: Mask, begin_ns: int | None, end_ns: int | None
 ) -> tuple[Index, dict[int, ParsedLine | None]]:
     """Rows stamped within the bounds, with ``parse_line``'s stamps for irregular lines (which
     ``t_ns`` takes); and those lines parsed."""
-    slow = {int(i): parse_line(line_text(buf, int(starts[i]))) for i in np.flatnonzero(~regular)}
-    wanted = np.ones(len(starts), dtype=bool) if slow else regular
+    slow = {int(i): _parsed(buf, lines, int(i)) for i in np.flatnonzero(~regular)}
+    wanted = np.ones(len(t_ns), dtype=bool) if slow else regular
     for i, parsed in slow.items():
         wanted[i] = parsed is not None
         t_ns[i] = parsed[0] if parsed is not None else 0
@@ -379,13 +372,13 @@ def _wanted_rows(
 
 
 def _parse_irregular(
-    buf: Bytes, starts: Index, rows: Index, irregular: Mask, slow: dict[int, ParsedLine | None],
+    buf: Bytes, lines: Lines, rows: Index, irregular: Mask, slow: dict[int, ParsedLine | None],
     columns: list[npt.NDArray[Any]],
 ) -> None:
     """Overwrite the values of irregular rows with ``parse_line``'s, column by column."""
     for j in np.flatnonzero(irregular):
         i = int(rows[j])
-        parsed = slow[i] if i in slow else parse_line(line_text(buf, int(starts[i])))
+        parsed = slow[i] if i in slow else _parsed(buf, lines, i)
         assert parsed is not None  # lines with unreadable stamps are never wanted
         for column, value in zip(columns, parsed[1:], strict=False):
             column[j] = value
