@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from reports.headline import headline, verdict
-from reports.plot import POWER_PNG, session_power_png
+from reports.plot import POWER_PNG, plot_title, render_power_png, session_power_png
+from reports.session_report import PhaseReport
 
 REPORT_HTML = "report.html"
 PHASES = ("testing", "ranging")
@@ -154,8 +155,14 @@ def render_html(report: dict[str, Any], png_bytes: bytes | None) -> str:
             '<p class="muted">power-director report</p></body></html>\n')
 
 
-def write_html_report(session_dir: Path, report: dict[str, Any]) -> None:
-    """Write ``power.png`` and ``report.html`` (with the plot inside) into the session."""
-    png_bytes = session_power_png(session_dir, report)
-    (session_dir / POWER_PNG).write_bytes(png_bytes)
-    (session_dir / REPORT_HTML).write_text(render_html(report, png_bytes), encoding="utf-8")
+def write_html_report(
+    session_dir: Path, report: dict[str, Any], out_dir: Path | None = None,
+    phases: list[PhaseReport] | None = None,
+) -> None:
+    """Write ``power.png`` and ``report.html`` (with the plot inside) into the session, or into
+    ``out_dir`` (an imported run: ``phases`` as its report was built from)."""
+    target = out_dir or session_dir
+    png_bytes = (render_power_png(phases, plot_title(report)) if phases
+                 else session_power_png(session_dir, report))
+    (target / POWER_PNG).write_bytes(png_bytes)
+    (target / REPORT_HTML).write_text(render_html(report, png_bytes), encoding="utf-8")

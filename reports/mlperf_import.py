@@ -10,6 +10,7 @@ b66003e10e2db4b8c36a448b0545ec90fcc6e9e9). Our own sessions are told by their jo
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from reports.rules import (
     query_count,
     rules_named,
 )
-from reports.session_report import ImportHooks, PhaseReport, ReportError, build_report
+from reports.session_report import REPORT_JSON, ImportHooks, PhaseReport, ReportError, build_report
 from reports.spl import PowerSeries
 
 MAX_PHASE_CLOCK_DIFF_S = 0.8  # check.py's TIME_DELTA_TOLERANCE between client and server phases
@@ -100,6 +101,7 @@ class ImportedRun:
     scenario_dir: str | None
     raw: _Raw = field(default_factory=_Raw)
     notes: list[str] = field(default_factory=list)
+    phases: list[PhaseReport] = field(default_factory=list)  # ranging, testing, once built
 
     def adjust(self, phase: str, window: Window, series: PowerSeries) -> tuple[Window, PowerSeries]:
         self.raw.windows[phase], self.raw.series[phase] = window, series
@@ -142,6 +144,7 @@ class ImportedRun:
         }
 
     def checks(self, ranging: PhaseReport, testing: PhaseReport) -> list[Check]:
+        self.phases = [ranging, testing]
         return [
             self._clock_check(),
             Check("analyzer_reconnects", "unknown", "an imported run keeps no record of the analyzer's "
@@ -304,3 +307,15 @@ def import_run(run_dir: Path, rules: str = CURRENT, scenario: str | None = None)
     hooks = ImportHooks(adjust=run.adjust, checks=run.checks, extra=run.extra)
     report = build_report(run_dir, run.meta(), hooks)
     return report, run
+
+
+def write_imported(run_dir: Path, out_dir: Path, report: dict[str, Any], run: ImportedRun) -> None:
+    """``report.json``, ``report.html`` and ``power.png`` into ``out_dir``, never into the run."""
+    run_root, target = run_dir.resolve(), out_dir.resolve()
+    if target == run_root or run_root in target.parents:
+        raise ReportError(f"--out {out_dir} lies inside the run {run_dir}: we never write there")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    from reports.html import write_html_report  # reports.html builds on session_report
+
+    write_html_report(run_dir, report, out_dir, run.phases)
