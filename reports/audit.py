@@ -39,10 +39,11 @@ def find_runs(tree: Path) -> list[Path]:
 
 def _time_weighted(report: dict[str, Any], unit: str) -> float | None:
     weighted = report["power"]["time_weighted"]
-    if unit != "mJ/query":
-        return weighted.get("avg_watts")
-    queries, energy_j = report["power"].get("queries"), weighted.get("energy_j")
-    return energy_j * 1000 / queries if queries and energy_j is not None else None
+    value = weighted.get("avg_watts")
+    if unit == "mJ/query":
+        queries, energy_j = report["power"].get("queries"), weighted.get("energy_j")
+        value = energy_j * 1000 / queries if queries and energy_j is not None else None
+    return None if value is None else float(value)
 
 
 def audit_run(run_dir: Path, tree: Path, rules: list[str]) -> dict[str, Any]:
@@ -74,7 +75,9 @@ def _audit_one(job: tuple[Path, Path, list[str]]) -> dict[str, Any]:
     return audit_run(*job)
 
 
-def audit_tree(tree: Path, rules: list[str], jobs: int = 2, *, progress: bool = False) -> list[dict[str, Any]]:
+def audit_tree(
+    tree: Path, rules: list[str], jobs: int = 2, *, progress: bool = False
+) -> list[dict[str, Any]]:
     runs = find_runs(tree)
     work = [(run, tree, rules) for run in runs]
     rows: list[dict[str, Any]] = []
@@ -111,7 +114,8 @@ def audit_table(rows: list[dict[str, Any]], rules: list[str]) -> str:
     lines = [header]
     for row in rows:
         if "failed" in row:
-            lines.append([row["run"], "—", "—", "—", "—", "—", "", *["unreadable"] * len(rules), row["failed"]])
+            lines.append([row["run"], "—", "—", "—", "—", "—", "", *["unreadable"] * len(rules),
+                          row["failed"]])
             continue
         unit = row["unit"]
         error = _number(row["error"], unit) + ("*" if row["error_partial"] else "")

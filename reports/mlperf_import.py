@@ -180,8 +180,9 @@ class ImportedRun:
         warnings = log.within(begin_ns, end_ns, "warning")
         above = [p for p in (above_limit(line) for line in warnings) if p is not None]
         if above:
-            severity = "fail" if self.rules.uncertainty_error else "warning"
-            rule = "" if self.rules.uncertainty_error else f" (an error only since v3.1; {self.rules.name} rules)"
+            severity: checks.Status = "fail" if self.rules.uncertainty_error else "warning"
+            rule = ("" if self.rules.uncertainty_error
+                    else f" (an error only since v3.1; {self.rules.name} rules)")
             return Check(name, severity, f"{len(above)} PTDaemon warnings 'Uncertainty … above 1.00 % "
                          f"limit' inside the testing window (up to {max(above):.2f} %){rule}")
         unknown = sum(is_unknown_uncertainty(line) for line in warnings)
@@ -273,7 +274,8 @@ class ImportedRun:
         window = self.raw.windows["testing"]
         if self.scenario_dir and SCENARIOS.get(self.scenario_dir.lower()) != window.scenario:
             self.notes.append(f"the results directory says {self.scenario_dir}, LoadGen ran "
-                              f"{window.scenario}: reported as {testing.window.scenario}, as the checker does")
+                              f"{window.scenario}: reported as {testing.window.scenario}, "
+                              "as the checker does")
         if window.query_source != "result_query_count":
             self.notes.append(f"queries derived as {window.query_source}, as the checker of rounds "
                               "v0.5-v1.1 did")
@@ -295,7 +297,9 @@ def _interval_ms(evidence: Evidence) -> int | None:
     return None
 
 
-def import_run(run_dir: Path, rules: str = CURRENT, scenario: str | None = None) -> tuple[dict[str, Any], ImportedRun]:
+def import_run(
+    run_dir: Path, rules: str = CURRENT, scenario: str | None = None
+) -> tuple[dict[str, Any], ImportedRun]:
     """The report of a run we did not record, and what it was built from. Reads only."""
     require_power_run(run_dir)
     try:

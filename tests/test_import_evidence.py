@@ -71,10 +71,13 @@ def test_local_time_stamps_with_timezone_are_read_as_utc(
     assert any("stamps are local time" in note for note in local["notes"])
     # The v1.0 rules applied the timezone whatever the stamps: the checker's number is the same.
     v10 = report(capsys, run, "--rules", "v1.0")
-    assert v10["checker"]["rules"]["value"] == pytest.approx(original["checker"]["current"]["value"], rel=1e-12)
+    expected = original["checker"]["current"]["value"]
+    assert v10["checker"]["rules"]["value"] == pytest.approx(expected, rel=1e-12)
 
 
-def test_ptdaemon_uncertainty_warnings_inside_testing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ptdaemon_uncertainty_warnings_inside_testing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run = copy_run(tmp_path, SERVER_RUN)
     clean = report(capsys, run)
     assert statuses(clean)["testing_sample_uncertainty"] == "pass"  # the real warnings lie after power_end

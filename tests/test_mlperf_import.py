@@ -161,7 +161,9 @@ def build_tree(root: Path) -> Path:
     return root
 
 
-def test_audit_prints_one_row_per_run_and_reads_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_audit_prints_one_row_per_run_and_reads_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     tree = build_tree(tmp_path / "tree")
     before = tree_hashes(tree)
     assert main(["audit", str(tree), "--rules", "current,v2.0", "--jobs", "1"]) == 0
