@@ -173,7 +173,9 @@ def test_missing_config_and_missing_session(tmp_path: Path) -> None:
     assert "cannot read config" in one_line_error(missing)
     assert "no session directory" in one_line_error(run_cli("report", str(tmp_path / "nothing")))
     (tmp_path / "empty").mkdir()
-    assert "no LoadGen detail log" in one_line_error(run_cli("report", str(tmp_path / "empty")))
+    # Not one of our sessions (no journal) and not a power run: one line, nothing written (issue 13).
+    assert "is not a power run" in one_line_error(run_cli("report", str(tmp_path / "empty")))
+    assert list((tmp_path / "empty").iterdir()) == []
 
 
 def test_run_with_a_second_supply_from_the_config(ptd_sim: int, tmp_path: Path) -> None:

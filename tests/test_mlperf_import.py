@@ -137,7 +137,7 @@ def test_out_gets_the_report_and_the_run_stays_untouched(
     assert "4613.62" in capsys.readouterr().out
     assert {p.name for p in out.iterdir()} == {"report.json", "report.html", "power.png"}
     html = (out / "report.html").read_text()
-    assert "4613.62" in html and "data:image/png;base64," in html
+    assert "4613.62" in html and "data:image/png;base64," in html and "Imported run" in html
     assert tree_hashes(directory) == before
     # --out inside the run would add files to it: refused, one line, nothing written.
     copy = tmp_path / "copy"
