@@ -302,6 +302,8 @@ def import_run(
 ) -> tuple[dict[str, Any], ImportedRun]:
     """The report of a run we did not record, and what it was built from. Reads only."""
     require_power_run(run_dir)
+    if scenario is not None and scenario.lower() not in SCENARIOS:
+        raise ReportError(f"unknown scenario {scenario!r} (one of {', '.join(SCENARIOS.values())})")
     try:
         evidence = read_evidence(run_dir)
         ruleset = rules_named(rules)

@@ -179,3 +179,24 @@ def test_audit_prints_one_row_per_run_and_reads_only(
     assert main(["audit", str(tree), "--json", "--jobs", "1"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 6
     assert tree_hashes(tree) == before
+
+
+def test_bad_evidence_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "v4.1_NVIDIA_H200-SXM-141GBx8_TRT_MaxQ_3d-unet-99.9_Offline", run)
+    assert main(["report", str(run), "--scenario", "Sideways"]) == 2
+    assert "unknown scenario" in capsys.readouterr().err
+    (run / "power" / "server.json").write_bytes(b'{"timezone": 0, "phases": ')
+    before = tree_hashes(run)
+    assert main(["report", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "server.json is not valid JSON" in err
+    assert tree_hashes(run) == before
+    (run / "power" / "server.json").write_bytes((FIXTURES / "v4.1_NVIDIA_H200-SXM-141GBx8_TRT_MaxQ_3d-unet"
+                                                 "-99.9_Offline" / "power" / "server.json").read_bytes())
+    (run / "power" / "ptd_logs.txt").write_bytes(bytes(range(256)) * 64)  # garbage: no line to read
+    before_garbage = tree_hashes(run)
+    _, data = report_json(capsys, str(run))
+    assert tree_hashes(run) == before_garbage
+    assert data["checker"]["current"]["value"] == pytest.approx(4613.619383259915, rel=1e-12)
+    assert {c["name"]: c["status"] for c in data["checks"]}["testing_sample_uncertainty"] == "unknown"
