@@ -150,6 +150,7 @@ class ImportedRun:
             Check("analyzer_reconnects", "unknown", "an imported run keeps no record of the analyzer's "
                   "connection (reconnects, restarts)"),
             self._uncertainty_check(testing),
+            *self._overload_check(testing),
             *self._ptd_error_checks(),
             self._power_drop_check(ranging, testing),
             self._duration_check(ranging, testing),
@@ -165,6 +166,13 @@ class ImportedRun:
             f"client.json and server.json phase stamps agree within {diff_s * 1000:.0f} ms (800 ms allowed)",
             f"client.json and server.json phase stamps differ by {diff_s * 1000:.0f} ms (over 800 ms)",
         )
+
+    def _overload_check(self, testing: PhaseReport) -> list[Check]:
+        """Without the testing ranges (multichannel, or none set), over-range is unknown."""
+        if self.meta()["ranges"]["testing"]:
+            return []  # judged against the ranges like our own sessions
+        errors = int(np.count_nonzero(testing.series.watts == -1.0))
+        return [checks.range_overload(0, errors, ranges_known=False)]
 
     def _ptd_window(self, testing: PhaseReport) -> tuple[int, int]:
         """The LoadGen testing window on ptd_logs.txt's clock, which is spl.txt's as written."""

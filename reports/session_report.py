@@ -275,7 +275,7 @@ def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
             uncertainty.above_one_percent if uncertainty else None, len(in_window),
             uncertainty.source if uncertainty else "no accuracy spec or analyzer figure",
         ),
-        checks.range_overload(overloaded, errors, ranges_known=bool(ranges)),
+        checks.range_overload(overloaded, errors),
     ]
 
 
