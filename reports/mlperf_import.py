@@ -180,6 +180,9 @@ class ImportedRun:
         return testing.window.begin_ns - spl_shift_ns, testing.window.end_ns - spl_shift_ns
 
     def _uncertainty_check(self, testing: PhaseReport) -> Check:
+        """PTDaemon's own per-sample verdicts inside the LoadGen testing window. (check.py at
+        c4b3ad82 means the same rule, but pads the window by TIME_DELTA_TOLERANCE = 800 "ms"
+        added to seconds, so it skips runs shorter than 1600 s; we judge the window as written.)"""
         name = "testing_sample_uncertainty"
         log = self.evidence.ptd_log
         if log is None:
