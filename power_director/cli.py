@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -42,10 +43,18 @@ from power_director.telemetry import MqttTelemetry
 from power_director.wire import WireError
 from reports.audit import audit_csv, audit_summary, audit_table, audit_tree
 from reports.compare import format_table, load_sessions, render_compare_png
+from reports.html import REPORT_HTML
 from reports.mlperf_import import import_run, is_own_session, write_imported
+from reports.plot import POWER_PNG
 from reports.recovery import raw_sample_files, write_recovered_report
 from reports.rules import CURRENT, RULESETS, rules_table
-from reports.session_report import ReportError, read_session_meta, summary_text, write_report
+from reports.session_report import (
+    REPORT_JSON,
+    ReportError,
+    read_session_meta,
+    summary_text,
+    write_report,
+)
 from reports.spl import SplError
 
 EXIT_INVALID = 1
@@ -352,6 +361,11 @@ def _report(args: argparse.Namespace) -> int:
         raise ReportError(
             f"{recovered['problems'][0]}; recovered {kept} samples; report.json marks the session invalid"
         ) from exc
+    if args.out:  # our own session keeps its report too; --out gets copies
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name in (REPORT_JSON, REPORT_HTML, POWER_PNG):
+            if (session_dir / name).is_file():
+                shutil.copyfile(session_dir / name, args.out / name)
     print(json.dumps(report, indent=2) if args.json else summary_text(report))
     return 0 if report["valid"] else EXIT_INVALID
 

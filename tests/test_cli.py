@@ -53,6 +53,11 @@ def test_report_recomputes_the_same_result_from_files(demo_run, tmp_path: Path) 
     result = run_cli("report", str(session))
     assert result.returncode == 0, result.stderr
     assert json.loads((session / "report.json").read_text()) == before
+    # Our own session (it has its journal): --out gets copies, --json prints the report.
+    copied = run_cli("report", str(session), "--out", str(tmp_path / "out"), "--json")
+    assert json.loads(copied.stdout) == before
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == before
+    assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "power.png").is_file()
 
 
 def free_port() -> int:

@@ -179,6 +179,14 @@ def test_audit_prints_one_row_per_run_and_reads_only(
     assert main(["audit", str(tree), "--json", "--jobs", "1"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 6
     assert tree_hashes(tree) == before
+    # A run with power/ but a torn detail log is a row saying why, and the audit goes on.
+    broken = tree / "closed" / "Org" / "results" / "sys" / "model" / "Offline" / "performance"
+    shutil.copytree(FIXTURES / RUNS[-1], broken, ignore=shutil.ignore_patterns("*.json", "SOURCE.txt"))
+    (broken / "run_1" / "mlperf_log_detail.txt").write_text(":::MLLOG {\"key\": \"power_begin\"")
+    assert main(["audit", str(tree), "--json", "--jobs", "1"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    failed = [row for row in rows if "failed" in row]
+    assert len(rows) == 7 and len(failed) == 1 and "Org/results" in failed[0]["run"]
 
 
 def test_bad_evidence_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
