@@ -76,6 +76,9 @@ def rules_table() -> str:
             f"-5 % power rule {'yes' if rules.power_drop_rule else 'no'}, duration rule "
             f"{rules.duration_rule}, >1 % uncertainty {'fails' if rules.uncertainty_error else 'ignored'}"
         )
+    lines.append("sources: mlcommons/inference tools/submission history (0ca20e70, 192f81b3, "
+                 "b66003e1) and mlcommons/power-dev compliance/check.py history (827ead7, 39c0190, "
+                 "0d72c26, 992e4c2; c4b3ad82)")
     return "\n".join(lines)
 
 

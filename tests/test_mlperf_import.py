@@ -208,3 +208,24 @@ def test_bad_evidence_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.Capt
     assert tree_hashes(run) == before_garbage
     assert data["checker"]["current"]["value"] == pytest.approx(4613.619383259915, rel=1e-12)
     assert {c["name"]: c["status"] for c in data["checks"]}["testing_sample_uncertainty"] == "unknown"
+
+
+def test_our_own_files_read_in_import_mode_give_the_same_number(  # type: ignore[no-untyped-def]
+    demo_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A session of ours without its journal is read like a published run: same number, and
+    what only the journal knew (reconnects) becomes unknown."""
+    from tests.conftest import session_dirs
+
+    _, out = demo_run
+    session = session_dirs(out)["demo-offline"]
+    own = json.loads((session / "report.json").read_text())
+    copy = tmp_path / "copy"
+    shutil.copytree(session, copy, ignore=shutil.ignore_patterns("raw"))
+    _, imported = report_json(capsys, str(copy))
+    assert imported["power"]["avg_watts"] == own["power"]["avg_watts"]
+    assert imported["checker"]["current"]["value"] == own["power"]["avg_watts"]
+    statuses = {c["name"]: c["status"] for c in imported["checks"]}
+    assert statuses["analyzer_reconnects"] == "unknown"
+    assert statuses["testing_window_inside_phase"] == "pass"
+    assert statuses["clock_offset"] == "pass"
