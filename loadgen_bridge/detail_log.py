@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +30,14 @@ class Window:
     power_end: str
     begin_ns: int
     end_ns: int
-    query_count: int | None
+    query_count: float | None  # result_query_count, or derived from QPS for old LoadGen (see below)
     samples_per_query: int
     result: float | None  # samples/s (Offline, Server) or 90th-percentile latency ns
     result_name: str
     validity: str
     min_duration_ms: int | None
+    query_source: str = "result_query_count"
+    values: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def duration_s(self) -> float:
@@ -89,7 +91,7 @@ def parse_detail_log(path: Path) -> Window:
     if end_ns <= begin_ns:
         raise LoadgenLogError(f"{path}: power_end {end} is not after power_begin {begin}")
     scenario = str(values["effective_scenario"])
-    query_count = values.get("result_query_count")
+    query_count, query_source = _query_count(values, scenario, (end_ns - begin_ns) / 1e9)
     samples_per_query = values.get("effective_samples_per_query")
     min_duration = values.get("effective_min_duration_ms")
     result_name, result = _result_of(scenario, values)
@@ -99,7 +101,7 @@ def parse_detail_log(path: Path) -> Window:
         power_end=end,
         begin_ns=begin_ns,
         end_ns=end_ns,
-        query_count=int(query_count) if isinstance(query_count, (int, float)) else None,
+        query_count=query_count,
         samples_per_query=int(samples_per_query)
         if isinstance(samples_per_query, int)
         else SAMPLES_PER_QUERY.get(scenario, 1),
@@ -107,4 +109,30 @@ def parse_detail_log(path: Path) -> Window:
         result_name=result_name,
         validity=str(values.get("result_validity", "UNKNOWN")),
         min_duration_ms=int(min_duration) if isinstance(min_duration, (int, float)) else None,
+        query_source=query_source,
+        values=values,
     )
+
+
+def _query_count(values: dict[str, Any], scenario: str, duration_s: float) -> tuple[float | None, str]:
+    """``result_query_count``, else (LoadGen before v2.0 did not log it) the old checker's count."""
+    count = values.get("result_query_count")
+    if isinstance(count, (int, float)):
+        return float(int(count)), "result_query_count"
+    return legacy_query_count(values, scenario, duration_s)
+
+
+def legacy_query_count(values: dict[str, Any], scenario: str, duration_s: float) -> tuple[float | None, str]:
+    """The query count of the checker of rounds v0.5-v1.1 (mlcommons/inference
+    tools/submission/submission-checker.py at 0ca20e70, ``check_power_dir``):
+    ``result_qps_with_loadgen_overhead × duration`` (SingleStream) or
+    ``generated_query_count × generated_samples_per_query`` (MultiStream)."""
+    generated, per_query = values.get("generated_query_count"), values.get("generated_samples_per_query")
+    if scenario == "MultiStream":
+        if isinstance(generated, int) and isinstance(per_query, int):
+            return float(generated * per_query), "generated_query_count x generated_samples_per_query"
+        return None, "no generated_query_count in the detail log"
+    qps = values.get("result_qps_with_loadgen_overhead")
+    if isinstance(qps, (int, float)):
+        return float(qps) * duration_s, "result_qps_with_loadgen_overhead x duration (old LoadGen)"
+    return None, "no result_query_count or result_qps_with_loadgen_overhead in the detail log"

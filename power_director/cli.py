@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import shutil
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -40,9 +41,20 @@ from power_director.service import serve
 from power_director.session import Session, SessionError, rebuild_session_files
 from power_director.telemetry import MqttTelemetry
 from power_director.wire import WireError
+from reports.audit import audit_csv, audit_summary, audit_table, audit_tree
 from reports.compare import format_table, load_sessions, render_compare_png
+from reports.html import REPORT_HTML
+from reports.mlperf_import import import_run, is_own_session, write_imported
+from reports.plot import POWER_PNG
 from reports.recovery import raw_sample_files, write_recovered_report
-from reports.session_report import ReportError, read_session_meta, summary_text, write_report
+from reports.rules import CURRENT, RULESETS, rules_table
+from reports.session_report import (
+    REPORT_JSON,
+    ReportError,
+    read_session_meta,
+    summary_text,
+    write_report,
+)
 from reports.spl import SplError
 
 EXIT_INVALID = 1
@@ -98,6 +110,13 @@ def add_lab_options(command: argparse.ArgumentParser) -> None:
                          help="N testing runs after one ranging run (run_1..run_N), with a 95%% interval")
 
 
+def add_rules_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--rules", default=CURRENT, choices=list(RULESETS),
+                         help=f"judge an imported run by this round's rules (default {CURRENT})")
+    command.add_argument("--scenario", help="the results directory's scenario, when DIR is not "
+                         "<scenario>/performance (the checker takes the scenario from there)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="power-director",
@@ -126,8 +145,24 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file and print the effective config")
     check.add_argument("config", type=Path, metavar="FILE")
 
-    report = commands.add_parser("report", help="recompute report.json from a session's files")
-    report.add_argument("session_dir", type=Path)
+    report = commands.add_parser(
+        "report", help="recompute a session's report, or read any MLPerf power run without writing to it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="rule sets (--rules):\n" + rules_table(),
+    )
+    report.add_argument("session_dir", type=Path, metavar="DIR")
+    report.add_argument("--out", type=Path, metavar="DIR2", help="a run we did not record: write "
+                        "report.json, report.html and power.png here (never into DIR)")
+    report.add_argument("--json", action="store_true", help="print report.json on stdout")
+    add_rules_options(report)
+    audit = commands.add_parser("audit", help="one row per power run of a submission tree (reads only)")
+    audit.add_argument("tree", type=Path, metavar="TREE")
+    audit_format = audit.add_mutually_exclusive_group()
+    audit_format.add_argument("--csv", action="store_true", help="CSV on stdout")
+    audit_format.add_argument("--json", action="store_true", help="JSON on stdout")
+    audit.add_argument("--jobs", type=_positive_int, default=2, help="processes (default 2)")
+    audit.add_argument("--rules", default=f"{CURRENT}", help="comma-separated rule sets to judge "
+                       f"by (default {CURRENT}; one of {', '.join(RULESETS)})")
 
     add_remote_commands(commands)
     compare = commands.add_parser("compare", help="tabulate (and plot) the results of several sessions")
@@ -311,6 +346,8 @@ def _report(args: argparse.Namespace) -> int:
     session_dir: Path = args.session_dir
     if not session_dir.is_dir():
         raise ReportError(f"no session directory at {session_dir}")
+    if not is_own_session(session_dir):
+        return _report_imported(args)
     meta = recover_meta(session_dir / "raw", read_session_meta(session_dir))
     rebuild_session_files(session_dir, meta)
     try:
@@ -324,8 +361,39 @@ def _report(args: argparse.Namespace) -> int:
         raise ReportError(
             f"{recovered['problems'][0]}; recovered {kept} samples; report.json marks the session invalid"
         ) from exc
-    print(summary_text(report))
+    if args.out:  # our own session keeps its report too; --out gets copies
+        args.out.mkdir(parents=True, exist_ok=True)
+        for name in (REPORT_JSON, REPORT_HTML, POWER_PNG):
+            if (session_dir / name).is_file():
+                shutil.copyfile(session_dir / name, args.out / name)
+    print(json.dumps(report, indent=2) if args.json else summary_text(report))
     return 0 if report["valid"] else EXIT_INVALID
+
+
+def _report_imported(args: argparse.Namespace) -> int:
+    """A run we did not record: read it, write only under --out."""
+    report, run = import_run(args.session_dir, args.rules, args.scenario)
+    if args.out:
+        write_imported(args.session_dir, args.out, report, run)
+    print(json.dumps(report, indent=2) if args.json else summary_text(report))
+    return 0 if report["valid"] else EXIT_INVALID
+
+
+def _audit(args: argparse.Namespace) -> int:
+    rules = [name.strip() for name in args.rules.split(",") if name.strip()]
+    unknown = [name for name in rules if name not in RULESETS]
+    if unknown or not rules:
+        raise ReportError(f"unknown rule set {', '.join(unknown) or '(none)'} (one of {', '.join(RULESETS)})")
+    progress = sys.stderr.isatty() and not (args.csv or args.json)
+    rows = audit_tree(args.tree, rules, args.jobs, progress=progress)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif args.csv:
+        sys.stdout.write(audit_csv(rows, rules))
+    else:
+        print(audit_table(rows, rules))
+        print(audit_summary(rows, rules))
+    return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -405,6 +473,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_cancellable(_run(args)))
     if args.command == "report":
         return _report(args)
+    if args.command == "audit":
+        return _audit(args)
     if args.command == "serve":
         return asyncio.run(_serve(args))
     if args.command == "agent":

@@ -9,7 +9,8 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-Status = Literal["pass", "warning", "fail"]
+#: "unknown": nothing recorded to judge by (an imported run has no journal, say); never a pass.
+Status = Literal["pass", "warning", "fail", "unknown"]
 
 MLPERF_MIN_DURATION_S = 600.0
 MAX_POWER_DROP_FRACTION = 0.05  # testing may not average >5 % below ranging
@@ -98,6 +99,10 @@ def mlperf_duration(duration_s: float) -> Check:
 
 MIN_COVERAGE = 0.95
 MAX_GAP_INTERVALS = 2.0
+# PTDaemon stamps a 1 s sample 0.97-1.03 s after the previous one (real runs under
+# tests/fixtures/real-submissions/): a gap is judged with that much slack, so two readings lost
+# while auto-ranging (a 2.001 s gap in the v3.0 Qualcomm run) do not fail a 2-interval bound.
+GAP_JITTER_INTERVALS = 0.05
 MAX_SAMPLE_UNCERTAINTY = 0.01
 OVERLOAD_FACTOR = 1.4  # Yokogawa WT300E meters over-range above 140 % of range
 
@@ -106,11 +111,11 @@ def coverage(phase: str, fraction: float, longest_gap_s: float, interval_s: floa
     name = f"{phase}_sample_coverage"
     if fraction < MIN_COVERAGE:
         return Check(name, "fail", f"valid samples cover {fraction:.1%} of the {phase} window (< 95 %)")
-    if longest_gap_s > MAX_GAP_INTERVALS * interval_s:
+    if longest_gap_s > (MAX_GAP_INTERVALS + GAP_JITTER_INTERVALS) * interval_s:
         return Check(
             name, "fail",
             f"a {longest_gap_s:.3f} s gap without valid samples in the {phase} window "
-            f"(over 2 sampling intervals of {interval_s:g} s)",
+            f"(over 2 sampling intervals of {interval_s:g} s, with {GAP_JITTER_INTERVALS:.0%} stamp jitter)",
         )
     return Check(name, "pass", f"valid samples cover {fraction:.1%} of the {phase} window, no long gap")
 
@@ -127,7 +132,7 @@ def sample_uncertainty(above_limit: int | None, count: int, source: str) -> Chec
     )
 
 
-def range_overload(overloaded: int, sentinel_errors: int) -> Check:
+def range_overload(overloaded: int, sentinel_errors: int, ranges_known: bool = True) -> Check:
     name = "testing_range_overload"
     if overloaded:
         return Check(name, "fail", f"{overloaded} testing samples above 140 % of the set range, "
@@ -135,6 +140,9 @@ def range_overload(overloaded: int, sentinel_errors: int) -> Check:
     if sentinel_errors:
         return Check(name, "fail", f"{sentinel_errors} testing error readings (-1: over range, or a "
                      "reading the analyzer could not make or send)")
+    if not ranges_known:
+        return Check(name, "unknown", "no testing sample in error; the set ranges are not recorded, "
+                     "so over-range samples cannot be told")
     return Check(name, "pass", "no testing sample over range or in error")
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from reports.headline import headline, verdict
-from reports.plot import POWER_PNG, session_power_png
+from reports.plot import POWER_PNG, plot_title, render_power_png, session_power_png
+from reports.session_report import PhaseReport
 
 REPORT_HTML = "report.html"
 PHASES = ("testing", "ranging")
@@ -24,6 +25,7 @@ h2 { font-size: 1.05rem; margin-top: 1.8rem; border-bottom: 1px solid #d8dee4; p
          font-size: .9rem; vertical-align: middle; }
 .pass, .valid { background: #dcf5e3; color: #116329; }
 .warning, .partial { background: #fff1c2; color: #7a4e00; }
+.unknown { background: #e8ecf0; color: #424a53; }
 .fail, .invalid { background: #ffdcd7; color: #a40e26; }
 table { border-collapse: collapse; margin: .4rem 0; font-size: .92rem; }
 th, td { border: 1px solid #d8dee4; padding: .3rem .6rem; text-align: left; vertical-align: top; }
@@ -109,10 +111,25 @@ def _checks_table(report: dict[str, Any]) -> str:
     rows = []
     for check in report.get("checks", []):
         status = str(check.get("status", "?"))
-        style = status if status in ("pass", "warning", "fail") else ""
+        style = status if status in ("pass", "warning", "fail", "unknown") else ""
         rows.append(f'<tr><td><span class="badge {style}">{escape(status)}</span></td>'
                     f"<td>{_text(check.get('name'))}</td><td>{_text(check.get('reason'))}</td></tr>")
     return f"<table><tr><th>status</th><th>check</th><th>reason</th></tr>{''.join(rows)}</table>"
+
+
+def _imported(report: dict[str, Any]) -> str:
+    """A run we did not record: its rule set, the checker's number under it and today's, notes."""
+    checker = report.get("checker", {})
+    rules_name = str(report.get("rules", {}).get("name"))
+    rows = "".join(
+        f"<tr><th>{escape(label)}</th>{_cell(entry.get('value'))}<td>{_text(entry.get('unit'))}</td>"
+        f"<td>{_text(entry.get('note'))}</td></tr>"
+        for label, entry in ((f"checker, {rules_name} rules", checker.get("rules", {})),
+                             ("checker, today's rules", checker.get("current", {})))
+    )
+    notes = "".join(f"<li>{_text(note)}</li>" for note in report.get("notes", []))
+    return (f"<table><tr><th></th><th>value</th><th>unit</th><th>note</th></tr>{rows}</table>"
+            f"<ul>{notes}</ul>{_dict_table(report.get('imported', {}))}")
 
 
 def _plot(png_bytes: bytes | None) -> str:
@@ -148,14 +165,22 @@ def render_html(report: dict[str, Any], png_bytes: bytes | None) -> str:
         _section("Ranges", _dict_table(report.get("ranges", {}))),
         _section("Analyzer", _dict_table(report.get("analyzer", {}))),
     ]
+    if "imported" in report:
+        sections.append(_section("Imported run", _imported(report)))
     title = escape(f"{report.get('session', 'session')}: power report")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f"<style>{_CSS}</style></head><body>{''.join(sections)}"
             '<p class="muted">power-director report</p></body></html>\n')
 
 
-def write_html_report(session_dir: Path, report: dict[str, Any]) -> None:
-    """Write ``power.png`` and ``report.html`` (with the plot inside) into the session."""
-    png_bytes = session_power_png(session_dir, report)
-    (session_dir / POWER_PNG).write_bytes(png_bytes)
-    (session_dir / REPORT_HTML).write_text(render_html(report, png_bytes), encoding="utf-8")
+def write_html_report(
+    session_dir: Path, report: dict[str, Any], out_dir: Path | None = None,
+    phases: list[PhaseReport] | None = None,
+) -> None:
+    """Write ``power.png`` and ``report.html`` (with the plot inside) into the session, or into
+    ``out_dir`` (an imported run: ``phases`` as its report was built from)."""
+    target = out_dir or session_dir
+    png_bytes = (render_power_png(phases, plot_title(report)) if phases
+                 else session_power_png(session_dir, report))
+    (target / POWER_PNG).write_bytes(png_bytes)
+    (target / REPORT_HTML).write_text(render_html(report, png_bytes), encoding="utf-8")

@@ -32,7 +32,7 @@ def mlperf_window_mask(series: PowerSeries, begin_ns: int, end_ns: int) -> npt.N
 
 
 def mlperf_power(
-    series: PowerSeries, begin_ns: int, end_ns: int, scenario: str, query_count: int | None
+    series: PowerSeries, begin_ns: int, end_ns: int, scenario: str, query_count: float | None
 ) -> MlperfPower:
     """Samples with ``power_begin < t < power_end`` (strict, at ms resolution) and ``Watts > 0``,
     a plain mean in file order, and for per-query scenarios ``avg × duration_s × 1000 / queries``.

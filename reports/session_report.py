@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,22 @@ def _interval_ns(meta: dict[str, Any], series: PowerSeries) -> int:
     return int(np.median(steps)) if len(steps) else 1_000_000_000
 
 
-def phase_report(session_dir: Path, phase: str, meta: dict[str, Any]) -> PhaseReport:
+#: How an imported run's evidence adjusts a phase: (phase, window, series) -> (window, series).
+Adjust = Callable[[str, Window, PowerSeries], tuple[Window, PowerSeries]]
+
+
+@dataclass(frozen=True)
+class ImportHooks:
+    """What a run we did not record brings instead of a journal (see reports.mlperf_import)."""
+
+    adjust: Adjust
+    checks: Callable[[PhaseReport, PhaseReport], list[Check]]  # replace same-named checks
+    extra: Callable[[PhaseReport, PhaseReport], dict[str, Any]]  # more report.json keys
+
+
+def phase_report(
+    session_dir: Path, phase: str, meta: dict[str, Any], adjust: Adjust | None = None
+) -> PhaseReport:
     directory = session_dir / phase_dir(phase)
     try:
         window = parse_detail_log(directory / DETAIL_LOG)
@@ -86,6 +102,8 @@ def phase_report(session_dir: Path, phase: str, meta: dict[str, Any]) -> PhaseRe
         raise ReportError(f"{phase}: {exc}") from exc
     window = corrected_window(window, meta, phase)
     series = read_spl(directory / "spl.txt")
+    if adjust is not None:
+        window, series = adjust(phase, window, series)
     mlperf = mlperf_power(series, window.begin_ns, window.end_ns, window.scenario, window.query_count)
     interval_ns = _interval_ns(meta, series)
     weighted = weighted_energy(series.t_ns, series.watts, window.begin_ns, window.end_ns, interval_ns)
@@ -98,6 +116,7 @@ def phase_report(session_dir: Path, phase: str, meta: dict[str, Any]) -> PhaseRe
         "energy_j": mlperf.energy_j,
         "energy_per_query_mj": mlperf.energy_per_query_mj,
         "queries": window.query_count,
+        "query_source": window.query_source,
         "time_weighted": asdict(weighted),
     }
     if mlperf.energy_j and weighted.energy_j:
@@ -311,13 +330,24 @@ def _reconnect_check(meta: dict[str, Any]) -> Check:
     return checks.analyzer_reconnects(outages_s, sum(bool(g.get("restarted")) for g in gaps))
 
 
-def build_report(session_dir: Path) -> dict[str, Any]:
-    """Everything ``report.json`` holds, computed from the session's files alone."""
+def _replace_checks(all_checks: list[Check], replacements: list[Check]) -> list[Check]:
+    by_name = {c.name: c for c in replacements}
+    kept = [by_name.pop(c.name, c) for c in all_checks]
+    return kept + list(by_name.values())
+
+
+def build_report(
+    session_dir: Path, meta: dict[str, Any] | None = None, hooks: ImportHooks | None = None
+) -> dict[str, Any]:
+    """Everything ``report.json`` holds, computed from the session's files alone (read, never
+    written). ``meta`` and ``hooks`` stand in for the journal of a run we did not record."""
     if not session_dir.is_dir():
         raise ReportError(f"no session directory at {session_dir}")
-    meta = read_session_meta(session_dir)
-    ranging = phase_report(session_dir, "ranging", meta)
-    testing = phase_report(session_dir, "testing", meta)
+    if meta is None:
+        meta = read_session_meta(session_dir)
+    adjust = hooks.adjust if hooks else None
+    ranging = phase_report(session_dir, "ranging", meta, adjust)
+    testing = phase_report(session_dir, "testing", meta, adjust)
     all_checks = [
         *_phase_checks(ranging, meta),
         *_phase_checks(testing, meta),
@@ -337,6 +367,8 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         ))
     if meta.get("status", "completed") != "completed":
         all_checks.append(Check("session_completed", "fail", str(meta.get("error", "aborted"))))
+    if hooks is not None:
+        all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
     problems = [c.reason for c in all_checks if c.status == "fail"]
     return {
         "session": meta.get("session_name", session_dir.name),
@@ -346,6 +378,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         "mlperf_valid": not problems and all(c.status == "pass" for c in all_checks),
         "problems": problems,
         "warnings": [c.reason for c in all_checks if c.status == "warning"],
+        "unknown": [c.reason for c in all_checks if c.status == "unknown"],
         "checks": [c.as_dict() for c in all_checks],
         "power": testing.power,
         "uncertainty": testing.power.get("uncertainty"),
@@ -357,6 +390,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         "clock": clock_section(meta),
         "beside": _beside_meters(session_dir, meta, testing),
         **_repeat_section(session_dir, meta, testing),
+        **(hooks.extra(ranging, testing) if hooks else {}),
     }
 
 
@@ -401,7 +435,7 @@ def summary_text(report: dict[str, Any]) -> str:
     text = metric.text()
     if error is not None and metric.value is not None:
         digits = 3 if metric.unit == "mJ/query" else 2
-        text = f"{metric.value:.{digits}f} ± {error:.{digits}f} {metric.unit}"
+        text = f"{metric.value:.{digits}f} ± {error:.{digits}f} {metric.unit}{_partial(report)}"
     ranging_watts = report["ranging"]["power"]["avg_watts"]
     lines = [
         f"{report['session']}: {report['scenario']} {text}  [{verdict(report)}]",
@@ -411,7 +445,15 @@ def summary_text(report: dict[str, Any]) -> str:
     lines += _repeat_lines(report.get("repeat"))
     lines += [f"  problem: {p}" for p in report["problems"]]
     lines += [f"  warning: {w}" for w in report["warnings"]]
+    lines += [f"  unknown: {u}" for u in report.get("unknown", [])]
+    lines += [f"  note: {n}" for n in report.get("notes", [])]
     return "\n".join(lines)
+
+
+def _partial(report: dict[str, Any]) -> str:
+    """A ± without the analyzer's accuracy is only the window and clock terms: say so."""
+    terms = (report.get("uncertainty") or {}).get("terms_watts", {})
+    return " (partial: analyzer accuracy unknown)" if terms.get("analyzer") is None else ""
 
 
 def repeat_text(repeat: dict[str, Any]) -> str:

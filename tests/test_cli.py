@@ -53,6 +53,11 @@ def test_report_recomputes_the_same_result_from_files(demo_run, tmp_path: Path) 
     result = run_cli("report", str(session))
     assert result.returncode == 0, result.stderr
     assert json.loads((session / "report.json").read_text()) == before
+    # Our own session (it has its journal): --out gets copies, --json prints the report.
+    copied = run_cli("report", str(session), "--out", str(tmp_path / "out"), "--json")
+    assert json.loads(copied.stdout) == before
+    assert json.loads((tmp_path / "out" / "report.json").read_text()) == before
+    assert (tmp_path / "out" / "report.html").is_file() and (tmp_path / "out" / "power.png").is_file()
 
 
 def free_port() -> int:
@@ -173,7 +178,9 @@ def test_missing_config_and_missing_session(tmp_path: Path) -> None:
     assert "cannot read config" in one_line_error(missing)
     assert "no session directory" in one_line_error(run_cli("report", str(tmp_path / "nothing")))
     (tmp_path / "empty").mkdir()
-    assert "no LoadGen detail log" in one_line_error(run_cli("report", str(tmp_path / "empty")))
+    # Not one of our sessions (no journal) and not a power run: one line, nothing written (issue 13).
+    assert "is not a power run" in one_line_error(run_cli("report", str(tmp_path / "empty")))
+    assert list((tmp_path / "empty").iterdir()) == []
 
 
 def test_run_with_a_second_supply_from_the_config(ptd_sim: int, tmp_path: Path) -> None:
