@@ -317,6 +317,8 @@ class Session:
     async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
         for meter in self.meters:
             await meter.analyzer.set_ranges(ranges.get(meter.analyzer.name, Ranges.auto()))
+            if phase == "ranging":
+                await meter.analyzer.begin_ranging()
         primary_ranges = ranges.get(self.primary.analyzer.name, Ranges.auto())
         self.meta["ranges"][phase] = _ranges_dict(primary_ranges)
         for described in self.meta["analyzers"]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.timefmt import format_mlperf_time
+from reports.ptd_logs import ptd_log_text
 
 EVENTS = "raw/events.jsonl"
 RESULT_FILES = (
@@ -32,17 +33,26 @@ PROTOCOL_VERSION = 3
 SOURCE_PACKAGES = ("analyzer_drivers", "loadgen_bridge", "power_director", "reports")
 MODULES = ("power-director", "numpy", "pandas", "mlcommons-loadgen")
 
-#: PTDaemon device type numbers, by the driver name PTDaemon's Identify reports.
-PTD_DEVICE_TYPES = {
+#: PTDaemon device type numbers, by the driver name PTDaemon's Identify reports. The ones
+#: MLCommons' checker accepts are its SUPPORTED_MODEL (power-dev compliance/check.py at
+#: c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2); WT1800 and WT5000 are PTDaemon's numbers
+#: (power-dev lib/server.py MAX_RANGE_FOR_DEVICE) that the checker refuses.
+MLPERF_DEVICE_TYPES = {
     "YokogawaWT210": 8,
+    "YokogawaWT500": 35,
+    "YokogawaWT500_multichannel": 48,
     "YokogawaWT310": 49,
     "YokogawaWT310E": 49,
     "YokogawaWT330": 52,
     "YokogawaWT330E": 52,
-    "YokogawaWT500": 35,
-    "YokogawaWT1800": 47,
-    "YokogawaWT5000": 66,
+    "YokogawaWT330_multichannel": 77,
+    "YokogawaWT210_DC": 508,
+    "YokogawaWT310_DC": 549,
+    "YokogawaWT330_DC": 586,
 }
+PTD_DEVICE_TYPES = {**MLPERF_DEVICE_TYPES, "YokogawaWT1800": 47, "YokogawaWT5000": 66}
+#: PTDaemon versions the checker accepts (its SUPPORTED_VERSION).
+MLPERF_PTD_VERSIONS = ("1.11.1",)
 
 
 def read_events(session_dir: Path) -> Iterator[dict[str, Any]]:
@@ -62,30 +72,6 @@ def read_events(session_dir: Path) -> Iterator[dict[str, Any]]:
 
 def _log_line(t_ns: int, message: str) -> str:
     return f"{format_mlperf_time(t_ns)}: {message}\n"
-
-
-def _uncertainty_enabled(identify: str) -> bool:
-    """PTDaemon's Identify: ``..., mode=power, <uncertainty enabled>, ...``."""
-    fields = identify.split(",")
-    return "mode=power" in fields and fields[fields.index("mode=power") + 1 :][:1] == ["1"]
-
-
-def ptd_log_lines(events: list[dict[str, Any]], analyzer_name: str, identify: str) -> list[str]:
-    """PTDaemon-style console lines for what the meter did, as MLCommons' checker reads them."""
-    lines = []
-    for event in events:
-        if event.get("kind") != "exchange":
-            continue
-        cmd, reply, t_ns = str(event.get("cmd", "")), str(event.get("reply", "")), int(event["t_ns"])
-        if cmd == "Identify" and _uncertainty_enabled(identify):
-            lines.append(_log_line(t_ns, f"Uncertainty checking for {analyzer_name} is activated"))
-        elif cmd.startswith("Go,") and reply.startswith("Starting"):
-            lines.append(_log_line(t_ns, f"Go with mark '{cmd.split(',', 3)[3]}'"))
-        elif cmd == "Stop" and reply.startswith("Stopping"):
-            lines.append(_log_line(t_ns, "Completed test"))
-        elif reply.startswith("Error"):
-            lines.append(_log_line(t_ns, f"ERROR: {cmd}: {reply}"))
-    return lines
 
 
 def _v3_messages(meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -145,15 +131,31 @@ def _modules() -> dict[str, str]:
     return versions
 
 
-def _ptd_config(meta: dict[str, Any]) -> dict[str, Any]:
-    analyzer = meta.get("analyzer", {})
-    name = str(analyzer.get("name", ""))
-    return {
-        "device_type": PTD_DEVICE_TYPES.get(name, 0),
-        "command": [],  # the director connected to a running PTDaemon; it did not launch one
-        "channel": None,
-        "driver": analyzer.get("driver"),
-    }
+def identify_channels(identify: str) -> int:
+    """The input count PTDaemon's Identify reports (``mode=power,<unc>,<ranges>,<channels>``)."""
+    fields = identify.split(",")
+    try:
+        return int(fields[fields.index("mode=power") + 3])
+    except (ValueError, IndexError):
+        return 1
+
+
+def _ptd_config(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per ranged analyzer, as power-dev's server.json has since 2025 (a list: the
+    checker's check_ptd_config iterates it). ``command`` is empty: the director connected to
+    a running PTDaemon and did not launch one. ``channel`` is power-dev's [first, count]."""
+    config = []
+    for analyzer in meta.get("analyzers", [meta.get("analyzer", {})]):
+        if analyzer.get("role", "primary") == "beside":
+            continue
+        channels = identify_channels(str(analyzer.get("identify", "")))
+        config.append({
+            "device_type": PTD_DEVICE_TYPES.get(str(analyzer.get("name", "")), 0),
+            "command": [],
+            "channel": [1, channels] if channels > 1 else None,
+            "driver": analyzer.get("driver"),
+        })
+    return config
 
 
 def _session_descriptor(meta: dict[str, Any], results: dict[str, str]) -> dict[str, Any]:
@@ -187,9 +189,7 @@ def write_power_dir(session_dir: Path, meta: dict[str, Any]) -> None:
     power = session_dir / "power"
     power.mkdir(exist_ok=True)
     events = list(read_events(session_dir))
-    analyzer = meta.get("analyzer", {})
-    ptd_lines = ptd_log_lines(events, str(analyzer.get("name", "")), str(analyzer.get("identify", "")))
-    (power / "ptd_logs.txt").write_text("".join(ptd_lines), encoding="utf-8")
+    (power / "ptd_logs.txt").write_text(ptd_log_text(session_dir, meta, events), encoding="utf-8")
     (power / "server.log").write_text(
         _text_log(events, ("identified", "exchange", "phase_start", "phase_stop", "aborted")),
         encoding="utf-8",

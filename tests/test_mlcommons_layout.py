@@ -77,7 +77,7 @@ def test_descriptors_have_the_required_fields(wt310_session: Path) -> None:
     assert uuid.UUID(client["uuid"]["server"]) == uuid.UUID(server["uuid"]["server"])
     assert client["session_name"] == server["session_name"] == wt310_session.name
     assert server.get("debug", False) is False
-    assert server["ptd_config"]["device_type"] == 49  # WT310
+    assert [a["device_type"] for a in server["ptd_config"]] == [49]  # WT310
 
 
 def test_ptd_messages(wt310_session: Path) -> None:
@@ -86,7 +86,7 @@ def test_ptd_messages(wt310_session: Path) -> None:
     identify = next(m["reply"] for m in messages if m["cmd"] == "Identify")
     assert identify.split(",")[0] == "YokogawaWT310"
     version = re.search(r"(?<=version=)(.+?)-", identify)
-    assert version and version.group(1) == "1.10.0"
+    assert version and version.group(1) == "1.11.1"
     go_reply = "Starting untimed measurement, maximum 500000 samples at 1000ms with 0 rampup samples"
     expected = {"SR,A": "Range A changed", "SR,V": "Range V changed", "Go,1000,": go_reply}
     for prefix, reply in expected.items():
