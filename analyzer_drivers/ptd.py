@@ -207,6 +207,9 @@ class PtdAnalyzer(Analyzer):
             raise AnalyzerError(f"{self.where} refused Stop: {reply[:200]}")
 
     async def uncertainty(self) -> float | None:
+        # power-dev's server asks Watts then Uncertainty at the end of the testing run and
+        # writes both replies to run_1/ptd_out.txt (lib/server.py, Session.stop).
+        await self.command("Watts")
         reply = await self.checked("Uncertainty", "Uncertainty,")
         average = float(reply.split(",")[1])
         return average if average >= 0 else None

@@ -159,8 +159,9 @@ def _ptd_config(meta: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _session_descriptor(meta: dict[str, Any], results: dict[str, str]) -> dict[str, Any]:
-    phases = {phase: meta.get("phases", {}).get(phase, {}).get("times", [])
-              for phase in ("ranging", "testing")}
+    phases = meta.get("v3_phases") or {
+        phase: meta.get("phases", {}).get(phase, {}).get("times", []) for phase in ("ranging", "testing")
+    }
     return {
         "version": f"power-director {_modules()['power-director']}",
         "timezone": 0,
@@ -184,6 +185,28 @@ def _text_log(events: list[dict[str, Any]], kinds: tuple[str, ...]) -> str:
     return "".join(lines)
 
 
+def _write_ptd_out(session_dir: Path, meta: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    """``run_1/ptd_out.txt`` as power-dev's server writes it: the daemon's Watts and
+    Uncertainty replies at the end of the testing run (lib/server.py, Session.stop)."""
+    mark = meta.get("phases", {}).get("testing", {}).get("mark")
+    run_1 = session_dir / "run_1"
+    if not mark or not run_1.is_dir():
+        return
+    replies: dict[str, str] = {}
+    in_testing = False
+    for event in events:
+        cmd = str(event.get("cmd", ""))
+        if event.get("kind") != "exchange":
+            continue
+        if cmd.startswith("Go,"):
+            in_testing = cmd.endswith(f",{mark}")
+        elif in_testing and cmd in ("Watts", "Uncertainty"):
+            replies[cmd] = str(event.get("reply", ""))
+    if replies:
+        text = f"Analyzer 1:\nPower: {replies.get('Watts', '')} \nUncertainty: {replies.get('Uncertainty', '')}\n"
+        (run_1 / "ptd_out.txt").write_text(text, encoding="utf-8")
+
+
 def write_power_dir(session_dir: Path, meta: dict[str, Any]) -> None:
     """Write ``power/``'s logs, then the two descriptors with the sha1 of every result file."""
     power = session_dir / "power"
@@ -197,6 +220,7 @@ def write_power_dir(session_dir: Path, meta: dict[str, Any]) -> None:
     (power / "client.log").write_text(
         _text_log(events, ("phase_start", "phase_stop", "workload", "aborted")), encoding="utf-8"
     )
+    _write_ptd_out(session_dir, meta, events)
     results = {
         name: _sha1(session_dir / name) for name in RESULT_FILES if (session_dir / name).is_file()
     }

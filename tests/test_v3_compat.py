@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 
 from tests.remote_util import run, running_director, session_meta
+
+
+CLIENT_UUID = "0c8f4b6e-0000-4000-8000-00000000c11e"
 
 
 class V3Client:
@@ -42,7 +46,7 @@ def test_full_v3_command_sequence(tmp_path: Path) -> None:
             got: dict[str, object] = {"hello": await client.ask("mlcommons/power client v3")}
             got["time"] = float(await client.ask("time"))
             got["set_ntp"] = await client.ask("set_ntp")
-            reply = await client.ask("new,v3label,0c8f4b6e-client")
+            reply = await client.ask(f"new,v3label,{CLIENT_UUID}")
             got["new"] = reply
             session_id = reply.split(" ", 1)[1].split(",")[0]
             for phase in ("ranging", "testing"):
@@ -98,11 +102,11 @@ def test_v3_second_client_busy_and_disconnect_mid_phase_aborts(tmp_path: Path) -
         async with running_director(tmp_path, v3_allowed_addresses=("127.0.0.1",)) as director:
             first = await V3Client.connect(director.port)
             await first.ask("mlcommons/power client v3")
-            session_id = (await first.ask("new,one,uuid")).split(" ", 1)[1].split(",")[0]
+            session_id = (await first.ask(f"new,one,{uuid.uuid4()}")).split(" ", 1)[1].split(",")[0]
             assert await first.ask(f"session,{session_id},start,ranging") == "OK"
             second = await V3Client.connect(director.port)
             await second.ask("mlcommons/power client v3")
-            busy = await second.ask("new,two,uuid")
+            busy = await second.ask(f"new,two,{uuid.uuid4()}")
             second.writer.close()
             await asyncio.sleep(0.3)
             first.writer.close()  # gone mid-ranging
