@@ -29,6 +29,11 @@ RESULT_FILES = (
     "run_1/mlperf_log_summary.txt",
     "run_1/spl.txt",
 )
+#: What power-dev's server hashes into server.json: the files it wrote itself. For a v3
+#: session the client hashes its own (client.log, the LoadGen logs) into client.json, and
+#: MLCommons' checker fails a file the two descriptors both list with different sums.
+SERVER_RESULT_FILES = ("power/ptd_logs.txt", "power/server.log", "ranging/spl.txt", "run_1/spl.txt",
+                       "run_1/ptd_out.txt")
 PROTOCOL_VERSION = 3
 SOURCE_PACKAGES = ("analyzer_drivers", "loadgen_bridge", "power_director", "reports")
 MODULES = ("power-director", "numpy", "pandas", "mlcommons-loadgen")
@@ -225,8 +230,13 @@ def write_power_dir(session_dir: Path, meta: dict[str, Any]) -> None:
         name: _sha1(session_dir / name) for name in RESULT_FILES if (session_dir / name).is_file()
     }
     client = _session_descriptor(meta, results)
+    server_results = results
+    if meta.get("v3_phases"):
+        server_results = {name: _sha1(session_dir / name) for name in SERVER_RESULT_FILES
+                          if (session_dir / name).is_file()}
     server = {
         **client,
+        "results": server_results,
         "ptd_messages": [
             {"cmd": e["cmd"], "reply": e["reply"]}
             for e in events
