@@ -162,6 +162,7 @@ class Analyzer(abc.ABC):
 
     async def begin_ranging(self) -> None:
         """After the ranging run's auto ranges are set, before it starts (nothing by default)."""
+        return None
 
     async def uncertainty(self) -> float | None:
         """Mean per-sample uncertainty (fraction) of the last measurement, if known."""

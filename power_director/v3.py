@@ -26,6 +26,7 @@ import contextlib
 import json
 import time
 import uuid
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ class V3Record:
         self.phases[phase].append([time.time(), time.monotonic()])
 
 
-async def _first(waits: list[asyncio.Future[Any]], timeout_s: float) -> None:
+async def _first(waits: list[Awaitable[Any]], timeout_s: float) -> None:
     """Wait for the first of these to finish (at most ``timeout_s``); cancel the rest."""
     tasks = [asyncio.ensure_future(w) for w in waits]
     _, pending = await asyncio.wait(tasks, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)

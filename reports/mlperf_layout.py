@@ -208,7 +208,8 @@ def _write_ptd_out(session_dir: Path, meta: dict[str, Any], events: list[dict[st
         elif in_testing and cmd in ("Watts", "Uncertainty"):
             replies[cmd] = str(event.get("reply", ""))
     if replies:
-        text = f"Analyzer 1:\nPower: {replies.get('Watts', '')} \nUncertainty: {replies.get('Uncertainty', '')}\n"
+        watts, uncertainty = replies.get("Watts", ""), replies.get("Uncertainty", "")
+        text = f"Analyzer 1:\nPower: {watts} \nUncertainty: {uncertainty}\n"
         (run_1 / "ptd_out.txt").write_text(text, encoding="utf-8")
 
 

@@ -79,7 +79,8 @@ def ptd_commands_and_replies(session: Path) -> None:
     assert identify, "There is no answer to the 'Identify' command for PTD."
     version = re.search(r"(?<=version=)(.+?)-", identify)
     assert version and version.group(1) in SUPPORTED_VERSION, f"PTD version {version} is not supported"
-    assert identify.split(",")[0] in SUPPORTED_MODEL, f"Power meter {identify.split(',')[0]!r} is not supported"
+    model = identify.split(",")[0]
+    assert model in SUPPORTED_MODEL, f"Power meter {model!r} is not supported"
     stops = 0
     for prefix, reply in (("SR,A", "Range A changed"), ("SR,V", "Range V changed"),
                           ("Go,1000,", GO_REPLY), ("Stop", "Stopping untimed measurement")):
@@ -104,7 +105,8 @@ def ptd_commands_and_replies(session: Path) -> None:
 def uuids(session: Path) -> None:
     client, server = descriptors(session)
     for side in ("client", "server"):
-        assert uuid.UUID(client["uuid"][side]) == uuid.UUID(server["uuid"][side]), f"'{side} uuid' is not equal."
+        same = uuid.UUID(client["uuid"][side]) == uuid.UUID(server["uuid"][side])
+        assert same, f"'{side} uuid' is not equal."
 
 
 def session_name(session: Path) -> None:
@@ -136,7 +138,8 @@ def time_difference(session: Path) -> None:
         c, s = client["phases"][phase], server["phases"][phase]
         assert len(c) == len(s), f"Phases amount is not equal for {phase} mode."
         for i, (a, b) in enumerate(zip(c, s, strict=True)):
-            assert abs(a[0] - b[0]) <= TIME_DELTA_TOLERANCE_S, f"phase {i + 1} of {phase}: {abs(a[0] - b[0])} s"
+            off_s = abs(a[0] - b[0])
+            assert off_s <= TIME_DELTA_TOLERANCE_S, f"phase {i + 1} of {phase}: {off_s} s apart"
         begin, end = loadgen_window(session / ("run_1" if phase == "testing" else "ranging"))
         for t in (begin, end):
             assert c[1][0] < t < c[2][0] or c[1][0] < t - 3600 < c[2][0], f"Loadgen time outside {phase}"
@@ -194,8 +197,9 @@ def ptd_logs(session: Path) -> None:
     go = next((t for t, msg in stamped if msg == mark), None)
     done = next((t for t, msg in stamped if go is not None and t >= go and msg == ": Completed test"), None)
     assert go is not None and done is not None, "Can not find ranging time in ptd_logs.txt."
-    activated = [t for t, msg in stamped if re.search(r"Uncertainty checking for Yokogawa\S+ is activated", msg)]
-    assert activated and activated[0] < go, "'Uncertainty checking for Yokogawa... is activated' missing or late"
+    activated = [t for t, msg in stamped
+                 if re.search(r"Uncertainty checking for Yokogawa\S+ is activated", msg)]
+    assert activated and activated[0] < go, "'Uncertainty checking ... is activated' missing or late"
     begin, end = loadgen_window(session / "run_1")
     for t, msg in stamped:
         if msg.startswith(": ERROR:") and msg != ": ERROR: USB.":  # COMMON_ERROR_TESTING only warns
@@ -209,11 +213,13 @@ def ptd_configuration(session: Path) -> None:
     """``ptd_config`` is a list (one per analyzer) of supported device numbers; a WT330
     multichannel (77) needs ``-c`` with two channels in its command and a 2-item channel."""
     for analyzer in descriptors(session)[1]["ptd_config"]:
-        assert analyzer["device_type"] in SUPPORTED_MODEL.values(), f"Device number {analyzer['device_type']}"
+        device_type = analyzer["device_type"]
+        assert device_type in SUPPORTED_MODEL.values(), f"Device number {device_type} is not supported"
         if analyzer["device_type"] == 77:
             command = analyzer["command"]
             channels = command[command.index("-c") + 1] if "-c" in command else ""
-            assert len(channels.split(",")) == 2 and analyzer["channel"] and len(analyzer["channel"]) == 2
+            two = len(channels.split(",")) == 2 and analyzer["channel"] and len(analyzer["channel"]) == 2
+            assert two, "Expected multichannel mode, but got 1-channel."
 
 
 def debug_disabled(session: Path) -> None:

@@ -51,7 +51,7 @@ def ntp_server(host: str = "127.0.0.1", port: int = NTP_PORT) -> Iterator[socket
         while not stop.is_set():
             try:
                 request, peer = sock.recvfrom(512)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             except OSError:
                 return

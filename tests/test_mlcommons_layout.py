@@ -87,7 +87,9 @@ def test_power_metric_and_our_checks(wt310_session: Path) -> None:
     assert "WARNING:" not in (wt310_session / "power" / "ptd_logs.txt").read_text()
 
 
-def test_samples_over_one_percent_are_warned_and_fail(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_samples_over_one_percent_are_warned_and_fail(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """A 3 W load at power factor 0.05 draws 0.26 A: on the WT310's 300 V × 0.5 A ranges the
     range term alone is 0.05 % of 150 W, 2.5 % of the reading (WT310 spec, PROTOCOLS.md §5).
     ptd_logs.txt then carries PTDaemon's WARNING per sample, and both MLCommons' rule and

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from tests.remote_util import run, running_director, session_meta
 
-
 CLIENT_UUID = "0c8f4b6e-0000-4000-8000-00000000c11e"
 
 
