@@ -194,6 +194,10 @@ class Session:
         self.workload = workload
         self.label = label or config.session.label
         self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}"
+        for n in range(2, 100):  # a second session in the same second (a v3 client retrying)
+            if not (out_root / self.name).exists():
+                break
+            self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}-{n}"
         self.dir = out_root / self.name
         self.say = say
         self.meta: dict[str, Any] = {
