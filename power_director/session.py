@@ -22,6 +22,7 @@ from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config import Config
 from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
 from power_director.observe import Observers, SessionObserver
+from reports.mlperf_checks import meter_identity
 from reports.mlperf_layout import write_power_dir
 from reports.session_report import PHASE_DIRS, SESSION_META, phase_dir, repeat_phase, write_report
 
@@ -312,6 +313,11 @@ class Session:
         }
         self.meta["analyzers"].append(described)
         if meter.role == "primary":
+            identity = meter_identity(info.raw)
+            described.update(
+                serial=self.config.analyzer.serial or identity.serial, firmware=identity.firmware,
+                calibration_date=self.config.analyzer.calibration_date or identity.calibration_date,
+            )
             self.meta["analyzer"] = described
             self.meta["ranges"]["initial"] = _ranges_dict(meter.initial)
         self.journal.record_event("identified", analyzer=described, ranges=str(meter.initial))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.timefmt import format_mlperf_time
+from reports.mlperf_checks import MLPERF_DEVICE_TYPES
 from reports.ptd_logs import ptd_log_text
 
 EVENTS = "raw/events.jsonl"
@@ -38,26 +39,8 @@ PROTOCOL_VERSION = 3
 SOURCE_PACKAGES = ("analyzer_drivers", "loadgen_bridge", "power_director", "reports")
 MODULES = ("power-director", "numpy", "pandas", "mlcommons-loadgen")
 
-#: PTDaemon device type numbers, by the driver name PTDaemon's Identify reports. The ones
-#: MLCommons' checker accepts are its SUPPORTED_MODEL (power-dev compliance/check.py at
-#: c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2); WT1800 and WT5000 are PTDaemon's numbers
-#: (power-dev lib/server.py MAX_RANGE_FOR_DEVICE) that the checker refuses.
-MLPERF_DEVICE_TYPES = {
-    "YokogawaWT210": 8,
-    "YokogawaWT500": 35,
-    "YokogawaWT500_multichannel": 48,
-    "YokogawaWT310": 49,
-    "YokogawaWT310E": 49,
-    "YokogawaWT330": 52,
-    "YokogawaWT330E": 52,
-    "YokogawaWT330_multichannel": 77,
-    "YokogawaWT210_DC": 508,
-    "YokogawaWT310_DC": 549,
-    "YokogawaWT330_DC": 586,
-}
+#: PTDaemon device type numbers: the checker's, and WT1800/WT5000 that it refuses.
 PTD_DEVICE_TYPES = {**MLPERF_DEVICE_TYPES, "YokogawaWT1800": 47, "YokogawaWT5000": 66}
-#: PTDaemon versions the checker accepts (its SUPPORTED_VERSION).
-MLPERF_PTD_VERSIONS = ("1.11.1",)
 
 
 def read_events(session_dir: Path) -> Iterator[dict[str, Any]]:

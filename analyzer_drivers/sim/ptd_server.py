@@ -166,16 +166,21 @@ class PtdSimulator:
         self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     # --- server lifecycle -------------------------------------------------------------
-    async def start_server(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen; returns the bound port (``port=0`` picks a free one)."""
+    async def start_server(self, host: str = "127.0.0.1", port: int = 0, announce: bool = True) -> int:
+        """Listen; returns the bound port (``port=0`` picks a free one). ``announce``: print
+        PTDaemon's start-up lines now (else call ``announce()``)."""
         self._server = await asyncio.start_server(
             self._serve_client, host, port, limit=MAX_LINE_BYTES
         )
         bound_port: int = self._server.sockets[0].getsockname()[1]
+        if announce:
+            self.announce()
+        return bound_port
+
+    def announce(self) -> None:
         if self.identity.driver.startswith("Yokogawa"):
             # PTDaemon prints this once connected to a Yokogawa meter (real ptd_logs.txt).
             self._say(f"Uncertainty checking for {self.identity.driver} is activated")
-        return bound_port
 
     async def close(self) -> None:
         await self._stop_sampling()
@@ -444,8 +449,9 @@ class PtdSimulator:
 
 async def serve_forever(simulator: PtdSimulator, host: str, port: int) -> None:
     """Run a simulator until cancelled (the ``power-director sim ptd`` command)."""
-    bound = await simulator.start_server(host, port)
+    bound = await simulator.start_server(host, port, announce=False)
     print(f"PTDaemon simulator listening on {host}:{bound}", flush=True)
+    simulator.announce()
     try:
         await asyncio.Event().wait()
     finally:
