@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from pathlib import Path
@@ -121,3 +122,58 @@ def test_v3_second_client_busy_and_disconnect_mid_phase_aborts(tmp_path: Path) -
     meta = session_meta(tmp_path / "director-runs")
     assert meta["status"] == "aborted" and "ranging" in str(meta["error"])
     assert sum(meta["samples"].values()) >= 4  # type: ignore[attr-defined]
+
+
+class RecordingClient(V3Client):
+    """Records each exchange and phase time as power-dev's client.py does (lib/client.py
+    CommandSender and summary.phase at c4b3ad8), to compare with the server.json it gets."""
+
+    messages: list[dict[str, object]]
+    phases: dict[str, list[float]]
+
+    async def command(self, line: str) -> str:
+        sent = time.time()
+        reply = await self.ask(line)
+        self.messages.append({"cmd": line, "cmd_time": sent, "reply": reply, "reply_time": time.time()})
+        return reply
+
+
+def test_server_json_records_what_the_client_saw(tmp_path: Path) -> None:
+    """MLCommons' checker rules on a v3 session (restated, tests/mlperf_rules.py): the same
+    messages on both sides, the client's uuid, phases within 800 ms of the client's."""
+    async def body() -> tuple[RecordingClient, dict[str, object]]:
+        async with running_director(tmp_path, v3_allowed_addresses=("127.0.0.1",)) as director:
+            client = await RecordingClient.connect(director.port)
+            client.messages, client.phases = [], {"ranging": [], "testing": []}
+            await client.command("mlcommons/power client v3")
+            await client.command("time")
+            reply = await client.command(f"new,,{CLIENT_UUID}")
+            session_id = reply[3:].split(",")[0]
+            for phase in ("ranging", "testing"):
+                client.phases[phase].append(time.time())
+                await client.command(f"session,{session_id},start,{phase}")
+                client.phases[phase].append(time.time())
+                await client.command("time")
+                await asyncio.sleep(0.3)
+                client.phases[phase].append(time.time())
+                await client.command(f"session,{session_id},stop,{phase}")
+                client.phases[phase].append(time.time())
+            assert await client.ask(f"session,{session_id},done") == "OK"  # not recorded: saved before
+            server = json.loads(await client.download(session_id, "power/server.json"))
+            ptd_out = (await client.download(session_id, "run_1/ptd_out.txt")).decode()
+            client.writer.close()
+            return client, {**server, "ptd_out": ptd_out}
+
+    client, server = run(body)
+    assert server["uuid"]["client"] == CLIENT_UUID  # type: ignore[index]
+    assert uuid.UUID(server["uuid"]["server"])  # type: ignore[index]
+    recorded = server["messages"]
+    assert [m["cmd"] for m in recorded] == [m["cmd"] for m in client.messages]  # type: ignore[attr-defined]
+    for mine, theirs in zip(client.messages, recorded, strict=True):  # type: ignore[call-overload]
+        assert mine["cmd"] == "time" or mine["reply"] == theirs["reply"], (mine, theirs)
+    for phase, stamps in client.phases.items():
+        theirs = [s[0] for s in server["phases"][phase]]  # type: ignore[index]
+        assert len(theirs) == 4 and all(abs(a - b) <= 0.8 for a, b in zip(stamps, theirs, strict=True))
+    assert str(server["session_name"]).endswith("_run")  # empty label: the config's label
+    assert str(server["ptd_out"]).startswith("Analyzer 1:\nPower: Watts,")
+    assert "power/client.log" not in server["results"]  # type: ignore[operator]  # the client's own
