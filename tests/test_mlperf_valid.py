@@ -19,8 +19,6 @@ from reports.submission import Placement, lay_out
 from tests import mlperf_rules
 from tests.test_mlcommons_layout import measure
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real-submissions"
-
 
 @given(st.floats(1.0, 5000.0), st.floats(0.9, 1.1))
 def test_power_rule_is_the_checkers(ranging_watts: float, ratio: float) -> None:
@@ -36,14 +34,17 @@ def test_power_rule_rounds_like_the_checker() -> None:
     assert checks.testing_power_vs_ranging(95.006, 100.0).status == "pass"  # -4.99 %
 
 
+#: PTDaemon 1.9.2's Identify reply in a real submission: mlcommons/inference_results_v2.0 at
+#: 425a0d30c6e0cb9b65595881572cbba5f18572eb, closed/Krai/results/rpi4-tflite-v2.7.1-ruy/
+#: resnet50/multistream/performance/power/server.json (also in shared/fixtures/real-submissions).
+KRAI_IDENTIFY = ("YokogawaWT310E,1000,1,1,1,1,0,1,1,version=1.9.2-e8c7a49a-20201208,OS=Linux "
+                 "5.13.0-28-generic #31~20.04.1-Ubuntu SMP Wed Jan 19 14:08:10 UTC 2022 x86_64,"
+                 "mode=power,1,1,1,0,0,no_cal_date,YOKOGAWA;WT310E;C3XA04010E;F1.04")
+
+
 def test_meter_identity_from_real_identify_replies() -> None:
-    """Identify replies of real PTDaemons (real-submissions server.json) and a *IDN? reply
-    (WT310 manual example, PROTOCOLS.md §5)."""
-    replies = {}
-    for server_json in sorted(REAL.glob("*/power/server.json")):
-        messages = json.loads(server_json.read_text())["ptd_messages"]
-        replies[server_json.parts[-3]] = next(m["reply"] for m in messages if m["cmd"] == "Identify")
-    krai = meter_identity(next(r for name, r in replies.items() if name.startswith("v2.0_Krai")))
+    """A real PTDaemon Identify reply, and a *IDN? reply (WT310 example, PROTOCOLS.md §5)."""
+    krai = meter_identity(KRAI_IDENTIFY)
     assert (krai.model, krai.serial, krai.firmware) == ("WT310E", "C3XA04010E", "F1.04")
     assert krai.calibration_date == ""  # PTDaemon says no_cal_date
     idn = meter_identity("YOKOGAWA,WT310,C2PH13047V,F1.03")
