@@ -160,6 +160,10 @@ class Analyzer(abc.ABC):
     @abc.abstractmethod
     async def stop(self) -> None: ...
 
+    async def begin_ranging(self) -> None:
+        """After the ranging run's auto ranges are set, before it starts (nothing by default)."""
+        return None
+
     async def uncertainty(self) -> float | None:
         """Mean per-sample uncertainty (fraction) of the last measurement, if known."""
         return None

@@ -173,6 +173,13 @@ class PtdAnalyzer(Analyzer):
             setting = "Auto" if value is None else self._range_text.get((which, value), f"{value:g}")
             await self.checked(f"SR,{which},{setting}", f"Range {which} changed")
 
+    async def begin_ranging(self) -> None:
+        # power-dev's server (ptd_client_server/lib/server.py, Session.start, RANGING) sends
+        # SR,A,Auto a second time after the ranging-mode range; MLCommons' checker
+        # (compliance/check.py ptd_messages_check) looks for the initial range in the 3rd or
+        # 4th SR,A, so a log with three fails it.
+        await self.checked("SR,A,Auto", "Range A changed")
+
     async def start(self, mark: str, interval_ms: int) -> None:
         if "," in mark or "\n" in mark:
             raise AnalyzerError(f"a PTDaemon mark cannot hold ',' or a newline: {mark!r}")
@@ -200,6 +207,9 @@ class PtdAnalyzer(Analyzer):
             raise AnalyzerError(f"{self.where} refused Stop: {reply[:200]}")
 
     async def uncertainty(self) -> float | None:
+        # power-dev's server asks Watts then Uncertainty at the end of the testing run and
+        # writes both replies to run_1/ptd_out.txt (lib/server.py, Session.stop).
+        await self.command("Watts")
         reply = await self.checked("Uncertainty", "Uncertainty,")
         average = float(reply.split(",")[1])
         return average if average >= 0 else None

@@ -56,6 +56,7 @@ from reports.session_report import (
     write_report,
 )
 from reports.spl import SplError
+from reports.submission import Placement, lay_out
 
 EXIT_INVALID = 1
 EXIT_ERROR = 2
@@ -163,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--jobs", type=_positive_int, default=2, help="processes (default 2)")
     audit.add_argument("--rules", default=f"{CURRENT}", help="comma-separated rule sets to judge "
                        f"by (default {CURRENT}; one of {', '.join(RULESETS)})")
+
+    lay = commands.add_parser("submission", help="lay an MLPerf-valid session into MLPerf's submission tree")
+    lay.add_argument("session_dir", type=Path)
+    for name in ("submitter", "system", "model"):
+        lay.add_argument(f"--{name}", required=True)
+    lay.add_argument("--division", default="closed", choices=("closed", "open"))
+    lay.add_argument("--out", type=Path, required=True, metavar="TREE")
+    lay.add_argument("--allow-invalid", action="store_true",
+                     help="lay out a session that is not MLPerf-valid (a dry run of the layout)")
 
     add_remote_commands(commands)
     compare = commands.add_parser("compare", help="tabulate (and plot) the results of several sessions")
@@ -396,6 +406,13 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _submission(args: argparse.Namespace) -> int:
+    place = Placement(args.submitter, args.system, args.model, args.division)
+    target = lay_out(args.session_dir, place, args.out, allow_invalid=args.allow_invalid)
+    print(f"{args.session_dir.name}: laid out in {target} (fill in power_settings.md's system part)")
+    return 0
+
+
 def _compare(args: argparse.Namespace) -> int:
     sessions = load_sessions(args.session_dirs)
     print(format_table(sessions))
@@ -481,6 +498,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_agent(args))
     if args.command == "compare":
         return _compare(args)
+    if args.command == "submission":
+        return _submission(args)
     if args.command == "check-config":
         return _check_config(args)
     return asyncio.run(_sim(args))

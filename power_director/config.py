@@ -95,6 +95,9 @@ class AnalyzerConfig:
     rapl_domains: str = "package"  # comma list of zone names: package, dram, psys, core, uncore
     # nvml
     gpu_index: int = -1  # -1: the sum of all GPUs
+    # the meter's papers, for MLPerf (else what Identify/*IDN? reports)
+    serial: str = ""
+    calibration_date: str = ""  # YYYY-MM-DD
 
     def validate(self) -> None:
         if self.type not in ANALYZER_TYPES:
@@ -107,6 +110,8 @@ class AnalyzerConfig:
             raise ConfigError(f"[analyzer] interval_ms {self.interval_ms} is outside 10..60000")
         _positive("analyzer", "connect_timeout_s", self.connect_timeout_s)
         _positive("analyzer", "reply_timeout_s", self.reply_timeout_s)
+        if self.calibration_date and not re.fullmatch(r"\d{4}-\d\d-\d\d", self.calibration_date):
+            raise ConfigError(f"[analyzer] calibration_date {self.calibration_date!r} is not YYYY-MM-DD")
         {
             "yokogawa": self._validate_yokogawa,
             "tasmota": self._validate_plug,

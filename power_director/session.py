@@ -22,6 +22,7 @@ from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config import Config
 from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
 from power_director.observe import Observers, SessionObserver
+from reports.mlperf_checks import meter_identity
 from reports.mlperf_layout import write_power_dir
 from reports.session_report import PHASE_DIRS, SESSION_META, phase_dir, repeat_phase, write_report
 
@@ -194,6 +195,10 @@ class Session:
         self.workload = workload
         self.label = label or config.session.label
         self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}"
+        for n in range(2, 100):  # a second session in the same second (a v3 client retrying)
+            if not (out_root / self.name).exists():
+                break
+            self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}-{n}"
         self.dir = out_root / self.name
         self.say = say
         self.meta: dict[str, Any] = {
@@ -308,6 +313,11 @@ class Session:
         }
         self.meta["analyzers"].append(described)
         if meter.role == "primary":
+            identity = meter_identity(info.raw)
+            described.update(
+                serial=self.config.analyzer.serial or identity.serial, firmware=identity.firmware,
+                calibration_date=self.config.analyzer.calibration_date or identity.calibration_date,
+            )
             self.meta["analyzer"] = described
             self.meta["ranges"]["initial"] = _ranges_dict(meter.initial)
         self.journal.record_event("identified", analyzer=described, ranges=str(meter.initial))
@@ -317,6 +327,8 @@ class Session:
     async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
         for meter in self.meters:
             await meter.analyzer.set_ranges(ranges.get(meter.analyzer.name, Ranges.auto()))
+            if phase == "ranging":
+                await meter.analyzer.begin_ranging()
         primary_ranges = ranges.get(self.primary.analyzer.name, Ranges.auto())
         self.meta["ranges"][phase] = _ranges_dict(primary_ranges)
         for described in self.meta["analyzers"]:

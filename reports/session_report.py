@@ -25,6 +25,7 @@ from reports.metrics import (
     mlperf_window_mask,
     weighted_energy,
 )
+from reports.mlperf_checks import mlperf_checks
 from reports.repeat import CONFIDENCE, interval_stats
 from reports.spl import PowerSeries, read_spl
 from reports.uncertainty import (
@@ -358,6 +359,7 @@ def build_report(
         checks.mlperf_duration(testing.power["duration_s"]),
         *clock_checks(meta),
         _reconnect_check(meta),
+        *mlperf_checks(meta),
     ]
     if meta.get("reused_ranging"):
         all_checks.append(Check(
@@ -376,6 +378,8 @@ def build_report(
         "scenario": testing.window.scenario,
         "valid": not problems,
         "mlperf_valid": not problems and all(c.status == "pass" for c in all_checks),
+        # why MLCommons would not accept it (every check that did not pass)
+        "mlperf_problems": [c.reason for c in all_checks if c.status != "pass"],
         "problems": problems,
         "warnings": [c.reason for c in all_checks if c.status == "warning"],
         "unknown": [c.reason for c in all_checks if c.status == "unknown"],

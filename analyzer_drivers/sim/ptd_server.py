@@ -50,15 +50,21 @@ class PtdIdentity:
         )
 
 
+#: The Yokogawa identities answer as PTDaemon 1.11.1, the only version MLCommons' checker
+#: accepts (power-dev compliance/check.py SUPPORTED_VERSION at c4b3ad8). No public 1.11.1
+#: Identify reply was found: the layout is that of the 1.9.2/1.10.0 replies in real
+#: submissions' server.json (shared/fixtures/real-submissions), with "sim0" in the CRC field
+#: so a log still shows it came from the simulator.
+PTD_VERSION = "1.11.1-sim00000-20261123"
 IDENTITIES: dict[str, PtdIdentity] = {
     "sim": PtdIdentity(
         "PowerDirectorSimulator", "sim-0.1.0-00000000-20261123", "POWER-DIRECTOR;SIM;0;0.1", "SIM"
     ),
     "wt310": PtdIdentity(
-        "YokogawaWT310", "1.10.0-sim00000-20261123", "YOKOGAWA;WT310;C2PH13047V;F1.03", "WT310"
+        "YokogawaWT310", PTD_VERSION, "YOKOGAWA;WT310;C2PH13047V;F1.03", "WT310"
     ),
     "wt330e": PtdIdentity(
-        "YokogawaWT330E", "1.10.0-sim00000-20261123", "YOKOGAWA;WT333E;C3VD30030E;F1.04", "WT330E"
+        "YokogawaWT330E", PTD_VERSION, "YOKOGAWA;WT333E;C3VD30030E;F1.04", "WT330E"
     ),
 }
 
@@ -160,13 +166,21 @@ class PtdSimulator:
         self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     # --- server lifecycle -------------------------------------------------------------
-    async def start_server(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen; returns the bound port (``port=0`` picks a free one)."""
+    async def start_server(self, host: str = "127.0.0.1", port: int = 0, announce: bool = True) -> int:
+        """Listen; returns the bound port (``port=0`` picks a free one). ``announce``: print
+        PTDaemon's start-up lines now (else call ``announce()``)."""
         self._server = await asyncio.start_server(
             self._serve_client, host, port, limit=MAX_LINE_BYTES
         )
         bound_port: int = self._server.sockets[0].getsockname()[1]
+        if announce:
+            self.announce()
         return bound_port
+
+    def announce(self) -> None:
+        if self.identity.driver.startswith("Yokogawa"):
+            # PTDaemon prints this once connected to a Yokogawa meter (real ptd_logs.txt).
+            self._say(f"Uncertainty checking for {self.identity.driver} is activated")
 
     async def close(self) -> None:
         await self._stop_sampling()
@@ -412,6 +426,11 @@ class PtdSimulator:
              for w in watts.tolist()), np.float64, len(batch))
         measurement.watts.add(watts, watts > 0)
         measurement.uncertainty.add(uncertainties, np.isfinite(uncertainties), limit=0.01)
+        for sample, uncertainty in zip(batch, uncertainties.tolist(), strict=True):
+            if math.isfinite(uncertainty) and uncertainty > 0.01:
+                # PTDaemon 1.10+'s console line per sample over the limit (PROTOCOLS.md §1).
+                self._say(f"WARNING: Uncertainty {100 * uncertainty:.2f}%, which is above 1.00% "
+                          "limit for the last sample!", sample.t_ns)
         self.unread.extend(batch)
         if self._log_file is not None:
             self._log_file.writelines(line + "\n" for line in format_sample_lines(batch, measurement.mark))
@@ -424,14 +443,15 @@ class PtdSimulator:
                 await self._sampler
             self._sampler = None
 
-    def _say(self, message: str) -> None:
-        log.info("%s: %s", format_mlperf_time(time.time_ns()), message)
+    def _say(self, message: str, t_ns: int | None = None) -> None:
+        log.info("%s: %s", format_mlperf_time(time.time_ns() if t_ns is None else t_ns), message)
 
 
 async def serve_forever(simulator: PtdSimulator, host: str, port: int) -> None:
     """Run a simulator until cancelled (the ``power-director sim ptd`` command)."""
-    bound = await simulator.start_server(host, port)
+    bound = await simulator.start_server(host, port, announce=False)
     print(f"PTDaemon simulator listening on {host}:{bound}", flush=True)
+    simulator.announce()
     try:
         await asyncio.Event().wait()
     finally:
