@@ -19,6 +19,7 @@ def _ptd(config: AnalyzerConfig) -> Analyzer:
         config.port,
         connect_timeout_s=config.connect_timeout_s,
         reply_timeout_s=config.reply_timeout_s,
+        timezone=config.ptd_timezone,
     )
 
 

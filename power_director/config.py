@@ -7,6 +7,7 @@ Example::
     host = "127.0.0.1"
     port = 8888
     interval_ms = 1000      # MLPerf samples at 1 s
+    ptd_timezone = "UTC"    # zone of PTDaemon's stamps: "UTC", "auto", "+08:00", "Europe/Berlin"
 
     [session]
     label = "resnet50-offline"
@@ -50,6 +51,7 @@ from typing import Any, TypeVar
 
 from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S
 from analyzer_drivers.plug import parse_broker
+from analyzer_drivers.ptd_zone import zone_error
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -80,6 +82,9 @@ class AnalyzerConfig:
     interval_ms: int = 1000
     connect_timeout_s: float = 30.0
     reply_timeout_s: float = 10.0
+    # ptd: the zone of the daemon's stamps: "UTC" (power-dev starts PTDaemon with TZ=UTC),
+    # "auto" (from its first samples against our clock), "+08:00", or an IANA zone name
+    ptd_timezone: str = "UTC"
     # yokogawa
     resource: str = ""
     visa_library: str = "@py"
@@ -107,6 +112,8 @@ class AnalyzerConfig:
             raise ConfigError(f"[analyzer] interval_ms {self.interval_ms} is outside 10..60000")
         _positive("analyzer", "connect_timeout_s", self.connect_timeout_s)
         _positive("analyzer", "reply_timeout_s", self.reply_timeout_s)
+        if (zone_problem := zone_error(self.ptd_timezone)) is not None:
+            raise ConfigError(f"[analyzer] ptd_timezone {zone_problem}")
         {
             "yokogawa": self._validate_yokogawa,
             "tasmota": self._validate_plug,
