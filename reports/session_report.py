@@ -165,9 +165,10 @@ def _sample_uncertainty(
     if spec is not None:
         ranges = meta.get("ranges", {}).get(phase) or {}
         volts_ranges, amps_ranges = _per_sample_ranges(spec, ranges, in_window)
+        # Each sample's power factor adds the manual's PF term (meters.MeterSpec.sample_uncertainty).
         relative = np.array([
-            spec.sample_uncertainty(w, v, a)
-            for w, v, a in zip(in_window.watts, volts_ranges, amps_ranges, strict=True)
+            spec.sample_uncertainty(w, v, a, pf=pf)
+            for w, v, a, pf in zip(in_window.watts, volts_ranges, amps_ranges, in_window.pf, strict=True)
         ])
         return SampleUncertainty(relative, f"{spec.model} accuracy spec at the ranges in use")
     mean = meta.get("phases", {}).get(phase, {}).get("uncertainty_mean")
