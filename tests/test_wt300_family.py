@@ -31,10 +31,12 @@ FAMILY = {
 }
 
 
-def with_meter(body: Callable[[Wt300Simulator, int], Awaitable[T]], identity: str, **kw: object) -> T:
+def with_meter(
+    body: Callable[[Wt300Simulator, int], Awaitable[T]], identity: str, compat_mode: str | None = None
+) -> T:
     async def main() -> T:
-        simulator = Wt300Simulator(constant_model(150.0, volts=230.0), identity,  # type: ignore[arg-type]
-                                   update_interval_s=0.1, **kw)
+        simulator = Wt300Simulator(constant_model(150.0, volts=230.0), identity,
+                                   update_interval_s=0.1, compat_mode=compat_mode)
         port = await simulator.start_server()
         try:
             return await asyncio.wait_for(body(simulator, port), 60)
