@@ -291,6 +291,10 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
         poller, self._poller = self._poller, None
         await cancel_and_wait(poller)
 
+    def comparison_accuracy(self) -> dict[str, float] | None:
+        spec = PLUGS[self.kind]
+        return {"reading": spec.reading_accuracy, "resolution_watts": spec.resolution_watts}
+
     async def uncertainty(self) -> float | None:
         spec = PLUGS[self.kind]
         if not self._valid_watts:
