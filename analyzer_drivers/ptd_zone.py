@@ -74,7 +74,7 @@ class PtdZone:
         if abs(off_ns) > SUSPECT_NS:
             raise AnalyzerError(
                 f"{where} stamps its samples {off_ns / 3.6e12:+.2f} h from our clock with time zone "
-                f"{self.zone!r}: it is not on that zone (power-dev starts PTDaemon with TZ=UTC); "
-                "set [analyzer] ptd_timezone to its zone, or 'auto'"
+                f"{self.zone!r}: it is not on that zone (power-dev starts PTDaemon with TZ=UTC) or "
+                "its clock is wrong; set [analyzer] ptd_timezone to its zone, or 'auto'"
             )
         return offset
