@@ -168,6 +168,11 @@ class Analyzer(abc.ABC):
         """Mean per-sample uncertainty (fraction) of the last measurement, if known."""
         return None
 
+    def comparison_accuracy(self) -> dict[str, float] | None:
+        """For a comparison-grade meter (a smart plug: no MLPerf Power analyzer), its stated
+        accuracy, ``{"reading": fraction, "resolution_watts": W}``; None for any other."""
+        return None
+
     async def reconnect(self) -> None:
         """After a failed poll: make a new connection to the meter (a driver whose link is
         still up may keep it)."""

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from analyzer_drivers.base import Analyzer
 from analyzer_drivers.nvml import NvmlAnalyzer
-from analyzer_drivers.plug import ShellyPlug, TasmotaPlug
+from analyzer_drivers.plug_shelly import GEN1_KINDS, ShellyGen1Plug, ShellyPlug
+from analyzer_drivers.plug_tasmota import TasmotaPlug
 from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.rapl import RaplAnalyzer
 from analyzer_drivers.yokogawa import YokogawaAnalyzer
@@ -19,6 +20,7 @@ def _ptd(config: AnalyzerConfig) -> Analyzer:
         config.port,
         connect_timeout_s=config.connect_timeout_s,
         reply_timeout_s=config.reply_timeout_s,
+        timezone=config.ptd_timezone,
     )
 
 
@@ -35,13 +37,13 @@ def _yokogawa(config: AnalyzerConfig) -> Analyzer:
 
 
 def _plug(config: AnalyzerConfig) -> Analyzer:
-    plug = TasmotaPlug if config.type == "tasmota" else ShellyPlug
-    return plug(
-        config.broker,
-        config.topic,
-        connect_timeout_s=config.connect_timeout_s,
-        reply_timeout_s=config.reply_timeout_s,
-    )
+    timeouts = {"connect_timeout_s": config.connect_timeout_s, "reply_timeout_s": config.reply_timeout_s}
+    if config.type == "tasmota":
+        return TasmotaPlug(config.broker, config.topic, full_topic=config.full_topic,
+                           channel=config.channel, **timeouts)
+    if config.shelly_component.split(":")[0] in GEN1_KINDS:
+        return ShellyGen1Plug(config.broker, config.topic, component=config.shelly_component, **timeouts)
+    return ShellyPlug(config.broker, config.topic, component=config.shelly_component, **timeouts)
 
 
 def _rapl(config: AnalyzerConfig) -> Analyzer:

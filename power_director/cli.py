@@ -194,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="sample every MS ms (e.g. 0.05 for 20 kHz) whatever interval Go asks for")
     ptd.add_argument("--channels", type=_sim_channels, default=1, metavar="N",
                      help="a multichannel daemon with N inputs, answering RL,*,* (default 1)")
+    ptd.add_argument("--stamp-offset-s", type=int, default=0, metavar="S",
+                     help="stamp samples S seconds ahead of UTC, as a daemon on local time does")
 
     scpi = sims.add_parser("scpi", help="a Yokogawa WT300E SCPI server (pyvisa: TCPIP::host::port::SOCKET)")
     scpi.add_argument("--host", default="127.0.0.1")
@@ -217,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how long a drop, restart or hang fault keeps the plug away")
     plug.add_argument("--phase-pause-s", type=_positive_float, default=1.5,
                       help="a pause in polling longer than this starts the next measurement")
+    plug.add_argument("--full-topic", default="%prefix%/%topic%/", help="Tasmota FullTopic")
+    plug.add_argument("--channels", type=int, default=1, help="Tasmota channels (lists when > 1)")
+    plug.add_argument("--component", default="switch:0",
+                      help="Shelly component: switch:<id>, pm1:<id>, em:<id>, em1:<id>; Gen1 relay:<n>")
     return parser
 
 
@@ -436,11 +442,13 @@ def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
         plug = plug_sim.PlugSimulator(
             host, port, args.kind, args.topic, model, args.period_s, faults=args.fault,
             sent_log_path=args.sent_log, outage_s=args.outage_s, phase_pause_s=args.phase_pause_s,
+            full_topic=args.full_topic, channels=args.channels, component=args.component,
         )
         return plug_sim.serve_forever(plug)
     simulator = PtdSimulator(
         model=model, identity=args.identity, log_path=args.log, sent_log_path=args.sent_log,
         faults=args.fault, interval_ms=args.interval_ms, channels=args.channels,
+        stamp_offset_s=args.stamp_offset_s,
     )
     return serve_forever(simulator, args.host, args.port)
 

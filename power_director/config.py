@@ -7,6 +7,7 @@ Example::
     host = "127.0.0.1"
     port = 8888
     interval_ms = 1000      # MLPerf samples at 1 s
+    ptd_timezone = "UTC"    # zone of PTDaemon's stamps: "UTC", "auto", "+08:00", "Europe/Berlin"
 
     [session]
     label = "resnet50-offline"
@@ -33,7 +34,10 @@ Other meters (keys of other types are left at their defaults)::
 
     type = "tasmota"        # or "shelly": a smart plug over MQTT
     broker = "127.0.0.1:1883"
-    topic = "plug1"         # Tasmota topic, or the Shelly topic prefix
+    topic = "plug1"         # Tasmota topic, the Shelly Gen2 topic prefix, or the Gen1 device id
+    full_topic = "%prefix%/%topic%/"   # Tasmota FullTopic
+    channel = "sum"         # Tasmota multi-channel devices: "sum" or "1", "2", ...
+    shelly_component = "switch:0"      # or pm1:0, em:0, em1:1; Gen1: relay:0, emeter:0
 
     type = "rapl"           # CPU package energy counters (root only)
     type = "nvml"           # NVIDIA GPU energy counters (pip install 'power-director[nvml]')
@@ -50,6 +54,9 @@ from typing import Any, TypeVar
 
 from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S
 from analyzer_drivers.plug import parse_broker
+from analyzer_drivers.plug_shelly import component_error
+from analyzer_drivers.plug_tasmota import DEFAULT_FULL_TOPIC, channel_error, full_topic_error
+from analyzer_drivers.ptd_zone import zone_error
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -80,6 +87,9 @@ class AnalyzerConfig:
     interval_ms: int = 1000
     connect_timeout_s: float = 30.0
     reply_timeout_s: float = 10.0
+    # ptd: the zone of the daemon's stamps: "UTC" (power-dev starts PTDaemon with TZ=UTC),
+    # "auto" (from its first samples against our clock), "+08:00", or an IANA zone name
+    ptd_timezone: str = "UTC"
     # yokogawa
     resource: str = ""
     visa_library: str = "@py"
@@ -90,6 +100,9 @@ class AnalyzerConfig:
     # tasmota, shelly
     broker: str = "127.0.0.1:1883"
     topic: str = ""
+    full_topic: str = DEFAULT_FULL_TOPIC  # Tasmota's FullTopic template
+    channel: str = "sum"  # a multi-channel Tasmota device: "sum" or a channel number from 1
+    shelly_component: str = "switch:0"  # Gen2+: switch:<id>, pm1:<id>, em:<id>, em1:<id>; Gen1: relay:<n>
     # rapl
     rapl_root: str = "/sys/class/powercap"
     rapl_domains: str = "package"  # comma list of zone names: package, dram, psys, core, uncore
@@ -112,6 +125,8 @@ class AnalyzerConfig:
         _positive("analyzer", "reply_timeout_s", self.reply_timeout_s)
         if self.calibration_date and not re.fullmatch(r"\d{4}-\d\d-\d\d", self.calibration_date):
             raise ConfigError(f"[analyzer] calibration_date {self.calibration_date!r} is not YYYY-MM-DD")
+        if (zone_problem := zone_error(self.ptd_timezone)) is not None:
+            raise ConfigError(f"[analyzer] ptd_timezone {zone_problem}")
         {
             "yokogawa": self._validate_yokogawa,
             "tasmota": self._validate_plug,
@@ -154,6 +169,11 @@ class AnalyzerConfig:
             raise ConfigError(
                 f"[analyzer] type {self.type!r} needs topic: the plug's MQTT topic, without # + or spaces"
             )
+        problems = ((full_topic_error(self.full_topic), channel_error(self.channel))
+                    if self.type == "tasmota" else (component_error(self.shelly_component),))
+        for problem in problems:
+            if problem is not None:
+                raise ConfigError(f"[analyzer] {problem.replace('component', 'shelly_component', 1)}")
 
     def _validate_rapl(self) -> None:
         if not self.rapl_root.startswith("/"):

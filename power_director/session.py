@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
+from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges, Sample
 from analyzer_drivers.meters import CURRENT_HEADROOM, advise_ranges, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG
 from loadgen_bridge.workload import Workload, WorkloadError, check_window
@@ -158,6 +158,11 @@ class _Meter:
     def ranged(self) -> bool:
         return self.role != "beside"
 
+    @property
+    def has_ranges(self) -> bool:
+        """A meter whose ranges ranging chooses (not a plug or an energy counter)."""
+        return self.ranged and not isinstance(self.analyzer, RangelessAnalyzer)
+
 
 @dataclass
 class _PhaseRecord:
@@ -276,7 +281,7 @@ class Session:
                     for meter in self.meters:
                         self._advise(meter)
                     ranges = {
-                        m.analyzer.name: testing_ranges(m.tally, m.info) if m.ranged and m.info
+                        m.analyzer.name: testing_ranges(m.tally, m.info) if m.has_ranges and m.info
                         else Ranges.auto()
                         for m in self.meters
                     }
@@ -288,7 +293,7 @@ class Session:
 
     def _advise(self, meter: _Meter) -> None:
         """Before testing: warn when the ranges ranging implies would leave samples above 1 %."""
-        spec = meter_spec(meter.info.model) if meter.info and meter.ranged else None
+        spec = meter_spec(meter.info.model) if meter.info and meter.has_ranges else None
         seen = meter.tally
         if spec is None or not seen.has_range_inputs:
             return
@@ -311,6 +316,8 @@ class Session:
             "identify": info.raw, "averaging_ms": info.averaging_ms, "driver": meter.analyzer.name,
             "role": meter.role,
         }
+        if (accuracy := meter.analyzer.comparison_accuracy()) is not None:
+            described["comparison_accuracy"] = accuracy
         self.meta["analyzers"].append(described)
         if meter.role == "primary":
             identity = meter_identity(info.raw)
@@ -334,7 +341,8 @@ class Session:
         for described in self.meta["analyzers"]:
             chosen = ranges.get(described["driver"], Ranges.auto())
             described.setdefault("ranges", {})[phase] = _ranges_dict(chosen)
-        self.say(f"  {phase}: ranges {primary_ranges.describe()}; running {self.workload.description}")
+        shown = primary_ranges.describe() if self.primary.has_ranges else "none to set"
+        self.say(f"  {phase}: ranges {shown}; running {self.workload.description}")
         await asyncio.sleep(self.config.session.settle_s)
         await self._phase(phase)
         await asyncio.sleep(self.config.session.settle_s)

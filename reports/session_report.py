@@ -17,6 +17,7 @@ from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse
 from reports import checks
 from reports.checks import Check
 from reports.clock_report import clock_checks, clock_section, corrected_window
+from reports.comparison import comparison_accuracy, comparison_checks, stated_uncertainty
 from reports.headline import headline, metric_uncertainty, verdict
 from reports.metrics import (
     PER_QUERY_SCENARIOS,
@@ -180,14 +181,19 @@ def _per_sample_ranges(
 def _sample_uncertainty(
     phase: str, in_window: PowerSeries, meta: dict[str, Any]
 ) -> SampleUncertainty | None:
-    """Per-sample uncertainty from the meter's accuracy spec, else PTDaemon's reported mean."""
+    """Per-sample uncertainty from the meter's accuracy spec (a plug's stated accuracy), else
+    PTDaemon's reported mean."""
+    stated = comparison_accuracy(meta)
+    if stated is not None:
+        return stated_uncertainty(stated, in_window.watts)
     spec = meter_spec(str(meta.get("analyzer", {}).get("model", "")))
     if spec is not None:
         ranges = meta.get("ranges", {}).get(phase) or {}
         volts_ranges, amps_ranges = _per_sample_ranges(spec, ranges, in_window)
+        # Each sample's power factor adds the manual's PF term (meters.MeterSpec.sample_uncertainty).
         relative = np.array([
-            spec.sample_uncertainty(w, v, a)
-            for w, v, a in zip(in_window.watts, volts_ranges, amps_ranges, strict=True)
+            spec.sample_uncertainty(w, v, a, pf=pf)
+            for w, v, a, pf in zip(in_window.watts, volts_ranges, amps_ranges, in_window.pf, strict=True)
         ])
         return SampleUncertainty(relative, f"{spec.model} accuracy spec at the ranges in use")
     mean = meta.get("phases", {}).get(phase, {}).get("uncertainty_mean")
@@ -271,6 +277,8 @@ def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
         if ranges.get(key):
             overloaded += int(np.count_nonzero(values > checks.OVERLOAD_FACTOR * ranges[key]))
     errors = int(np.count_nonzero(testing.series.watts == -1.0))
+    if comparison_accuracy(meta) is not None:
+        return [*comparison_checks(uncertainty, len(in_window)), checks.range_overload(overloaded, errors)]
     return [
         checks.sample_uncertainty(
             uncertainty.above_one_percent if uncertainty else None, len(in_window),

@@ -103,7 +103,8 @@ def test_rl_every_channel_on_single_and_multichannel_daemons() -> None:
 
     identify, every, plain = with_simulator(body, interval_ms=1.0, channels=3)
     assert identify.split(",")[11:15] == ["mode=power", "1", "1", "3"]
-    assert every[0] == f"Last {len(every) - 1} samples" and len(every) > 10
+    assert every[0] == f"Last {len(every) - 1} samples from sum channel and channels 1 - 3"
+    assert len(every) > 10
     sample = parse_sample_line(every[1])[0]
     assert sample.volts == sample.amps == sample.pf == -1.0
     assert [c.watts for c in sample.channels] == [80.0, 80.0, 80.0] and sample.watts == 240.0

@@ -18,7 +18,8 @@ import pytest
 
 from analyzer_drivers.meters import METERS, PLUGS
 from analyzer_drivers.nvml import NvmlAnalyzer
-from analyzer_drivers.plug import ShellyPlug, TasmotaPlug
+from analyzer_drivers.plug_shelly import ShellyPlug
+from analyzer_drivers.plug_tasmota import TasmotaPlug
 from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.rapl import RaplAnalyzer
 from analyzer_drivers.sim.models import constant_model
