@@ -33,6 +33,7 @@ from reports.uncertainty import (
     edge_error_w,
     error_budget,
 )
+from reports.version import tool_version
 
 PHASE_DIRS = {"ranging": "ranging", "testing": "run_1"}
 SESSION_META = "session.json"
@@ -341,6 +342,8 @@ def build_report(session_dir: Path) -> dict[str, Any]:
     return {
         "session": meta.get("session_name", session_dir.name),
         "label": meta.get("label"),
+        "tool_version": meta.get("tool_version") or tool_version(),
+        "provenance": {key: meta.get(key) for key in ("host", "command", "config_hash", "workload")},
         "scenario": testing.window.scenario,
         "valid": not problems,
         "mlperf_valid": not problems and all(c.status == "pass" for c in all_checks),

@@ -50,12 +50,12 @@ def test_reuse_ranging_skips_it_and_is_not_mlperf_valid(ptd_sim: int, tmp_path: 
     first = run_cli("run", "--config", str(config), "--label", "first", "--out", str(tmp_path / "a"),
                     *workload)
     assert first.returncode == 0, first.stdout + first.stderr
-    (earlier,) = (tmp_path / "a").iterdir()
+    (earlier,) = [p for p in (tmp_path / "a").iterdir() if p.is_dir()]
     again = run_cli("run", "--config", str(config), "--label", "again", "--out", str(tmp_path / "b"),
                     "--reuse-ranging", str(earlier), *workload)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "ranging: ranges" not in again.stdout
-    (session,) = (tmp_path / "b").iterdir()
+    (session,) = [p for p in (tmp_path / "b").iterdir() if p.is_dir()]
     report = json.loads((session / "report.json").read_text())
     old = json.loads((earlier / "report.json").read_text())
     assert report["valid"] and report["mlperf_valid"] is False
