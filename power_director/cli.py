@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -31,6 +32,7 @@ from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
 from power_director.analyzers import make_analyzer
+from power_director.cli_results import add_results_commands, run_compare, run_ls
 from power_director.config import ConfigError, TelemetryConfig, load_config
 from power_director.demo import run_demo
 from power_director.journal import recover_meta
@@ -40,7 +42,6 @@ from power_director.service import serve
 from power_director.session import Session, SessionError, rebuild_session_files
 from power_director.telemetry import MqttTelemetry
 from power_director.wire import WireError
-from reports.compare import format_table, load_sessions, render_compare_png
 from reports.recovery import raw_sample_files, write_recovered_report
 from reports.session_report import ReportError, read_session_meta, summary_text, write_report
 from reports.spl import SplError
@@ -130,9 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("session_dir", type=Path)
 
     add_remote_commands(commands)
-    compare = commands.add_parser("compare", help="tabulate (and plot) the results of several sessions")
-    compare.add_argument("session_dirs", type=Path, nargs="+", metavar="SESSION_DIR")
-    compare.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a bar chart here")
+    add_results_commands(commands)  # ls/query, compare
 
     sim = commands.add_parser("sim", help="run a meter simulator standalone")
     sims = sim.add_subparsers(dest="simulator", required=True)
@@ -328,15 +327,6 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if report["valid"] else EXIT_INVALID
 
 
-def _compare(args: argparse.Namespace) -> int:
-    sessions = load_sessions(args.session_dirs)
-    print(format_table(sessions))
-    if args.plot:
-        args.plot.write_bytes(render_compare_png(sessions))
-        print(f"plot: {args.plot}")
-    return 0
-
-
 def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     """The simulator the arguments ask for, as the coroutine that serves it.
     ValueError for a fault it cannot have."""
@@ -410,7 +400,9 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "agent":
         return asyncio.run(_agent(args))
     if args.command == "compare":
-        return _compare(args)
+        return run_compare(args)
+    if args.command in ("ls", "query"):
+        return run_ls(args)
     if args.command == "check-config":
         return _check_config(args)
     return asyncio.run(_sim(args))
@@ -420,6 +412,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return dispatch(args)
+    except BrokenPipeError:
+        # The reader went away (``| head``): what it wanted is printed; say nothing more.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except EXPECTED_ERRORS as exc:
         print(f"power-director: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -57,8 +57,8 @@ class SessionResult:
 
     @property
     def finished(self) -> bool:
-        """Completed with a report: what ``compare`` takes."""
-        return self.status == "completed" and bool(self.report)
+        """Completed with a result: what ``compare`` takes."""
+        return self.status == "completed" and self.metric is not None
 
 
 def _read_json(path: Path) -> dict[str, Any]:
