@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure, all_met, figure_table
 
-BENCHES = ["analysis", "ingest", "session_overhead", "clock_alignment", "edge_error", "agent_overhead"]
+BENCHES = ["analysis", "ingest", "session_overhead", "clock_alignment", "edge_error", "agent_overhead",
+           "results_store"]
 
 
 def run_bench(name: str, full: bool) -> list[Figure]:
