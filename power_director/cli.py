@@ -45,12 +45,14 @@ from power_director.wire import WireError
 from reports.recovery import raw_sample_files, write_recovered_report
 from reports.session_report import ReportError, read_session_meta, summary_text, write_report
 from reports.spl import SplError
+from reports.version import tool_version
 
 EXIT_INVALID = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
+MEASURING_COMMANDS = ("run", "demo", "agent")
 EXPECTED_ERRORS = (
     AnalyzerError, ConfigError, LoadgenLogError, ReportError, SessionError, SplError,
     WorkloadError, OSError, AgentError, WireError,
@@ -104,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="power-director",
         description="Measure wall power during MLPerf LoadGen runs and report MLPerf Power results.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {tool_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="simulated meter + real LoadGen, no hardware needed")
@@ -114,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_options(demo)
 
     run = commands.add_parser("run", help="measure a workload command that writes LoadGen logs")
-    run.add_argument("--config", type=Path, required=True)
-    run.add_argument("--label")
+    run.add_argument("--config", type=Path, required=True, metavar="FILE",
+                     help="the director's TOML config (power-director check-config --config FILE checks it)")
+    run.add_argument("--label", help="names the session directory (default: the config's [session] label)")
     run.add_argument("--out", type=Path, help="sessions go here (default: config's out_dir)")
     run.add_argument("--loadgen-logs", type=Path, help="where the command writes its LoadGen logs "
                      "(default: it writes to $POWER_DIRECTOR_LOG_DIR)")
@@ -125,10 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
 
     check = commands.add_parser("check-config", help="validate a config file and print the effective config")
-    check.add_argument("config", type=Path, metavar="FILE")
+    check.add_argument("config", type=Path, nargs="?", metavar="FILE", help="the config file")
+    check.add_argument("--config", type=Path, dest="config_option", metavar="FILE",
+                       help="the config file, as run and serve take it")
 
     report = commands.add_parser("report", help="recompute report.json from a session's files")
-    report.add_argument("session_dir", type=Path)
+    report.add_argument("session_dir", type=Path, metavar="SESSION_DIR",
+                        help="a session directory (e.g. power-runs/2026-11-23_10-36-55_demo-offline)")
 
     add_remote_commands(commands)
     add_results_commands(commands)  # ls/query, compare
@@ -136,11 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim = commands.add_parser("sim", help="run a meter simulator standalone")
     sims = sim.add_subparsers(dest="simulator", required=True)
     ptd = sims.add_parser("ptd", help="a PTDaemon-protocol server over a simulated meter")
-    ptd.add_argument("--host", default="127.0.0.1")
-    ptd.add_argument("--port", type=int, default=8888)
-    ptd.add_argument("--identity", choices=sorted(IDENTITIES), default="sim")
-    ptd.add_argument("--idle-watts", type=_positive_float, default=60.0)
-    ptd.add_argument("--dynamic-watts", type=float, default=140.0)
+    add_sim_basics(ptd, 8888, sorted(IDENTITIES), "sim")
     ptd.add_argument("--log", type=Path, help="PTDaemon -l style sample log")
     add_fault_options(ptd, "measurements whose mark ends with PHASE",
                       "each RL reply's samples as sent, with their mark ('RL <n>' heads each reply)")
@@ -150,28 +153,58 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a multichannel daemon with N inputs, answering RL,*,* (default 1)")
 
     scpi = sims.add_parser("scpi", help="a Yokogawa WT300E SCPI server (pyvisa: TCPIP::host::port::SOCKET)")
-    scpi.add_argument("--host", default="127.0.0.1")
-    scpi.add_argument("--port", type=int, default=5025)
-    scpi.add_argument("--identity", choices=sorted(scpi_server.IDENTITIES), default="wt310")
-    scpi.add_argument("--idle-watts", type=_positive_float, default=60.0)
-    scpi.add_argument("--dynamic-watts", type=float, default=140.0)
+    add_sim_basics(scpi, 5025, sorted(scpi_server.IDENTITIES), "wt310")
     add_fault_options(scpi, "ranging (auto ranges) or testing (fixed ranges)",
                       "each value reply's power as sent, with the phase as its mark")
 
     plug = sims.add_parser("plug", help="a Tasmota or Shelly smart plug on an MQTT broker")
     plug.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883), help="HOST:PORT")
-    plug.add_argument("--kind", choices=plug_sim.KINDS, default="tasmota")
+    plug.add_argument("--kind", choices=plug_sim.KINDS, default="tasmota", help="the plug's firmware")
     plug.add_argument("--topic", default="plug", help="Tasmota topic or Shelly topic prefix")
     plug.add_argument("--period-s", type=_positive_float, default=1.0, help="seconds between readings")
-    plug.add_argument("--idle-watts", type=_positive_float, default=60.0)
-    plug.add_argument("--dynamic-watts", type=float, default=140.0)
+    add_load_model(plug)
     add_fault_options(plug, "ranging (the first burst of polls) or testing (later bursts)",
                       "each reading's power as published, with the phase as its mark")
     plug.add_argument("--outage-s", type=_positive_float, default=1.0,
                       help="how long a drop, restart or hang fault keeps the plug away")
     plug.add_argument("--phase-pause-s", type=_positive_float, default=1.5,
                       help="a pause in polling longer than this starts the next measurement")
+    with_defaults(parser)
     return parser
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Help that shows each option's default, where it has a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, [], False, argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def with_defaults(parser: argparse.ArgumentParser) -> None:
+    """Every command's help shows each option's default."""
+    parser.formatter_class = DefaultsFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                with_defaults(sub)
+
+
+def add_load_model(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--idle-watts", type=_positive_float, default=60.0,
+                         help="simulated power with this machine's CPUs idle")
+    command.add_argument("--dynamic-watts", type=float, default=140.0,
+                         help="power added with every CPU of this machine busy")
+
+
+def add_sim_basics(command: argparse.ArgumentParser, port: int, identities: list[str], identity: str) -> None:
+    command.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    command.add_argument("--port", type=int, default=port, help="TCP port to listen on (0: any free one)")
+    command.add_argument("--identity", choices=identities, default=identity,
+                         help="the meter model it presents itself as")
+    add_load_model(command)
 
 
 def add_fault_options(command: argparse.ArgumentParser, phases: str, sent: str) -> None:
@@ -183,13 +216,14 @@ def add_fault_options(command: argparse.ArgumentParser, phases: str, sent: str) 
 
 def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve_cmd = commands.add_parser("serve", help="the director service for remote SUT agents")
-    serve_cmd.add_argument("--config", type=Path, required=True)
+    serve_cmd.add_argument("--config", type=Path, required=True, metavar="FILE",
+                           help="the director's TOML config, with a [service] section")
 
     agent = commands.add_parser("agent", help="on the SUT: run a workload for a remote director")
     agent.add_argument("--director", required=True, help="HOST:PORT of 'power-director serve'")
     agent.add_argument("--token-file", type=Path, help="the director's shared secret")
     agent.add_argument("--tls-ca", type=Path, help="use TLS, trusting this (CA) certificate")
-    agent.add_argument("--label", default="run")
+    agent.add_argument("--label", default="run", help="names the session directory")
     agent.add_argument("--out", type=Path, default=Path("power-runs"),
                        help="the finished session and this SUT's LoadGen logs go here")
     agent.add_argument("--loadgen-logs", type=Path,
@@ -263,6 +297,9 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
                 flush_timeout_s=telemetry_config.flush_timeout_s,
             ))
             observers.append(telemetry)
+        if progress is not None and progress.enabled:
+            ticker = asyncio.ensure_future(progress.tick())
+            stack.callback(ticker.cancel)
         reports = await body(_say_for(args, progress), observers)
     if args.json:
         print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
@@ -285,6 +322,7 @@ async def _run(args: argparse.Namespace) -> int:
         report = await session.run()
         if not args.json:
             print(summary_text(report))
+            print(f"  files: {session.dir}")
         return [report]
 
     return await _observed(args, config.telemetry, body)
@@ -300,8 +338,11 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    print(f"# {args.config}: valid; the effective configuration")
+    path = args.config_option or args.config
+    if path is None or (args.config_option and args.config):
+        raise ConfigError("check-config takes one config file: FILE or --config FILE")
+    config = load_config(path)
+    print(f"# {path}: valid; the effective configuration")
     print(json.dumps(asdict(config), indent=2))
     return 0
 
@@ -424,7 +465,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"power-director: error: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("power-director: error: interrupted; raw data kept", file=sys.stderr)
+        if args.command in MEASURING_COMMANDS:
+            print("power-director: error: interrupted; raw data kept", file=sys.stderr)
+        else:
+            print(f"power-director: {args.command} stopped (interrupted)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug of ours: still one line, and the raw data stays on disk
         print(f"power-director: internal error: {type(exc).__name__}: {exc} (raw data kept; "

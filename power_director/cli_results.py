@@ -45,7 +45,7 @@ def _add_formats(command: argparse.ArgumentParser) -> None:
 
 def add_results_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls = commands.add_parser(
-        "ls", aliases=["query"], formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "ls", aliases=["query"],
         help="list the sessions under an output directory, from its index (index.sqlite)",
     )
     ls.add_argument("out_dir", nargs="?", type=Path, default=DEFAULT_OUT, metavar="OUT_DIR",

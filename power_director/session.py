@@ -242,8 +242,12 @@ class Session:
         if self.dir.exists():
             raise SessionError(f"session directory {self.dir} already exists")
         runs = [phase_dir(repeat_phase(k)) for k in range(2, self.repeat + 1)]
-        for sub in (*PHASE_DIRS.values(), *runs, "power", "raw"):
-            (self.dir / sub).mkdir(parents=True)
+        try:
+            for sub in (*PHASE_DIRS.values(), *runs, "power", "raw"):
+                (self.dir / sub).mkdir(parents=True)
+        except OSError as exc:
+            raise SessionError(f"cannot create the session directory under {self.dir.parent}: "
+                               f"{exc.strerror or exc}") from None
         self._copy_reused_ranging()
         self.journal = Journal(self.dir / "raw")
         self.analyzer.on_exchange = self._log_exchange
@@ -289,6 +293,7 @@ class Session:
     async def _measure(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
             for meter in self.meters:
+                self.say(f"{self.name}: connecting to {meter.analyzer.name}")
                 await stack.enter_async_context(meter.analyzer)
                 await self._identify(meter)
             try:
