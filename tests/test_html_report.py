@@ -18,7 +18,7 @@ from matplotlib.image import imread
 
 from reports.html import REPORT_HTML, render_html
 from reports.html_page import check_label, headline_text
-from reports.plot import PNG_SIZE_PX, POWER_PNG, find_gaps
+from reports.plot import PNG_SIZE_PX, POWER_PNG, find_gaps, power_limits
 from reports.session_report import write_report
 from tests.conftest import session_dirs
 
@@ -183,3 +183,13 @@ def test_report_html_renders_in_headless_chromium(demo_run, tmp_path: Path) -> N
     assert laid_out["failures"]["shown"] and laid_out["failures"]["top"] < 400, laid_out
     assert laid_out["first_check"] == "fail"
     assert check_label("testing_power_vs_ranging") == ("testing", "testing power not > 5 % below ranging")
+
+
+def test_power_axis_has_a_minimum_span_and_covers_every_phase() -> None:
+    """A plug's ±1 % noise around 100 W must not fill the axis; both phases share one scale."""
+    noisy = np.array([99.0, 101.0, 100.0, 99.5])
+    low, high = power_limits([noisy, np.array([100.5, -1.0, np.nan])])
+    assert high - low >= 0.2 * 101.0 and low <= 99.0 and high >= 101.0
+    wide_low, wide_high = power_limits([np.array([60.0, 130.0]), np.array([125.0])])
+    assert wide_low <= 60.0 and wide_high >= 130.0 and wide_high - wide_low < 1.3 * 70
+    assert power_limits([np.array([-1.0, np.nan])]) is None
