@@ -12,14 +12,10 @@ from typing import Any
 from reports.headline import Headline, headline, metric_uncertainty, verdict
 from reports.plot import DPI
 from reports.repeat import overlaps
+from reports.results import EFFICIENCY_UNITS
 from reports.session_report import PHASE_DIRS, REPORT_JSON, ReportError, build_report, repeat_text
 
 COLUMNS = ("session", "scenario", "metric", "efficiency", "uncertainty", "repeat (95 % CI)", "valid")
-EFFICIENCY_UNITS = {
-    "samples_per_second_per_watt": "samples/s/W",
-    "queries_per_joule": "queries/J",
-    "samples_per_joule": "samples/J",
-}
 
 
 @dataclass(frozen=True)
