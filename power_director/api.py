@@ -43,6 +43,7 @@ from reports.uncertainty import edge_error_w
 SIM_METERS = ("sim", "simulator")
 DEFAULT_SIM_INTERVAL_MS = 100
 WINDOW_END_TIMEOUT_INTERVALS = 3
+UNCERTAINTY_EVERY_POLLS = 10
 
 
 class MeasureError(Exception):
@@ -116,12 +117,17 @@ class PowerMonitor:
         self._windows[name] = time.time_ns()
 
     def end_window(self, name: str) -> WindowResult:
+        begin_ns, end_ns = self._close_window(name)
+        return self._window_result(name, begin_ns, end_ns)
+
+    def _close_window(self, name: str) -> tuple[int, int]:
+        """(begin, end) of the window, once a sample stamped after its end has arrived."""
         begin_ns = self._windows.pop(name, None)
         if begin_ns is None:
             raise MeasureError(f"no open window {name!r}")
         end_ns = time.time_ns()
         self._wait_for_sample_after(end_ns)
-        return self._window_result(name, begin_ns, end_ns)
+        return begin_ns, end_ns
 
     def __enter__(self) -> PowerMonitor:
         self.begin_window("measure")
@@ -129,11 +135,14 @@ class PowerMonitor:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        window = None
         try:
             if exc_type is None:
-                self.result = self.end_window("measure")
+                window = self._close_window("measure")
         finally:
-            self.close()
+            self.close()  # stopped first: the meter's accuracy figure covers the whole measurement
+        if window is not None:
+            self.result = self._window_result("measure", *window)
 
     # --- the background sampler -------------------------------------------------------------
     def _start(self) -> None:
@@ -175,15 +184,26 @@ class PowerMonitor:
                 self.info = await analyzer.identify()
                 await analyzer.start(f"measure_{time.time_ns()}", self.interval_ms)
                 self._ready.set()
+                polls = 0
                 while not self._stop.is_set():
                     self._keep(await analyzer.poll())
+                    polls += 1
+                    if polls % UNCERTAINTY_EVERY_POLLS == 1:
+                        await self._update_uncertainty(analyzer)
                     await _wait(self._stop, self.poll_interval_s)
                 await analyzer.stop()
                 self._keep(await analyzer.poll())
-                self._uncertainty = await analyzer.uncertainty()
+                await self._update_uncertainty(analyzer)
         finally:
             if simulator is not None:
                 await simulator.close()
+
+    async def _update_uncertainty(self, analyzer: Analyzer) -> None:
+        """The meter's mean per-sample uncertainty so far, where it reports one."""
+        with contextlib.suppress(AnalyzerError):
+            uncertainty = await analyzer.uncertainty()
+            if uncertainty is not None:
+                self._uncertainty = uncertainty
 
     def _keep(self, batch: list[Sample]) -> None:
         with self._lock:

@@ -136,18 +136,19 @@ def _skip(result: SessionResult) -> None:
     print(f"power-director: warning: skipping {result.session}: {result.status} ({why})", file=sys.stderr)
 
 
-def _finished_dirs(paths: Sequence[Path], query: Query) -> list[Path]:
+def _finished(paths: Sequence[Path], query: Query) -> list[SessionResult | Path]:
     """Each argument's finished sessions: a session directory itself, or an output
     directory's indexed sessions; aborted ones are skipped with a warning. The index file a
-    shell glob picks up is passed over."""
-    dirs = []
+    shell glob picks up is passed over. A bare directory of phase files (no report.json,
+    no session.json) is returned as its path: its report is recomputed."""
+    finished: list[SessionResult | Path] = []
     for path in paths:
         if path.name == INDEX_FILE and path.is_file():
             continue
         if is_session_dir(path):
             candidates = [load_session(path)]
         elif any((path / d).is_dir() for d in PHASE_DIRS.values()):
-            dirs.append(path)  # no report.json nor session.json: its report is recomputed
+            finished.append(path)
             continue
         elif session_dirs(path):
             candidates = _indexed(path, query)
@@ -155,19 +156,20 @@ def _finished_dirs(paths: Sequence[Path], query: Query) -> list[Path]:
             raise ReportError(f"{path} is not a session directory and holds no sessions")
         for result in candidates:
             if result.finished:
-                dirs.append(result.path)
+                finished.append(result)
             else:
                 _skip(result)
-    return dirs
+    return finished
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    dirs = _finished_dirs(args.session_dirs, _query(args))
-    if not dirs:
+    finished = _finished(args.session_dirs, _query(args))
+    if not finished:
         raise ReportError("no finished session to compare")
-    if _emit([load_session(d) for d in dirs] if (args.csv or args.json or args.parquet) else [], args):
+    if args.csv or args.json or args.parquet:
+        _emit([f if isinstance(f, SessionResult) else load_session(f) for f in finished], args)
         return 0
-    sessions = load_sessions(dirs)
+    sessions = load_sessions([f.path if isinstance(f, SessionResult) else f for f in finished])
     print(format_table(sessions))
     if args.plot:
         args.plot.write_bytes(render_compare_png(sessions))
