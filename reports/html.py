@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from reports import html_page as page
-from reports.headline import headline
 from reports.plot import POWER_PNG, session_power_png
 
 REPORT_HTML = "report.html"
@@ -57,13 +56,12 @@ def _section(title: str, body: str) -> str:
 def render_html(report: dict[str, Any], png_bytes: bytes | None) -> str:
     """The page for one ``report.json``; every string from it is escaped. Verdict and
     headline first, then what failed, then the evidence and the detail."""
-    metric = headline(report)
     sections = [page.header(report), page.failures(report),
                 _section("Checks (failures first)", page.checks_table(report)),
                 _section("Power trace", _plot(png_bytes)),
                 _section("Power by both methods", page.methods_table(report))]
     if report.get("uncertainty") is not None:
-        sections.append(_section("Error budget", page.budget_section(report["uncertainty"], metric.unit)))
+        sections.append(_section("Error budget", page.budget_section(report["uncertainty"])))
     sections.append(_section("Efficiency", page.efficiency_section(report)))
     if report.get("repeat"):
         sections.append(_section("Repeated testing runs", page.repeat_section(report["repeat"])))

@@ -166,7 +166,7 @@ def _phase_power(report: dict[str, Any], phase: str) -> dict[str, Any]:
     return power if isinstance(power, dict) else {}
 
 
-def budget_section(budget: Any, unit: str) -> str:
+def budget_section(budget: Any) -> str:
     """The error budget with labels; keys this page does not know are shown as they are."""
     if not isinstance(budget, dict):
         return f"<p>{escape(str(budget))}</p>"

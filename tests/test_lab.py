@@ -38,6 +38,7 @@ def test_repeat_three_prints_an_interval_and_compare_shows_both(tmp_path: Path) 
         low, high = repeat["ci95"]
         assert low < repeat["mean"] < high and repeat["runs"][0]["value"] == report["power"][repeat["metric"]]
         assert all(r["samples_in_window"] > 0 for r in repeat["runs"])
+        assert repeat["efficiency"]["n"] == 3 and repeat["efficiency"]["half_width"] is not None
     compared = run_cli("compare", *(str(p) for p in sessions.values()), timeout=60)
     assert compared.returncode == 0, compared.stderr
     assert compared.stdout.count("95 % CI [") == 2
