@@ -293,7 +293,9 @@ class Session:
     async def _measure(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
             for meter in self.meters:
-                self.say(f"{self.name}: connecting to {meter.analyzer.name}")
+                timeout_s = getattr(meter.analyzer, "connect_timeout_s", None)
+                within = f" (waiting up to {timeout_s:g} s)" if isinstance(timeout_s, (int, float)) else ""
+                self.say(f"{self.name}: connecting to {meter.analyzer.name}{within}")
                 await stack.enter_async_context(meter.analyzer)
                 await self._identify(meter)
             try:
