@@ -32,6 +32,7 @@ from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
 from power_director.analyzers import make_analyzer
+from power_director.cli_help import with_defaults
 from power_director.cli_results import add_results_commands, run_compare, run_ls
 from power_director.config import ConfigError, TelemetryConfig, load_config
 from power_director.demo import run_demo
@@ -171,25 +172,6 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a pause in polling longer than this starts the next measurement")
     with_defaults(parser)
     return parser
-
-
-class DefaultsFormatter(argparse.HelpFormatter):
-    """Help that shows each option's default, where it has a meaningful one."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = action.help or ""
-        if "default" in text or action.default in (None, [], False, argparse.SUPPRESS):
-            return text
-        return f"{text} (default: %(default)s)"
-
-
-def with_defaults(parser: argparse.ArgumentParser) -> None:
-    """Every command's help shows each option's default."""
-    parser.formatter_class = DefaultsFormatter
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                with_defaults(sub)
 
 
 def add_load_model(command: argparse.ArgumentParser) -> None:
