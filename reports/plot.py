@@ -89,7 +89,10 @@ def _draw_phase(ax: Axes, phase: PhaseReport) -> None:
     _draw_gaps(ax, gaps, origin_ns, phase.interval_ns)
     samples = int(valid.sum())
     average = f"{avg_watts:.2f} W MLPerf average" if avg_watts is not None else "no samples in window"
-    window = f"{_iso(phase.window.power_begin)} – {_iso(phase.window.power_end)}"
+    begin, end = _iso(phase.window.power_begin), _iso(phase.window.power_end)
+    if begin.endswith(" UTC") and end.endswith(" UTC") and begin[:10] == end[:10]:
+        begin, end = begin.removesuffix(" UTC"), end[11:]  # one date, written once
+    window = f"{begin} – {end}"
     ax.set_title(f"{phase.phase}: {samples} valid samples ({phase.power['samples_in_window']} in window), "
                  f"LoadGen window {window}, {average}",
                  fontsize=10, loc="left")
