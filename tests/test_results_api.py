@@ -146,3 +146,16 @@ def test_a_session_that_measured_nothing_leaves_no_directory(tmp_path: Path) -> 
     assert result.returncode == 2
     assert "nothing was measured; no session directory kept" in result.stderr
     assert not any((tmp_path / "runs").iterdir())
+
+
+def test_parquet_export_reads_back_as_the_frame(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("pyarrow", reason="Parquet export is the optional [parquet] extra")
+    _, out = demo_run
+    runs = tmp_path / "runs"
+    shutil.copytree(out, runs)
+    target = tmp_path / "runs.parquet"
+    result = run_cli("ls", str(runs), "--parquet", str(target), timeout=60)
+    assert result.returncode == 0, result.stderr
+    with SqliteStore.at(runs) as store:
+        expected = pdr.sessions_frame(store)
+    pd.testing.assert_frame_equal(pd.read_parquet(target), expected, check_dtype=False)
