@@ -5,13 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import math
+import shlex
 import shutil
+import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,8 @@ from power_director.observe import Observers, SessionObserver
 from reports.mlperf_checks import meter_identity
 from reports.mlperf_layout import write_power_dir
 from reports.session_report import PHASE_DIRS, SESSION_META, phase_dir, repeat_phase, write_report
+from reports.store import index_session
+from reports.version import tool_version
 
 TAIL_TIMEOUT_INTERVALS = 3
 RECONNECT_FIRST_DELAY_S = 0.1
@@ -113,6 +119,15 @@ def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
             elif mark:
                 write_phase_spl(raw, driver, mark, spl)
     write_power_dir(session_dir, meta)
+
+
+def provenance(config: Config) -> dict[str, Any]:
+    """Where a session came from: tool version, host, command line and a hash of the config."""
+    config_json = json.dumps(asdict(config), sort_keys=True, default=str)
+    return {
+        "tool_version": tool_version(), "host": socket.gethostname(),
+        "command": shlex.join(sys.argv), "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],
+    }
 
 
 def _stamp() -> list[float]:
@@ -213,6 +228,7 @@ class Session:
             "interval_ms": config.analyzer.interval_ms,
             "settle_s": config.session.settle_s,
             "workload": workload.description,
+            **provenance(config),
             "uuid": {"client": str(uuid.uuid4()), "server": str(uuid.uuid4())},
             "ranges": {},
             "phases": {},
@@ -236,8 +252,12 @@ class Session:
         if self.dir.exists():
             raise SessionError(f"session directory {self.dir} already exists")
         runs = [phase_dir(repeat_phase(k)) for k in range(2, self.repeat + 1)]
-        for sub in (*PHASE_DIRS.values(), *runs, "power", "raw"):
-            (self.dir / sub).mkdir(parents=True)
+        try:
+            for sub in (*PHASE_DIRS.values(), *runs, "power", "raw"):
+                (self.dir / sub).mkdir(parents=True)
+        except OSError as exc:
+            raise SessionError(f"cannot create the session directory under {self.dir.parent}: "
+                               f"{exc.strerror or exc}") from None
         self._copy_reused_ranging()
         self.journal = Journal(self.dir / "raw")
         self.analyzer.on_exchange = self._log_exchange
@@ -250,15 +270,26 @@ class Session:
             self.journal.record_event("aborted", error=reason)
             self._finish_files()
             self.observers.on_state("aborted", self.meta)
+            kept = self._keep_or_discard()
             if isinstance(exc, (AnalyzerError, SessionError, WorkloadError, OSError)):
-                raise SessionError(f"{reason} (raw data kept in {self.dir})") from exc
+                raise SessionError(f"{reason} ({kept})") from exc
             raise
         self.meta["status"] = "completed"
         self._finish_files()
         report = write_report(self.dir)
+        index_session(self.dir)
         self.observers.on_state("completed", self.meta)
         self.observers.on_result(report)
         return report
+
+    def _keep_or_discard(self) -> str:
+        """After an abort: a session that measured nothing leaves no directory behind (we
+        made every file in it); one with samples is kept and indexed as aborted."""
+        if not any(self.meta.get("samples", {}).values()):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return "nothing was measured; no session directory kept"
+        index_session(self.dir)
+        return f"raw data kept in {self.dir}"
 
     def _copy_reused_ranging(self) -> None:
         """Labs may skip ranging: the earlier session's ranging files stand in for it."""
@@ -272,6 +303,9 @@ class Session:
     async def _measure(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
             for meter in self.meters:
+                timeout_s = getattr(meter.analyzer, "connect_timeout_s", None)
+                within = f" (waiting up to {timeout_s:g} s)" if isinstance(timeout_s, (int, float)) else ""
+                self.say(f"{self.name}: connecting to {meter.analyzer.name}{within}")
                 await stack.enter_async_context(meter.analyzer)
                 await self._identify(meter)
             try:

@@ -36,6 +36,7 @@ from reports.uncertainty import (
     edge_error_w,
     error_budget,
 )
+from reports.version import tool_version
 
 PHASE_DIRS = {"ranging": "ranging", "testing": "run_1"}
 SESSION_META = "session.json"
@@ -383,6 +384,8 @@ def build_report(
     return {
         "session": meta.get("session_name", session_dir.name),
         "label": meta.get("label"),
+        "tool_version": meta.get("tool_version") or tool_version(),
+        "provenance": {key: meta.get(key) for key in ("host", "command", "config_hash", "workload")},
         "scenario": testing.window.scenario,
         "valid": not problems,
         "mlperf_valid": not problems and all(c.status == "pass" for c in all_checks),
@@ -411,7 +414,17 @@ def _run_summary(run: int, phase: PhaseReport, key: str) -> dict[str, Any]:
         "run": run, "dir": phase_dir(repeat_phase(run)), "value": phase.power.get(key),
         "avg_watts": phase.power["avg_watts"], "samples_in_window": phase.power["samples_in_window"],
         "duration_s": phase.power["duration_s"], "loadgen_validity": phase.window.validity,
+        "efficiency": _efficiency(phase.window, phase.power),
     }
+
+
+def _efficiency_interval(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first efficiency figure of run 1 across every run: mean, stdev, 95 % interval."""
+    keys = list(runs[0]["efficiency"])
+    if not keys:
+        return None
+    values = [float(r["efficiency"].get(keys[0], float("nan"))) for r in runs]
+    return {"key": keys[0], **interval_stats(values)}
 
 
 def _repeat_section(session_dir: Path, meta: dict[str, Any], testing: PhaseReport) -> dict[str, Any]:
@@ -426,7 +439,7 @@ def _repeat_section(session_dir: Path, meta: dict[str, Any], testing: PhaseRepor
     values = [float("nan") if r["value"] is None else float(r["value"]) for r in runs]
     return {"repeat": {
         "metric": metric.key, "unit": metric.unit, "confidence": CONFIDENCE,
-        **interval_stats(values), "runs": runs,
+        **interval_stats(values), "runs": runs, "efficiency": _efficiency_interval(runs),
     }}
 
 
