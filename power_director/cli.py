@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print report.json on stdout")
     add_rules_options(report)
     audit = commands.add_parser("audit", help="one row per power run of a submission tree (reads only)")
-    audit.add_argument("tree", type=Path, metavar="TREE")
+    audit.add_argument("tree", type=Path, metavar="TREE",
+                       help="a submission tree (closed|open/<org>/results/...) or any folder above power runs")
     audit_format = audit.add_mutually_exclusive_group()
     audit_format.add_argument("--csv", action="store_true", help="CSV on stdout")
     audit_format.add_argument("--json", action="store_true", help="JSON on stdout")
