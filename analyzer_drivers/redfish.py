@@ -39,7 +39,8 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 JOULES_PER_KWH = 3.6e6
 AUTH_METHODS = ("session", "basic", "none")
 SOURCES = ("auto", "power", "energy")
-_DURATION = re.compile(r"P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?")
+_NUM = r"(\d+(?:\.\d+)?)"
+_DURATION = re.compile(rf"P(?:{_NUM}D)?(?:T(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?")
 
 
 def iso_duration_s(text: str) -> float | None:

@@ -52,6 +52,25 @@ def _nvml(config: AnalyzerConfig) -> Analyzer:
     return NvmlAnalyzer(config.gpu_index)
 
 
+def _redfish(config: AnalyzerConfig) -> Analyzer:
+    from pathlib import Path
+
+    from analyzer_drivers.base import AnalyzerError
+    from analyzer_drivers.redfish import RedfishAnalyzer
+
+    password = ""
+    if config.password_file:
+        try:
+            password = Path(config.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise AnalyzerError(f"cannot read password_file {config.password_file}: {exc.strerror}") from exc
+    return RedfishAnalyzer(
+        config.url, chassis=config.chassis, username=config.username, password=password,
+        auth=config.auth, ca_file=config.ca_file, insecure=config.insecure,
+        timeout_s=config.reply_timeout_s, source=config.source,
+    )
+
+
 BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "ptd": _ptd,
     "yokogawa": _yokogawa,
@@ -59,6 +78,7 @@ BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "shelly": _plug,
     "rapl": _rapl,
     "nvml": _nvml,
+    "redfish": _redfish,
 }
 
 

@@ -61,7 +61,7 @@ class ConfigError(Exception):
     """The configuration file is missing, not TOML, or has a bad value."""
 
 
-ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml")
+ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "redfish")
 YOKOGAWA_MODELS = tuple(model for model in METERS if model.startswith("WT3"))
 YOKOGAWA_INTERVALS_MS = tuple(round(s * 1000) for s in WT300_UPDATE_INTERVALS_S)
 _VISA_RESOURCE = re.compile(
@@ -95,6 +95,17 @@ class AnalyzerConfig:
     rapl_domains: str = "package"  # comma list of zone names: package, dram, psys, core, uncore
     # nvml
     gpu_index: int = -1  # -1: the sum of all GPUs
+    # redfish (a BMC): url = "https://bmc:443"; password from password_file, never the config
+    url: str = ""
+    chassis: str = ""  # empty: the first chassis
+    username: str = ""
+    password_file: str = ""
+    auth: str = "session"  # session, basic, or none (plain http only)
+    ca_file: str = ""
+    insecure: bool = False  # skip TLS verification: say so explicitly
+    source: str = "auto"  # auto (energy counter when present), power, energy
+    # a saved calibration (power-director calibrate) applied in the report of an informative meter
+    calibration_file: str = ""
 
     def validate(self) -> None:
         if self.type not in ANALYZER_TYPES:
@@ -113,6 +124,7 @@ class AnalyzerConfig:
             "shelly": self._validate_plug,
             "rapl": self._validate_rapl,
             "nvml": self._validate_nvml,
+            "redfish": self._validate_redfish,
         }.get(self.type, lambda: None)()
 
     def _validate_yokogawa(self) -> None:
@@ -159,6 +171,24 @@ class AnalyzerConfig:
     def _validate_nvml(self) -> None:
         if self.gpu_index < -1:
             raise ConfigError(f"[analyzer] gpu_index {self.gpu_index} must be -1 (all GPUs) or a GPU index")
+
+
+    def _validate_redfish(self) -> None:
+        from analyzer_drivers.redfish import AUTH_METHODS, SOURCES
+
+        if not re.fullmatch(r"https?://[^/\s]+/?", self.url):
+            raise ConfigError(f"[analyzer] type 'redfish' needs url 'https://host[:port]', not {self.url!r}")
+        if self.auth not in AUTH_METHODS:
+            raise ConfigError(f"[analyzer] auth {self.auth!r} must be one of {', '.join(AUTH_METHODS)}")
+        if self.source not in SOURCES:
+            raise ConfigError(f"[analyzer] source {self.source!r} must be one of {', '.join(SOURCES)}")
+        if self.auth != "none" and not self.url.startswith("https://"):
+            raise ConfigError("[analyzer] credentials over plain http are refused: "
+                              "use https, or auth = 'none'")
+        if self.auth != "none" and not (self.username and self.password_file):
+            raise ConfigError("[analyzer] auth needs username and password_file")
+        if self.url.startswith("https://") and not (self.ca_file or self.insecure):
+            raise ConfigError("[analyzer] https needs ca_file (the BMC's CA) or an explicit insecure = true")
 
 
 @dataclass(frozen=True)

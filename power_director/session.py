@@ -306,6 +306,11 @@ class Session:
             "identify": info.raw, "averaging_ms": info.averaging_ms, "driver": meter.analyzer.name,
             "role": meter.role,
         }
+        if info.extra:
+            described["extra"] = dict(info.extra)
+        calibration = getattr(meter.analyzer, "calibration", None)
+        if isinstance(calibration, dict):
+            described["calibration"] = calibration
         self.meta["analyzers"].append(described)
         if meter.role == "primary":
             self.meta["analyzer"] = described

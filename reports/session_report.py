@@ -16,6 +16,7 @@ from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse
 from reports import checks
 from reports.checks import Check
 from reports.clock_report import clock_checks, clock_section, corrected_window
+from reports.crossval import calibration_section, cross_validate, grade_check, meter_grade
 from reports.headline import headline, metric_uncertainty, verdict
 from reports.metrics import (
     PER_QUERY_SCENARIOS,
@@ -187,12 +188,17 @@ def _beside_meters(session_dir: Path, meta: dict[str, Any], testing: PhaseReport
         energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns,
                                  testing.window.end_ns, testing.interval_ns)
         wall_watts = testing.power["time_weighted"]["avg_watts"]
+        versus = cross_validate((testing.series.t_ns, testing.series.watts), (series.t_ns, series.watts),
+                                testing.window.begin_ns, testing.window.end_ns, testing.interval_ns)
+        grade, why = meter_grade(analyzer)
         beside[analyzer["driver"]] = {
             "name": analyzer.get("name"),
             "avg_watts": energy.avg_watts,
             "energy_j": energy.energy_j,
             "share_of_wall": energy.avg_watts / wall_watts if energy.avg_watts and wall_watts else None,
             "gap_s": energy.gap_s,
+            "grade": grade, "grade_reason": why,
+            "cross_validation": versus.as_dict() if versus else None,
         }
     return beside
 
@@ -328,6 +334,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         checks.mlperf_duration(testing.power["duration_s"]),
         *clock_checks(meta),
         _reconnect_check(meta),
+        grade_check(meta),
     ]
     if meta.get("reused_ranging"):
         all_checks.append(Check(
@@ -356,6 +363,8 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         "ranges": meta.get("ranges", {}),
         "clock": clock_section(meta),
         "beside": _beside_meters(session_dir, meta, testing),
+        "grade": dict(zip(("label", "reason"), meter_grade(meta.get("analyzer", {})), strict=True)),
+        **calibration_section(meta, testing.power),
         **_repeat_section(session_dir, meta, testing),
     }
 

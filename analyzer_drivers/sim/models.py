@@ -191,7 +191,8 @@ class WaveModel:
         if span <= 0:
             return self.idle_watts + self.amplitude_watts * float(np.sin(omega * b))
         b = a + span
-        return self.idle_watts + self.amplitude_watts * float(np.cos(omega * a) - np.cos(omega * b)) / (omega * span)
+        swing = float(np.cos(omega * a) - np.cos(omega * b)) / (omega * span)
+        return self.idle_watts + self.amplitude_watts * swing
 
     def reading(self, t_ns: int) -> Reading:
         return _reading(self.mean_watts(t_ns - self.averaging_s * 1e9, t_ns), self.volts, self.pf)

@@ -107,7 +107,8 @@ def write_static_mockup(root: Path, schema: str) -> None:
         chassis["Sensors"] = _ref(f"{CHASSIS}/Sensors")
     _write_json(root / "Chassis" / "1U" / "index.json", chassis)
     _write_json(root / "SessionService" / "Sessions" / "index.json", {
-        "@odata.type": "#SessionCollection.SessionCollection", "@odata.id": "/redfish/v1/SessionService/Sessions",
+        "@odata.type": "#SessionCollection.SessionCollection",
+        "@odata.id": "/redfish/v1/SessionService/Sessions",
         "Name": "Session Collection", "Members@odata.count": 0, "Members": [],
     })
 
@@ -236,9 +237,11 @@ class RedfishSimulator:
         stamp = _iso(t_ns + self._jump_ns)
         value = None if watts is None else round(watts, 3)
         power = {
-            "@odata.type": "#Power.v1_7_1.Power", "@odata.id": f"{CHASSIS}/Power", "Id": "Power", "Name": "Power",
+            "@odata.type": "#Power.v1_7_1.Power", "@odata.id": f"{CHASSIS}/Power",
+            "Id": "Power", "Name": "Power",
             "PowerControl": [{
-                "@odata.id": f"{CHASSIS}/Power#/PowerControl/0", "MemberId": "0", "Name": "System Input Power",
+                "@odata.id": f"{CHASSIS}/Power#/PowerControl/0", "MemberId": "0",
+                "Name": "System Input Power",
                 "PowerConsumedWatts": value,
                 "PowerMetrics": {"IntervalInMin": self.interval_min, "AverageConsumedWatts": value},
                 "Status": {"State": "Enabled", "Health": "OK"},
