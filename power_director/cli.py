@@ -32,6 +32,7 @@ from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
 from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, TelemetryConfig, load_config
+from power_director.datacenter_cli import add_redfish_sim, serve_redfish
 from power_director.demo import run_demo
 from power_director.journal import recover_meta
 from power_director.observe import SessionObserver
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     plug.add_argument("--dynamic-watts", type=float, default=140.0)
     add_fault_options(plug, "ranging (the first burst of polls) or testing (later bursts)",
                       "each reading's power as published, with the phase as its mark")
+    add_redfish_sim(sims, _positive_float, _fault)
     plug.add_argument("--outage-s", type=_positive_float, default=1.0,
                       help="how long a drop, restart or hang fault keeps the plug away")
     plug.add_argument("--phase-pause-s", type=_positive_float, default=1.5,
@@ -340,6 +342,8 @@ def _compare(args: argparse.Namespace) -> int:
 def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     """The simulator the arguments ask for, as the coroutine that serves it.
     ValueError for a fault it cannot have."""
+    if args.simulator == "redfish":
+        return serve_redfish(args)
     model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
     if args.simulator == "scpi":
         meter = scpi_server.Wt300Simulator(

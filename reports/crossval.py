@@ -85,9 +85,11 @@ def cross_validate(
     ok = np.isfinite(ref_watts) & np.isfinite(shifted)
     gain, offset = np.polyfit(ref_watts[ok], shifted[ok], 1)
     residual = shifted[ok] - (offset + gain * ref_watts[ok])
-    ref_energy = weighted_energy(*reference, begin_ns, end_ns, interval_ns).energy_j
-    other_energy = weighted_energy(*other, begin_ns, end_ns, other_interval_ns).energy_j
-    difference = 100 * (other_energy - ref_energy) / ref_energy if ref_energy and other_energy else None
+    # Each meter's mean power over the time it covered: a gap (a stale BMC) is not zero energy.
+    ref_watts_avg = weighted_energy(*reference, begin_ns, end_ns, interval_ns).avg_watts
+    other_watts_avg = weighted_energy(*other, begin_ns, end_ns, other_interval_ns).avg_watts
+    difference = (100 * (other_watts_avg - ref_watts_avg) / ref_watts_avg
+                  if ref_watts_avg and other_watts_avg else None)
     return CrossValidation(
         float(offset), float(gain), score, lag_ns / 1e9, difference, int(np.count_nonzero(ok)),
         interval_ns / 1e9, float(np.sqrt(np.mean(residual**2))),

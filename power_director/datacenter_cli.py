@@ -1,0 +1,61 @@
+"""``power-director sim redfish``: an emulated BMC (sushy-tools' sushy-static on our mockup)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from analyzer_drivers.sim.faults import Fault
+from analyzer_drivers.sim.models import CpuUtilisationModel
+from analyzer_drivers.sim.redfish import SCHEMAS, BmcModel, RedfishSimulator
+
+
+def add_redfish_sim(
+    sims: argparse._SubParsersAction[argparse.ArgumentParser],
+    positive: Callable[[str], float], fault: Callable[[str], Fault],
+) -> None:
+    redfish = sims.add_parser("redfish",
+                              help="a BMC's Redfish service (sushy-tools' sushy-static on a mockup)")
+    redfish.add_argument("--port", type=int, default=8000)
+    redfish.add_argument("--mockup-dir", type=Path, help="where the mockup is written (default: a temp dir)")
+    redfish.add_argument("--schema", choices=SCHEMAS, default="environment",
+                         help="legacy Chassis/<id>/Power, or EnvironmentMetrics + Sensors (default)")
+    redfish.add_argument("--update-s", type=positive, default=1.0, help="seconds between the BMC's updates")
+    redfish.add_argument("--idle-watts", type=positive, default=60.0)
+    redfish.add_argument("--dynamic-watts", type=float, default=140.0)
+    redfish.add_argument("--offset-watts", type=float, default=0.0, help="the BMC reads offset + gain × load")
+    redfish.add_argument("--gain", type=positive, default=1.0)
+    redfish.add_argument("--window-s", type=positive, default=1.0, help="the BMC's averaging window")
+    redfish.add_argument("--delay-s", type=float, default=0.0, help="how late the BMC's reading is")
+    redfish.add_argument("--ssl-cert", default="", help="serve HTTPS with this certificate (and --ssl-key)")
+    redfish.add_argument("--ssl-key", default="")
+    redfish.add_argument("--fault", type=fault, action="append", default=[], metavar="KIND",
+                         help="hang, drop, restart, garbage, sentinels, clock-jump, stale, counter-wrap; "
+                         "fires on the 3rd read of the power reading")
+    redfish.add_argument("--outage-s", type=positive, default=2.0)
+    redfish.add_argument("--sent-log", type=Path, help="log each reading a GET served")
+
+
+async def serve_redfish(args: argparse.Namespace) -> None:
+    """Run until cancelled. ValueError for a fault the emulator cannot have."""
+    model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
+    bmc = BmcModel(model, args.offset_watts, args.gain, args.window_s, args.delay_s)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.mockup_dir or Path(tmp)
+        simulator = RedfishSimulator(root, bmc, schema=args.schema, update_s=args.update_s,
+                                     faults=args.fault, outage_s=args.outage_s, sent_log_path=args.sent_log)
+        try:
+            port = await asyncio.to_thread(simulator.start, args.port, args.ssl_cert, args.ssl_key)
+        except RuntimeError as exc:
+            raise ValueError(str(exc)) from None
+        scheme = "https" if args.ssl_cert else "http"
+        print(f"redfish BMC emulator on {scheme}://127.0.0.1:{port} (mockup {root})", flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            simulator.close()
+
+
