@@ -151,6 +151,9 @@ class RedfishAnalyzer(RangelessAnalyzer):
             if self.auth != "none":
                 await self._client.login(auth=self.auth)
             self.plan = self.plan or await self._discover()
+        except AnalyzerError:
+            await self._close_http()
+            raise
         except (RedfishError, ValueError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
             await self._close_http()
             raise AnalyzerError(f"{self.name}: {_describe(exc)}") from exc
