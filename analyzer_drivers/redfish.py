@@ -125,6 +125,7 @@ class RedfishAnalyzer(RangelessAnalyzer):
         self._client: AsyncRedfishClient | None = None
         self._buffer = SampleBuffer()
         self._sampler: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._chassis_info: dict[str, Any] = {}
         #: Seconds between the BMC's updates seen so far (its real averaging/update period).
         self.update_periods_s: list[float] = []
@@ -265,13 +266,14 @@ class RedfishAnalyzer(RangelessAnalyzer):
         if self._sampler is not None:
             raise AnalyzerError(f"{self.name}: a measurement is already running")
         self._buffer.clear()
+        self._stopping = asyncio.Event()
         self._sampler = asyncio.get_running_loop().create_task(self._sample_loop(interval_ms))
 
     async def _sample_loop(self, interval_ms: int) -> None:
         tracker = NewReadings()
         interval_ns = interval_ms * 1_000_000
         t0_ns, index = time.time_ns(), 0
-        while True:
+        while not self._stopping.is_set():
             try:
                 reading = await self.read()
             except AnalyzerError as exc:
@@ -282,14 +284,22 @@ class RedfishAnalyzer(RangelessAnalyzer):
                 self._buffer.append(sample)
             self.update_periods_s = tracker.update_periods_s
             index += 1
-            await asyncio.sleep(max(0.0, (t0_ns + index * interval_ns - time.time_ns()) / 1e9))
+            with contextlib.suppress(asyncio.TimeoutError):
+                delay_s = max(0.0, (t0_ns + index * interval_ns - time.time_ns()) / 1e9)
+                await asyncio.wait_for(self._stopping.wait(), delay_s)
 
     async def poll(self) -> list[Sample]:
         return self._buffer.drain()
 
     async def stop(self) -> None:
+        """Let a poll in flight finish (a reading the BMC served is kept), then stop."""
         sampler, self._sampler = self._sampler, None
-        if sampler is not None:
+        if sampler is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(sampler), self.timeout_s + 1.0)
+        except asyncio.TimeoutError:
             sampler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
@@ -321,16 +331,13 @@ class NewReadings:
 
     def accept(self, t_ns: int, reading: Reading) -> Sample | None:
         last, self._last = self._last, reading
+        if last is not None and _same_update(last, reading):
+            return None
         if reading.watts is None and reading.energy_j is None:
             return Sample(t_ns, -1.0)
         if last is None:
             self._last_new_ns = t_ns
             return None if reading.energy_j is not None else self._power(t_ns, reading)
-        if reading.bmc_t_ns is not None:
-            if reading.bmc_t_ns == last.bmc_t_ns:
-                return None
-        elif (reading.watts, reading.energy_j) == (last.watts, last.energy_j):
-            return None
         if self._last_new_ns is not None:
             self.update_periods_s.append((t_ns - self._last_new_ns) / 1e9)
         self._last_new_ns = t_ns
@@ -343,6 +350,13 @@ class NewReadings:
     @staticmethod
     def _power(t_ns: int, reading: Reading) -> Sample:
         return Sample(t_ns, -1.0 if reading.watts is None else reading.watts)
+
+
+def _same_update(before: Reading, after: Reading) -> bool:
+    """The BMC has not updated: the same reading time, or (without one) the same values."""
+    if after.bmc_t_ns is not None:
+        return after.bmc_t_ns == before.bmc_t_ns
+    return (after.watts, after.energy_j) == (before.watts, before.energy_j)
 
 
 def _span_ns(before: Reading, after: Reading) -> int | None:

@@ -64,9 +64,12 @@ def main() -> None:
     parser.add_argument("--offset", type=float, default=15.0)
     parser.add_argument("--gain", type=float, default=1.05)
     parser.add_argument("--delay", type=float, default=0.6)
+    parser.add_argument("--window", type=float, default=0.3, help="the BMC's averaging window (s)")
+    parser.add_argument("--keep", type=Path, help="keep the session under this directory")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        report = asyncio.run(run_crossval(Path(tmp), args.seconds, args.offset, args.gain, args.delay))
+        out = args.keep or Path(tmp)
+        report = asyncio.run(run_crossval(out, args.seconds, args.offset, args.gain, args.delay, args.window))
         (entry,) = report["beside"].values()
         found, wanted = entry["cross_validation"], report["set"]
         print("| figure | set | measured |\n|---|---|---|")

@@ -68,7 +68,7 @@ class BmcModel:
 
 
 def _iso(t_ns: int) -> str:
-    return dt.datetime.fromtimestamp(t_ns / 1e9, dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.fromtimestamp(t_ns / 1e9, dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def _write_json(path: Path, body: dict[str, Any] | str) -> None:
@@ -325,6 +325,7 @@ class RedfishSimulator:
                 self._launch()
         elif kind == "garbage":
             with self._lock:
+                self.history.append((time.time_ns(), None))  # what GETs now serve is no reading
                 name = "Power" if self.schema == "legacy" else "Sensors/TotalPower"
                 _write_json(self.root / "Chassis" / "1U" / name / "index.json", "\x00\xff#@! not json")
 
