@@ -113,12 +113,20 @@ def write_static_mockup(root: Path, schema: str) -> None:
     })
 
 
+#: sushy-static logs a request a moment after it read the file: a log line this soon after an
+#: update may have served the value before it.
+LOG_RACE_NS = 50_000_000
+
+
 @dataclass
-class _Served:
-    """One value the BMC published and a GET read (what a client can have had)."""
+class Served:
+    """A value the BMC published that a GET read (what a client can have had). ``maybe``: the
+    value before it, when the log line came too soon after an update to tell which was read."""
 
     t_ns: int
     watts: float | None
+    maybe: tuple[float | None, ...] = ()
+    read_t_ns: int = 0
 
 
 class RedfishSimulator:
@@ -154,7 +162,9 @@ class RedfishSimulator:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.history: list[tuple[int, float | None]] = []  # (t_ns, watts) of every update
-        self.served: list[_Served] = []
+        self.served: list[Served] = []
+        #: (from, to) ns of each outage fault: a reply logged then may never have been delivered
+        self.outages: list[tuple[int, int]] = []
         self.power_reads = 0
         self._energy_j = 0.0
         self._last_update_ns: int | None = None
@@ -284,8 +294,10 @@ class RedfishSimulator:
             with self._lock:
                 self.power_reads += 1
                 current = self.history[-1] if self.history else (now_ns, None)
+                racing = len(self.history) > 1 and now_ns - current[0] < LOG_RACE_NS
+                maybe = (self.history[-2][1],) if racing else ()
                 if not self.served or self.served[-1].t_ns != current[0]:
-                    self.served.append(_Served(current[0], current[1]))
+                    self.served.append(Served(current[0], current[1], maybe, now_ns))
                     if self._sent is not None:
                         self._sent.write(f"{current[0]} {current[1]}\n")
                         self._sent.flush()
@@ -301,6 +313,14 @@ class RedfishSimulator:
                 return
 
     def _fire(self, kind: str) -> None:
+        began_ns = time.time_ns()
+        try:
+            self._inject(kind)
+        finally:
+            if kind in ("hang", "drop", "restart", "garbage"):
+                self.outages.append((began_ns - LOG_RACE_NS, time.time_ns() + 5 * LOG_RACE_NS))
+
+    def _inject(self, kind: str) -> None:
         with self._lock:
             if kind == "stale":
                 self._stale_left = STALE_UPDATES
