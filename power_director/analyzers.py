@@ -53,21 +53,41 @@ def _nvml(config: AnalyzerConfig) -> Analyzer:
 
 
 def _redfish(config: AnalyzerConfig) -> Analyzer:
-    from pathlib import Path
-
-    from analyzer_drivers.base import AnalyzerError
     from analyzer_drivers.redfish import RedfishAnalyzer
 
-    password = ""
-    if config.password_file:
-        try:
-            password = Path(config.password_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise AnalyzerError(f"cannot read password_file {config.password_file}: {exc.strerror}") from exc
+    password = _secret(config.password_file, "password_file")
     return RedfishAnalyzer(
         config.url, chassis=config.chassis, username=config.username, password=password,
         auth=config.auth, ca_file=config.ca_file, insecure=config.insecure,
         timeout_s=config.reply_timeout_s, source=config.source,
+    )
+
+
+def _secret(path: str, what: str) -> str:
+    from pathlib import Path
+
+    from analyzer_drivers.base import AnalyzerError
+
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise AnalyzerError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def _snmp(config: AnalyzerConfig) -> Analyzer:
+    from analyzer_drivers.snmp import SnmpCredentials, SnmpPduAnalyzer
+
+    credentials = SnmpCredentials(
+        config.snmp_version, config.community, config.snmp_user,
+        _secret(config.auth_key_file, "auth_key_file"), _secret(config.priv_key_file, "priv_key_file"),
+        config.auth_protocol, config.priv_protocol, config.snmp_context,
+    )
+    return SnmpPduAnalyzer(
+        config.host, config.port, family=config.snmp_family, outlets=config.outlets, inlets=config.inlets,
+        credentials=credentials, timeout_s=config.reply_timeout_s,
+        source="energy" if config.source == "energy" else "power",
     )
 
 
@@ -79,6 +99,7 @@ BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "rapl": _rapl,
     "nvml": _nvml,
     "redfish": _redfish,
+    "snmp": _snmp,
 }
 
 

@@ -61,7 +61,7 @@ class ConfigError(Exception):
     """The configuration file is missing, not TOML, or has a bad value."""
 
 
-ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "redfish")
+ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "redfish", "snmp")
 YOKOGAWA_MODELS = tuple(model for model in METERS if model.startswith("WT3"))
 YOKOGAWA_INTERVALS_MS = tuple(round(s * 1000) for s in WT300_UPDATE_INTERVALS_S)
 _VISA_RESOURCE = re.compile(
@@ -104,6 +104,18 @@ class AnalyzerConfig:
     ca_file: str = ""
     insecure: bool = False  # skip TLS verification: say so explicitly
     source: str = "auto"  # auto (energy counter when present), power, energy
+    # snmp (a rack PDU): host, port = 161; v3 keys from files, never the config
+    snmp_family: str = "raritan"  # raritan, apc, sentry4, entity
+    outlets: tuple[str, ...] = ()  # indexes: raritan "pdu.outlet", sentry4 "unit.cord.outlet"
+    inlets: tuple[str, ...] = ()  # raritan "pdu.inlet"
+    snmp_version: str = "2c"  # or "3" (authPriv)
+    community: str = "public"
+    snmp_user: str = ""
+    auth_key_file: str = ""
+    priv_key_file: str = ""
+    auth_protocol: str = "SHA"
+    priv_protocol: str = "AES"
+    snmp_context: str = ""
     # a saved calibration (power-director calibrate) applied in the report of an informative meter
     calibration_file: str = ""
 
@@ -125,6 +137,7 @@ class AnalyzerConfig:
             "rapl": self._validate_rapl,
             "nvml": self._validate_nvml,
             "redfish": self._validate_redfish,
+            "snmp": self._validate_snmp,
         }.get(self.type, lambda: None)()
 
     def _validate_yokogawa(self) -> None:
@@ -189,6 +202,32 @@ class AnalyzerConfig:
             raise ConfigError("[analyzer] auth needs username and password_file")
         if self.url.startswith("https://") and not (self.ca_file or self.insecure):
             raise ConfigError("[analyzer] https needs ca_file (the BMC's CA) or an explicit insecure = true")
+
+
+    def _validate_snmp(self) -> None:
+        from analyzer_drivers.snmp import AUTH_PROTOCOLS, FAMILIES, INLET_FAMILIES, PRIV_PROTOCOLS
+
+        if self.port == AnalyzerConfig.port:
+            raise ConfigError("[analyzer] type 'snmp' needs port (an SNMP agent listens on 161)")
+        if self.snmp_family not in FAMILIES:
+            raise ConfigError(f"[analyzer] snmp_family {self.snmp_family!r} must be one of "
+                              f"{', '.join(FAMILIES)}")
+        if not self.outlets and not self.inlets:
+            raise ConfigError("[analyzer] type 'snmp' needs outlets or inlets, e.g. outlets = ['1.1', '1.2']")
+        if self.inlets and self.snmp_family not in INLET_FAMILIES:
+            raise ConfigError(f"[analyzer] snmp_family {self.snmp_family!r} has no inlets here; use outlets")
+        for index in (*self.outlets, *self.inlets):
+            if not re.fullmatch(r"\d+(\.\d+)*", index):
+                raise ConfigError(f"[analyzer] outlet/inlet index {index!r} must be numbers joined by dots")
+        if self.source not in ("auto", "power", "energy"):
+            raise ConfigError(f"[analyzer] source {self.source!r} must be power or energy")
+        if self.snmp_version not in ("2c", "3"):
+            raise ConfigError(f"[analyzer] snmp_version {self.snmp_version!r} must be '2c' or '3'")
+        if self.snmp_version == "3" and not (self.snmp_user and self.auth_key_file and self.priv_key_file):
+            raise ConfigError("[analyzer] SNMPv3 needs snmp_user, auth_key_file and priv_key_file (authPriv)")
+        if self.auth_protocol not in AUTH_PROTOCOLS or self.priv_protocol not in PRIV_PROTOCOLS:
+            raise ConfigError(f"[analyzer] auth_protocol must be one of {', '.join(AUTH_PROTOCOLS)}, "
+                              f"priv_protocol one of {', '.join(PRIV_PROTOCOLS)}")
 
 
 @dataclass(frozen=True)
