@@ -32,7 +32,7 @@ from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
 from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, TelemetryConfig, load_config
-from power_director.datacenter_cli import add_redfish_sim, serve_redfish
+from power_director.datacenter_cli import add_redfish_sim, add_snmp_sim, serve_redfish, serve_snmp
 from power_director.demo import run_demo
 from power_director.journal import recover_meta
 from power_director.observe import SessionObserver
@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fault_options(plug, "ranging (the first burst of polls) or testing (later bursts)",
                       "each reading's power as published, with the phase as its mark")
     add_redfish_sim(sims, _positive_float, _fault)
+    add_snmp_sim(sims, _positive_float, _fault)
     plug.add_argument("--outage-s", type=_positive_float, default=1.0,
                       help="how long a drop, restart or hang fault keeps the plug away")
     plug.add_argument("--phase-pause-s", type=_positive_float, default=1.5,
@@ -344,6 +345,8 @@ def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     ValueError for a fault it cannot have."""
     if args.simulator == "redfish":
         return serve_redfish(args)
+    if args.simulator == "snmp":
+        return serve_snmp(args)
     model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
     if args.simulator == "scpi":
         meter = scpi_server.Wt300Simulator(

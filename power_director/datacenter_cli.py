@@ -11,6 +11,8 @@ from pathlib import Path
 from analyzer_drivers.sim.faults import Fault
 from analyzer_drivers.sim.models import CpuUtilisationModel
 from analyzer_drivers.sim.redfish import SCHEMAS, BmcModel, RedfishSimulator
+from analyzer_drivers.sim.snmp_pdu import Outlet, PduData, SnmpPduSimulator
+from analyzer_drivers.snmp import FAMILIES
 
 
 def add_redfish_sim(
@@ -59,3 +61,41 @@ async def serve_redfish(args: argparse.Namespace) -> None:
             simulator.close()
 
 
+
+
+def add_snmp_sim(
+    sims: argparse._SubParsersAction[argparse.ArgumentParser],
+    positive: Callable[[str], float], fault: Callable[[str], Fault],
+) -> None:
+    pdu = sims.add_parser("snmp", help="a rack PDU's SNMP agent (Debian's snmpsimd on MIB-shaped data)")
+    pdu.add_argument("--port", type=int, default=1161, help="UDP port (161 needs root)")
+    pdu.add_argument("--family", choices=FAMILIES, default="raritan")
+    pdu.add_argument("--outlets", default="1.1,1.2", help="comma list of outlet indexes")
+    pdu.add_argument("--idle-watts", type=positive, default=120.0, help="each outlet's mean power")
+    pdu.add_argument("--amplitude-watts", type=float, default=30.0, help="each outlet's sine swing")
+    pdu.add_argument("--period-s", type=positive, default=10.0)
+    pdu.add_argument("--v3-user", default="director")
+    pdu.add_argument("--v3-auth-key", default="auth-key-123")
+    pdu.add_argument("--v3-priv-key", default="priv-key-123")
+    pdu.add_argument("--fault", type=fault, action="append", default=[], metavar="KIND",
+                     help="hang, drop, sentinels, stale, counter-wrap; fires on the 3rd response")
+    pdu.add_argument("--outage-s", type=positive, default=2.0)
+
+
+async def serve_snmp(args: argparse.Namespace) -> None:
+    """Run until cancelled. ValueError for a fault the emulator cannot have."""
+    outlets = [Outlet(i.strip(), args.idle_watts, args.amplitude_watts) for i in args.outlets.split(",")]
+    data = PduData(args.family, outlets, period_s=args.period_s)
+    simulator = SnmpPduSimulator(data, v3_user=args.v3_user, v3_auth_key=args.v3_auth_key,
+                                 v3_priv_key=args.v3_priv_key, faults=args.fault, outage_s=args.outage_s)
+    try:
+        port = await asyncio.to_thread(simulator.start, args.port)
+    except RuntimeError as exc:
+        simulator.close()
+        raise ValueError(str(exc)) from None
+    print(f"{args.family} PDU emulator on udp 127.0.0.1:{port}: community / v3 context 'pdu', "
+          f"outlets {args.outlets}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        simulator.close()

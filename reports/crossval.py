@@ -108,7 +108,7 @@ def meter_grade(analyzer: dict[str, Any]) -> tuple[str, str]:
     if driver.startswith("yokogawa") and model in METERS and model != "SIM":
         return "certified", f"{model} is a SPEC-accepted analyzer model (read without PTDaemon)"
     kind = driver.split("-", 1)[0] or "unknown"
-    return "informative", f"a {kind} meter ({analyzer.get('name')}) is not a SPEC-accepted analyzer"
+    return "informative", f"{analyzer.get('name')} ({kind}) is not a SPEC-accepted analyzer"
 
 
 def apply_calibration(avg_watts: float | None, calibration: dict[str, Any]) -> float | None:

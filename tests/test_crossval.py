@@ -78,6 +78,6 @@ def test_grades_and_calibration() -> None:
         == "informative"
     assert meter_grade({"driver": "yokogawa-x", "model": "WT310E"})[0] == "certified"
     assert meter_grade({"driver": "redfish-bmc", "name": "BMC"}) == (
-        "informative", "a redfish meter (BMC) is not a SPEC-accepted analyzer")
+        "informative", "BMC (redfish) is not a SPEC-accepted analyzer")
     assert apply_calibration(120.0, {"offset_watts": 15.0, "gain": 1.05}) == pytest.approx(100.0)
     assert apply_calibration(120.0, {"gain": 0}) is None
