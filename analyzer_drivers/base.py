@@ -121,6 +121,9 @@ class Analyzer(abc.ABC):
     name: str = "analyzer"
     #: Drivers that speak a command protocol report each exchange here when it is set.
     on_exchange: ExchangeLog | None = None
+    #: A saved calibration against a certified analyzer (offset_watts, gain, from_session),
+    #: recorded with the session so its report can apply it.
+    calibration: dict[str, object] | None = None
 
     async def __aenter__(self) -> Analyzer:
         await self.connect()

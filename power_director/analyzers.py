@@ -104,4 +104,9 @@ BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
 
 
 def make_analyzer(config: AnalyzerConfig) -> Analyzer:
-    return BUILDERS[config.type](config)
+    analyzer = BUILDERS[config.type](config)
+    if config.calibration_file:
+        from power_director.calibration import load_calibration
+
+        analyzer.calibration = load_calibration(config.calibration_file, analyzer.name)
+    return analyzer

@@ -32,7 +32,15 @@ from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
 from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, TelemetryConfig, load_config
-from power_director.datacenter_cli import add_redfish_sim, add_snmp_sim, serve_redfish, serve_snmp
+from power_director.datacenter_cli import COMMANDS as DATACENTER_COMMANDS
+from power_director.datacenter_cli import (
+    add_datacenter_commands,
+    add_redfish_sim,
+    add_snmp_sim,
+    run_datacenter_command,
+    serve_redfish,
+    serve_snmp,
+)
 from power_director.demo import run_demo
 from power_director.journal import recover_meta
 from power_director.observe import SessionObserver
@@ -131,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("session_dir", type=Path)
 
     add_remote_commands(commands)
+    add_datacenter_commands(commands)
     compare = commands.add_parser("compare", help="tabulate (and plot) the results of several sessions")
     compare.add_argument("session_dirs", type=Path, nargs="+", metavar="SESSION_DIR")
     compare.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a bar chart here")
@@ -420,6 +429,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _compare(args)
     if args.command == "check-config":
         return _check_config(args)
+    if args.command in DATACENTER_COMMANDS:
+        return run_datacenter_command(args)
     return asyncio.run(_sim(args))
 
 

@@ -309,9 +309,8 @@ class Session:
         }
         if info.extra:
             described["extra"] = dict(info.extra)
-        calibration = getattr(meter.analyzer, "calibration", None)
-        if isinstance(calibration, dict):
-            described["calibration"] = calibration
+        if meter.analyzer.calibration:
+            described["calibration"] = meter.analyzer.calibration
         self.meta["analyzers"].append(described)
         if meter.role == "primary":
             self.meta["analyzer"] = described
