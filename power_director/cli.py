@@ -30,17 +30,9 @@ from analyzer_drivers.sim.ptd_server import (
 from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
+from power_director import datacenter_cli
 from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, TelemetryConfig, load_config
-from power_director.datacenter_cli import COMMANDS as DATACENTER_COMMANDS
-from power_director.datacenter_cli import (
-    add_datacenter_commands,
-    add_redfish_sim,
-    add_snmp_sim,
-    run_datacenter_command,
-    serve_redfish,
-    serve_snmp,
-)
 from power_director.demo import run_demo
 from power_director.journal import recover_meta
 from power_director.observe import SessionObserver
@@ -139,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("session_dir", type=Path)
 
     add_remote_commands(commands)
-    add_datacenter_commands(commands)
+    datacenter_cli.add_datacenter_commands(commands)
     compare = commands.add_parser("compare", help="tabulate (and plot) the results of several sessions")
     compare.add_argument("session_dirs", type=Path, nargs="+", metavar="SESSION_DIR")
     compare.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a bar chart here")
@@ -178,8 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     plug.add_argument("--dynamic-watts", type=float, default=140.0)
     add_fault_options(plug, "ranging (the first burst of polls) or testing (later bursts)",
                       "each reading's power as published, with the phase as its mark")
-    add_redfish_sim(sims, _positive_float, _fault)
-    add_snmp_sim(sims, _positive_float, _fault)
+    datacenter_cli.add_redfish_sim(sims, _positive_float, _fault)
+    datacenter_cli.add_snmp_sim(sims, _positive_float, _fault)
     plug.add_argument("--outage-s", type=_positive_float, default=1.0,
                       help="how long a drop, restart or hang fault keeps the plug away")
     plug.add_argument("--phase-pause-s", type=_positive_float, default=1.5,
@@ -352,10 +344,8 @@ def _compare(args: argparse.Namespace) -> int:
 def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     """The simulator the arguments ask for, as the coroutine that serves it.
     ValueError for a fault it cannot have."""
-    if args.simulator == "redfish":
-        return serve_redfish(args)
-    if args.simulator == "snmp":
-        return serve_snmp(args)
+    if args.simulator in ("redfish", "snmp"):
+        return datacenter_cli.serve(args)
     model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
     if args.simulator == "scpi":
         meter = scpi_server.Wt300Simulator(
@@ -429,8 +419,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _compare(args)
     if args.command == "check-config":
         return _check_config(args)
-    if args.command in DATACENTER_COMMANDS:
-        return run_datacenter_command(args)
+    if args.command in datacenter_cli.COMMANDS:
+        return datacenter_cli.run_datacenter_command(args)
     return asyncio.run(_sim(args))
 
 

@@ -6,10 +6,14 @@ import argparse
 import asyncio
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
-from analyzer_drivers.sim.faults import Fault
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.sim import redfish as redfish_sim
+from analyzer_drivers.sim import snmp_pdu as snmp_sim
+from analyzer_drivers.sim.faults import Fault, check_supported
 from analyzer_drivers.sim.models import CpuUtilisationModel
 from analyzer_drivers.sim.redfish import SCHEMAS, BmcModel, RedfishSimulator
 from analyzer_drivers.sim.snmp_pdu import Outlet, PduData, SnmpPduSimulator
@@ -77,7 +81,7 @@ async def serve_redfish(args: argparse.Namespace) -> None:
         try:
             port = await asyncio.to_thread(simulator.start, args.port, args.ssl_cert, args.ssl_key)
         except RuntimeError as exc:
-            raise ValueError(str(exc)) from None
+            raise AnalyzerError(str(exc)) from None
         scheme = "https" if args.ssl_cert else "http"
         print(f"redfish BMC emulator on {scheme}://127.0.0.1:{port} (mockup {root})", flush=True)
         try:
@@ -128,7 +132,7 @@ async def serve_snmp(args: argparse.Namespace) -> None:
         port = await asyncio.to_thread(simulator.start, args.port)
     except RuntimeError as exc:
         simulator.close()
-        raise ValueError(str(exc)) from None
+        raise AnalyzerError(str(exc)) from None
     print(
         f"{args.family} PDU emulator on udp 127.0.0.1:{port}: community / v3 context 'pdu', "
         f"outlets {args.outlets}",
@@ -141,6 +145,16 @@ async def serve_snmp(args: argparse.Namespace) -> None:
 
 
 COMMANDS = ("calibrate", "advise")
+
+
+def serve(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
+    """``sim redfish`` or ``sim snmp``: the emulator as the coroutine that serves it.
+    ValueError now for a fault it cannot have."""
+    if args.simulator == "redfish":
+        check_supported(args.fault, "redfish", redfish_sim.REFUSED, redfish_sim.SUPPORTED_EXTRA)
+        return serve_redfish(args)
+    check_supported(args.fault, "snmp", snmp_sim.REFUSED, ("stale", "counter-wrap"))
+    return serve_snmp(args)
 
 
 def add_datacenter_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
