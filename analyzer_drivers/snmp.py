@@ -19,8 +19,8 @@ merged by time. Families and their objects:
   with ``entPhySensorType`` .1 = watts(6), ``entPhySensorScale`` .2 (units(9), 10^3 per step) and
   ``entPhySensorPrecision`` .3 (decimal places).
 
-SNMP carries no timestamps: a poll whose every value equals the previous poll's for more than
-``STALE_POLLS`` polls in a row is an agent that stopped updating, not new samples.
+SNMP carries no timestamps: where the outlets have energy counters, counters that stand still
+while the power says they should have moved are an agent that stopped updating (no samples).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ try:  # optional: pip install 'power-director[datacenter]'
 except ImportError:  # pragma: no cover
     snmp = None
 
-STALE_POLLS = 3
+STALE_UNITS = 2  # counter steps a frozen agent's counters must have missed
 SOURCES = ("power", "energy")
 AUTH_PROTOCOLS = ("SHA", "SHA256", "MD5")
 PRIV_PROTOCOLS = ("AES", "AES256", "DES")
@@ -227,7 +227,7 @@ class SnmpPduAnalyzer(RangelessAnalyzer):
 
     async def _point(self, label: str, family: Family, index: str) -> Point:
         power_oid = family.power.format(i=index)
-        energy_oid = family.energy.format(i=index) if family.energy and self.source == "energy" else None
+        energy_oid = family.energy.format(i=index) if family.energy else None
         watts_per_unit, joules_per_unit = 1.0, family.joules_per_unit
         if self.family == "entity":
             kind, scale, precision = await self.get([f"{_ENTITY}.{k}.{index}" for k in (1, 2, 3)])
@@ -287,7 +287,7 @@ class SnmpPduAnalyzer(RangelessAnalyzer):
         self._sampler = asyncio.get_running_loop().create_task(self._sample_loop(interval_ms))
 
     async def _sample_loop(self, interval_ms: int) -> None:
-        readings = PduReadings(self.points)
+        readings = PduReadings(self.points, use_energy=self.source == "energy")
         interval_ns, t0_ns, index = interval_ms * 1_000_000, time.time_ns(), 0
         while not self._stopping.is_set():
             try:
@@ -331,45 +331,47 @@ class SnmpPduAnalyzer(RangelessAnalyzer):
 
 
 class PduReadings:
-    """Polls to samples: the power sum, or with energy counters ΔE/Δt (a counter that went
-    down has wrapped once); a missing or negative power value is an error reading (-1)."""
+    """Polls to samples: the power sum, or with ``use_energy`` ΔE/Δt from the energy counters (a
+    counter that went down has wrapped once). A missing or negative power value is an error
+    reading (-1). SNMP carries no timestamps, so a steady load and a frozen agent look alike;
+    where the outlets have energy counters, counters that stay still while the power read says
+    they should have moved ``STALE_UNITS`` steps are a frozen agent: no new sample."""
 
-    def __init__(self, points: Sequence[Point]) -> None:
+    def __init__(self, points: Sequence[Point], use_energy: bool = False) -> None:
         self.points = list(points)
-        self._last: list[int | None] | None = None
-        self._repeats = 0
-        self._energy: tuple[int, list[int]] | None = None
+        self.metered = [p for p in self.points if p.energy_oid]
+        self.use_energy = use_energy
+        self._still: tuple[int, list[int]] | None = None  # since when the counters have not moved
+        self._energy: tuple[int, list[int]] | None = None  # the last ΔE/Δt baseline
 
     def accept(self, t_ns: int, values: list[int | None]) -> Sample | None:
-        if values == self._last:
-            self._repeats += 1
-            if self._repeats >= STALE_POLLS:
-                return None
-        else:
-            self._repeats = 0
-        self._last = list(values)
-        powers = values[: len(self.points)]
+        powers, energies = values[: len(self.points)], values[len(self.points) :]
         if any(v is None or v < 0 for v in powers):
             return Sample(t_ns, ERROR_READING)
         watts = sum(float(v or 0) * p.watts_per_unit for v, p in zip(powers, self.points, strict=True))
-        energies = values[len(self.points) :]
-        if not energies:
-            return Sample(t_ns, watts)
-        return self._from_energy(t_ns, watts, energies)
+        counters = [int(e) for e in energies if e is not None]
+        if len(counters) != len(self.metered) or not counters:
+            return None if self.use_energy else Sample(t_ns, watts)
+        if self._frozen(t_ns, watts, counters):
+            return None
+        return self._from_energy(t_ns, counters) if self.use_energy else Sample(t_ns, watts)
 
-    def _from_energy(self, t_ns: int, watts: float, energies: list[int | None]) -> Sample | None:
-        if any(e is None for e in energies):
-            return Sample(t_ns, watts)
-        counters = [int(e) for e in energies]  # type: ignore[arg-type]
-        previous, self._energy = self._energy, (t_ns, counters)
+    def _frozen(self, t_ns: int, watts: float, counters: list[int]) -> bool:
+        if self._still is None or counters != self._still[1]:
+            self._still = (t_ns, counters)
+            return False
+        unit_j = max(p.joules_per_unit for p in self.metered)
+        return watts * (t_ns - self._still[0]) / 1e9 / unit_j > STALE_UNITS
+
+    def _from_energy(self, t_ns: int, counters: list[int]) -> Sample | None:
+        previous = self._energy
+        if previous is not None and counters == previous[1]:
+            return None  # no new energy yet: wait for the counters to move
+        self._energy = (t_ns, counters)
         if previous is None:
             return None  # the baseline
-        if counters == previous[1]:
-            self._energy = previous  # no new energy yet: wait for the counter to move
-            return None
-        points = [p for p in self.points if p.energy_oid]
         joules = 0.0
-        for old, new, point in zip(previous[1], counters, points, strict=True):
+        for old, new, point in zip(previous[1], counters, self.metered, strict=True):
             delta = new - old
             joules += (delta + point.wraps_at if delta < 0 else delta) * point.joules_per_unit
         span_s = (t_ns - previous[0]) / 1e9

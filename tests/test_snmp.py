@@ -49,16 +49,21 @@ def test_oids_are_the_mibs() -> None:
     assert OUTLET_FAMILIES["entity"].power.format(i="12") == "1.3.6.1.2.1.99.1.1.1.4.12"
 
 
-def test_energy_counters_wrap_and_stale_polls_are_not_samples() -> None:
+def test_energy_counters_wrap_and_frozen_counters_are_not_samples() -> None:
     point = Point("outlet 1", "p", "e", 1.0, 3600.0, 2**32)
-    readings = PduReadings([point])
+    readings = PduReadings([point], use_energy=True)
     assert readings.accept(0, [100, 2**32 - 2]) is None  # the baseline
     wrapped = readings.accept(2_000_000_000, [100, 3])  # 5 Wh over 2 s across the wrap
     assert wrapped is not None and wrapped.watts == pytest.approx(5 * 3600 / 2)
-    power = PduReadings([Point("outlet 1", "p", None, 0.1, 3600.0, 2**32)])
-    kept = [power.accept(t, [1234]) for t in range(6)]
-    assert [s.watts if s else None for s in kept] == [pytest.approx(123.4)] * 3 + [None] * 3
-    assert power.accept(9, [None]).watts == -1.0  # type: ignore[union-attr]
+    # without counters a steady load repeats itself: every poll is a sample
+    steady = PduReadings([Point("outlet 1", "p", None, 0.1, 3600.0, 2**32)])
+    assert [s.watts if s else None for s in (steady.accept(t, [1234]) for t in range(5))] == [
+        pytest.approx(123.4)] * 5
+    assert steady.accept(9, [None]).watts == -1.0  # type: ignore[union-attr]
+    # counters still while 3600 W should move them 1 Wh a second: frozen after 2 Wh worth
+    frozen = PduReadings([point])
+    kept = [frozen.accept(t * 1_000_000_000, [3600, 50]) for t in range(5)]
+    assert [s is not None for s in kept] == [True, True, True, False, False]
 
 
 def _measure(family: str, credentials: SnmpCredentials, source: str = "power",
