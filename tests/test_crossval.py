@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -19,7 +20,16 @@ from typing import Any
 import numpy as np
 import pytest
 
+from analyzer_drivers.redfish import RedfishAnalyzer
+from analyzer_drivers.sim.models import WaveModel
+from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator
+from loadgen_bridge.cpu_sut import CpuBenchmark
+from loadgen_bridge.workload import InProcessLoadgen
+from power_director.calibration import load_calibration
+from power_director.config import AnalyzerConfig, Config, SessionConfig
+from power_director.session import Session
 from reports.crossval import apply_calibration, cross_validate, meter_grade
+from tests.conftest import run_cli
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "crossval.py"
 
@@ -33,9 +43,22 @@ def _bench() -> Any:
     return module
 
 
-@pytest.mark.skipif(shutil.which("sushy-static") is None, reason="sushy-tools not installed")
-def test_report_finds_the_offset_gain_and_lag_that_were_set(tmp_path: Path) -> None:
-    report = asyncio.run(_bench().run_crossval(tmp_path, 30.0, offset=15.0, gain=1.05, delay_s=0.6))
+needs_sushy = pytest.mark.skipif(shutil.which("sushy-static") is None, reason="sushy-tools not installed")
+
+
+@pytest.fixture(scope="module")
+def crossval(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    if shutil.which("sushy-static") is None:
+        pytest.skip("sushy-tools not installed")
+    out = tmp_path_factory.mktemp("crossval")
+    run = _bench().run_crossval(out, 30.0, offset=15.0, gain=1.05, delay_s=0.6)
+    report: dict[str, Any] = asyncio.run(run)
+    return report
+
+
+@needs_sushy
+def test_report_finds_the_offset_gain_and_lag_that_were_set(crossval: dict[str, Any]) -> None:
+    report = crossval
     assert report["valid"], report["problems"]
     assert report["grade"]["label"] == "certified"
     (entry,) = report["beside"].values()
@@ -81,3 +104,45 @@ def test_grades_and_calibration() -> None:
         "informative", "BMC (redfish) is not a SPEC-accepted analyzer")
     assert apply_calibration(120.0, {"offset_watts": 15.0, "gain": 1.05}) == pytest.approx(100.0)
     assert apply_calibration(120.0, {"gain": 0}) is None
+
+
+@needs_sushy
+def test_a_saved_calibration_is_applied_to_a_later_informative_run(crossval: dict[str, Any],
+                                                                   tmp_path: Path) -> None:
+    session_dir = Path(crossval["set"]["session_dir"])
+    calibration_file = tmp_path / "bmc.json"
+    result = run_cli("calibrate", str(session_dir), "--out", str(calibration_file))
+    assert result.returncode == 0, result.stderr
+    saved = json.loads(calibration_file.read_text())
+    (driver,) = crossval["beside"]
+    assert saved["meter"] == driver and saved["from_session"] == session_dir.name
+    port = int(driver.rsplit("-", 1)[1])
+
+    async def later_run() -> dict[str, Any]:
+        # the same BMC (same address), a steady 100 W load it reads as 15 W + 1.05 × 100 W
+        bmc = RedfishSimulator(tmp_path / "mockup", BmcModel(WaveModel(100.0, 0.0), 15.0, 1.05, 0.3, 0.6),
+                               schema="legacy", update_s=0.2)
+        await asyncio.to_thread(bmc.start, port)
+        try:
+            meter = RedfishAnalyzer(f"http://127.0.0.1:{port}", auth="none")
+            meter.calibration = load_calibration(str(calibration_file), meter.name)
+            config = Config(AnalyzerConfig(interval_ms=200), SessionConfig(settle_s=0.2))
+            workload = InProcessLoadgen(CpuBenchmark("Offline", 2.0))
+            session = Session(config, meter, workload, out_root=tmp_path, label="calibrated",
+                              say=lambda _: None)
+            return await session.run()
+        finally:
+            bmc.close()
+
+    report = asyncio.run(later_run())
+    assert report["power"]["avg_watts"] == pytest.approx(120.0, rel=0.005)
+    applied = report["calibration"]
+    assert applied["from_session"] == session_dir.name and applied["meter"] == driver
+    assert applied["corrected_avg_watts"] == pytest.approx(100.0, rel=0.015)
+
+
+def test_calibrate_without_a_cross_validation_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "report.json").write_text(json.dumps({"session": "s", "beside": {}}))
+    result = run_cli("calibrate", str(tmp_path), "--out", str(tmp_path / "c.json"))
+    assert result.returncode == 2 and "has no cross-validation" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
