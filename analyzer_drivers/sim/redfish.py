@@ -116,6 +116,9 @@ def write_static_mockup(root: Path, schema: str) -> None:
 #: sushy-static logs a request a moment after it read the file: a log line this soon after an
 #: update may have served the value before it.
 LOG_RACE_NS = 50_000_000
+#: After a hang or drop, requests queued meanwhile (the driver gave up on them) are answered and
+#: logged: replies logged this long after the outage may never have reached the driver.
+OUTAGE_SLACK_NS = 1_000_000_000
 
 
 @dataclass
@@ -318,7 +321,7 @@ class RedfishSimulator:
             self._inject(kind)
         finally:
             if kind in ("hang", "drop", "restart", "garbage"):
-                self.outages.append((began_ns - LOG_RACE_NS, time.time_ns() + 5 * LOG_RACE_NS))
+                self.outages.append((began_ns - LOG_RACE_NS, time.time_ns() + OUTAGE_SLACK_NS))
 
     def _inject(self, kind: str) -> None:
         with self._lock:

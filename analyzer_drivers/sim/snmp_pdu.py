@@ -298,7 +298,8 @@ class SnmpPduSimulator:
             time.sleep(self.outage_s)
             self._write(self.data.render())
         if kind in ("hang", "drop"):
-            self.outages.append((began_ns - 50_000_000, time.time_ns() + 250_000_000))
+            # requests queued meanwhile are answered (and logged) after the driver gave up on them
+            self.outages.append((began_ns - 50_000_000, time.time_ns() + 1_000_000_000))
 
 
 def _free_udp_port() -> int:
