@@ -320,7 +320,8 @@ class NewReadings:
 
     New means: a changed ``ReadingTime`` where the BMC gives one, else a changed value. With
     an energy counter, watts = ΔJ / Δt between updates (Δt from the BMC's reading times when
-    it gives them); a counter that went down (reset or wrap) falls back to the power reading.
+    it gives them); the first reading (the counter's baseline) and a counter that went down
+    (reset or wrap) give the power reading.
     A reading that is missing (``null``) is an error sample (-1).
     """
 
@@ -335,9 +336,9 @@ class NewReadings:
             return None
         if reading.watts is None and reading.energy_j is None:
             return Sample(t_ns, -1.0)
-        if last is None:
+        if last is None:  # with an energy counter: its baseline, and the power read with it
             self._last_new_ns = t_ns
-            return None if reading.energy_j is not None else self._power(t_ns, reading)
+            return self._power(t_ns, reading)
         if self._last_new_ns is not None:
             self.update_periods_s.append((t_ns - self._last_new_ns) / 1e9)
         self._last_new_ns = t_ns

@@ -354,7 +354,7 @@ class PduReadings:
             return None if self.use_energy else Sample(t_ns, watts)
         if self._frozen(t_ns, watts, counters):
             return None
-        return self._from_energy(t_ns, counters) if self.use_energy else Sample(t_ns, watts)
+        return self._from_energy(t_ns, watts, counters) if self.use_energy else Sample(t_ns, watts)
 
     def _frozen(self, t_ns: int, watts: float, counters: list[int]) -> bool:
         if self._still is None or counters != self._still[1]:
@@ -363,13 +363,13 @@ class PduReadings:
         unit_j = max(p.joules_per_unit for p in self.metered)
         return watts * (t_ns - self._still[0]) / 1e9 / unit_j > STALE_UNITS
 
-    def _from_energy(self, t_ns: int, counters: list[int]) -> Sample | None:
+    def _from_energy(self, t_ns: int, watts: float, counters: list[int]) -> Sample | None:
         previous = self._energy
         if previous is not None and counters == previous[1]:
             return None  # no new energy yet: wait for the counters to move
         self._energy = (t_ns, counters)
         if previous is None:
-            return None  # the baseline
+            return Sample(t_ns, watts)  # the counters' baseline: the power read with it
         joules = 0.0
         for old, new, point in zip(previous[1], counters, self.metered, strict=True):
             delta = new - old

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import tempfile
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -85,7 +86,7 @@ async def serve_redfish(args: argparse.Namespace) -> None:
         scheme = "https" if args.ssl_cert else "http"
         print(f"redfish BMC emulator on {scheme}://127.0.0.1:{port} (mockup {root})", flush=True)
         try:
-            await asyncio.Event().wait()
+            await _until_signalled()
         finally:
             simulator.close()
 
@@ -139,12 +140,25 @@ async def serve_snmp(args: argparse.Namespace) -> None:
         flush=True,
     )
     try:
-        await asyncio.Event().wait()
+        await _until_signalled()
     finally:
         simulator.close()
 
 
 COMMANDS = ("calibrate", "advise")
+
+
+async def _until_signalled() -> None:
+    """Serve until SIGTERM or SIGINT, so the emulator process is stopped on the way out."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 def serve(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
