@@ -98,6 +98,8 @@ class Plan:
 class RedfishAnalyzer(RangelessAnalyzer):
     """Chassis power of a BMC, polled every interval; a sample is a reading the BMC updated."""
 
+    reads_volts_amps = False
+
     def __init__(
         self,
         base_url: str,

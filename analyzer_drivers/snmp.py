@@ -120,6 +120,8 @@ class SnmpCredentials:
 class SnmpPduAnalyzer(RangelessAnalyzer):
     """The summed active power of a PDU's chosen outlets and inlets."""
 
+    reads_volts_amps = False
+
     def __init__(
         self,
         host: str,

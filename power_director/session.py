@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges, Sample
+from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
 from analyzer_drivers.meters import CURRENT_HEADROOM, advise_ranges, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG
 from loadgen_bridge.workload import Workload, WorkloadError, check_window
@@ -271,8 +271,8 @@ class Session:
                     for meter in self.meters:
                         self._advise(meter)
                     ranges = {
-                        m.analyzer.name: testing_ranges(m.tally, m.info)
-                        if m.ranged and m.info and not isinstance(m.analyzer, RangelessAnalyzer)
+                        m.analyzer.name: testing_ranges(m.tally, m.info) if m.ranged and m.info
+                        and m.analyzer.reads_volts_amps  # a BMC or a PDU has no ranges: auto
                         else Ranges.auto()
                         for m in self.meters
                     }
