@@ -37,6 +37,18 @@ Other meters (keys of other types are left at their defaults)::
 
     type = "rapl"           # CPU package energy counters (root only)
     type = "nvml"           # NVIDIA GPU energy counters (pip install 'power-director[nvml]')
+
+    type = "redfish"        # a BMC's chassis power (pip install 'power-director[datacenter]')
+    url = "https://10.0.0.9"
+    username = "power"
+    password_file = "/etc/power-director/bmc-password"
+    ca_file = "/etc/power-director/bmc-ca.pem"   # or insecure = true
+
+    type = "snmp"           # a rack PDU's outlets
+    host = "10.0.0.10"
+    port = 161
+    snmp_family = "raritan" # raritan, apc, sentry4, entity
+    outlets = ["1.3", "1.4"]
 """
 
 from __future__ import annotations
