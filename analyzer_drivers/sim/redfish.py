@@ -346,8 +346,9 @@ class RedfishSimulator:
                     with self._lock:
                         self._energy_j = 0.0
                 self._launch()
-        elif kind == "garbage":
+        elif kind == "garbage":  # junk in place of the power resource until the BMC updates again
             with self._lock:
+                self._stale_left = STALE_UPDATES
                 self.history.append((time.time_ns(), None))  # what GETs now serve is no reading
                 name = "Power" if self.schema == "legacy" else "Sensors/TotalPower"
                 _write_json(self.root / "Chassis" / "1U" / name / "index.json", "\x00\xff#@! not json")
