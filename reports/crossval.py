@@ -23,6 +23,7 @@ from reports.metrics import weighted_energy
 
 LAG_STEPS_PER_INTERVAL = 10
 MIN_CELLS = 5
+LAG_TIE = 1e-3  # correlations this close are the same fit
 Series = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
 
 
@@ -73,15 +74,20 @@ def cross_validate(
     ref_watts = mean_power_over(*reference, interval_ns, starts, ends)
     max_lag_ns = min(max_lag_s * 1e9, (end_ns - begin_ns) / 4)
     step_ns = interval_ns / LAG_STEPS_PER_INTERVAL
-    best: tuple[float, float, npt.NDArray[np.float64]] | None = None
+    scored = []
     for lag_ns in np.arange(-max_lag_ns, max_lag_ns + step_ns / 2, step_ns):
         shifted = mean_power_over(*other, other_interval_ns, starts + lag_ns, ends + lag_ns)
         score = _correlation(ref_watts, shifted)
-        if math.isfinite(score) and (best is None or score > best[0]):
-            best = (score, float(lag_ns), shifted)
-    if best is None:
+        if math.isfinite(score):
+            scored.append((score, float(lag_ns), shifted))
+    if not scored:
         return None
-    score, lag_ns, shifted = best
+    # A periodic load correlates as well one period later: of the correlation peaks within
+    # LAG_TIE of the best, the one at the shortest lag.
+    top = max(s[0] for s in scored)
+    peaks = [s for i, s in enumerate(scored) if s[0] >= top - LAG_TIE
+             and s[0] >= scored[max(i - 1, 0)][0] and s[0] >= scored[min(i + 1, len(scored) - 1)][0]]
+    score, lag_ns, shifted = min(peaks, key=lambda s: abs(s[1]))
     ok = np.isfinite(ref_watts) & np.isfinite(shifted)
     gain, offset = np.polyfit(ref_watts[ok], shifted[ok], 1)
     residual = shifted[ok] - (offset + gain * ref_watts[ok])
@@ -119,13 +125,15 @@ def apply_calibration(avg_watts: float | None, calibration: dict[str, Any]) -> f
     return (avg_watts - float(offset)) / float(gain) if gain else None
 
 
-def grade_check(meta: dict[str, Any]) -> Check:
-    """Only a SPEC-accepted analyzer's result can be MLPerf-valid; others are for comparisons."""
-    grade, why = meter_grade(meta.get("analyzer", {}))
-    if grade == "certified":
-        return Check("analyzer_certified", "pass", f"certified: {why}")
-    return Check("analyzer_certified", "warning",
-                 f"informative: {why}: valid for comparisons, not MLPerf-valid")
+def grade_checks(meta: dict[str, Any]) -> list[Check]:
+    """An informative meter's session is valid for comparison, never MLPerf-valid. (A plug that
+    the session marks comparison-grade gets this check from ``reports.comparison`` instead.)"""
+    analyzer = meta.get("analyzer", {})
+    grade, why = meter_grade(analyzer)
+    if grade == "certified" or "comparison_accuracy" in analyzer:
+        return []
+    return [Check("analyzer_grade", "warning", f"informative: {why} (MLCommons accepts SPEC PTDaemon "
+                  "meters only): valid for comparison, not MLPerf-valid")]
 
 
 def calibration_section(meta: dict[str, Any], power: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse
 from reports import checks
 from reports.checks import Check
 from reports.clock_report import clock_checks, clock_section, corrected_window
-from reports.crossval import calibration_section, cross_validate, grade_check, meter_grade
+from reports.crossval import calibration_section, cross_validate, grade_checks, meter_grade
 from reports.headline import headline, metric_uncertainty, verdict
 from reports.metrics import (
     PER_QUERY_SCENARIOS,
@@ -334,7 +334,7 @@ def build_report(session_dir: Path) -> dict[str, Any]:
         checks.mlperf_duration(testing.power["duration_s"]),
         *clock_checks(meta),
         _reconnect_check(meta),
-        grade_check(meta),
+        *grade_checks(meta),
     ]
     if meta.get("reused_ranging"):
         all_checks.append(Check(

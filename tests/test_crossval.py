@@ -86,6 +86,14 @@ def test_cross_validate_recovers_a_shifted_scaled_copy() -> None:
     assert found.lag_s == pytest.approx(1.5, abs=0.1)
 
 
+def test_a_periodic_load_gives_the_shortest_lag_not_one_period_later() -> None:
+    t = np.arange(0.0, 80.0, 0.2)
+    load = 100 + 50 * np.sin(2 * np.pi * t / 10)
+    late = 15 + 1.05 * (100 + 50 * np.sin(2 * np.pi * (t - 0.6) / 10))  # also "9.4 s early"
+    found = cross_validate(_series(t, load), _series(t, late), int(5e9), int(75e9), 200_000_000)
+    assert found is not None and found.lag_s == pytest.approx(0.6, abs=0.02)
+
+
 def test_too_short_a_window_gives_no_figures() -> None:
     t = np.arange(0.0, 2.0, 0.5)
     assert cross_validate(_series(t, t + 1), _series(t, t + 1), 0, int(2e9), 500_000_000) is None
