@@ -101,7 +101,7 @@ def add_snmp_sim(
     pdu.add_argument("--family", choices=FAMILIES, default="raritan")
     pdu.add_argument("--outlets", default="1.1,1.2", help="comma list of outlet indexes")
     pdu.add_argument("--idle-watts", type=positive, default=120.0, help="each outlet's mean power")
-    pdu.add_argument("--amplitude-watts", type=float, default=30.0, help="each outlet's sine swing")
+    pdu.add_argument("--amplitude-watts", type=float, default=3.0, help="each outlet's sine swing")
     pdu.add_argument("--period-s", type=positive, default=10.0)
     pdu.add_argument("--v3-user", default="director")
     pdu.add_argument("--v3-auth-key", default="auth-key-123")
