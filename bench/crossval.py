@@ -31,13 +31,15 @@ from power_director.config import AnalyzerConfig, Config, SessionConfig
 from power_director.session import Session
 
 INTERVAL_MS = 200
+IDLE_WATTS = 200.0
 
 
 async def run_crossval(out: Path, seconds: float, offset: float, gain: float, delay_s: float,
                        window_s: float = 0.3, period_s: float = 10.0) -> dict[str, Any]:
     """One session; returns its report with the settings under ``set``."""
-    load = WaveModel(idle_watts=100.0, amplitude_watts=50.0, period_s=period_s)
-    meter_load = WaveModel(100.0, 50.0, period_s, averaging_s=INTERVAL_MS / 1000)
+    # 200 ± 50 W: the testing and ranging windows (not whole periods) average within 5 % of each other
+    load = WaveModel(idle_watts=IDLE_WATTS, amplitude_watts=50.0, period_s=period_s)
+    meter_load = WaveModel(IDLE_WATTS, 50.0, period_s, averaging_s=INTERVAL_MS / 1000)
     ptd = PtdSimulator(model=meter_load, identity="wt310")
     bmc = RedfishSimulator(out / "mockup", BmcModel(load, offset, gain, window_s, delay_s),
                            schema="legacy", update_s=INTERVAL_MS / 1000)
