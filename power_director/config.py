@@ -41,6 +41,18 @@ Other meters (keys of other types are left at their defaults)::
 
     type = "rapl"           # CPU package energy counters (root only)
     type = "nvml"           # NVIDIA GPU energy counters (pip install 'power-director[nvml]')
+
+    type = "redfish"        # a BMC's chassis power (pip install 'power-director[datacenter]')
+    url = "https://10.0.0.9"
+    username = "power"
+    password_file = "/etc/power-director/bmc-password"
+    ca_file = "/etc/power-director/bmc-ca.pem"   # or insecure = true
+
+    type = "snmp"           # a rack PDU's outlets
+    host = "10.0.0.10"
+    port = 161
+    snmp_family = "raritan" # raritan, apc, sentry4, entity
+    outlets = ["1.3", "1.4"]
 """
 
 from __future__ import annotations
@@ -68,7 +80,7 @@ class ConfigError(Exception):
     """The configuration file is missing, not TOML, or has a bad value."""
 
 
-ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml")
+ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "redfish", "snmp")
 YOKOGAWA_MODELS = tuple(model for model in METERS if model.startswith("WT3"))
 YOKOGAWA_INTERVALS_MS = tuple(round(s * 1000) for s in WT300_UPDATE_INTERVALS_S)
 _VISA_RESOURCE = re.compile(
@@ -111,6 +123,29 @@ class AnalyzerConfig:
     # the meter's papers, for MLPerf (else what Identify/*IDN? reports)
     serial: str = ""
     calibration_date: str = ""  # YYYY-MM-DD
+    # redfish (a BMC): url = "https://bmc:443"; password from password_file, never the config
+    url: str = ""
+    chassis: str = ""  # empty: the first chassis
+    username: str = ""
+    password_file: str = ""
+    auth: str = "session"  # session, basic, or none (plain http only)
+    ca_file: str = ""
+    insecure: bool = False  # skip TLS verification: say so explicitly
+    source: str = "auto"  # auto (energy counter when present), power, energy
+    # snmp (a rack PDU): host, port = 161; v3 keys from files, never the config
+    snmp_family: str = "raritan"  # raritan, apc, sentry4, entity
+    outlets: tuple[str, ...] = ()  # indexes: raritan "pdu.outlet", sentry4 "unit.cord.outlet"
+    inlets: tuple[str, ...] = ()  # raritan "pdu.inlet"
+    snmp_version: str = "2c"  # or "3" (authPriv)
+    community: str = "public"
+    snmp_user: str = ""
+    auth_key_file: str = ""
+    priv_key_file: str = ""
+    auth_protocol: str = "SHA"
+    priv_protocol: str = "AES"
+    snmp_context: str = ""
+    # a saved calibration (power-director calibrate) applied in the report of an informative meter
+    calibration_file: str = ""
 
     def validate(self) -> None:
         if self.type not in ANALYZER_TYPES:
@@ -133,6 +168,8 @@ class AnalyzerConfig:
             "shelly": self._validate_plug,
             "rapl": self._validate_rapl,
             "nvml": self._validate_nvml,
+            "redfish": self._validate_redfish,
+            "snmp": self._validate_snmp,
         }.get(self.type, lambda: None)()
 
     def _validate_yokogawa(self) -> None:
@@ -184,6 +221,50 @@ class AnalyzerConfig:
     def _validate_nvml(self) -> None:
         if self.gpu_index < -1:
             raise ConfigError(f"[analyzer] gpu_index {self.gpu_index} must be -1 (all GPUs) or a GPU index")
+
+
+    def _validate_redfish(self) -> None:
+        from analyzer_drivers.redfish import AUTH_METHODS, SOURCES
+
+        if not re.fullmatch(r"https?://[^/\s]+/?", self.url):
+            raise ConfigError(f"[analyzer] type 'redfish' needs url 'https://host[:port]', not {self.url!r}")
+        if self.auth not in AUTH_METHODS:
+            raise ConfigError(f"[analyzer] auth {self.auth!r} must be one of {', '.join(AUTH_METHODS)}")
+        if self.source not in SOURCES:
+            raise ConfigError(f"[analyzer] source {self.source!r} must be one of {', '.join(SOURCES)}")
+        if self.auth != "none" and not self.url.startswith("https://"):
+            raise ConfigError("[analyzer] credentials over plain http are refused: "
+                              "use https, or auth = 'none'")
+        if self.auth != "none" and not (self.username and self.password_file):
+            raise ConfigError("[analyzer] auth needs username and password_file")
+        if self.url.startswith("https://") and not (self.ca_file or self.insecure):
+            raise ConfigError("[analyzer] https needs ca_file (the BMC's CA) or an explicit insecure = true")
+
+
+    def _validate_snmp(self) -> None:
+        from analyzer_drivers.snmp import AUTH_PROTOCOLS, FAMILIES, INLET_FAMILIES, PRIV_PROTOCOLS
+
+        if self.port == AnalyzerConfig.port:
+            raise ConfigError("[analyzer] type 'snmp' needs port (an SNMP agent listens on 161)")
+        if self.snmp_family not in FAMILIES:
+            raise ConfigError(f"[analyzer] snmp_family {self.snmp_family!r} must be one of "
+                              f"{', '.join(FAMILIES)}")
+        if not self.outlets and not self.inlets:
+            raise ConfigError("[analyzer] type 'snmp' needs outlets or inlets, e.g. outlets = ['1.1', '1.2']")
+        if self.inlets and self.snmp_family not in INLET_FAMILIES:
+            raise ConfigError(f"[analyzer] snmp_family {self.snmp_family!r} has no inlets here; use outlets")
+        for index in (*self.outlets, *self.inlets):
+            if not re.fullmatch(r"\d+(\.\d+)*", index):
+                raise ConfigError(f"[analyzer] outlet/inlet index {index!r} must be numbers joined by dots")
+        if self.source not in ("auto", "power", "energy"):
+            raise ConfigError(f"[analyzer] source {self.source!r} must be power or energy")
+        if self.snmp_version not in ("2c", "3"):
+            raise ConfigError(f"[analyzer] snmp_version {self.snmp_version!r} must be '2c' or '3'")
+        if self.snmp_version == "3" and not (self.snmp_user and self.auth_key_file and self.priv_key_file):
+            raise ConfigError("[analyzer] SNMPv3 needs snmp_user, auth_key_file and priv_key_file (authPriv)")
+        if self.auth_protocol not in AUTH_PROTOCOLS or self.priv_protocol not in PRIV_PROTOCOLS:
+            raise ConfigError(f"[analyzer] auth_protocol must be one of {', '.join(AUTH_PROTOCOLS)}, "
+                              f"priv_protocol one of {', '.join(PRIV_PROTOCOLS)}")
 
 
 @dataclass(frozen=True)
