@@ -57,9 +57,11 @@ Other meters (keys of other types are left at their defaults)::
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -387,57 +389,136 @@ def _positive(section: str, key: str, value: float) -> None:
 
 Section = TypeVar("Section", AnalyzerConfig, SessionConfig, ServiceConfig, TelemetryConfig)
 
+#: The keys each meter type reads, beyond the ones every meter has (COMMON_METER_KEYS): a key
+#: of another type is an error, not silently ignored.
+COMMON_METER_KEYS = frozenset({"type", "interval_ms", "connect_timeout_s", "reply_timeout_s", "serial",
+                               "calibration_date", "calibration_file"})
+_PLUG_KEYS = frozenset({"broker", "topic", "full_topic", "channel", "shelly_component"})
+METER_KEYS: dict[str, frozenset[str]] = {
+    "ptd": frozenset({"host", "port", "ptd_timezone"}),
+    "yokogawa": frozenset({"resource", "visa_library", "model", "element", "crest_factor", "rate_header"}),
+    "tasmota": _PLUG_KEYS,
+    "shelly": _PLUG_KEYS,
+    "rapl": frozenset({"rapl_root", "rapl_domains"}),
+    "nvml": frozenset({"gpu_index"}),
+    "redfish": frozenset({"url", "chassis", "username", "password_file", "auth", "ca_file", "insecure",
+                          "source"}),
+    "snmp": frozenset({"host", "port", "snmp_family", "outlets", "inlets", "snmp_version", "community",
+                       "snmp_user", "auth_key_file", "priv_key_file", "auth_protocol", "priv_protocol",
+                       "snmp_context", "source"}),
+}
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               tuple: "a list of strings"}
 
-def _section(cls: type[Section], name: str, table: Any) -> Section:
+
+def _unknown_key(name: str, key: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"[{name}] has an unknown key {key!r}{hint}"
+
+
+def _foreign_keys(name: str, table: dict[str, Any]) -> list[str]:
+    """Keys that belong to another meter type than the table's ``type``."""
+    meter_type = table.get("type", AnalyzerConfig.type)
+    own = METER_KEYS.get(meter_type) if isinstance(meter_type, str) else None
+    if own is None:
+        return []  # an unknown type is reported by validate()
+    return [f"[{name}] {key} is not a key of type {meter_type!r} meters"
+            for key in table if key not in own and key not in COMMON_METER_KEYS
+            and any(key in keys for keys in METER_KEYS.values())]
+
+
+def _value(name: str, key: str, value: Any, expected: type) -> tuple[Any, str | None]:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = tuple(value)
+    if type(value) is not expected:
+        return value, (f"[{name}] {key} must be {_TYPE_NAMES.get(expected, expected.__name__)}, "
+                       f"not {type(value).__name__} {value!r}")
+    return value, None
+
+
+def _section(cls: type[Section], name: str, table: Any, problems: list[str]) -> Section | None:
+    """The section from its TOML table; every problem with its keys and value types is added
+    to ``problems`` (None then)."""
     if not isinstance(table, dict):
-        raise ConfigError(f"[{name}] must be a table")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise ConfigError(f"[{name}] has unknown key(s): {', '.join(unknown)}")
+        problems.append(f"[{name}] must be a table")
+        return None
+    known = [f.name for f in fields(cls)]
+    found = [_unknown_key(name, key, known) for key in table if key not in known]
+    if cls is AnalyzerConfig:
+        found += _foreign_keys(name, table)
     values: dict[str, Any] = {}
     for key, value in table.items():
-        expected = type(getattr(cls(), key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            value = tuple(value)
-        if type(value) is not expected:
-            raise ConfigError(
-                f"[{name}] {key} must be a {expected.__name__}, not {type(value).__name__} {value!r}"
-            )
-        values[key] = value
-    return cls(**values)
+        if key in known:
+            values[key], problem = _value(name, key, value, type(getattr(cls(), key)))
+            found += [problem] if problem else []
+    problems += found
+    return None if found else cls(**values)
 
 
 EXTRA_ROLES = ("sum", "beside")
 
 
-def _extra_analyzers(tables: Any) -> tuple[tuple[str, AnalyzerConfig], ...]:
+def _extra_analyzers(tables: Any, problems: list[str]) -> tuple[tuple[str, AnalyzerConfig], ...]:
     """``[[extra_analyzer]]`` tables: an analyzer's keys plus ``role = "sum" | "beside"``."""
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise ConfigError("extra_analyzer must be an array of tables: [[extra_analyzer]]")
+        problems.append("extra_analyzer must be an array of tables: [[extra_analyzer]]")
+        return ()
     extras = []
     for table in tables:
         keys = dict(table)
         role = keys.pop("role", None)
         if role not in EXTRA_ROLES:
-            raise ConfigError(f"[[extra_analyzer]] role must be 'sum' or 'beside', not {role!r}")
-        extras.append((role, _section(AnalyzerConfig, "extra_analyzer", keys)))
+            problems.append(f"[[extra_analyzer]] role must be 'sum' or 'beside', not {role!r}")
+        meter = _section(AnalyzerConfig, "extra_analyzer", keys, problems)
+        if meter is not None and role in EXTRA_ROLES:
+            extras.append((str(role), meter))
     return tuple(extras)
 
 
+SECTIONS = ("analyzer", "session", "service", "telemetry", "extra_analyzer")
+
+
+def _checked(sections: Sequence[AnalyzerConfig | SessionConfig | ServiceConfig | TelemetryConfig | None],
+             ) -> list[str]:
+    """Each section's own validation: the first problem of each."""
+    problems = []
+    for section in sections:
+        try:
+            if section is not None:
+                section.validate()
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _raise_all(problems: list[str]) -> None:
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        raise ConfigError(f"{len(problems)} problems: " + "; ".join(problems))
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
-    unknown = sorted(set(data) - {"analyzer", "session", "service", "telemetry", "extra_analyzer"})
-    if unknown:
-        raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
-    return Config(
-        analyzer=_section(AnalyzerConfig, "analyzer", data.get("analyzer", {})),
-        session=_section(SessionConfig, "session", data.get("session", {})),
-        service=_section(ServiceConfig, "service", data.get("service", {})),
-        extra_analyzers=_extra_analyzers(data.get("extra_analyzer", [])),
-        telemetry=_section(TelemetryConfig, "telemetry", data.get("telemetry", {})),
-    ).validate()
+    """The config from a parsed TOML document; every problem found is reported in one error."""
+    problems = []
+    for key in data:
+        if key not in SECTIONS:
+            close = difflib.get_close_matches(key, SECTIONS, n=1)
+            problems.append(f"unknown section [{key}]" + (f" (did you mean [{close[0]}]?)" if close else ""))
+    analyzer = _section(AnalyzerConfig, "analyzer", data.get("analyzer", {}), problems)
+    session = _section(SessionConfig, "session", data.get("session", {}), problems)
+    service = _section(ServiceConfig, "service", data.get("service", {}), problems)
+    extras = _extra_analyzers(data.get("extra_analyzer", []), problems)
+    telemetry = _section(TelemetryConfig, "telemetry", data.get("telemetry", {}), problems)
+    problems += _checked([analyzer, *(meter for _, meter in extras), session, service, telemetry])
+    _raise_all(problems)
+    config = (Config(analyzer, session, service, extras, telemetry)
+              if analyzer and session and service and telemetry else None)
+    assert config is not None  # a section that could not be built added a problem
+    return config
 
 
 def load_config(path: Path) -> Config:
@@ -449,4 +530,6 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    if not data:
+        raise ConfigError(f"{path} holds no settings: give at least an [analyzer] table")
     return config_from_dict(data)

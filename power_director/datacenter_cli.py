@@ -34,7 +34,7 @@ def add_redfish_sim(
     redfish = sims.add_parser(
         "redfish", help="a BMC's Redfish service (sushy-tools' sushy-static on a mockup)"
     )
-    redfish.add_argument("--port", type=int, default=8000)
+    redfish.add_argument("--port", type=int, default=8000, help="TCP port of the emulated BMC")
     redfish.add_argument("--mockup-dir", type=Path, help="where the mockup is written (default: a temp dir)")
     redfish.add_argument(
         "--schema",
@@ -43,14 +43,14 @@ def add_redfish_sim(
         help="legacy Chassis/<id>/Power, or EnvironmentMetrics + Sensors (default)",
     )
     redfish.add_argument("--update-s", type=positive, default=1.0, help="seconds between the BMC's updates")
-    redfish.add_argument("--idle-watts", type=positive, default=60.0)
-    redfish.add_argument("--dynamic-watts", type=float, default=140.0)
+    redfish.add_argument("--idle-watts", type=positive, default=60.0, help="the load's power when idle")
+    redfish.add_argument("--dynamic-watts", type=float, default=140.0, help="power added at full CPU load")
     redfish.add_argument("--offset-watts", type=float, default=0.0, help="the BMC reads offset + gain × load")
-    redfish.add_argument("--gain", type=positive, default=1.0)
+    redfish.add_argument("--gain", type=positive, default=1.0, help="the BMC reads offset + gain × load")
     redfish.add_argument("--window-s", type=positive, default=1.0, help="the BMC's averaging window")
     redfish.add_argument("--delay-s", type=float, default=0.0, help="how late the BMC's reading is")
     redfish.add_argument("--ssl-cert", default="", help="serve HTTPS with this certificate (and --ssl-key)")
-    redfish.add_argument("--ssl-key", default="")
+    redfish.add_argument("--ssl-key", default="", help="the private key of --ssl-cert")
     redfish.add_argument(
         "--fault",
         type=fault,
@@ -60,7 +60,7 @@ def add_redfish_sim(
         help="hang, drop, restart, garbage, sentinels, clock-jump, stale, counter-wrap; "
         "fires on the 3rd read of the power reading",
     )
-    redfish.add_argument("--outage-s", type=positive, default=2.0)
+    redfish.add_argument("--outage-s", type=positive, default=2.0, help="how long a drop or hang fault lasts")
     redfish.add_argument("--sent-log", type=Path, help="log each reading a GET served")
 
 
@@ -98,14 +98,14 @@ def add_snmp_sim(
 ) -> None:
     pdu = sims.add_parser("snmp", help="a rack PDU's SNMP agent (Debian's snmpsimd on MIB-shaped data)")
     pdu.add_argument("--port", type=int, default=1161, help="UDP port (161 needs root)")
-    pdu.add_argument("--family", choices=FAMILIES, default="raritan")
+    pdu.add_argument("--family", choices=FAMILIES, default="raritan", help="the PDU's MIB family")
     pdu.add_argument("--outlets", default="1.1,1.2", help="comma list of outlet indexes")
     pdu.add_argument("--idle-watts", type=positive, default=120.0, help="each outlet's mean power")
     pdu.add_argument("--amplitude-watts", type=float, default=3.0, help="each outlet's sine swing")
-    pdu.add_argument("--period-s", type=positive, default=10.0)
-    pdu.add_argument("--v3-user", default="director")
-    pdu.add_argument("--v3-auth-key", default="auth-key-123")
-    pdu.add_argument("--v3-priv-key", default="priv-key-123")
+    pdu.add_argument("--period-s", type=positive, default=10.0, help="the sine's period")
+    pdu.add_argument("--v3-user", default="director", help="the SNMPv3 user (authPriv)")
+    pdu.add_argument("--v3-auth-key", default="auth-key-123", help="the SNMPv3 auth key (test only)")
+    pdu.add_argument("--v3-priv-key", default="priv-key-123", help="the SNMPv3 privacy key (test only)")
     pdu.add_argument(
         "--fault",
         type=fault,
@@ -114,7 +114,7 @@ def add_snmp_sim(
         metavar="KIND",
         help="hang, drop, sentinels, stale, counter-wrap; fires on the 3rd response",
     )
-    pdu.add_argument("--outage-s", type=positive, default=2.0)
+    pdu.add_argument("--outage-s", type=positive, default=2.0, help="how long a drop or hang fault lasts")
 
 
 async def serve_snmp(args: argparse.Namespace) -> None:
@@ -175,11 +175,11 @@ def add_datacenter_commands(commands: argparse._SubParsersAction[argparse.Argume
     calibrate = commands.add_parser(
         "calibrate", help="save a beside meter's offset and gain against the certified analyzer of a session"
     )
-    calibrate.add_argument("session", type=Path)
+    calibrate.add_argument("session", type=Path, help="a session with a beside meter")
     calibrate.add_argument("--meter", help="the beside meter's driver name (when there are several)")
     calibrate.add_argument("--out", type=Path, required=True, help="the calibration file to write")
     advice = commands.add_parser("advise", help="before a run: can the configured meter meet an uncertainty?")
-    advice.add_argument("--config", type=Path, required=True)
+    advice.add_argument("--config", type=Path, required=True, help="the config naming the meter")
     advice.add_argument("--watts", type=float, required=True, help="the power you expect")
     advice.add_argument("--seconds", type=float, default=600.0, help="the testing run's length")
     advice.add_argument("--target-pct", type=float, default=1.0, help="the uncertainty wanted, in %%")
