@@ -11,6 +11,8 @@ from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.rapl import RaplAnalyzer
 from analyzer_drivers.yokogawa import YokogawaAnalyzer
 from power_director.config import AnalyzerConfig
+from power_director.fleet_wire import BrokerAuth
+from power_director.mqtt_stream import MqttStreamAnalyzer
 
 
 def _ptd(config: AnalyzerConfig) -> Analyzer:
@@ -44,6 +46,14 @@ def _plug(config: AnalyzerConfig) -> Analyzer:
     )
 
 
+def _stream(config: AnalyzerConfig) -> Analyzer:
+    auth = BrokerAuth(config.tls_ca, config.username, config.password_file)
+    return MqttStreamAnalyzer(
+        config.broker, config.topic, auth=auth,
+        connect_timeout_s=config.connect_timeout_s, reply_timeout_s=config.reply_timeout_s,
+    )
+
+
 def _rapl(config: AnalyzerConfig) -> Analyzer:
     return RaplAnalyzer(config.rapl_root, config.rapl_domains.split(","))
 
@@ -59,6 +69,7 @@ BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "shelly": _plug,
     "rapl": _rapl,
     "nvml": _nvml,
+    "mqtt-stream": _stream,
 }
 
 

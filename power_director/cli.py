@@ -35,6 +35,7 @@ from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, TelemetryConfig, load_config
 from power_director.demo import run_demo
 from power_director.journal import recover_meta
+from power_director.meter_agent import run_meter_agent
 from power_director.observe import SessionObserver
 from power_director.progress import ProgressLine
 from power_director.service import serve
@@ -231,6 +232,9 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     agent.add_argument("--loadgen-logs", type=Path,
                        help="where the command writes LoadGen logs (default: $POWER_DIRECTOR_LOG_DIR)")
     agent.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
+
+    meter_agent = commands.add_parser("meter-agent", help="publish this machine's meters to an MQTT broker")
+    meter_agent.add_argument("--config", type=Path, required=True, help="[agent] and [[meter]] tables")
 
 
 def _workload_argv(args: argparse.Namespace) -> list[str]:
@@ -479,6 +483,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(args))
     if args.command == "agent":
         return asyncio.run(_agent(args))
+    if args.command == "meter-agent":
+        return asyncio.run(run_meter_agent(args.config))
     if args.command == "compare":
         return _compare(args)
     if args.command == "check-config":

@@ -61,7 +61,7 @@ class ConfigError(Exception):
     """The configuration file is missing, not TOML, or has a bad value."""
 
 
-ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml")
+ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "mqtt-stream")
 YOKOGAWA_MODELS = tuple(model for model in METERS if model.startswith("WT3"))
 YOKOGAWA_INTERVALS_MS = tuple(round(s * 1000) for s in WT300_UPDATE_INTERVALS_S)
 _VISA_RESOURCE = re.compile(
@@ -87,9 +87,12 @@ class AnalyzerConfig:
     element: str = "1"
     crest_factor: int = 3
     rate_header: str = ":RATE"  # the update-interval command (inferred; some firmware differs)
-    # tasmota, shelly
+    # tasmota, shelly, mqtt-stream ("AGENT/METER" for a meter agent's meter)
     broker: str = "127.0.0.1:1883"
     topic: str = ""
+    tls_ca: str = ""  # mqtt-stream: the broker's CA (TLS); username + password_file: its credentials
+    username: str = ""
+    password_file: str = ""
     # rapl
     rapl_root: str = "/sys/class/powercap"
     rapl_domains: str = "package"  # comma list of zone names: package, dram, psys, core, uncore
@@ -113,6 +116,7 @@ class AnalyzerConfig:
             "shelly": self._validate_plug,
             "rapl": self._validate_rapl,
             "nvml": self._validate_nvml,
+            "mqtt-stream": self._validate_stream,
         }.get(self.type, lambda: None)()
 
     def _validate_yokogawa(self) -> None:
@@ -148,6 +152,14 @@ class AnalyzerConfig:
         if not self.topic or any(c in self.topic for c in "#+ "):
             raise ConfigError(
                 f"[analyzer] type {self.type!r} needs topic: the plug's MQTT topic, without # + or spaces"
+            )
+
+    def _validate_stream(self) -> None:
+        self._validate_plug()
+        agent, _, meter = self.topic.partition("/")
+        if not agent or not meter or "/" in meter:
+            raise ConfigError(
+                f"[analyzer] type 'mqtt-stream' needs topic = \"AGENT/METER\", not {self.topic!r}"
             )
 
     def _validate_rapl(self) -> None:

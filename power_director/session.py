@@ -351,6 +351,10 @@ class Session:
                     self._keep(meter, record, await meter.analyzer.poll())
                     if meter.role == "primary":
                         self.meta["phases"][phase]["uncertainty_mean"] = await meter.analyzer.uncertainty()
+                    evidence = meter.analyzer.evidence()
+                    if evidence:
+                        evidence["uncertainty_mean"] = await meter.analyzer.uncertainty()
+                        self.meta["phases"][phase].setdefault("meters", {})[meter.analyzer.name] = evidence
             self.journal.record_event(
                 "phase_stop", phase=phase, samples={m.analyzer.name: m.tally.count for m in self.meters}
             )
