@@ -34,6 +34,7 @@ from loadgen_bridge.workload import CommandWorkload, WorkloadError
 from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, TelemetryConfig, load_config
 from power_director.demo import run_demo
+from power_director.exporter import DirectorExporter
 from power_director.journal import recover_meta
 from power_director.meter_agent import run_meter_agent
 from power_director.observe import SessionObserver
@@ -303,6 +304,10 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
                 flush_timeout_s=telemetry_config.flush_timeout_s,
             ))
             observers.append(telemetry)
+        if telemetry_config.prometheus_port:
+            exporter = DirectorExporter(telemetry_config.prometheus_port)
+            stack.callback(exporter.close)
+            observers.append(exporter)
         reports = await body(_say_for(args, progress), observers)
     if args.json:
         print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
@@ -316,11 +321,16 @@ async def _run(args: argparse.Namespace) -> int:
     argv = _workload_argv(args)
 
     async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
+        analyzer = make_analyzer(config.analyzer)
+        extras = [(make_analyzer(extra), role) for role, extra in config.extra_analyzers]
+        for observer in observers:
+            if isinstance(observer, DirectorExporter):
+                observer.watch([analyzer, *(a for a, _ in extras)])
         session = Session(
-            config, make_analyzer(config.analyzer), CommandWorkload(argv, args.loadgen_logs),
+            config, analyzer, CommandWorkload(argv, args.loadgen_logs),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
             observers=observers, repeat=args.repeat, reuse_ranging=args.reuse_ranging,
-            extra_analyzers=[(make_analyzer(extra), role) for role, extra in config.extra_analyzers],
+            extra_analyzers=extras,
         )
         report = await session.run()
         if not args.json:

@@ -46,10 +46,13 @@ import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S
 from analyzer_drivers.plug import parse_broker
+
+if TYPE_CHECKING:
+    from power_director.system_config import SystemConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -251,6 +254,7 @@ class ServiceConfig:
 class TelemetryConfig:
     broker: str = ""  # empty: telemetry off
     director_id: str = ""  # empty: this host's name
+    prometheus_port: int = 0  # > 0: a Prometheus exporter on 127.0.0.1:<port> (power_director.exporter)
     queue_size: int = 1000
     flush_timeout_s: float = 2.0
 
@@ -275,6 +279,8 @@ class Config:
     #: (role, meter): "sum" meters add to the wall power, "beside" meters are shown next to it.
     extra_analyzers: tuple[tuple[str, AnalyzerConfig], ...] = ()
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    #: ``[[node]]``/``[[switch]]``: a multi-node system (power_director.system_config)
+    system: SystemConfig | None = None
 
     def validate(self) -> Config:
         self.analyzer.validate()
@@ -334,7 +340,10 @@ def _extra_analyzers(tables: Any) -> tuple[tuple[str, AnalyzerConfig], ...]:
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
-    unknown = sorted(set(data) - {"analyzer", "session", "service", "telemetry", "extra_analyzer"})
+    from power_director.system_config import system_from_dict  # it builds on this module
+
+    sections = {"analyzer", "session", "service", "telemetry", "extra_analyzer", "node", "switch"}
+    unknown = sorted(set(data) - sections)
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
     return Config(
@@ -343,6 +352,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         service=_section(ServiceConfig, "service", data.get("service", {})),
         extra_analyzers=_extra_analyzers(data.get("extra_analyzer", [])),
         telemetry=_section(TelemetryConfig, "telemetry", data.get("telemetry", {})),
+        system=system_from_dict(data),
     ).validate()
 
 

@@ -22,6 +22,7 @@ from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config import Config
 from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
 from power_director.observe import Observers, SessionObserver
+from power_director.system_config import check_system_meters
 from reports.mlperf_layout import write_power_dir
 from reports.session_report import PHASE_DIRS, SESSION_META, phase_dir, repeat_phase, write_report
 
@@ -208,6 +209,9 @@ class Session:
             "phases": {},
             "analyzers": [],
         }
+        if config.system is not None:
+            check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
+            self.meta["system"] = config.system.describe()
         self.journal: Journal | None = None
         self.observers = Observers(observers)
         if repeat < 1:

@@ -25,6 +25,7 @@ from reports.metrics import (
     mlperf_window_mask,
     weighted_energy,
 )
+from reports.multinode import system_checks, system_section
 from reports.repeat import CONFIDENCE, interval_stats
 from reports.spl import PowerSeries, read_spl
 from reports.uncertainty import (
@@ -348,6 +349,7 @@ def build_report(
     adjust = hooks.adjust if hooks else None
     ranging = phase_report(session_dir, "ranging", meta, adjust)
     testing = phase_report(session_dir, "testing", meta, adjust)
+    system = system_section(session_dir, meta, testing.window, testing.interval_ns)
     all_checks = [
         *_phase_checks(ranging, meta),
         *_phase_checks(testing, meta),
@@ -358,6 +360,7 @@ def build_report(
         checks.mlperf_duration(testing.power["duration_s"]),
         *clock_checks(meta),
         _reconnect_check(meta),
+        *system_checks(system),
     ]
     if meta.get("reused_ranging"):
         all_checks.append(Check(
@@ -389,6 +392,7 @@ def build_report(
         "ranges": meta.get("ranges", {}),
         "clock": clock_section(meta),
         "beside": _beside_meters(session_dir, meta, testing),
+        **({"system": system} if system is not None else {}),
         **_repeat_section(session_dir, meta, testing),
         **(hooks.extra(ranging, testing) if hooks else {}),
     }
