@@ -19,6 +19,7 @@ Example::
     [[meter]]                        # a simulated meter (PTDaemon-protocol simulator in-process)
     name = "psu2"
     sim_watts = 350.0                # idle watts; plus sim_dynamic_watts × CPU utilisation
+    sim_direct = false               # true: read the power model directly (cheap; for scale tests)
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class MeterEntry:
     analyzer: AnalyzerConfig
     sim_watts: float = 0.0  # > 0: a simulated meter
     sim_dynamic_watts: float = 50.0
+    sim_direct: bool = False  # read the power model in-process instead of through a PTD simulator
 
 
 @dataclass(frozen=True)
@@ -108,9 +110,12 @@ def _meters(tables: Any) -> tuple[MeterEntry, ...]:
         for key, value in sim.items():
             if type(value) not in (int, float) or value < 0:
                 raise ConfigError(f"[[meter]] {name}: {key} must be a number ≥ 0, not {value!r}")
+        direct = keys.pop("sim_direct", False)
+        if type(direct) is not bool:
+            raise ConfigError(f"[[meter]] {name}: sim_direct must be true or false, not {direct!r}")
         analyzer = _section(AnalyzerConfig, f"meter {name}", keys)
         analyzer.validate()
-        entries.append(MeterEntry(name, analyzer, **{k: float(v) for k, v in sim.items()}))
+        entries.append(MeterEntry(name, analyzer, **{k: float(v) for k, v in sim.items()}, sim_direct=direct))
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise ConfigError(f"two [[meter]] tables share a name: {', '.join(names)}")

@@ -24,6 +24,7 @@ import aiomqtt
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, Sample
 from analyzer_drivers.plug import cancel_and_wait, parse_broker, payload_bytes
+from analyzer_drivers.sim.model_meter import ModelMeter
 from analyzer_drivers.sim.models import CpuUtilisationModel
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from power_director.agent_config import AgentConfig, MeterEntry
@@ -90,8 +91,10 @@ class MeterAgent:
     async def _open(self, meter: AgentMeter) -> Analyzer:
         entry = meter.entry
         analyzer_config = entry.analyzer
-        if entry.sim_watts > 0 and meter.simulator is None:
+        if entry.sim_watts > 0 and (entry.sim_direct or meter.simulator is None):
             model = CpuUtilisationModel(idle_watts=entry.sim_watts, dynamic_watts=entry.sim_dynamic_watts)
+            if entry.sim_direct:
+                return ModelMeter(model, entry.name)
             meter.simulator = PtdSimulator(model=model, averaging_ms=analyzer_config.interval_ms)
             meter.sim_port = await meter.simulator.start_server()
         if meter.simulator is not None:
