@@ -85,7 +85,8 @@ def run_one(meters: int, rate_hz: int, seconds: float, agents: int) -> dict[str,
         broker = Mosquitto(directory).start()
         names = [[f"m{k}" for k in range(a, meters, agents)] for a in range(agents)]
         processes = [
-            start_agent(directory, f"b{a}", _agent_toml(f"b{a}", broker.address, directory / f"j{a}", ms, interval_ms))
+            start_agent(directory, f"b{a}", _agent_toml(f"b{a}", broker.address, directory / f"j{a}", ms,
+                                                        interval_ms))
             for a, ms in enumerate(names) if ms
         ]
         try:
@@ -106,8 +107,9 @@ def run_one(meters: int, rate_hz: int, seconds: float, agents: int) -> dict[str,
 
 def _row(meters: int, rate_hz: int, r: dict[str, float]) -> str:
     return (f"{meters} meters at {rate_hz} Hz: {r['received']:.0f} received of ~{r['expected']:.0f}, "
-            f"{r['lost']:.0f} lost; director {r['cpu_pct']:.1f} % CPU; agents {r['agent_cpu_pct_per_meter']:.3f} "
-            f"% CPU per meter; latency median {r['latency_median_ms']:.1f} ms, p99 {r['latency_p99_ms']:.1f} ms")
+            f"{r['lost']:.0f} lost; director {r['cpu_pct']:.1f} % CPU; agents "
+            f"{r['agent_cpu_pct_per_meter']:.3f} % CPU per meter; latency median "
+            f"{r['latency_median_ms']:.1f} ms, p99 {r['latency_p99_ms']:.1f} ms")
 
 
 def largest(rate_hz: int, sizes: list[int], seconds: float, agents: int) -> tuple[int, list[str]]:
@@ -134,7 +136,8 @@ def run(full: bool, seconds: float = 10.0, agents: int = 4, sizes_1hz: list[int]
         target = TARGETS[rate_hz]
         figures.append(Figure(
             f"fleet: largest N at {rate_hz} Hz with zero loss, director < {CPU_LIMIT_PCT:g} % CPU "
-            f"(tried {', '.join(map(str, sizes))})", f"{best}; " + " / ".join(rows), f"≥ {target}", best >= target,
+            f"(tried {', '.join(map(str, sizes))})", f"{best}; " + " / ".join(rows), f"≥ {target}",
+            best >= target,
         ))
     return figures
 

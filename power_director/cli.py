@@ -39,6 +39,7 @@ from power_director.journal import recover_meta
 from power_director.meter_agent import run_meter_agent
 from power_director.observe import SessionObserver
 from power_director.progress import ProgressLine
+from power_director.results_store import record_session
 from power_director.service import serve
 from power_director.session import Session, SessionError, rebuild_session_files
 from power_director.telemetry import MqttTelemetry
@@ -333,6 +334,7 @@ async def _run(args: argparse.Namespace) -> int:
             extra_analyzers=extras,
         )
         report = await session.run()
+        record_session(config, session.dir)
         if not args.json:
             print(summary_text(report))
         return [report]

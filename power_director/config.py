@@ -183,6 +183,7 @@ class SessionConfig:
     settle_s: float = 1.0
     poll_interval_s: float = 0.5
     reconnect_timeout_s: float = 30.0  # how long a phase waits for a lost analyzer to come back
+    results_url: str = ""  # a lab's results store, postgresql://… (reports.store_pg); empty: none
 
     def validate(self) -> None:
         if not self.label or any(c in self.label for c in "/\\,\n"):
