@@ -30,7 +30,7 @@ from analyzer_drivers.sim.ptd_server import PtdSimulator
 from power_director.agent_config import AgentConfig, MeterEntry
 from power_director.agent_journal import MeterJournal
 from power_director.analyzers import make_analyzer
-from power_director.config import AnalyzerConfig
+from power_director.config import AnalyzerConfig, ConfigError
 from power_director.fleet_wire import MAX_BATCH, agent_topic, encode_samples, one_line
 from power_director.fleet_wire import client as mqtt_client
 
@@ -227,6 +227,10 @@ async def run_meter_agent(path: Path, say: Callable[[str], None] = print) -> int
     from power_director.exporter import AgentExporter
 
     config = load_agent_config(path)
+    try:
+        config.auth.client_options()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"[agent] cannot read the broker credentials: {exc}") from exc
     agent = MeterAgent(config, say)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -66,6 +66,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._hole_asked_s = 0.0
         self._window: tuple[int, int | None] | None = None  # (start_ns, stop_ns) on our clock
         self._out: list[Sample] = []
+        self._requests: set[asyncio.Task[None]] = set()
+        self.agent_restarts = 0
         self._last_message_s = time.monotonic()
         self._interval_s = 1.0
         self._reset_phase_stats()
@@ -82,6 +84,10 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
 
     # --- connection -------------------------------------------------------------------
     async def connect(self) -> None:
+        try:
+            self.auth.client_options()
+        except (OSError, ValueError) as exc:  # ssl raises OSError subclasses for a bad CA file
+            raise AnalyzerError(f"cannot read the broker credentials for the {self.where}: {exc}") from exc
         self._task = asyncio.get_running_loop().create_task(self._client_loop())
         try:
             await asyncio.wait_for(self._connected.wait(), self.connect_timeout_s)
@@ -193,6 +199,10 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         for seq, sample in rows:
             if self._next_seq is None:
                 self._next_seq = seq
+            if seq == 1 and self._next_seq > 1 and not self._pending:
+                # The agent started over with an empty journal: its numbering restarts.
+                self.agent_restarts += 1
+                self._next_seq = 1
             if seq < self._next_seq or seq in self._pending:
                 self.duplicates += 1
                 continue
@@ -232,7 +242,10 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         elif now_s - self._hole_asked_s > self.replay_timeout_s / 4:
             self._hole_asked_s = now_s
             request = {"meter": self.meter, "from": self._next_seq, "to": first_held - 1}
-            asyncio.get_running_loop().create_task(self._ask(agent_topic(self.agent, "replay"), request))
+            ask = self._ask(agent_topic(self.agent, "replay"), request)
+            task = asyncio.get_running_loop().create_task(ask)
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
 
     async def _ask(self, topic: str, request: dict[str, Any]) -> None:
         client = self._client
@@ -313,6 +326,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         return {
             "agent": self.agent, "meter": self.meter, "received": self.received,
             "duplicates": self.duplicates, "replayed": self.replayed, "lost": self.lost,
+            "agent_restarts": self.agent_restarts,
             "broker_outages": list(self.outages),
             "clock": None if clock is None else {
                 "offset_ns": clock.offset_ns, "bound_ns": clock.bound_ns, "drift_ppm": clock.drift_ppm,

@@ -270,3 +270,21 @@ def test_meter_agent_command_with_a_bad_config_is_one_line(tmp_path: Path) -> No
     assert done.stderr.strip().splitlines() == [
         "power-director: error: an agent needs at least one [[meter]] table"
     ]
+
+
+def test_unreadable_credentials_are_one_line_errors(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-password")
+    stream = MqttStreamAnalyzer("127.0.0.1:1", "a/m", auth=BrokerAuth("", "node1", missing))
+    with pytest.raises(AnalyzerError, match=r"^cannot read the broker credentials for the meter 'm' of agent"):
+        asyncio.run(stream.connect())
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[agent]\nid = "x"\nusername = "u"\npassword_file = "{missing}"\n'
+                      '[[meter]]\nname = "m"\nsim_watts = 10.0\n', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "power_director.cli", "meter-agent", "--config", str(config)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("power-director: error: [agent] cannot read the broker credentials")
