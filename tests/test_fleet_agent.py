@@ -275,7 +275,7 @@ def test_meter_agent_command_with_a_bad_config_is_one_line(tmp_path: Path) -> No
 def test_unreadable_credentials_are_one_line_errors(tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-password")
     stream = MqttStreamAnalyzer("127.0.0.1:1", "a/m", auth=BrokerAuth("", "node1", missing))
-    with pytest.raises(AnalyzerError, match=r"^cannot read the broker credentials for the meter 'm' of agent"):
+    with pytest.raises(AnalyzerError, match=r"^cannot read the broker credentials for the meter 'm'"):
         asyncio.run(stream.connect())
     config = tmp_path / "agent.toml"
     config.write_text(f'[agent]\nid = "x"\nusername = "u"\npassword_file = "{missing}"\n'
