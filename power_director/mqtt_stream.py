@@ -178,7 +178,6 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
 
     # --- samples ----------------------------------------------------------------------
     def _handle(self, topic: str, payload: bytes) -> None:
-        self._last_message_s = time.monotonic()
         if topic == self._clock_reply_topic:
             self._clock_reply(payload)
         elif topic.endswith("/info"):
@@ -192,6 +191,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                 rows = decode_samples(payload)
             except ValueError:
                 return  # garbage on the topic; the sequence numbers show what is missing
+            self._last_message_s = time.monotonic()
             self._take(rows)
 
     def _take(self, rows: list[tuple[int, Sample]]) -> None:
