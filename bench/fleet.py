@@ -19,6 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -43,7 +44,11 @@ def _agent_toml(agent: str, broker: str, journal: Path, meters: list[str], inter
     return "\n".join(lines) + "\n"
 
 
-async def _consume(broker: str, topics: list[str], interval_ms: int, seconds: float) -> dict[str, float]:
+async def _consume(
+    broker: str, topics: list[str], interval_ms: int, seconds: float, mark: Callable[[], None]
+) -> dict[str, float]:
+    """Measure for ``seconds`` after a settling time; ``mark()`` is called as the measured
+    seconds begin and end (the agents' CPU is read there)."""
     streams = [MqttStreamAnalyzer(broker, t, connect_timeout_s=60.0, reply_timeout_s=5.0) for t in topics]
     with tempfile.TemporaryDirectory() as raw:
         journal = Journal(Path(raw))
@@ -56,6 +61,7 @@ async def _consume(broker: str, topics: list[str], interval_ms: int, seconds: fl
         for stream in streams:
             await stream.poll()
             stream._reset_phase_stats()
+        mark()
         cpu0, wall0 = time.process_time(), time.monotonic()
         received = 0
         while time.monotonic() - wall0 < seconds:
@@ -65,6 +71,7 @@ async def _consume(broker: str, topics: list[str], interval_ms: int, seconds: fl
                 received += len(batch)
             await asyncio.sleep(0.25)
         cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0
+        mark()
         latencies = sorted(x for s in streams for x in s.latencies_ns)
         lost = sum(s.lost for s in streams)
         for stream in streams:
@@ -91,14 +98,16 @@ def run_one(meters: int, rate_hz: int, seconds: float, agents: int) -> dict[str,
         ]
         try:
             agent_cpu = [psutil.Process(p.pid) for p in processes]
-            before = [p.cpu_times() for p in agent_cpu]
-            started = time.monotonic()
+            marks: list[tuple[float, float]] = []  # (agents' CPU s, wall s) at the window's ends
+
+            def mark() -> None:
+                cpu_s = sum(t.user + t.system for t in (p.cpu_times() for p in agent_cpu))
+                marks.append((cpu_s, time.monotonic()))
+
             topics = [f"b{a}/{m}" for a, ms in enumerate(names) for m in ms]
-            result = asyncio.run(_consume(broker.address, topics, interval_ms, seconds))
-            agent_s = sum(p.cpu_times().user + p.cpu_times().system - b.user - b.system
-                          for p, b in zip(agent_cpu, before, strict=True))
-            # Agents' CPU over the whole run (connect and settle included): an upper bound per meter.
-            result["agent_cpu_pct_per_meter"] = 100 * agent_s / (time.monotonic() - started) / meters
+            result = asyncio.run(_consume(broker.address, topics, interval_ms, seconds, mark))
+            (cpu0, wall0), (cpu1, wall1) = marks
+            result["agent_cpu_pct_per_meter"] = 100 * (cpu1 - cpu0) / (wall1 - wall0) / meters
         finally:
             stop_agents(processes)
             broker.stop()
