@@ -277,8 +277,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             await asyncio.wait_for(self._info_event.wait(), self.connect_timeout_s)
             await asyncio.wait_for(self._clock_event.wait(), self.connect_timeout_s)
         except asyncio.TimeoutError:
-            what = "its clock exchanges" if self._info else "its retained info"
-            raise AnalyzerError(f"the {self.where} sent no {what} within {self.connect_timeout_s:g} s "
+            what = "answered no clock exchange" if self._info else "has published no info"
+            raise AnalyzerError(f"the {self.where} {what} within {self.connect_timeout_s:g} s "
                                 f"(is the agent running?)") from None
         info = self._info or {}
         return AnalyzerInfo(

@@ -288,3 +288,23 @@ def test_unreadable_credentials_are_one_line_errors(tmp_path: Path) -> None:
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1
     assert lines[0].startswith("power-director: error: [agent] cannot read the broker credentials")
+
+
+@needs_broker
+def test_run_without_the_agent_is_a_one_line_error(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path).start()
+    config = tmp_path / "director.toml"
+    config.write_text(f'[analyzer]\ntype = "mqtt-stream"\nbroker = "{broker.address}"\ntopic = "gone/psu1"\n'
+                      'connect_timeout_s = 2.0\n', encoding="utf-8")
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "power_director.cli", "run", "--config", str(config), "--out",
+             str(tmp_path / "runs"), "--quiet", "--", sys.executable, "-c", "pass"],
+            capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+        )
+    finally:
+        broker.stop()
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "meter 'psu1' of agent 'gone'" in lines[0]
+    assert "has published no info within 2 s (is the agent running?)" in lines[0]

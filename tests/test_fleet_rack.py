@@ -153,7 +153,8 @@ def test_rack_of_four_agents_survives_a_broker_restart(tmp_path: Path) -> None:
         # covered (reports.merge): that is the meter's own timing, in the budget's missing term.
         entry = system["meters"][driver]
         assert entry["missing_fraction"] <= 0.25, driver
-        assert entry["terms_watts"]["missing_samples"] <= entry["missing_fraction"] * entry["avg_watts"], driver
+        missing_w = entry["terms_watts"]["missing_samples"]
+        assert missing_w <= entry["missing_fraction"] * entry["avg_watts"], driver
         _assert_nothing_lost(tmp_path, session_dir, testing["mark"], driver, evidence)
 
 
