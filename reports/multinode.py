@@ -161,3 +161,17 @@ def system_checks(section: dict[str, Any] | None) -> list[Check]:
                       f"combined uncertainty {100 * relative:.2f} % is above the {limit_pct:g} % limit")]
     return [Check("system_uncertainty", "pass",
                   f"combined uncertainty {100 * relative:.2f} % of {section['avg_watts']:.1f} W")]
+
+
+def system_lines(section: dict[str, Any] | None) -> list[str]:
+    """The summary's lines for a multi-node system: the total, then each node and switch."""
+    if section is None:
+        return []
+    budget = section["uncertainty"]
+    lines = [f"  system: {section['avg_watts']:.2f} W ± {budget['watts']:.2f} W "
+             f"({section['measured_watts']:.2f} W measured + {section['estimated_watts']:.2f} W estimated)"]
+    for kind, groups in (("node", section["nodes"]), ("switch", section["switches"])):
+        for name, group in groups.items():
+            estimated = " (estimated)" if group.get("estimated") else ""
+            lines.append(f"    {kind} {name}: {group['avg_watts']:.2f} W{estimated}")
+    return lines

@@ -25,7 +25,7 @@ from reports.metrics import (
     mlperf_window_mask,
     weighted_energy,
 )
-from reports.multinode import system_checks, system_section
+from reports.multinode import system_checks, system_lines, system_section
 from reports.repeat import CONFIDENCE, interval_stats
 from reports.spl import PowerSeries, read_spl
 from reports.uncertainty import (
@@ -447,6 +447,7 @@ def summary_text(report: dict[str, Any]) -> str:
         f"{power['samples_in_window']} samples; ranging: {ranging_watts or 0:.2f} W",
     ]
     lines += _repeat_lines(report.get("repeat"))
+    lines += system_lines(report.get("system"))
     lines += [f"  problem: {p}" for p in report["problems"]]
     lines += [f"  warning: {w}" for w in report["warnings"]]
     lines += [f"  unknown: {u}" for u in report.get("unknown", [])]

@@ -23,6 +23,7 @@ from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, config_from_dict
 from power_director.session import Session
 from reports.multinode import system_checks
+from reports.session_report import summary_text
 
 System = Callable[[list[str]], dict[str, Any]]
 
@@ -69,6 +70,9 @@ def test_local_meters_per_node_and_an_estimated_switch(tmp_path: Path) -> None:
     terms = section["meters"][meta["analyzer"]["driver"]]["terms_watts"]
     assert terms["analyzer"] > 0 and terms["missing_samples"] == 0.0
     assert {c["name"]: c["status"] for c in report["checks"]}["system_uncertainty"] == "pass"
+    text = summary_text(report)
+    assert "  system: " in text and "    node gpu1: " in text
+    assert "    switch ib: 150.00 W (estimated)" in text
 
 
 def test_a_measured_meter_outside_every_node_is_a_config_error(tmp_path: Path) -> None:
