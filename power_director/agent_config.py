@@ -9,7 +9,8 @@ Example::
     username = "node1"
     password_file = "/etc/power-director/mqtt-password"
     journal_dir = "/var/lib/power-director/agent"
-    metrics_port = 9465              # Prometheus exporter (0: none)
+    metrics_port = 9465              # Prometheus exporter (0: none) ...
+    metrics_host = "0.0.0.0"         # ... on every interface (default 127.0.0.1)
 
     [[meter]]                        # any [analyzer] keys, plus a name
     name = "psu1"
@@ -55,12 +56,13 @@ class AgentConfig:
     auth: BrokerAuth = field(default_factory=BrokerAuth)
     journal_dir: str = "power-director-agent"
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     clock_shift_ms: float = 0.0  # simulation only: stamp samples this far off the real clock
     meters: tuple[MeterEntry, ...] = ()
 
 
 _AGENT_KEYS = {"id": str, "broker": str, "tls_ca": str, "username": str, "password_file": str,
-               "journal_dir": str, "metrics_port": int, "clock_shift_ms": float}
+               "journal_dir": str, "metrics_port": int, "metrics_host": str, "clock_shift_ms": float}
 
 
 def agent_config_from_dict(data: dict[str, Any]) -> AgentConfig:
@@ -93,6 +95,7 @@ def agent_config_from_dict(data: dict[str, Any]) -> AgentConfig:
         agent_id=agent_id, broker=agent.get("broker", "127.0.0.1:1883"),
         auth=BrokerAuth(agent.get("tls_ca", ""), agent.get("username", ""), agent.get("password_file", "")),
         journal_dir=agent.get("journal_dir", "power-director-agent"), metrics_port=port,
+        metrics_host=agent.get("metrics_host", "127.0.0.1"),
         clock_shift_ms=agent.get("clock_shift_ms", 0.0), meters=meters,
     )
 

@@ -306,7 +306,7 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
             ))
             observers.append(telemetry)
         if telemetry_config.prometheus_port:
-            exporter = DirectorExporter(telemetry_config.prometheus_port)
+            exporter = DirectorExporter(telemetry_config.prometheus_port, telemetry_config.prometheus_host)
             stack.callback(exporter.close)
             observers.append(exporter)
         reports = await body(_say_for(args, progress), observers)

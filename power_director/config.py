@@ -255,7 +255,8 @@ class ServiceConfig:
 class TelemetryConfig:
     broker: str = ""  # empty: telemetry off
     director_id: str = ""  # empty: this host's name
-    prometheus_port: int = 0  # > 0: a Prometheus exporter on 127.0.0.1:<port> (power_director.exporter)
+    prometheus_port: int = 0  # > 0: a Prometheus exporter on prometheus_host:port (power_director.exporter)
+    prometheus_host: str = "127.0.0.1"  # the address it listens on ("0.0.0.0": every interface)
     queue_size: int = 1000
     flush_timeout_s: float = 2.0
 
@@ -270,6 +271,8 @@ class TelemetryConfig:
         if not 10 <= self.queue_size <= 1_000_000:
             raise ConfigError(f"[telemetry] queue_size {self.queue_size} is outside 10..1000000")
         _positive("telemetry", "flush_timeout_s", self.flush_timeout_s)
+        if not 0 <= self.prometheus_port < 65536:
+            raise ConfigError(f"[telemetry] prometheus_port {self.prometheus_port} is not a TCP port")
 
 
 @dataclass(frozen=True)

@@ -236,9 +236,9 @@ async def run_meter_agent(path: Path, say: Callable[[str], None] = print) -> int
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    exporter = AgentExporter(agent, config.metrics_port) if config.metrics_port else None
+    exporter = AgentExporter(agent, config.metrics_port, config.metrics_host) if config.metrics_port else None
     say(f"agent {config.agent_id}: {len(agent.meters)} meter(s), journal in {config.journal_dir}"
-        + (f", metrics on 127.0.0.1:{exporter.port}" if exporter else ""))
+        + (f", metrics on {config.metrics_host}:{exporter.port}" if exporter else ""))
     try:
         await agent.run(stop)
     finally:

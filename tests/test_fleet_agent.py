@@ -251,6 +251,7 @@ def test_agent_config_errors_are_one_line(data: dict[str, Any], message: str) ->
     ({"node": [{"name": "n1", "meters": ["a"]}], "switch": [{"name": "s", "meter": "a"}]},
      r"meter\(s\) a belong to more than one"),
     ({"switch": [{"name": "s", "meter": "a"}]}, r"\[\[switch\]\] tables need \[\[node\]\]"),
+    ({"telemetry": {"prometheus_port": 70000}}, r"\[telemetry\] prometheus_port 70000 is not a TCP port"),
     ({"node": [{"name": "n1", "meters": ["a"]}, {"name": "n1", "meters": ["b"]}]}, r"share a name"),
 ])
 def test_fleet_config_errors_are_one_line(extra: dict[str, Any], message: str) -> None:
