@@ -3,14 +3,16 @@
 Each measured meter's share is its power on the primary meter's sample intervals inside the
 testing window, exactly as ``spl.txt``'s time-merged sum is built (reports.merge), over the
 intervals where every meter has data: so the shares add up to the measured system power.
-Switches without a meter are estimated as max spec power × provisioning ratio (MLPerf Training
-power rules) and marked estimated.
+Switches without a meter are estimated as max spec power × provisioning ratio and marked
+estimated (mlcommons/training_policies power_measurement.adoc @ 2ddbe8a49d6bbf3e2d8215c7ec750c0f4f21d256,
+"Measure or Estimate Interconnects", "Scoring" item 2).
 
 Budget terms per meter, in watts of its share: its analyzer accuracy (its per-sample uncertainty),
 clock alignment (the window edges moved by its clock bound), and missing samples (the
 intervals where it had no data, each possibly as far off as its power swing). A meter's terms
 add linearly (worst case); meters are independent instruments, so they combine as a root sum of
-squares. The total is checked against the per-sample limit of the MLPerf rules (1 %).
+squares. The total is checked against MLPerf Inference Power's 1 % (what this tool measures;
+MLPerf Training's power rules ask for 5 % meter accuracy, "Target 5% Accuracy" in the same file).
 """
 
 from __future__ import annotations
