@@ -2,7 +2,8 @@
 real mosquitto that is killed and restarted mid-testing, a director session over all of them as
 ``mqtt-stream`` meters, a multi-node system config, and the real LoadGen.
 
-What MLPerf Training's power rules ask of a multi-node system is from mlcommons/training_policies power_measurement.adoc @ 2ddbe8a49d6bbf3e2d8215c7ec750c0f4f21d256:
+What MLPerf Training's power rules ask of a multi-node system is from
+mlcommons/training_policies power_measurement.adoc @ 2ddbe8a49d6bbf3e2d8215c7ec750c0f4f21d256:
 "Measure All Nodes", "Measure or Estimate Interconnects" (an interconnect's estimate is "its maximum
 specified power consumption, weighted by the provisioning to a run") and "Scoring" item 2.
 """

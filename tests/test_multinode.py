@@ -2,7 +2,8 @@
 switch: the per-node breakdown, the budget, and a meter that belongs to no node.
 
 The estimate (max spec power × provisioning ratio, marked estimated) is what MLPerf Training's
-power rules allow for interconnects: mlcommons/training_policies power_measurement.adoc @ 2ddbe8a49d6bbf3e2d8215c7ec750c0f4f21d256,
+power rules allow for interconnects:
+mlcommons/training_policies power_measurement.adoc @ 2ddbe8a49d6bbf3e2d8215c7ec750c0f4f21d256,
 "Measure or Estimate Interconnects" and "Scoring" item 2.
 """
 
