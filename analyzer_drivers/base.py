@@ -122,6 +122,12 @@ class Analyzer(abc.ABC):
     name: str = "analyzer"
     #: Drivers that speak a command protocol report each exchange here when it is set.
     on_exchange: ExchangeLog | None = None
+    #: False for a meter whose samples never carry volts and amps (a BMC, a PDU): no testing
+    #: ranges are derived from its ranging.
+    reads_volts_amps: bool = True
+    #: A saved calibration against a certified analyzer (offset_watts, gain, from_session),
+    #: recorded with the session so its report can apply it.
+    calibration: dict[str, object] | None = None
 
     async def __aenter__(self) -> Analyzer:
         await self.connect()
@@ -161,8 +167,17 @@ class Analyzer(abc.ABC):
     @abc.abstractmethod
     async def stop(self) -> None: ...
 
+    async def begin_ranging(self) -> None:
+        """After the ranging run's auto ranges are set, before it starts (nothing by default)."""
+        return None
+
     async def uncertainty(self) -> float | None:
         """Mean per-sample uncertainty (fraction) of the last measurement, if known."""
+        return None
+
+    def comparison_accuracy(self) -> dict[str, float] | None:
+        """For a comparison-grade meter (a smart plug: no MLPerf Power analyzer), its stated
+        accuracy, ``{"reading": fraction, "resolution_watts": W}``; None for any other."""
         return None
 
     def evidence(self) -> dict[str, Any]:

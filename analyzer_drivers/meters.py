@@ -11,6 +11,9 @@ from analyzer_drivers.base import AnalyzerError
 _WT300_VOLTS = (15.0, 30.0, 60.0, 150.0, 300.0, 600.0)
 _WT300_MILLIAMPS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
 _WT300_AMPS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
+_CF6 = ("6", "6A", "A6")  # the crest factors that halve the ranges and double the range error
+#: WT310EH (and the original WT310HC): direct input up to 40 A (IM WT310E-01EN 2.x "Current Range").
+_WT300_HIGH_AMPS = (1.0, 2.0, 5.0, 10.0, 20.0, 40.0)
 #: The WT300E update intervals (s): the meter averages over one and then reports.
 WT300_UPDATE_INTERVALS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 #: A WT300E reading above this fraction of its range is over-range (9.9E+37).
@@ -23,7 +26,12 @@ CURRENT_HEADROOM = 1.1
 
 @dataclass(frozen=True, slots=True)
 class MeterSpec:
-    """A meter model's ranges (crest factor 3) and active-power accuracy at 45–66 Hz."""
+    """A meter model's ranges (crest factor 3) and active-power accuracy at 45–66 Hz.
+
+    Accuracy (IM WT310E-02EN / IM WT310-02EN §7.3): ±(reading % + range %) at power factor 1;
+    for 0 < λ < 1 the manual's power error is reading × [reading % + range % × (power range /
+    apparent power) + tan φ × (the influence at λ = 0, % of S)].
+    """
 
     model: str
     volts_ranges: tuple[float, ...]
@@ -31,6 +39,12 @@ class MeterSpec:
     reading_accuracy: float = 0.001  # fraction of reading
     range_accuracy: float = 0.0005  # fraction of the power range (V-range × A-range)
     elements: int = 1  # input elements (channels)
+    pf_zero_influence: float = 0.001  # the error at λ = 0, fraction of apparent power
+    element_numbers: tuple[int, ...] = ()  # the elements' numbers (WT332: 1 and 3); () = 1..elements
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        return self.element_numbers or tuple(range(1, self.elements + 1))
 
     def snap_volts(self, volts: float) -> float:
         return snap_up(volts, self.volts_ranges, "V", self.model)
@@ -38,12 +52,13 @@ class MeterSpec:
     def snap_amps(self, amps: float) -> float:
         return snap_up(amps, self.amps_ranges, "A", self.model)
 
-    def at_crest_factor(self, crest_factor: int) -> MeterSpec:
-        """The spec at crest factor 3 or 6: at 6 every range is half its crest-factor-3 value."""
-        if crest_factor == 3:
+    def at_crest_factor(self, crest_factor: int | str) -> MeterSpec:
+        """The spec at crest factor 3, 6 or 6A: at 6 and 6A every range is half its crest-factor-3
+        value (IM WT310E-01EN 2.x "Voltage Range"/"Current Range")."""
+        if str(crest_factor) == "3":
             return self
-        if crest_factor != 6:
-            raise AnalyzerError(f"crest factor {crest_factor} is not 3 or 6")
+        if str(crest_factor).upper() not in _CF6:
+            raise AnalyzerError(f"crest factor {crest_factor} is not 3, 6 or 6A")
         return replace(
             self,
             volts_ranges=tuple(v / 2 for v in self.volts_ranges),
@@ -55,28 +70,35 @@ class MeterSpec:
         watts: float,
         volts_range: float,
         amps_range: float,
-        crest_factor: int = 3,
+        crest_factor: int | str = 3,
         elements: int = 1,
+        pf: float = 1.0,
     ) -> float:
         """Relative uncertainty of one active-power reading (0.01 is 1 %).
 
-        ``elements`` > 1 for a sum (Σ) reading: each element adds its own range term.
+        ``elements`` > 1 for a sum (Σ) reading: each element adds its own range term. At crest
+        factor 6 or 6A the range term doubles. ``pf`` is the reading's power factor λ: the
+        range term scales by λ (range % × power range / S, S = P / λ) and tan φ × the λ = 0
+        influence is added. A λ that is not in (0, 1] (unknown: NaN, -1) counts as 1.
         """
         if not math.isfinite(watts) or watts <= 0:
             return math.inf
-        range_watts = volts_range * amps_range * (2 if crest_factor == 6 else 1)
-        range_term = self.range_accuracy * range_watts * elements
-        return (self.reading_accuracy * watts + range_term) / watts
+        lam = abs(pf) if math.isfinite(pf) and 0 < abs(pf) <= 1 else 1.0
+        range_watts = volts_range * amps_range * (2 if str(crest_factor).upper() in _CF6 else 1)
+        range_term = self.range_accuracy * range_watts * elements * lam / watts
+        tan_phi = math.sqrt(1 - lam * lam) / lam
+        return self.reading_accuracy + range_term + tan_phi * self.pf_zero_influence
 
     def auto_range_uncertainty(
-        self, watts: float, volts: float, amps: float, crest_factor: int = 3, elements: int = 1
+        self, watts: float, volts: float, amps: float, crest_factor: int | str = 3,
+        elements: int = 1, pf: float = 1.0,
     ) -> float:
         """The uncertainty of a reading taken on the ranges auto-ranging picks for it."""
         try:
             volts_range, amps_range = self.snap_volts(volts), self.snap_amps(amps)
         except AnalyzerError:
             return math.inf
-        return self.sample_uncertainty(watts, volts_range, amps_range, crest_factor, elements)
+        return self.sample_uncertainty(watts, volts_range, amps_range, crest_factor, elements, pf)
 
 
 def snap_up(value: float, ranges: Sequence[float], unit: str, model: str) -> float:
@@ -87,16 +109,34 @@ def snap_up(value: float, ranges: Sequence[float], unit: str, model: str) -> flo
     raise AnalyzerError(f"{value:g} {unit} is above the largest {model} range ({max(ranges):g} {unit})")
 
 
+def _wt300(model: str, amps: tuple[float, ...], elements: tuple[int, ...] = (1,)) -> MeterSpec:
+    """A WT300 (original: 0.1 % of range, 0.2 % of S at λ = 0; IM WT310-02EN §7.3) or WT300E
+    (name ends in E or EH: 0.05 % of range, 0.1 % of S; IM WT310E-02EN §7.3) family member."""
+    enhanced = model.endswith(("E", "EH"))
+    return MeterSpec(
+        model, _WT300_VOLTS, amps, range_accuracy=0.0005 if enhanced else 0.001,
+        elements=len(elements), pf_zero_influence=0.001 if enhanced else 0.002,
+        element_numbers=elements,
+    )
+
+
+#: The WT300/WT300E family. WT332/WT332E elements are 1 and 3, WT333/WT333E 1, 2 and 3
+#: (IM WT310-01EN 7.4.2; IM WT310E-01EN). WT330/WT330E name the 3-phase series (PTDaemon's
+#: driver names; no *IDN? with them seen): taken as the three-element model.
 METERS: dict[str, MeterSpec] = {
     spec.model: spec
     for spec in (
         MeterSpec("WT210", _WT300_VOLTS, _WT300_MILLIAMPS + _WT300_AMPS),
-        MeterSpec("WT310", _WT300_VOLTS, _WT300_MILLIAMPS + _WT300_AMPS),
-        MeterSpec("WT310E", _WT300_VOLTS, _WT300_MILLIAMPS + _WT300_AMPS),
-        MeterSpec("WT330", _WT300_VOLTS, _WT300_AMPS, elements=3),
-        MeterSpec("WT330E", _WT300_VOLTS, _WT300_AMPS, elements=3),
-        MeterSpec("WT332E", _WT300_VOLTS, _WT300_AMPS, elements=2),
-        MeterSpec("WT333E", _WT300_VOLTS, _WT300_AMPS, elements=3),
+        _wt300("WT310", _WT300_MILLIAMPS + _WT300_AMPS),
+        _wt300("WT310HC", _WT300_HIGH_AMPS),
+        _wt300("WT310E", _WT300_MILLIAMPS + _WT300_AMPS),
+        _wt300("WT310EH", _WT300_HIGH_AMPS),
+        _wt300("WT330", _WT300_AMPS, (1, 2, 3)),
+        _wt300("WT332", _WT300_AMPS, (1, 3)),
+        _wt300("WT333", _WT300_AMPS, (1, 2, 3)),
+        _wt300("WT330E", _WT300_AMPS, (1, 2, 3)),
+        _wt300("WT332E", _WT300_AMPS, (1, 3)),
+        _wt300("WT333E", _WT300_AMPS, (1, 2, 3)),
         MeterSpec("SIM", _WT300_VOLTS, _WT300_MILLIAMPS + _WT300_AMPS),
     )
 }
@@ -105,6 +145,14 @@ METERS: dict[str, MeterSpec] = {
 def meter_spec(model: str) -> MeterSpec | None:
     """The spec of ``model`` (case-insensitive), or None for a meter we have no table for."""
     return METERS.get(model.upper())
+
+
+def family_spec(idn_model: str) -> MeterSpec | None:
+    """The spec of the longest known model name that ``idn_model`` (an *IDN? model field,
+    e.g. ``WT333``, ``WT310EH``) starts with; None when no WT3 name fits."""
+    upper = idn_model.strip().upper()
+    known = sorted((m for m in METERS if m.startswith("WT3") and upper.startswith(m)), key=len)
+    return METERS[known[-1]] if known else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Smart plugs over MQTT (PROTOCOLS.md §6): Tasmota and Shelly Gen2, with aiomqtt.
+"""Smart plugs over MQTT (PROTOCOLS.md §6), with aiomqtt: what every firmware shares. The
+firmwares: ``plug_tasmota`` (Tasmota) and ``plug_shelly`` (Shelly Gen2+ components, Gen1).
 
 A plug pushes readings on its own (Tasmota ``tele/<t>/SENSOR``, Shelly ``NotifyStatus``)
 every few seconds; during a measurement we also poll it (``Status 10``,
@@ -14,7 +15,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-import itertools
 import json
 import math
 import time
@@ -26,7 +26,6 @@ import aiomqtt
 from analyzer_drivers.base import (
     ERROR_READING,
     AnalyzerError,
-    AnalyzerInfo,
     RangelessAnalyzer,
     Sample,
     SampleBuffer,
@@ -47,8 +46,12 @@ def parse_broker(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _number(table: dict[str, Any], key: str) -> float:
-    value = table.get(key)
+def number(table: dict[str, Any], key: str) -> float:
+    """``table[key]`` as a float; NaN when it is missing or not a number."""
+    return as_float(table.get(key))
+
+
+def as_float(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
@@ -218,9 +221,10 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
             self.gap("the plug went offline (last will)")
         self.online = online
 
-    def bad_message(self, topic: str, payload: bytes) -> None:
+    def bad_message(self, topic: str, payload: bytes, why: str = "") -> None:
         """A reading we cannot parse is an error reading, as PTDaemon would record it."""
-        self.gaps.append((time.time_ns(), f"unreadable message on {topic}: {payload[:80]!r}"))
+        reason = f" ({why})" if why else ""
+        self.gaps.append((time.time_ns(), f"unreadable message on {topic}{reason}: {payload[:80]!r}"))
         if self._measuring:
             self._buffer.append(Sample(time.time_ns(), ERROR_READING))
 
@@ -287,6 +291,10 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
         poller, self._poller = self._poller, None
         await cancel_and_wait(poller)
 
+    def comparison_accuracy(self) -> dict[str, float] | None:
+        spec = PLUGS[self.kind]
+        return {"reading": spec.reading_accuracy, "resolution_watts": spec.resolution_watts}
+
     async def uncertainty(self) -> float | None:
         spec = PLUGS[self.kind]
         if not self._valid_watts:
@@ -316,7 +324,8 @@ def payload_bytes(payload: Any) -> bytes:
     return b"" if payload is None else str(payload).encode()
 
 
-def _json_object(payload: bytes) -> dict[str, Any] | None:
+def json_object(payload: bytes) -> dict[str, Any] | None:
+    """A JSON object payload; None for anything else."""
     try:
         value = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
@@ -326,116 +335,3 @@ def _json_object(payload: bytes) -> dict[str, Any] | None:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join((str(exc) or type(exc).__name__).split())
-
-
-class TasmotaPlug(MqttPlug):
-    """A Tasmota plug: ``tele/<t>/SENSOR``, ``tele/<t>/LWT``, ``cmnd/<t>/Status 10``."""
-
-    kind = "tasmota"
-
-    def subscriptions(self) -> list[str]:
-        return [f"tele/{self.topic}/LWT", f"tele/{self.topic}/SENSOR", f"stat/{self.topic}/+"]
-
-    def handle(self, topic: str, payload: bytes, t_ns: int) -> None:
-        if topic == f"tele/{self.topic}/LWT":
-            self.set_online(payload.strip() == b"Online")
-            return
-        body = _json_object(payload)
-        if topic == f"stat/{self.topic}/STATUS2":
-            self.answer("STATUS2", body or {})
-        elif topic == f"stat/{self.topic}/STATUS10":
-            self._energy(topic, payload, (body or {}).get("StatusSNS"), t_ns)
-        elif topic == f"tele/{self.topic}/SENSOR":
-            self._energy(topic, payload, body, t_ns)
-
-    def _energy(self, topic: str, payload: bytes, sensor: Any, t_ns: int) -> None:
-        energy = sensor.get("ENERGY") if isinstance(sensor, dict) else None
-        if not isinstance(energy, dict) or math.isnan(_number(energy, "Power")):
-            self.bad_message(topic, payload)
-            return
-        self.reading(
-            t_ns, _number(energy, "Power"), _number(energy, "Voltage"),
-            _number(energy, "Current"), _number(energy, "Factor"),
-        )
-
-    async def request_reading(self) -> None:
-        await self.publish(f"cmnd/{self.topic}/Status", "10")
-
-    async def identify(self) -> AnalyzerInfo:
-        reply = await self.request("STATUS2", f"cmnd/{self.topic}/Status", "2", "Status 2")
-        firmware = reply.get("StatusFWR")
-        if not isinstance(firmware, dict) or "Version" not in firmware:
-            raise AnalyzerError(f"the {self.where} sent a malformed STATUS2: {str(reply)[:120]}")
-        return AnalyzerInfo(
-            name=f"Tasmota {self.topic}", model="Tasmota", averaging_ms=PLUG_AVERAGING_MS,
-            version=str(firmware["Version"]), raw=json.dumps(reply),
-        )
-
-
-class ShellyPlug(MqttPlug):
-    """A Shelly Gen2+ plug: ``<prefix>/events/rpc`` NotifyStatus, RPC on ``<prefix>/rpc``."""
-
-    kind = "shelly"
-
-    def __init__(self, broker: str, topic: str, **options: Any) -> None:
-        super().__init__(broker, topic, **options)
-        self._ids = itertools.count(1)
-        self._switch: dict[str, Any] = {}  # NotifyStatus sends deltas: keep the whole state
-
-    def subscriptions(self) -> list[str]:
-        return [f"{self.topic}/online", f"{self.topic}/events/rpc", f"{self.client_id}/rpc"]
-
-    def handle(self, topic: str, payload: bytes, t_ns: int) -> None:
-        if topic == f"{self.topic}/online":
-            self.set_online(payload.strip() == b"true")
-            return
-        body = _json_object(payload)
-        if body is None:
-            self.bad_message(topic, payload)
-        elif topic == f"{self.client_id}/rpc":
-            self._rpc_reply(topic, payload, body, t_ns)
-        elif body.get("method") == "NotifyStatus":
-            params = body.get("params")
-            delta = params.get("switch:0") if isinstance(params, dict) else None
-            if isinstance(delta, dict):
-                self._switch_status(delta, t_ns, is_delta=True)
-
-    def _rpc_reply(self, topic: str, payload: bytes, body: dict[str, Any], t_ns: int) -> None:
-        result = body.get("result")
-        if not isinstance(result, dict):
-            self.answer(f"rpc:{body.get('id')}", {"error": body.get("error", body)})
-            return
-        if "apower" in result:
-            self._switch_status(result, t_ns, is_delta=False)
-        self.answer(f"rpc:{body.get('id')}", result)
-
-    def _switch_status(self, status: dict[str, Any], t_ns: int, is_delta: bool) -> None:
-        self._switch = {**self._switch, **status} if is_delta else dict(status)
-        if "apower" not in status:
-            return
-        self.reading(
-            t_ns, _number(self._switch, "apower"), _number(self._switch, "voltage"),
-            _number(self._switch, "current"), _number(self._switch, "pf"),
-        )
-
-    def _rpc(self, method: str, params: dict[str, Any] | None = None) -> tuple[int, str]:
-        call_id = next(self._ids)
-        message: dict[str, Any] = {"id": call_id, "src": self.client_id, "method": method}
-        if params is not None:
-            message["params"] = params
-        return call_id, json.dumps(message)
-
-    async def request_reading(self) -> None:
-        _, message = self._rpc("Switch.GetStatus", {"id": 0})
-        await self.publish(f"{self.topic}/rpc", message)
-
-    async def identify(self) -> AnalyzerInfo:
-        call_id, message = self._rpc("Shelly.GetDeviceInfo")
-        info = await self.request(f"rpc:{call_id}", f"{self.topic}/rpc", message, "Shelly.GetDeviceInfo")
-        if "model" not in info:
-            raise AnalyzerError(f"the {self.where} refused Shelly.GetDeviceInfo: {str(info)[:120]}")
-        return AnalyzerInfo(
-            name=f"Shelly {info.get('app', '')} {self.topic}".replace("  ", " "),
-            model=str(info["model"]), averaging_ms=PLUG_AVERAGING_MS,
-            version=str(info.get("ver", "")), raw=json.dumps(info),
-        )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
 from analyzer_drivers.ptd_format import parse_sample_lines
+from analyzer_drivers.ptd_zone import PtdZone
 
 MAX_REPLY_BYTES = 64 * 1024
 #: The most sample lines one RL reply may announce (PTDaemon keeps at most 500000), and bytes
@@ -30,8 +32,11 @@ class PtdAnalyzer(Analyzer):
         *,
         connect_timeout_s: float = 30.0,
         reply_timeout_s: float = 10.0,
+        timezone: str = "UTC",
     ) -> None:
+        """``timezone``: the zone of the daemon's stamps (see ``ptd_zone``)."""
         self.host, self.port = host, port
+        self.zone = PtdZone(timezone)
         self.name = f"ptd-{host}-{port}"
         self.connect_timeout_s = connect_timeout_s
         self.reply_timeout_s = reply_timeout_s
@@ -125,9 +130,12 @@ class PtdAnalyzer(Analyzer):
         return b"".join(chunks)[:-1].decode("utf-8", errors="replace").replace("\r\n", "\n")
 
     def _count_of_rl_block(self, first_line: str) -> int:
-        """How many sample lines follow an RL header ``Last N samples`` (0 for any other reply)."""
+        """How many sample lines follow an RL header (0 for any other reply): ``Last N samples``,
+        or for ``RL,*,*`` ``Last N samples from sum channel and channels 1 - 3`` (power-dev's
+        v4.1 NVIDIA H200 run, fixtures/real-submissions/v4.1_*/power/server.log)."""
         words = first_line.split()
-        if len(words) != 3 or words[0] != "Last" or not (words[1].isascii() and words[1].isdigit()):
+        if (len(words) < 3 or words[0] != "Last" or words[2] != "samples"
+                or not (words[1].isascii() and words[1].isdigit())):
             return 0
         count = int(words[1])
         if count > MAX_RL_SAMPLES:
@@ -173,6 +181,13 @@ class PtdAnalyzer(Analyzer):
             setting = "Auto" if value is None else self._range_text.get((which, value), f"{value:g}")
             await self.checked(f"SR,{which},{setting}", f"Range {which} changed")
 
+    async def begin_ranging(self) -> None:
+        # power-dev's server (ptd_client_server/lib/server.py, Session.start, RANGING) sends
+        # SR,A,Auto a second time after the ranging-mode range; MLCommons' checker
+        # (compliance/check.py ptd_messages_check) looks for the initial range in the 3rd or
+        # 4th SR,A, so a log with three fails it.
+        await self.checked("SR,A,Auto", "Range A changed")
+
     async def start(self, mark: str, interval_ms: int) -> None:
         if "," in mark or "\n" in mark:
             raise AnalyzerError(f"a PTDaemon mark cannot hold ',' or a newline: {mark!r}")
@@ -189,10 +204,15 @@ class PtdAnalyzer(Analyzer):
 
     async def poll(self) -> list[Sample]:
         reply = await self.command(self._rl, block=True)
+        received_ns = time.time_ns()
         head, _, body = reply.partition("\n")
         if not head.startswith("Last "):
             raise AnalyzerError(f"{self.where} refused {self._rl}: {head[:200]}")
-        return parse_sample_lines(body.split("\n")) if body else []
+        samples = parse_sample_lines(body.split("\n")) if body else []
+        offset_ns = self.zone.correct([s.t_ns for s in samples[-1:]], received_ns, self.where)
+        if offset_ns:
+            samples = [dataclasses.replace(s, t_ns=s.t_ns - offset_ns) for s in samples]
+        return samples
 
     async def stop(self) -> None:
         reply = await self.command("Stop")
@@ -200,6 +220,9 @@ class PtdAnalyzer(Analyzer):
             raise AnalyzerError(f"{self.where} refused Stop: {reply[:200]}")
 
     async def uncertainty(self) -> float | None:
+        # power-dev's server asks Watts then Uncertainty at the end of the testing run and
+        # writes both replies to run_1/ptd_out.txt (lib/server.py, Session.stop).
+        await self.command("Watts")
         reply = await self.checked("Uncertainty", "Uncertainty,")
         average = float(reply.split(",")[1])
         return average if average >= 0 else None
@@ -218,13 +241,19 @@ def parse_identify(reply: str) -> AnalyzerInfo:
 
 
 def parse_ranges(reply: str, where: str = "PTDaemon") -> Ranges:
-    """``Ranges,<ampAuto>,<ampRange>,<voltAuto>,<voltRange>`` → Ranges (None = auto)."""
+    """``Ranges,<ampAuto>,<ampRange>,<voltAuto>,<voltRange>`` → Ranges (None = auto).
+
+    Auto flag -1 is "unknown", 0 off, 1 on. Only a flag of 0 with a positive range is a fixed
+    range; anything else is restored as ``Auto``, as power-dev does
+    (ptd_client_server/lib/server.py ``_get_initial_range``; compliance/check.py
+    ``get_initial_range`` expects exactly that ``SR`` at the end).
+    """
     fields = reply.split(",")
     try:
         amp_auto, amps, volt_auto, volts = int(fields[1]), float(fields[2]), int(fields[3]), float(fields[4])
     except (IndexError, ValueError) as exc:
         raise AnalyzerError(f"{where} sent a malformed range reply: {reply[:200]!r}") from exc
     return Ranges(
-        volts=None if volt_auto == 1 or volts < 0 else volts,
-        amps=None if amp_auto == 1 or amps < 0 else amps,
+        volts=None if volt_auto != 0 or not volts > 0 else volts,
+        amps=None if amp_auto != 0 or not amps > 0 else amps,
     )

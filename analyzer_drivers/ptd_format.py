@@ -1,8 +1,12 @@
 """PTDaemon's sample line: ``Time,<stamp>,Watts,w,Volts,v,Amps,a,PF,pf[,Mark,m][,Ch1,...]``.
 
 One format serves the ``RL`` reply, PTDaemon's ``-l`` log and MLPerf's ``spl.txt``. A
-multichannel line carries the sum first (Volts/Amps/PF -1) and then one
-``Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf`` group per channel.
+multichannel line carries the sum first (Volts/Amps/PF -1 from PTDaemon 1.9, their means
+from 1.10) and then one group per channel. In the log and ``spl.txt`` each group is
+``Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf``; in a real ``RL,*,*`` reply the groups are bare
+``Watts,w,Volts,v,Amps,a,PF,pf`` (power-dev's ``lib/server.py`` inserts ``Mark`` and
+``Ch<n>`` itself when it writes the log; see the v4.1 fixture's ``server.log``). Parsing
+takes either form; writing gives the ``Ch<n>`` form, or the bare one with ``bare=True``.
 
 Lines come by the tens of thousands a second from a fast meter, so the batch functions
 (``format_sample_lines``, ``parse_sample_lines``) work column-wise; the one-line functions
@@ -19,6 +23,7 @@ from analyzer_drivers.timefmt import NS_PER_MS, NS_PER_S, format_mlperf_time, pa
 _CHANNEL_FIELDS = ("Watts", "Volts", "Amps", "PF")
 _SUM_FIELDS = 10  # Time,t,Watts,w,Volts,v,Amps,a,PF,pf
 _GROUP_FIELDS = 9  # Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf
+_BARE_GROUP_FIELDS = 8  # Watts,w,Volts,v,Amps,a,PF,pf (an RL,*,* reply)
 
 
 def _number(value: float) -> str:
@@ -29,7 +34,7 @@ def _group(watts: float, volts: float, amps: float, pf: float) -> list[str]:
     return ["Watts", _number(watts), "Volts", _number(volts), "Amps", _number(amps), "PF", _number(pf)]
 
 
-def _line(sample: Sample, stamp: str, mark: str | None, channels: bool) -> str:
+def _line(sample: Sample, stamp: str, mark: str | None, channels: bool, bare: bool = False) -> str:
     if not sample.channels:
         # The common case, written out as _group would: it runs once per sample of a fast meter.
         line = (f"Time,{stamp},Watts,{sample.watts:.6f},Volts,{sample.volts:.6f},"
@@ -40,7 +45,8 @@ def _line(sample: Sample, stamp: str, mark: str | None, channels: bool) -> str:
         parts += ["Mark", mark]
     if channels:
         for number, channel in enumerate(sample.channels, start=1):
-            parts += [f"Ch{number}", *_group(channel.watts, channel.volts, channel.amps, channel.pf)]
+            parts += [] if bare else [f"Ch{number}"]
+            parts += _group(channel.watts, channel.volts, channel.amps, channel.pf)
     return ",".join(parts)
 
 
@@ -50,12 +56,13 @@ def format_sample_line(sample: Sample, mark: str | None = None) -> str:
 
 
 def format_sample_lines(
-    samples: Sequence[Sample], mark: str | None = None, *, channels: bool = True
+    samples: Sequence[Sample], mark: str | None = None, *, channels: bool = True, bare: bool = False
 ) -> list[str]:
     """``format_sample_line`` of each sample; each millisecond stamp is formatted once.
 
     ``channels=False`` leaves out the channel groups (the sum alone, as a plain ``RL``
-    gets from a multichannel daemon).
+    gets from a multichannel daemon); ``bare=True`` writes them without ``Ch<n>``, as a
+    real ``RL,*,*`` reply does.
     """
     stamps: dict[int, str] = {}
     lines = []
@@ -64,18 +71,21 @@ def format_sample_lines(
         stamp = stamps.get(t_ms)
         if stamp is None:
             stamp = stamps[t_ms] = format_mlperf_time(sample.t_ns)
-        lines.append(_line(sample, stamp, mark, channels))
+        lines.append(_line(sample, stamp, mark, channels, bare))
     return lines
 
 
 def _channels(fields: list[str]) -> tuple[Channel, ...]:
-    """``Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf`` groups, in order."""
-    if len(fields) % 9 or any(fields[i] != f"Ch{i // 9 + 1}" for i in range(0, len(fields), 9)):
+    """``Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf`` groups, or bare ``Watts,…,PF,pf`` ones, in order."""
+    width = _BARE_GROUP_FIELDS if fields[:1] == ["Watts"] else _GROUP_FIELDS
+    if len(fields) % width:
         raise ValueError("malformed channel groups")
-    groups = [fields[i : i + 9] for i in range(0, len(fields), 9)]
-    if any(group[1:9:2] != list(_CHANNEL_FIELDS) for group in groups):
+    groups = [fields[i : i + width] for i in range(0, len(fields), width)]
+    if width == _GROUP_FIELDS and any(g[0] != f"Ch{n}" for n, g in enumerate(groups, start=1)):
         raise ValueError("malformed channel groups")
-    return tuple(Channel(*(float(v) for v in group[2:9:2])) for group in groups)
+    if any(group[-8::2] != list(_CHANNEL_FIELDS) for group in groups):
+        raise ValueError("malformed channel groups")
+    return tuple(Channel(*(float(v) for v in group[-7::2])) for group in groups)
 
 
 def parse_sample_line(line: str) -> tuple[Sample, str | None]:
@@ -111,7 +121,9 @@ def _parse_columns(lines: list[str]) -> list[Sample]:
     if not lines:
         return []
     width = lines[0].count(",") + 1
-    groups, extra = divmod(width - _SUM_FIELDS, _GROUP_FIELDS)
+    bare = lines[0].split(",", 11)[10:11] == ["Watts"]
+    group_fields = _BARE_GROUP_FIELDS if bare else _GROUP_FIELDS
+    groups, extra = divmod(width - _SUM_FIELDS, group_fields)
     if groups < 0 or extra or any(line.count(",") != width - 1 for line in lines):
         raise ValueError("lines of different shapes")
     fields = ",".join(lines).split(",")
@@ -135,8 +147,9 @@ def _parse_columns(lines: list[str]) -> list[Sample]:
     if groups:
         per_group = []
         for group in range(groups):
-            base = _SUM_FIELDS + group * _GROUP_FIELDS
-            literal(base, f"Ch{group + 1}")
+            base = _SUM_FIELDS + group * group_fields - bare  # the bare group's "Watts" at base + 1
+            if not bare:
+                literal(base, f"Ch{group + 1}")
             for offset, name in enumerate(_CHANNEL_FIELDS):
                 literal(base + 1 + 2 * offset, name)
             per_group.append(list(map(Channel, *(numbers(base + 2 + 2 * k) for k in range(4)))))

@@ -1,7 +1,8 @@
-"""Yokogawa WT300E family (WT310/WT310E/WT330E/WT333E) over SCPI with pyvisa (PROTOCOLS.md §5).
+"""Yokogawa WT300/WT300E family (WT310, WT310HC, WT332, WT333, WT310E, WT310EH, WT332E,
+WT333E) over SCPI with pyvisa (PROTOCOLS.md §5).
 
-``Wt300`` is the manual's command table, blocking, one method or property per command.
-``YokogawaAnalyzer`` runs it on worker threads behind the async ``Analyzer`` interface.
+``YokogawaAnalyzer`` runs ``wt300_scpi.Wt300`` on worker threads behind the async
+``Analyzer`` interface.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, overload
+from typing import Any
 
 import pyvisa
 import pyvisa.errors
@@ -29,193 +30,13 @@ from analyzer_drivers.base import (
     Sample,
     SampleBuffer,
 )
-from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S, MeterSpec, meter_spec
+from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S, MeterSpec, family_spec
+from analyzer_drivers.wt300_scpi import SUM_ELEMENT, Wt300, crest_factor_name, parse_values
 
-SETUP_COMMANDS = ("*CLS", ":COMM:HEAD OFF", ":COMM:VERB ON", ":NUM:FORM ASCII", ":COMM:REM ON")
-OVER_RANGE = 9.9e37  # "9.9E+37": the input is over its range
-NO_DATA = 9.91e37  # "9.91E+37": no data for this item
-SUM_ELEMENT = "SIGMA"
+#: The command-set modes whose replies this driver reads (IM WT310E-17EN: WT200, WT300, WT300E).
+COMPAT_MODES = ("WT300E", "WT300")
 
-T = TypeVar("T")
-
-
-class Control(Generic[T]):
-    """One setting: its query, its set command (``{}`` takes the value) and its value type."""
-
-    def __init__(
-        self, query: str, command: str, parse: Callable[[str], T], format: Callable[[T], str] = str
-    ) -> None:
-        self.query, self.command, self.parse, self.format = query, command, parse, format
-
-    @overload
-    def __get__(self, meter: None, owner: type[Wt300]) -> Control[T]: ...
-    @overload
-    def __get__(self, meter: Wt300, owner: type[Wt300]) -> T: ...
-    def __get__(self, meter: Wt300 | None, owner: type[Wt300]) -> T | Control[T]:
-        if meter is None:
-            return self
-        reply = meter.ask(self.query)
-        try:
-            return self.parse(reply)
-        except ValueError as exc:
-            raise AnalyzerError(
-                f"{meter.where} answered {self.query!r} with {reply[:80]!r}"
-            ) from exc
-
-    def __set__(self, meter: Wt300, value: T) -> None:
-        meter.send(self.command.format(self.format(value)))
-
-
-def _on_off(reply: str) -> bool:
-    if reply.strip().upper() not in ("0", "1", "ON", "OFF"):
-        raise ValueError(reply)
-    return reply.strip().upper() in ("1", "ON")
-
-
-def _on_off_text(value: bool) -> str:
-    return "ON" if value else "OFF"
-
-
-def _nr(value: float) -> str:
-    """A decimal with a point (``1.0``, ``0.005``): what every SCPI parser takes as NRf."""
-    return str(float(value))
-
-
-class Wt300:
-    """The WT300E commands we use, as the manual lists them. Blocking; thread-safe."""
-
-    crest_factor = Control(":INP:CFAC?", ":INP:CFAC {}", int)  # set it first: it resets ranges
-    volts_range = Control(":INP:VOLT:RANG?", ":INP:VOLT:RANG {}", float, _nr)
-    amps_range = Control(":INP:CURR:RANG?", ":INP:CURR:RANG {}", float, _nr)
-    volts_auto = Control(":INP:VOLT:AUTO?", ":INP:VOLT:AUTO {}", _on_off, _on_off_text)
-    amps_auto = Control(":INP:CURR:AUTO?", ":INP:CURR:AUTO {}", _on_off, _on_off_text)
-    item_count = Control(":NUM:NORM:NUM?", ":NUM:NORM:NUM {}", int)
-
-    def __init__(
-        self, resource: pyvisa.resources.MessageBasedResource, where: str, rate_header: str
-    ) -> None:
-        self.resource = resource
-        self.where = where
-        self.rate_header = rate_header
-        self.on_exchange: Callable[[str, str, int, int], None] | None = None
-        self.failed = False  # the link failed (not a rejected command): nothing more to say on it
-        self._lock = threading.Lock()
-
-    # --- the wire ----------------------------------------------------------------------
-    def send(self, command: str) -> None:
-        self._exchange(command, expect_reply=False)
-
-    def ask(self, query: str, *, accepted: bool = False) -> str:
-        """``accepted``: a query the meter has answered before, so a timeout means the meter
-        or the link is gone (no error queue to ask)."""
-        return self._exchange(query, expect_reply=True, accepted=accepted)
-
-    def _exchange(self, command: str, expect_reply: bool, accepted: bool = False) -> str:
-        with self._lock:
-            sent_ns = time.time_ns()
-            try:
-                self.resource.write(command)
-                reply = self.resource.read().strip() if expect_reply else ""
-            except pyvisa.errors.VisaIOError as exc:
-                raise AnalyzerError(self._explain(command, exc, accepted)) from exc
-            except UnicodeDecodeError as exc:
-                self.failed = True
-                raise AnalyzerError(f"{self.where} answered {command!r} with bytes that are not ASCII "
-                                    f"({exc.object[:40]!r})") from exc
-            except OSError as exc:
-                self.failed = True
-                raise AnalyzerError(f"{self.where} failed during {command!r}: {exc}") from exc
-        if self.on_exchange is not None:
-            self.on_exchange(command, reply, sent_ns, time.time_ns())
-        return reply
-
-    def _explain(self, command: str, exc: pyvisa.errors.VisaIOError, accepted: bool) -> str:
-        self.failed = True
-        if exc.error_code != pyvisa.constants.StatusCode.error_timeout:
-            return f"{self.where} failed during {command!r}: {exc.description}"
-        # A SCPI meter stays silent on a query it rejects; its error queue says why.
-        # (pyvisa-py reports a closed socket as a timeout too.)
-        detail = "" if accepted else self._error_queue()
-        timeout_s = self.resource.timeout / 1000
-        return f"{self.where} did not answer {command!r} within {timeout_s:g} s{detail}"
-
-    def _error_queue(self) -> str:
-        """The meter's first queued error; empty when it cannot be asked (the link failed)."""
-        try:
-            self.resource.write(":STAT:ERR?")
-            reply = self.resource.read().strip()
-        except (pyvisa.errors.VisaIOError, OSError, UnicodeDecodeError):
-            return ""
-        self.failed = False
-        return f" (meter error: {reply})"
-
-    # --- commands ------------------------------------------------------------------------
-    def identity(self) -> str:
-        return self.ask("*IDN?")
-
-    def setup(self) -> None:
-        for command in SETUP_COMMANDS:
-            self.send(command)
-        self.check_errors("setup")
-
-    def check_errors(self, during: str) -> None:
-        """Read the error queue; raise with the first error it holds."""
-        reply = self.ask(":STAT:ERR?")
-        code = reply.split(",", 1)[0].strip()
-        if code not in ("0", "+0"):
-            raise AnalyzerError(f"{self.where} reported an error during {during}: {reply[:120]}")
-
-    def update_interval_s(self) -> float:
-        return _parse_float(self.ask(f"{self.rate_header}?"), self.where, self.rate_header)
-
-    def set_update_interval_s(self, seconds: float) -> None:
-        self.send(f"{self.rate_header} {_nr(seconds)}")
-
-    def items(self) -> list[str]:
-        return [self.ask(f":NUM:NORM:ITEM{n}?") for n in range(1, self.item_count + 1)]
-
-    def set_items(self, items: Sequence[str]) -> None:
-        self.item_count = len(items)
-        for n, item in enumerate(items, start=1):
-            self.send(f":NUM:NORM:ITEM{n} {item}")
-
-    def arm_update_wait(self) -> None:
-        """Make bit 0 of the extended event register mean 'a data update completed'."""
-        self.send(":STAT:FILT1 FALL")
-
-    def read_fresh_values(self) -> list[float]:
-        """Wait for the next data update, then read every numeric item."""
-        self.ask(":STAT:EESR?", accepted=True)  # reading clears the register
-        self.send(":COMM:WAIT 1")
-        return parse_values(self.ask(":NUM:NORM:VAL?", accepted=True), self.where)
-
-    def go_local(self) -> None:
-        self.send(":COMM:REM OFF")
-
-
-def _parse_float(reply: str, where: str, query: str) -> float:
-    try:
-        return float(reply)
-    except ValueError as exc:
-        raise AnalyzerError(f"{where} answered {query}? with {reply[:80]!r}") from exc
-
-
-def parse_values(reply: str, where: str = "the meter") -> list[float]:
-    """``:NUM:NORM:VAL?`` NR3 list → floats; over-range → the -1 error sentinel, no data → NaN."""
-    values = []
-    for text in reply.split(","):
-        try:
-            value = float(text)
-        except ValueError as exc:
-            raise AnalyzerError(f"{where} sent a malformed numeric reply: {reply[:120]!r}") from exc
-        magnitude = abs(value)
-        if magnitude >= NO_DATA * 0.9995 or math.isnan(value):
-            values.append(math.nan)
-        elif magnitude >= OVER_RANGE * 0.9995:
-            values.append(ERROR_READING)
-        else:
-            values.append(value)
-    return values
+__all__ = ["ItemPlan", "YokogawaAnalyzer", "parse_values", "update_interval_s"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,14 +52,13 @@ class ItemPlan:
         if element.upper() in ("SUM", SUM_ELEMENT):
             if spec.elements < 2:
                 raise AnalyzerError(f"the {spec.model} has one element: it has no sum (Σ) to read")
-            elements = tuple(range(1, spec.elements + 1))
+            elements = spec.numbers
             per_element = tuple(f"{fn},{e}" for e in elements for fn in ("U", "I", "P"))
             items = (f"P,{SUM_ELEMENT}", f"LAMB,{SUM_ELEMENT}", *per_element)
             return cls(items, elements, summed=True)
-        if not element.isdigit() or not 1 <= int(element) <= spec.elements:
-            raise AnalyzerError(
-                f"the {spec.model} has elements 1..{spec.elements}, not {element!r}"
-            )
+        if not element.isdigit() or int(element) not in spec.numbers:
+            numbers = ", ".join(map(str, spec.numbers))
+            raise AnalyzerError(f"the {spec.model} has element(s) {numbers}, not {element!r}")
         e = int(element)
         return cls((f"U,{e}", f"I,{e}", f"P,{e}", f"LAMB,{e}"), (e,), summed=False)
 
@@ -265,12 +85,12 @@ def _watts(watts: float, volts: float, amps: float) -> float:
 class _Settings:
     """What the meter was set to before we touched it, restored at the end."""
 
-    crest_factor: int
+    crest_factor: str
     volts_range: float
     amps_range: float
     volts_auto: bool
     amps_auto: bool
-    update_interval_s: float
+    update_interval: str  # as the meter said it: seconds or AUTO
     items: tuple[str, ...]
 
 
@@ -353,26 +173,34 @@ class YokogawaAnalyzer(Analyzer):
         self._spec = self._spec_from_idn(self._idn)
         self._plan = ItemPlan.for_element(self.element, self._spec)
         meter.setup()
+        mode = meter.compat_mode()
+        if mode not in COMPAT_MODES:
+            raise AnalyzerError(
+                f"{self.where} is in the {mode} command-compatibility mode; set it to WT300E "
+                "(or WT300): Communication > Command (:SYSTem:COMMunicate:COMMand)"
+            )
         # After a reconnect the settings found before the first connect stay the ones to restore.
         reconnected = self._initial is not None
         if self._initial is None:
             self._initial = _Settings(
                 meter.crest_factor, meter.volts_range, meter.amps_range, meter.volts_auto,
-                meter.amps_auto, meter.update_interval_s(), tuple(meter.items()),
+                meter.amps_auto, meter.update_interval_text(), tuple(meter.items()),
             )
         crest_factor = meter.crest_factor if reconnected else self._initial.crest_factor
-        if crest_factor != self.crest_factor:
-            meter.crest_factor = self.crest_factor
+        if crest_factor_name(crest_factor) != str(self.crest_factor):
+            meter.crest_factor = str(self.crest_factor)
         meter.set_items(self._plan.items)
         meter.check_errors("crest factor and numeric item setup")
 
     def _spec_from_idn(self, idn: str) -> MeterSpec:
+        """The family member *IDN? names, by model prefix: ``YOKOGAWA,WT333,C2SF14011V,F1.01EM``
+        is a WT333 (PROTOCOLS.md §8; Intel's yoko-tool accepts wt310/wt330/wt332/wt333 prefixes)."""
         fields = [f.strip() for f in idn.split(",")]
         if len(fields) < 2 or fields[0].upper() != "YOKOGAWA":
             raise AnalyzerError(f"{self.where} is not a Yokogawa meter: *IDN? gave {idn[:80]!r}")
         model = (self.expected_model or fields[1]).upper()
-        spec = meter_spec(model)
-        if spec is None or not model.startswith("WT3"):
+        spec = family_spec(model)
+        if spec is None:
             known = ", ".join(m for m in METERS if m.startswith("WT3"))
             raise AnalyzerError(f"Yokogawa model {model!r} is not one we know ({known})")
         return spec.at_crest_factor(self.crest_factor)
@@ -400,7 +228,7 @@ class YokogawaAnalyzer(Analyzer):
         self._apply_ranges(
             meter, initial.volts_range, initial.amps_range, initial.volts_auto, initial.amps_auto
         )
-        meter.set_update_interval_s(initial.update_interval_s)
+        meter.set_update_interval_s(initial.update_interval)
         if initial.items:
             meter.set_items(initial.items)
         meter.go_local()
@@ -419,7 +247,7 @@ class YokogawaAnalyzer(Analyzer):
         return AnalyzerInfo(
             name=f"Yokogawa{fields[1]}",
             model=self._spec.model,
-            averaging_ms=round(interval_s * 1000),
+            averaging_ms=0 if interval_s is None else round(interval_s * 1000),  # 0: AUTO
             version=fields[3] if len(fields) > 3 else "",
             raw=self._idn,
             extra={"serial": fields[2] if len(fields) > 2 else "", "element": self.element},
@@ -504,10 +332,10 @@ class YokogawaAnalyzer(Analyzer):
         elements = len(self._plan.elements) if self._plan.summed else 1
         if self._ranges.volts is None or self._ranges.amps is None:
             return self._spec.auto_range_uncertainty(
-                sample.watts, sample.volts, sample.amps, self.crest_factor, elements
+                sample.watts, sample.volts, sample.amps, self.crest_factor, elements, sample.pf
             )
         return self._spec.sample_uncertainty(
-            sample.watts, self._ranges.volts, self._ranges.amps, self.crest_factor, elements
+            sample.watts, self._ranges.volts, self._ranges.amps, self.crest_factor, elements, sample.pf
         )
 
     async def resume(self, mark: str, interval_ms: int) -> bool:

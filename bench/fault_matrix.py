@@ -56,7 +56,9 @@ INTERVAL_MS = 100
 WATTS = 150.0
 # Constant power: the verdicts then depend on the fault alone, not on this machine's load.
 MODEL = constant_model(WATTS)
-MAX_LATENCY_NS = 500_000_000  # a reading sent at t is kept stamped within [t, t + this]
+# A reading sent at t is kept stamped within [t, t + this]. The SCPI driver stamps a reading on
+# its arrival, and on a loaded 2-core machine that has been seen to lag over 0.5 s.
+MAX_LATENCY_NS = 2_000_000_000
 PLUG_OUTAGE_S = 1.0
 PLUG_PHASE_PAUSE_S = 0.4  # the plug tells phases apart by pauses in polling: settle_s keeps them longer
 SETTLE_S = {"ptd": 0.05, "scpi": 0.05, "plug": 0.3}

@@ -14,8 +14,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,10 @@ class CpuBenchmark:
     sample_ms: float = 2.0
     matrix_size: int = 128
     workers: int = 1
+    #: Called with a number of queries as LoadGen issues them and as they complete (the
+    #: demo's simulated meter follows the queries in flight).
+    on_issue: Callable[[int], None] | None = field(default=None, compare=False)
+    on_complete: Callable[[int], None] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.scenario not in SCENARIOS:
@@ -103,8 +108,12 @@ def run_cpu_benchmark(bench: CpuBenchmark, out_dir: Path) -> None:
         work.run(sample_index)
         with completed:
             lg.QuerySamplesComplete([lg.QuerySampleResponse(sample_id, 0, 0)])
+        if bench.on_complete is not None:
+            bench.on_complete(1)
 
     def issue_queries(samples: list[Any]) -> None:
+        if bench.on_issue is not None:
+            bench.on_issue(len(samples))
         for sample in samples:
             pool.submit(process, sample.id, sample.index)
 

@@ -116,7 +116,10 @@ def _meters(tables: Any) -> tuple[MeterEntry, ...]:
         direct = keys.pop("sim_direct", False)
         if type(direct) is not bool:
             raise ConfigError(f"[[meter]] {name}: sim_direct must be true or false, not {direct!r}")
-        analyzer = _section(AnalyzerConfig, f"meter {name}", keys)
+        problems: list[str] = []
+        analyzer = _section(AnalyzerConfig, f"meter {name}", keys, problems)
+        if analyzer is None:
+            raise ConfigError(problems[0] if len(problems) == 1 else "; ".join(problems))
         analyzer.validate()
         entries.append(MeterEntry(name, analyzer, **{k: float(v) for k, v in sim.items()}, sim_direct=direct))
     names = [e.name for e in entries]

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from analyzer_drivers.base import Analyzer
 from analyzer_drivers.nvml import NvmlAnalyzer
-from analyzer_drivers.plug import ShellyPlug, TasmotaPlug
+from analyzer_drivers.plug_shelly import GEN1_KINDS, ShellyGen1Plug, ShellyPlug
+from analyzer_drivers.plug_tasmota import TasmotaPlug
 from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.rapl import RaplAnalyzer
 from analyzer_drivers.yokogawa import YokogawaAnalyzer
@@ -21,6 +22,7 @@ def _ptd(config: AnalyzerConfig) -> Analyzer:
         config.port,
         connect_timeout_s=config.connect_timeout_s,
         reply_timeout_s=config.reply_timeout_s,
+        timezone=config.ptd_timezone,
     )
 
 
@@ -37,17 +39,17 @@ def _yokogawa(config: AnalyzerConfig) -> Analyzer:
 
 
 def _plug(config: AnalyzerConfig) -> Analyzer:
-    plug = TasmotaPlug if config.type == "tasmota" else ShellyPlug
-    return plug(
-        config.broker,
-        config.topic,
-        connect_timeout_s=config.connect_timeout_s,
-        reply_timeout_s=config.reply_timeout_s,
-    )
+    timeouts = {"connect_timeout_s": config.connect_timeout_s, "reply_timeout_s": config.reply_timeout_s}
+    if config.type == "tasmota":
+        return TasmotaPlug(config.broker, config.topic, full_topic=config.full_topic,
+                           channel=config.channel, **timeouts)
+    if config.shelly_component.split(":")[0] in GEN1_KINDS:
+        return ShellyGen1Plug(config.broker, config.topic, component=config.shelly_component, **timeouts)
+    return ShellyPlug(config.broker, config.topic, component=config.shelly_component, **timeouts)
 
 
 def _stream(config: AnalyzerConfig) -> Analyzer:
-    auth = BrokerAuth(config.tls_ca, config.username, config.password_file)
+    auth = BrokerAuth(config.ca_file, config.username, config.password_file)
     return MqttStreamAnalyzer(
         config.broker, config.topic, auth=auth,
         connect_timeout_s=config.connect_timeout_s, reply_timeout_s=config.reply_timeout_s,
@@ -62,6 +64,45 @@ def _nvml(config: AnalyzerConfig) -> Analyzer:
     return NvmlAnalyzer(config.gpu_index)
 
 
+def _redfish(config: AnalyzerConfig) -> Analyzer:
+    from analyzer_drivers.redfish import RedfishAnalyzer
+
+    password = _secret(config.password_file, "password_file")
+    return RedfishAnalyzer(
+        config.url, chassis=config.chassis, username=config.username, password=password,
+        auth=config.auth, ca_file=config.ca_file, insecure=config.insecure,
+        timeout_s=config.reply_timeout_s, source=config.source,
+    )
+
+
+def _secret(path: str, what: str) -> str:
+    from pathlib import Path
+
+    from analyzer_drivers.base import AnalyzerError
+
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise AnalyzerError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def _snmp(config: AnalyzerConfig) -> Analyzer:
+    from analyzer_drivers.snmp import SnmpCredentials, SnmpPduAnalyzer
+
+    credentials = SnmpCredentials(
+        config.snmp_version, config.community, config.snmp_user,
+        _secret(config.auth_key_file, "auth_key_file"), _secret(config.priv_key_file, "priv_key_file"),
+        config.auth_protocol, config.priv_protocol, config.snmp_context,
+    )
+    return SnmpPduAnalyzer(
+        config.host, config.port, family=config.snmp_family, outlets=config.outlets, inlets=config.inlets,
+        credentials=credentials, timeout_s=config.reply_timeout_s,
+        source="energy" if config.source == "energy" else "power",
+    )
+
+
 BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "ptd": _ptd,
     "yokogawa": _yokogawa,
@@ -69,9 +110,16 @@ BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "shelly": _plug,
     "rapl": _rapl,
     "nvml": _nvml,
+    "redfish": _redfish,
+    "snmp": _snmp,
     "mqtt-stream": _stream,
 }
 
 
 def make_analyzer(config: AnalyzerConfig) -> Analyzer:
-    return BUILDERS[config.type](config)
+    analyzer = BUILDERS[config.type](config)
+    if config.calibration_file:
+        from power_director.calibration import load_calibration
+
+        analyzer.calibration = load_calibration(config.calibration_file, analyzer.name)
+    return analyzer

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -31,7 +32,10 @@ from analyzer_drivers.sim.ptd_server import (
 from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
+from power_director import datacenter_cli
 from power_director.analyzers import make_analyzer
+from power_director.cli_help import with_defaults
+from power_director.cli_results import add_results_commands, run_compare, run_ls
 from power_director.config import ConfigError, TelemetryConfig, load_config
 from power_director.demo import run_demo
 from power_director.exporter import DirectorExporter
@@ -45,7 +49,6 @@ from power_director.session import Session, SessionError, rebuild_session_files
 from power_director.telemetry import MqttTelemetry
 from power_director.wire import WireError
 from reports.audit import audit_csv, audit_summary, audit_table, audit_tree
-from reports.compare import format_table, load_sessions, render_compare_png
 from reports.html import REPORT_HTML
 from reports.mlperf_import import import_run, is_own_session, write_imported
 from reports.plot import POWER_PNG
@@ -59,12 +62,15 @@ from reports.session_report import (
     write_report,
 )
 from reports.spl import SplError
+from reports.submission import Placement, lay_out
+from reports.version import tool_version
 
 EXIT_INVALID = 1
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
+MEASURING_COMMANDS = ("run", "demo", "agent")
 EXPECTED_ERRORS = (
     AnalyzerError, ConfigError, LoadgenLogError, ReportError, SessionError, SplError,
     WorkloadError, OSError, AgentError, WireError,
@@ -125,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="power-director",
         description="Measure wall power during MLPerf LoadGen runs and report MLPerf Power results.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {tool_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="simulated meter + real LoadGen, no hardware needed")
@@ -135,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_options(demo)
 
     run = commands.add_parser("run", help="measure a workload command that writes LoadGen logs")
-    run.add_argument("--config", type=Path, required=True)
-    run.add_argument("--label")
+    run.add_argument("--config", type=Path, required=True, metavar="FILE",
+                     help="the director's TOML config (power-director check-config --config FILE checks it)")
+    run.add_argument("--label", help="names the session directory (default: the config's [session] label)")
     run.add_argument("--out", type=Path, help="sessions go here (default: config's out_dir)")
     run.add_argument("--loadgen-logs", type=Path, help="where the command writes its LoadGen logs "
                      "(default: it writes to $POWER_DIRECTOR_LOG_DIR)")
@@ -146,20 +154,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
 
     check = commands.add_parser("check-config", help="validate a config file and print the effective config")
-    check.add_argument("config", type=Path, metavar="FILE")
+    check.add_argument("config", type=Path, nargs="?", metavar="FILE", help="the config file")
+    check.add_argument("--config", type=Path, dest="config_option", metavar="FILE",
+                       help="the config file, as run and serve take it")
 
     report = commands.add_parser(
         "report", help="recompute a session's report, or read any MLPerf power run without writing to it",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="rule sets (--rules):\n" + rules_table(),
     )
-    report.add_argument("session_dir", type=Path, metavar="DIR")
+    report.add_argument("session_dir", type=Path, metavar="DIR",
+                        help="a session directory (e.g. power-runs/2026-11-23_10-36-55_demo-offline) "
+                        "or a published MLPerf power run (<scenario>/performance/run_1's parent)")
     report.add_argument("--out", type=Path, metavar="DIR2", help="a run we did not record: write "
                         "report.json, report.html and power.png here (never into DIR)")
     report.add_argument("--json", action="store_true", help="print report.json on stdout")
     add_rules_options(report)
     audit = commands.add_parser("audit", help="one row per power run of a submission tree (reads only)")
-    audit.add_argument("tree", type=Path, metavar="TREE")
+    audit.add_argument("tree", type=Path, metavar="TREE",
+                       help="a submission tree (closed|open/<org>/results/...) or a folder above runs")
     audit_format = audit.add_mutually_exclusive_group()
     audit_format.add_argument("--csv", action="store_true", help="CSV on stdout")
     audit_format.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -167,19 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--rules", default=f"{CURRENT}", help="comma-separated rule sets to judge "
                        f"by (default {CURRENT}; one of {', '.join(RULESETS)})")
 
+    lay = commands.add_parser("submission", help="lay an MLPerf-valid session into MLPerf's submission tree")
+    lay.add_argument("session_dir", type=Path, metavar="SESSION_DIR", help="an MLPerf-valid session")
+    for name in ("submitter", "system", "model"):
+        lay.add_argument(f"--{name}", required=True, help=f"the {name}'s name in the tree")
+    lay.add_argument("--division", default="closed", choices=("closed", "open"), help="the division")
+    lay.add_argument("--out", type=Path, required=True, metavar="TREE", help="the submission tree's root")
+    lay.add_argument("--allow-invalid", action="store_true",
+                     help="lay out a session that is not MLPerf-valid (a dry run of the layout)")
+
     add_remote_commands(commands)
-    compare = commands.add_parser("compare", help="tabulate (and plot) the results of several sessions")
-    compare.add_argument("session_dirs", type=Path, nargs="+", metavar="SESSION_DIR")
-    compare.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a bar chart here")
+    add_results_commands(commands)  # ls/query, compare
+    datacenter_cli.add_datacenter_commands(commands)
 
     sim = commands.add_parser("sim", help="run a meter simulator standalone")
     sims = sim.add_subparsers(dest="simulator", required=True)
     ptd = sims.add_parser("ptd", help="a PTDaemon-protocol server over a simulated meter")
-    ptd.add_argument("--host", default="127.0.0.1")
-    ptd.add_argument("--port", type=int, default=8888)
-    ptd.add_argument("--identity", choices=sorted(IDENTITIES), default="sim")
-    ptd.add_argument("--idle-watts", type=_positive_float, default=60.0)
-    ptd.add_argument("--dynamic-watts", type=float, default=140.0)
+    add_sim_basics(ptd, 8888, sorted(IDENTITIES), "sim")
     ptd.add_argument("--log", type=Path, help="PTDaemon -l style sample log")
     add_fault_options(ptd, "measurements whose mark ends with PHASE",
                       "each RL reply's samples as sent, with their mark ('RL <n>' heads each reply)")
@@ -187,30 +204,49 @@ def build_parser() -> argparse.ArgumentParser:
                      help="sample every MS ms (e.g. 0.05 for 20 kHz) whatever interval Go asks for")
     ptd.add_argument("--channels", type=_sim_channels, default=1, metavar="N",
                      help="a multichannel daemon with N inputs, answering RL,*,* (default 1)")
+    ptd.add_argument("--stamp-offset-s", type=int, default=0, metavar="S",
+                     help="stamp samples S seconds ahead of UTC, as a daemon on local time does")
 
     scpi = sims.add_parser("scpi", help="a Yokogawa WT300E SCPI server (pyvisa: TCPIP::host::port::SOCKET)")
-    scpi.add_argument("--host", default="127.0.0.1")
-    scpi.add_argument("--port", type=int, default=5025)
-    scpi.add_argument("--identity", choices=sorted(scpi_server.IDENTITIES), default="wt310")
-    scpi.add_argument("--idle-watts", type=_positive_float, default=60.0)
-    scpi.add_argument("--dynamic-watts", type=float, default=140.0)
+    add_sim_basics(scpi, 5025, sorted(scpi_server.IDENTITIES), "wt310")
     add_fault_options(scpi, "ranging (auto ranges) or testing (fixed ranges)",
                       "each value reply's power as sent, with the phase as its mark")
 
     plug = sims.add_parser("plug", help="a Tasmota or Shelly smart plug on an MQTT broker")
     plug.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883), help="HOST:PORT")
-    plug.add_argument("--kind", choices=plug_sim.KINDS, default="tasmota")
+    plug.add_argument("--kind", choices=plug_sim.KINDS, default="tasmota", help="the plug's firmware")
     plug.add_argument("--topic", default="plug", help="Tasmota topic or Shelly topic prefix")
     plug.add_argument("--period-s", type=_positive_float, default=1.0, help="seconds between readings")
-    plug.add_argument("--idle-watts", type=_positive_float, default=60.0)
-    plug.add_argument("--dynamic-watts", type=float, default=140.0)
+    add_load_model(plug)
     add_fault_options(plug, "ranging (the first burst of polls) or testing (later bursts)",
                       "each reading's power as published, with the phase as its mark")
+    datacenter_cli.add_redfish_sim(sims, _positive_float, _fault)
+    datacenter_cli.add_snmp_sim(sims, _positive_float, _fault)
     plug.add_argument("--outage-s", type=_positive_float, default=1.0,
                       help="how long a drop, restart or hang fault keeps the plug away")
     plug.add_argument("--phase-pause-s", type=_positive_float, default=1.5,
                       help="a pause in polling longer than this starts the next measurement")
+    plug.add_argument("--full-topic", default="%prefix%/%topic%/", help="Tasmota FullTopic")
+    plug.add_argument("--channels", type=int, default=1, help="Tasmota channels (lists when > 1)")
+    plug.add_argument("--component", default="switch:0",
+                      help="Shelly component: switch:<id>, pm1:<id>, em:<id>, em1:<id>; Gen1 relay:<n>")
+    with_defaults(parser)
     return parser
+
+
+def add_load_model(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--idle-watts", type=_positive_float, default=60.0,
+                         help="simulated power with this machine's CPUs idle")
+    command.add_argument("--dynamic-watts", type=float, default=140.0,
+                         help="power added with every CPU of this machine busy")
+
+
+def add_sim_basics(command: argparse.ArgumentParser, port: int, identities: list[str], identity: str) -> None:
+    command.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    command.add_argument("--port", type=int, default=port, help="TCP port to listen on (0: any free one)")
+    command.add_argument("--identity", choices=identities, default=identity,
+                         help="the meter model it presents itself as")
+    add_load_model(command)
 
 
 def add_fault_options(command: argparse.ArgumentParser, phases: str, sent: str) -> None:
@@ -222,13 +258,14 @@ def add_fault_options(command: argparse.ArgumentParser, phases: str, sent: str) 
 
 def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve_cmd = commands.add_parser("serve", help="the director service for remote SUT agents")
-    serve_cmd.add_argument("--config", type=Path, required=True)
+    serve_cmd.add_argument("--config", type=Path, required=True, metavar="FILE",
+                           help="the director's TOML config, with a [service] section")
 
     agent = commands.add_parser("agent", help="on the SUT: run a workload for a remote director")
     agent.add_argument("--director", required=True, help="HOST:PORT of 'power-director serve'")
     agent.add_argument("--token-file", type=Path, help="the director's shared secret")
     agent.add_argument("--tls-ca", type=Path, help="use TLS, trusting this (CA) certificate")
-    agent.add_argument("--label", default="run")
+    agent.add_argument("--label", default="run", help="names the session directory")
     agent.add_argument("--out", type=Path, default=Path("power-runs"),
                        help="the finished session and this SUT's LoadGen logs go here")
     agent.add_argument("--loadgen-logs", type=Path,
@@ -309,6 +346,9 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
             exporter = DirectorExporter(telemetry_config.prometheus_port, telemetry_config.prometheus_host)
             stack.callback(exporter.close)
             observers.append(exporter)
+        if progress is not None and progress.enabled:
+            ticker = asyncio.ensure_future(progress.tick())
+            stack.callback(ticker.cancel)
         reports = await body(_say_for(args, progress), observers)
     if args.json:
         print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
@@ -337,6 +377,7 @@ async def _run(args: argparse.Namespace) -> int:
         record_session(config, session.dir)
         if not args.json:
             print(summary_text(report))
+            print(f"  files: {session.dir}")
         return [report]
 
     return await _observed(args, config.telemetry, body)
@@ -352,8 +393,11 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    print(f"# {args.config}: valid; the effective configuration")
+    path = args.config_option or args.config
+    if path is None or (args.config_option and args.config):
+        raise ConfigError("check-config takes one config file: FILE or --config FILE")
+    config = load_config(path)
+    print(f"# {path}: valid; the effective configuration")
     print(json.dumps(asdict(config), indent=2))
     return 0
 
@@ -412,18 +456,18 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare(args: argparse.Namespace) -> int:
-    sessions = load_sessions(args.session_dirs)
-    print(format_table(sessions))
-    if args.plot:
-        args.plot.write_bytes(render_compare_png(sessions))
-        print(f"plot: {args.plot}")
+def _submission(args: argparse.Namespace) -> int:
+    place = Placement(args.submitter, args.system, args.model, args.division)
+    target = lay_out(args.session_dir, place, args.out, allow_invalid=args.allow_invalid)
+    print(f"{args.session_dir.name}: laid out in {target} (fill in power_settings.md's system part)")
     return 0
 
 
 def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     """The simulator the arguments ask for, as the coroutine that serves it.
     ValueError for a fault it cannot have."""
+    if args.simulator in ("redfish", "snmp"):
+        return datacenter_cli.serve(args)
     model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
     if args.simulator == "scpi":
         meter = scpi_server.Wt300Simulator(
@@ -435,11 +479,13 @@ def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
         plug = plug_sim.PlugSimulator(
             host, port, args.kind, args.topic, model, args.period_s, faults=args.fault,
             sent_log_path=args.sent_log, outage_s=args.outage_s, phase_pause_s=args.phase_pause_s,
+            full_topic=args.full_topic, channels=args.channels, component=args.component,
         )
         return plug_sim.serve_forever(plug)
     simulator = PtdSimulator(
         model=model, identity=args.identity, log_path=args.log, sent_log_path=args.sent_log,
         faults=args.fault, interval_ms=args.interval_ms, channels=args.channels,
+        stamp_offset_s=args.stamp_offset_s,
     )
     return serve_forever(simulator, args.host, args.port)
 
@@ -498,9 +544,15 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "meter-agent":
         return asyncio.run(run_meter_agent(args.config))
     if args.command == "compare":
-        return _compare(args)
+        return run_compare(args)
+    if args.command in ("ls", "query"):
+        return run_ls(args)
+    if args.command == "submission":
+        return _submission(args)
     if args.command == "check-config":
         return _check_config(args)
+    if args.command in datacenter_cli.COMMANDS:
+        return datacenter_cli.run_datacenter_command(args)
     return asyncio.run(_sim(args))
 
 
@@ -508,6 +560,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return dispatch(args)
+    except BrokenPipeError:
+        # The reader went away (``| head``): what it wanted is printed; say nothing more.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except EXPECTED_ERRORS as exc:
         print(f"power-director: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -515,7 +572,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"power-director: error: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print("power-director: error: interrupted; raw data kept", file=sys.stderr)
+        if args.command in MEASURING_COMMANDS:
+            print("power-director: error: interrupted; raw data kept", file=sys.stderr)
+        else:
+            print(f"power-director: {args.command} stopped (interrupted)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug of ours: still one line, and the raw data stays on disk
         print(f"power-director: internal error: {type(exc).__name__}: {exc} (raw data kept; "

@@ -1,7 +1,8 @@
 """``power-director demo``: the whole path on loopback, with no hardware and no network.
 
-A PTDaemon-protocol simulator whose power follows this machine's CPU load, the PTDaemon
-driver, and the real LoadGen over a small CPU SUT, for SingleStream and Offline.
+A PTDaemon-protocol simulator whose power follows the work the SUT has in flight, the
+PTDaemon driver, and the real LoadGen over a small CPU SUT, for SingleStream and Offline.
+Other programs on the machine do not move the verdict.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.sim.models import CpuUtilisationModel
 from analyzer_drivers.sim.ptd_server import PtdSimulator
+from analyzer_drivers.sim.work_model import WorkModel
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.analyzers import make_analyzer
@@ -39,12 +40,12 @@ async def run_demo(
     ``say`` gets the progress lines, ``summary`` (default: ``say``) each session's summary.
     """
     summary = summary or say
-    model = CpuUtilisationModel(scope="process")
+    model = WorkModel()
     simulator = PtdSimulator(model=model, averaging_ms=DEMO_INTERVAL_MS)
     port = await simulator.start_server("127.0.0.1", 0)
     say(
         f"PTDaemon simulator on 127.0.0.1:{port}: {model.idle_watts:g} W idle "
-        f"+ {model.dynamic_watts:g} W at full CPU load"
+        f"+ {model.busy_watts:g} W while the SUT has queries in flight"
     )
     config = Config(
         analyzer=AnalyzerConfig(port=port, interval_ms=DEMO_INTERVAL_MS, connect_timeout_s=5.0),
@@ -53,7 +54,8 @@ async def run_demo(
     reports = []
     try:
         for scenario in scenarios:
-            workload = InProcessLoadgen(CpuBenchmark(scenario, seconds))
+            bench = CpuBenchmark(scenario, seconds, on_issue=model.issue, on_complete=model.complete)
+            workload = InProcessLoadgen(bench)
             session = Session(
                 config, make_analyzer(config.analyzer), workload,
                 out_root=out_root, label=f"demo-{scenario.lower()}", say=say,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 import time
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -10,6 +12,20 @@ from analyzer_drivers.base import Sample
 from power_director.observe import expected_duration_s, phase_elapsed_s
 
 REDRAW_EVERY_S = 0.2
+TICK_S = 0.5  # the line is redrawn this often even when no sample arrives (a hung meter)
+STALE_S = 2.0  # after this long without a sample, the line says so
+
+
+def phase_label(phase: str) -> str:
+    """``ranging``; ``testing (run_1/)``; ``testing run 2 (run_2/)``: the folder it writes."""
+    match = re.fullmatch(r"testing_(\d+)", phase)
+    if match:
+        return f"testing run {match.group(1)} (run_{match.group(1)}/)"
+    return "testing (run_1/)" if phase == "testing" else phase
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class ProgressLine:
@@ -28,6 +44,14 @@ class ProgressLine:
         self.gaps = 0
         self._drawn_s = 0.0
         self._width = 0
+        self._sample_s = time.monotonic()
+
+    async def tick(self) -> None:
+        """Redraw every ``TICK_S`` until cancelled, so elapsed time moves while a meter hangs."""
+        while True:
+            await asyncio.sleep(TICK_S)
+            if self.phase and self._width:
+                self._draw(force=True)
 
     def on_state(self, phase: str, meta: dict[str, Any]) -> None:
         self.meta = meta
@@ -35,12 +59,14 @@ class ProgressLine:
             self.clear()
             return
         self.phase, self.samples, self.gaps, self.watts = phase, 0, 0, None
+        self._sample_s = time.monotonic()
         self._draw(force=True)
 
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
         if analyzer != self.meta.get("analyzer", {}).get("driver"):
             return  # the line follows the wall meter
         self.samples += len(samples)
+        self._sample_s = time.monotonic()
         self.gaps += sum(1 for s in samples if not s.is_valid)
         valid = [s for s in samples if s.is_valid]
         if valid:
@@ -55,7 +81,12 @@ class ProgressLine:
         expected_s = expected_duration_s(self.meta, self.phase)
         of = f"/{expected_s:.0f}" if expected_s else ""
         watts = "— W" if self.watts is None else f"{self.watts:.1f} W"
-        return f"{self.phase}  {elapsed_s:.1f}{of} s  {watts}  {self.samples} samples  {self.gaps} gaps"
+        line = (f"{phase_label(self.phase)}  {elapsed_s:.1f}{of} s  {watts}  "
+                f"{plural(self.samples, 'sample')}  {plural(self.gaps, 'gap')}")
+        silent_s = time.monotonic() - self._sample_s
+        if silent_s > STALE_S:
+            line += f"  no sample for {silent_s:.0f} s"
+        return line
 
     def _draw(self, force: bool = False) -> None:
         if not self.enabled or (not force and time.monotonic() - self._drawn_s < REDRAW_EVERY_S):

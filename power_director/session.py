@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import math
+import shlex
 import shutil
+import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
+from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges, Sample
 from analyzer_drivers.meters import CURRENT_HEADROOM, advise_ranges, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG
 from loadgen_bridge.workload import Workload, WorkloadError, check_window
@@ -23,8 +27,11 @@ from power_director.config import Config
 from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
 from power_director.observe import Observers, SessionObserver
 from power_director.system_config import check_system_meters
+from reports.mlperf_checks import meter_identity
 from reports.mlperf_layout import write_power_dir
 from reports.session_report import PHASE_DIRS, SESSION_META, phase_dir, repeat_phase, write_report
+from reports.store import index_session
+from reports.version import tool_version
 
 TAIL_TIMEOUT_INTERVALS = 3
 RECONNECT_FIRST_DELAY_S = 0.1
@@ -115,6 +122,15 @@ def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
     write_power_dir(session_dir, meta)
 
 
+def provenance(config: Config) -> dict[str, Any]:
+    """Where a session came from: tool version, host, command line and a hash of the config."""
+    config_json = json.dumps(asdict(config), sort_keys=True, default=str)
+    return {
+        "tool_version": tool_version(), "host": socket.gethostname(),
+        "command": shlex.join(sys.argv), "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],
+    }
+
+
 def _stamp() -> list[float]:
     """[wall, monotonic] seconds, as MLCommons' server.json/client.json record phases."""
     return [time.time(), time.monotonic()]
@@ -158,6 +174,11 @@ class _Meter:
     def ranged(self) -> bool:
         return self.role != "beside"
 
+    @property
+    def has_ranges(self) -> bool:
+        """A meter whose ranges ranging chooses (not a plug or an energy counter)."""
+        return self.ranged and not isinstance(self.analyzer, RangelessAnalyzer)
+
 
 @dataclass
 class _PhaseRecord:
@@ -195,6 +216,10 @@ class Session:
         self.workload = workload
         self.label = label or config.session.label
         self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}"
+        for n in range(2, 100):  # a second session in the same second (a v3 client retrying)
+            if not (out_root / self.name).exists():
+                break
+            self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}-{n}"
         self.dir = out_root / self.name
         self.say = say
         self.meta: dict[str, Any] = {
@@ -204,6 +229,7 @@ class Session:
             "interval_ms": config.analyzer.interval_ms,
             "settle_s": config.session.settle_s,
             "workload": workload.description,
+            **provenance(config),
             "uuid": {"client": str(uuid.uuid4()), "server": str(uuid.uuid4())},
             "ranges": {},
             "phases": {},
@@ -230,8 +256,12 @@ class Session:
         if self.dir.exists():
             raise SessionError(f"session directory {self.dir} already exists")
         runs = [phase_dir(repeat_phase(k)) for k in range(2, self.repeat + 1)]
-        for sub in (*PHASE_DIRS.values(), *runs, "power", "raw"):
-            (self.dir / sub).mkdir(parents=True)
+        try:
+            for sub in (*PHASE_DIRS.values(), *runs, "power", "raw"):
+                (self.dir / sub).mkdir(parents=True)
+        except OSError as exc:
+            raise SessionError(f"cannot create the session directory under {self.dir.parent}: "
+                               f"{exc.strerror or exc}") from None
         self._copy_reused_ranging()
         self.journal = Journal(self.dir / "raw")
         self.analyzer.on_exchange = self._log_exchange
@@ -244,15 +274,26 @@ class Session:
             self.journal.record_event("aborted", error=reason)
             self._finish_files()
             self.observers.on_state("aborted", self.meta)
+            kept = self._keep_or_discard()
             if isinstance(exc, (AnalyzerError, SessionError, WorkloadError, OSError)):
-                raise SessionError(f"{reason} (raw data kept in {self.dir})") from exc
+                raise SessionError(f"{reason} ({kept})") from exc
             raise
         self.meta["status"] = "completed"
         self._finish_files()
         report = write_report(self.dir)
+        index_session(self.dir)
         self.observers.on_state("completed", self.meta)
         self.observers.on_result(report)
         return report
+
+    def _keep_or_discard(self) -> str:
+        """After an abort: a session that measured nothing leaves no directory behind (we
+        made every file in it); one with samples is kept and indexed as aborted."""
+        if not any(self.meta.get("samples", {}).values()):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return "nothing was measured; no session directory kept"
+        index_session(self.dir)
+        return f"raw data kept in {self.dir}"
 
     def _copy_reused_ranging(self) -> None:
         """Labs may skip ranging: the earlier session's ranging files stand in for it."""
@@ -266,6 +307,9 @@ class Session:
     async def _measure(self) -> None:
         async with contextlib.AsyncExitStack() as stack:
             for meter in self.meters:
+                timeout_s = getattr(meter.analyzer, "connect_timeout_s", None)
+                within = f" (waiting up to {timeout_s:g} s)" if isinstance(timeout_s, (int, float)) else ""
+                self.say(f"{self.name}: connecting to {meter.analyzer.name}{within}")
                 await stack.enter_async_context(meter.analyzer)
                 await self._identify(meter)
             try:
@@ -275,7 +319,8 @@ class Session:
                     for meter in self.meters:
                         self._advise(meter)
                     ranges = {
-                        m.analyzer.name: testing_ranges(m.tally, m.info) if m.ranged and m.info
+                        m.analyzer.name: testing_ranges(m.tally, m.info) if m.has_ranges and m.info
+                        and m.analyzer.reads_volts_amps  # a BMC or a PDU has no ranges: auto
                         else Ranges.auto()
                         for m in self.meters
                     }
@@ -287,7 +332,7 @@ class Session:
 
     def _advise(self, meter: _Meter) -> None:
         """Before testing: warn when the ranges ranging implies would leave samples above 1 %."""
-        spec = meter_spec(meter.info.model) if meter.info and meter.ranged else None
+        spec = meter_spec(meter.info.model) if meter.info and meter.has_ranges else None
         seen = meter.tally
         if spec is None or not seen.has_range_inputs:
             return
@@ -310,8 +355,19 @@ class Session:
             "identify": info.raw, "averaging_ms": info.averaging_ms, "driver": meter.analyzer.name,
             "role": meter.role,
         }
+        if (accuracy := meter.analyzer.comparison_accuracy()) is not None:
+            described["comparison_accuracy"] = accuracy
+        if info.extra:
+            described["extra"] = dict(info.extra)
+        if meter.analyzer.calibration:
+            described["calibration"] = meter.analyzer.calibration
         self.meta["analyzers"].append(described)
         if meter.role == "primary":
+            identity = meter_identity(info.raw)
+            described.update(
+                serial=self.config.analyzer.serial or identity.serial, firmware=identity.firmware,
+                calibration_date=self.config.analyzer.calibration_date or identity.calibration_date,
+            )
             self.meta["analyzer"] = described
             self.meta["ranges"]["initial"] = _ranges_dict(meter.initial)
         self.journal.record_event("identified", analyzer=described, ranges=str(meter.initial))
@@ -321,12 +377,15 @@ class Session:
     async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
         for meter in self.meters:
             await meter.analyzer.set_ranges(ranges.get(meter.analyzer.name, Ranges.auto()))
+            if phase == "ranging":
+                await meter.analyzer.begin_ranging()
         primary_ranges = ranges.get(self.primary.analyzer.name, Ranges.auto())
         self.meta["ranges"][phase] = _ranges_dict(primary_ranges)
         for described in self.meta["analyzers"]:
             chosen = ranges.get(described["driver"], Ranges.auto())
             described.setdefault("ranges", {})[phase] = _ranges_dict(chosen)
-        self.say(f"  {phase}: ranges {primary_ranges.describe()}; running {self.workload.description}")
+        shown = primary_ranges.describe() if self.primary.has_ranges else "none to set"
+        self.say(f"  {phase}: ranges {shown}; running {self.workload.description}")
         await asyncio.sleep(self.config.session.settle_s)
         await self._phase(phase)
         await asyncio.sleep(self.config.session.settle_s)

@@ -12,14 +12,10 @@ from typing import Any
 from reports.headline import Headline, headline, metric_uncertainty, verdict
 from reports.plot import DPI
 from reports.repeat import overlaps
+from reports.results import EFFICIENCY_UNITS
 from reports.session_report import PHASE_DIRS, REPORT_JSON, ReportError, build_report, repeat_text
 
 COLUMNS = ("session", "scenario", "metric", "efficiency", "uncertainty", "repeat (95 % CI)", "valid")
-EFFICIENCY_UNITS = {
-    "samples_per_second_per_watt": "samples/s/W",
-    "queries_per_joule": "queries/J",
-    "samples_per_joule": "samples/J",
-}
 
 
 @dataclass(frozen=True)
@@ -113,9 +109,43 @@ def format_table(sessions: Sequence[SessionSummary]) -> str:
     return "\n".join([*lines, *interval_verdicts(sessions)])
 
 
+@dataclass(frozen=True)
+class Bar:
+    """One session's bar: its efficiency (what comparisons are about) with its interval."""
+
+    session: str
+    value: float
+    error: float  # NaN: unknown
+    unit: str
+    label: str
+    valid: bool
+
+
+def efficiency_bar(summary: SessionSummary) -> Bar | None:
+    """The repeat mean and its 95 % half-width where the testing run was repeated; else run 1's
+    efficiency with the measurement's ± (efficiency ∝ 1/power: the same relative error)."""
+    efficiency = summary.report.get("efficiency") or {}
+    key = next((k for k, v in efficiency.items() if isinstance(v, (int, float))), None)
+    if key is None:
+        return None
+    unit = EFFICIENCY_UNITS.get(key, key)
+    valid = bool(summary.report.get("valid"))
+    repeated = (summary.report.get("repeat") or {}).get("efficiency") or {}
+    if repeated.get("key") == key and repeated.get("half_width") is not None:
+        mean, half = float(repeated["mean"]), float(repeated["half_width"])
+        return Bar(summary.session, mean, half, unit, f"{mean:.4g} ± {half:.2g} (95 % CI, n={repeated['n']})",
+                   valid)
+    value = float(efficiency[key])
+    relative = (summary.report.get("uncertainty") or {}).get("relative")
+    error = value * float(relative) if isinstance(relative, (int, float)) else float("nan")
+    return Bar(summary.session, value, error, unit, f"{value:.4g} (run 1)", valid)
+
+
 def render_compare_png(sessions: Sequence[SessionSummary]) -> bytes:
-    """One bar chart per unit (W and mJ/query do not share an axis), error bars where known."""
-    units = sorted({s.metric.unit for s in sessions if s.metric.value is not None})
+    """One bar chart of efficiency per unit (samples/s/W and queries/J do not share an axis),
+    error bars from the repeat interval where runs were repeated."""
+    bars = [bar for bar in map(efficiency_bar, sessions) if bar is not None]
+    units = sorted({bar.unit for bar in bars})
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # only when drawing, as in plot
     from matplotlib.figure import Figure
 
@@ -124,20 +154,17 @@ def render_compare_png(sessions: Sequence[SessionSummary]) -> bytes:
     FigureCanvasAgg(fig)
     axes = fig.subplots(max(len(units), 1), 1, squeeze=False)[:, 0]
     for ax, unit in zip(axes, units, strict=False):
-        shown = [s for s in sessions if s.metric.unit == unit and s.metric.value is not None]
+        shown = [bar for bar in bars if bar.unit == unit]
         # NaN draws no error bar: unknown uncertainty is not zero uncertainty.
-        errors = [s.uncertainty if s.uncertainty is not None else float("nan") for s in shown]
-        colours = ["tab:blue" if s.report.get("valid") else "tab:red" for s in shown]
-        bars = ax.bar(range(len(shown)), [s.metric.value or 0.0 for s in shown], color=colours,
-                      yerr=errors, capsize=6)
-        ax.bar_label(bars, labels=[s.metric.text() for s in shown], label_type="center", color="white")
-        ax.set_xticks(range(len(shown)), [s.session for s in shown], rotation=15, ha="right",
-                      fontsize=8)
-        ax.set_ylabel(unit)
+        drawn = ax.bar(range(len(shown)), [b.value for b in shown], yerr=[b.error for b in shown],
+                       color=["tab:blue" if b.valid else "tab:red" for b in shown], capsize=6)
+        ax.bar_label(drawn, labels=[b.label for b in shown], label_type="center", color="white", fontsize=8)
+        ax.set_xticks(range(len(shown)), [b.session for b in shown], rotation=15, ha="right", fontsize=8)
+        ax.set_ylabel(f"{unit} (higher is better)")
         ax.grid(axis="y", alpha=0.3)
     if not units:
-        axes[0].text(0.5, 0.5, "no session has a result", transform=axes[0].transAxes, ha="center")
-    fig.suptitle("power-director: sessions compared (red: invalid)")
+        axes[0].text(0.5, 0.5, "no session has an efficiency", transform=axes[0].transAxes, ha="center")
+    fig.suptitle("power-director: efficiency compared (red: invalid)")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.timefmt import format_mlperf_time
+from reports.mlperf_checks import MLPERF_DEVICE_TYPES
+from reports.ptd_logs import ptd_log_text
 
 EVENTS = "raw/events.jsonl"
 RESULT_FILES = (
@@ -28,21 +30,17 @@ RESULT_FILES = (
     "run_1/mlperf_log_summary.txt",
     "run_1/spl.txt",
 )
+#: What power-dev's server hashes into server.json: the files it wrote itself. For a v3
+#: session the client hashes its own (client.log, the LoadGen logs) into client.json, and
+#: MLCommons' checker fails a file the two descriptors both list with different sums.
+SERVER_RESULT_FILES = ("power/ptd_logs.txt", "power/server.log", "ranging/spl.txt", "run_1/spl.txt",
+                       "run_1/ptd_out.txt")
 PROTOCOL_VERSION = 3
 SOURCE_PACKAGES = ("analyzer_drivers", "loadgen_bridge", "power_director", "reports")
 MODULES = ("power-director", "numpy", "pandas", "mlcommons-loadgen")
 
-#: PTDaemon device type numbers, by the driver name PTDaemon's Identify reports.
-PTD_DEVICE_TYPES = {
-    "YokogawaWT210": 8,
-    "YokogawaWT310": 49,
-    "YokogawaWT310E": 49,
-    "YokogawaWT330": 52,
-    "YokogawaWT330E": 52,
-    "YokogawaWT500": 35,
-    "YokogawaWT1800": 47,
-    "YokogawaWT5000": 66,
-}
+#: PTDaemon device type numbers: the checker's, and WT1800/WT5000 that it refuses.
+PTD_DEVICE_TYPES = {**MLPERF_DEVICE_TYPES, "YokogawaWT1800": 47, "YokogawaWT5000": 66}
 
 
 def read_events(session_dir: Path) -> Iterator[dict[str, Any]]:
@@ -62,30 +60,6 @@ def read_events(session_dir: Path) -> Iterator[dict[str, Any]]:
 
 def _log_line(t_ns: int, message: str) -> str:
     return f"{format_mlperf_time(t_ns)}: {message}\n"
-
-
-def _uncertainty_enabled(identify: str) -> bool:
-    """PTDaemon's Identify: ``..., mode=power, <uncertainty enabled>, ...``."""
-    fields = identify.split(",")
-    return "mode=power" in fields and fields[fields.index("mode=power") + 1 :][:1] == ["1"]
-
-
-def ptd_log_lines(events: list[dict[str, Any]], analyzer_name: str, identify: str) -> list[str]:
-    """PTDaemon-style console lines for what the meter did, as MLCommons' checker reads them."""
-    lines = []
-    for event in events:
-        if event.get("kind") != "exchange":
-            continue
-        cmd, reply, t_ns = str(event.get("cmd", "")), str(event.get("reply", "")), int(event["t_ns"])
-        if cmd == "Identify" and _uncertainty_enabled(identify):
-            lines.append(_log_line(t_ns, f"Uncertainty checking for {analyzer_name} is activated"))
-        elif cmd.startswith("Go,") and reply.startswith("Starting"):
-            lines.append(_log_line(t_ns, f"Go with mark '{cmd.split(',', 3)[3]}'"))
-        elif cmd == "Stop" and reply.startswith("Stopping"):
-            lines.append(_log_line(t_ns, "Completed test"))
-        elif reply.startswith("Error"):
-            lines.append(_log_line(t_ns, f"ERROR: {cmd}: {reply}"))
-    return lines
 
 
 def _v3_messages(meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -145,20 +119,37 @@ def _modules() -> dict[str, str]:
     return versions
 
 
-def _ptd_config(meta: dict[str, Any]) -> dict[str, Any]:
-    analyzer = meta.get("analyzer", {})
-    name = str(analyzer.get("name", ""))
-    return {
-        "device_type": PTD_DEVICE_TYPES.get(name, 0),
-        "command": [],  # the director connected to a running PTDaemon; it did not launch one
-        "channel": None,
-        "driver": analyzer.get("driver"),
-    }
+def identify_channels(identify: str) -> int:
+    """The input count PTDaemon's Identify reports (``mode=power,<unc>,<ranges>,<channels>``)."""
+    fields = identify.split(",")
+    try:
+        return int(fields[fields.index("mode=power") + 3])
+    except (ValueError, IndexError):
+        return 1
+
+
+def _ptd_config(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per ranged analyzer, as power-dev's server.json has since 2025 (a list: the
+    checker's check_ptd_config iterates it). ``command`` is empty: the director connected to
+    a running PTDaemon and did not launch one. ``channel`` is power-dev's [first, count]."""
+    config = []
+    for analyzer in meta.get("analyzers", [meta.get("analyzer", {})]):
+        if analyzer.get("role", "primary") == "beside":
+            continue
+        channels = identify_channels(str(analyzer.get("identify", "")))
+        config.append({
+            "device_type": PTD_DEVICE_TYPES.get(str(analyzer.get("name", "")), 0),
+            "command": [],
+            "channel": [1, channels] if channels > 1 else None,
+            "driver": analyzer.get("driver"),
+        })
+    return config
 
 
 def _session_descriptor(meta: dict[str, Any], results: dict[str, str]) -> dict[str, Any]:
-    phases = {phase: meta.get("phases", {}).get(phase, {}).get("times", [])
-              for phase in ("ranging", "testing")}
+    phases = meta.get("v3_phases") or {
+        phase: meta.get("phases", {}).get(phase, {}).get("times", []) for phase in ("ranging", "testing")
+    }
     return {
         "version": f"power-director {_modules()['power-director']}",
         "timezone": 0,
@@ -182,14 +173,35 @@ def _text_log(events: list[dict[str, Any]], kinds: tuple[str, ...]) -> str:
     return "".join(lines)
 
 
+def _write_ptd_out(session_dir: Path, meta: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    """``run_1/ptd_out.txt`` as power-dev's server writes it: the daemon's Watts and
+    Uncertainty replies at the end of the testing run (lib/server.py, Session.stop)."""
+    mark = meta.get("phases", {}).get("testing", {}).get("mark")
+    run_1 = session_dir / "run_1"
+    if not mark or not run_1.is_dir():
+        return
+    replies: dict[str, str] = {}
+    in_testing = False
+    for event in events:
+        cmd = str(event.get("cmd", ""))
+        if event.get("kind") != "exchange":
+            continue
+        if cmd.startswith("Go,"):
+            in_testing = cmd.endswith(f",{mark}")
+        elif in_testing and cmd in ("Watts", "Uncertainty"):
+            replies[cmd] = str(event.get("reply", ""))
+    if replies:
+        watts, uncertainty = replies.get("Watts", ""), replies.get("Uncertainty", "")
+        text = f"Analyzer 1:\nPower: {watts} \nUncertainty: {uncertainty}\n"
+        (run_1 / "ptd_out.txt").write_text(text, encoding="utf-8")
+
+
 def write_power_dir(session_dir: Path, meta: dict[str, Any]) -> None:
     """Write ``power/``'s logs, then the two descriptors with the sha1 of every result file."""
     power = session_dir / "power"
     power.mkdir(exist_ok=True)
     events = list(read_events(session_dir))
-    analyzer = meta.get("analyzer", {})
-    ptd_lines = ptd_log_lines(events, str(analyzer.get("name", "")), str(analyzer.get("identify", "")))
-    (power / "ptd_logs.txt").write_text("".join(ptd_lines), encoding="utf-8")
+    (power / "ptd_logs.txt").write_text(ptd_log_text(session_dir, meta, events), encoding="utf-8")
     (power / "server.log").write_text(
         _text_log(events, ("identified", "exchange", "phase_start", "phase_stop", "aborted")),
         encoding="utf-8",
@@ -197,12 +209,18 @@ def write_power_dir(session_dir: Path, meta: dict[str, Any]) -> None:
     (power / "client.log").write_text(
         _text_log(events, ("phase_start", "phase_stop", "workload", "aborted")), encoding="utf-8"
     )
+    _write_ptd_out(session_dir, meta, events)
     results = {
         name: _sha1(session_dir / name) for name in RESULT_FILES if (session_dir / name).is_file()
     }
     client = _session_descriptor(meta, results)
+    server_results = results
+    if meta.get("v3_phases"):
+        server_results = {name: _sha1(session_dir / name) for name in SERVER_RESULT_FILES
+                          if (session_dir / name).is_file()}
     server = {
         **client,
+        "results": server_results,
         "ptd_messages": [
             {"cmd": e["cmd"], "reply": e["reply"]}
             for e in events

@@ -23,6 +23,8 @@ DPI = 100
 PNG_SIZE_PX = (int(FIGURE_SIZE_IN[0] * DPI), int(FIGURE_SIZE_IN[1] * DPI))  # width, height
 GAP_FACTOR = 2.0  # samples further apart than this many intervals leave a gap
 NS_PER_S = 1e9
+MIN_SPAN_FRACTION = 0.2  # the y-axis spans at least 20 % of the highest power shown ...
+MIN_SPAN_W = 1.0  # ... and at least 1 W
 
 IN_WINDOW_COLOUR = "tab:blue"
 OUTSIDE_COLOUR = "0.6"
@@ -87,14 +89,24 @@ def _draw_phase(ax: Axes, phase: PhaseReport) -> None:
     _draw_gaps(ax, gaps, origin_ns, phase.interval_ns)
     samples = int(valid.sum())
     average = f"{avg_watts:.2f} W MLPerf average" if avg_watts is not None else "no samples in window"
+    begin, end = _iso(phase.window.power_begin), _iso(phase.window.power_end)
+    if begin.endswith(" UTC") and end.endswith(" UTC") and begin[:10] == end[:10]:
+        begin, end = begin.removesuffix(" UTC"), end[11:]  # one date, written once
+    window = f"{begin} – {end}"
     ax.set_title(f"{phase.phase}: {samples} valid samples ({phase.power['samples_in_window']} in window), "
-                 f"LoadGen window {phase.window.power_begin} – {phase.window.power_end} UTC, {average}",
+                 f"LoadGen window {window}, {average}",
                  fontsize=10, loc="left")
     ax.set_xlabel(f"time since {phase.phase} power_begin (s)")
     ax.set_ylabel("power (W)")
     ax.grid(alpha=0.3)
     if not samples:
         ax.text(0.5, 0.5, "no valid samples", transform=ax.transAxes, ha="center", color=GAP_COLOUR)
+
+
+def _iso(loadgen_time: str) -> str:
+    from reports.html_page import iso_time  # one date format for the page and its plot
+
+    return iso_time(loadgen_time)
 
 
 def _draw_gaps(ax: Axes, gaps: Gaps, origin_ns: int, interval_ns: int) -> None:
@@ -121,6 +133,20 @@ def _legend_handles() -> list[Any]:
     ]
 
 
+def power_limits(watts: Sequence[npt.NDArray[np.float64]]) -> tuple[float, float] | None:
+    """y-limits spanning every valid sample, at least ``MIN_SPAN_FRACTION`` of the level wide:
+    a plug's ±1 % noise should look like noise, not cliffs."""
+    valid = [w[np.isfinite(w) & (w > 0)] for w in watts]
+    values = np.concatenate(valid) if valid else np.empty(0)
+    if len(values) == 0:
+        return None
+    low, high = float(values.min()), float(values.max())
+    span = max(high - low, MIN_SPAN_FRACTION * high, MIN_SPAN_W)
+    middle = (low + high) / 2
+    pad = 0.08 * span
+    return max(0.0, middle - span / 2 - pad), middle + span / 2 + pad
+
+
 def render_power_png(phases: Sequence[PhaseReport], title: str) -> bytes:
     """One panel per phase, top to bottom, as PNG bytes of ``PNG_SIZE_PX``."""
     # matplotlib is imported here, not at the top: commands that draw nothing (the SUT agent)
@@ -130,9 +156,13 @@ def render_power_png(phases: Sequence[PhaseReport], title: str) -> bytes:
 
     fig = Figure(figsize=FIGURE_SIZE_IN, dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(len(phases), 1, squeeze=False)
+    # One y-scale for every phase: a check compares their power, so the eye should too.
+    axes = fig.subplots(len(phases), 1, squeeze=False, sharey=True)
     for ax, phase in zip(axes[:, 0], phases, strict=True):
         _draw_phase(ax, phase)
+    limits = power_limits([p.series.watts for p in phases])
+    if limits is not None:
+        axes[0, 0].set_ylim(*limits)
     fig.suptitle(title, fontsize=12)
     fig.legend(handles=_legend_handles(), loc="outside lower center", ncols=3, fontsize=9, frameon=False)
     buffer = io.BytesIO()

@@ -17,6 +17,8 @@ from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse
 from reports import checks
 from reports.checks import Check
 from reports.clock_report import clock_checks, clock_section, corrected_window
+from reports.comparison import comparison_accuracy, comparison_checks, stated_uncertainty
+from reports.crossval import calibration_section, cross_validate, grade_checks, meter_grade
 from reports.headline import headline, metric_uncertainty, verdict
 from reports.metrics import (
     PER_QUERY_SCENARIOS,
@@ -25,6 +27,7 @@ from reports.metrics import (
     mlperf_window_mask,
     weighted_energy,
 )
+from reports.mlperf_checks import mlperf_checks
 from reports.multinode import system_checks, system_lines, system_section
 from reports.repeat import CONFIDENCE, interval_stats
 from reports.spl import PowerSeries, read_spl
@@ -35,6 +38,7 @@ from reports.uncertainty import (
     edge_error_w,
     error_budget,
 )
+from reports.version import tool_version
 
 PHASE_DIRS = {"ranging": "ranging", "testing": "run_1"}
 SESSION_META = "session.json"
@@ -180,14 +184,19 @@ def _per_sample_ranges(
 def _sample_uncertainty(
     phase: str, in_window: PowerSeries, meta: dict[str, Any]
 ) -> SampleUncertainty | None:
-    """Per-sample uncertainty from the meter's accuracy spec, else PTDaemon's reported mean."""
+    """Per-sample uncertainty from the meter's accuracy spec (a plug's stated accuracy), else
+    PTDaemon's reported mean."""
+    stated = comparison_accuracy(meta)
+    if stated is not None:
+        return stated_uncertainty(stated, in_window.watts)
     spec = meter_spec(str(meta.get("analyzer", {}).get("model", "")))
     if spec is not None:
         ranges = meta.get("ranges", {}).get(phase) or {}
         volts_ranges, amps_ranges = _per_sample_ranges(spec, ranges, in_window)
+        # Each sample's power factor adds the manual's PF term (meters.MeterSpec.sample_uncertainty).
         relative = np.array([
-            spec.sample_uncertainty(w, v, a)
-            for w, v, a in zip(in_window.watts, volts_ranges, amps_ranges, strict=True)
+            spec.sample_uncertainty(w, v, a, pf=pf)
+            for w, v, a, pf in zip(in_window.watts, volts_ranges, amps_ranges, in_window.pf, strict=True)
         ])
         return SampleUncertainty(relative, f"{spec.model} accuracy spec at the ranges in use")
     mean = meta.get("phases", {}).get(phase, {}).get("uncertainty_mean")
@@ -207,12 +216,17 @@ def _beside_meters(session_dir: Path, meta: dict[str, Any], testing: PhaseReport
         energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns,
                                  testing.window.end_ns, testing.interval_ns)
         wall_watts = testing.power["time_weighted"]["avg_watts"]
+        versus = cross_validate((testing.series.t_ns, testing.series.watts), (series.t_ns, series.watts),
+                                testing.window.begin_ns, testing.window.end_ns, testing.interval_ns)
+        grade, why = meter_grade(analyzer)
         beside[analyzer["driver"]] = {
             "name": analyzer.get("name"),
             "avg_watts": energy.avg_watts,
             "energy_j": energy.energy_j,
             "share_of_wall": energy.avg_watts / wall_watts if energy.avg_watts and wall_watts else None,
             "gap_s": energy.gap_s,
+            "grade": grade, "grade_reason": why,
+            "cross_validation": versus.as_dict() if versus else None,
         }
     return beside
 
@@ -271,6 +285,8 @@ def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
         if ranges.get(key):
             overloaded += int(np.count_nonzero(values > checks.OVERLOAD_FACTOR * ranges[key]))
     errors = int(np.count_nonzero(testing.series.watts == -1.0))
+    if comparison_accuracy(meta) is not None:
+        return [*comparison_checks(uncertainty, len(in_window)), checks.range_overload(overloaded, errors)]
     return [
         checks.sample_uncertainty(
             uncertainty.above_one_percent if uncertainty else None, len(in_window),
@@ -360,6 +376,8 @@ def build_report(
         checks.mlperf_duration(testing.power["duration_s"]),
         *clock_checks(meta),
         _reconnect_check(meta),
+        *mlperf_checks(meta),
+        *grade_checks(meta),
         *system_checks(system),
     ]
     if meta.get("reused_ranging"):
@@ -376,9 +394,13 @@ def build_report(
     return {
         "session": meta.get("session_name", session_dir.name),
         "label": meta.get("label"),
+        "tool_version": meta.get("tool_version") or tool_version(),
+        "provenance": {key: meta.get(key) for key in ("host", "command", "config_hash", "workload")},
         "scenario": testing.window.scenario,
         "valid": not problems,
         "mlperf_valid": not problems and all(c.status == "pass" for c in all_checks),
+        # why MLCommons would not accept it (every check that did not pass)
+        "mlperf_problems": [c.reason for c in all_checks if c.status != "pass"],
         "problems": problems,
         "warnings": [c.reason for c in all_checks if c.status == "warning"],
         "unknown": [c.reason for c in all_checks if c.status == "unknown"],
@@ -392,6 +414,8 @@ def build_report(
         "ranges": meta.get("ranges", {}),
         "clock": clock_section(meta),
         "beside": _beside_meters(session_dir, meta, testing),
+        "grade": dict(zip(("label", "reason"), meter_grade(meta.get("analyzer", {})), strict=True)),
+        **calibration_section(meta, testing.power),
         **({"system": system} if system is not None else {}),
         **_repeat_section(session_dir, meta, testing),
         **(hooks.extra(ranging, testing) if hooks else {}),
@@ -403,7 +427,17 @@ def _run_summary(run: int, phase: PhaseReport, key: str) -> dict[str, Any]:
         "run": run, "dir": phase_dir(repeat_phase(run)), "value": phase.power.get(key),
         "avg_watts": phase.power["avg_watts"], "samples_in_window": phase.power["samples_in_window"],
         "duration_s": phase.power["duration_s"], "loadgen_validity": phase.window.validity,
+        "efficiency": _efficiency(phase.window, phase.power),
     }
+
+
+def _efficiency_interval(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The first efficiency figure of run 1 across every run: mean, stdev, 95 % interval."""
+    keys = list(runs[0]["efficiency"])
+    if not keys:
+        return None
+    values = [float(r["efficiency"].get(keys[0], float("nan"))) for r in runs]
+    return {"key": keys[0], **interval_stats(values)}
 
 
 def _repeat_section(session_dir: Path, meta: dict[str, Any], testing: PhaseReport) -> dict[str, Any]:
@@ -418,7 +452,7 @@ def _repeat_section(session_dir: Path, meta: dict[str, Any], testing: PhaseRepor
     values = [float("nan") if r["value"] is None else float(r["value"]) for r in runs]
     return {"repeat": {
         "metric": metric.key, "unit": metric.unit, "confidence": CONFIDENCE,
-        **interval_stats(values), "runs": runs,
+        **interval_stats(values), "runs": runs, "efficiency": _efficiency_interval(runs),
     }}
 
 

@@ -57,6 +57,7 @@ class Director:
     service: DirectorService
     port: int
     out_root: Path
+    simulator: PtdSimulator | None = None
 
 
 @contextlib.asynccontextmanager
@@ -76,7 +77,7 @@ async def running_director(tmp_path: Path, **service: object) -> AsyncIterator[D
     director = DirectorService(config, out_root=out_root, say=lambda _: None)
     port = await director.start()
     try:
-        yield Director(director, port, out_root)
+        yield Director(director, port, out_root, simulator)
     finally:
         await director.close()
         await simulator.close()

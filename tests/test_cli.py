@@ -100,7 +100,7 @@ def test_run_measures_a_workload_command(ptd_sim: int, tmp_path: Path) -> None:
         sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "1.5",
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    (session,) = (tmp_path / "runs").iterdir()
+    (session,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     report = json.loads((session / "report.json").read_text())
     assert report["scenario"] == "Offline" and report["valid"]
     assert report["analyzer"]["model"] == "WT310"
@@ -134,7 +134,7 @@ def test_failing_workload_keeps_the_raw_data(ptd_sim: int, tmp_path: Path) -> No
                      sys.executable, "-c", "import time, sys; time.sleep(0.5); sys.exit(3)")
     line = one_line_error(result)
     assert "workload exited with status 3 in the ranging phase" in line and "raw data kept" in line
-    (session,) = (tmp_path / "runs").iterdir()
+    (session,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     assert json.loads((session / "session.json").read_text())["status"] == "aborted"
     raw_lines = next((session / "raw").glob("*.samples.txt")).read_text().splitlines()
     assert len(raw_lines) >= 2  # the samples of the half second before the failure
@@ -199,7 +199,7 @@ def test_run_with_a_second_supply_from_the_config(ptd_sim: int, tmp_path: Path) 
     finally:
         second.terminate()
         second.wait(timeout=10)
-    (session,) = (tmp_path / "runs").iterdir()
+    (session,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     report = json.loads((session / "report.json").read_text())
     assert report["power"]["avg_watts"] == pytest.approx(100.0, rel=0.03)  # 60 W + 40 W, summed by time
     assert ",Ch2,Watts," in (session / "run_1" / "spl.txt").read_text()

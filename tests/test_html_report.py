@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import subprocess
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,9 @@ import numpy.typing as npt
 import pytest
 from matplotlib.image import imread
 
-from reports.headline import headline
 from reports.html import REPORT_HTML, render_html
-from reports.plot import PNG_SIZE_PX, POWER_PNG, find_gaps
+from reports.html_page import check_label, headline_text
+from reports.plot import PNG_SIZE_PX, POWER_PNG, find_gaps, power_limits
 from reports.session_report import write_report
 from tests.conftest import session_dirs
 
@@ -43,7 +44,7 @@ def test_every_session_gets_html_and_png(demo_run) -> None:  # type: ignore[no-u
     for session in session_dirs(out).values():
         report = _report(session)
         page = (session / REPORT_HTML).read_text(encoding="utf-8")
-        assert escape(headline(report).text()) in page
+        assert headline_text(report) in page and "±" in headline_text(report)
         assert escape(report["analyzer"]["name"]) in page
         for check in report["checks"]:
             assert escape(check["name"]) in page and escape(check["reason"]) in page
@@ -73,7 +74,9 @@ def test_error_budget_is_rendered_whatever_its_shape(demo_run) -> None:  # type:
     budget = {"relative": 0.0123, "sources": {"analyzer_fraction": 0.01, "gaps_fraction": 0.002}}
     page = render_html({**report, "uncertainty": budget}, None)
     assert "Error budget" in page
-    assert all(text in page for text in ("relative", "0.0123", "analyzer_fraction", "gaps_fraction"))
+    # Known keys with labels and units, unknown ones as they are.
+    assert all(text in page for text in ("Relative to the result", "± 1.230\u202f%", "analyzer_fraction",
+                                         "gaps_fraction", "0.002"))
     assert "Error budget" in render_html(report, None)  # the demo's own budget
     assert "Error budget" not in render_html({**report, "uncertainty": None}, None)
 
@@ -107,20 +110,86 @@ def _chromium() -> str | None:
     return next(filter(None, (shutil.which(name) for name in ("chromium", "chromium-browser"))), None)
 
 
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const out = {};
+  for (const id of ["verdict", "headline", "failures", "trace", "provenance", "repeat"]) {
+    const e = document.getElementById(id);
+    if (!e) { out[id] = null; continue; }
+    const r = e.getBoundingClientRect(), st = getComputedStyle(e);
+    out[id] = {top: r.top + window.scrollY, width: r.width, height: r.height,
+               shown: st.display !== "none" && st.visibility !== "hidden" && r.width > 0 && r.height > 0};
+  }
+  out.first_check = document.querySelector("table.checks tr:nth-child(2) .badge").textContent;
+  out.trace_px = document.getElementById("trace").naturalWidth;
+  const pre = document.createElement("pre");
+  pre.id = "probe";
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _chromium_run(browser: str, page: Path, profile: Path, *flags: str) -> str:
+    result = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+         f"--window-size={SCREEN_WIDTH_PX},{SCREEN_HEIGHT_PX}", *flags, page.resolve().as_uri()],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    return result.stdout
+
+
+def _probe(browser: str, page_html: str, tmp_path: Path) -> dict[str, Any]:
+    """Where the page's key elements are, as laid out by Chromium."""
+    probed = tmp_path / "probed.html"
+    probed.write_text(page_html.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    dom = _chromium_run(browser, probed, tmp_path / "profile-probe", "--dump-dom",
+                        "--virtual-time-budget=10000")
+    match = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert match, dom[-2000:]
+    found: dict[str, Any] = json.loads(unescape(match.group(1)))
+    return found
+
+
 def test_report_html_renders_in_headless_chromium(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Screenshot the demo's report, and check where a person finds what matters: the verdict
+    and headline at the top, the trace drawn, the failures (of a failing copy) above the fold."""
     browser = _chromium()
     if browser is None:
         pytest.skip("no chromium binary on PATH (Debian: apt-get install -y chromium)")
     _, out = demo_run
     page = session_dirs(out)["demo-singlestream"] / REPORT_HTML
     screenshot = tmp_path / "report.png"
-    subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
-         f"--screenshot={screenshot}", f"--window-size={SCREEN_WIDTH_PX},{SCREEN_HEIGHT_PX}",
-         page.resolve().as_uri()],
-        capture_output=True, timeout=90, check=False,
-    )
+    _chromium_run(browser, page, tmp_path / "profile", f"--screenshot={screenshot}")
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     shape, colours = _distinct_colours(screenshot)
     assert shape[:2] == (SCREEN_HEIGHT_PX, SCREEN_WIDTH_PX)
     assert colours > 50  # text, badges and the plot, not a blank page
+
+    report = _report(page.parent)
+    laid_out = _probe(browser, page.read_text(encoding="utf-8"), tmp_path)
+    for key in ("verdict", "headline", "trace", "provenance"):
+        assert laid_out[key] and laid_out[key]["shown"], (key, laid_out)
+    assert laid_out["verdict"]["top"] < 120 and laid_out["headline"]["top"] < 200
+    assert laid_out["trace_px"] == PNG_SIZE_PX[0] and laid_out["failures"] is None
+
+    failing = copy.deepcopy(report)
+    failing["valid"] = failing["mlperf_valid"] = False
+    failing["problems"] = ["testing power 94.44 W is 5.3% below ranging 99.74 W (more than 5 %)"]
+    broken = next(c for c in failing["checks"] if c["name"] == "testing_power_vs_ranging")
+    broken.update(status="fail", reason=failing["problems"][0])
+    png = (page.parent / POWER_PNG).read_bytes()
+    laid_out = _probe(browser, render_html(failing, png), tmp_path)
+    assert laid_out["failures"]["shown"] and laid_out["failures"]["top"] < 400, laid_out
+    assert laid_out["first_check"] == "fail"
+    assert check_label("testing_power_vs_ranging") == ("testing", "testing power not > 5 % below ranging")
+
+
+def test_power_axis_has_a_minimum_span_and_covers_every_phase() -> None:
+    """A plug's ±1 % noise around 100 W must not fill the axis; both phases share one scale."""
+    noisy = np.array([99.0, 101.0, 100.0, 99.5])
+    low, high = power_limits([noisy, np.array([100.5, -1.0, np.nan])])
+    assert high - low >= 0.2 * 101.0 and low <= 99.0 and high >= 101.0
+    wide_low, wide_high = power_limits([np.array([60.0, 130.0]), np.array([125.0])])
+    assert wide_low <= 60.0 and wide_high >= 130.0 and wide_high - wide_low < 1.3 * 70
+    assert power_limits([np.array([-1.0, np.nan])]) is None

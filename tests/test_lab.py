@@ -38,6 +38,7 @@ def test_repeat_three_prints_an_interval_and_compare_shows_both(tmp_path: Path) 
         low, high = repeat["ci95"]
         assert low < repeat["mean"] < high and repeat["runs"][0]["value"] == report["power"][repeat["metric"]]
         assert all(r["samples_in_window"] > 0 for r in repeat["runs"])
+        assert repeat["efficiency"]["n"] == 3 and repeat["efficiency"]["half_width"] is not None
     compared = run_cli("compare", *(str(p) for p in sessions.values()), timeout=60)
     assert compared.returncode == 0, compared.stderr
     assert compared.stdout.count("95 % CI [") == 2
@@ -50,12 +51,12 @@ def test_reuse_ranging_skips_it_and_is_not_mlperf_valid(ptd_sim: int, tmp_path: 
     first = run_cli("run", "--config", str(config), "--label", "first", "--out", str(tmp_path / "a"),
                     *workload)
     assert first.returncode == 0, first.stdout + first.stderr
-    (earlier,) = (tmp_path / "a").iterdir()
+    (earlier,) = [p for p in (tmp_path / "a").iterdir() if p.is_dir()]
     again = run_cli("run", "--config", str(config), "--label", "again", "--out", str(tmp_path / "b"),
                     "--reuse-ranging", str(earlier), *workload)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "ranging: ranges" not in again.stdout
-    (session,) = (tmp_path / "b").iterdir()
+    (session,) = [p for p in (tmp_path / "b").iterdir() if p.is_dir()]
     report = json.loads((session / "report.json").read_text())
     old = json.loads((earlier / "report.json").read_text())
     assert report["valid"] and report["mlperf_valid"] is False

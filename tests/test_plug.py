@@ -15,7 +15,9 @@ import aiomqtt
 import pytest
 
 from analyzer_drivers.base import ERROR_READING, AnalyzerError, Sample
-from analyzer_drivers.plug import MqttPlug, ShellyPlug, TasmotaPlug
+from analyzer_drivers.plug import MqttPlug
+from analyzer_drivers.plug_shelly import ShellyPlug
+from analyzer_drivers.plug_tasmota import TasmotaPlug
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.plug import PlugSimulator
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto, free_port

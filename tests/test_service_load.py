@@ -62,7 +62,7 @@ def test_bogus_connections_do_not_delay_sampling(tmp_path: Path) -> None:
     assert bogus >= BOGUS_CONNECTIONS
     result = session.result
     assert result is not None and result.status == "completed" and result.valid, result
-    (director_session,) = (tmp_path / "director-runs").iterdir()
+    (director_session,) = [p for p in (tmp_path / "director-runs").iterdir() if p.is_dir()]
     events = [json.loads(line) for line in (director_session / "raw" / "events.jsonl").open()]
     polls_ns = [e["cmd_t_ns"] for e in events if e["kind"] == "exchange" and e["cmd"] == "RL"]
     gaps_s = [(b - a) / 1e9 for a, b in itertools.pairwise(polls_ns)]

@@ -56,7 +56,7 @@ def test_subscriber_receives_state_samples_and_result(tmp_path: Path) -> None:
     assert {"testing", "completed"} <= {s["phase"] for s in states}
     testing = [s for s in states if s["phase"] == "testing"]
     assert testing[-1]["expected_s"] > 0 and testing[-1]["expected_end"] > testing[-1]["time"] - 60
-    (session,) = (tmp_path / "runs").iterdir()
+    (session,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     meta = json.loads((session / "session.json").read_text())
     driver = meta["analyzer"]["driver"]
     batches = [json.loads(p) for t, p in got if t == f"{root}/samples/{driver}"]
@@ -100,7 +100,7 @@ def test_broker_killed_mid_session_leaves_the_measurement_alone(tmp_path: Path) 
     assert report["valid"], report["problems"]
     assert telemetry.dropped > 0 and telemetry.connection_errors > 0
     assert telemetry.published > 0  # it did publish before the broker died
-    (session,) = (tmp_path / "runs").iterdir()
+    (session,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     meta = json.loads((session / "session.json").read_text())
     driver = meta["analyzer"]["driver"]
     journalled = len((session / "raw" / f"{driver}.samples.txt").read_text().splitlines())

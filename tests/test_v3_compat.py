@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import uuid
 from pathlib import Path
 
 from tests.remote_util import run, running_director, session_meta
+
+CLIENT_UUID = "0c8f4b6e-0000-4000-8000-00000000c11e"
 
 
 class V3Client:
@@ -42,7 +46,7 @@ def test_full_v3_command_sequence(tmp_path: Path) -> None:
             got: dict[str, object] = {"hello": await client.ask("mlcommons/power client v3")}
             got["time"] = float(await client.ask("time"))
             got["set_ntp"] = await client.ask("set_ntp")
-            reply = await client.ask("new,v3label,0c8f4b6e-client")
+            reply = await client.ask(f"new,v3label,{CLIENT_UUID}")
             got["new"] = reply
             session_id = reply.split(" ", 1)[1].split(",")[0]
             for phase in ("ranging", "testing"):
@@ -98,11 +102,11 @@ def test_v3_second_client_busy_and_disconnect_mid_phase_aborts(tmp_path: Path) -
         async with running_director(tmp_path, v3_allowed_addresses=("127.0.0.1",)) as director:
             first = await V3Client.connect(director.port)
             await first.ask("mlcommons/power client v3")
-            session_id = (await first.ask("new,one,uuid")).split(" ", 1)[1].split(",")[0]
+            session_id = (await first.ask(f"new,one,{uuid.uuid4()}")).split(" ", 1)[1].split(",")[0]
             assert await first.ask(f"session,{session_id},start,ranging") == "OK"
             second = await V3Client.connect(director.port)
             await second.ask("mlcommons/power client v3")
-            busy = await second.ask("new,two,uuid")
+            busy = await second.ask(f"new,two,{uuid.uuid4()}")
             second.writer.close()
             await asyncio.sleep(0.3)
             first.writer.close()  # gone mid-ranging
@@ -118,3 +122,58 @@ def test_v3_second_client_busy_and_disconnect_mid_phase_aborts(tmp_path: Path) -
     meta = session_meta(tmp_path / "director-runs")
     assert meta["status"] == "aborted" and "ranging" in str(meta["error"])
     assert sum(meta["samples"].values()) >= 4  # type: ignore[attr-defined]
+
+
+class RecordingClient(V3Client):
+    """Records each exchange and phase time as power-dev's client.py does (lib/client.py
+    CommandSender and summary.phase at c4b3ad8), to compare with the server.json it gets."""
+
+    messages: list[dict[str, object]]
+    phases: dict[str, list[float]]
+
+    async def command(self, line: str) -> str:
+        sent = time.time()
+        reply = await self.ask(line)
+        self.messages.append({"cmd": line, "cmd_time": sent, "reply": reply, "reply_time": time.time()})
+        return reply
+
+
+def test_server_json_records_what_the_client_saw(tmp_path: Path) -> None:
+    """MLCommons' checker rules on a v3 session (restated, tests/mlperf_rules.py): the same
+    messages on both sides, the client's uuid, phases within 800 ms of the client's."""
+    async def body() -> tuple[RecordingClient, dict[str, object]]:
+        async with running_director(tmp_path, v3_allowed_addresses=("127.0.0.1",)) as director:
+            client = await RecordingClient.connect(director.port)
+            client.messages, client.phases = [], {"ranging": [], "testing": []}
+            await client.command("mlcommons/power client v3")
+            await client.command("time")
+            reply = await client.command(f"new,,{CLIENT_UUID}")
+            session_id = reply[3:].split(",")[0]
+            for phase in ("ranging", "testing"):
+                client.phases[phase].append(time.time())
+                await client.command(f"session,{session_id},start,{phase}")
+                client.phases[phase].append(time.time())
+                await client.command("time")
+                await asyncio.sleep(0.3)
+                client.phases[phase].append(time.time())
+                await client.command(f"session,{session_id},stop,{phase}")
+                client.phases[phase].append(time.time())
+            assert await client.ask(f"session,{session_id},done") == "OK"  # not recorded: saved before
+            server = json.loads(await client.download(session_id, "power/server.json"))
+            ptd_out = (await client.download(session_id, "run_1/ptd_out.txt")).decode()
+            client.writer.close()
+            return client, {**server, "ptd_out": ptd_out}
+
+    client, server = run(body)
+    assert server["uuid"]["client"] == CLIENT_UUID  # type: ignore[index]
+    assert uuid.UUID(server["uuid"]["server"])  # type: ignore[index]
+    recorded = server["messages"]
+    assert [m["cmd"] for m in recorded] == [m["cmd"] for m in client.messages]  # type: ignore[attr-defined]
+    for mine, theirs in zip(client.messages, recorded, strict=True):  # type: ignore[call-overload]
+        assert mine["cmd"] == "time" or mine["reply"] == theirs["reply"], (mine, theirs)
+    for phase, stamps in client.phases.items():
+        theirs = [s[0] for s in server["phases"][phase]]  # type: ignore[index]
+        assert len(theirs) == 4 and all(abs(a - b) <= 0.8 for a, b in zip(stamps, theirs, strict=True))
+    assert str(server["session_name"]).endswith("_run")  # empty label: the config's label
+    assert str(server["ptd_out"]).startswith("Analyzer 1:\nPower: Watts,")
+    assert "power/client.log" not in server["results"]  # type: ignore[operator]  # the client's own

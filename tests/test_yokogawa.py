@@ -90,7 +90,7 @@ def test_short_and_long_forms_case_and_the_error_queue() -> None:
 
     replies = with_meter(body)
     assert replies[:2] == ["1.5000E+02", "1.5000E+02"]
-    assert replies[2:4] == ["1.5000E+02", "0"]
+    assert replies[2:4] == ["150.0E+00", "0"]  # a range as a real WT300 writes it (see test_wt300_family)
     assert replies[4:] == ['-113,"Undefined header"', '0,"No error"']  # no reply to the bad query
     assert match_header(":STATus:FILTer#", ":stat:filter3") == 3
     assert match_header(":NUMeric:NORMal:VALue", ":NUMER:NORM:VAL") is None  # neither form
@@ -118,8 +118,8 @@ def test_a_measurement_reads_fresh_values_and_restores_the_settings() -> None:
     assert stamps == sorted(stamps)
     mean_step_ms = (stamps[-1] - stamps[0]) / (len(stamps) - 1) / 1e6
     assert 80 <= mean_step_ms <= 160  # the 100 ms update interval set by :RATE
-    # (0.1 % × 150 W + 0.05 % × 300 V × 1 A) / 150 W
-    assert uncertainty == pytest.approx(0.002)
+    # The original WT310 (IM WT310-02EN §7.3): (0.1 % × 150 W + 0.1 % × 300 V × 1 A) / 150 W
+    assert uncertainty == pytest.approx(0.003)
 
 
 def test_over_range_becomes_the_error_sentinel() -> None:
@@ -161,7 +161,7 @@ def test_parse_values_maps_sentinels_and_rejects_garbage() -> None:
 
 
 def test_uncertainty_and_range_advice() -> None:
-    wt310 = METERS["WT310"]
+    wt310 = METERS["WT310E"]  # ±(0.1 % of reading + 0.05 % of range): IM WT310E-02EN §7.3
     assert wt310.sample_uncertainty(150.0, 300.0, 1.0) == pytest.approx(0.002)
     assert wt310.sample_uncertainty(150.0, 300.0, 1.0, crest_factor=6) == pytest.approx(0.003)
     # Current ranges snap up from 1.1 × max amps; below 0.2 A the mA ranges serve.
@@ -174,7 +174,7 @@ def test_uncertainty_and_range_advice() -> None:
     assert busy.warning is not None and "1.60 %" in busy.warning and "16.7 W" in busy.warning
     summed = advise_ranges(METERS["WT333E"], 230.0, 4.0, 300.0, elements=3)
     assert summed.worst_uncertainty == pytest.approx((0.3 + 3 * 0.0005 * 300 * 5) / 300)
-    with pytest.raises(AnalyzerError, match="above the largest WT310 range"):
+    with pytest.raises(AnalyzerError, match="above the largest WT310E range"):
         advise_ranges(wt310, 230.0, 25.0, 100.0)
 
 
@@ -201,7 +201,7 @@ def test_bad_resources_and_wrong_devices_give_clear_errors() -> None:
 
 def test_bad_interval_element_and_a_dead_meter() -> None:
     async def body(sim: Wt300Simulator, port: int) -> None:
-        with pytest.raises(AnalyzerError, match=r"has elements 1\.\.1"):
+        with pytest.raises(AnalyzerError, match=r"the WT310 has element\(s\) 1, not '2'"):
             await YokogawaAnalyzer(socket_resource(port), element="2").connect()
         async with YokogawaAnalyzer(socket_resource(port), timeout_s=1) as meter:
             with pytest.raises(AnalyzerError, match=r"updates every 0\.1, 0\.25.*not every 0\.2 s"):

@@ -1,4 +1,5 @@
-"""A smart plug on an MQTT broker: Tasmota or Shelly Gen2 messages from a PowerModel.
+"""A smart plug on an MQTT broker: Tasmota (one channel or several, any FullTopic), Shelly Gen2+
+(switch, pm1, em1, em components) or Shelly Gen1 messages from a PowerModel.
 
 It publishes what the real firmware publishes (PROTOCOLS.md §6): a retained online
 status with a last will that says offline, periodic readings (``period_s``: real plugs
@@ -25,6 +26,8 @@ import aiomqtt
 
 from analyzer_drivers.base import AnalyzerError, Sample
 from analyzer_drivers.plug import CANCEL_RETRY_S, cancel_and_wait, payload_bytes
+from analyzer_drivers.plug_shelly import COMPONENTS, GEN1_KINDS, component_error
+from analyzer_drivers.plug_tasmota import DEFAULT_FULL_TOPIC, full_topic_error
 from analyzer_drivers.ptd_format import format_sample_line
 from analyzer_drivers.sim.faults import (
     GARBAGE,
@@ -36,18 +39,21 @@ from analyzer_drivers.sim.faults import (
     spoil_all,
 )
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
+from analyzer_drivers.sim.plug_payloads import (
+    gen1_watts,
+    shelly_delta,
+    shelly_status,
+    tasmota_energy,
+    whole,
+)
 
 KINDS = ("tasmota", "shelly")
-FIRMWARE = {"tasmota": "13.4.0(tasmota)", "shelly": "1.4.4-g6d2a586"}
+FIRMWARE = {"tasmota": "13.4.0(tasmota)", "shelly": "1.4.4-g6d2a586",
+            "shelly-gen1": "20230913-114244/v1.14.0-gcb84623"}
 SHELLY_MODEL = "SNPL-00112EU"
 REFUSED_FAULTS = {"overrange": "a smart plug has no measuring ranges to exceed"}
 IDLE_MARK = "idle"  # the sent log's mark for readings published outside a measurement
 LINK_DRAIN_S = 0.05
-
-
-def _whole(value: float) -> float:
-    """Rounded to a whole number as Tasmota prints it; NaN and infinities stay."""
-    return round(value) if math.isfinite(value) else value
 
 
 class PlugSimulator:
@@ -66,9 +72,20 @@ class PlugSimulator:
         sent_log_path: Path | None = None,
         outage_s: float = 1.0,
         phase_pause_s: float = 1.5,
+        full_topic: str = DEFAULT_FULL_TOPIC,
+        channels: int = 1,
+        component: str = "switch:0",
     ) -> None:
+        """``full_topic`` and ``channels`` (a multi-channel device) are Tasmota's;
+        ``component`` a Shelly's (``relay:<n>`` or ``emeter:<n>``: a Gen1 device)."""
         if kind not in KINDS:
             raise ValueError(f"unknown plug kind {kind!r}; one of {', '.join(KINDS)}")
+        problem = full_topic_error(full_topic) or component_error(component)
+        if problem is not None or not 1 <= channels <= 8:
+            raise ValueError(problem or f"channels {channels} is outside 1..8")
+        self.full_topic = full_topic if full_topic.endswith("/") else full_topic + "/"
+        self.channels, self.component = channels, component
+        self.gen1 = kind == "shelly" and component.split(":")[0] in GEN1_KINDS
         self.faults: list[Fault] = []
         for fault in faults or []:
             self.inject(fault)
@@ -96,9 +113,15 @@ class PlugSimulator:
         self.faults.append(fault)
 
     # --- topics and payloads -------------------------------------------------------------
+    def at(self, prefix: str, suffix: str) -> str:
+        """A Tasmota topic under FullTopic."""
+        return self.full_topic.replace("%prefix%", prefix).replace("%topic%", self.topic) + suffix
+
     @property
     def status_topic(self) -> str:
-        return f"tele/{self.topic}/LWT" if self.kind == "tasmota" else f"{self.topic}/online"
+        if self.kind == "tasmota":
+            return self.at("tele", "LWT")
+        return f"shellies/{self.topic}/online" if self.gen1 else f"{self.topic}/online"
 
     def status_payload(self, online: bool) -> str:
         if self.kind == "tasmota":
@@ -129,35 +152,25 @@ class PlugSimulator:
 
     def shown_watts(self, watts: float) -> float:
         """Power as the firmware prints it: whole watts (Tasmota), tenths (Shelly)."""
-        return _whole(watts) if self.kind == "tasmota" else round(watts, 1)
+        return whole(watts) if self.kind == "tasmota" else round(watts, 1)
 
     def tasmota_energy(self, reading: Sample) -> dict[str, Any]:
-        # Tasmota's defaults: whole watts and volts (WattRes 0, VoltRes 0), 3-decimal amps.
-        apparent = reading.volts * reading.amps
-        return {
-            "Total": round(self.energy_wh / 1000, 3),
-            "Power": self.shown_watts(reading.watts),
-            "ApparentPower": _whole(apparent),
-            "ReactivePower": _whole(max(0.0, apparent**2 - reading.watts**2) ** 0.5),
-            "Factor": round(reading.pf, 2),
-            "Voltage": _whole(reading.volts),
-            "Current": round(reading.amps, 3),
-        }
+        return tasmota_energy(reading, self.energy_wh, self.channels)
 
-    def shelly_switch(self, reading: Sample) -> dict[str, Any]:
-        return {
-            "id": 0,
-            "output": True,
-            "apower": self.shown_watts(reading.watts),
-            "voltage": round(reading.volts, 1),
-            "current": round(reading.amps, 3),
-            "pf": round(reading.pf, 2),
-            "aenergy": {"total": round(self.energy_wh, 3)},
-        }
+    def shelly_status(self, reading: Sample) -> dict[str, Any]:
+        return shelly_status(self.component, reading, self.energy_wh)
+
+    @property
+    def power_topic(self) -> str:
+        """Gen1: where the watts go."""
+        kind, index = self.component.split(":")
+        return f"shellies/{self.topic}/{kind}/{index}/power"
 
     @property
     def telemetry_topic(self) -> str:
-        return f"tele/{self.topic}/SENSOR" if self.kind == "tasmota" else f"{self.topic}/events/rpc"
+        if self.kind == "tasmota":
+            return self.at("tele", "SENSOR")
+        return self.power_topic if self.gen1 else f"{self.topic}/events/rpc"
 
     def telemetry(self) -> tuple[str, str]:
         return self._telemetry_of(self._read())
@@ -166,25 +179,27 @@ class PlugSimulator:
         if self.kind == "tasmota":
             body = {"Time": _tasmota_time(reading.t_ns), "ENERGY": self.tasmota_energy(reading)}
             return self.telemetry_topic, json.dumps(body)
+        if self.gen1:
+            return self.power_topic, gen1_watts(reading)
         # NotifyStatus carries what changed: power and current always, the rest when it moves.
-        status = self.shelly_switch(reading)
-        delta = {k: v for k, v in status.items() if k in ("id", "apower", "current", "aenergy")}
-        for key in ("voltage", "pf"):
-            if self._last_sent.get(key) != status[key]:
-                delta[key] = self._last_sent[key] = status[key]
-        params = {"ts": round(reading.t_ns / 1e9, 2), "switch:0": delta}
+        delta = shelly_delta(self.shelly_status(reading), self._last_sent)
+        params = {"ts": round(reading.t_ns / 1e9, 2), self.component: delta}
         body = {"src": f"shellyplusplugs-{self.topic}", "dst": f"{self.topic}/events",
                 "method": "NotifyStatus", "params": params}
         return self.telemetry_topic, json.dumps(body)
 
     # --- commands --------------------------------------------------------------------------
     def subscriptions(self) -> list[str]:
-        return [f"cmnd/{self.topic}/Status"] if self.kind == "tasmota" else [f"{self.topic}/rpc"]
+        if self.kind == "tasmota":
+            return [self.at("cmnd", "Status")]
+        return [f"shellies/{self.topic}/command"] if self.gen1 else [f"{self.topic}/rpc"]
 
     def answer(self, topic: str, payload: bytes) -> tuple[str, str] | None:
         """The reply to one command message, or None to ignore it (as the firmware does)."""
         if self.kind == "tasmota":
             return self._tasmota_status(payload.decode(errors="replace").strip())
+        if self.gen1:
+            return self._gen1_command(payload.strip())
         try:
             call = json.loads(payload)
         except ValueError:
@@ -194,8 +209,8 @@ class PlugSimulator:
         reply: dict[str, Any] = {"id": call.get("id"), "src": f"shellyplusplugs-{self.topic}",
                                  "dst": call["src"]}
         method = call.get("method")
-        if method == "Switch.GetStatus":
-            reply["result"] = self.shelly_switch(self._read())
+        if method == COMPONENTS[self.component.split(":")[0]].method:
+            reply["result"] = self.shelly_status(self._read())
         elif method == "Shelly.GetDeviceInfo":
             reply["result"] = {"id": f"shellyplusplugs-{self.topic}", "model": SHELLY_MODEL,
                                "gen": 2, "ver": FIRMWARE["shelly"], "app": "PlusPlugS"}
@@ -208,10 +223,20 @@ class PlugSimulator:
             reading = self._read()
             sensor = {"Time": _tasmota_time(reading.t_ns), "ENERGY": self.tasmota_energy(reading)}
             body = {"StatusSNS": sensor}
-            return f"stat/{self.topic}/STATUS10", json.dumps(body)
+            return self.at("stat", "STATUS10"), json.dumps(body)
         if argument == "2":
             body = {"StatusFWR": {"Version": FIRMWARE["tasmota"], "Hardware": "ESP8266EX"}}
-            return f"stat/{self.topic}/STATUS2", json.dumps(body)
+            return self.at("stat", "STATUS2"), json.dumps(body)
+        return None
+
+    def _gen1_command(self, command: bytes) -> tuple[str, str] | None:
+        """Gen1's ``update`` (publish the readings now) and ``announce`` (say who it is)."""
+        if command == b"update":
+            return self.power_topic, gen1_watts(self._read())
+        if command == b"announce":
+            body = {"id": self.topic, "model": "SHPLG-S", "mac": "C45BBE18B12A", "ip": "127.0.0.1",
+                    "new_fw": False, "fw_ver": FIRMWARE["shelly-gen1"]}
+            return "shellies/announce", json.dumps(body)
         return None
 
     # --- faults ------------------------------------------------------------------------------
@@ -220,8 +245,10 @@ class PlugSimulator:
 
     def _is_poll(self, topic: str, payload: bytes) -> bool:
         if self.kind == "tasmota":
-            return topic == f"cmnd/{self.topic}/Status" and payload.strip() == b"10"
-        return topic == f"{self.topic}/rpc" and b"Switch.GetStatus" in payload
+            return topic == self.at("cmnd", "Status") and payload.strip() == b"10"
+        if self.gen1:
+            return topic == f"shellies/{self.topic}/command" and payload.strip() == b"update"
+        return topic == f"{self.topic}/rpc" and b".GetStatus" in payload
 
     def _on_poll(self) -> str | None:
         """Count a poll (a pause first starts the next measurement); the protocol fault it meets."""

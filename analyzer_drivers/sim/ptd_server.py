@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -50,24 +50,49 @@ class PtdIdentity:
         )
 
 
+#: The Yokogawa identities answer as PTDaemon 1.11.1, the only version MLCommons' checker
+#: accepts (power-dev compliance/check.py SUPPORTED_VERSION at c4b3ad8). No public 1.11.1
+#: Identify reply was found: the layout is that of the 1.9.2/1.10.0 replies in real
+#: submissions' server.json (shared/fixtures/real-submissions), with "sim0" in the CRC field
+#: so a log still shows it came from the simulator.
+PTD_VERSION = "1.11.1-sim00000-20261123"
 IDENTITIES: dict[str, PtdIdentity] = {
     "sim": PtdIdentity(
         "PowerDirectorSimulator", "sim-0.1.0-00000000-20261123", "POWER-DIRECTOR;SIM;0;0.1", "SIM"
     ),
     "wt310": PtdIdentity(
-        "YokogawaWT310", "1.10.0-sim00000-20261123", "YOKOGAWA;WT310;C2PH13047V;F1.03", "WT310"
+        "YokogawaWT310", PTD_VERSION, "YOKOGAWA;WT310;C2PH13047V;F1.03", "WT310"
     ),
     "wt330e": PtdIdentity(
-        "YokogawaWT330E", "1.10.0-sim00000-20261123", "YOKOGAWA;WT333E;C3VD30030E;F1.04", "WT330E"
+        "YokogawaWT330E", PTD_VERSION, "YOKOGAWA;WT333E;C3VD30030E;F1.04", "WT330E"
+    ),
+    # The driver name and *IDN? of device type 77 as real runs' Identify gives them
+    # (fixtures/real-submissions/v4.1_NVIDIA_H200*/power/server.json ptd_messages).
+    "wt330_multichannel": PtdIdentity(
+        "YokogawaWT330_multichannel", PTD_VERSION, "YOKOGAWA;WT333E;C2XL24034V;F1.04",
+        "WT333E",
     ),
 }
 
 
-def _split(t_ns: int, watts: float, volts: float, amps: float, pf: float, channels: int) -> Sample:
-    """A multichannel sample: the reading shared evenly by ``channels`` inputs; the sum
-    group's volts, amps and PF are -1 as PTDaemon writes them."""
-    part = Channel(watts / channels, volts, amps / channels, pf)
-    return Sample(t_ns, watts, -1.0, -1.0, -1.0, (part,) * channels)
+def rl_every_channel_header(count: int, channels: int) -> str:
+    """A real PTDaemon 1.10's header of an ``RL,*,*`` reply (v4.1 NVIDIA H200 server.log)."""
+    return f"Last {count} samples from sum channel and channels 1 - {channels}"
+
+
+def _split(
+    t_ns: int, watts: float, volts: float, amps: float, pf: float, shares: tuple[float, ...]
+) -> Sample:
+    """A multichannel sample: the reading shared by the inputs; the sum group's volts, amps
+    and PF are -1 as PTDaemon 1.9 writes them. An input with share 0 is unused: all zeros
+    (inferred: no real log with an unwired element was found); one with a negative share
+    fails: PTDaemon's error reading, -1."""
+    parts = tuple(
+        Channel(watts * share, volts, amps * share, pf) if share > 0
+        else Channel(0.0, 0.0, 0.0, 0.0) if share == 0 else Channel(-1.0, -1.0, -1.0, -1.0)
+        for share in shares
+    )
+    return Sample(t_ns, watts, -1.0, -1.0, -1.0, parts)
 
 
 @dataclass
@@ -131,18 +156,31 @@ class PtdSimulator:
         faults: list[Fault] | None = None,
         interval_ms: float | None = None,
         channels: int = 1,
+        channel_shares: tuple[float, ...] | None = None,
+        stamp_offset_s: int = 0,
+        unknown_autorange: bool = False,
     ) -> None:
         """``interval_ms`` fixes the sampling interval whatever ``Go`` asks (a meter's own
         update rate; may be well below Go's 10 ms minimum); ``channels`` > 1 makes a
-        multichannel daemon that answers ``RL,*,*``, the model's power split evenly."""
+        multichannel daemon that answers ``RL,*,*``, the model's power split evenly or by
+        ``channel_shares`` (0: an unused input, negative: a failing one); ``stamp_offset_s``
+        stamps samples that far ahead of UTC, as a daemon on local time (not started with TZ=UTC) does;
+        ``unknown_autorange`` makes RR report the auto flags as -1 (unknown; power-dev's
+        lib/server.py ``_get_initial_range`` documents the value)."""
         if identity not in IDENTITIES:
             raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
         if interval_ms is not None and not MIN_SIM_INTERVAL_MS <= interval_ms <= 60_000:
             raise ValueError(f"interval_ms {interval_ms:g} is outside {MIN_SIM_INTERVAL_MS:g}..60000")
         if not 1 <= channels <= MAX_CHANNELS:
             raise ValueError(f"channels {channels} is outside 1..{MAX_CHANNELS}")
+        shares = channel_shares or (1.0 / channels,) * channels
+        if len(shares) != channels or not math.isclose(sum(max(0.0, s) for s in shares), 1.0):
+            raise ValueError(f"channel_shares {shares} must be {channels} fractions adding up to 1")
         self.interval_ms = interval_ms
         self.channels = channels
+        self.shares = shares
+        self.stamp_offset_ns = stamp_offset_s * 1_000_000_000
+        self.unknown_autorange = unknown_autorange
         self.identity = IDENTITIES[identity]
         self.spec: MeterSpec = METERS[self.identity.model]
         self.model = model or CpuUtilisationModel()
@@ -160,13 +198,21 @@ class PtdSimulator:
         self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     # --- server lifecycle -------------------------------------------------------------
-    async def start_server(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        """Listen; returns the bound port (``port=0`` picks a free one)."""
+    async def start_server(self, host: str = "127.0.0.1", port: int = 0, announce: bool = True) -> int:
+        """Listen; returns the bound port (``port=0`` picks a free one). ``announce``: print
+        PTDaemon's start-up lines now (else call ``announce()``)."""
         self._server = await asyncio.start_server(
             self._serve_client, host, port, limit=MAX_LINE_BYTES
         )
         bound_port: int = self._server.sockets[0].getsockname()[1]
+        if announce:
+            self.announce()
         return bound_port
+
+    def announce(self) -> None:
+        if self.identity.driver.startswith("Yokogawa"):
+            # PTDaemon prints this once connected to a Yokogawa meter (real ptd_logs.txt).
+            self._say(f"Uncertainty checking for {self.identity.driver} is activated")
 
     async def close(self) -> None:
         await self._stop_sampling()
@@ -262,8 +308,8 @@ class PtdSimulator:
 
     def _read_ranges(self, args: list[str]) -> str:
         volts, amps = self.ranges.in_use()
-        amp_auto = int(self.ranges.amps is None)
-        volt_auto = int(self.ranges.volts is None)
+        amp_auto = -1 if self.unknown_autorange else int(self.ranges.amps is None)
+        volt_auto = -1 if self.unknown_autorange else int(self.ranges.volts is None)
         return f"Ranges,{amp_auto},{amps:.6f},{volt_auto},{volts:.6f}"
 
     def _set_range(self, args: list[str]) -> str:
@@ -325,10 +371,18 @@ class PtdSimulator:
         every_channel = [a.strip() for a in args] == ["*", "*"]
         if args and not (every_channel and self.channels > 1):
             return "Invalid number of parameters"
-        samples = [self.unread.popleft() for _ in range(len(self.unread))]
+        samples = self._stamped([self.unread.popleft() for _ in range(len(self.unread))])
         self._log_sent(samples, every_channel)
-        lines = format_sample_lines(samples, channels=every_channel)
-        return "\r\n".join([f"Last {len(samples)} samples", *lines])
+        # A real RL,*,* reply has bare Watts..PF groups, no Ch<n> (v4.1 NVIDIA H200 server.log).
+        lines = format_sample_lines(samples, channels=every_channel, bare=True)
+        head = rl_every_channel_header(len(samples), self.channels) if every_channel else None
+        return "\r\n".join([head or f"Last {len(samples)} samples", *lines])
+
+    def _stamped(self, samples: list[Sample]) -> list[Sample]:
+        """The samples as this daemon stamps them (local time when ``stamp_offset_s``)."""
+        if not self.stamp_offset_ns:
+            return samples
+        return [replace(s, t_ns=s.t_ns + self.stamp_offset_ns) for s in samples]
 
     def _log_sent(self, samples: list[Sample], every_channel: bool) -> None:
         current = self._current()
@@ -393,7 +447,7 @@ class PtdSimulator:
     def _take_samples(self, t_ns: npt.NDArray[np.int64]) -> list[Sample]:
         """The samples at these times: one model call for the batch, split over the channels."""
         readings = readings_at(self.model, t_ns)
-        share = 1.0 / self.channels
+        share = max(self.shares)
         if self.ranges.volts is None:
             self.ranges.auto_volts_pick = self.spec.snap_volts(float(readings.volts.max()))
         if self.ranges.amps is None:
@@ -402,7 +456,7 @@ class PtdSimulator:
                    readings.amps.tolist(), readings.pf.tolist())
         if self.channels == 1:
             return list(map(Sample, *columns))
-        return [_split(t, w, v, a, pf, self.channels) for t, w, v, a, pf in zip(*columns, strict=True)]
+        return [_split(t, w, v, a, pf, self.shares) for t, w, v, a, pf in zip(*columns, strict=True)]
 
     def _record(self, measurement: _Measurement, batch: list[Sample]) -> None:
         volts_range, amps_range = self.ranges.in_use()
@@ -412,9 +466,15 @@ class PtdSimulator:
              for w in watts.tolist()), np.float64, len(batch))
         measurement.watts.add(watts, watts > 0)
         measurement.uncertainty.add(uncertainties, np.isfinite(uncertainties), limit=0.01)
+        for sample, uncertainty in zip(batch, uncertainties.tolist(), strict=True):
+            if math.isfinite(uncertainty) and uncertainty > 0.01:
+                # PTDaemon 1.10+'s console line per sample over the limit (PROTOCOLS.md §1).
+                self._say(f"WARNING: Uncertainty {100 * uncertainty:.2f}%, which is above 1.00% "
+                          "limit for the last sample!", sample.t_ns)
         self.unread.extend(batch)
         if self._log_file is not None:
-            self._log_file.writelines(line + "\n" for line in format_sample_lines(batch, measurement.mark))
+            lines = format_sample_lines(self._stamped(batch), measurement.mark)
+            self._log_file.writelines(line + "\n" for line in lines)
             self._log_file.flush()
 
     async def _stop_sampling(self) -> None:
@@ -424,14 +484,15 @@ class PtdSimulator:
                 await self._sampler
             self._sampler = None
 
-    def _say(self, message: str) -> None:
-        log.info("%s: %s", format_mlperf_time(time.time_ns()), message)
+    def _say(self, message: str, t_ns: int | None = None) -> None:
+        log.info("%s: %s", format_mlperf_time(time.time_ns() if t_ns is None else t_ns), message)
 
 
 async def serve_forever(simulator: PtdSimulator, host: str, port: int) -> None:
     """Run a simulator until cancelled (the ``power-director sim ptd`` command)."""
-    bound = await simulator.start_server(host, port)
+    bound = await simulator.start_server(host, port, announce=False)
     print(f"PTDaemon simulator listening on {host}:{bound}", flush=True)
+    simulator.announce()
     try:
         await asyncio.Event().wait()
     finally:

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 import math
-import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -41,14 +40,25 @@ from analyzer_drivers.sim.faults import (
     spoil_all,
 )
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, Reading
+from analyzer_drivers.sim.scpi_syntax import (
+    ScpiError,
+    eng,
+    match_header,
+    nr3,
+    parse_number,
+    parse_on_off,
+    undefined_header,
+)
 from analyzer_drivers.yokogawa import parse_values
 
 log = logging.getLogger("power_director.sim.scpi")
 
 MAX_LINE_BYTES = 4096
 MAX_ERRORS = 16
-OVER_RANGE_TEXT = "9.9E+37"
-NO_DATA_TEXT = "9.91E+37"
+# ASCII numeric format: over-range INF, no data NAN (IM WT310E-17EN; 9.9E+37 and 9.91E+37 are
+# the binary format's codes). PROTOCOLS.md §8.
+OVER_RANGE_TEXT = "INF"
+NO_DATA_TEXT = "NAN"
 FUNCTIONS = ("U", "I", "P", "S", "Q", "LAMBDA")
 SUM = "SIGMA"
 VALUE_QUERY = ":NUMeric:NORMal:VALue"
@@ -56,77 +66,30 @@ REFUSED_FAULTS = {
     "clock-jump": "a WT300E's readings carry no timestamps (the director stamps them on arrival)",
 }
 
+#: *IDN? of each family member. Real ones: WT310E and WT333E (PTDaemon logs in
+#: fixtures/real-submissions v2.0 Krai and v4.1 NVIDIA), WT333 with firmware F1.04EM (v3.0 Dell),
+#: WT333 F1.01EM and WT310 (PROTOCOLS.md §8). The others follow their pattern (serials made up).
 IDENTITIES = {
     "wt310": ("YOKOGAWA,WT310,C2PH13047V,F1.03", "WT310"),
-    "wt310e": ("YOKOGAWA,WT310E,C2PH13047V,F1.03", "WT310E"),
-    "wt333e": ("YOKOGAWA,WT333E,C3VD30030E,F1.04", "WT333E"),
+    "wt310hc": ("YOKOGAWA,WT310HC,C2PH13048V,F1.03", "WT310HC"),
+    "wt310e": ("YOKOGAWA,WT310E,C3XA04010E,F1.04", "WT310E"),
+    "wt310eh": ("YOKOGAWA,WT310EH,C3XA04011E,F1.04", "WT310EH"),
+    "wt330": ("YOKOGAWA,WT330,C2SF14010V,F1.01", "WT330"),
+    "wt332": ("YOKOGAWA,WT332,C2SF14012V,F1.01EM", "WT332"),
+    "wt333": ("YOKOGAWA,WT333,C2SF14011V,F1.01EM", "WT333"),
+    "wt330e": ("YOKOGAWA,WT330E,C2XC17003V,F1.04", "WT330E"),
+    "wt332e": ("YOKOGAWA,WT332E,C2XC17005V,F1.04", "WT332E"),
+    "wt333e": ("YOKOGAWA,WT333E,C2XL24034V,F1.04", "WT333E"),
 }
-
-
-class ScpiError(Exception):
-    """A rejected command: goes to the error queue as ``<code>,"<message>"``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f'{code},"{message}"')
-
-
-def undefined_header() -> ScpiError:
-    return ScpiError(-113, "Undefined header")
-
-
-# --- SCPI header matching ------------------------------------------------------------------
-def _node_forms(node: str) -> tuple[str, str]:
-    """``NUMeric`` → (``NUM``, ``NUMERIC``): the short form is the upper-case part."""
-    return "".join(c for c in node if c.isupper() or c == "*"), node.upper()
-
-
-def match_header(pattern: str, header: str) -> int | None:
-    """Match ``header`` to ``pattern`` (``:STATus:FILTer#``); the ``#`` suffix or None."""
-    nodes = pattern.lstrip(":").split(":")
-    tokens = header.lstrip(":").upper().split(":")
-    if len(nodes) != len(tokens):
-        return None
-    suffix = 1
-    for node, token in zip(nodes, tokens, strict=True):
-        if node.endswith("#"):
-            found = re.fullmatch(r"([A-Z*]+)(\d*)", token)
-            if found is None:
-                return None
-            token, digits = found.groups()
-            node = node[:-1]
-            suffix = int(digits) if digits else 1
-        if token not in _node_forms(node):
-            return None
-    return suffix
-
-
-_NUMBER = re.compile(r"([-+]?(?:\d+\.?\d*|\.\d+)(?:E[-+]?\d+)?)\s*(M?[AVS])?", re.IGNORECASE)
-
-
-def parse_number(text: str, unit: str = "") -> float:
-    """An NRf with an optional unit: ``300``, ``0.5A``, ``50MA``, ``250MS``."""
-    found = _NUMBER.fullmatch(text.strip())
-    if found is None or (found.group(2) and found.group(2).upper()[-1] != unit):
-        raise ScpiError(-104, "Data type error")
-    value = float(found.group(1))
-    return value / 1000 if found.group(2) and len(found.group(2)) == 2 else value
-
-
-def parse_on_off(text: str) -> bool:
-    word = text.strip().upper()
-    if word not in ("ON", "OFF", "1", "0"):
-        raise ScpiError(-104, "Data type error")
-    return word in ("ON", "1")
-
-
-def _nr3(value: float) -> str:
-    return f"{value:.4E}"
+#: The crest factors a WT300E takes; A6 is 6A as the command writes it (inferred: the manual
+#: names the setting "6A"; the driver reads either).
+CREST_FACTORS = {"3": "3", "6": "6", "6A": "A6", "A6": "A6"}
 
 
 # --- the meter -------------------------------------------------------------------------------
 @dataclass
 class _Inputs:
-    crest_factor: int = 3
+    crest_factor: str = "3"
     volts_range: float = 600.0
     amps_range: float = 20.0
     volts_auto: bool = True
@@ -152,7 +115,10 @@ class Wt300Simulator:
         update_interval_s: float = 0.25,
         faults: list[Fault] | None = None,
         sent_log_path: Path | None = None,
+        compat_mode: str | None = None,
     ) -> None:
+        """``compat_mode``: the command-set mode (WT200, WT300, WT300E) it powers on in; by
+        default the model's own (WT300E for an E model)."""
         if identity not in IDENTITIES:
             raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
         self.faults: list[Fault] = []
@@ -160,8 +126,10 @@ class Wt300Simulator:
             self.inject(fault)
         self.idn, spec_name = IDENTITIES[identity]
         self.spec: MeterSpec = METERS[spec_name]
+        self.compat_mode = compat_mode or ("WT300E" if spec_name.endswith(("E", "EH")) else "WT300")
         self.model = model or CpuUtilisationModel()
         self.update_interval_s = self._power_on_interval_s = update_interval_s
+        self.rate_auto = False
         self.inputs = _Inputs()
         self.numeric = _Numeric()
         self.header = True
@@ -361,6 +329,8 @@ class Wt300Simulator:
             (":INPut:VOLTage:AUTO", self._auto("V")),
             (":INPut:CURRent:AUTO", self._auto("A")),
             (":RATE", self._rate),
+            (":SAMPle:RATE", self._rate),  # yoko-tool's form (intel/yoko-tool _yokobase.py)
+            (":SYSTem:COMMunicate:COMMand", self._compat),
             (":STATus:FILTer#", self._filter),
             (":STATus:EESR", self._eesr),
             (":STATus:ERRor", self._error),
@@ -438,7 +408,7 @@ class Wt300Simulator:
         if function not in (*FUNCTIONS, "NONE"):
             raise ScpiError(-224, "Illegal parameter value")
         element = element or "1"
-        if element not in (SUM, *(str(e) for e in range(1, self.spec.elements + 1))):
+        if element not in (SUM, *(str(e) for e in self.spec.numbers)):
             raise ScpiError(-224, "Illegal parameter value")
         if element == SUM and self.spec.elements < 2:
             raise ScpiError(-224, "Illegal parameter value")
@@ -464,13 +434,13 @@ class Wt300Simulator:
         value = values[item]
         if math.isinf(value):
             return OVER_RANGE_TEXT
-        return NO_DATA_TEXT if math.isnan(value) else _nr3(value)
+        return NO_DATA_TEXT if math.isnan(value) else nr3(value)
 
     async def _crest_factor(self, suffix: int, query: bool, argument: str) -> str | None:
         if query:
-            return str(self.inputs.crest_factor)
-        crest_factor = int(parse_number(argument))
-        if crest_factor not in (3, 6):
+            return self.inputs.crest_factor
+        crest_factor = CREST_FACTORS.get(argument.strip().upper())
+        if crest_factor is None:
             raise ScpiError(-224, "Illegal parameter value")
         # Changing the crest factor resets the ranges to the largest, auto off.
         self.inputs = _Inputs(crest_factor=crest_factor, volts_auto=False, amps_auto=False)
@@ -487,7 +457,7 @@ class Wt300Simulator:
         async def handler(suffix: int, query: bool, argument: str) -> str | None:
             attribute = "volts_range" if unit == "V" else "amps_range"
             if query:
-                return _nr3(getattr(self.inputs, attribute))
+                return eng(getattr(self.inputs, attribute))
             value = parse_number(argument, unit)
             ranges = self._spec().volts_ranges if unit == "V" else self._spec().amps_ranges
             if not any(math.isclose(value, r) for r in ranges):
@@ -512,12 +482,24 @@ class Wt300Simulator:
 
     async def _rate(self, suffix: int, query: bool, argument: str) -> str | None:
         if query:
-            return _nr3(self.update_interval_s)
+            return "AUTO" if self.rate_auto else eng(self.update_interval_s)
+        if argument.strip().upper() == "AUTO":  # the meter picks (IM WT310E-01EN "Data Update Interval")
+            self.rate_auto = True
+            return None
         seconds = parse_number(argument, "S")
         if not any(math.isclose(seconds, s) for s in WT300_UPDATE_INTERVALS_S):
             raise ScpiError(-222, "Data out of range")
-        self.update_interval_s = seconds
+        self.update_interval_s, self.rate_auto = seconds, False
         self._invalidate()
+        return None
+
+    async def _compat(self, suffix: int, query: bool, argument: str) -> str | None:
+        if query:
+            return self.compat_mode
+        mode = argument.strip().upper()
+        if mode not in ("WT200", "WT300", "WT300E"):
+            raise ScpiError(-224, "Illegal parameter value")
+        self.compat_mode = mode
         return None
 
     async def _filter(self, suffix: int, query: bool, argument: str) -> str | None:
@@ -578,7 +560,7 @@ class Wt300Simulator:
             "Q": volts * amps * math.sqrt(max(0.0, 1 - reading.pf**2)),
             "LAMBDA": reading.pf,
         }
-        table = {(f, str(e)): v for e in range(1, elements + 1) for f, v in per_element.items()}
+        table = {(f, str(e)): v for e in self.spec.numbers for f, v in per_element.items()}
         if elements > 1:
             totals = ("P", "S", "Q")
             table.update(
@@ -594,7 +576,9 @@ class Wt300Simulator:
             volts_range = next((r for r in sorted(spec.volts_ranges) if r >= volts), volts_range)
         if self.inputs.amps_auto:
             amps_range = next((r for r in sorted(spec.amps_ranges) if r >= amps), amps_range)
-        return volts > OVER_RANGE_FRACTION * volts_range, amps > OVER_RANGE_FRACTION * amps_range
+        # 280 % at crest factor 6A (IM WT310E-02EN 1.5 "Overrange Indication").
+        fraction = OVER_RANGE_FRACTION * (2 if self.inputs.crest_factor == "A6" else 1)
+        return volts > fraction * volts_range, amps > fraction * amps_range
 
 
 async def serve_forever(simulator: Wt300Simulator, host: str, port: int) -> None:

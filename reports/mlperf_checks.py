@@ -1,0 +1,113 @@
+"""What MLCommons will accept beyond a measurement that is right: the meter and daemon on
+its checker's lists, 1000 ms sampling, a calibrated meter. Each is a warning: the session
+stays valid for comparison and is not MLPerf-valid, with the reason said.
+
+Sources: power-dev compliance/check.py at c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2
+(SUPPORTED_MODEL, SUPPORTED_VERSION, the ``Go,1000,`` reply it checks); MLPerf Power rules
+(the analyzer calibrated within the year before the run).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from reports.checks import Check
+
+#: PTDaemon device type numbers, by the driver name PTDaemon's Identify reports. The ones
+#: MLCommons' checker accepts are its SUPPORTED_MODEL (power-dev compliance/check.py at
+#: c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2); WT1800 and WT5000 are PTDaemon's numbers
+#: (power-dev lib/server.py MAX_RANGE_FOR_DEVICE) that the checker refuses.
+MLPERF_DEVICE_TYPES = {
+    "YokogawaWT210": 8,
+    "YokogawaWT500": 35,
+    "YokogawaWT500_multichannel": 48,
+    "YokogawaWT310": 49,
+    "YokogawaWT310E": 49,
+    "YokogawaWT330": 52,
+    "YokogawaWT330E": 52,
+    "YokogawaWT330_multichannel": 77,
+    "YokogawaWT210_DC": 508,
+    "YokogawaWT310_DC": 549,
+    "YokogawaWT330_DC": 586,
+}
+#: PTDaemon versions the checker accepts (its SUPPORTED_VERSION).
+MLPERF_PTD_VERSIONS = ("1.11.1",)
+MLPERF_INTERVAL_MS = 1000
+CALIBRATION_VALID_DAYS = 365  # "12 months" (inferred as 365 days: the rule names no calendar)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterIdentity:
+    """A meter's serial, firmware and calibration date as its identity reply reports them."""
+
+    manufacturer: str = ""
+    model: str = ""
+    serial: str = ""
+    firmware: str = ""
+    calibration_date: str = ""
+
+
+def meter_identity(raw: str) -> MeterIdentity:
+    """From PTDaemon's Identify (``...,<cal date>,YOKOGAWA;WT310;C2PH13047V;F1.03``) or a
+    ``*IDN?`` reply (``YOKOGAWA,WT310,C2PH13047V,F1.03``)."""
+    fields = raw.strip().split(",")
+    if ";" in fields[-1]:
+        idn = fields[-1].split(";")
+        cal = fields[-2] if len(fields) >= 2 and re.fullmatch(r"\d{4}-\d\d-\d\d", fields[-2]) else ""
+    else:
+        idn, cal = fields, ""
+    maker, model, serial, firmware = (part.strip() for part in [*idn, "", "", "", ""][:4])
+    return MeterIdentity(maker, model, serial, firmware, cal)
+
+
+def mlperf_analyzer(analyzer: dict[str, Any]) -> Check:
+    name, version = str(analyzer.get("name", "")), str(analyzer.get("version", ""))
+    if "version=" not in str(analyzer.get("identify", "")):
+        return Check("mlperf_analyzer", "warning", f"the analyzer {name or 'in use'} is not read through "
+                     "SPEC PTDaemon: MLCommons' checker needs PTDaemon's messages")
+    if name not in MLPERF_DEVICE_TYPES:
+        return Check("mlperf_analyzer", "warning", f"analyzer {name!r} is not a model MLCommons' "
+                     "checker accepts (Yokogawa WT210, WT310(E), WT330(E), WT500 and their DC and "
+                     "multichannel modes)")
+    if version.split("-")[0] not in MLPERF_PTD_VERSIONS:
+        return Check("mlperf_analyzer", "warning", f"PTDaemon version {version!r} is not one MLCommons "
+                     f"accepts ({', '.join(MLPERF_PTD_VERSIONS)})")
+    return Check("mlperf_analyzer", "pass", f"{name} through PTDaemon {version}: on MLCommons' lists")
+
+
+def mlperf_interval(interval_ms: int) -> Check:
+    if interval_ms == MLPERF_INTERVAL_MS:
+        return Check("mlperf_interval", "pass", "sampled every 1000 ms, as MLPerf Power requires")
+    return Check("mlperf_interval", "warning", f"sampled every {interval_ms} ms; MLPerf Power samples "
+                 "every 1000 ms")
+
+
+def mlperf_calibration(calibration_date: str, run_date: dt.date) -> Check:
+    name = "mlperf_calibration"
+    if not calibration_date:
+        return Check(name, "warning", "no analyzer calibration date (set [analyzer] calibration_date): "
+                     "MLPerf needs a meter calibrated within 12 months of the run")
+    try:
+        calibrated = dt.date.fromisoformat(calibration_date)
+    except ValueError:
+        return Check(name, "warning", f"analyzer calibration date {calibration_date!r} is not YYYY-MM-DD")
+    age_days = (run_date - calibrated).days
+    if age_days > CALIBRATION_VALID_DAYS:
+        return Check(name, "warning", f"analyzer calibrated on {calibrated.isoformat()}, {age_days} days "
+                     f"before the run on {run_date.isoformat()}: more than 12 months")
+    return Check(name, "pass", f"analyzer calibrated on {calibrated.isoformat()}, within 12 months")
+
+
+def mlperf_checks(meta: dict[str, Any]) -> list[Check]:
+    analyzer = meta.get("analyzer", {})
+    times = meta.get("phases", {}).get("testing", {}).get("times")
+    run_date = (dt.datetime.fromtimestamp(float(times[0][0]), dt.timezone.utc).date() if times
+                else dt.datetime.now(dt.timezone.utc).date())
+    return [
+        mlperf_analyzer(analyzer),
+        mlperf_interval(int(meta.get("interval_ms", MLPERF_INTERVAL_MS))),
+        mlperf_calibration(str(analyzer.get("calibration_date", "")), run_date),
+    ]

@@ -1,0 +1,113 @@
+"""A v3 peer that stops at any step, or sends a step out of order, never wedges the director:
+the session ends (analyzer stopped, ranges restored, data kept), the slot is free within
+10 s, and the next client's session completes. Real loopback sockets, a simulated meter."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.remote_util import Director, run, running_director
+from tests.test_v3_compat import V3Client
+
+FREE_WITHIN_S = 10.0
+#: Steps after the handshake and ``new`` (``{id}`` is the session), then a disconnect.
+SEQUENCES = {
+    "after new": [],
+    "mid ranging": ["start,ranging"],
+    "after ranging": ["start,ranging", "stop,ranging"],
+    "mid testing": ["start,ranging", "stop,ranging", "start,testing"],
+    "before done": ["start,ranging", "stop,ranging", "start,testing", "stop,testing"],
+    "testing first": ["start,testing"],
+    "stop first": ["stop,ranging"],
+    "done first": ["done"],
+    "done mid ranging": ["start,ranging", "done"],
+    "testing twice": ["start,ranging", "stop,ranging", "start,testing", "stop,testing", "start,testing"],
+}
+OUT_OF_ORDER = {"testing first", "stop first", "testing twice"}
+
+
+async def free_after_close(director: Director, client: V3Client) -> float:
+    """Seconds from the client's close until the director's slot is free."""
+    closed = time.monotonic()
+    client.writer.close()
+    while director.service.active is not None:
+        assert time.monotonic() - closed < FREE_WITHIN_S, f"still busy: {director.service.active}"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - closed
+
+
+async def new_session(client: V3Client) -> str:
+    assert await client.ask("mlcommons/power client v3") == "mlcommons/power server v3"
+    reply = await client.ask(f"new,,{uuid.uuid4()}")  # power-dev's default label is empty
+    assert reply.startswith("OK "), reply
+    return reply[3:].split(",")[0]
+
+
+async def full_session(director: Director) -> list[str]:
+    client = await V3Client.connect(director.port)
+    session_id = await new_session(client)
+    replies = []
+    for step in ("start,ranging", "stop,ranging", "start,testing", "stop,testing", "done"):
+        if step.startswith("stop"):
+            await asyncio.sleep(0.3)
+        replies.append(await client.ask(f"session,{session_id},{step}"))
+    client.writer.close()
+    return replies
+
+
+@pytest.mark.parametrize("name", list(SEQUENCES))
+def test_disconnect_frees_the_director(tmp_path: Path, name: str) -> None:
+    async def body() -> tuple[list[str], float, list[str], bool]:
+        async with running_director(tmp_path, v3_allowed_addresses=("127.0.0.1",)) as director:
+            client = await V3Client.connect(director.port)
+            session_id = await new_session(client)
+            replies = []
+            for step in SEQUENCES[name]:
+                if step.startswith("stop"):
+                    await asyncio.sleep(0.3)
+                replies.append(await client.ask(f"session,{session_id},{step}"))
+            freed_s = await free_after_close(director, client)
+            assert director.simulator is not None
+            measuring = director.simulator.measurement is not None
+            return replies, freed_s, await full_session(director), measuring
+
+    replies, freed_s, next_replies, measuring = run(body)
+    print(f"{name}: freed {freed_s:.3f} s after the disconnect")
+    assert freed_s < FREE_WITHIN_S
+    assert not measuring  # the analyzer was stopped
+    assert next_replies == ["OK"] * 5  # the next client's session completes
+    if name in OUT_OF_ORDER:
+        assert replies[-1].startswith("Error: ") and "out of order" in replies[-1], replies
+    first = sorted(p for p in (tmp_path / "director-runs").iterdir())[0]
+    assert (first / "session.json").is_file() and (first / "raw").is_dir()  # data kept
+
+
+def test_disconnect_while_a_start_waits(tmp_path: Path) -> None:
+    """The client sends start and goes before the reply: noticed at once, not after the start."""
+    async def body() -> float:
+        async with running_director(tmp_path, v3_allowed_addresses=("127.0.0.1",)) as director:
+            client = await V3Client.connect(director.port)
+            session_id = await new_session(client)
+            client.writer.write(f"session,{session_id},start,ranging\r\n".encode())
+            return await free_after_close(director, client)
+
+    assert run(body) < FREE_WITHIN_S
+
+
+def test_ranges_restored_after_a_disconnect_mid_testing(tmp_path: Path) -> None:
+    async def body() -> tuple[float | None, float | None]:
+        async with running_director(tmp_path, v3_allowed_addresses=("127.0.0.1",)) as director:
+            client = await V3Client.connect(director.port)
+            session_id = await new_session(client)
+            for step in ("start,ranging", "stop,ranging", "start,testing"):
+                await client.ask(f"session,{session_id},{step}")
+            await free_after_close(director, client)
+            assert director.simulator is not None
+            return director.simulator.ranges.volts, director.simulator.ranges.amps
+
+    assert run(body) == (None, None)  # back on the simulator's initial auto ranges
