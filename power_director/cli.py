@@ -38,9 +38,12 @@ from power_director.cli_help import with_defaults
 from power_director.cli_results import add_results_commands, run_compare, run_ls
 from power_director.config import ConfigError, TelemetryConfig, load_config
 from power_director.demo import run_demo
+from power_director.exporter import DirectorExporter
 from power_director.journal import recover_meta
+from power_director.meter_agent import run_meter_agent
 from power_director.observe import SessionObserver
 from power_director.progress import ProgressLine
+from power_director.results_store import record_session
 from power_director.service import serve
 from power_director.session import Session, SessionError, rebuild_session_files
 from power_director.telemetry import MqttTelemetry
@@ -269,6 +272,9 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                        help="where the command writes LoadGen logs (default: $POWER_DIRECTOR_LOG_DIR)")
     agent.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
 
+    meter_agent = commands.add_parser("meter-agent", help="publish this machine's meters to an MQTT broker")
+    meter_agent.add_argument("--config", type=Path, required=True, help="[agent] and [[meter]] tables")
+
 
 def _workload_argv(args: argparse.Namespace) -> list[str]:
     argv = list(args.workload)
@@ -336,6 +342,10 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
                 flush_timeout_s=telemetry_config.flush_timeout_s,
             ))
             observers.append(telemetry)
+        if telemetry_config.prometheus_port:
+            exporter = DirectorExporter(telemetry_config.prometheus_port, telemetry_config.prometheus_host)
+            stack.callback(exporter.close)
+            observers.append(exporter)
         if progress is not None and progress.enabled:
             ticker = asyncio.ensure_future(progress.tick())
             stack.callback(ticker.cancel)
@@ -352,13 +362,19 @@ async def _run(args: argparse.Namespace) -> int:
     argv = _workload_argv(args)
 
     async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
+        analyzer = make_analyzer(config.analyzer)
+        extras = [(make_analyzer(extra), role) for role, extra in config.extra_analyzers]
+        for observer in observers:
+            if isinstance(observer, DirectorExporter):
+                observer.watch([analyzer, *(a for a, _ in extras)])
         session = Session(
-            config, make_analyzer(config.analyzer), CommandWorkload(argv, args.loadgen_logs),
+            config, analyzer, CommandWorkload(argv, args.loadgen_logs),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
             observers=observers, repeat=args.repeat, reuse_ranging=args.reuse_ranging,
-            extra_analyzers=[(make_analyzer(extra), role) for role, extra in config.extra_analyzers],
+            extra_analyzers=extras,
         )
         report = await session.run()
+        record_session(config, session.dir)
         if not args.json:
             print(summary_text(report))
             print(f"  files: {session.dir}")
@@ -525,6 +541,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(args))
     if args.command == "agent":
         return asyncio.run(_agent(args))
+    if args.command == "meter-agent":
+        return asyncio.run(run_meter_agent(args.config))
     if args.command == "compare":
         return run_compare(args)
     if args.command in ("ls", "query"):

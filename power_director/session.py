@@ -26,6 +26,7 @@ from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config import Config
 from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
 from power_director.observe import Observers, SessionObserver
+from power_director.system_config import check_system_meters
 from reports.mlperf_checks import meter_identity
 from reports.mlperf_layout import write_power_dir
 from reports.session_report import PHASE_DIRS, SESSION_META, phase_dir, repeat_phase, write_report
@@ -234,6 +235,9 @@ class Session:
             "phases": {},
             "analyzers": [],
         }
+        if config.system is not None:
+            check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
+            self.meta["system"] = config.system.describe()
         self.journal: Journal | None = None
         self.observers = Observers(observers)
         if repeat < 1:
@@ -410,6 +414,10 @@ class Session:
                     self._keep(meter, record, await meter.analyzer.poll())
                     if meter.role == "primary":
                         self.meta["phases"][phase]["uncertainty_mean"] = await meter.analyzer.uncertainty()
+                    evidence = meter.analyzer.evidence()
+                    if evidence:
+                        evidence["uncertainty_mean"] = await meter.analyzer.uncertainty()
+                        self.meta["phases"][phase].setdefault("meters", {})[meter.analyzer.name] = evidence
             self.journal.record_event(
                 "phase_stop", phase=phase, samples={m.analyzer.name: m.tally.count for m in self.meters}
             )

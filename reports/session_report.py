@@ -28,6 +28,7 @@ from reports.metrics import (
     weighted_energy,
 )
 from reports.mlperf_checks import mlperf_checks
+from reports.multinode import system_checks, system_lines, system_section
 from reports.repeat import CONFIDENCE, interval_stats
 from reports.spl import PowerSeries, read_spl
 from reports.uncertainty import (
@@ -364,6 +365,7 @@ def build_report(
     adjust = hooks.adjust if hooks else None
     ranging = phase_report(session_dir, "ranging", meta, adjust)
     testing = phase_report(session_dir, "testing", meta, adjust)
+    system = system_section(session_dir, meta, testing.window, testing.interval_ns)
     all_checks = [
         *_phase_checks(ranging, meta),
         *_phase_checks(testing, meta),
@@ -376,6 +378,7 @@ def build_report(
         _reconnect_check(meta),
         *mlperf_checks(meta),
         *grade_checks(meta),
+        *system_checks(system),
     ]
     if meta.get("reused_ranging"):
         all_checks.append(Check(
@@ -413,6 +416,7 @@ def build_report(
         "beside": _beside_meters(session_dir, meta, testing),
         "grade": dict(zip(("label", "reason"), meter_grade(meta.get("analyzer", {})), strict=True)),
         **calibration_section(meta, testing.power),
+        **({"system": system} if system is not None else {}),
         **_repeat_section(session_dir, meta, testing),
         **(hooks.extra(ranging, testing) if hooks else {}),
     }
@@ -477,6 +481,7 @@ def summary_text(report: dict[str, Any]) -> str:
         f"{power['samples_in_window']} samples; ranging: {ranging_watts or 0:.2f} W",
     ]
     lines += _repeat_lines(report.get("repeat"))
+    lines += system_lines(report.get("system"))
     lines += [f"  problem: {p}" for p in report["problems"]]
     lines += [f"  warning: {w}" for w in report["warnings"]]
     lines += [f"  unknown: {u}" for u in report.get("unknown", [])]
