@@ -212,7 +212,8 @@ class RedfishSimulator:
         exe = shutil.which("sushy-static")
         if exe is None:
             raise RuntimeError("sushy-static not found: pip install 'power-director[datacenter]'")
-        command = [sys.executable, "-c", SERVED_LOG, "-i", "127.0.0.1", "-p", str(self.port), "-m", str(self.root)]
+        command = [sys.executable, "-c", SERVED_LOG,
+                   "-i", "127.0.0.1", "-p", str(self.port), "-m", str(self.root)]
         if self._ssl:
             command += ["-c", self._ssl[0], "-k", self._ssl[1]]
         self._process = subprocess.Popen(
@@ -326,9 +327,10 @@ class RedfishSimulator:
         if not self.history:
             return
         # update i was in the files from (at the latest) its write until update i + 1 began
+        last = len(self.history) - 1
         candidates = [i for i, (t_ns, _) in enumerate(self.history)
-                      if t_ns <= end_ns and (i + 1 == len(self.history) or self._written_ns[i + 1] >= begin_ns)]
-        first = candidates[0] if candidates else len(self.history) - 1
+                      if t_ns <= end_ns and (i == last or self._written_ns[i + 1] >= begin_ns)]
+        first = candidates[0] if candidates else last
         t_ns, watts = self.history[first]
         maybe = tuple(self.history[i][1] for i in candidates[1:])
         if not self.served or self.served[-1].t_ns != t_ns:
