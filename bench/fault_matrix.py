@@ -54,10 +54,11 @@ TITLES = {
 NO_FAULT = "none"
 CASES = [(NO_FAULT, ""), *((kind, phase) for kind in FAULTS for phase in PHASES)]
 INTERVAL_MS = 100
-# A plug stamps readings on arrival, on this (loaded) machine's clock: polled every 100 ms, a
-# poll delayed 0.1 s by the CPU-bound workload in the same process left a gap over the report's
-# 2 intervals (testing_sample_coverage without a fault). Real plugs are polled every second or so.
-PLUG_INTERVAL_MS = 250
+# The SCPI and plug drivers stamp readings on arrival, on this (loaded) machine's clock: polled
+# every 100 ms, a poll delayed 0.1 s by the CPU-bound workload in the same process left a gap
+# over the report's 2 intervals (testing_sample_coverage without a fault). Real plugs are
+# polled every second or so; a WT310's update interval goes from 100 ms to 20 s.
+ARRIVAL_INTERVAL_MS = 250
 WATTS = 150.0
 # Constant power: the verdicts then depend on the fault alone, not on this machine's load.
 MODEL = constant_model(WATTS)
@@ -112,12 +113,12 @@ async def ptd_rig(faults: list[Fault], sent_log: Path, broker: str) -> AsyncIter
 
 @contextlib.asynccontextmanager
 async def scpi_rig(faults: list[Fault], sent_log: Path, broker: str) -> AsyncIterator[Rig]:
-    simulator = Wt300Simulator(MODEL, "wt310", update_interval_s=INTERVAL_MS / 1000, faults=faults,
+    simulator = Wt300Simulator(MODEL, "wt310", update_interval_s=ARRIVAL_INTERVAL_MS / 1000, faults=faults,
                                sent_log_path=sent_log)
     port = await simulator.start_server("127.0.0.1", 0)
     try:
         yield Rig(AnalyzerConfig(type="yokogawa", resource=f"TCPIP::127.0.0.1::{port}::SOCKET",
-                                 interval_ms=INTERVAL_MS, connect_timeout_s=2.0, reply_timeout_s=0.3),
+                                 interval_ms=ARRIVAL_INTERVAL_MS, connect_timeout_s=2.0, reply_timeout_s=0.3),
                   sent_log)
     finally:
         await simulator.close()
@@ -133,7 +134,7 @@ async def plug_rig(faults: list[Fault], sent_log: Path, broker: str) -> AsyncIte
     task = asyncio.get_running_loop().create_task(simulator.run())
     try:
         await asyncio.wait_for(simulator.ready.wait(), 5)
-        yield Rig(AnalyzerConfig(type="tasmota", broker=broker, topic=topic, interval_ms=PLUG_INTERVAL_MS,
+        yield Rig(AnalyzerConfig(type="tasmota", broker=broker, topic=topic, interval_ms=ARRIVAL_INTERVAL_MS,
                                  connect_timeout_s=2.0, reply_timeout_s=0.4),
                   sent_log, (PhaseTeller(simulator),))
     finally:
