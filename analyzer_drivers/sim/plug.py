@@ -265,7 +265,8 @@ class PlugSimulator:
     def begin_measurement(self) -> None:
         """A harness that knows the phases says the next measurement begins now; from then on
         pauses in polling (a busy machine can pause polling within a phase) start none."""
-        self._told = True
+        if not self._told:  # polls before the first phase (finding the plug) measure nothing
+            self._told, self._measurements = True, 0
         self._measurements += 1
         self._last_poll_s = time.monotonic()
         self._enter_measurement()
