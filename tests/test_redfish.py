@@ -91,7 +91,11 @@ def lost_readings(sim: RedfishSimulator, kept: list[float], phases: list[tuple[i
     """Readings a GET served while a phase measured that the driver did not keep. Reads outside
     the phases are the driver finding the chassis. A reply logged during an outage fault (a hang's
     queued request answered after the driver gave up, a killed server) may never have reached
-    the driver; a log line just after an update may have served the value before it."""
+    the driver. A GET handled while the BMC updated may have read either value (``maybe``): the
+    simulator stamps each GET in sushy-static's own process, around the whole handler. (It used
+    to stamp the request log line on arrival here, and take the value current then: sushy-static
+    logs before it opens the file, and on a busy machine this process reads the log late, so an
+    update between the two was taken for a reading served and lost.)"""
     kept_values = {round(w, 3) for w in kept}
     lost = []
     for served in sim.served:

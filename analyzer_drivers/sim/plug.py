@@ -6,7 +6,8 @@ status with a last will that says offline, periodic readings (``period_s``: real
 report every ~1–10 s; tests use 0.2 s), and answers to the polling commands.
 
 Faults (``analyzer_drivers.sim.faults``): a plug knows nothing of phases, so it counts
-measurements as bursts of polls (a pause over ``phase_pause_s`` starts the next): the
+measurements as bursts of polls (a pause over ``phase_pause_s`` starts the next), unless a
+harness that knows the phases says when each begins (``begin_measurement``): the
 first is ranging, the later ones testing. Reads are polls; samples are the readings it
 publishes (pushed or polled) during a measurement.
 """
@@ -100,6 +101,7 @@ class PlugSimulator:
         self.ready = asyncio.Event()
         self._served = PhaseCounter()
         self._measurements = 0
+        self._told = False  # a harness says when measurements begin: pauses then count for nothing
         self._last_poll_s = -math.inf
         self._silent_until_s = -math.inf  # a hang: no readings, no answers until then
         self._dropped = False
@@ -253,13 +255,25 @@ class PlugSimulator:
     def _on_poll(self) -> str | None:
         """Count a poll (a pause first starts the next measurement); the protocol fault it meets."""
         now = time.monotonic()
-        if now - self._last_poll_s > self.phase_pause_s:
+        if now - self._last_poll_s > self.phase_pause_s and not self._told:
             self._measurements += 1
         self._last_poll_s = now
-        phase = "ranging" if self._measurements == 1 else "testing"
-        self._served.enter(f"plug-{self._measurements}_{phase}")
+        self._enter_measurement()
         self._served.reads += 1
         return due_protocol_fault(self.faults, self._served.phase, self._served.reads)
+
+    def begin_measurement(self) -> None:
+        """A harness that knows the phases says the next measurement begins now; from then on
+        pauses in polling (a busy machine can pause polling within a phase) start none."""
+        if not self._told:  # polls before the first phase (finding the plug) measure nothing
+            self._told, self._measurements = True, 0
+        self._measurements += 1
+        self._last_poll_s = time.monotonic()
+        self._enter_measurement()
+
+    def _enter_measurement(self) -> None:
+        phase = "ranging" if self._measurements == 1 else "testing"
+        self._served.enter(f"plug-{self._measurements}_{phase}")
 
     def _silent(self) -> bool:
         return time.monotonic() < self._silent_until_s

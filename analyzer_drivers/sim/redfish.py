@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -113,9 +114,26 @@ def write_static_mockup(root: Path, schema: str) -> None:
     })
 
 
-#: sushy-static logs a request a moment after it read the file: a log line this soon after an
-#: update may have served the value before it.
+#: An outage is taken to begin this long before the fault fired (a request in flight then).
 LOG_RACE_NS = 50_000_000
+#: sushy-static, with each GET also logged by its own process after the reply was written:
+#: ``served BEGIN_NS END_NS PATH``. Its own log line comes before it opens the file, and a reader
+#: thread here sees it late on a busy machine: neither tells which update a GET read; the span
+#: stamped in the server's process around the whole handler does.
+SERVED_LOG = """
+import sys, time
+from sushy_tools.static import main as static
+handle = static.RequestHandler.do_GET
+def do_get(self):
+    begin_ns = time.time_ns()
+    try:
+        handle(self)
+    finally:
+        sys.stderr.write(f"served {begin_ns} {time.time_ns()} {self.path}\\n")
+        sys.stderr.flush()
+static.RequestHandler.do_GET = do_get
+sys.exit(static.main())
+"""
 #: After a hang or drop, requests queued meanwhile (the driver gave up on them) are answered and
 #: logged: replies logged this long after the outage may never have reached the driver.
 OUTAGE_SLACK_NS = 1_000_000_000
@@ -124,7 +142,7 @@ OUTAGE_SLACK_NS = 1_000_000_000
 @dataclass
 class Served:
     """A value the BMC published that a GET read (what a client can have had). ``maybe``: the
-    value before it, when the log line came too soon after an update to tell which was read."""
+    values after it, when an update came while the GET was handled (either can have been read)."""
 
     t_ns: int
     watts: float | None
@@ -165,6 +183,7 @@ class RedfishSimulator:
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self.history: list[tuple[int, float | None]] = []  # (t_ns, watts) of every update
+        self._written_ns: list[int] = []  # when each update was in the files
         self.served: list[Served] = []
         #: (from, to) ns of each outage fault: a reply logged then may never have been delivered
         self.outages: list[tuple[int, int]] = []
@@ -193,7 +212,8 @@ class RedfishSimulator:
         exe = shutil.which("sushy-static")
         if exe is None:
             raise RuntimeError("sushy-static not found: pip install 'power-director[datacenter]'")
-        command = [exe, "-i", "127.0.0.1", "-p", str(self.port), "-m", str(self.root)]
+        command = [sys.executable, "-c", SERVED_LOG,
+                   "-i", "127.0.0.1", "-p", str(self.port), "-m", str(self.root)]
         if self._ssl:
             command += ["-c", self._ssl[0], "-k", self._ssl[1]]
         self._process = subprocess.Popen(
@@ -245,6 +265,7 @@ class RedfishSimulator:
                 published = None
             self.history.append((t_ns, published))
             self._publish(t_ns, published)
+            self._written_ns.append(time.time_ns())
 
     def _publish(self, t_ns: int, watts: float | None) -> None:
         stamp = _iso(t_ns + self._jump_ns)
@@ -286,26 +307,37 @@ class RedfishSimulator:
 
     # --- reads and faults -----------------------------------------------------------------
     def _read_log(self, stream: IO[str] | None) -> None:
-        """sushy-static logs each request line to stderr: count the reads of the power resource."""
+        """Count the reads of the power resource, each with what it can have served."""
         if stream is None:
             return
-        target = "/Power " if self.schema == "legacy" else "/Sensors/TotalPower "
+        target = CHASSIS + ("/Power" if self.schema == "legacy" else "/Sensors/TotalPower")
         for line in stream:
-            if f'"GET {CHASSIS}{target}' not in line:
+            words = line.split()
+            if len(words) != 4 or words[0] != "served" or words[3].rstrip("/") != target:
                 continue
-            now_ns = time.time_ns()
             with self._lock:
                 self.power_reads += 1
-                current = self.history[-1] if self.history else (now_ns, None)
-                racing = len(self.history) > 1 and now_ns - current[0] < LOG_RACE_NS
-                maybe = (self.history[-2][1],) if racing else ()
-                if not self.served or self.served[-1].t_ns != current[0]:
-                    self.served.append(Served(current[0], current[1], maybe, now_ns))
-                    if self._sent is not None:
-                        self._sent.write(f"{current[0]} {current[1]}\n")
-                        self._sent.flush()
+                self._served_between(int(words[1]), int(words[2]))
             if self.power_reads >= FAULT_READ:
                 self._fire_due()
+
+    def _served_between(self, begin_ns: int, end_ns: int) -> None:
+        """A GET handled from ``begin_ns`` to ``end_ns`` read the update in the files at some
+        moment between: the first such update is taken, the others are ``maybe``."""
+        if not self.history:
+            return
+        # update i was in the files from (at the latest) its write until update i + 1 began
+        last = len(self.history) - 1
+        candidates = [i for i, (t_ns, _) in enumerate(self.history)
+                      if t_ns <= end_ns and (i == last or self._written_ns[i + 1] >= begin_ns)]
+        first = candidates[0] if candidates else last
+        t_ns, watts = self.history[first]
+        maybe = tuple(self.history[i][1] for i in candidates[1:])
+        if not self.served or self.served[-1].t_ns != t_ns:
+            self.served.append(Served(t_ns, watts, maybe, begin_ns))
+            if self._sent is not None:
+                self._sent.write(f"{t_ns} {watts}\n")
+                self._sent.flush()
 
     def _fire_due(self) -> None:
         for fault in self.faults:
@@ -352,6 +384,7 @@ class RedfishSimulator:
                 self.history.append((time.time_ns(), None))  # what GETs now serve is no reading
                 name = "Power" if self.schema == "legacy" else "Sensors/TotalPower"
                 _write_json(self.root / "Chassis" / "1U" / name / "index.json", "\x00\xff#@! not json")
+                self._written_ns.append(time.time_ns())
 
 
 def _free_port() -> int:
