@@ -253,8 +253,9 @@ def _marks(
     buf: Bytes, words: Words, pf_ends: Index, line_ends: Index
 ) -> tuple[npt.NDArray[np.object_], Mask]:
     """The mark after each PF value ("" when the line ends there), and whether it is regular."""
-    has_mark = _labelled(words, pf_ends, b",Mark,")
     starts = pf_ends + 6
+    # On an irregular line the PF end is a guess that can lie past the line's end: no mark then.
+    has_mark = _labelled(words, pf_ends, b",Mark,") & (starts <= line_ends)
     rest_bytes = np.where(has_mark, line_ends - starts, 0)  # the mark and anything after it
     ok = (pf_ends == line_ends) | (has_mark & (rest_bytes <= _MARK_WIDTH))
     # Channel groups after the mark: keep the mark and its comma.

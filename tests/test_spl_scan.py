@@ -138,3 +138,14 @@ def test_a_line_longer_than_a_block_is_skipped(tmp_path: Path) -> None:
         assert read_spl(path).watts.tolist() == [5.0, 5.0]
     finally:
         spl._BLOCK_BYTES = original
+
+
+def test_a_mark_label_guessed_past_the_line_end_is_no_mark() -> None:
+    """Found by Hypothesis (tests/test_fuzz_parsers.py): on an irregular last line the PF end
+    guessed by the scanner lay past the line's end, and the mark's width came out negative."""
+    text = ("Time,11-22-2026 12:18:57.073,000\x80\U00010000,0\x80\x80\U00010000\U00010000,000\x80\x80"
+            "\U00010000,1,Watts\n00\x80\x80\U00010000\nTime,,\x80,0\x80,-1,-1,nan,1e400,Mark,")
+    series = parse_spl_text(text)
+    expected = [parsed for line in text.split("\n") if (parsed := parse_line(line)) is not None]
+    assert series.t_ns.tolist() == [row[0] for row in expected]
+    assert series.volts.tolist() == [row[2] for row in expected]
