@@ -35,7 +35,7 @@ from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Sample
 from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from power_director.analyzers import make_analyzer
+from power_director.assembly import build_meter
 from power_director.config import AnalyzerConfig, load_config
 from reports.metrics import weighted_energy
 from reports.uncertainty import edge_error_w
@@ -78,11 +78,10 @@ def _resolve_meter(meter: Any, interval_ms: int | None) -> tuple[Analyzer | None
         return None, CpuUtilisationModel(scope="process"), interval_ms or DEFAULT_SIM_INTERVAL_MS
     if isinstance(meter, Analyzer):
         return meter, None, interval_ms or 1000
-    if isinstance(meter, AnalyzerConfig):
-        return make_analyzer(meter), None, interval_ms or meter.interval_ms
-    if isinstance(meter, (str, Path)):
-        config = load_config(Path(meter))
-        return make_analyzer(config.analyzer), None, interval_ms or config.analyzer.interval_ms
+    if isinstance(meter, (AnalyzerConfig, str, Path)):
+        config = meter if isinstance(meter, AnalyzerConfig) else load_config(Path(meter)).analyzer
+        analyzer, configured_ms = build_meter(config)
+        return analyzer, None, interval_ms or configured_ms
     if hasattr(meter, "reading"):  # a power model: simulate a meter over it
         return None, meter, interval_ms or DEFAULT_SIM_INTERVAL_MS
     raise MeasureError(f"meter= takes 'sim', a config file, an AnalyzerConfig, an Analyzer or a power "

@@ -32,7 +32,7 @@ from analyzer_drivers.sim.ptd_server import (
 from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
-from power_director.analyzers import make_analyzer
+from power_director.assembly import build_session, open_telemetry
 from power_director.cli_help import with_defaults
 from power_director.cli_results import add_results_commands, run_compare, run_ls
 from power_director.config import ConfigError, TelemetryConfig, load_config
@@ -41,8 +41,7 @@ from power_director.journal import recover_meta
 from power_director.observe import SessionObserver
 from power_director.progress import ProgressLine
 from power_director.service import serve
-from power_director.session import Session, SessionError, rebuild_session_files
-from power_director.telemetry import MqttTelemetry
+from power_director.session import SessionError, rebuild_session_files
 from power_director.wire import WireError
 from reports.audit import audit_csv, audit_summary, audit_table, audit_tree
 from reports.html import REPORT_HTML
@@ -320,16 +319,11 @@ def _say_for(args: argparse.Namespace, progress: ProgressLine | None) -> Callabl
 
 async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig, body: Body) -> int:
     """Run ``body`` with the observers the options ask for; print what the output mode wants."""
-    broker = args.mqtt or telemetry_config.broker
     progress = ProgressLine(sys.stdout) if not (args.quiet or args.json) else None
-    telemetry = None
     async with contextlib.AsyncExitStack() as stack:
         observers: list[SessionObserver] = [progress] if progress is not None else []
-        if broker:
-            telemetry = await stack.enter_async_context(MqttTelemetry(
-                broker, telemetry_config.director_id, queue_size=telemetry_config.queue_size,
-                flush_timeout_s=telemetry_config.flush_timeout_s,
-            ))
+        telemetry = await stack.enter_async_context(open_telemetry(telemetry_config, args.mqtt or ""))
+        if telemetry is not None:
             observers.append(telemetry)
         if progress is not None and progress.enabled:
             ticker = asyncio.ensure_future(progress.tick())
@@ -347,11 +341,10 @@ async def _run(args: argparse.Namespace) -> int:
     argv = _workload_argv(args)
 
     async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
-        session = Session(
-            config, make_analyzer(config.analyzer), CommandWorkload(argv, args.loadgen_logs),
+        session = build_session(
+            config, CommandWorkload(argv, args.loadgen_logs),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
             observers=observers, repeat=args.repeat, reuse_ranging=args.reuse_ranging,
-            extra_analyzers=[(make_analyzer(extra), role) for role, extra in config.extra_analyzers],
         )
         report = await session.run()
         if not args.json:

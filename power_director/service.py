@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from loadgen_bridge.detail_log import LoadgenLogError
-from power_director.analyzers import make_analyzer
+from loadgen_bridge.workload import Workload
+from power_director.assembly import build_session, open_telemetry
 from power_director.config import Config, ConfigError, SessionConfig
 from power_director.remote_workload import RemoteWorkload
 from power_director.session import Session, SessionError
+from power_director.telemetry import MqttTelemetry
 from power_director.wire import (
     V3_CLIENT_HELLO,
     Channel,
@@ -71,18 +73,31 @@ class DirectorService:
         self.active: str | None = None  # who holds the session, for the "busy" answer
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._telemetry_stack = contextlib.AsyncExitStack()
+        self.telemetry: MqttTelemetry | None = None  # [telemetry], open while the service runs
+
+    def new_session(self, workload: Workload, label: str) -> Session:
+        """A Session as ``run`` builds it: extra meters, telemetry and all."""
+        return build_session(self.config, workload, out_root=self.out_root, label=label,
+                             say=self.say, telemetry=self.telemetry)
 
     async def start(self) -> int:
         """Listen; returns the bound port (config port 0 picks a free one)."""
         tls = server_tls_context(self.service.tls_cert, self.service.tls_key)
-        self._server = await asyncio.start_server(
-            self._connection,
-            self.service.host,
-            self.service.port,
-            limit=self.service.max_message_bytes,
-            ssl=tls,
-            ssl_handshake_timeout=self.service.handshake_timeout_s if tls else None,
-        )
+        self.telemetry = await self._telemetry_stack.enter_async_context(
+            open_telemetry(self.config.telemetry))
+        try:
+            self._server = await asyncio.start_server(
+                self._connection,
+                self.service.host,
+                self.service.port,
+                limit=self.service.max_message_bytes,
+                ssl=tls,
+                ssl_handshake_timeout=self.service.handshake_timeout_s if tls else None,
+            )
+        except BaseException:
+            await self._telemetry_stack.aclose()
+            raise
         port: int = self._server.sockets[0].getsockname()[1]
         scheme = "TLS" if tls else "plain TCP"
         auth = "token auth" if self.token else "NO auth (loopback only)"
@@ -98,6 +113,8 @@ class DirectorService:
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
+        await self._telemetry_stack.aclose()
+        self.telemetry = None
 
     def claim(self, who: str) -> str | None:
         """Take the one session slot; returns who holds it instead when busy."""
@@ -186,14 +203,7 @@ class DirectorService:
 
     async def _agent_session(self, channel: Channel, label: str, workload: str) -> None:
         remote = RemoteWorkload(channel, self.service, f"remote SUT {channel.peer}: {workload}")
-        session = Session(
-            self.config,
-            make_analyzer(self.config.analyzer),
-            remote,
-            out_root=self.out_root,
-            label=label,
-            say=self.say,
-        )
+        session = self.new_session(remote, label)
         remote.bind(session.meta)
         self.active = f"agent {channel.peer} ({session.name})"
         await channel.send({"type": "opened", "session": session.name})

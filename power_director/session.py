@@ -21,6 +21,7 @@ from typing import Any
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges, Sample
 from analyzer_drivers.meters import CURRENT_HEADROOM, advise_ranges, meter_spec
+from analyzer_drivers.timefmt import NS_PER_MS
 from loadgen_bridge.detail_log import DETAIL_LOG
 from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config import Config
@@ -107,15 +108,16 @@ def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
     time-merged sum, then each meter as a channel.
     """
     driver = meta.get("analyzer", {}).get("driver")
-    summed = [a["driver"] for a in meta.get("analyzers", []) if a.get("role") == "sum"]
+    primary_ms = int(meta.get("interval_ms", 1000))
+    summed = [(a["driver"], int(a.get("interval_ms", primary_ms)) * NS_PER_MS)
+              for a in meta.get("analyzers", []) if a.get("role") == "sum"]
     raw = session_dir / "raw"
-    interval_ns = int(meta.get("interval_ms", 1000)) * 1_000_000
     if driver and samples_path(raw, driver).is_file():
         for phase, recorded in meta.get("phases", {}).items():
             mark = recorded.get("mark")
             spl = session_dir / phase_dir(phase) / "spl.txt"
             if mark and summed:
-                write_merged_spl(raw, [driver, *summed], mark, interval_ns, spl)
+                write_merged_spl(raw, [(driver, primary_ms * NS_PER_MS), *summed], mark, spl)
             elif mark:
                 write_phase_spl(raw, driver, mark, spl)
     write_power_dir(session_dir, meta)
@@ -140,6 +142,9 @@ def _ranges_dict(ranges: Ranges | None) -> dict[str, Any] | None:
 
 
 ROLES = ("primary", "sum", "beside")
+# An extra meter: (analyzer, role) samples at the primary's interval; (analyzer, role,
+# interval_ms) at its own.
+ExtraMeter = tuple[Analyzer, str] | tuple[Analyzer, str, int]
 
 
 def reused_ranges(session_dir: Path) -> dict[str, Ranges]:
@@ -165,6 +170,7 @@ class _Meter:
 
     analyzer: Analyzer
     role: str
+    interval_ms: int  # this meter's own sampling interval
     info: AnalyzerInfo | None = None
     initial: Ranges | None = None
     tally: PhaseTally = field(default_factory=PhaseTally)  # the current phase's samples
@@ -197,18 +203,20 @@ class Session:
         out_root: Path,
         label: str | None = None,
         say: Callable[[str], None] = print,
-        extra_analyzers: Sequence[tuple[Analyzer, str]] = (),
+        extra_analyzers: Sequence[ExtraMeter] = (),
         observers: Sequence[SessionObserver] = (),
         repeat: int = 1,
         reuse_ranging: Path | None = None,
     ) -> None:
         self.config = config
         self.analyzer = analyzer
-        self.meters = [_Meter(analyzer, "primary")]
-        for extra, role in extra_analyzers:
+        self.meters = [_Meter(analyzer, "primary", config.analyzer.interval_ms)]
+        for extra in extra_analyzers:
+            role = extra[1]
             if role not in ROLES[1:]:
                 raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
-            self.meters.append(_Meter(extra, role))
+            interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
+            self.meters.append(_Meter(extra[0], role, interval_ms))
         names = [m.analyzer.name for m in self.meters]
         if len(set(names)) != len(names):
             raise SessionError(f"two analyzers share a name: {', '.join(names)}")
@@ -348,7 +356,7 @@ class Session:
         described = {
             "name": info.name, "model": info.model, "version": info.version,
             "identify": info.raw, "averaging_ms": info.averaging_ms, "driver": meter.analyzer.name,
-            "role": meter.role,
+            "role": meter.role, "interval_ms": meter.interval_ms,
         }
         if (accuracy := meter.analyzer.comparison_accuracy()) is not None:
             described["comparison_accuracy"] = accuracy
@@ -392,7 +400,7 @@ class Session:
         record.stamps.append(_stamp())
         self.observers.on_state(phase, self.meta)
         for meter in self.meters:
-            await meter.analyzer.start(record.mark, self.config.analyzer.interval_ms)
+            await meter.analyzer.start(record.mark, meter.interval_ms)
         record.stamps.append(_stamp())
         try:
             await self._run_workload_while_polling(phase, record)
@@ -453,7 +461,7 @@ class Session:
         while True:
             try:
                 await asyncio.wait_for(meter.analyzer.reconnect(), max(0.1, deadline - time.monotonic()))
-                restarted = await meter.analyzer.resume(record.mark, self.config.analyzer.interval_ms)
+                restarted = await meter.analyzer.resume(record.mark, meter.interval_ms)
                 break
             except (AnalyzerError, asyncio.TimeoutError) as exc:
                 if time.monotonic() + delay_s > deadline:
@@ -477,9 +485,9 @@ class Session:
     async def _poll_until(self, record: _PhaseRecord, t_ns: int) -> None:
         """Poll until each ranged meter has a sample stamped at or after ``t_ns``, so the
         window's end is covered."""
-        interval_s = self.config.analyzer.interval_ms / 1000
-        deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
         waiting = [m for m in self.meters if m.ranged]
+        interval_s = max((m.interval_ms for m in waiting), default=self.config.analyzer.interval_ms) / 1000
+        deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
         while any(m.tally.last_t_ns is None or m.tally.last_t_ns < t_ns for m in waiting):
             if time.monotonic() > deadline:
                 self.say(f"  warning: no sample after the workload ended within {deadline:.0f} s")

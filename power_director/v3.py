@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from loadgen_bridge.workload import WorkloadError
-from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError
 from power_director.service import SESSION_ERRORS, DirectorService, check_label
 from power_director.session import Session
@@ -197,9 +196,7 @@ class V3Connection:
         holder = self.director.claim(f"v3 client {self.channel.peer}")
         if holder is not None:
             return f"Error: director busy: a session for {holder} is running; try later"
-        config = self.director.config
-        self.session = Session(config, make_analyzer(config.analyzer), self.workload,
-                               out_root=self.director.out_root, label=label, say=self.director.say)
+        self.session = self.director.new_session(self.workload, label)
         self.server_uuid = str(uuid.uuid4())
         self.state = "initial"
         self.task = asyncio.create_task(self.measure(self.session))
