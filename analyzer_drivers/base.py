@@ -121,6 +121,12 @@ class Analyzer(abc.ABC):
     name: str = "analyzer"
     #: Drivers that speak a command protocol report each exchange here when it is set.
     on_exchange: ExchangeLog | None = None
+    #: False for a meter whose samples never carry volts and amps (a BMC, a PDU): no testing
+    #: ranges are derived from its ranging.
+    reads_volts_amps: bool = True
+    #: A saved calibration against a certified analyzer (offset_watts, gain, from_session),
+    #: recorded with the session so its report can apply it.
+    calibration: dict[str, object] | None = None
 
     async def __aenter__(self) -> Analyzer:
         await self.connect()

@@ -54,6 +54,45 @@ def _nvml(config: AnalyzerConfig) -> Analyzer:
     return NvmlAnalyzer(config.gpu_index)
 
 
+def _redfish(config: AnalyzerConfig) -> Analyzer:
+    from analyzer_drivers.redfish import RedfishAnalyzer
+
+    password = _secret(config.password_file, "password_file")
+    return RedfishAnalyzer(
+        config.url, chassis=config.chassis, username=config.username, password=password,
+        auth=config.auth, ca_file=config.ca_file, insecure=config.insecure,
+        timeout_s=config.reply_timeout_s, source=config.source,
+    )
+
+
+def _secret(path: str, what: str) -> str:
+    from pathlib import Path
+
+    from analyzer_drivers.base import AnalyzerError
+
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise AnalyzerError(f"cannot read {what} {path}: {exc.strerror}") from exc
+
+
+def _snmp(config: AnalyzerConfig) -> Analyzer:
+    from analyzer_drivers.snmp import SnmpCredentials, SnmpPduAnalyzer
+
+    credentials = SnmpCredentials(
+        config.snmp_version, config.community, config.snmp_user,
+        _secret(config.auth_key_file, "auth_key_file"), _secret(config.priv_key_file, "priv_key_file"),
+        config.auth_protocol, config.priv_protocol, config.snmp_context,
+    )
+    return SnmpPduAnalyzer(
+        config.host, config.port, family=config.snmp_family, outlets=config.outlets, inlets=config.inlets,
+        credentials=credentials, timeout_s=config.reply_timeout_s,
+        source="energy" if config.source == "energy" else "power",
+    )
+
+
 BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "ptd": _ptd,
     "yokogawa": _yokogawa,
@@ -61,8 +100,15 @@ BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "shelly": _plug,
     "rapl": _rapl,
     "nvml": _nvml,
+    "redfish": _redfish,
+    "snmp": _snmp,
 }
 
 
 def make_analyzer(config: AnalyzerConfig) -> Analyzer:
-    return BUILDERS[config.type](config)
+    analyzer = BUILDERS[config.type](config)
+    if config.calibration_file:
+        from power_director.calibration import load_calibration
+
+        analyzer.calibration = load_calibration(config.calibration_file, analyzer.name)
+    return analyzer

@@ -32,6 +32,7 @@ from analyzer_drivers.sim.ptd_server import (
 from loadgen_bridge.agent import AgentError, result_text, run_agent
 from loadgen_bridge.detail_log import LoadgenLogError
 from loadgen_bridge.workload import CommandWorkload, WorkloadError
+from power_director import datacenter_cli
 from power_director.assembly import build_session, open_telemetry
 from power_director.cli_help import with_defaults
 from power_director.cli_results import add_results_commands, run_compare, run_ls
@@ -166,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print report.json on stdout")
     add_rules_options(report)
     audit = commands.add_parser("audit", help="one row per power run of a submission tree (reads only)")
-    audit.add_argument("tree", type=Path, metavar="TREE")
+    audit.add_argument("tree", type=Path, metavar="TREE",
+                       help="a submission tree (closed|open/<org>/results/...) or a folder above runs")
     audit_format = audit.add_mutually_exclusive_group()
     audit_format.add_argument("--csv", action="store_true", help="CSV on stdout")
     audit_format.add_argument("--json", action="store_true", help="JSON on stdout")
@@ -185,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_remote_commands(commands)
     add_results_commands(commands)  # ls/query, compare
+    datacenter_cli.add_datacenter_commands(commands)
 
     sim = commands.add_parser("sim", help="run a meter simulator standalone")
     sims = sim.add_subparsers(dest="simulator", required=True)
@@ -213,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_load_model(plug)
     add_fault_options(plug, "ranging (the first burst of polls) or testing (later bursts)",
                       "each reading's power as published, with the phase as its mark")
+    datacenter_cli.add_redfish_sim(sims, _positive_float, _fault)
+    datacenter_cli.add_snmp_sim(sims, _positive_float, _fault)
     plug.add_argument("--outage-s", type=_positive_float, default=1.0,
                       help="how long a drop, restart or hang fault keeps the plug away")
     plug.add_argument("--phase-pause-s", type=_positive_float, default=1.5,
@@ -438,6 +443,8 @@ def _submission(args: argparse.Namespace) -> int:
 def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     """The simulator the arguments ask for, as the coroutine that serves it.
     ValueError for a fault it cannot have."""
+    if args.simulator in ("redfish", "snmp"):
+        return datacenter_cli.serve(args)
     model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
     if args.simulator == "scpi":
         meter = scpi_server.Wt300Simulator(
@@ -519,6 +526,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return _submission(args)
     if args.command == "check-config":
         return _check_config(args)
+    if args.command in datacenter_cli.COMMANDS:
+        return datacenter_cli.run_datacenter_command(args)
     return asyncio.run(_sim(args))
 
 

@@ -41,13 +41,27 @@ Other meters (keys of other types are left at their defaults)::
 
     type = "rapl"           # CPU package energy counters (root only)
     type = "nvml"           # NVIDIA GPU energy counters (pip install 'power-director[nvml]')
+
+    type = "redfish"        # a BMC's chassis power (pip install 'power-director[datacenter]')
+    url = "https://10.0.0.9"
+    username = "power"
+    password_file = "/etc/power-director/bmc-password"
+    ca_file = "/etc/power-director/bmc-ca.pem"   # or insecure = true
+
+    type = "snmp"           # a rack PDU's outlets
+    host = "10.0.0.10"
+    port = 161
+    snmp_family = "raritan" # raritan, apc, sentry4, entity
+    outlets = ["1.3", "1.4"]
 """
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -68,7 +82,7 @@ class ConfigError(Exception):
     """The configuration file is missing, not TOML, or has a bad value."""
 
 
-ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml")
+ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "redfish", "snmp")
 YOKOGAWA_MODELS = tuple(model for model in METERS if model.startswith("WT3"))
 YOKOGAWA_INTERVALS_MS = tuple(round(s * 1000) for s in WT300_UPDATE_INTERVALS_S)
 _VISA_RESOURCE = re.compile(
@@ -111,6 +125,29 @@ class AnalyzerConfig:
     # the meter's papers, for MLPerf (else what Identify/*IDN? reports)
     serial: str = ""
     calibration_date: str = ""  # YYYY-MM-DD
+    # redfish (a BMC): url = "https://bmc:443"; password from password_file, never the config
+    url: str = ""
+    chassis: str = ""  # empty: the first chassis
+    username: str = ""
+    password_file: str = ""
+    auth: str = "session"  # session, basic, or none (plain http only)
+    ca_file: str = ""
+    insecure: bool = False  # skip TLS verification: say so explicitly
+    source: str = "auto"  # auto (energy counter when present), power, energy
+    # snmp (a rack PDU): host, port = 161; v3 keys from files, never the config
+    snmp_family: str = "raritan"  # raritan, apc, sentry4, entity
+    outlets: tuple[str, ...] = ()  # indexes: raritan "pdu.outlet", sentry4 "unit.cord.outlet"
+    inlets: tuple[str, ...] = ()  # raritan "pdu.inlet"
+    snmp_version: str = "2c"  # or "3" (authPriv)
+    community: str = "public"
+    snmp_user: str = ""
+    auth_key_file: str = ""
+    priv_key_file: str = ""
+    auth_protocol: str = "SHA"
+    priv_protocol: str = "AES"
+    snmp_context: str = ""
+    # a saved calibration (power-director calibrate) applied in the report of an informative meter
+    calibration_file: str = ""
 
     def validate(self) -> None:
         if self.type not in ANALYZER_TYPES:
@@ -133,6 +170,8 @@ class AnalyzerConfig:
             "shelly": self._validate_plug,
             "rapl": self._validate_rapl,
             "nvml": self._validate_nvml,
+            "redfish": self._validate_redfish,
+            "snmp": self._validate_snmp,
         }.get(self.type, lambda: None)()
 
     def _validate_yokogawa(self) -> None:
@@ -184,6 +223,50 @@ class AnalyzerConfig:
     def _validate_nvml(self) -> None:
         if self.gpu_index < -1:
             raise ConfigError(f"[analyzer] gpu_index {self.gpu_index} must be -1 (all GPUs) or a GPU index")
+
+
+    def _validate_redfish(self) -> None:
+        from analyzer_drivers.redfish import AUTH_METHODS, SOURCES
+
+        if not re.fullmatch(r"https?://[^/\s]+/?", self.url):
+            raise ConfigError(f"[analyzer] type 'redfish' needs url 'https://host[:port]', not {self.url!r}")
+        if self.auth not in AUTH_METHODS:
+            raise ConfigError(f"[analyzer] auth {self.auth!r} must be one of {', '.join(AUTH_METHODS)}")
+        if self.source not in SOURCES:
+            raise ConfigError(f"[analyzer] source {self.source!r} must be one of {', '.join(SOURCES)}")
+        if self.auth != "none" and not self.url.startswith("https://"):
+            raise ConfigError("[analyzer] credentials over plain http are refused: "
+                              "use https, or auth = 'none'")
+        if self.auth != "none" and not (self.username and self.password_file):
+            raise ConfigError("[analyzer] auth needs username and password_file")
+        if self.url.startswith("https://") and not (self.ca_file or self.insecure):
+            raise ConfigError("[analyzer] https needs ca_file (the BMC's CA) or an explicit insecure = true")
+
+
+    def _validate_snmp(self) -> None:
+        from analyzer_drivers.snmp import AUTH_PROTOCOLS, FAMILIES, INLET_FAMILIES, PRIV_PROTOCOLS
+
+        if self.port == AnalyzerConfig.port:
+            raise ConfigError("[analyzer] type 'snmp' needs port (an SNMP agent listens on 161)")
+        if self.snmp_family not in FAMILIES:
+            raise ConfigError(f"[analyzer] snmp_family {self.snmp_family!r} must be one of "
+                              f"{', '.join(FAMILIES)}")
+        if not self.outlets and not self.inlets:
+            raise ConfigError("[analyzer] type 'snmp' needs outlets or inlets, e.g. outlets = ['1.1', '1.2']")
+        if self.inlets and self.snmp_family not in INLET_FAMILIES:
+            raise ConfigError(f"[analyzer] snmp_family {self.snmp_family!r} has no inlets here; use outlets")
+        for index in (*self.outlets, *self.inlets):
+            if not re.fullmatch(r"\d+(\.\d+)*", index):
+                raise ConfigError(f"[analyzer] outlet/inlet index {index!r} must be numbers joined by dots")
+        if self.source not in ("auto", "power", "energy"):
+            raise ConfigError(f"[analyzer] source {self.source!r} must be power or energy")
+        if self.snmp_version not in ("2c", "3"):
+            raise ConfigError(f"[analyzer] snmp_version {self.snmp_version!r} must be '2c' or '3'")
+        if self.snmp_version == "3" and not (self.snmp_user and self.auth_key_file and self.priv_key_file):
+            raise ConfigError("[analyzer] SNMPv3 needs snmp_user, auth_key_file and priv_key_file (authPriv)")
+        if self.auth_protocol not in AUTH_PROTOCOLS or self.priv_protocol not in PRIV_PROTOCOLS:
+            raise ConfigError(f"[analyzer] auth_protocol must be one of {', '.join(AUTH_PROTOCOLS)}, "
+                              f"priv_protocol one of {', '.join(PRIV_PROTOCOLS)}")
 
 
 @dataclass(frozen=True)
@@ -306,57 +389,136 @@ def _positive(section: str, key: str, value: float) -> None:
 
 Section = TypeVar("Section", AnalyzerConfig, SessionConfig, ServiceConfig, TelemetryConfig)
 
+#: The keys each meter type reads, beyond the ones every meter has (COMMON_METER_KEYS): a key
+#: of another type is an error, not silently ignored.
+COMMON_METER_KEYS = frozenset({"type", "interval_ms", "connect_timeout_s", "reply_timeout_s", "serial",
+                               "calibration_date", "calibration_file"})
+_PLUG_KEYS = frozenset({"broker", "topic", "full_topic", "channel", "shelly_component"})
+METER_KEYS: dict[str, frozenset[str]] = {
+    "ptd": frozenset({"host", "port", "ptd_timezone"}),
+    "yokogawa": frozenset({"resource", "visa_library", "model", "element", "crest_factor", "rate_header"}),
+    "tasmota": _PLUG_KEYS,
+    "shelly": _PLUG_KEYS,
+    "rapl": frozenset({"rapl_root", "rapl_domains"}),
+    "nvml": frozenset({"gpu_index"}),
+    "redfish": frozenset({"url", "chassis", "username", "password_file", "auth", "ca_file", "insecure",
+                          "source"}),
+    "snmp": frozenset({"host", "port", "snmp_family", "outlets", "inlets", "snmp_version", "community",
+                       "snmp_user", "auth_key_file", "priv_key_file", "auth_protocol", "priv_protocol",
+                       "snmp_context", "source"}),
+}
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+               tuple: "a list of strings"}
 
-def _section(cls: type[Section], name: str, table: Any) -> Section:
+
+def _unknown_key(name: str, key: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"[{name}] has an unknown key {key!r}{hint}"
+
+
+def _foreign_keys(name: str, table: dict[str, Any]) -> list[str]:
+    """Keys that belong to another meter type than the table's ``type``."""
+    meter_type = table.get("type", AnalyzerConfig.type)
+    own = METER_KEYS.get(meter_type) if isinstance(meter_type, str) else None
+    if own is None:
+        return []  # an unknown type is reported by validate()
+    return [f"[{name}] {key} is not a key of type {meter_type!r} meters"
+            for key in table if key not in own and key not in COMMON_METER_KEYS
+            and any(key in keys for keys in METER_KEYS.values())]
+
+
+def _value(name: str, key: str, value: Any, expected: type) -> tuple[Any, str | None]:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        value = tuple(value)
+    if type(value) is not expected:
+        return value, (f"[{name}] {key} must be {_TYPE_NAMES.get(expected, expected.__name__)}, "
+                       f"not {type(value).__name__} {value!r}")
+    return value, None
+
+
+def _section(cls: type[Section], name: str, table: Any, problems: list[str]) -> Section | None:
+    """The section from its TOML table; every problem with its keys and value types is added
+    to ``problems`` (None then)."""
     if not isinstance(table, dict):
-        raise ConfigError(f"[{name}] must be a table")
-    known = {f.name: f for f in fields(cls)}
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise ConfigError(f"[{name}] has unknown key(s): {', '.join(unknown)}")
+        problems.append(f"[{name}] must be a table")
+        return None
+    known = [f.name for f in fields(cls)]
+    found = [_unknown_key(name, key, known) for key in table if key not in known]
+    if cls is AnalyzerConfig:
+        found += _foreign_keys(name, table)
     values: dict[str, Any] = {}
     for key, value in table.items():
-        expected = type(getattr(cls(), key))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if expected is tuple and isinstance(value, list) and all(isinstance(v, str) for v in value):
-            value = tuple(value)
-        if type(value) is not expected:
-            raise ConfigError(
-                f"[{name}] {key} must be a {expected.__name__}, not {type(value).__name__} {value!r}"
-            )
-        values[key] = value
-    return cls(**values)
+        if key in known:
+            values[key], problem = _value(name, key, value, type(getattr(cls(), key)))
+            found += [problem] if problem else []
+    problems += found
+    return None if found else cls(**values)
 
 
 EXTRA_ROLES = ("sum", "beside")
 
 
-def _extra_analyzers(tables: Any) -> tuple[tuple[str, AnalyzerConfig], ...]:
+def _extra_analyzers(tables: Any, problems: list[str]) -> tuple[tuple[str, AnalyzerConfig], ...]:
     """``[[extra_analyzer]]`` tables: an analyzer's keys plus ``role = "sum" | "beside"``."""
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise ConfigError("extra_analyzer must be an array of tables: [[extra_analyzer]]")
+        problems.append("extra_analyzer must be an array of tables: [[extra_analyzer]]")
+        return ()
     extras = []
     for table in tables:
         keys = dict(table)
         role = keys.pop("role", None)
         if role not in EXTRA_ROLES:
-            raise ConfigError(f"[[extra_analyzer]] role must be 'sum' or 'beside', not {role!r}")
-        extras.append((role, _section(AnalyzerConfig, "extra_analyzer", keys)))
+            problems.append(f"[[extra_analyzer]] role must be 'sum' or 'beside', not {role!r}")
+        meter = _section(AnalyzerConfig, "extra_analyzer", keys, problems)
+        if meter is not None and role in EXTRA_ROLES:
+            extras.append((str(role), meter))
     return tuple(extras)
 
 
+SECTIONS = ("analyzer", "session", "service", "telemetry", "extra_analyzer")
+
+
+def _checked(sections: Sequence[AnalyzerConfig | SessionConfig | ServiceConfig | TelemetryConfig | None],
+             ) -> list[str]:
+    """Each section's own validation: the first problem of each."""
+    problems = []
+    for section in sections:
+        try:
+            if section is not None:
+                section.validate()
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _raise_all(problems: list[str]) -> None:
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        raise ConfigError(f"{len(problems)} problems: " + "; ".join(problems))
+
+
 def config_from_dict(data: dict[str, Any]) -> Config:
-    unknown = sorted(set(data) - {"analyzer", "session", "service", "telemetry", "extra_analyzer"})
-    if unknown:
-        raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
-    return Config(
-        analyzer=_section(AnalyzerConfig, "analyzer", data.get("analyzer", {})),
-        session=_section(SessionConfig, "session", data.get("session", {})),
-        service=_section(ServiceConfig, "service", data.get("service", {})),
-        extra_analyzers=_extra_analyzers(data.get("extra_analyzer", [])),
-        telemetry=_section(TelemetryConfig, "telemetry", data.get("telemetry", {})),
-    ).validate()
+    """The config from a parsed TOML document; every problem found is reported in one error."""
+    problems = []
+    for key in data:
+        if key not in SECTIONS:
+            close = difflib.get_close_matches(key, SECTIONS, n=1)
+            problems.append(f"unknown section [{key}]" + (f" (did you mean [{close[0]}]?)" if close else ""))
+    analyzer = _section(AnalyzerConfig, "analyzer", data.get("analyzer", {}), problems)
+    session = _section(SessionConfig, "session", data.get("session", {}), problems)
+    service = _section(ServiceConfig, "service", data.get("service", {}), problems)
+    extras = _extra_analyzers(data.get("extra_analyzer", []), problems)
+    telemetry = _section(TelemetryConfig, "telemetry", data.get("telemetry", {}), problems)
+    problems += _checked([analyzer, *(meter for _, meter in extras), session, service, telemetry])
+    _raise_all(problems)
+    config = (Config(analyzer, session, service, extras, telemetry)
+              if analyzer and session and service and telemetry else None)
+    assert config is not None  # a section that could not be built added a problem
+    return config
 
 
 def load_config(path: Path) -> Config:
@@ -368,4 +530,6 @@ def load_config(path: Path) -> Config:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    if not data:
+        raise ConfigError(f"{path} holds no settings: give at least an [analyzer] table")
     return config_from_dict(data)

@@ -324,6 +324,7 @@ class Session:
                         self._advise(meter)
                     ranges = {
                         m.analyzer.name: testing_ranges(m.tally, m.info) if m.has_ranges and m.info
+                        and m.analyzer.reads_volts_amps  # a BMC or a PDU has no ranges: auto
                         else Ranges.auto()
                         for m in self.meters
                     }
@@ -360,6 +361,10 @@ class Session:
         }
         if (accuracy := meter.analyzer.comparison_accuracy()) is not None:
             described["comparison_accuracy"] = accuracy
+        if info.extra:
+            described["extra"] = dict(info.extra)
+        if meter.analyzer.calibration:
+            described["calibration"] = meter.analyzer.calibration
         self.meta["analyzers"].append(described)
         if meter.role == "primary":
             identity = meter_identity(info.raw)

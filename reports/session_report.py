@@ -18,6 +18,7 @@ from reports import checks
 from reports.checks import Check
 from reports.clock_report import clock_checks, clock_section, corrected_window
 from reports.comparison import comparison_accuracy, comparison_checks, stated_uncertainty
+from reports.crossval import calibration_section, cross_validate, grade_checks, meter_grade
 from reports.headline import headline, metric_uncertainty, verdict
 from reports.metrics import (
     PER_QUERY_SCENARIOS,
@@ -214,12 +215,17 @@ def _beside_meters(session_dir: Path, meta: dict[str, Any], testing: PhaseReport
         energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns,
                                  testing.window.end_ns, testing.interval_ns)
         wall_watts = testing.power["time_weighted"]["avg_watts"]
+        versus = cross_validate((testing.series.t_ns, testing.series.watts), (series.t_ns, series.watts),
+                                testing.window.begin_ns, testing.window.end_ns, testing.interval_ns)
+        grade, why = meter_grade(analyzer)
         beside[analyzer["driver"]] = {
             "name": analyzer.get("name"),
             "avg_watts": energy.avg_watts,
             "energy_j": energy.energy_j,
             "share_of_wall": energy.avg_watts / wall_watts if energy.avg_watts and wall_watts else None,
             "gap_s": energy.gap_s,
+            "grade": grade, "grade_reason": why,
+            "cross_validation": versus.as_dict() if versus else None,
         }
     return beside
 
@@ -369,6 +375,7 @@ def build_report(
         *clock_checks(meta),
         _reconnect_check(meta),
         *mlperf_checks(meta),
+        *grade_checks(meta),
     ]
     if meta.get("reused_ranging"):
         all_checks.append(Check(
@@ -404,6 +411,8 @@ def build_report(
         "ranges": meta.get("ranges", {}),
         "clock": clock_section(meta),
         "beside": _beside_meters(session_dir, meta, testing),
+        "grade": dict(zip(("label", "reason"), meter_grade(meta.get("analyzer", {})), strict=True)),
+        **calibration_section(meta, testing.power),
         **_repeat_section(session_dir, meta, testing),
         **(hooks.extra(ranging, testing) if hooks else {}),
     }

@@ -175,8 +175,8 @@ WT = {"type": "yokogawa", "resource": "TCPIP::h::INSTR"}
         ({"type": "shelly", "broker": "h:1883"}, r"type 'shelly' needs topic"),
         ({"type": "rapl", "rapl_root": "sys/class/powercap"}, r"rapl_root .* must be an absolute path"),
         ({"type": "nvml", "gpu_index": -2}, r"gpu_index -2 must be -1"),
-        ({"type": "tasmota", "topic": 7}, r"topic must be a str, not int 7"),
-        ({"type": "ptd", "brokr": "h:1"}, r"unknown key\(s\): brokr"),
+        ({"type": "tasmota", "topic": 7}, r"topic must be a string, not int 7"),
+        ({"type": "ptd", "brokr": "h:1"}, r"unknown key .brokr. \(did you mean .broker.\?\)"),
     ],
 )
 def test_config_errors_are_one_clear_line(analyzer: dict[str, Any], message: str) -> None:

@@ -17,6 +17,9 @@ from analyzer_drivers.base import Sample
 PROTOCOL_FAULTS = ("drop", "restart", "hang", "garbage", "partial")
 DATA_FAULTS = ("overrange", "sentinels", "wrong-rate", "clock-jump")
 FAULTS = PROTOCOL_FAULTS + DATA_FAULTS
+#: Kinds only datacenter meters have (a BMC's frozen reading, an energy counter going down);
+#: a simulator accepts them only when it says so.
+DATACENTER_FAULTS = ("stale", "counter-wrap")
 PHASES = ("ranging", "testing")
 FAULT_POLL = 3  # a protocol fault fires on this read of a matching phase, once
 FAULT_SAMPLES = range(3, 6)  # the samples a data fault spoils (1-based)
@@ -35,8 +38,8 @@ class Fault:
     fired: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in FAULTS:
-            raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULTS)}")
+        if self.kind not in FAULTS + DATACENTER_FAULTS:
+            raise ValueError(f"unknown fault {self.kind!r}; known: {', '.join(FAULTS + DATACENTER_FAULTS)}")
 
     @classmethod
     def parse(cls, text: str) -> Fault:
@@ -48,10 +51,16 @@ class Fault:
         return phase.endswith(self.phase)
 
 
-def check_supported(faults: Iterable[Fault], simulator: str, refused: Mapping[str, str]) -> None:
-    """ValueError for a kind ``simulator`` cannot have (``refused`` says why) or a phase it
-    cannot tell apart (it knows only ranging and testing)."""
+def check_supported(
+    faults: Iterable[Fault], simulator: str, refused: Mapping[str, str], extra: Iterable[str] = ()
+) -> None:
+    """ValueError for a kind ``simulator`` cannot have (``refused`` says why, or a datacenter
+    kind not in ``extra``) or a phase it cannot tell apart (it knows only ranging and testing)."""
+    allowed = set(extra)
     for fault in faults:
+        if fault.kind in DATACENTER_FAULTS and fault.kind not in allowed:
+            raise ValueError(f"the {simulator} simulator cannot inject {fault.kind!r}: "
+                             "only datacenter meters (Redfish, SNMP) have it")
         if fault.kind in refused:
             raise ValueError(f"the {simulator} simulator cannot inject {fault.kind!r}: {refused[fault.kind]}")
         if fault.phase not in ("", *PHASES):

@@ -168,3 +168,31 @@ class ScheduleModel:
 
 def constant_model(watts: float, volts: float = 230.0, pf: float = 1.0) -> ScheduleModel:
     return ScheduleModel(steps=[(0, watts)], volts=volts, pf=pf)
+
+
+@dataclass
+class WaveModel:
+    """A sine load on the absolute clock, so two simulators in different processes see the
+    same load: ``idle_watts + amplitude_watts × sin(2π t / period_s)``. A reading is the mean
+    over the ``averaging_s`` before ``t`` (a real meter averages; 0: the instant value)."""
+
+    idle_watts: float = 150.0
+    amplitude_watts: float = 50.0
+    period_s: float = 10.0
+    averaging_s: float = 0.0
+    volts: float = 230.0
+    pf: float = 1.0
+
+    def mean_watts(self, start_ns: float, end_ns: float) -> float:
+        """The exact mean power over ``[start_ns, end_ns]``."""
+        omega = 2 * np.pi / self.period_s
+        a, b = start_ns / 1e9 % self.period_s, end_ns / 1e9 % self.period_s
+        span = (end_ns - start_ns) / 1e9
+        if span <= 0:
+            return self.idle_watts + self.amplitude_watts * float(np.sin(omega * b))
+        b = a + span
+        swing = float(np.cos(omega * a) - np.cos(omega * b)) / (omega * span)
+        return self.idle_watts + self.amplitude_watts * swing
+
+    def reading(self, t_ns: int) -> Reading:
+        return _reading(self.mean_watts(t_ns - self.averaging_s * 1e9, t_ns), self.volts, self.pf)

@@ -1,0 +1,371 @@
+"""An emulated BMC: a DMTF-style mockup served by sushy-tools' real ``sushy-static`` emulator,
+its power files rewritten as a load model moves.
+
+``sushy-static`` (sushy-tools 2.2.0, ``sushy_tools/static/main.py``) reads
+``<mockup>/<path>/index.json`` on every GET, so replacing a file (atomically) under it changes
+what the next GET returns. The mockup follows DMTF's ``public-rackmount1`` (Redfish-Mockup-Server
+commit 9a86585f5e93a6b102d5f32bcc20a6cd9fbe9474): ``Chassis/1U/Power`` (Power.v1_7_1,
+``PowerControl[0].PowerConsumedWatts``, ``PowerMetrics.IntervalInMin``) and, for the newer
+schema, ``Chassis/1U/EnvironmentMetrics`` (v1_3_0, ``PowerWatts``/``EnergykWh`` with
+``DataSourceUri``) and ``Sensors/TotalPower``/``TotalEnergy`` (Sensor.v1_6_0, ``ReadingTime``,
+``SensingInterval``, ``Accuracy``).
+
+The BMC reads ``offset_watts + gain × (the load's mean over window_s, delay_s ago)`` every
+``update_s``; its energy counter integrates the same. Faults (``analyzer_drivers.sim.faults``)
+fire on the emulator's reads, counted from sushy-static's request log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from analyzer_drivers.sim.faults import Fault, check_supported
+from analyzer_drivers.sim.models import PowerModel, WaveModel
+
+CHASSIS = "/redfish/v1/Chassis/1U"
+SCHEMAS = ("legacy", "environment")
+REFUSED = {
+    "overrange": "a BMC has no measuring ranges to exceed",
+    "wrong-rate": "a BMC updates at its own rate; use update_s",
+    "partial": "sushy-static answers whole files; 'garbage' covers a reply that is not JSON",
+}
+SUPPORTED_EXTRA = ("stale", "counter-wrap")
+FAULT_READ = 3  # a fault fires on this GET of the power resource
+STALE_UPDATES = 8  # a stale fault freezes the reading this many updates
+
+
+@dataclass
+class BmcModel:
+    """What the BMC reads of a load: ``offset + gain × mean(load over window_s, delay_s ago)``."""
+
+    load: PowerModel = field(default_factory=WaveModel)
+    offset_watts: float = 0.0
+    gain: float = 1.0
+    window_s: float = 1.0
+    delay_s: float = 0.0
+
+    def watts(self, t_ns: int) -> float:
+        center_ns = t_ns - self.delay_s * 1e9
+        half_ns = self.window_s * 1e9 / 2
+        mean = getattr(self.load, "mean_watts", None)
+        if callable(mean):
+            load_watts = float(mean(center_ns - half_ns, center_ns + half_ns))
+        else:
+            load_watts = self.load.reading(int(center_ns)).watts
+        return self.offset_watts + self.gain * load_watts
+
+
+def _iso(t_ns: int) -> str:
+    return dt.datetime.fromtimestamp(t_ns / 1e9, dt.timezone.utc).isoformat(timespec="microseconds")
+
+
+def _write_json(path: Path, body: dict[str, Any] | str) -> None:
+    """Replace ``path`` atomically: sushy-static must never read a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(body if isinstance(body, str) else json.dumps(body, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _ref(uri: str) -> dict[str, str]:
+    return {"@odata.id": uri}
+
+
+def write_static_mockup(root: Path, schema: str) -> None:
+    """The resources that do not move: service root, chassis collection, chassis, sessions."""
+    if schema not in SCHEMAS:
+        raise ValueError(f"schema is one of {', '.join(SCHEMAS)}, not {schema!r}")
+    _write_json(root / "index.json", {
+        "@odata.type": "#ServiceRoot.v1_15_0.ServiceRoot", "@odata.id": "/redfish/v1", "Id": "RootService",
+        "Name": "Root Service", "RedfishVersion": "1.15.0", "Chassis": _ref("/redfish/v1/Chassis"),
+        "SessionService": _ref("/redfish/v1/SessionService"),
+        "Links": {"Sessions": _ref("/redfish/v1/SessionService/Sessions")},
+    })
+    _write_json(root / "Chassis" / "index.json", {
+        "@odata.type": "#ChassisCollection.ChassisCollection", "@odata.id": "/redfish/v1/Chassis",
+        "Name": "Chassis Collection", "Members@odata.count": 1, "Members": [_ref(CHASSIS)],
+    })
+    chassis: dict[str, Any] = {
+        "@odata.type": "#Chassis.v1_22_0.Chassis", "@odata.id": CHASSIS, "Id": "1U",
+        "Name": "Computer System Chassis", "ChassisType": "RackMount", "Manufacturer": "PowerDirector",
+        "Model": "EmulatedBMC", "PowerState": "On", "Power": _ref(f"{CHASSIS}/Power"),
+    }
+    if schema == "environment":
+        chassis["EnvironmentMetrics"] = _ref(f"{CHASSIS}/EnvironmentMetrics")
+        chassis["Sensors"] = _ref(f"{CHASSIS}/Sensors")
+    _write_json(root / "Chassis" / "1U" / "index.json", chassis)
+    _write_json(root / "SessionService" / "Sessions" / "index.json", {
+        "@odata.type": "#SessionCollection.SessionCollection",
+        "@odata.id": "/redfish/v1/SessionService/Sessions",
+        "Name": "Session Collection", "Members@odata.count": 0, "Members": [],
+    })
+
+
+#: sushy-static logs a request a moment after it read the file: a log line this soon after an
+#: update may have served the value before it.
+LOG_RACE_NS = 50_000_000
+#: After a hang or drop, requests queued meanwhile (the driver gave up on them) are answered and
+#: logged: replies logged this long after the outage may never have reached the driver.
+OUTAGE_SLACK_NS = 1_000_000_000
+
+
+@dataclass
+class Served:
+    """A value the BMC published that a GET read (what a client can have had). ``maybe``: the
+    value before it, when the log line came too soon after an update to tell which was read."""
+
+    t_ns: int
+    watts: float | None
+    maybe: tuple[float | None, ...] = ()
+    read_t_ns: int = 0
+
+
+class RedfishSimulator:
+    """Writes the mockup, runs ``sushy-static`` on it and moves its power readings."""
+
+    def __init__(
+        self,
+        mockup_dir: Path,
+        bmc: BmcModel | None = None,
+        *,
+        schema: str = "environment",
+        update_s: float = 1.0,
+        interval_min: int = 1,
+        faults: list[Fault] | None = None,
+        outage_s: float = 2.0,
+        sent_log_path: Path | None = None,
+    ) -> None:
+        self.root = mockup_dir
+        self.bmc = bmc or BmcModel()
+        self.schema, self.update_s, self.interval_min = schema, update_s, interval_min
+        self.faults = list(faults or [])
+        check_supported(self.faults, "redfish", REFUSED, SUPPORTED_EXTRA)
+        if schema == "legacy":
+            check_supported(self.faults, "redfish", {
+                "clock-jump": "the legacy Power resource has no reading time",
+                "counter-wrap": "the legacy Power resource has no energy counter",
+            }, SUPPORTED_EXTRA)
+        self.outage_s = outage_s
+        self.port = 0
+        self._process: subprocess.Popen[str] | None = None
+        self._ssl: tuple[str, str] | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self.history: list[tuple[int, float | None]] = []  # (t_ns, watts) of every update
+        self.served: list[Served] = []
+        #: (from, to) ns of each outage fault: a reply logged then may never have been delivered
+        self.outages: list[tuple[int, int]] = []
+        self.power_reads = 0
+        self._energy_j = 0.0
+        self._last_update_ns: int | None = None
+        self._stale_left = 0
+        self._spoil_left = 0
+        self._jump_ns = 0
+        self._sent = sent_log_path.open("a", encoding="utf-8") if sent_log_path else None
+        self.events: list[str] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self, port: int = 0, ssl_cert: str = "", ssl_key: str = "") -> int:
+        write_static_mockup(self.root, self.schema)
+        self._update(time.time_ns())
+        self.port = port or _free_port()
+        self._ssl = (ssl_cert, ssl_key) if ssl_cert and ssl_key else None
+        self._launch()
+        writer = threading.Thread(target=self._update_loop, name="bmc-writer", daemon=True)
+        writer.start()
+        self._threads.append(writer)
+        return self.port
+
+    def _launch(self) -> None:
+        exe = shutil.which("sushy-static")
+        if exe is None:
+            raise RuntimeError("sushy-static not found: pip install 'power-director[datacenter]'")
+        command = [exe, "-i", "127.0.0.1", "-p", str(self.port), "-m", str(self.root)]
+        if self._ssl:
+            command += ["-c", self._ssl[0], "-k", self._ssl[1]]
+        self._process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        _wait_port(self.port, self._process)
+        reader = threading.Thread(target=self._read_log, args=(self._process.stderr,), daemon=True)
+        reader.start()
+        self._threads.append(reader)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._kill()
+        if self._sent is not None:
+            self._sent.close()
+            self._sent = None
+
+    def _kill(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGCONT)
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    # --- the BMC's readings ---------------------------------------------------------------
+    def _update_loop(self) -> None:
+        while not self._stop.wait(self.update_s):
+            self._update(time.time_ns())
+
+    def _update(self, t_ns: int) -> None:
+        with self._lock:
+            if self._stale_left > 0:
+                self._stale_left -= 1
+                self._last_update_ns = t_ns
+                return
+            watts = self.bmc.watts(t_ns)
+            if self._last_update_ns is not None:
+                self._energy_j += watts * (t_ns - self._last_update_ns) / 1e9
+            self._last_update_ns = t_ns
+            published: float | None = watts
+            if self._spoil_left > 0:
+                self._spoil_left -= 1
+                published = None
+            self.history.append((t_ns, published))
+            self._publish(t_ns, published)
+
+    def _publish(self, t_ns: int, watts: float | None) -> None:
+        stamp = _iso(t_ns + self._jump_ns)
+        value = None if watts is None else round(watts, 3)
+        power = {
+            "@odata.type": "#Power.v1_7_1.Power", "@odata.id": f"{CHASSIS}/Power",
+            "Id": "Power", "Name": "Power",
+            "PowerControl": [{
+                "@odata.id": f"{CHASSIS}/Power#/PowerControl/0", "MemberId": "0",
+                "Name": "System Input Power",
+                "PowerConsumedWatts": value,
+                "PowerMetrics": {"IntervalInMin": self.interval_min, "AverageConsumedWatts": value},
+                "Status": {"State": "Enabled", "Health": "OK"},
+            }],
+        }
+        _write_json(self.root / "Chassis" / "1U" / "Power" / "index.json", power)
+        if self.schema == "legacy":
+            return
+        sensors = self.root / "Chassis" / "1U" / "Sensors"
+        _write_json(sensors / "TotalPower" / "index.json", {
+            "@odata.type": "#Sensor.v1_6_0.Sensor", "@odata.id": f"{CHASSIS}/Sensors/TotalPower",
+            "Id": "TotalPower", "Name": "Power reading for the Chassis", "ReadingType": "Power",
+            "Reading": value, "ReadingUnits": "W", "ReadingTime": stamp, "Accuracy": 2,
+            "SensingInterval": f"PT{self.update_s:g}S", "PhysicalContext": "Chassis",
+        })
+        # kWh with 9 decimals (3.6 mJ): an emulator's choice; a real BMC's counter may be coarser.
+        _write_json(sensors / "TotalEnergy" / "index.json", {
+            "@odata.type": "#Sensor.v1_6_0.Sensor", "@odata.id": f"{CHASSIS}/Sensors/TotalEnergy",
+            "Id": "TotalEnergy", "Name": "Total Energy", "ReadingType": "EnergykWh",
+            "Reading": round(self._energy_j / 3.6e6, 9), "ReadingUnits": "kW.h", "ReadingTime": stamp,
+        })
+        _write_json(self.root / "Chassis" / "1U" / "EnvironmentMetrics" / "index.json", {
+            "@odata.type": "#EnvironmentMetrics.v1_3_0.EnvironmentMetrics",
+            "@odata.id": f"{CHASSIS}/EnvironmentMetrics", "Name": "Chassis Environment Metrics",
+            "PowerWatts": {"Reading": value, "DataSourceUri": f"{CHASSIS}/Sensors/TotalPower"},
+            "EnergykWh": {"Reading": round(self._energy_j / 3.6e6, 9),
+                          "DataSourceUri": f"{CHASSIS}/Sensors/TotalEnergy"},
+        })
+
+    # --- reads and faults -----------------------------------------------------------------
+    def _read_log(self, stream: IO[str] | None) -> None:
+        """sushy-static logs each request line to stderr: count the reads of the power resource."""
+        if stream is None:
+            return
+        target = "/Power " if self.schema == "legacy" else "/Sensors/TotalPower "
+        for line in stream:
+            if f'"GET {CHASSIS}{target}' not in line:
+                continue
+            now_ns = time.time_ns()
+            with self._lock:
+                self.power_reads += 1
+                current = self.history[-1] if self.history else (now_ns, None)
+                racing = len(self.history) > 1 and now_ns - current[0] < LOG_RACE_NS
+                maybe = (self.history[-2][1],) if racing else ()
+                if not self.served or self.served[-1].t_ns != current[0]:
+                    self.served.append(Served(current[0], current[1], maybe, now_ns))
+                    if self._sent is not None:
+                        self._sent.write(f"{current[0]} {current[1]}\n")
+                        self._sent.flush()
+            if self.power_reads >= FAULT_READ:
+                self._fire_due()
+
+    def _fire_due(self) -> None:
+        for fault in self.faults:
+            if not fault.fired:
+                fault.fired = True
+                self.events.append(fault.kind)
+                threading.Thread(target=self._fire, args=(fault.kind,), daemon=True).start()
+                return
+
+    def _fire(self, kind: str) -> None:
+        began_ns = time.time_ns()
+        try:
+            self._inject(kind)
+        finally:
+            if kind in ("hang", "drop", "restart", "garbage"):
+                self.outages.append((began_ns - LOG_RACE_NS, time.time_ns() + OUTAGE_SLACK_NS))
+
+    def _inject(self, kind: str) -> None:
+        with self._lock:
+            if kind == "stale":
+                self._stale_left = STALE_UPDATES
+            elif kind == "sentinels":
+                self._spoil_left = 3
+            elif kind == "counter-wrap":
+                self._energy_j = 0.0  # a BMC reset or a wrapped counter: it goes down
+            elif kind == "clock-jump":
+                self._jump_ns = 5_000_000_000
+        if kind == "hang" and self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+            time.sleep(self.outage_s)
+            if self._process is not None:
+                self._process.send_signal(signal.SIGCONT)
+        elif kind in ("drop", "restart"):
+            self._kill()
+            time.sleep(self.outage_s)
+            if not self._stop.is_set():
+                if kind == "restart":
+                    with self._lock:
+                        self._energy_j = 0.0
+                self._launch()
+        elif kind == "garbage":  # junk in place of the power resource until the BMC updates again
+            with self._lock:
+                self._stale_left = STALE_UPDATES
+                self.history.append((time.time_ns(), None))  # what GETs now serve is no reading
+                name = "Power" if self.schema == "legacy" else "Sensors/TotalPower"
+                _write_json(self.root / "Chassis" / "1U" / name / "index.json", "\x00\xff#@! not json")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(port: int, process: subprocess.Popen[str], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sushy-static exited with status {process.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"sushy-static did not listen on port {port} within {timeout_s:g} s")
