@@ -13,13 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from analyzer_drivers.formats.errors import AnalyzerError as AnalyzerError
+
 # PTDaemon's sentinels for a sample value: an error reading and a missed sample.
 ERROR_READING = -1.0
 MISSED_SAMPLE = -2.0
-
-
-class AnalyzerError(Exception):
-    """A meter could not be reached, or it answered something we cannot use."""
 
 
 @dataclass(frozen=True, slots=True)

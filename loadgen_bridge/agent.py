@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.timefmt import NS_PER_S, format_mlperf_time, parse_mlperf_time
 from loadgen_bridge.detail_log import DETAIL_LOG, MLLOG_PREFIX
 from loadgen_bridge.workload import LOADGEN_LOG_NAMES, CommandWorkload
@@ -52,7 +53,7 @@ CONNECT_TIMEOUT_S = 10.0
 WINDOW_KEYS = ("power_begin", "power_end")
 
 
-class AgentError(Exception):
+class AgentError(PowerDirectorError):
     """The remote session failed on the SUT side; the message says why."""
 
 

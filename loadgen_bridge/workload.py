@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from analyzer_drivers.formats.errors import PowerDirectorError
 from loadgen_bridge.cpu_sut import CpuBenchmark, run_cpu_benchmark
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 
@@ -18,7 +19,7 @@ MIN_DURATION_SLACK_MS = 10  # the window's stamps have millisecond resolution
 LOADGEN_LOG_NAMES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json")
 
 
-class WorkloadError(Exception):
+class WorkloadError(PowerDirectorError):
     """The workload failed or left no LoadGen logs."""
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Sample
+from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
 from analyzer_drivers.sim.ptd_server import PtdSimulator
@@ -46,7 +47,7 @@ WINDOW_END_TIMEOUT_INTERVALS = 3
 UNCERTAINTY_EVERY_POLLS = 10
 
 
-class MeasureError(Exception):
+class MeasureError(PowerDirectorError):
     """The meter could not be used, or a window was misused; the message says why."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.plug import parse_broker
 from analyzer_drivers.sim import plug as plug_sim
 from analyzer_drivers.sim import scpi_server
@@ -29,9 +30,8 @@ from analyzer_drivers.sim.ptd_server import (
     PtdSimulator,
     serve_forever,
 )
-from loadgen_bridge.agent import AgentError, result_text, run_agent
-from loadgen_bridge.detail_log import LoadgenLogError
-from loadgen_bridge.workload import CommandWorkload, WorkloadError
+from loadgen_bridge.agent import result_text, run_agent
+from loadgen_bridge.workload import CommandWorkload
 from power_director import datacenter_cli
 from power_director.assembly import build_session, open_telemetry
 from power_director.cli_help import with_defaults
@@ -42,8 +42,7 @@ from power_director.journal import recover_meta
 from power_director.observe import SessionObserver
 from power_director.progress import ProgressLine
 from power_director.service import serve
-from power_director.session import SessionError, rebuild_session_files
-from power_director.wire import WireError
+from power_director.session import rebuild_session_files
 from reports.audit import audit_csv, audit_summary, audit_table, audit_tree
 from reports.html import REPORT_HTML
 from reports.mlperf_import import import_run, is_own_session, write_imported
@@ -57,7 +56,6 @@ from reports.session_report import (
     summary_text,
     write_report,
 )
-from reports.spl import SplError
 from reports.submission import Placement, lay_out
 from reports.version import tool_version
 
@@ -67,10 +65,8 @@ EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
 MEASURING_COMMANDS = ("run", "demo", "agent")
-EXPECTED_ERRORS = (
-    AnalyzerError, ConfigError, LoadgenLogError, ReportError, SessionError, SplError,
-    WorkloadError, OSError, AgentError, WireError,
-)
+# Every error of ours is a PowerDirectorError; OSError is the system's (a full disk, a refused port).
+EXPECTED_ERRORS = (PowerDirectorError, OSError)
 
 
 def _positive_float(text: str) -> float:
@@ -477,7 +473,7 @@ async def _sim(args: argparse.Namespace) -> int:
     return 0
 
 
-class Interrupted(Exception):
+class Interrupted(PowerDirectorError):
     """SIGINT or SIGTERM stopped the command; what was measured is on disk."""
 
 
@@ -540,12 +536,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Interrupted as exc:  # before EXPECTED_ERRORS: it is one too, with its own exit status
+        print(f"power-director: error: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except EXPECTED_ERRORS as exc:
         print(f"power-director: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except Interrupted as exc:
-        print(f"power-director: error: {exc}", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         if args.command in MEASURING_COMMANDS:
             print("power-director: error: interrupted; raw data kept", file=sys.stderr)

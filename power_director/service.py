@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loadgen_bridge.detail_log import LoadgenLogError
+from analyzer_drivers.formats.errors import PowerDirectorError
 from loadgen_bridge.workload import Workload
 from power_director.assembly import build_session, open_telemetry
 from power_director.config import Config, ConfigError, SessionConfig
 from power_director.remote_workload import RemoteWorkload
-from power_director.session import Session, SessionError
+from power_director.session import Session
 from power_director.telemetry import MqttTelemetry
 from power_director.wire import (
     V3_CLIENT_HELLO,
@@ -32,12 +32,11 @@ from power_director.wire import (
     read_token,
     server_handshake,
 )
-from reports.session_report import ReportError, summary_text
-from reports.spl import SplError
+from reports.session_report import summary_text
 
 MAX_LABEL_CHARS = 64
 BYE_TIMEOUT_S = 10.0
-SESSION_ERRORS = (SessionError, ReportError, SplError, LoadgenLogError, OSError)
+SESSION_ERRORS = (PowerDirectorError, OSError)  # a session that ends with one of these is 'aborted'
 
 
 def server_tls_context(cert: str, key: str) -> ssl.SSLContext | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges, Sample
+from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.meters import CURRENT_HEADROOM, advise_ranges, meter_spec
 from analyzer_drivers.timefmt import NS_PER_MS
 from loadgen_bridge.detail_log import DETAIL_LOG
@@ -38,7 +39,7 @@ RECONNECT_FIRST_DELAY_S = 0.1
 RECONNECT_MAX_DELAY_S = 2.0
 
 
-class SessionError(Exception):
+class SessionError(PowerDirectorError):
     """The session could not complete; the message says why. Raw data is kept."""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from analyzer_drivers.base import ERROR_READING, MISSED_SAMPLE, AnalyzerError
+from analyzer_drivers.formats.errors import ReportError as ReportError
 from analyzer_drivers.meters import MeterSpec, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
 from reports import checks
@@ -58,10 +59,6 @@ def phase_dir(phase: str) -> str:
     if match is None:
         raise ReportError(f"unknown phase {phase!r}")
     return f"run_{match.group(1)}"
-
-
-class ReportError(Exception):
-    """A session directory lacks what a report needs."""
 
 
 @dataclass(frozen=True)

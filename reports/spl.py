@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.formats.errors import FormatError
 from reports import spl_scan
 
 _BLOCK_BYTES = 1 << 22
@@ -20,7 +21,7 @@ _THREADS = min(2, os.cpu_count() or 1)
 _Block = TypeVar("_Block")
 
 
-class SplError(Exception):
+class SplError(FormatError):
     """A sample file is missing or holds no readable samples."""
 
 

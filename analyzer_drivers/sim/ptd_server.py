@@ -19,7 +19,7 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
-from analyzer_drivers.base import Channel, Sample
+from analyzer_drivers.base import AnalyzerError, Channel, Sample
 from analyzer_drivers.meters import METERS, MeterSpec
 from analyzer_drivers.ptd_format import format_sample_lines
 from analyzer_drivers.sim.faults import GARBAGE, Fault, data_faults, due_protocol_fault, spoil_all
@@ -327,7 +327,7 @@ class PtdSimulator:
                     raise ValueError(value)
                 snap = self.spec.snap_volts if which == "V" else self.spec.snap_amps
                 snapped = snap(requested)
-            except Exception:
+            except (ValueError, AnalyzerError):  # not a number, or above the meter's largest range
                 return f"Error: invalid range '{value}'"
         if which == "V":
             self.ranges.volts = snapped
