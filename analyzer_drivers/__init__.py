@@ -12,7 +12,7 @@ __all__ = ["Analyzer", "AnalyzerError", "AnalyzerInfo", "PtdAnalyzer", "Ranges",
 _HOMES = {
     "Analyzer": "analyzer_drivers.base", "AnalyzerError": "analyzer_drivers.formats.errors",
     "AnalyzerInfo": "analyzer_drivers.base", "PtdAnalyzer": "analyzer_drivers.ptd",
-    "Ranges": "analyzer_drivers.base", "Sample": "analyzer_drivers.base",
+    "Ranges": "analyzer_drivers.base", "Sample": "analyzer_drivers.formats.sample",
 }
 
 

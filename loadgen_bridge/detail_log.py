@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.formats.errors import FormatError
-from analyzer_drivers.timefmt import parse_mlperf_time
+from analyzer_drivers.formats.timefmt import parse_mlperf_time
 
 DETAIL_LOG = "mlperf_log_detail.txt"
 SUMMARY_LOG = "mlperf_log_summary.txt"

@@ -31,8 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Sample
+from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo
 from analyzer_drivers.formats.errors import PowerDirectorError
+from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
 from analyzer_drivers.sim.ptd_server import PtdSimulator
@@ -219,7 +221,7 @@ class PowerMonitor:
         self._raise_failure()
 
     def _window_result(self, name: str, begin_ns: int, end_ns: int) -> WindowResult:
-        interval_ns = self.interval_ms * 1_000_000
+        interval_ns = self.interval_ms * NS_PER_MS
         with self._lock:
             samples = sorted(self._samples, key=lambda s: s.t_ns)
         t_ns = np.array([s.t_ns for s in samples], dtype=np.int64)

@@ -18,7 +18,7 @@ from loadgen_bridge.workload import InProcessLoadgen
 from power_director.assembly import build_session
 from power_director.config import AnalyzerConfig, Config, SessionConfig
 from power_director.observe import SessionObserver
-from reports.session_report import summary_text
+from reports.summary import summary_text
 
 DEMO_SCENARIOS = ("SingleStream", "Offline")
 DEMO_INTERVAL_MS = 200

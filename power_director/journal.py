@@ -14,20 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from analyzer_drivers.base import Channel, Sample
-from analyzer_drivers.ptd_format import format_sample_line, format_sample_lines
+from analyzer_drivers.formats.ptd_line import format_sample_line, format_sample_lines
+from analyzer_drivers.formats.sample import Channel, Sample
+from analyzer_drivers.formats.session_layout import EVENTS_FILE, samples_path
 from reports.merge import mean_power_over, merge_by_time
 from reports.metrics import sample_intervals
 from reports.mlperf_layout import read_events
 from reports.spl import read_spl
 
-EVENTS_FILE = "events.jsonl"
-SAMPLES_SUFFIX = ".samples.txt"
 FSYNC_PERIOD_S = 1.0  # flushed on every write (survives a crash); synced to disk at most this often
-
-
-def samples_path(raw_dir: Path, analyzer_name: str) -> Path:
-    return raw_dir / f"{analyzer_name}{SAMPLES_SUFFIX}"
 
 
 class Journal:

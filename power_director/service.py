@@ -1,7 +1,7 @@
 """``power-director serve``: the director service that remote SUT agents connect to.
 
 One connection at a time may hold a session; others get a clear ``busy``. Our agents
-speak ``power_director.wire``; MLCommons power-dev clients (v3, PROTOCOLS.md §2) are
+speak ``loadgen_bridge.remote.wire``; MLCommons power-dev clients (v3, PROTOCOLS.md §2) are
 recognised by their first line and served by ``power_director.v3`` from allowed
 addresses only.
 """
@@ -15,14 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.formats.errors import PowerDirectorError
-from loadgen_bridge.workload import Workload
-from power_director.assembly import build_session, open_telemetry
-from power_director.config import Config, ConfigError, SessionConfig
-from power_director.remote_workload import RemoteWorkload
-from power_director.session import Session
-from power_director.telemetry import MqttTelemetry
-from power_director.wire import (
+from loadgen_bridge.remote.wire import (
     V3_CLIENT_HELLO,
     Channel,
     MalformedMessage,
@@ -32,11 +25,17 @@ from power_director.wire import (
     read_token,
     server_handshake,
 )
-from reports.session_report import summary_text
+from loadgen_bridge.workload import Workload
+from power_director.assembly import build_session, open_telemetry
+from power_director.config import Config, ConfigError
+from power_director.remote_workload import RemoteWorkload
+from power_director.service_host import SESSION_ERRORS, check_label
+from power_director.session import Session
+from power_director.telemetry import MqttTelemetry
+from power_director.v3 import serve_v3
+from reports.summary import summary_text
 
-MAX_LABEL_CHARS = 64
 BYE_TIMEOUT_S = 10.0
-SESSION_ERRORS = (PowerDirectorError, OSError)  # a session that ends with one of these is 'aborted'
 
 
 def server_tls_context(cert: str, key: str) -> ssl.SSLContext | None:
@@ -49,13 +48,6 @@ def server_tls_context(cert: str, key: str) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"[service] cannot load tls_cert/tls_key: {exc}") from exc
     return context
-
-
-def check_label(label: Any) -> str:
-    if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:
-        raise ConfigError(f"label must be a string of at most {MAX_LABEL_CHARS} characters")
-    SessionConfig(label=label).validate()
-    return label
 
 
 class DirectorService:
@@ -141,8 +133,6 @@ class DirectorService:
         try:
             first = await channel.recv_line(self.service.handshake_timeout_s)
             if first.rstrip(b"\r\n") == V3_CLIENT_HELLO.encode():
-                from power_director.v3 import serve_v3
-
                 await serve_v3(self, channel)
             else:
                 await self._agent(channel, decode_message(first))

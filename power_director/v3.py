@@ -30,13 +30,14 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import SESSION_META
+from loadgen_bridge.remote.wire import V3_CLIENT_HELLO, V3_SERVER_HELLO, Channel, WireError, safe_relpath
 from loadgen_bridge.workload import WorkloadError
 from power_director.config import ConfigError
-from power_director.service import SESSION_ERRORS, DirectorService, check_label
+from power_director.service_host import SESSION_ERRORS, SessionHost, check_label
 from power_director.session import Session
-from power_director.wire import V3_CLIENT_HELLO, V3_SERVER_HELLO, Channel, WireError, safe_relpath
 from reports.mlperf_layout import write_power_dir
-from reports.session_report import SESSION_META, ReportError
 
 PHASES = ("ranging", "testing")
 #: The longest a start waits for the analyzer to measure, and ``done`` for the session to
@@ -108,7 +109,7 @@ class V3Connection:
     """One v3 client: a reader that notices a disconnect at any time, the command loop,
     and at most one session."""
 
-    def __init__(self, director: DirectorService, channel: Channel) -> None:
+    def __init__(self, director: SessionHost, channel: Channel) -> None:
         self.director = director
         self.channel = channel
         self.session: Session | None = None
@@ -299,7 +300,7 @@ class V3Connection:
             await self.task
 
 
-async def serve_v3(director: DirectorService, channel: Channel) -> None:
+async def serve_v3(director: SessionHost, channel: Channel) -> None:
     """After the client's ``mlcommons/power client v3`` line."""
     if channel.peer_host not in director.service.v3_allowed_addresses:
         with contextlib.suppress(WireError):

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from analyzer_drivers.base import MISSED_SAMPLE
+from analyzer_drivers.formats.sample import MISSED_SAMPLE
 from reports.metrics import sample_intervals
 
 

@@ -1,4 +1,4 @@
-"""The house's shape, read from the source: one exception tree."""
+"""The house's shape, read from the source: one exception tree, no circles, no arrow up."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import inspect
 import pkgutil
 
 from analyzer_drivers.formats.errors import PowerDirectorError
+from tests.import_graph import cycles, floor_of, module_graph, upward_arrows
 
 PACKAGES = ("analyzer_drivers", "loadgen_bridge", "power_director", "reports")
 
@@ -29,3 +30,16 @@ def test_every_exception_of_ours_is_a_power_director_error() -> None:
             if ours and issubclass(cls, BaseException) and not issubclass(cls, PowerDirectorError):
                 strays.append(f"{name}.{cls_name}")
     assert strays == []
+
+
+def test_no_import_cycles_and_no_arrow_up() -> None:
+    """Floors: formats < drivers < LoadGen bridge < reports < director (tests/import_graph.py)."""
+    graph = module_graph()
+    assert cycles(graph) == []
+    assert upward_arrows(graph) == []
+
+
+def test_the_ground_floor_imports_nothing_of_ours() -> None:
+    graph = module_graph()
+    ground = {m: targets for m, targets in graph.items() if floor_of(m) == "analyzer_drivers.formats"}
+    assert ground and all(floor_of(t) == "analyzer_drivers.formats" for ts in ground.values() for t in ts)

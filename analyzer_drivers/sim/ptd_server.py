@@ -19,17 +19,18 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
-from analyzer_drivers.base import AnalyzerError, Channel, Sample
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.ptd_line import format_sample_lines
+from analyzer_drivers.formats.sample import Channel, Sample
+from analyzer_drivers.formats.timefmt import NS_PER_MS, format_mlperf_time
 from analyzer_drivers.meters import METERS, MeterSpec
-from analyzer_drivers.ptd_format import format_sample_lines
 from analyzer_drivers.sim.faults import GARBAGE, Fault, data_faults, due_protocol_fault, spoil_all
+from analyzer_drivers.sim.line_server import LineServer, serve_until_cancelled
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, readings_at
-from analyzer_drivers.timefmt import NS_PER_MS, format_mlperf_time
 
 log = logging.getLogger("power_director.sim.ptd")
 
 MAX_SAMPLES = 500_000
-MAX_LINE_BYTES = 4096
 #: Below this period the sampler wakes once per period and takes every sample due by then.
 BATCH_PERIOD_NS = 10 * NS_PER_MS
 MAX_CHANNELS = 64
@@ -143,7 +144,7 @@ class _Measurement:
     polls: int = 0
 
 
-class PtdSimulator:
+class PtdSimulator(LineServer):
     """The simulated daemon: state, sampling task and the command table."""
 
     def __init__(
@@ -167,6 +168,7 @@ class PtdSimulator:
         stamps samples that far ahead of UTC, as a daemon on local time (not started with TZ=UTC) does;
         ``unknown_autorange`` makes RR report the auto flags as -1 (unknown; power-dev's
         lib/server.py ``_get_initial_range`` documents the value)."""
+        super().__init__()
         if identity not in IDENTITIES:
             raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
         if interval_ms is not None and not MIN_SIM_INTERVAL_MS <= interval_ms <= 60_000:
@@ -194,17 +196,12 @@ class PtdSimulator:
         # Each RL reply's samples as sent: what a client can have had, to check it kept them all.
         self._sent_file: TextIO | None = sent_log_path.open("a", encoding="utf-8") if sent_log_path else None
         self.faults: list[Fault] = list(faults or [])
-        self._server: asyncio.Server | None = None
-        self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     # --- server lifecycle -------------------------------------------------------------
     async def start_server(self, host: str = "127.0.0.1", port: int = 0, announce: bool = True) -> int:
         """Listen; returns the bound port (``port=0`` picks a free one). ``announce``: print
         PTDaemon's start-up lines now (else call ``announce()``)."""
-        self._server = await asyncio.start_server(
-            self._serve_client, host, port, limit=MAX_LINE_BYTES
-        )
-        bound_port: int = self._server.sockets[0].getsockname()[1]
+        bound_port = await self.listen(host, port)
         if announce:
             self.announce()
         return bound_port
@@ -216,53 +213,30 @@ class PtdSimulator:
 
     async def close(self) -> None:
         await self._stop_sampling()
-        if self._server is not None:
-            self._server.close()
-            # Closing a client's transport ends its handler with EOF; cancelling it instead makes
-            # Python 3.11's stream protocol log a spurious CancelledError traceback.
-            for writer in list(self._clients.values()):
-                writer.close()
-            await asyncio.gather(*self._clients, return_exceptions=True)
-            await self._server.wait_closed()
+        await self.close_clients()
         for out in (self._log_file, self._sent_file):
             if out is not None:
                 out.close()
         self._log_file = self._sent_file = None
 
-    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = asyncio.current_task()
-        assert client is not None
-        self._clients[client] = writer
-        try:
-            while True:
-                try:
-                    raw = await reader.readuntil(b"\n")
-                except asyncio.LimitOverrunError:
-                    writer.write(b"Error: command too long\r\n")
-                    break
-                except asyncio.IncompleteReadError:
-                    break
-                line = raw.decode("utf-8", errors="replace").strip()
-                fault = self._protocol_fault(line)
-                if fault == "hang":
-                    continue
-                if fault in ("drop", "restart", "partial"):
-                    if fault == "restart":
-                        self._stop([])
-                        self.unread.clear()
-                    writer.write(b"Last 3 sam" if fault == "partial" else b"")
-                    await writer.drain()
-                    break
-                reply = GARBAGE if fault == "garbage" else self.handle(line)
-                writer.write(reply.encode() + b"\r\n")
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            self._clients.pop(client, None)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+    async def on_line_too_long(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Error: command too long\r\n")
+
+    async def on_line(self, line: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        fault = self._protocol_fault(line)
+        if fault == "hang":
+            return True
+        if fault in ("drop", "restart", "partial"):
+            if fault == "restart":
+                self._stop([])
+                self.unread.clear()
+            writer.write(b"Last 3 sam" if fault == "partial" else b"")
+            await writer.drain()
+            return False
+        reply = GARBAGE if fault == "garbage" else self.handle(line)
+        writer.write(reply.encode() + b"\r\n")
+        await writer.drain()
+        return True
 
     def inject(self, fault: Fault) -> None:
         self.faults.append(fault)
@@ -490,10 +464,8 @@ class PtdSimulator:
 
 async def serve_forever(simulator: PtdSimulator, host: str, port: int) -> None:
     """Run a simulator until cancelled (the ``power-director sim ptd`` command)."""
-    bound = await simulator.start_server(host, port, announce=False)
-    print(f"PTDaemon simulator listening on {host}:{bound}", flush=True)
-    simulator.announce()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await simulator.close()
+    await serve_until_cancelled(
+        lambda: simulator.start_server(host, port, announce=False),
+        lambda bound: f"PTDaemon simulator listening on {host}:{bound}",
+        simulator.close, simulator.announce,
+    )
