@@ -14,8 +14,8 @@ from analyzer_drivers.sim import plug as plug_sim
 from analyzer_drivers.sim import scpi_server
 from analyzer_drivers.sim.faults import FAULTS, Fault
 from analyzer_drivers.sim.models import CpuUtilisationModel
+from analyzer_drivers.sim.ptd_identity import IDENTITIES
 from analyzer_drivers.sim.ptd_server import (
-    IDENTITIES,
     MAX_CHANNELS,
     MIN_SIM_INTERVAL_MS,
     PtdSimulator,
