@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from analyzer_drivers.formats.errors import AnalyzerError as AnalyzerError
 from analyzer_drivers.formats.sample import Sample
@@ -143,6 +144,11 @@ class Analyzer(abc.ABC):
         """For a comparison-grade meter (a smart plug: no MLPerf Power analyzer), its stated
         accuracy, ``{"reading": fraction, "resolution_watts": W}``; None for any other."""
         return None
+
+    def evidence(self) -> dict[str, Any]:
+        """What the session keeps of this meter's last measurement beyond its samples (a
+        remote meter: its clock, losses, replays); empty for most meters."""
+        return {}
 
     async def reconnect(self) -> None:
         """After a failed poll: make a new connection to the meter (a driver whose link is

@@ -19,7 +19,7 @@ from bench.common import Figure, all_met, figure_table
 
 BENCHES = [
     "analysis", "ingest", "session_overhead", "clock_alignment", "edge_error", "agent_overhead", "audit",
-    "results_store",
+    "results_store", "fleet",
 ]
 
 

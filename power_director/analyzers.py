@@ -12,6 +12,8 @@ from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.rapl import RaplAnalyzer
 from analyzer_drivers.yokogawa import YokogawaAnalyzer
 from power_director.config import AnalyzerConfig
+from power_director.fleet_wire import BrokerAuth
+from power_director.mqtt_stream import MqttStreamAnalyzer
 
 
 def _ptd(config: AnalyzerConfig) -> Analyzer:
@@ -44,6 +46,14 @@ def _plug(config: AnalyzerConfig) -> Analyzer:
     if config.shelly_component.split(":")[0] in GEN1_KINDS:
         return ShellyGen1Plug(config.broker, config.topic, component=config.shelly_component, **timeouts)
     return ShellyPlug(config.broker, config.topic, component=config.shelly_component, **timeouts)
+
+
+def _stream(config: AnalyzerConfig) -> Analyzer:
+    auth = BrokerAuth(config.ca_file, config.username, config.password_file)
+    return MqttStreamAnalyzer(
+        config.broker, config.topic, auth=auth,
+        connect_timeout_s=config.connect_timeout_s, reply_timeout_s=config.reply_timeout_s,
+    )
 
 
 def _rapl(config: AnalyzerConfig) -> Analyzer:
@@ -102,6 +112,7 @@ BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "nvml": _nvml,
     "redfish": _redfish,
     "snmp": _snmp,
+    "mqtt-stream": _stream,
 }
 
 

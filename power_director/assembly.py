@@ -5,13 +5,14 @@ Python API all come through here, so none of them can forget a part of the confi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
 from analyzer_drivers.base import Analyzer
 from loadgen_bridge.workload import Workload
 from power_director.analyzers import make_analyzer
 from power_director.config import AnalyzerConfig, Config, TelemetryConfig
+from power_director.exporter import DirectorExporter
 from power_director.observe import SessionObserver
 from power_director.session import ExtraMeter, Session
 from power_director.telemetry import MqttTelemetry
@@ -47,11 +48,15 @@ def build_session(
     and (when open) the config's telemetry."""
     primary, _interval_ms = build_meter(config.analyzer)  # the Session reads it from config
     watching = [*observers, *([telemetry] if telemetry is not None else [])]
-    return Session(
+    session = Session(
         config, primary, workload, out_root=out_root, label=label, say=say,
         extra_analyzers=build_extra_meters(config), observers=watching,
         repeat=repeat, reuse_ranging=reuse_ranging,
     )
+    for observer in watching:
+        if isinstance(observer, DirectorExporter):  # it exports each meter's own evidence too
+            observer.watch([meter.analyzer for meter in session.meters])
+    return session
 
 
 @contextlib.asynccontextmanager
@@ -64,3 +69,16 @@ async def open_telemetry(config: TelemetryConfig, broker: str = "") -> AsyncIter
     async with MqttTelemetry(broker, config.director_id, queue_size=config.queue_size,
                              flush_timeout_s=config.flush_timeout_s) as telemetry:
         yield telemetry
+
+
+@contextlib.contextmanager
+def open_exporter(config: TelemetryConfig) -> Iterator[DirectorExporter | None]:
+    """The ``[telemetry]`` Prometheus exporter, or None when ``prometheus_port`` is 0."""
+    if not config.prometheus_port:
+        yield None
+        return
+    exporter = DirectorExporter(config.prometheus_port, config.prometheus_host)
+    try:
+        yield exporter
+    finally:
+        exporter.close()

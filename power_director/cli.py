@@ -20,15 +20,17 @@ from analyzer_drivers.formats.session_layout import RAW_DIR, REPORT_JSON, read_s
 from loadgen_bridge.remote.agent import result_text, run_agent
 from loadgen_bridge.workload import CommandWorkload
 from power_director import datacenter_cli
-from power_director.assembly import build_session, open_telemetry
+from power_director.assembly import build_session, open_exporter, open_telemetry
 from power_director.cli_help import positive_float, positive_int, with_defaults
 from power_director.cli_results import add_results_commands, run_compare, run_ls
 from power_director.cli_sim import add_sim_commands, broker_option, run_sim
 from power_director.config import ConfigError, TelemetryConfig, load_config
 from power_director.demo import run_demo
 from power_director.journal import recover_meta
+from power_director.meter_agent import run_meter_agent
 from power_director.observe import SessionObserver
 from power_director.progress import ProgressLine
+from power_director.results_store import record_session
 from power_director.service import serve
 from power_director.session_files import rebuild_session_files
 from reports.audit import audit_csv, audit_summary, audit_table, audit_tree
@@ -157,6 +159,9 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
                        help="where the command writes LoadGen logs (default: $POWER_DIRECTOR_LOG_DIR)")
     agent.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
 
+    meter_agent = commands.add_parser("meter-agent", help="publish this machine's meters to an MQTT broker")
+    meter_agent.add_argument("--config", type=Path, required=True, help="[agent] and [[meter]] tables")
+
 
 def _workload_argv(args: argparse.Namespace) -> list[str]:
     argv = list(args.workload)
@@ -205,6 +210,9 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
         telemetry = await stack.enter_async_context(open_telemetry(telemetry_config, args.mqtt or ""))
         if telemetry is not None:
             observers.append(telemetry)
+        exporter = stack.enter_context(open_exporter(telemetry_config))
+        if exporter is not None:
+            observers.append(exporter)
         if progress is not None and progress.enabled:
             ticker = asyncio.ensure_future(progress.tick())
             stack.callback(ticker.cancel)
@@ -227,6 +235,7 @@ async def _run(args: argparse.Namespace) -> int:
             observers=observers, repeat=args.repeat, reuse_ranging=args.reuse_ranging,
         )
         report = await session.run()
+        record_session(config, session.dir)
         if not args.json:
             print(summary_text(report))
             print(f"  files: {session.dir}")
@@ -356,6 +365,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_serve(args))
     if args.command == "agent":
         return asyncio.run(_agent(args))
+    if args.command == "meter-agent":
+        return asyncio.run(run_meter_agent(args.config))
     if args.command == "compare":
         return run_compare(args)
     if args.command in ("ls", "query"):

@@ -64,7 +64,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from analyzer_drivers.formats.errors import ConfigError as ConfigError
 from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S
@@ -73,13 +73,16 @@ from analyzer_drivers.plug_shelly import component_error
 from analyzer_drivers.plug_tasmota import DEFAULT_FULL_TOPIC, channel_error, full_topic_error
 from analyzer_drivers.ptd_zone import zone_error
 
+if TYPE_CHECKING:
+    from power_director.system_config import SystemConfig
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
 
-ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "redfish", "snmp")
+ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "redfish", "snmp", "mqtt-stream")
 YOKOGAWA_MODELS = tuple(model for model in METERS if model.startswith("WT3"))
 YOKOGAWA_INTERVALS_MS = tuple(round(s * 1000) for s in WT300_UPDATE_INTERVALS_S)
 _VISA_RESOURCE = re.compile(
@@ -108,12 +111,13 @@ class AnalyzerConfig:
     element: str = "1"
     crest_factor: int = 3
     rate_header: str = ":RATE"  # the update-interval command (inferred; some firmware differs)
-    # tasmota, shelly
+    # tasmota, shelly, mqtt-stream ("AGENT/METER" for a meter agent's meter)
     broker: str = "127.0.0.1:1883"
     topic: str = ""
     full_topic: str = DEFAULT_FULL_TOPIC  # Tasmota's FullTopic template
     channel: str = "sum"  # a multi-channel Tasmota device: "sum" or a channel number from 1
     shelly_component: str = "switch:0"  # Gen2+: switch:<id>, pm1:<id>, em:<id>, em1:<id>; Gen1: relay:<n>
+    # mqtt-stream: the broker's TLS CA is ca_file, its credentials username + password_file (below)
     # rapl
     rapl_root: str = "/sys/class/powercap"
     rapl_domains: str = "package"  # comma list of zone names: package, dram, psys, core, uncore
@@ -169,6 +173,7 @@ class AnalyzerConfig:
             "nvml": self._validate_nvml,
             "redfish": self._validate_redfish,
             "snmp": self._validate_snmp,
+            "mqtt-stream": self._validate_stream,
         }.get(self.type, lambda: None)()
 
     def _validate_yokogawa(self) -> None:
@@ -210,6 +215,14 @@ class AnalyzerConfig:
         for problem in problems:
             if problem is not None:
                 raise ConfigError(f"[analyzer] {problem.replace('component', 'shelly_component', 1)}")
+
+    def _validate_stream(self) -> None:
+        self._validate_plug()
+        agent, _, meter = self.topic.partition("/")
+        if not agent or not meter or "/" in meter:
+            raise ConfigError(
+                f"[analyzer] type 'mqtt-stream' needs topic = \"AGENT/METER\", not {self.topic!r}"
+            )
 
     def _validate_rapl(self) -> None:
         if not self.rapl_root.startswith("/"):
@@ -273,6 +286,7 @@ class SessionConfig:
     settle_s: float = 1.0
     poll_interval_s: float = 0.5
     reconnect_timeout_s: float = 30.0  # how long a phase waits for a lost analyzer to come back
+    results_url: str = ""  # a lab's results store, postgresql://… (reports.store_pg); empty: none
 
     def validate(self) -> None:
         if not self.label or any(c in self.label for c in "/\\,\n"):
@@ -344,6 +358,8 @@ class ServiceConfig:
 class TelemetryConfig:
     broker: str = ""  # empty: telemetry off
     director_id: str = ""  # empty: this host's name
+    prometheus_port: int = 0  # > 0: a Prometheus exporter on prometheus_host:port (power_director.exporter)
+    prometheus_host: str = "127.0.0.1"  # the address it listens on ("0.0.0.0": every interface)
     queue_size: int = 1000
     flush_timeout_s: float = 2.0
 
@@ -358,6 +374,8 @@ class TelemetryConfig:
         if not 10 <= self.queue_size <= 1_000_000:
             raise ConfigError(f"[telemetry] queue_size {self.queue_size} is outside 10..1000000")
         _positive("telemetry", "flush_timeout_s", self.flush_timeout_s)
+        if not 0 <= self.prometheus_port < 65536:
+            raise ConfigError(f"[telemetry] prometheus_port {self.prometheus_port} is not a TCP port")
 
 
 @dataclass(frozen=True)
@@ -368,6 +386,8 @@ class Config:
     #: (role, meter): "sum" meters add to the wall power, "beside" meters are shown next to it.
     extra_analyzers: tuple[tuple[str, AnalyzerConfig], ...] = ()
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    #: ``[[node]]``/``[[switch]]``: a multi-node system (power_director.system_config)
+    system: SystemConfig | None = None
 
     def validate(self) -> Config:
         self.analyzer.validate()
@@ -403,6 +423,7 @@ METER_KEYS: dict[str, frozenset[str]] = {
     "snmp": frozenset({"host", "port", "snmp_family", "outlets", "inlets", "snmp_version", "community",
                        "snmp_user", "auth_key_file", "priv_key_file", "auth_protocol", "priv_protocol",
                        "snmp_context", "source"}),
+    "mqtt-stream": frozenset({"broker", "topic", "ca_file", "username", "password_file"}),
 }
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
                tuple: "a list of strings"}
@@ -476,6 +497,7 @@ def _extra_analyzers(tables: Any, problems: list[str]) -> tuple[tuple[str, Analy
 
 
 SECTIONS = ("analyzer", "session", "service", "telemetry", "extra_analyzer")
+SYSTEM_SECTIONS = ("node", "switch")  # a multi-node system: power_director.system_config
 
 
 def _checked(sections: Sequence[AnalyzerConfig | SessionConfig | ServiceConfig | TelemetryConfig | None],
@@ -500,9 +522,11 @@ def _raise_all(problems: list[str]) -> None:
 
 def config_from_dict(data: dict[str, Any]) -> Config:
     """The config from a parsed TOML document; every problem found is reported in one error."""
+    from power_director.system_config import system_from_dict  # it builds on this module
+
     problems = []
     for key in data:
-        if key not in SECTIONS:
+        if key not in (*SECTIONS, *SYSTEM_SECTIONS):
             close = difflib.get_close_matches(key, SECTIONS, n=1)
             problems.append(f"unknown section [{key}]" + (f" (did you mean [{close[0]}]?)" if close else ""))
     analyzer = _section(AnalyzerConfig, "analyzer", data.get("analyzer", {}), problems)
@@ -511,8 +535,12 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     extras = _extra_analyzers(data.get("extra_analyzer", []), problems)
     telemetry = _section(TelemetryConfig, "telemetry", data.get("telemetry", {}), problems)
     problems += _checked([analyzer, *(meter for _, meter in extras), session, service, telemetry])
+    try:
+        system = system_from_dict(data)
+    except ConfigError as exc:
+        problems.append(str(exc))
     _raise_all(problems)
-    config = (Config(analyzer, session, service, extras, telemetry)
+    config = (Config(analyzer, session, service, extras, telemetry, system)
               if analyzer and session and service and telemetry else None)
     assert config is not None  # a section that could not be built added a problem
     return config

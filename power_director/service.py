@@ -26,8 +26,9 @@ from loadgen_bridge.remote.wire import (
     server_handshake,
 )
 from loadgen_bridge.workload import Workload
-from power_director.assembly import build_session, open_telemetry
+from power_director.assembly import build_session, open_exporter, open_telemetry
 from power_director.config import Config, ConfigError
+from power_director.exporter import DirectorExporter
 from power_director.remote_workload import RemoteWorkload
 from power_director.service_host import SESSION_ERRORS, check_label
 from power_director.session import Session
@@ -66,17 +67,20 @@ class DirectorService:
         self._connections: set[asyncio.Task[None]] = set()
         self._telemetry_stack = contextlib.AsyncExitStack()
         self.telemetry: MqttTelemetry | None = None  # [telemetry], open while the service runs
+        self.exporter: DirectorExporter | None = None  # [telemetry] prometheus_port, likewise
 
     def new_session(self, workload: Workload, label: str) -> Session:
         """A Session as ``run`` builds it: extra meters, telemetry and all."""
+        watching = [self.exporter] if self.exporter is not None else []
         return build_session(self.config, workload, out_root=self.out_root, label=label,
-                             say=self.say, telemetry=self.telemetry)
+                             say=self.say, observers=watching, telemetry=self.telemetry)
 
     async def start(self) -> int:
         """Listen; returns the bound port (config port 0 picks a free one)."""
         tls = server_tls_context(self.service.tls_cert, self.service.tls_key)
         self.telemetry = await self._telemetry_stack.enter_async_context(
             open_telemetry(self.config.telemetry))
+        self.exporter = self._telemetry_stack.enter_context(open_exporter(self.config.telemetry))
         try:
             self._server = await asyncio.start_server(
                 self._connection,
@@ -105,7 +109,7 @@ class DirectorService:
             await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
         await self._telemetry_stack.aclose()
-        self.telemetry = None
+        self.telemetry = self.exporter = None
 
     def claim(self, who: str) -> str | None:
         """Take the one session slot; returns who holds it instead when busy."""

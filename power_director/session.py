@@ -39,6 +39,7 @@ from power_director.ranging import (
     SessionError as SessionError,
 )
 from power_director.session_files import provenance, rebuild_session_files
+from power_director.system_config import check_system_meters
 from reports.mlperf_checks import meter_identity
 from reports.session_report import write_report
 from reports.store import index_session
@@ -138,6 +139,9 @@ class Session:
             "phases": {},
             "analyzers": [],
         }
+        if config.system is not None:
+            check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
+            self.meta["system"] = config.system.describe()
         self.journal: Journal | None = None
         self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once
         self.observers = Observers(observers)
@@ -315,6 +319,10 @@ class Session:
                     self._keep(meter, record, await meter.analyzer.poll())
                     if meter.role == "primary":
                         self.meta["phases"][phase]["uncertainty_mean"] = await meter.analyzer.uncertainty()
+                    evidence = meter.analyzer.evidence()
+                    if evidence:
+                        evidence["uncertainty_mean"] = await meter.analyzer.uncertainty()
+                        self.meta["phases"][phase].setdefault("meters", {})[meter.analyzer.name] = evidence
             self.journal.record_event(
                 "phase_stop", phase=phase, samples={m.analyzer.name: m.tally.count for m in self.meters}
             )

@@ -72,6 +72,9 @@ def mlperf_analyzer(analyzer: dict[str, Any]) -> Check:
         return Check("mlperf_analyzer", "warning", f"analyzer {name!r} is not a model MLCommons' "
                      "checker accepts (Yokogawa WT210, WT310(E), WT330(E), WT500 and their DC and "
                      "multichannel modes)")
+    if version.split("-")[1:2] and version.split("-")[1].startswith("sim"):
+        return Check("mlperf_analyzer", "warning", f"{name} answered as power-director's simulator "
+                     f"(PTDaemon version {version!r}): a simulated meter is never MLPerf-valid")
     if version.split("-")[0] not in MLPERF_PTD_VERSIONS:
         return Check("mlperf_analyzer", "warning", f"PTDaemon version {version!r} is not one MLCommons "
                      f"accepts ({', '.join(MLPERF_PTD_VERSIONS)})")

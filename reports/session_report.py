@@ -37,6 +37,7 @@ from reports.metrics import (
     weighted_energy,
 )
 from reports.mlperf_checks import mlperf_checks
+from reports.multinode import system_checks, system_section
 from reports.phase_report import Adjust, PhaseReport, phase_report
 from reports.repeat import CONFIDENCE, interval_stats
 from reports.spl import PowerSeries, read_spl
@@ -213,6 +214,7 @@ def build_session_report(
     windows = windows or {}
     ranging = phase_report(session_dir, "ranging", meta, adjust, windows.get("ranging"))
     testing = phase_report(session_dir, "testing", meta, adjust, windows.get("testing"))
+    system = system_section(session_dir, meta, testing.window, testing.interval_ns)
     all_checks = [
         *_phase_checks(ranging, meta),
         *_phase_checks(testing, meta),
@@ -225,6 +227,7 @@ def build_session_report(
         _reconnect_check(meta),
         *mlperf_checks(meta),
         *grade_checks(meta),
+        *system_checks(system),
     ]
     if meta.get("reused_ranging"):
         all_checks.append(Check(
@@ -262,6 +265,7 @@ def build_session_report(
         "beside": _beside_meters(session_dir, meta, testing),
         "grade": dict(zip(("label", "reason"), meter_grade(meta.get("analyzer", {})), strict=True)),
         **calibration_section(meta, testing.power),
+        **({"system": system} if system is not None else {}),
         **_repeat_section(session_dir, meta, testing, windows),
         **(hooks.extra(ranging, testing) if hooks else {}),
     }, [ranging, testing]

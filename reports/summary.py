@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reports.headline import headline, metric_uncertainty, verdict
+from reports.multinode import system_lines
 
 
 def summary_text(report: dict[str, Any]) -> str:
@@ -23,6 +24,7 @@ def summary_text(report: dict[str, Any]) -> str:
         f"{power['samples_in_window']} samples; ranging: {ranging_watts or 0:.2f} W",
     ]
     lines += _repeat_lines(report.get("repeat"))
+    lines += system_lines(report.get("system"))
     lines += [f"  problem: {p}" for p in report["problems"]]
     lines += [f"  warning: {w}" for w in report["warnings"]]
     lines += [f"  unknown: {u}" for u in report.get("unknown", [])]

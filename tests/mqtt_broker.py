@@ -22,14 +22,17 @@ def free_port() -> int:
 
 
 class Mosquitto:
-    """``mosquitto -c <file>`` listening on 127.0.0.1:<port>, anonymous; stop() kills it."""
+    """``mosquitto -c <file>`` listening on 127.0.0.1:<port>, anonymous unless ``listener_options``
+    say otherwise (lines of mosquitto.conf for the listener, e.g. TLS and a password file); stop()
+    kills it."""
 
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(self, directory: Path, port: int | None = None, listener_options: str = "") -> None:
         assert MOSQUITTO is not None, MISSING_REASON
         self.port = port or free_port()
         self.config = directory / f"mosquitto-{self.port}.conf"
+        options = listener_options or "allow_anonymous true\n"
         self.config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n",
+            f"listener {self.port} 127.0.0.1\n{options}persistence false\n",
             encoding="utf-8",
         )
         self.process: subprocess.Popen[bytes] | None = None

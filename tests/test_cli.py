@@ -159,10 +159,10 @@ def test_dead_analyzer(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("[analyzer\n", "is not valid TOML"),
-        ("[analyzer]\nport = 'x'\n", "port must be a int, not str"),
+        ("[analyzer]\nport = 'x'\n", "port must be an integer, not str"),
         ("[analyzer]\nport = 70000\n", "port 70000 is not a TCP port"),
-        ("[analyzer]\nbogus = 1\n", "unknown key(s): bogus"),
-        ("[nonsense]\n", "unknown section(s): nonsense"),
+        ("[analyzer]\nbogus = 1\n", "has an unknown key 'bogus'"),
+        ("[nonsense]\n", "unknown section [nonsense]"),
         ("[session]\nsettle_s = -1\n", "settle_s cannot be negative"),
         ("[analyzer]\ntype = 'magic'\n", "type 'magic' is not known"),
     ],

@@ -65,6 +65,10 @@ def test_analyzer_and_interval_rules() -> None:
     assert "1.10.0" in mlperf_analyzer({**wt310, "version": "1.10.0-x-y"}).reason
     assert "not a model" in mlperf_analyzer({**wt310, "name": "PowerDirectorSimulator"}).reason
     assert "PTDaemon" in mlperf_analyzer({"name": "WT310", "identify": "YOKOGAWA,WT310,1,F1"}).reason
+    # Our simulator answers as PTDaemon 1.11.1 so MLCommons' checker can be run on its sessions,
+    # but with "sim" in the version's CRC field: never MLPerf-valid for us.
+    simulated = mlperf_analyzer({**wt310, "version": "1.11.1-sim00000-20261123"})
+    assert simulated.status == "warning" and "simulator" in simulated.reason
     assert mlperf_interval(1000).status == "pass" and mlperf_interval(200).status == "warning"
 
 

@@ -1,0 +1,166 @@
+"""One director consuming N meters over MQTT (meter agents → mosquitto → ``mqtt-stream`` meters).
+
+    python bench/fleet.py [--full] [--seconds S] [--agents A] [--sizes-1hz N ...] [--sizes-10hz N ...]
+
+For each N and rate: A meter-agent processes share N simulated meters (read in-process,
+``sim_direct``), the director (this process) runs N ``mqtt-stream`` meters, polls them as a
+session does and journals every sample. Figures per run: samples received / expected
+(every sequence number accounted: lost = holes given up), director CPU (% of one core, this
+process over the measured seconds), agents' CPU per meter, sample-to-director latency
+(median / p99, the agent's stamp on our clock to arrival). The figure is the largest N with
+zero loss and director CPU < 10 %: target ≥ 128 at 1 Hz, ≥ 32 at 10 Hz.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import Figure, figure_table
+from power_director.journal import Journal
+from power_director.mqtt_stream import MqttStreamAnalyzer
+from tests.fleet_util import start_agent, stop_agents
+from tests.mqtt_broker import Mosquitto
+
+CPU_LIMIT_PCT = 10.0
+TARGETS = {1: 128, 10: 32}
+
+
+def _agent_toml(agent: str, broker: str, journal: Path, meters: list[str], interval_ms: int) -> str:
+    lines = ["[agent]", f'id = "{agent}"', f'broker = "{broker}"', f'journal_dir = "{journal}"']
+    for name in meters:
+        lines += ["[[meter]]", f'name = "{name}"', "sim_watts = 200.0", "sim_dynamic_watts = 0.0",
+                  "sim_direct = true", f"interval_ms = {interval_ms}"]
+    return "\n".join(lines) + "\n"
+
+
+async def _consume(
+    broker: str, topics: list[str], interval_ms: int, seconds: float, mark: Callable[[], None]
+) -> dict[str, float]:
+    """Measure for ``seconds`` after a settling time; ``mark()`` is called as the measured
+    seconds begin and end (the agents' CPU is read there)."""
+    streams = [MqttStreamAnalyzer(broker, t, connect_timeout_s=60.0, reply_timeout_s=5.0) for t in topics]
+    with tempfile.TemporaryDirectory() as raw:
+        journal = Journal(Path(raw))
+        for stream in streams:
+            await stream.connect()
+        await asyncio.gather(*(s.identify() for s in streams))
+        for stream in streams:
+            await stream.start("bench", interval_ms)
+        await asyncio.sleep(2.0)  # settle: the first batches, clock exchanges
+        for stream in streams:
+            await stream.poll()
+            stream._reset_phase_stats()
+        mark()
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        received = 0
+        while time.monotonic() - wall0 < seconds:
+            for stream in streams:
+                batch = await stream.poll()
+                journal.record_samples(stream.name, batch, "bench")
+                received += len(batch)
+            await asyncio.sleep(0.25)
+        cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0
+        mark()
+        latencies = sorted(x for s in streams for x in s.latencies_ns)
+        lost = sum(s.lost for s in streams)
+        for stream in streams:
+            await stream.close()
+        journal.close()
+    return {
+        "received": received, "expected": len(topics) * wall_s * 1000 / interval_ms, "lost": lost,
+        "cpu_pct": 100 * cpu_s / wall_s,
+        "latency_median_ms": statistics.median(latencies) / 1e6 if latencies else float("nan"),
+        "latency_p99_ms": latencies[int(0.99 * (len(latencies) - 1))] / 1e6 if latencies else float("nan"),
+    }
+
+
+def run_one(meters: int, rate_hz: int, seconds: float, agents: int) -> dict[str, float]:
+    interval_ms = 1000 // rate_hz
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        broker = Mosquitto(directory).start()
+        names = [[f"m{k}" for k in range(a, meters, agents)] for a in range(agents)]
+        processes = [
+            start_agent(directory, f"b{a}", _agent_toml(f"b{a}", broker.address, directory / f"j{a}", ms,
+                                                        interval_ms))
+            for a, ms in enumerate(names) if ms
+        ]
+        try:
+            agent_cpu = [psutil.Process(p.pid) for p in processes]
+            marks: list[tuple[float, float]] = []  # (agents' CPU s, wall s) at the window's ends
+
+            def mark() -> None:
+                cpu_s = sum(t.user + t.system for t in (p.cpu_times() for p in agent_cpu))
+                marks.append((cpu_s, time.monotonic()))
+
+            topics = [f"b{a}/{m}" for a, ms in enumerate(names) for m in ms]
+            result = asyncio.run(_consume(broker.address, topics, interval_ms, seconds, mark))
+            (cpu0, wall0), (cpu1, wall1) = marks
+            result["agent_cpu_pct_per_meter"] = 100 * (cpu1 - cpu0) / (wall1 - wall0) / meters
+        finally:
+            stop_agents(processes)
+            broker.stop()
+    return result
+
+
+def _row(meters: int, rate_hz: int, r: dict[str, float]) -> str:
+    return (f"{meters} meters at {rate_hz} Hz: {r['received']:.0f} received of ~{r['expected']:.0f}, "
+            f"{r['lost']:.0f} lost; director {r['cpu_pct']:.1f} % CPU; agents "
+            f"{r['agent_cpu_pct_per_meter']:.3f} % CPU per meter; latency median "
+            f"{r['latency_median_ms']:.1f} ms, p99 {r['latency_p99_ms']:.1f} ms")
+
+
+def largest(rate_hz: int, sizes: list[int], seconds: float, agents: int) -> tuple[int, list[str]]:
+    best, rows = 0, []
+    for meters in sizes:
+        result = run_one(meters, rate_hz, seconds, agents)
+        rows.append(_row(meters, rate_hz, result))
+        print(rows[-1], file=sys.stderr)
+        if result["lost"] == 0 and result["cpu_pct"] < CPU_LIMIT_PCT and \
+                result["received"] >= 0.95 * result["expected"]:
+            best = meters
+        else:
+            break
+    return best, rows
+
+
+def run(full: bool, seconds: float = 10.0, agents: int = 4, sizes_1hz: list[int] | None = None,
+        sizes_10hz: list[int] | None = None) -> list[Figure]:
+    plans = {1: sizes_1hz or ([64, 128, 192, 256] if full else [128]),
+             10: sizes_10hz or ([16, 32, 48, 64] if full else [32])}
+    figures = []
+    for rate_hz, sizes in plans.items():
+        best, rows = largest(rate_hz, sizes, seconds * (2 if full else 1), agents)
+        target = TARGETS[rate_hz]
+        figures.append(Figure(
+            f"fleet: largest N at {rate_hz} Hz with zero loss, director < {CPU_LIMIT_PCT:g} % CPU "
+            f"(tried {', '.join(map(str, sizes))})", f"{best}; " + " / ".join(rows), f"≥ {target}",
+            best >= target,
+        ))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--agents", type=int, default=4)
+    parser.add_argument("--sizes-1hz", type=int, nargs="+")
+    parser.add_argument("--sizes-10hz", type=int, nargs="+")
+    args = parser.parse_args()
+    print(figure_table(run(args.full, args.seconds, args.agents, args.sizes_1hz, args.sizes_10hz)))
+
+
+if __name__ == "__main__":
+    main()

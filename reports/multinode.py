@@ -1,0 +1,179 @@
+"""A multi-node system's power: per node, per switch, and a combined uncertainty budget.
+
+Each measured meter's share is its power on the primary meter's sample intervals inside the
+testing window, exactly as ``spl.txt``'s time-merged sum is built (reports.merge), over the
+intervals where every meter has data: so the shares add up to the measured system power.
+Switches without a meter are estimated as max spec power × provisioning ratio and marked
+estimated (mlcommons/training_policies power_measurement.adoc @ 2ddbe8a49d6bbf3e2d8215c7ec750c0f4f21d256,
+"Measure or Estimate Interconnects", "Scoring" item 2).
+
+Budget terms per meter, in watts of its share: its analyzer accuracy (its per-sample uncertainty),
+clock alignment (the window edges moved by its clock bound), and missing samples (the
+intervals where it had no data, each possibly as far off as its power swing). A meter's terms
+add linearly (worst case); meters are independent instruments, so they combine as a root sum of
+squares. The total is checked against MLPerf Inference Power's 1 % (what this tool measures;
+MLPerf Training's power rules ask for 5 % meter accuracy, "Target 5% Accuracy" in the same file).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzer_drivers.meters import UNCERTAINTY_LIMIT, meter_spec
+from loadgen_bridge.detail_log import Window
+from reports.checks import Check
+from reports.merge import mean_power_over
+from reports.metrics import PER_QUERY_SCENARIOS, mlperf_window_mask, sample_intervals
+from reports.spl import PowerSeries, read_spl
+from reports.uncertainty import STAMP_RESOLUTION_S, clock_error_w
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _raw(session_dir: Path, driver: str, mark: str) -> PowerSeries:
+    # The journal's per-analyzer file (power_director.journal.samples_path).
+    return read_spl(session_dir / "raw" / f"{driver}.samples.txt").with_mark(mark).sorted_by_time()
+
+
+def _shares(
+    session_dir: Path, meta: dict[str, Any], mark: str, window: Window, interval_ns: int
+) -> tuple[dict[str, FloatArray], npt.NDArray[np.bool_]]:
+    """Each measured meter's watts on the primary's in-window intervals, and where all had data."""
+    measured = [a["driver"] for a in meta.get("analyzers", []) if a.get("role") in ("primary", "sum")]
+    primary = _raw(session_dir, measured[0], mark)
+    primary = primary.take(mlperf_window_mask(primary, window.begin_ns, window.end_ns))
+    starts, ends = sample_intervals(primary.t_ns, interval_ns)
+    values = {measured[0]: np.where(primary.watts > 0, primary.watts, np.nan)}
+    for driver in measured[1:]:
+        other = _raw(session_dir, driver, mark)
+        values[driver] = mean_power_over(other.t_ns, other.watts, interval_ns, starts, ends)
+    complete = np.all([np.isfinite(v) for v in values.values()], axis=0) if values else np.array([], bool)
+    return values, np.asarray(complete, dtype=bool)
+
+
+def _analyzer_relative(meta: dict[str, Any], driver: str, watts: FloatArray) -> float | None:
+    """The meter's mean per-sample uncertainty: what the meter (agent) reported, else its spec."""
+    evidence = meta.get("phases", {}).get("testing", {}).get("meters", {}).get(driver, {})
+    if isinstance(evidence.get("uncertainty_mean"), float):
+        return float(evidence["uncertainty_mean"])
+    described: dict[str, Any] = next((a for a in meta.get("analyzers", []) if a.get("driver") == driver), {})
+    spec = meter_spec(str(described.get("model", "")))
+    ranges = (described.get("ranges") or {}).get("testing") or {}
+    if spec is None or not ranges.get("volts") or not ranges.get("amps") or len(watts) == 0:
+        if described.get("role") == "primary":
+            mean = meta.get("phases", {}).get("testing", {}).get("uncertainty_mean")
+            return float(mean) if isinstance(mean, float) else None
+        return None
+    return float(np.mean([spec.sample_uncertainty(w, ranges["volts"], ranges["amps"]) for w in watts]))
+
+
+def _clock_bound_s(meta: dict[str, Any], driver: str) -> float:
+    evidence = meta.get("phases", {}).get("testing", {}).get("meters", {}).get(driver, {})
+    clock = evidence.get("clock") or meta.get("clock") or {}
+    return max(float(clock.get("bound_ns", 0)) / 1e9, STAMP_RESOLUTION_S)
+
+
+def _meter_entry(
+    meta: dict[str, Any], driver: str, values: FloatArray, complete: npt.NDArray[np.bool_], duration_s: float
+) -> dict[str, Any]:
+    used = values[complete]
+    watts = float(np.mean(used)) if len(used) else math.nan
+    seen = values[np.isfinite(values)]
+    swing_w = float(seen.max() - seen.min()) if len(seen) else 0.0
+    missing_fraction = float(np.count_nonzero(~complete)) / len(complete) if len(complete) else 1.0
+    relative = _analyzer_relative(meta, driver, used)
+    terms = {
+        "analyzer": None if relative is None else relative * watts,
+        "clock": clock_error_w(used, duration_s, _clock_bound_s(meta, driver)),
+        "missing_samples": missing_fraction * swing_w,
+    }
+    evidence = meta.get("phases", {}).get("testing", {}).get("meters", {}).get(driver, {})
+    return {
+        "avg_watts": watts, "terms_watts": terms,
+        "budget_watts": sum(v for v in terms.values() if v is not None),
+        "analyzer_known": relative is not None, "missing_fraction": missing_fraction,
+        "lost_samples": evidence.get("lost"), "replayed_samples": evidence.get("replayed"),
+        "broker_outages": len(evidence.get("broker_outages", [])) if evidence else None,
+    }
+
+
+def system_section(
+    session_dir: Path, meta: dict[str, Any], window: Window, interval_ns: int
+) -> dict[str, Any] | None:
+    """``report.json``'s ``system``: None for a single-node session."""
+    system = meta.get("system")
+    mark = meta.get("phases", {}).get("testing", {}).get("mark")
+    if not isinstance(system, dict) or not mark:
+        return None
+    duration_s = window.duration_s
+    values, complete = _shares(session_dir, meta, mark, window, interval_ns)
+    meters = {d: _meter_entry(meta, d, v, complete, duration_s) for d, v in values.items()}
+    nodes = {n["name"]: _group(n["meters"], meters) for n in system.get("nodes", [])}
+    switches = {}
+    for switch in system.get("switches", []):
+        if switch.get("meter"):
+            switches[switch["name"]] = {**_group([switch["meter"]], meters), "estimated": False}
+        else:
+            switches[switch["name"]] = {
+                "avg_watts": float(switch["estimated_watts"]), "estimated": True, "budget_watts": 0.0,
+                "basis": f"max spec {switch['max_spec_watts']:g} W × provisioning ratio "
+                         f"{switch['provisioning_ratio']:g}",
+            }
+    total_w = sum(g["avg_watts"] for g in [*nodes.values(), *switches.values()])
+    measured_w = sum(m["avg_watts"] for m in meters.values())
+    budget_w = math.sqrt(sum(m["budget_watts"] ** 2 for m in meters.values()))
+    section: dict[str, Any] = {
+        "avg_watts": total_w, "measured_watts": measured_w, "estimated_watts": total_w - measured_w,
+        "energy_j": total_w * duration_s, "duration_s": duration_s,
+        "nodes": nodes, "switches": switches, "meters": meters,
+        "uncertainty": {
+            "watts": budget_w, "relative": budget_w / total_w if total_w else math.nan,
+            "limit": UNCERTAINTY_LIMIT, "complete": all(m["analyzer_known"] for m in meters.values()),
+        },
+    }
+    if window.scenario in PER_QUERY_SCENARIOS and window.query_count:
+        section["energy_per_query_mj"] = total_w * duration_s * 1000 / window.query_count
+    return section
+
+
+def _group(drivers: list[str], meters: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    entries = [meters[d] for d in drivers if d in meters]
+    return {
+        "meters": drivers, "avg_watts": sum(e["avg_watts"] for e in entries),
+        "budget_watts": math.sqrt(sum(e["budget_watts"] ** 2 for e in entries)),
+    }
+
+
+def system_checks(section: dict[str, Any] | None) -> list[Check]:
+    if section is None:
+        return []
+    budget = section["uncertainty"]
+    relative = budget["relative"]
+    if not budget["complete"]:
+        return [Check("system_uncertainty", "unknown",
+                      f"combined uncertainty {100 * relative:.2f} % without the accuracy of some meters")]
+    if not relative <= budget["limit"]:
+        limit_pct = 100 * budget["limit"]
+        return [Check("system_uncertainty", "fail",
+                      f"combined uncertainty {100 * relative:.2f} % is above the {limit_pct:g} % limit")]
+    return [Check("system_uncertainty", "pass",
+                  f"combined uncertainty {100 * relative:.2f} % of {section['avg_watts']:.1f} W")]
+
+
+def system_lines(section: dict[str, Any] | None) -> list[str]:
+    """The summary's lines for a multi-node system: the total, then each node and switch."""
+    if section is None:
+        return []
+    budget = section["uncertainty"]
+    lines = [f"  system: {section['avg_watts']:.2f} W ± {budget['watts']:.2f} W "
+             f"({section['measured_watts']:.2f} W measured + {section['estimated_watts']:.2f} W estimated)"]
+    for kind, groups in (("node", section["nodes"]), ("switch", section["switches"])):
+        for name, group in groups.items():
+            estimated = " (estimated)" if group.get("estimated") else ""
+            lines.append(f"    {kind} {name}: {group['avg_watts']:.2f} W{estimated}")
+    return lines
