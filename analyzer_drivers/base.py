@@ -7,49 +7,14 @@ Time is UTC epoch nanoseconds on the director's clock.
 from __future__ import annotations
 
 import abc
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-# PTDaemon's sentinels for a sample value: an error reading and a missed sample.
-ERROR_READING = -1.0
-MISSED_SAMPLE = -2.0
-
-
-class AnalyzerError(Exception):
-    """A meter could not be reached, or it answered something we cannot use."""
-
-
-@dataclass(frozen=True, slots=True)
-class Channel:
-    """One input element of a multichannel meter."""
-
-    watts: float
-    volts: float
-    amps: float
-    pf: float
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One averaged reading. ``watts`` may hold a PTDaemon sentinel (-1, -2) or NaN.
-
-    For a multichannel meter ``watts`` is the sum and ``channels`` holds each element.
-    """
-
-    t_ns: int
-    watts: float
-    volts: float = math.nan
-    amps: float = math.nan
-    pf: float = math.nan
-    channels: tuple[Channel, ...] = ()
-
-    @property
-    def is_valid(self) -> bool:
-        return math.isfinite(self.watts) and self.watts > 0
+from analyzer_drivers.formats.errors import AnalyzerError as AnalyzerError
+from analyzer_drivers.formats.sample import Sample
 
 
 @dataclass(frozen=True, slots=True)

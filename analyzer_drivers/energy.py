@@ -13,7 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analyzer_drivers.base import ERROR_READING, AnalyzerError, RangelessAnalyzer, Sample, SampleBuffer
+from analyzer_drivers.base import AnalyzerError, RangelessAnalyzer, SampleBuffer
+from analyzer_drivers.formats.sample import ERROR_READING, Sample
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,7 @@ class EnergyCounterAnalyzer(RangelessAnalyzer, abc.ABC):
         self._sampler = asyncio.get_running_loop().create_task(self._sample_loop(first, interval_ms))
 
     async def _sample_loop(self, previous: tuple[int, list[int]], interval_ms: int) -> None:
-        t0_ns, interval_ns = previous[0], interval_ms * 1_000_000
+        t0_ns, interval_ns = previous[0], interval_ms * NS_PER_MS
         index = 1
         while True:
             await asyncio.sleep(max(0.0, (t0_ns + index * interval_ns - time.time_ns()) / 1e9))

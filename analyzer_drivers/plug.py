@@ -23,13 +23,8 @@ from typing import Any
 
 import aiomqtt
 
-from analyzer_drivers.base import (
-    ERROR_READING,
-    AnalyzerError,
-    RangelessAnalyzer,
-    Sample,
-    SampleBuffer,
-)
+from analyzer_drivers.base import AnalyzerError, RangelessAnalyzer, SampleBuffer
+from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from analyzer_drivers.meters import PLUGS
 
 PLUG_AVERAGING_MS = 1000  # both firmwares report about a 1 s average

@@ -7,8 +7,9 @@ import contextlib
 import dataclasses
 import time
 
-from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, Sample
-from analyzer_drivers.ptd_format import parse_sample_lines
+from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges
+from analyzer_drivers.formats.ptd_line import parse_sample_lines
+from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.ptd_zone import PtdZone
 
 MAX_REPLY_BYTES = 64 * 1024

@@ -17,7 +17,7 @@ import re
 import zoneinfo
 
 from analyzer_drivers.base import AnalyzerError
-from analyzer_drivers.timefmt import NS_PER_S
+from analyzer_drivers.formats.timefmt import NS_PER_S
 
 QUARTER_HOUR_NS = 15 * 60 * NS_PER_S
 #: Stamps this far from our clock are a time-zone mistake, not clock drift (which the

@@ -28,7 +28,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Sample, SampleBuffer
+from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer, SampleBuffer
+from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 
 try:  # optional: pip install 'power-director[datacenter]'
     import aiohttp
@@ -273,7 +275,7 @@ class RedfishAnalyzer(RangelessAnalyzer):
 
     async def _sample_loop(self, interval_ms: int) -> None:
         tracker = NewReadings()
-        interval_ns = interval_ms * 1_000_000
+        interval_ns = interval_ms * NS_PER_MS
         t0_ns, index = time.time_ns(), 0
         while not self._stopping.is_set():
             try:

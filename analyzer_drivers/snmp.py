@@ -33,14 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer_drivers.base import (
-    ERROR_READING,
-    AnalyzerError,
-    AnalyzerInfo,
-    RangelessAnalyzer,
-    Sample,
-    SampleBuffer,
-)
+from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer, SampleBuffer
+from analyzer_drivers.formats.sample import ERROR_READING, Sample
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 
 try:  # optional: pip install 'power-director[datacenter]'
     from pysnmp.hlapi.v3arch import asyncio as snmp
@@ -290,7 +285,7 @@ class SnmpPduAnalyzer(RangelessAnalyzer):
 
     async def _sample_loop(self, interval_ms: int) -> None:
         readings = PduReadings(self.points, use_energy=self.source == "energy")
-        interval_ns, t0_ns, index = interval_ms * 1_000_000, time.time_ns(), 0
+        interval_ns, t0_ns, index = interval_ms * NS_PER_MS, time.time_ns(), 0
         while not self._stopping.is_set():
             try:
                 values = await self.read()

@@ -14,7 +14,8 @@ import pyvisa
 import pyvisa.errors
 import pyvisa.resources
 
-from analyzer_drivers.base import ERROR_READING, AnalyzerError
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.sample import ERROR_READING
 
 SETUP_COMMANDS = ("*CLS", ":COMM:HEAD OFF", ":COMM:VERB ON", ":NUM:FORM ASCII", ":COMM:REM ON")
 OVER_RANGE = 9.9e37  # "9.9E+37": the input is over its range

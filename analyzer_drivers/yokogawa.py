@@ -20,16 +20,8 @@ import pyvisa
 import pyvisa.errors
 import pyvisa.resources
 
-from analyzer_drivers.base import (
-    ERROR_READING,
-    Analyzer,
-    AnalyzerError,
-    AnalyzerInfo,
-    Channel,
-    Ranges,
-    Sample,
-    SampleBuffer,
-)
+from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, SampleBuffer
+from analyzer_drivers.formats.sample import ERROR_READING, Channel, Sample
 from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S, MeterSpec, family_spec
 from analyzer_drivers.wt300_scpi import SUM_ELEMENT, Wt300, crest_factor_name, parse_values
 

@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure
-from loadgen_bridge.agent import answer_time_request
+from loadgen_bridge.remote.agent import answer_time_request
+from loadgen_bridge.remote.wire import Channel, WireError
 from power_director.remote_workload import measure_offset
-from power_director.wire import Channel, WireError
 
 SHIFT_S = 5.0
 SHIFT_NS = int(SHIFT_S * 1e9)

@@ -30,8 +30,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analyzer_drivers.base import Sample
-from analyzer_drivers.ptd_format import parse_sample_line
+from analyzer_drivers.formats.ptd_line import parse_sample_line
+from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.sim.faults import FAULTS, PHASES, Fault
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.plug import PlugSimulator

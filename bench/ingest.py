@@ -35,15 +35,15 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from analyzer_drivers.formats.ptd_line import parse_sample_line
+from analyzer_drivers.formats.session_layout import phase_dir
+from analyzer_drivers.formats.timefmt import format_mlperf_time
 from analyzer_drivers.ptd import PtdAnalyzer
-from analyzer_drivers.ptd_format import parse_sample_line
-from analyzer_drivers.timefmt import format_mlperf_time
 from bench.common import Figure
 from loadgen_bridge.detail_log import DETAIL_LOG
 from power_director.config import AnalyzerConfig, Config, SessionConfig
 from power_director.progress import ProgressLine
 from power_director.session import Session
-from reports.session_report import phase_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 RANGING_S = 0.5

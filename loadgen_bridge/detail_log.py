@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.timefmt import parse_mlperf_time
+from analyzer_drivers.formats.errors import FormatError
+from analyzer_drivers.formats.timefmt import parse_mlperf_time
 
 DETAIL_LOG = "mlperf_log_detail.txt"
 SUMMARY_LOG = "mlperf_log_summary.txt"
@@ -17,7 +18,7 @@ MAX_DETAIL_LOG_BYTES = 512 * 1024 * 1024
 SAMPLES_PER_QUERY = {"SingleStream": 1, "MultiStream": 8}
 
 
-class LoadgenLogError(Exception):
+class LoadgenLogError(FormatError):
     """A LoadGen log is missing, unreadable or lacks what a power result needs."""
 
 

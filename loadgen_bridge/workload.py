@@ -10,15 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from analyzer_drivers.formats.errors import PowerDirectorError
 from loadgen_bridge.cpu_sut import CpuBenchmark, run_cpu_benchmark
-from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
+from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
 
 WORKLOAD_STOP_GRACE_S = 5.0
 MIN_DURATION_SLACK_MS = 10  # the window's stamps have millisecond resolution
 LOADGEN_LOG_NAMES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json")
 
 
-class WorkloadError(Exception):
+class WorkloadError(PowerDirectorError):
     """The workload failed or left no LoadGen logs."""
 
 
@@ -26,8 +27,9 @@ class Workload(Protocol):
     @property
     def description(self) -> str: ...
 
-    async def run(self, phase: str, log_dir: Path) -> None:
-        """Run once; afterwards ``log_dir`` holds this run's LoadGen logs."""
+    async def run(self, phase: str, log_dir: Path) -> Window | None:
+        """Run once; afterwards ``log_dir`` holds this run's LoadGen logs. A workload that
+        has already read its detail log returns the window (so nobody reads it again)."""
 
 
 @dataclass
@@ -98,16 +100,19 @@ async def _end(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-def check_window(detail_log: Path, phase: str) -> None:
-    """Fail the phase now, not at the report, when its LoadGen log has no usable window or the
-    run was shorter than LoadGen's own minimum duration."""
-    try:
-        window = parse_detail_log(detail_log)
-    except LoadgenLogError as exc:
-        raise WorkloadError(f"bad LoadGen log in the {phase} phase: {exc}") from exc
+def check_window(detail_log: Path, phase: str, window: Window | None = None) -> Window:
+    """The phase's LoadGen window (``window`` when the workload read it already). Fail the
+    phase now, not at the report, when its LoadGen log has no usable window or the run was
+    shorter than LoadGen's own minimum duration."""
+    if window is None:
+        try:
+            window = parse_detail_log(detail_log)
+        except LoadgenLogError as exc:
+            raise WorkloadError(f"bad LoadGen log in the {phase} phase: {exc}") from exc
     minimum_ms = window.min_duration_ms
     if minimum_ms and window.duration_s * 1000 + MIN_DURATION_SLACK_MS < minimum_ms:
         raise WorkloadError(
             f"the {phase} phase run lasted {window.duration_s:.3f} s, under LoadGen's minimum duration "
             f"{minimum_ms / 1000:g} s"
         )
+    return window

@@ -13,7 +13,7 @@ from collections import deque
 from pathlib import Path
 from typing import TextIO
 
-from analyzer_drivers.base import Sample
+from analyzer_drivers.formats.sample import Sample
 from power_director.fleet_wire import decode_samples, encode_samples
 
 RECENT_ROWS = 200_000  # kept in memory for replays; older ones are read from the file

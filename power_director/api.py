@@ -31,11 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Sample
+from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo
+from analyzer_drivers.formats.errors import PowerDirectorError
+from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from power_director.analyzers import make_analyzer
+from power_director.assembly import build_meter
 from power_director.config import AnalyzerConfig, load_config
 from reports.metrics import weighted_energy
 from reports.uncertainty import edge_error_w
@@ -46,7 +49,7 @@ WINDOW_END_TIMEOUT_INTERVALS = 3
 UNCERTAINTY_EVERY_POLLS = 10
 
 
-class MeasureError(Exception):
+class MeasureError(PowerDirectorError):
     """The meter could not be used, or a window was misused; the message says why."""
 
 
@@ -78,11 +81,10 @@ def _resolve_meter(meter: Any, interval_ms: int | None) -> tuple[Analyzer | None
         return None, CpuUtilisationModel(scope="process"), interval_ms or DEFAULT_SIM_INTERVAL_MS
     if isinstance(meter, Analyzer):
         return meter, None, interval_ms or 1000
-    if isinstance(meter, AnalyzerConfig):
-        return make_analyzer(meter), None, interval_ms or meter.interval_ms
-    if isinstance(meter, (str, Path)):
-        config = load_config(Path(meter))
-        return make_analyzer(config.analyzer), None, interval_ms or config.analyzer.interval_ms
+    if isinstance(meter, (AnalyzerConfig, str, Path)):
+        config = meter if isinstance(meter, AnalyzerConfig) else load_config(Path(meter)).analyzer
+        analyzer, configured_ms = build_meter(config)
+        return analyzer, None, interval_ms or configured_ms
     if hasattr(meter, "reading"):  # a power model: simulate a meter over it
         return None, meter, interval_ms or DEFAULT_SIM_INTERVAL_MS
     raise MeasureError(f"meter= takes 'sim', a config file, an AnalyzerConfig, an Analyzer or a power "
@@ -219,7 +221,7 @@ class PowerMonitor:
         self._raise_failure()
 
     def _window_result(self, name: str, begin_ns: int, end_ns: int) -> WindowResult:
-        interval_ns = self.interval_ms * 1_000_000
+        interval_ns = self.interval_ms * NS_PER_MS
         with self._lock:
             samples = sorted(self._samples, key=lambda s: s.t_ns)
         t_ns = np.array([s.t_ns for s in samples], dtype=np.int64)

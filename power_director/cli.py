@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import shutil
 import signal
@@ -16,53 +15,33 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.base import AnalyzerError
-from analyzer_drivers.plug import parse_broker
-from analyzer_drivers.sim import plug as plug_sim
-from analyzer_drivers.sim import scpi_server
-from analyzer_drivers.sim.faults import FAULTS, Fault
-from analyzer_drivers.sim.models import CpuUtilisationModel
-from analyzer_drivers.sim.ptd_server import (
-    IDENTITIES,
-    MAX_CHANNELS,
-    MIN_SIM_INTERVAL_MS,
-    PtdSimulator,
-    serve_forever,
-)
-from loadgen_bridge.agent import AgentError, result_text, run_agent
-from loadgen_bridge.detail_log import LoadgenLogError
-from loadgen_bridge.workload import CommandWorkload, WorkloadError
+from analyzer_drivers.formats.errors import PowerDirectorError, ReportError
+from analyzer_drivers.formats.session_layout import RAW_DIR, REPORT_JSON, read_session_meta
+from loadgen_bridge.remote.agent import result_text, run_agent
+from loadgen_bridge.workload import CommandWorkload
 from power_director import datacenter_cli
-from power_director.analyzers import make_analyzer
-from power_director.cli_help import with_defaults
+from power_director.assembly import build_session, open_exporter, open_telemetry
+from power_director.cli_help import positive_float, positive_int, with_defaults
 from power_director.cli_results import add_results_commands, run_compare, run_ls
+from power_director.cli_sim import add_sim_commands, broker_option, run_sim
 from power_director.config import ConfigError, TelemetryConfig, load_config
 from power_director.demo import run_demo
-from power_director.exporter import DirectorExporter
 from power_director.journal import recover_meta
 from power_director.meter_agent import run_meter_agent
 from power_director.observe import SessionObserver
 from power_director.progress import ProgressLine
 from power_director.results_store import record_session
 from power_director.service import serve
-from power_director.session import Session, SessionError, rebuild_session_files
-from power_director.telemetry import MqttTelemetry
-from power_director.wire import WireError
+from power_director.session_files import rebuild_session_files
 from reports.audit import audit_csv, audit_summary, audit_table, audit_tree
 from reports.html import REPORT_HTML
 from reports.mlperf_import import import_run, is_own_session, write_imported
 from reports.plot import POWER_PNG
 from reports.recovery import raw_sample_files, write_recovered_report
 from reports.rules import CURRENT, RULESETS, rules_table
-from reports.session_report import (
-    REPORT_JSON,
-    ReportError,
-    read_session_meta,
-    summary_text,
-    write_report,
-)
-from reports.spl import SplError
+from reports.session_report import write_report
 from reports.submission import Placement, lay_out
+from reports.summary import summary_text
 from reports.version import tool_version
 
 EXIT_INVALID = 1
@@ -71,41 +50,8 @@ EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
 MEASURING_COMMANDS = ("run", "demo", "agent")
-EXPECTED_ERRORS = (
-    AnalyzerError, ConfigError, LoadgenLogError, ReportError, SessionError, SplError,
-    WorkloadError, OSError, AgentError, WireError,
-)
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
-    return value
-
-
-def _sim_interval_ms(text: str) -> float:
-    value = _positive_float(text)
-    if not MIN_SIM_INTERVAL_MS <= value <= 60_000:
-        raise argparse.ArgumentTypeError(f"must be in {MIN_SIM_INTERVAL_MS:g}..60000 ms, not {text}")
-    return value
-
-
-def _sim_channels(text: str) -> int:
-    value = _positive_int(text)
-    if value > MAX_CHANNELS:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_CHANNELS}, not {text}")
-    return value
+# Every error of ours is a PowerDirectorError; OSError is the system's (a full disk, a refused port).
+EXPECTED_ERRORS = (PowerDirectorError, OSError)
 
 
 def add_lab_options(command: argparse.ArgumentParser) -> None:
@@ -115,7 +61,7 @@ def add_lab_options(command: argparse.ArgumentParser) -> None:
     output = command.add_mutually_exclusive_group()
     output.add_argument("--quiet", action="store_true", help="print only the final summary and errors")
     output.add_argument("--json", action="store_true", help="print only the final report JSON on stdout")
-    command.add_argument("--repeat", type=_positive_int, default=1, metavar="N",
+    command.add_argument("--repeat", type=positive_int, default=1, metavar="N",
                          help="N testing runs after one ranging run (run_1..run_N), with a 95%% interval")
 
 
@@ -137,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="simulated meter + real LoadGen, no hardware needed")
     demo.add_argument("--out", type=Path, default=Path("power-runs"), help="sessions go here")
     demo.add_argument(
-        "--seconds", type=_positive_float, default=5.0, help="LoadGen minimum duration per phase"
+        "--seconds", type=positive_float, default=5.0, help="LoadGen minimum duration per phase"
     )
     add_lab_options(demo)
 
@@ -176,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_format = audit.add_mutually_exclusive_group()
     audit_format.add_argument("--csv", action="store_true", help="CSV on stdout")
     audit_format.add_argument("--json", action="store_true", help="JSON on stdout")
-    audit.add_argument("--jobs", type=_positive_int, default=2, help="processes (default 2)")
+    audit.add_argument("--jobs", type=positive_int, default=2, help="processes (default 2)")
     audit.add_argument("--rules", default=f"{CURRENT}", help="comma-separated rule sets to judge "
                        f"by (default {CURRENT}; one of {', '.join(RULESETS)})")
 
@@ -192,68 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_remote_commands(commands)
     add_results_commands(commands)  # ls/query, compare
     datacenter_cli.add_datacenter_commands(commands)
-
-    sim = commands.add_parser("sim", help="run a meter simulator standalone")
-    sims = sim.add_subparsers(dest="simulator", required=True)
-    ptd = sims.add_parser("ptd", help="a PTDaemon-protocol server over a simulated meter")
-    add_sim_basics(ptd, 8888, sorted(IDENTITIES), "sim")
-    ptd.add_argument("--log", type=Path, help="PTDaemon -l style sample log")
-    add_fault_options(ptd, "measurements whose mark ends with PHASE",
-                      "each RL reply's samples as sent, with their mark ('RL <n>' heads each reply)")
-    ptd.add_argument("--interval-ms", type=_sim_interval_ms, metavar="MS",
-                     help="sample every MS ms (e.g. 0.05 for 20 kHz) whatever interval Go asks for")
-    ptd.add_argument("--channels", type=_sim_channels, default=1, metavar="N",
-                     help="a multichannel daemon with N inputs, answering RL,*,* (default 1)")
-    ptd.add_argument("--stamp-offset-s", type=int, default=0, metavar="S",
-                     help="stamp samples S seconds ahead of UTC, as a daemon on local time does")
-
-    scpi = sims.add_parser("scpi", help="a Yokogawa WT300E SCPI server (pyvisa: TCPIP::host::port::SOCKET)")
-    add_sim_basics(scpi, 5025, sorted(scpi_server.IDENTITIES), "wt310")
-    add_fault_options(scpi, "ranging (auto ranges) or testing (fixed ranges)",
-                      "each value reply's power as sent, with the phase as its mark")
-
-    plug = sims.add_parser("plug", help="a Tasmota or Shelly smart plug on an MQTT broker")
-    plug.add_argument("--broker", type=_broker, default=("127.0.0.1", 1883), help="HOST:PORT")
-    plug.add_argument("--kind", choices=plug_sim.KINDS, default="tasmota", help="the plug's firmware")
-    plug.add_argument("--topic", default="plug", help="Tasmota topic or Shelly topic prefix")
-    plug.add_argument("--period-s", type=_positive_float, default=1.0, help="seconds between readings")
-    add_load_model(plug)
-    add_fault_options(plug, "ranging (the first burst of polls) or testing (later bursts)",
-                      "each reading's power as published, with the phase as its mark")
-    datacenter_cli.add_redfish_sim(sims, _positive_float, _fault)
-    datacenter_cli.add_snmp_sim(sims, _positive_float, _fault)
-    plug.add_argument("--outage-s", type=_positive_float, default=1.0,
-                      help="how long a drop, restart or hang fault keeps the plug away")
-    plug.add_argument("--phase-pause-s", type=_positive_float, default=1.5,
-                      help="a pause in polling longer than this starts the next measurement")
-    plug.add_argument("--full-topic", default="%prefix%/%topic%/", help="Tasmota FullTopic")
-    plug.add_argument("--channels", type=int, default=1, help="Tasmota channels (lists when > 1)")
-    plug.add_argument("--component", default="switch:0",
-                      help="Shelly component: switch:<id>, pm1:<id>, em:<id>, em1:<id>; Gen1 relay:<n>")
+    add_sim_commands(commands)
     with_defaults(parser)
     return parser
-
-
-def add_load_model(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--idle-watts", type=_positive_float, default=60.0,
-                         help="simulated power with this machine's CPUs idle")
-    command.add_argument("--dynamic-watts", type=float, default=140.0,
-                         help="power added with every CPU of this machine busy")
-
-
-def add_sim_basics(command: argparse.ArgumentParser, port: int, identities: list[str], identity: str) -> None:
-    command.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    command.add_argument("--port", type=int, default=port, help="TCP port to listen on (0: any free one)")
-    command.add_argument("--identity", choices=identities, default=identity,
-                         help="the meter model it presents itself as")
-    add_load_model(command)
-
-
-def add_fault_options(command: argparse.ArgumentParser, phases: str, sent: str) -> None:
-    command.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND[@PHASE]",
-                         help=f"inject a fault (repeatable): {', '.join(FAULTS)}; @PHASE limits it to "
-                         f"{phases}, e.g. drop@testing")
-    command.add_argument("--sent-log", type=Path, help=f"log {sent}")
 
 
 def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -302,22 +189,8 @@ async def _agent(args: argparse.Namespace) -> int:
     return 0 if result.valid else EXIT_INVALID
 
 def _broker_text(text: str) -> str:
-    _broker(text)
+    broker_option(text)
     return text
-
-
-def _fault(text: str) -> Fault:
-    try:
-        return Fault.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _broker(text: str) -> tuple[str, int]:
-    try:
-        return parse_broker(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 Body = Callable[[Callable[[str], None], list[SessionObserver]], Awaitable[list[dict[str, Any]]]]
@@ -331,20 +204,14 @@ def _say_for(args: argparse.Namespace, progress: ProgressLine | None) -> Callabl
 
 async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig, body: Body) -> int:
     """Run ``body`` with the observers the options ask for; print what the output mode wants."""
-    broker = args.mqtt or telemetry_config.broker
     progress = ProgressLine(sys.stdout) if not (args.quiet or args.json) else None
-    telemetry = None
     async with contextlib.AsyncExitStack() as stack:
         observers: list[SessionObserver] = [progress] if progress is not None else []
-        if broker:
-            telemetry = await stack.enter_async_context(MqttTelemetry(
-                broker, telemetry_config.director_id, queue_size=telemetry_config.queue_size,
-                flush_timeout_s=telemetry_config.flush_timeout_s,
-            ))
+        telemetry = await stack.enter_async_context(open_telemetry(telemetry_config, args.mqtt or ""))
+        if telemetry is not None:
             observers.append(telemetry)
-        if telemetry_config.prometheus_port:
-            exporter = DirectorExporter(telemetry_config.prometheus_port, telemetry_config.prometheus_host)
-            stack.callback(exporter.close)
+        exporter = stack.enter_context(open_exporter(telemetry_config))
+        if exporter is not None:
             observers.append(exporter)
         if progress is not None and progress.enabled:
             ticker = asyncio.ensure_future(progress.tick())
@@ -362,16 +229,10 @@ async def _run(args: argparse.Namespace) -> int:
     argv = _workload_argv(args)
 
     async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
-        analyzer = make_analyzer(config.analyzer)
-        extras = [(make_analyzer(extra), role) for role, extra in config.extra_analyzers]
-        for observer in observers:
-            if isinstance(observer, DirectorExporter):
-                observer.watch([analyzer, *(a for a, _ in extras)])
-        session = Session(
-            config, analyzer, CommandWorkload(argv, args.loadgen_logs),
+        session = build_session(
+            config, CommandWorkload(argv, args.loadgen_logs),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
             observers=observers, repeat=args.repeat, reuse_ranging=args.reuse_ranging,
-            extra_analyzers=extras,
         )
         report = await session.run()
         record_session(config, session.dir)
@@ -408,7 +269,7 @@ def _report(args: argparse.Namespace) -> int:
         raise ReportError(f"no session directory at {session_dir}")
     if not is_own_session(session_dir):
         return _report_imported(args)
-    meta = recover_meta(session_dir / "raw", read_session_meta(session_dir))
+    meta = recover_meta(session_dir / RAW_DIR, read_session_meta(session_dir))
     rebuild_session_files(session_dir, meta)
     try:
         report = write_report(session_dir)
@@ -463,44 +324,7 @@ def _submission(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
-    """The simulator the arguments ask for, as the coroutine that serves it.
-    ValueError for a fault it cannot have."""
-    if args.simulator in ("redfish", "snmp"):
-        return datacenter_cli.serve(args)
-    model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
-    if args.simulator == "scpi":
-        meter = scpi_server.Wt300Simulator(
-            model=model, identity=args.identity, faults=args.fault, sent_log_path=args.sent_log
-        )
-        return scpi_server.serve_forever(meter, args.host, args.port)
-    if args.simulator == "plug":
-        host, port = args.broker
-        plug = plug_sim.PlugSimulator(
-            host, port, args.kind, args.topic, model, args.period_s, faults=args.fault,
-            sent_log_path=args.sent_log, outage_s=args.outage_s, phase_pause_s=args.phase_pause_s,
-            full_topic=args.full_topic, channels=args.channels, component=args.component,
-        )
-        return plug_sim.serve_forever(plug)
-    simulator = PtdSimulator(
-        model=model, identity=args.identity, log_path=args.log, sent_log_path=args.sent_log,
-        faults=args.fault, interval_ms=args.interval_ms, channels=args.channels,
-        stamp_offset_s=args.stamp_offset_s,
-    )
-    return serve_forever(simulator, args.host, args.port)
-
-
-async def _sim(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        serving = _simulator(args)
-    except ValueError as exc:
-        raise AnalyzerError(str(exc)) from None
-    await serving
-    return 0
-
-
-class Interrupted(Exception):
+class Interrupted(PowerDirectorError):
     """SIGINT or SIGTERM stopped the command; what was measured is on disk."""
 
 
@@ -553,7 +377,7 @@ def dispatch(args: argparse.Namespace) -> int:
         return _check_config(args)
     if args.command in datacenter_cli.COMMANDS:
         return datacenter_cli.run_datacenter_command(args)
-    return asyncio.run(_sim(args))
+    return asyncio.run(run_sim(args))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -565,12 +389,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Interrupted as exc:  # before EXPECTED_ERRORS: it is one too, with its own exit status
+        print(f"power-director: error: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except EXPECTED_ERRORS as exc:
         print(f"power-director: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except Interrupted as exc:
-        print(f"power-director: error: {exc}", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         if args.command in MEASURING_COMMANDS:
             print("power-director: error: interrupted; raw data kept", file=sys.stderr)

@@ -7,9 +7,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import PHASE_DIRS
 from reports.compare import format_table, load_sessions, render_compare_png
 from reports.results import SessionResult, is_session_dir, load_session
-from reports.session_report import PHASE_DIRS, ReportError
 from reports.store import INDEX_FILE, Query, SqliteStore, session_dirs
 
 DEFAULT_OUT = Path("power-runs")

@@ -14,10 +14,12 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from analyzer_drivers.formats.errors import PowerDirectorError
+
 KEEP_FRACTION = 0.25  # the lowest-delay quarter of a batch dates the estimate
 
 
-class ClockError(Exception):
+class ClockError(PowerDirectorError):
     """Exchanges that cannot give an estimate (none, or none causally possible)."""
 
 

@@ -66,6 +66,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from analyzer_drivers.formats.errors import ConfigError as ConfigError
 from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S
 from analyzer_drivers.plug import parse_broker
 from analyzer_drivers.plug_shelly import component_error
@@ -79,10 +80,6 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-
-class ConfigError(Exception):
-    """The configuration file is missing, not TOML, or has a bad value."""
 
 
 ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "redfish", "snmp", "mqtt-stream")

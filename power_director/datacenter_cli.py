@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import REPORT_JSON
 from analyzer_drivers.sim import redfish as redfish_sim
 from analyzer_drivers.sim import snmp_pdu as snmp_sim
 from analyzer_drivers.sim.faults import Fault, check_supported
@@ -23,7 +25,6 @@ from power_director.analyzers import make_analyzer
 from power_director.calibration import calibration_from_report
 from power_director.config import ConfigError, load_config
 from reports.advice import advise, facts_for
-from reports.session_report import REPORT_JSON, ReportError
 
 
 def add_redfish_sim(

@@ -15,11 +15,10 @@ from analyzer_drivers.sim.ptd_server import PtdSimulator
 from analyzer_drivers.sim.work_model import WorkModel
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.analyzers import make_analyzer
+from power_director.assembly import build_session
 from power_director.config import AnalyzerConfig, Config, SessionConfig
 from power_director.observe import SessionObserver
-from power_director.session import Session
-from reports.session_report import summary_text
+from reports.summary import summary_text
 
 DEMO_SCENARIOS = ("SingleStream", "Offline")
 DEMO_INTERVAL_MS = 200
@@ -56,8 +55,8 @@ async def run_demo(
         for scenario in scenarios:
             bench = CpuBenchmark(scenario, seconds, on_issue=model.issue, on_complete=model.complete)
             workload = InProcessLoadgen(bench)
-            session = Session(
-                config, make_analyzer(config.analyzer), workload,
+            session = build_session(
+                config, workload,
                 out_root=out_root, label=f"demo-{scenario.lower()}", say=say,
                 observers=observers, repeat=repeat,
             )

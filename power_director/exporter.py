@@ -15,17 +15,47 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import start_http_server
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from analyzer_drivers.base import Analyzer, Sample
+from analyzer_drivers.base import Analyzer
+from analyzer_drivers.formats.sample import Sample
 
-if TYPE_CHECKING:
-    from power_director.meter_agent import MeterAgent
+
+class _Journalled(Protocol):
+    @property
+    def last_seq(self) -> int: ...
+
+
+class _AgentMeterView(Protocol):
+    """What the agent exporter reads of one ``meter_agent.AgentMeter``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def journal(self) -> _Journalled: ...
+    @property
+    def published_seq(self) -> int: ...
+    @property
+    def replayed(self) -> int: ...
+    @property
+    def last_watts(self) -> float: ...
+
+
+class AgentView(Protocol):
+    """What the agent exporter reads of a ``meter_agent.MeterAgent`` (a protocol, so this
+    module needs no import of the agent, which imports it)."""
+
+    @property
+    def meters(self) -> Mapping[str, _AgentMeterView]: ...
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def outages(self) -> int: ...
 
 STATES = ("identify", "ranging", "testing", "completed", "aborted")
 
@@ -107,7 +137,7 @@ class DirectorExporter(Collector):
 class AgentExporter(Collector):
     """A meter agent's own metrics."""
 
-    def __init__(self, agent: MeterAgent, port: int, host: str = "127.0.0.1") -> None:
+    def __init__(self, agent: AgentView, port: int, host: str = "127.0.0.1") -> None:
         self.agent = agent
         self._server = _Server(self, port, host)
         self.port = self._server.port

@@ -24,7 +24,7 @@ from typing import Any
 
 import aiomqtt
 
-from analyzer_drivers.base import Sample
+from analyzer_drivers.formats.sample import Sample
 
 ROOT = "power-director/fleet"
 MAX_BATCH = 200  # samples per message when catching up

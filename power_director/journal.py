@@ -14,20 +14,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from analyzer_drivers.base import Channel, Sample
-from analyzer_drivers.ptd_format import format_sample_line, format_sample_lines
+from analyzer_drivers.formats.ptd_line import format_sample_line, format_sample_lines
+from analyzer_drivers.formats.sample import Channel, Sample
+from analyzer_drivers.formats.session_layout import EVENTS_FILE, samples_path
 from reports.merge import mean_power_over, merge_by_time
 from reports.metrics import sample_intervals
 from reports.mlperf_layout import read_events
 from reports.spl import read_spl
 
-EVENTS_FILE = "events.jsonl"
-SAMPLES_SUFFIX = ".samples.txt"
 FSYNC_PERIOD_S = 1.0  # flushed on every write (survives a crash); synced to disk at most this often
-
-
-def samples_path(raw_dir: Path, analyzer_name: str) -> Path:
-    return raw_dir / f"{analyzer_name}{SAMPLES_SUFFIX}"
 
 
 class Journal:
@@ -95,15 +90,19 @@ def write_phase_spl(raw_dir: Path, analyzer_name: str, mark: str, spl_path: Path
 
 
 def write_merged_spl(
-    raw_dir: Path, drivers: list[str], mark: str, interval_ns: int, spl_path: Path
+    raw_dir: Path, meters: list[tuple[str, int]], mark: str, spl_path: Path
 ) -> int:
-    """Write ``spl.txt`` for several supplies: on the first meter's sample times, the
-    time-merged sum, and each meter's average power over that interval as a channel."""
-    series = [read_spl(samples_path(raw_dir, d)).with_mark(mark).sorted_by_time() for d in drivers]
+    """Write ``spl.txt`` for several supplies, each ``(driver, its sampling interval ns)``: on
+    the first meter's sample times, the time-merged sum, and each meter's average power over
+    that interval as a channel."""
+    series = [read_spl(samples_path(raw_dir, d)).with_mark(mark).sorted_by_time() for d, _ in meters]
+    intervals_ns = [interval_ns for _, interval_ns in meters]
     first = series[0]
-    starts, ends = sample_intervals(first.t_ns, interval_ns)
-    others = [mean_power_over(s.t_ns, s.watts, interval_ns, starts, ends) for s in series[1:]]
-    total = merge_by_time((first.t_ns, first.watts), [(s.t_ns, s.watts) for s in series[1:]], interval_ns)
+    starts, ends = sample_intervals(first.t_ns, intervals_ns[0])
+    others = [mean_power_over(s.t_ns, s.watts, own_ns, starts, ends)
+              for s, own_ns in zip(series[1:], intervals_ns[1:], strict=True)]
+    total = merge_by_time((first.t_ns, first.watts), [(s.t_ns, s.watts) for s in series[1:]],
+                          intervals_ns[0], intervals_ns[1:])
     with spl_path.open("w", encoding="utf-8") as spl:
         for k, t_ns in enumerate(first.t_ns):
             channels = (Channel(first.watts[k], first.volts[k], first.amps[k], first.pf[k]),

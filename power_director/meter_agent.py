@@ -22,7 +22,8 @@ from typing import Any
 
 import aiomqtt
 
-from analyzer_drivers.base import Analyzer, AnalyzerError, Sample
+from analyzer_drivers.base import Analyzer, AnalyzerError
+from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.plug import cancel_and_wait, parse_broker, payload_bytes
 from analyzer_drivers.sim.model_meter import ModelMeter
 from analyzer_drivers.sim.models import CpuUtilisationModel

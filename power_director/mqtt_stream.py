@@ -20,7 +20,8 @@ from typing import Any
 
 import aiomqtt
 
-from analyzer_drivers.base import ERROR_READING, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Sample
+from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer
+from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from analyzer_drivers.meters import meter_spec
 from analyzer_drivers.plug import cancel_and_wait, parse_broker, payload_bytes
 from power_director.clock import ClockError, ClockModel, Exchange, OffsetEstimate, estimate_offset, fit_clock

@@ -10,7 +10,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from analyzer_drivers.base import Sample
+from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_layout import PhaseTimes
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,8 @@ class Observers:
 
 def phase_elapsed_s(meta: dict[str, Any], phase: str, now_s: float) -> float | None:
     """Seconds since ``phase`` started (its first stamp), from the session's meta."""
-    times = meta.get("phases", {}).get(phase, {}).get("times") or []
-    return now_s - float(times[0][0]) if times else None
+    began_s = PhaseTimes.of(meta, phase).began_s
+    return now_s - began_s if began_s is not None else None
 
 
 def expected_duration_s(meta: dict[str, Any], phase: str) -> float | None:
@@ -64,7 +65,9 @@ def expected_duration_s(meta: dict[str, Any], phase: str) -> float | None:
     (or the run before it); ranging itself has nothing to go by."""
     if phase == "ranging":
         return None
-    times = meta.get("phases", {}).get("ranging", {}).get("times") or []
-    if len(times) < 4:
-        times = meta.get("phases", {}).get("testing", {}).get("times") or []
-    return float(times[3][0] - times[0][0]) if len(times) >= 4 else None
+    times = PhaseTimes.of(meta, "ranging")
+    if times.stopped_s is None:
+        times = PhaseTimes.of(meta, "testing")
+    if times.began_s is None or times.stopped_s is None:
+        return None
+    return times.stopped_s - times.began_s

@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from analyzer_drivers.base import Sample
+from analyzer_drivers.formats.sample import Sample
 from power_director.observe import expected_duration_s, phase_elapsed_s
 
 REDRAW_EVERY_S = 0.2

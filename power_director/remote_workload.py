@@ -11,12 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.timefmt import format_mlperf_time
-from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
+from analyzer_drivers.formats.timefmt import format_mlperf_time
+from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
+from loadgen_bridge.remote.wire import Channel, MalformedMessage, WireError, field_of
 from loadgen_bridge.workload import LOADGEN_LOG_NAMES, WorkloadError
 from power_director.clock import ClockModel, Exchange, OffsetEstimate, estimate_offset, fit_clock
 from power_director.config import ServiceConfig
-from power_director.wire import Channel, MalformedMessage, WireError, field_of
 
 
 async def measure_offset(channel: Channel, rounds: int) -> OffsetEstimate:
@@ -91,7 +91,7 @@ class RemoteWorkload:
         """Write clock results into this (the session's) meta, saved with the session."""
         self.meta = meta
 
-    async def run(self, phase: str, log_dir: Path) -> None:
+    async def run(self, phase: str, log_dir: Path) -> Window:
         try:
             await self._align(f"before {phase}")
             await self.channel.send({"type": "run_phase", "phase": phase})
@@ -105,6 +105,7 @@ class RemoteWorkload:
             raise WorkloadError(f"SUT agent shipped an unusable detail log: {exc}") from exc
         self.windows[phase] = (window.begin_ns, window.end_ns)
         self.meta["clock"] = clock_meta(self.batches, self.windows)
+        return window
 
     async def _align(self, when: str) -> None:
         self.batches.append((when, await measure_offset(self.channel, self.service.clock_rounds)))

@@ -1,7 +1,7 @@
 """``power-director serve``: the director service that remote SUT agents connect to.
 
 One connection at a time may hold a session; others get a clear ``busy``. Our agents
-speak ``power_director.wire``; MLCommons power-dev clients (v3, PROTOCOLS.md §2) are
+speak ``loadgen_bridge.remote.wire``; MLCommons power-dev clients (v3, PROTOCOLS.md §2) are
 recognised by their first line and served by ``power_director.v3`` from allowed
 addresses only.
 """
@@ -15,12 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from loadgen_bridge.detail_log import LoadgenLogError
-from power_director.analyzers import make_analyzer
-from power_director.config import Config, ConfigError, SessionConfig
-from power_director.remote_workload import RemoteWorkload
-from power_director.session import Session, SessionError
-from power_director.wire import (
+from loadgen_bridge.remote.wire import (
     V3_CLIENT_HELLO,
     Channel,
     MalformedMessage,
@@ -30,12 +25,18 @@ from power_director.wire import (
     read_token,
     server_handshake,
 )
-from reports.session_report import ReportError, summary_text
-from reports.spl import SplError
+from loadgen_bridge.workload import Workload
+from power_director.assembly import build_session, open_exporter, open_telemetry
+from power_director.config import Config, ConfigError
+from power_director.exporter import DirectorExporter
+from power_director.remote_workload import RemoteWorkload
+from power_director.service_host import SESSION_ERRORS, check_label
+from power_director.session import Session
+from power_director.telemetry import MqttTelemetry
+from power_director.v3 import serve_v3
+from reports.summary import summary_text
 
-MAX_LABEL_CHARS = 64
 BYE_TIMEOUT_S = 10.0
-SESSION_ERRORS = (SessionError, ReportError, SplError, LoadgenLogError, OSError)
 
 
 def server_tls_context(cert: str, key: str) -> ssl.SSLContext | None:
@@ -48,13 +49,6 @@ def server_tls_context(cert: str, key: str) -> ssl.SSLContext | None:
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(f"[service] cannot load tls_cert/tls_key: {exc}") from exc
     return context
-
-
-def check_label(label: Any) -> str:
-    if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:
-        raise ConfigError(f"label must be a string of at most {MAX_LABEL_CHARS} characters")
-    SessionConfig(label=label).validate()
-    return label
 
 
 class DirectorService:
@@ -71,18 +65,34 @@ class DirectorService:
         self.active: str | None = None  # who holds the session, for the "busy" answer
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._telemetry_stack = contextlib.AsyncExitStack()
+        self.telemetry: MqttTelemetry | None = None  # [telemetry], open while the service runs
+        self.exporter: DirectorExporter | None = None  # [telemetry] prometheus_port, likewise
+
+    def new_session(self, workload: Workload, label: str) -> Session:
+        """A Session as ``run`` builds it: extra meters, telemetry and all."""
+        watching = [self.exporter] if self.exporter is not None else []
+        return build_session(self.config, workload, out_root=self.out_root, label=label,
+                             say=self.say, observers=watching, telemetry=self.telemetry)
 
     async def start(self) -> int:
         """Listen; returns the bound port (config port 0 picks a free one)."""
         tls = server_tls_context(self.service.tls_cert, self.service.tls_key)
-        self._server = await asyncio.start_server(
-            self._connection,
-            self.service.host,
-            self.service.port,
-            limit=self.service.max_message_bytes,
-            ssl=tls,
-            ssl_handshake_timeout=self.service.handshake_timeout_s if tls else None,
-        )
+        self.telemetry = await self._telemetry_stack.enter_async_context(
+            open_telemetry(self.config.telemetry))
+        self.exporter = self._telemetry_stack.enter_context(open_exporter(self.config.telemetry))
+        try:
+            self._server = await asyncio.start_server(
+                self._connection,
+                self.service.host,
+                self.service.port,
+                limit=self.service.max_message_bytes,
+                ssl=tls,
+                ssl_handshake_timeout=self.service.handshake_timeout_s if tls else None,
+            )
+        except BaseException:
+            await self._telemetry_stack.aclose()
+            raise
         port: int = self._server.sockets[0].getsockname()[1]
         scheme = "TLS" if tls else "plain TCP"
         auth = "token auth" if self.token else "NO auth (loopback only)"
@@ -98,6 +108,8 @@ class DirectorService:
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
+        await self._telemetry_stack.aclose()
+        self.telemetry = self.exporter = None
 
     def claim(self, who: str) -> str | None:
         """Take the one session slot; returns who holds it instead when busy."""
@@ -125,8 +137,6 @@ class DirectorService:
         try:
             first = await channel.recv_line(self.service.handshake_timeout_s)
             if first.rstrip(b"\r\n") == V3_CLIENT_HELLO.encode():
-                from power_director.v3 import serve_v3
-
                 await serve_v3(self, channel)
             else:
                 await self._agent(channel, decode_message(first))
@@ -186,14 +196,7 @@ class DirectorService:
 
     async def _agent_session(self, channel: Channel, label: str, workload: str) -> None:
         remote = RemoteWorkload(channel, self.service, f"remote SUT {channel.peer}: {workload}")
-        session = Session(
-            self.config,
-            make_analyzer(self.config.analyzer),
-            remote,
-            out_root=self.out_root,
-            label=label,
-            say=self.say,
-        )
+        session = self.new_session(remote, label)
         remote.bind(session.meta)
         self.active = f"agent {channel.peer} ({session.name})"
         await channel.send({"type": "opened", "session": session.name})

@@ -5,130 +5,48 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import hashlib
 import json
-import math
-import shlex
 import shutil
-import socket
-import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges, Sample
-from analyzer_drivers.meters import CURRENT_HEADROOM, advise_ranges, meter_spec
-from loadgen_bridge.detail_log import DETAIL_LOG
+from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges
+from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_layout import (
+    PHASE_DIRS,
+    RAW_DIR,
+    SESSION_META,
+    phase_dir,
+    repeat_phase,
+)
+from analyzer_drivers.meters import advise_ranges, meter_spec
+from loadgen_bridge.detail_log import DETAIL_LOG, Window
 from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config import Config
-from power_director.journal import Journal, samples_path, write_merged_spl, write_phase_spl
+from power_director.journal import Journal
 from power_director.observe import Observers, SessionObserver
+from power_director.ranging import (
+    PhaseTally,
+    ranges_dict,
+    reused_ranges,
+    testing_ranges,
+)
+from power_director.ranging import (
+    SessionError as SessionError,
+)
+from power_director.session_files import provenance, rebuild_session_files
 from power_director.system_config import check_system_meters
 from reports.mlperf_checks import meter_identity
-from reports.mlperf_layout import write_power_dir
-from reports.session_report import PHASE_DIRS, SESSION_META, phase_dir, repeat_phase, write_report
+from reports.session_report import write_report
 from reports.store import index_session
-from reports.version import tool_version
 
 TAIL_TIMEOUT_INTERVALS = 3
 RECONNECT_FIRST_DELAY_S = 0.1
 RECONNECT_MAX_DELAY_S = 2.0
-
-
-class SessionError(Exception):
-    """The session could not complete; the message says why. Raw data is kept."""
-
-
-def range_inputs(sample: Sample) -> tuple[float, float] | None:
-    """The volts and amps a valid sample puts on the meter's ranges: a multichannel meter's
-    ranges hold every channel, so the largest channel's."""
-    if not sample.is_valid:
-        return None
-    if sample.channels:
-        volts, amps = max(c.volts for c in sample.channels), max(c.amps for c in sample.channels)
-    else:
-        volts, amps = sample.volts, sample.amps
-    return (volts, amps) if math.isfinite(volts) and math.isfinite(amps) else None
-
-
-@dataclass
-class PhaseTally:
-    """What a session keeps of one meter's samples in a phase (they are in the journal): a
-    fast meter sends millions, so no list. ``track_ranges``: also the largest volts and amps
-    and the least power of the samples with range inputs, for ranging."""
-
-    track_ranges: bool = False
-    count: int = 0
-    last_t_ns: int | None = None
-    max_volts: float = -math.inf
-    max_amps: float = -math.inf
-    min_watts: float = math.inf
-
-    def add(self, batch: Sequence[Sample]) -> None:
-        if not batch:
-            return
-        self.count += len(batch)
-        self.last_t_ns = batch[-1].t_ns
-        if not self.track_ranges:
-            return
-        for sample in batch:
-            inputs = range_inputs(sample)
-            if inputs is not None:
-                self.max_volts = max(self.max_volts, inputs[0])
-                self.max_amps = max(self.max_amps, inputs[1])
-                self.min_watts = min(self.min_watts, sample.watts)
-
-    @property
-    def has_range_inputs(self) -> bool:
-        return math.isfinite(self.min_watts)
-
-
-def testing_ranges(seen: PhaseTally, info: AnalyzerInfo) -> Ranges:
-    """Voltage range = max volts seen; current range = 1.1 × max amps; snapped up for known meters."""
-    if not seen.has_range_inputs:
-        raise SessionError("ranging produced no valid samples to choose testing ranges from")
-    volts = seen.max_volts
-    amps = seen.max_amps * CURRENT_HEADROOM
-    spec = meter_spec(info.model)
-    if spec is not None:
-        try:
-            return Ranges(volts=spec.snap_volts(volts), amps=spec.snap_amps(amps))
-        except AnalyzerError as exc:
-            raise SessionError(f"cannot range the testing run: {exc}") from exc
-    return Ranges(volts=volts, amps=amps)
-
-
-def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
-    """Derive every file from the raw records: each phase's ``spl.txt`` and ``power/``.
-
-    With ``sum`` analyzers (several supplies), ``spl.txt`` holds multichannel lines: the
-    time-merged sum, then each meter as a channel.
-    """
-    driver = meta.get("analyzer", {}).get("driver")
-    summed = [a["driver"] for a in meta.get("analyzers", []) if a.get("role") == "sum"]
-    raw = session_dir / "raw"
-    interval_ns = int(meta.get("interval_ms", 1000)) * 1_000_000
-    if driver and samples_path(raw, driver).is_file():
-        for phase, recorded in meta.get("phases", {}).items():
-            mark = recorded.get("mark")
-            spl = session_dir / phase_dir(phase) / "spl.txt"
-            if mark and summed:
-                write_merged_spl(raw, [driver, *summed], mark, interval_ns, spl)
-            elif mark:
-                write_phase_spl(raw, driver, mark, spl)
-    write_power_dir(session_dir, meta)
-
-
-def provenance(config: Config) -> dict[str, Any]:
-    """Where a session came from: tool version, host, command line and a hash of the config."""
-    config_json = json.dumps(asdict(config), sort_keys=True, default=str)
-    return {
-        "tool_version": tool_version(), "host": socket.gethostname(),
-        "command": shlex.join(sys.argv), "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],
-    }
 
 
 def _stamp() -> list[float]:
@@ -136,27 +54,10 @@ def _stamp() -> list[float]:
     return [time.time(), time.monotonic()]
 
 
-def _ranges_dict(ranges: Ranges | None) -> dict[str, Any] | None:
-    return None if ranges is None else {"volts": ranges.volts, "amps": ranges.amps}
-
-
 ROLES = ("primary", "sum", "beside")
-
-
-def reused_ranges(session_dir: Path) -> dict[str, Ranges]:
-    """The testing ranges an earlier session chose, by analyzer driver, from its ``session.json``."""
-    path = session_dir / SESSION_META
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        chosen = {a["driver"]: a["ranges"]["testing"] for a in meta["analyzers"]}
-        if not (session_dir / PHASE_DIRS["ranging"]).is_dir():
-            raise KeyError("ranging")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise SessionError(f"cannot reuse the ranging of {session_dir}: no usable {path} "
-                           f"with testing ranges and a ranging directory ({type(exc).__name__}: {exc})"
-                           ) from None
-    return {name: Ranges(volts=r.get("volts"), amps=r.get("amps")) if r else Ranges.auto()
-            for name, r in chosen.items()}
+# An extra meter: (analyzer, role) samples at the primary's interval; (analyzer, role,
+# interval_ms) at its own.
+ExtraMeter = tuple[Analyzer, str] | tuple[Analyzer, str, int]
 
 
 @dataclass
@@ -166,6 +67,7 @@ class _Meter:
 
     analyzer: Analyzer
     role: str
+    interval_ms: int  # this meter's own sampling interval
     info: AnalyzerInfo | None = None
     initial: Ranges | None = None
     tally: PhaseTally = field(default_factory=PhaseTally)  # the current phase's samples
@@ -198,18 +100,20 @@ class Session:
         out_root: Path,
         label: str | None = None,
         say: Callable[[str], None] = print,
-        extra_analyzers: Sequence[tuple[Analyzer, str]] = (),
+        extra_analyzers: Sequence[ExtraMeter] = (),
         observers: Sequence[SessionObserver] = (),
         repeat: int = 1,
         reuse_ranging: Path | None = None,
     ) -> None:
         self.config = config
         self.analyzer = analyzer
-        self.meters = [_Meter(analyzer, "primary")]
-        for extra, role in extra_analyzers:
+        self.meters = [_Meter(analyzer, "primary", config.analyzer.interval_ms)]
+        for extra in extra_analyzers:
+            role = extra[1]
             if role not in ROLES[1:]:
                 raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
-            self.meters.append(_Meter(extra, role))
+            interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
+            self.meters.append(_Meter(extra[0], role, interval_ms))
         names = [m.analyzer.name for m in self.meters]
         if len(set(names)) != len(names):
             raise SessionError(f"two analyzers share a name: {', '.join(names)}")
@@ -239,6 +143,7 @@ class Session:
             check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
             self.meta["system"] = config.system.describe()
         self.journal: Journal | None = None
+        self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once
         self.observers = Observers(observers)
         if repeat < 1:
             raise SessionError(f"repeat must be at least 1, not {repeat}")
@@ -257,13 +162,13 @@ class Session:
             raise SessionError(f"session directory {self.dir} already exists")
         runs = [phase_dir(repeat_phase(k)) for k in range(2, self.repeat + 1)]
         try:
-            for sub in (*PHASE_DIRS.values(), *runs, "power", "raw"):
+            for sub in (*PHASE_DIRS.values(), *runs, "power", RAW_DIR):
                 (self.dir / sub).mkdir(parents=True)
         except OSError as exc:
             raise SessionError(f"cannot create the session directory under {self.dir.parent}: "
                                f"{exc.strerror or exc}") from None
         self._copy_reused_ranging()
-        self.journal = Journal(self.dir / "raw")
+        self.journal = Journal(self.dir / RAW_DIR)
         self.analyzer.on_exchange = self._log_exchange
         self._save_meta()
         try:
@@ -280,7 +185,7 @@ class Session:
             raise
         self.meta["status"] = "completed"
         self._finish_files()
-        report = write_report(self.dir)
+        report = write_report(self.dir, self.windows)
         index_session(self.dir)
         self.observers.on_state("completed", self.meta)
         self.observers.on_result(report)
@@ -353,7 +258,7 @@ class Session:
         described = {
             "name": info.name, "model": info.model, "version": info.version,
             "identify": info.raw, "averaging_ms": info.averaging_ms, "driver": meter.analyzer.name,
-            "role": meter.role,
+            "role": meter.role, "interval_ms": meter.interval_ms,
         }
         if (accuracy := meter.analyzer.comparison_accuracy()) is not None:
             described["comparison_accuracy"] = accuracy
@@ -369,7 +274,7 @@ class Session:
                 calibration_date=self.config.analyzer.calibration_date or identity.calibration_date,
             )
             self.meta["analyzer"] = described
-            self.meta["ranges"]["initial"] = _ranges_dict(meter.initial)
+            self.meta["ranges"]["initial"] = ranges_dict(meter.initial)
         self.journal.record_event("identified", analyzer=described, ranges=str(meter.initial))
         self.say(f"{self.name}: {meter.role} analyzer {info.name} ({info.model}), "
                  f"initial ranges {meter.initial.describe()}")
@@ -380,10 +285,10 @@ class Session:
             if phase == "ranging":
                 await meter.analyzer.begin_ranging()
         primary_ranges = ranges.get(self.primary.analyzer.name, Ranges.auto())
-        self.meta["ranges"][phase] = _ranges_dict(primary_ranges)
+        self.meta["ranges"][phase] = ranges_dict(primary_ranges)
         for described in self.meta["analyzers"]:
             chosen = ranges.get(described["driver"], Ranges.auto())
-            described.setdefault("ranges", {})[phase] = _ranges_dict(chosen)
+            described.setdefault("ranges", {})[phase] = ranges_dict(chosen)
         shown = primary_ranges.describe() if self.primary.has_ranges else "none to set"
         self.say(f"  {phase}: ranges {shown}; running {self.workload.description}")
         await asyncio.sleep(self.config.session.settle_s)
@@ -401,7 +306,7 @@ class Session:
         record.stamps.append(_stamp())
         self.observers.on_state(phase, self.meta)
         for meter in self.meters:
-            await meter.analyzer.start(record.mark, self.config.analyzer.interval_ms)
+            await meter.analyzer.start(record.mark, meter.interval_ms)
         record.stamps.append(_stamp())
         try:
             await self._run_workload_while_polling(phase, record)
@@ -428,7 +333,8 @@ class Session:
         poller = asyncio.create_task(self._poll_loop(record, stop_polling))
         # Repeat runs are testing runs to the workload too.
         shown = "testing" if phase.startswith("testing") else phase
-        work = asyncio.create_task(self.workload.run(shown, self.dir / phase_dir(phase)))
+        work: asyncio.Task[Window | None] = asyncio.create_task(
+            self.workload.run(shown, self.dir / phase_dir(phase)))
         done, _ = await asyncio.wait({poller, work}, return_when=asyncio.FIRST_COMPLETED)
         if poller in done and poller.exception() is not None:
             work.cancel()
@@ -436,13 +342,13 @@ class Session:
                 await work
             raise poller.exception()  # type: ignore[misc]
         try:
-            await work
+            read = await work
         finally:
             stop_polling.set()
             await poller
         detail_log = self.dir / phase_dir(phase) / DETAIL_LOG
-        if detail_log.is_file():  # a v3 client sends its logs after the session, if at all
-            check_window(detail_log, phase)
+        if read is not None or detail_log.is_file():  # a v3 client sends its logs after the session
+            self.windows[phase] = check_window(detail_log, phase, read)
 
     async def _poll_all(self, record: _PhaseRecord) -> None:
         for meter in self.meters:
@@ -466,7 +372,7 @@ class Session:
         while True:
             try:
                 await asyncio.wait_for(meter.analyzer.reconnect(), max(0.1, deadline - time.monotonic()))
-                restarted = await meter.analyzer.resume(record.mark, self.config.analyzer.interval_ms)
+                restarted = await meter.analyzer.resume(record.mark, meter.interval_ms)
                 break
             except (AnalyzerError, asyncio.TimeoutError) as exc:
                 if time.monotonic() + delay_s > deadline:
@@ -490,9 +396,9 @@ class Session:
     async def _poll_until(self, record: _PhaseRecord, t_ns: int) -> None:
         """Poll until each ranged meter has a sample stamped at or after ``t_ns``, so the
         window's end is covered."""
-        interval_s = self.config.analyzer.interval_ms / 1000
-        deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
         waiting = [m for m in self.meters if m.ranged]
+        interval_s = max((m.interval_ms for m in waiting), default=self.config.analyzer.interval_ms) / 1000
+        deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
         while any(m.tally.last_t_ns is None or m.tally.last_t_ns < t_ns for m in waiting):
             if time.monotonic() > deadline:
                 self.say(f"  warning: no sample after the workload ended within {deadline:.0f} s")

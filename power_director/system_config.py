@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from power_director.config import ConfigError
+from analyzer_drivers.formats.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import Any
 
 import aiomqtt
 
-from analyzer_drivers.base import Sample
+from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.plug import parse_broker
 from power_director.observe import expected_duration_s, phase_elapsed_s
 

@@ -30,14 +30,14 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import SESSION_META
+from loadgen_bridge.remote.wire import V3_CLIENT_HELLO, V3_SERVER_HELLO, Channel, WireError, safe_relpath
 from loadgen_bridge.workload import WorkloadError
-from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError
-from power_director.service import SESSION_ERRORS, DirectorService, check_label
+from power_director.service_host import SESSION_ERRORS, SessionHost, check_label
 from power_director.session import Session
-from power_director.wire import V3_CLIENT_HELLO, V3_SERVER_HELLO, Channel, WireError, safe_relpath
 from reports.mlperf_layout import write_power_dir
-from reports.session_report import SESSION_META, ReportError
 
 PHASES = ("ranging", "testing")
 #: The longest a start waits for the analyzer to measure, and ``done`` for the session to
@@ -109,7 +109,7 @@ class V3Connection:
     """One v3 client: a reader that notices a disconnect at any time, the command loop,
     and at most one session."""
 
-    def __init__(self, director: DirectorService, channel: Channel) -> None:
+    def __init__(self, director: SessionHost, channel: Channel) -> None:
         self.director = director
         self.channel = channel
         self.session: Session | None = None
@@ -197,9 +197,7 @@ class V3Connection:
         holder = self.director.claim(f"v3 client {self.channel.peer}")
         if holder is not None:
             return f"Error: director busy: a session for {holder} is running; try later"
-        config = self.director.config
-        self.session = Session(config, make_analyzer(config.analyzer), self.workload,
-                               out_root=self.director.out_root, label=label, say=self.director.say)
+        self.session = self.director.new_session(self.workload, label)
         self.server_uuid = str(uuid.uuid4())
         self.state = "initial"
         self.task = asyncio.create_task(self.measure(self.session))
@@ -302,7 +300,7 @@ class V3Connection:
             await self.task
 
 
-async def serve_v3(director: DirectorService, channel: Channel) -> None:
+async def serve_v3(director: SessionHost, channel: Channel) -> None:
     """After the client's ``mlcommons/power client v3`` line."""
     if channel.peer_host not in director.service.v3_allowed_addresses:
         with contextlib.suppress(WireError):

@@ -16,9 +16,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from analyzer_drivers.formats.errors import ReportError
 from reports.headline import headline, metric_uncertainty
 from reports.mlperf_import import import_run
-from reports.session_report import ReportError
 
 COLUMNS = ("run", "scenario", "checker", "ours", "time_weighted", "error", "unit")
 

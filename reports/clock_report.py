@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 from loadgen_bridge.detail_log import Window
 from reports.checks import Check
 
 MLCOMMONS_MAX_CLOCK_DIFF_NS = 400_000_000  # the MLCommons checker's limit, without any correction
-NS_PER_MS = 1e6
 
 
 def _clock(meta: dict[str, Any]) -> dict[str, Any] | None:

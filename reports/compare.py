@@ -9,11 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import PHASE_DIRS, REPORT_JSON
 from reports.headline import Headline, headline, metric_uncertainty, verdict
 from reports.plot import DPI
 from reports.repeat import overlaps
 from reports.results import EFFICIENCY_UNITS
-from reports.session_report import PHASE_DIRS, REPORT_JSON, ReportError, build_report, repeat_text
+from reports.session_report import build_report
+from reports.summary import repeat_text
 
 COLUMNS = ("session", "scenario", "metric", "efficiency", "uncertainty", "repeat (95 % CI)", "valid")
 

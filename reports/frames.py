@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analyzer_drivers.formats.session_layout import analyzer_of, raw_sample_paths
 from reports.results import SessionResult, load_session
 from reports.spl import SplError, read_spl
 from reports.store import COLUMNS, Query, ResultsStore
@@ -45,13 +46,13 @@ def samples_frame(session: SessionResult | Path | str) -> pd.DataFrame:
     phases = {str(p.get("mark")): name for name, p in result.meta.get("phases", {}).items()
               if isinstance(p, dict)}
     frames = []
-    for path in sorted((result.path / "raw").glob("*.samples.txt")):
+    for path in raw_sample_paths(result.path):
         try:
             series = read_spl(path)
         except SplError:
             continue
         frame = pd.DataFrame({
-            "analyzer": path.name.removesuffix(".samples.txt"),
+            "analyzer": analyzer_of(path),
             "phase": [phases.get(str(mark)) for mark in series.marks],
             "time": pd.to_datetime(series.t_ns, unit="ns", utc=True),
             "t_ns": series.t_ns, "watts": series.watts, "volts": series.volts,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 from reports.metrics import PER_QUERY_SCENARIOS
@@ -45,3 +47,14 @@ def metric_uncertainty(report: dict[str, Any]) -> float | None:
         return None
     relative = budget.get("relative")
     return float(relative) * metric.value if isinstance(relative, (int, float)) else None
+
+
+def iso_time(text: Any) -> str:
+    """LoadGen's ``MM-DD-YYYY HH:MM:SS.mmm`` (UTC) as ISO 8601; anything else as it is."""
+    if not isinstance(text, str):
+        return "—"
+    try:
+        stamp = dt.datetime.strptime(text, "%m-%d-%Y %H:%M:%S.%f")
+    except ValueError:
+        return escape(text)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from reports import html_page as page
-from reports.plot import POWER_PNG, plot_title, render_power_png, session_power_png
-from reports.session_report import PhaseReport
+from reports.phase_report import PhaseReport
+from reports.plot import POWER_PNG, plot_title, render_power_png
 
 REPORT_HTML = "report.html"
 
@@ -94,14 +95,9 @@ def render_html(report: dict[str, Any], png_bytes: bytes | None) -> str:
             '<p class="muted">power-director report</p></body></html>\n')
 
 
-def write_html_report(
-    session_dir: Path, report: dict[str, Any], out_dir: Path | None = None,
-    phases: list[PhaseReport] | None = None,
-) -> None:
-    """Write ``power.png`` and ``report.html`` (with the plot inside) into the session, or into
-    ``out_dir`` (an imported run: ``phases`` as its report was built from)."""
-    target = out_dir or session_dir
-    png_bytes = (render_power_png(phases, plot_title(report)) if phases
-                 else session_power_png(session_dir, report))
+def write_html_report(target: Path, report: dict[str, Any], phases: Sequence[PhaseReport]) -> None:
+    """Write ``power.png`` and ``report.html`` (with the plot inside) into ``target``, from the
+    report and the phases it was built from: nothing is read again."""
+    png_bytes = render_power_png(phases, plot_title(report))
     (target / POWER_PNG).write_bytes(png_bytes)
     (target / REPORT_HTML).write_text(render_html(report, png_bytes), encoding="utf-8")

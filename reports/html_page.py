@@ -3,15 +3,14 @@ first, failures first, human labels and units, ISO dates, then the detail."""
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from html import escape
 from typing import Any
 
-from reports.headline import headline, metric_uncertainty, verdict
+from reports.headline import headline, iso_time, metric_uncertainty, verdict
 from reports.repeat import CONFIDENCE
 from reports.results import EFFICIENCY_UNITS
-from reports.session_report import repeat_text
+from reports.summary import repeat_text
 
 PHASES = ("testing", "ranging")
 STATUS_ORDER = {"fail": 0, "warning": 1, "pass": 2}
@@ -49,17 +48,6 @@ def number(value: Any, digits: int = 2, unit: str = "") -> str:
 
 def percent(fraction: Any, digits: int = 2) -> str:
     return number(100 * fraction, digits, "%") if isinstance(fraction, (int, float)) else "—"
-
-
-def iso_time(text: Any) -> str:
-    """LoadGen's ``MM-DD-YYYY HH:MM:SS.mmm`` (UTC) as ISO 8601; anything else as it is."""
-    if not isinstance(text, str):
-        return "—"
-    try:
-        stamp = dt.datetime.strptime(text, "%m-%d-%Y %H:%M:%S.%f")
-    except ValueError:
-        return escape(text)
-    return stamp.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + " UTC"
 
 
 def check_label(name: str) -> tuple[str, str]:

@@ -8,10 +8,12 @@ over any interval is exact from its cumulative energy, whatever its own sample t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
-from analyzer_drivers.base import MISSED_SAMPLE
+from analyzer_drivers.formats.sample import MISSED_SAMPLE
 from reports.metrics import sample_intervals
 
 
@@ -56,14 +58,17 @@ def merge_by_time(
     primary: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]],
     others: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]],
     interval_ns: int,
+    others_interval_ns: Sequence[int] | None = None,
 ) -> npt.NDArray[np.float64]:
-    """Summed watts on the primary meter's sample times; -2 where any meter has no data."""
+    """Summed watts on the primary meter's sample times; -2 where any meter has no data.
+    ``others_interval_ns``: each other meter's own sampling interval (default: the primary's)."""
     t_ns, watts = primary
     order = np.argsort(t_ns, kind="stable")
     starts, ends = sample_intervals(t_ns[order], interval_ns)
     total = np.where(np.isfinite(watts[order]) & (watts[order] > 0), watts[order], np.nan)
-    for other_t_ns, other_watts in others:
-        total = total + mean_power_over(other_t_ns, other_watts, interval_ns, starts, ends)
+    own_ns = others_interval_ns or [interval_ns] * len(others)
+    for (other_t_ns, other_watts), other_ns in zip(others, own_ns, strict=True):
+        total = total + mean_power_over(other_t_ns, other_watts, other_ns, starts, ends)
     merged = np.empty(len(t_ns))
     merged[order] = np.where(np.isfinite(total), total, MISSED_SAMPLE)
     return merged

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 from reports.spl import PowerSeries
 
-NS_PER_MS = 1_000_000
 PER_QUERY_SCENARIOS = ("SingleStream", "MultiStream")
 
 

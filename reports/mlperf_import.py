@@ -17,11 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import REPORT_JSON, events_path
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 from loadgen_bridge.detail_log import DETAIL_LOG, Window
 from reports import checks
 from reports.checks import Check
-from reports.metrics import NS_PER_MS
-from reports.mlperf_layout import EVENTS
+from reports.html import write_html_report
+from reports.phase_report import PhaseReport
 from reports.ptd_evidence import (
     Evidence,
     EvidenceError,
@@ -39,7 +42,7 @@ from reports.rules import (
     query_count,
     rules_named,
 )
-from reports.session_report import REPORT_JSON, ImportHooks, PhaseReport, ReportError, build_report
+from reports.session_report import ImportHooks, build_report
 from reports.spl import PowerSeries
 
 MAX_PHASE_CLOCK_DIFF_S = 0.8  # check.py's TIME_DELTA_TOLERANCE between client and server phases
@@ -52,7 +55,7 @@ class NotAPowerRun(ReportError):
 
 def is_own_session(run_dir: Path) -> bool:
     """A session of ours: it has the journal the director writes."""
-    return (run_dir / EVENTS).is_file()
+    return events_path(run_dir).is_file()
 
 
 def require_power_run(run_dir: Path) -> None:
@@ -333,6 +336,4 @@ def write_imported(run_dir: Path, out_dir: Path, report: dict[str, Any], run: Im
         raise ReportError(f"--out {out_dir} lies inside the run {run_dir}: we never write there")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    from reports.html import write_html_report  # reports.html builds on session_report
-
-    write_html_report(run_dir, report, out_dir, run.phases)
+    write_html_report(out_dir, report, run.phases)

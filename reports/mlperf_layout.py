@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.timefmt import format_mlperf_time
+from analyzer_drivers.formats.session_layout import PhaseTimes, events_path
+from analyzer_drivers.formats.timefmt import format_mlperf_time
 from reports.mlperf_checks import MLPERF_DEVICE_TYPES
 from reports.ptd_logs import ptd_log_text
 
-EVENTS = "raw/events.jsonl"
 RESULT_FILES = (
     "power/client.log",
     "power/ptd_logs.txt",
@@ -45,7 +45,7 @@ PTD_DEVICE_TYPES = {**MLPERF_DEVICE_TYPES, "YokogawaWT1800": 47, "YokogawaWT5000
 
 def read_events(session_dir: Path) -> Iterator[dict[str, Any]]:
     """The journal's events; a torn last line (a crash mid-write) is skipped."""
-    path = session_dir / EVENTS
+    path = events_path(session_dir)
     if not path.is_file():
         return
     with path.open(encoding="utf-8", errors="replace") as lines:
@@ -86,11 +86,11 @@ def _v3_messages(meta: dict[str, Any]) -> list[dict[str, Any]]:
                 f"OK {name},{uuids.get('server', '')}", first),
     ]
     for phase in ("ranging", "testing"):
-        times = phases.get(phase, {}).get("times", [])
-        if len(times) >= 2:
-            messages.append(message(f"session,{name},start,{phase}", "OK", times[1][0]))
-        if len(times) >= 4:
-            messages.append(message(f"session,{name},stop,{phase}", "OK", times[3][0]))
+        times = PhaseTimes.of(meta, phase)
+        if times.analyzer_started_s is not None:
+            messages.append(message(f"session,{name},start,{phase}", "OK", times.analyzer_started_s))
+        if times.stopped_s is not None:
+            messages.append(message(f"session,{name},stop,{phase}", "OK", times.stopped_s))
     if meta.get("status") == "completed":
         messages.append(message(f"session,{name},done", "OK", messages[-1]["reply_time"]))
     return messages

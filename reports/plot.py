@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from reports.headline import headline, verdict
-from reports.session_report import PhaseReport, phase_report, read_session_meta
+from reports.headline import headline, iso_time, verdict
+from reports.phase_report import PhaseReport
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -104,9 +103,7 @@ def _draw_phase(ax: Axes, phase: PhaseReport) -> None:
 
 
 def _iso(loadgen_time: str) -> str:
-    from reports.html_page import iso_time  # one date format for the page and its plot
-
-    return iso_time(loadgen_time)
+    return iso_time(loadgen_time)  # one date format for the page and its plot
 
 
 def _draw_gaps(ax: Axes, gaps: Gaps, origin_ns: int, interval_ns: int) -> None:
@@ -173,10 +170,3 @@ def render_power_png(phases: Sequence[PhaseReport], title: str) -> bytes:
 def plot_title(report: dict[str, Any]) -> str:
     return (f"{report.get('session', '?')} — {report.get('scenario', '?')}: "
             f"{headline(report).text()} [{verdict(report)}]")
-
-
-def session_power_png(session_dir: Path, report: dict[str, Any]) -> bytes:
-    """``power.png`` of a session whose ``report`` ``build_report`` has made."""
-    meta = read_session_meta(session_dir)
-    phases = [phase_report(session_dir, phase, meta) for phase in ("ranging", "testing")]
-    return render_power_png(phases, plot_title(report))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.timefmt import parse_mlperf_time
+from analyzer_drivers.formats.errors import FormatError
+from analyzer_drivers.formats.timefmt import parse_mlperf_time
 
 _STAMP = re.compile(rb"^(\d\d-\d\d-\d\d\d\d \d\d:\d\d:\d\d\.\d\d\d): (.*?)\r?$", re.MULTILINE)
 # PTDaemon 1.9/1.10 write "Uncertainty 1.07% above 1.00% limit for the last measurement sample!";
@@ -31,7 +32,7 @@ RANGING_ERRORS = (
 )
 
 
-class EvidenceError(Exception):
+class EvidenceError(FormatError):
     """A file in ``power/`` is there but unreadable."""
 
 

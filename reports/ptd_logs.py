@@ -17,8 +17,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.timefmt import format_mlperf_time
-from reports.session_report import _sample_uncertainty
+from analyzer_drivers.formats.session_layout import RAW_DIR, samples_path
+from analyzer_drivers.formats.timefmt import format_mlperf_time
+from reports.phase_report import _sample_uncertainty
 from reports.spl import read_spl
 
 UNCERTAINTY_LIMIT = 0.01
@@ -62,7 +63,7 @@ def _exchange_lines(events: list[dict[str, Any]], analyzer: dict[str, Any]) -> l
 
 def _warning_lines(session_dir: Path, meta: dict[str, Any]) -> list[tuple[int, str]]:
     driver = meta.get("analyzer", {}).get("driver")
-    raw = session_dir / "raw" / f"{driver}.samples.txt"
+    raw = samples_path(session_dir / RAW_DIR, str(driver))
     if not driver or not raw.is_file():
         return []
     samples = read_spl(raw)

@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from analyzer_drivers.formats.session_layout import PHASE_DIRS, REPORT_JSON, analyzer_of, raw_sample_paths
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
-from reports.session_report import PHASE_DIRS, REPORT_JSON
 from reports.spl import read_spl
 
 
 def raw_sample_files(session_dir: Path) -> list[Path]:
-    return sorted((session_dir / "raw").glob("*.samples.txt"))
+    return raw_sample_paths(session_dir)
 
 
 def recovered_samples(session_dir: Path, meta: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -24,7 +24,7 @@ def recovered_samples(session_dir: Path, meta: dict[str, Any]) -> dict[str, dict
     counts: dict[str, dict[str, int]] = {phase: {} for phase in PHASE_DIRS}
     for path in raw_sample_files(session_dir):
         series = read_spl(path)
-        driver = path.name.removesuffix(".samples.txt")
+        driver = analyzer_of(path)
         for phase in PHASE_DIRS:
             mark = marks.get(phase)
             counts[phase][driver] = int((series.marks == mark).sum()) if mark else 0

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META, read_session_meta
 from reports.headline import headline, metric_uncertainty, verdict
-from reports.session_report import REPORT_JSON, SESSION_META, ReportError, read_session_meta
 
 EFFICIENCY_UNITS = {
     "samples_per_second_per_watt": "samples/s/W",

@@ -13,14 +13,15 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from reports import spl_scan
+from analyzer_drivers.formats import ptd_scan
+from analyzer_drivers.formats.errors import FormatError
 
 _BLOCK_BYTES = 1 << 22
 _THREADS = min(2, os.cpu_count() or 1)
 _Block = TypeVar("_Block")
 
 
-class SplError(Exception):
+class SplError(FormatError):
     """A sample file is missing or holds no readable samples."""
 
 
@@ -84,19 +85,19 @@ def _scan(
     data: bytes | mmap.mmap, begin_ns: int | None, end_ns: int | None, *, watts_only: bool
 ) -> PowerSeries:
     if watts_only:
-        watts_parts = _map_blocks(spl_scan.scan_block_watts, data, begin_ns, end_ns)
+        watts_parts = _map_blocks(ptd_scan.scan_block_watts, data, begin_ns, end_ns)
         t_ns = np.concatenate([t for t, _ in watts_parts] or [np.empty(0, np.int64)])
         watts = np.concatenate([w for _, w in watts_parts] or [np.empty(0)])
         nan = np.full(len(t_ns), np.nan)
         return PowerSeries(t_ns, watts, nan, nan, nan, np.full(len(t_ns), "", dtype=object))
-    blocks = _map_blocks(spl_scan.scan_block, data, begin_ns, end_ns)
+    blocks = _map_blocks(ptd_scan.scan_block, data, begin_ns, end_ns)
     if not blocks:
         return PowerSeries.empty()
     return PowerSeries(*(np.concatenate(column) for column in zip(*blocks, strict=True)))
 
 
 def _map_blocks(
-    scan: Callable[[spl_scan.Bytes, int, int | None, int | None], _Block],
+    scan: Callable[[ptd_scan.Bytes, int, int | None, int | None], _Block],
     data: bytes | mmap.mmap, begin_ns: int | None, end_ns: int | None,
 ) -> list[_Block]:
     """``scan`` of every block, in file order, on up to ``_THREADS`` threads (numpy lets go of
@@ -105,7 +106,7 @@ def _map_blocks(
         return list(pool.map(lambda block: scan(block[0], block[1], begin_ns, end_ns), _blocks(data)))
 
 
-def _blocks(data: bytes | mmap.mmap) -> Iterator[tuple[spl_scan.Bytes, int]]:
+def _blocks(data: bytes | mmap.mmap) -> Iterator[tuple[ptd_scan.Bytes, int]]:
     """Whole lines, about ``_BLOCK_BYTES`` at a time: (bytes from the block's first line on,
     with at least ``PAD_BYTES`` after its last newline; the block's size). Only the last block
     is copied. A line longer than a block is skipped."""
@@ -116,10 +117,10 @@ def _blocks(data: bytes | mmap.mmap) -> Iterator[tuple[spl_scan.Bytes, int]]:
         if cut == 0 and stop < size:
             start = data.find(b"\n", stop) + 1 or size
             continue
-        if cut + spl_scan.PAD_BYTES <= size:
-            yield np.frombuffer(data, np.uint8, cut + spl_scan.PAD_BYTES - start, start), cut - start
+        if cut + ptd_scan.PAD_BYTES <= size:
+            yield np.frombuffer(data, np.uint8, cut + ptd_scan.PAD_BYTES - start, start), cut - start
             start = cut
             continue
         tail = bytes(data[start:size]) + (b"" if data[size - 1 : size] == b"\n" else b"\n")
-        yield np.frombuffer(tail + bytes(spl_scan.PAD_BYTES), np.uint8), len(tail)
+        yield np.frombuffer(tail + bytes(ptd_scan.PAD_BYTES), np.uint8), len(tail)
         return

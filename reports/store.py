@@ -15,8 +15,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META
 from reports.results import SessionResult, is_session_dir, load_session
-from reports.session_report import REPORT_JSON, SESSION_META, ReportError
 
 INDEX_FILE = "index.sqlite"
 SCHEMA_VERSION = 1

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META
 from reports.mlperf_layout import identify_channels
-from reports.session_report import REPORT_JSON, SESSION_META, ReportError
 
 PERF_FILES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "spl.txt")
 POWER_FILES = ("client.json", "client.log", "ptd_logs.txt", "server.json", "server.log")

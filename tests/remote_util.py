@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TypeVar
 
+from analyzer_drivers.formats.timefmt import format_mlperf_time
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from analyzer_drivers.timefmt import format_mlperf_time
 from power_director.config import AnalyzerConfig, Config, ServiceConfig, SessionConfig
 from power_director.service import DirectorService
 

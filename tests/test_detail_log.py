@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer_drivers.timefmt import format_mlperf_time, parse_mlperf_time
+from analyzer_drivers.formats.timefmt import format_mlperf_time, parse_mlperf_time
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 
 

@@ -20,7 +20,8 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from analyzer_drivers.base import ERROR_READING, AnalyzerError, Sample
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from power_director.agent_config import agent_config_from_dict
 from power_director.agent_journal import MeterJournal
 from power_director.config import ConfigError, config_from_dict

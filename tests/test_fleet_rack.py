@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from analyzer_drivers.base import Sample
+from analyzer_drivers.formats.sample import Sample
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.analyzers import make_analyzer

@@ -6,8 +6,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from analyzer_drivers.base import AnalyzerError, Channel, Sample
-from analyzer_drivers.ptd_format import format_sample_line, parse_sample_line
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.ptd_line import format_sample_line, parse_sample_line
+from analyzer_drivers.formats.sample import Channel, Sample
 from reports.merge import merge_by_time
 from reports.metrics import weighted_energy
 from reports.spl import parse_spl_text

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analyzer_drivers.base import Sample
-from analyzer_drivers.ptd_format import format_sample_line
-from analyzer_drivers.timefmt import parse_mlperf_time
+from analyzer_drivers.formats.ptd_line import format_sample_line
+from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.timefmt import parse_mlperf_time
 from reports.metrics import mlperf_power, weighted_energy
 from reports.spl import parse_spl_text
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from analyzer_drivers.formats.errors import ReportError
 from power_director.cli import main
 from reports import checks
 from reports.mlperf_checks import meter_identity, mlperf_analyzer, mlperf_calibration, mlperf_interval
-from reports.session_report import ReportError
 from reports.submission import Placement, lay_out
 from tests import mlperf_rules
 from tests.test_mlcommons_layout import measure

@@ -25,7 +25,7 @@ from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, config_from_dict
 from power_director.session import Session
 from reports.multinode import system_checks
-from reports.session_report import summary_text
+from reports.summary import summary_text
 
 System = Callable[[list[str]], dict[str, Any]]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from analyzer_drivers.base import ERROR_READING, AnalyzerError, Sample
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from analyzer_drivers.plug import MqttPlug
 from analyzer_drivers.plug_shelly import ShellyPlug
 from analyzer_drivers.plug_tasmota import TasmotaPlug

@@ -12,7 +12,8 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from analyzer_drivers.base import AnalyzerError, Sample
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.plug import MqttPlug
 from analyzer_drivers.plug_shelly import ShellyGen1Plug, ShellyPlug
 from analyzer_drivers.plug_tasmota import TasmotaPlug

@@ -16,18 +16,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer_drivers.base import AnalyzerError, Channel, Sample
-from analyzer_drivers.ptd import MAX_RL_SAMPLES, PtdAnalyzer
-from analyzer_drivers.ptd_format import (
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.ptd_line import (
     format_sample_line,
     format_sample_lines,
     parse_sample_line,
     parse_sample_lines,
 )
+from analyzer_drivers.formats.sample import Channel, Sample
+from analyzer_drivers.formats.session_layout import samples_path
+from analyzer_drivers.ptd import MAX_RL_SAMPLES, PtdAnalyzer
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.journal import Journal, samples_path
+from power_director.journal import Journal
 from power_director.session import Session
 from reports.spl import read_spl
 from tests.conftest import run_cli

@@ -14,13 +14,14 @@ from typing import TypeVar
 
 import pytest
 
-from analyzer_drivers.base import AnalyzerError, Channel, Ranges
+from analyzer_drivers.base import AnalyzerError, Ranges
+from analyzer_drivers.formats.ptd_line import parse_sample_line, parse_sample_lines
+from analyzer_drivers.formats.sample import Channel
+from analyzer_drivers.formats.timefmt import format_mlperf_time
 from analyzer_drivers.ptd import PtdAnalyzer, parse_identify, parse_ranges
-from analyzer_drivers.ptd_format import parse_sample_line, parse_sample_lines
 from analyzer_drivers.ptd_zone import PtdZone
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from analyzer_drivers.timefmt import format_mlperf_time
 from tests.fixtures import ptd_real as real
 
 T = TypeVar("T")

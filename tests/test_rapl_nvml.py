@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer_drivers.base import AnalyzerError, Ranges, Sample
+from analyzer_drivers.base import AnalyzerError, Ranges
 from analyzer_drivers.energy import Counter, energy_delta_j
+from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.nvml import NvmlAnalyzer
 from analyzer_drivers.rapl import RaplAnalyzer
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reports.session_report import ReportError
+from analyzer_drivers.formats.errors import ReportError
 from reports.store import Query, session_dirs
 from reports.store_pg import PostgresStore, open_store
 from tests.fleet_util import ROOT

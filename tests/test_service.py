@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from loadgen_bridge.agent import AgentError, RemoteSession
+from loadgen_bridge.remote.agent import AgentError, RemoteSession
+from loadgen_bridge.remote.wire import Channel, client_handshake
 from power_director.config import ConfigError, config_from_dict
-from power_director.wire import Channel, client_handshake
 from tests.remote_util import (
     CLI,
     ROOT,

@@ -9,7 +9,7 @@ import json
 import random
 from pathlib import Path
 
-from loadgen_bridge.agent import RemoteSession
+from loadgen_bridge.remote.agent import RemoteSession
 from tests.remote_util import TOKEN, Director, run, running_director
 from tests.test_service import loadgen_stand_in
 

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reports.spl as spl
+from analyzer_drivers.formats.ptd_line import parse_line
 from reports.spl import PowerSeries, parse_spl_text, read_spl
-from reports.spl_scan import parse_line
 
 EPOCH = dt.datetime(1970, 1, 1)
 

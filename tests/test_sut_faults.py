@@ -16,7 +16,7 @@ from tests.test_cli import one_line_error, ptd_sim, write_config  # noqa: F401 (
 FAKE = """
 import os, sys, time
 from pathlib import Path
-from analyzer_drivers.timefmt import format_mlperf_time
+from analyzer_drivers.formats.timefmt import format_mlperf_time
 now = time.time_ns()
 time.sleep(0.3)
 text = sys.argv[1].replace("@NOW@", format_mlperf_time(now))

@@ -11,7 +11,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from analyzer_drivers.base import Sample
+from analyzer_drivers.formats.sample import Sample
 from power_director.demo import run_demo
 from power_director.telemetry import MqttTelemetry
 from tests.conftest import run_cli

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer_drivers.timefmt import format_mlperf_time
-from loadgen_bridge.agent import shift_power_window
-from power_director.wire import (
+from analyzer_drivers.formats.timefmt import format_mlperf_time
+from loadgen_bridge.remote.agent import shift_power_window
+from loadgen_bridge.remote.wire import (
     PROTOCOL,
     Channel,
     MalformedMessage,

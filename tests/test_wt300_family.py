@@ -11,7 +11,8 @@ from typing import TypeVar
 
 import pytest
 
-from analyzer_drivers.base import ERROR_READING, AnalyzerError, Ranges
+from analyzer_drivers.base import AnalyzerError, Ranges
+from analyzer_drivers.formats.sample import ERROR_READING
 from analyzer_drivers.meters import METERS, family_spec
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.scpi_server import IDENTITIES, Wt300Simulator

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from analyzer_drivers.base import Sample
+from analyzer_drivers.formats.sample import Sample
 
 PROTOCOL_FAULTS = ("drop", "restart", "hang", "garbage", "partial")
 DATA_FAULTS = ("overrange", "sentinels", "wrong-rate", "clock-jump")

@@ -10,7 +10,8 @@ import time
 
 import numpy as np
 
-from analyzer_drivers.base import AnalyzerInfo, RangelessAnalyzer, Sample
+from analyzer_drivers.base import AnalyzerInfo, RangelessAnalyzer
+from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.sim.models import PowerModel, readings_at
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from analyzer_drivers.base import Sample
+from analyzer_drivers.formats.sample import Sample
 
 
 def whole(value: float) -> float:

@@ -19,65 +19,23 @@ from typing import TextIO
 import numpy as np
 import numpy.typing as npt
 
-from analyzer_drivers.base import Channel, Sample
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.ptd_line import format_sample_lines
+from analyzer_drivers.formats.sample import Channel, Sample
+from analyzer_drivers.formats.timefmt import NS_PER_MS, format_mlperf_time
 from analyzer_drivers.meters import METERS, MeterSpec
-from analyzer_drivers.ptd_format import format_sample_lines
 from analyzer_drivers.sim.faults import GARBAGE, Fault, data_faults, due_protocol_fault, spoil_all
+from analyzer_drivers.sim.line_server import LineServer, serve_until_cancelled
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, readings_at
-from analyzer_drivers.timefmt import NS_PER_MS, format_mlperf_time
+from analyzer_drivers.sim.ptd_identity import IDENTITIES, rl_every_channel_header
 
 log = logging.getLogger("power_director.sim.ptd")
 
 MAX_SAMPLES = 500_000
-MAX_LINE_BYTES = 4096
 #: Below this period the sampler wakes once per period and takes every sample due by then.
 BATCH_PERIOD_NS = 10 * NS_PER_MS
 MAX_CHANNELS = 64
 MIN_SIM_INTERVAL_MS = 0.001
-
-
-@dataclass(frozen=True, slots=True)
-class PtdIdentity:
-    driver: str
-    version: str
-    idn: str  # the meter's *IDN? with ';' for ','
-    model: str
-
-    def identify_reply(self, averaging_ms: int, channels: int = 1) -> str:
-        return (
-            f"{self.driver},{averaging_ms},1,1,1,1,0,0,1,version={self.version},OS=Linux,"
-            f"mode=power,1,1,{channels},0,0,no_cal_date,{self.idn}"
-        )
-
-
-#: The Yokogawa identities answer as PTDaemon 1.11.1, the only version MLCommons' checker
-#: accepts (power-dev compliance/check.py SUPPORTED_VERSION at c4b3ad8). No public 1.11.1
-#: Identify reply was found: the layout is that of the 1.9.2/1.10.0 replies in real
-#: submissions' server.json (shared/fixtures/real-submissions), with "sim0" in the CRC field
-#: so a log still shows it came from the simulator.
-PTD_VERSION = "1.11.1-sim00000-20261123"
-IDENTITIES: dict[str, PtdIdentity] = {
-    "sim": PtdIdentity(
-        "PowerDirectorSimulator", "sim-0.1.0-00000000-20261123", "POWER-DIRECTOR;SIM;0;0.1", "SIM"
-    ),
-    "wt310": PtdIdentity(
-        "YokogawaWT310", PTD_VERSION, "YOKOGAWA;WT310;C2PH13047V;F1.03", "WT310"
-    ),
-    "wt330e": PtdIdentity(
-        "YokogawaWT330E", PTD_VERSION, "YOKOGAWA;WT333E;C3VD30030E;F1.04", "WT330E"
-    ),
-    # The driver name and *IDN? of device type 77 as real runs' Identify gives them
-    # (fixtures/real-submissions/v4.1_NVIDIA_H200*/power/server.json ptd_messages).
-    "wt330_multichannel": PtdIdentity(
-        "YokogawaWT330_multichannel", PTD_VERSION, "YOKOGAWA;WT333E;C2XL24034V;F1.04",
-        "WT333E",
-    ),
-}
-
-
-def rl_every_channel_header(count: int, channels: int) -> str:
-    """A real PTDaemon 1.10's header of an ``RL,*,*`` reply (v4.1 NVIDIA H200 server.log)."""
-    return f"Last {count} samples from sum channel and channels 1 - {channels}"
 
 
 def _split(
@@ -143,7 +101,7 @@ class _Measurement:
     polls: int = 0
 
 
-class PtdSimulator:
+class PtdSimulator(LineServer):
     """The simulated daemon: state, sampling task and the command table."""
 
     def __init__(
@@ -167,6 +125,7 @@ class PtdSimulator:
         stamps samples that far ahead of UTC, as a daemon on local time (not started with TZ=UTC) does;
         ``unknown_autorange`` makes RR report the auto flags as -1 (unknown; power-dev's
         lib/server.py ``_get_initial_range`` documents the value)."""
+        super().__init__()
         if identity not in IDENTITIES:
             raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
         if interval_ms is not None and not MIN_SIM_INTERVAL_MS <= interval_ms <= 60_000:
@@ -194,17 +153,12 @@ class PtdSimulator:
         # Each RL reply's samples as sent: what a client can have had, to check it kept them all.
         self._sent_file: TextIO | None = sent_log_path.open("a", encoding="utf-8") if sent_log_path else None
         self.faults: list[Fault] = list(faults or [])
-        self._server: asyncio.Server | None = None
-        self._clients: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
 
     # --- server lifecycle -------------------------------------------------------------
     async def start_server(self, host: str = "127.0.0.1", port: int = 0, announce: bool = True) -> int:
         """Listen; returns the bound port (``port=0`` picks a free one). ``announce``: print
         PTDaemon's start-up lines now (else call ``announce()``)."""
-        self._server = await asyncio.start_server(
-            self._serve_client, host, port, limit=MAX_LINE_BYTES
-        )
-        bound_port: int = self._server.sockets[0].getsockname()[1]
+        bound_port = await self.listen(host, port)
         if announce:
             self.announce()
         return bound_port
@@ -216,53 +170,30 @@ class PtdSimulator:
 
     async def close(self) -> None:
         await self._stop_sampling()
-        if self._server is not None:
-            self._server.close()
-            # Closing a client's transport ends its handler with EOF; cancelling it instead makes
-            # Python 3.11's stream protocol log a spurious CancelledError traceback.
-            for writer in list(self._clients.values()):
-                writer.close()
-            await asyncio.gather(*self._clients, return_exceptions=True)
-            await self._server.wait_closed()
+        await self.close_clients()
         for out in (self._log_file, self._sent_file):
             if out is not None:
                 out.close()
         self._log_file = self._sent_file = None
 
-    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = asyncio.current_task()
-        assert client is not None
-        self._clients[client] = writer
-        try:
-            while True:
-                try:
-                    raw = await reader.readuntil(b"\n")
-                except asyncio.LimitOverrunError:
-                    writer.write(b"Error: command too long\r\n")
-                    break
-                except asyncio.IncompleteReadError:
-                    break
-                line = raw.decode("utf-8", errors="replace").strip()
-                fault = self._protocol_fault(line)
-                if fault == "hang":
-                    continue
-                if fault in ("drop", "restart", "partial"):
-                    if fault == "restart":
-                        self._stop([])
-                        self.unread.clear()
-                    writer.write(b"Last 3 sam" if fault == "partial" else b"")
-                    await writer.drain()
-                    break
-                reply = GARBAGE if fault == "garbage" else self.handle(line)
-                writer.write(reply.encode() + b"\r\n")
-                await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            self._clients.pop(client, None)
-            writer.close()
-            with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-                await writer.wait_closed()
+    async def on_line_too_long(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"Error: command too long\r\n")
+
+    async def on_line(self, line: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        fault = self._protocol_fault(line)
+        if fault == "hang":
+            return True
+        if fault in ("drop", "restart", "partial"):
+            if fault == "restart":
+                self._stop([])
+                self.unread.clear()
+            writer.write(b"Last 3 sam" if fault == "partial" else b"")
+            await writer.drain()
+            return False
+        reply = GARBAGE if fault == "garbage" else self.handle(line)
+        writer.write(reply.encode() + b"\r\n")
+        await writer.drain()
+        return True
 
     def inject(self, fault: Fault) -> None:
         self.faults.append(fault)
@@ -327,7 +258,7 @@ class PtdSimulator:
                     raise ValueError(value)
                 snap = self.spec.snap_volts if which == "V" else self.spec.snap_amps
                 snapped = snap(requested)
-            except Exception:
+            except (ValueError, AnalyzerError):  # not a number, or above the meter's largest range
                 return f"Error: invalid range '{value}'"
         if which == "V":
             self.ranges.volts = snapped
@@ -490,10 +421,8 @@ class PtdSimulator:
 
 async def serve_forever(simulator: PtdSimulator, host: str, port: int) -> None:
     """Run a simulator until cancelled (the ``power-director sim ptd`` command)."""
-    bound = await simulator.start_server(host, port, announce=False)
-    print(f"PTDaemon simulator listening on {host}:{bound}", flush=True)
-    simulator.announce()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await simulator.close()
+    await serve_until_cancelled(
+        lambda: simulator.start_server(host, port, announce=False),
+        lambda bound: f"PTDaemon simulator listening on {host}:{bound}",
+        simulator.close, simulator.announce,
+    )

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from analyzer_drivers.base import ERROR_READING, MISSED_SAMPLE, Sample
+from analyzer_drivers.formats.ptd_line import format_sample_line
+from analyzer_drivers.formats.sample import ERROR_READING, MISSED_SAMPLE, Sample
 from analyzer_drivers.meters import (
     METERS,
     OVER_RANGE_FRACTION,
     WT300_UPDATE_INTERVALS_S,
     MeterSpec,
 )
-from analyzer_drivers.ptd_format import format_sample_line
 from analyzer_drivers.sim.faults import (
     GARBAGE,
     Fault,
@@ -39,6 +39,7 @@ from analyzer_drivers.sim.faults import (
     due_protocol_fault,
     spoil_all,
 )
+from analyzer_drivers.sim.line_server import MAX_LINE_BYTES, LineServer, serve_until_cancelled
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, Reading
 from analyzer_drivers.sim.scpi_syntax import (
     ScpiError,
@@ -53,7 +54,6 @@ from analyzer_drivers.yokogawa import parse_values
 
 log = logging.getLogger("power_director.sim.scpi")
 
-MAX_LINE_BYTES = 4096
 MAX_ERRORS = 16
 # ASCII numeric format: over-range INF, no data NAN (IM WT310E-17EN; 9.9E+37 and 9.91E+37 are
 # the binary format's codes). PROTOCOLS.md §8.
@@ -105,8 +105,10 @@ class _Numeric:
     count: int = 6
 
 
-class Wt300Simulator:
+class Wt300Simulator(LineServer):
     """The simulated meter: inputs, numeric items, update cycle, status and error queue."""
+
+    cancel_clients_on_close = True  # a client may be blocked in :COMM:WAIT
 
     def __init__(
         self,
@@ -119,6 +121,7 @@ class Wt300Simulator:
     ) -> None:
         """``compat_mode``: the command-set mode (WT200, WT300, WT300E) it powers on in; by
         default the model's own (WT300E for an E model)."""
+        super().__init__()
         if identity not in IDENTITIES:
             raise ValueError(f"unknown identity {identity!r}; known: {', '.join(IDENTITIES)}")
         self.faults: list[Fault] = []
@@ -146,17 +149,11 @@ class Wt300Simulator:
         self._sent_file: TextIO | None = sent_log_path.open("a", encoding="utf-8") if sent_log_path else None
         self._updated = asyncio.Condition()
         self._updater: asyncio.Task[None] | None = None
-        self._server: asyncio.Server | None = None
-        self._clients: set[asyncio.StreamWriter] = set()
-        self._handlers: set[asyncio.Task[None]] = set()
 
     # --- server lifecycle -----------------------------------------------------------------
     async def start_server(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self._server = await asyncio.start_server(
-            self._serve_client, host, port, limit=MAX_LINE_BYTES
-        )
+        bound_port = await self.listen(host, port)
         self._updater = asyncio.get_running_loop().create_task(self._update_loop())
-        bound_port: int = self._server.sockets[0].getsockname()[1]
         return bound_port
 
     async def close(self) -> None:
@@ -164,13 +161,7 @@ class Wt300Simulator:
             self._updater.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._updater
-        if self._server is not None:
-            self._server.close()
-            for writer in list(self._clients):
-                writer.close()
-            for handler in list(self._handlers):  # e.g. one stuck in :COMM:WAIT
-                handler.cancel()
-            await self._server.wait_closed()
+        await self.close_clients()
         if self._sent_file is not None:
             self._sent_file.close()
             self._sent_file = None
@@ -185,39 +176,18 @@ class Wt300Simulator:
         """The phase a fault sees: auto ranges are ranging, fixed ranges testing."""
         return "ranging" if self.inputs.volts_auto and self.inputs.amps_auto else "testing"
 
-    async def _serve_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        self._clients.add(writer)
-        handler = asyncio.current_task()
-        if handler is not None:
-            self._handlers.add(handler)
-        try:
-            while True:
-                try:
-                    raw = await reader.readuntil(b"\n")
-                except asyncio.LimitOverrunError:
-                    self._push_error(ScpiError(-223, "Too much data"))
-                    break
-                except asyncio.IncompleteReadError:
-                    break
-                line = raw.decode("utf-8", errors="replace").strip()
-                fault = self._protocol_fault(line)
-                if fault is not None:
-                    if await self._misbehave(fault, line, reader, writer):
-                        continue
-                    break
-                reply = await self.handle(line)
-                if reply is not None:
-                    writer.write(reply.encode() + b"\n")
-                    await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            self._clients.discard(writer)
-            if handler is not None:
-                self._handlers.discard(handler)
-            writer.close()
+    async def on_line_too_long(self, writer: asyncio.StreamWriter) -> None:
+        self._push_error(ScpiError(-223, "Too much data"))
+
+    async def on_line(self, line: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        fault = self._protocol_fault(line)
+        if fault is not None:
+            return await self._misbehave(fault, line, reader, writer)
+        reply = await self.handle(line)
+        if reply is not None:
+            writer.write(reply.encode() + b"\n")
+            await writer.drain()
+        return True
 
     # --- faults ----------------------------------------------------------------------------------
     def _protocol_fault(self, line: str) -> str | None:
@@ -583,10 +553,9 @@ class Wt300Simulator:
 
 async def serve_forever(simulator: Wt300Simulator, host: str, port: int) -> None:
     """Run a simulator until cancelled (the ``power-director sim scpi`` command)."""
-    bound = await simulator.start_server(host, port)
-    print(f"SCPI (Yokogawa WT300E) simulator listening on {host}:{bound}: "
-          f"TCPIP::{host}::{bound}::SOCKET", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await simulator.close()
+    await serve_until_cancelled(
+        lambda: simulator.start_server(host, port),
+        lambda bound: f"SCPI (Yokogawa WT300E) simulator listening on {host}:{bound}: "
+                      f"TCPIP::{host}::{bound}::SOCKET",
+        simulator.close,
+    )

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
+from analyzer_drivers.formats.errors import PowerDirectorError
 
-class ScpiError(Exception):
+
+class ScpiError(PowerDirectorError):
     """A rejected command: goes to the error queue as ``<code>,"<message>"``."""
 
     def __init__(self, code: int, message: str) -> None:

@@ -27,6 +27,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from analyzer_drivers.formats.errors import WireError as WireError
+
 PROTOCOL = "power-director/1"
 V3_CLIENT_HELLO = "mlcommons/power client v3"
 V3_SERVER_HELLO = "mlcommons/power server v3"
@@ -36,10 +38,6 @@ CHUNK_BYTES = 64 * 1024
 MAX_RELPATH_PARTS = 4
 
 Message = dict[str, Any]
-
-
-class WireError(Exception):
-    """The peer sent something we cannot use, went silent, or went away."""
 
 
 class MalformedMessage(WireError):

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from analyzer_drivers.timefmt import NS_PER_S, format_mlperf_time, parse_mlperf_time
+from analyzer_drivers.formats.errors import PowerDirectorError
+from analyzer_drivers.formats.timefmt import NS_PER_S, format_mlperf_time, parse_mlperf_time
 from loadgen_bridge.detail_log import DETAIL_LOG, MLLOG_PREFIX
-from loadgen_bridge.workload import LOADGEN_LOG_NAMES, CommandWorkload
-from power_director.wire import (
+from loadgen_bridge.remote.wire import (
     Channel,
     Message,
     WireError,
@@ -44,6 +44,7 @@ from power_director.wire import (
     read_token,
     safe_relpath,
 )
+from loadgen_bridge.workload import LOADGEN_LOG_NAMES, CommandWorkload
 
 PHASES = ("ranging", "testing")
 CLOCK_OFFSET_ENV = "POWER_DIRECTOR_AGENT_CLOCK_OFFSET_S"
@@ -52,7 +53,7 @@ CONNECT_TIMEOUT_S = 10.0
 WINDOW_KEYS = ("power_begin", "power_end")
 
 
-class AgentError(Exception):
+class AgentError(PowerDirectorError):
     """The remote session failed on the SUT side; the message says why."""
 
 

@@ -10,17 +10,23 @@ takes either form; writing gives the ``Ch<n>`` form, or the bare one with ``bare
 
 Lines come by the tens of thousands a second from a fast meter, so the batch functions
 (``format_sample_lines``, ``parse_sample_lines``) work column-wise; the one-line functions
-are the reference they must agree with.
+are the reference they must agree with. A meter's reply is read strictly
+(``parse_sample_line``: anything malformed is an error); a file as MLCommons' checker reads
+it (``parse_line``: an unreadable value is NaN, a line that is no sample is skipped), and
+``ptd_scan`` is the fast scanner held bit-equal to ``parse_line``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from analyzer_drivers.base import AnalyzerError, Channel, Sample
-from analyzer_drivers.timefmt import NS_PER_MS, NS_PER_S, format_mlperf_time, parse_mlperf_time
+from analyzer_drivers.formats.errors import AnalyzerError
+from analyzer_drivers.formats.sample import Channel, Sample
+from analyzer_drivers.formats.timefmt import NS_PER_MS, NS_PER_S, format_mlperf_time, parse_mlperf_time
 
 _CHANNEL_FIELDS = ("Watts", "Volts", "Amps", "PF")
+_MIN_T_NS, _MAX_T_NS = -(2**63), 2**63 - 1  # what an int64 stamp holds
 _SUM_FIELDS = 10  # Time,t,Watts,w,Volts,v,Amps,a,PF,pf
 _GROUP_FIELDS = 9  # Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf
 _BARE_GROUP_FIELDS = 8  # Watts,w,Volts,v,Amps,a,PF,pf (an RL,*,* reply)
@@ -181,3 +187,31 @@ def _parse_stamp(text: str, midnights: dict[str, int]) -> int:
         midnight = midnights[day] = parse_mlperf_time(f"{day} 00:00:00.000")
     seconds = (int(clock[0:2]) * 60 + int(clock[2:4])) * 60 + int(clock[4:6])
     return midnight + seconds * NS_PER_S + int(clock[6:9]) * NS_PER_MS
+
+
+def _number_or_nan(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+ParsedLine = tuple[int, float, float, float, float, str]
+
+
+def parse_line(line: str) -> ParsedLine | None:
+    """One sample line by definition: fields 3, 5, 7, 9 are the values (NaN when unreadable),
+    field 11 the mark when field 10 is ``Mark``. None when it is not a sample line or its stamp
+    is bad."""
+    fields = line.rstrip("\r\n").split(",")
+    if fields[0] != "Time" or len(fields) < 2:
+        return None
+    try:
+        t_ns = parse_mlperf_time(fields[1])
+    except ValueError:
+        return None
+    if not _MIN_T_NS <= t_ns <= _MAX_T_NS:
+        return None
+    values = [_number_or_nan(fields[i]) if i < len(fields) else math.nan for i in (3, 5, 7, 9)]
+    mark = fields[11] if len(fields) > 11 and fields[10] == "Mark" else ""
+    return t_ns, values[0], values[1], values[2], values[3], mark

@@ -1,8 +1,8 @@
-"""Vectorised parsing of PTDaemon sample lines held in bytes.
+"""The fast scanner: vectorised parsing of PTDaemon sample lines held in bytes.
 
 Regular lines — ``Time,MM-DD-YYYY HH:MM:SS.fff,Watts,w,Volts,v,Amps,a,PF,pf[,Mark,m]…`` with
 six-decimal values, as PTDaemon and our journal write them — are parsed eight bytes at a time
-(unaligned 64-bit words, "SIMD within a register"). Any other line goes through ``parse_line``,
+(unaligned 64-bit words, "SIMD within a register"). Any other line goes through ``ptd_line.parse_line``,
 the per-line definition, so a value never depends on the path its line took. Both give exactly
 what Python's ``float()`` and ``strptime`` give: a value of at most 15 digits is an integer below
 2**53, and dividing it by 10**6 rounds once, correctly.
@@ -10,7 +10,6 @@ what Python's ``float()`` and ``strptime`` give: a value of at most 15 digits is
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
@@ -18,7 +17,8 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from analyzer_drivers.timefmt import NS_PER_MS, parse_mlperf_time
+from analyzer_drivers.formats.ptd_line import ParsedLine, parse_line
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 
 Bytes = npt.NDArray[np.uint8]
 Words = npt.NDArray[np.uint64]
@@ -84,38 +84,9 @@ _SECOND_WORDS = [_Template.of("?????:dd"), _Template.of(".ddd,Wat"), _Template.o
 _DIGITS8 = _Template.of("dddddddd")
 _HOUR_MINUTE_MASK = _u64(0x0000_00FF_FFFF_FFFF)  # "hh:mm" of line bytes 16-23
 # Epoch ns must fit in int64: 1677-09-21 to 2262-04-11.
-_MIN_T_NS, _MAX_T_NS = -(2**63), 2**63 - 1
 _MIN_YEAR, _MAX_YEAR = 1677, 2262
 _DAYS_BEFORE_MONTH = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334])
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-
-
-def _number_or_nan(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return math.nan
-
-
-ParsedLine = tuple[int, float, float, float, float, str]
-
-
-def parse_line(line: str) -> ParsedLine | None:
-    """One sample line by definition: fields 3, 5, 7, 9 are the values (NaN when unreadable),
-    field 11 the mark when field 10 is ``Mark``. None when it is not a sample line or its stamp
-    is bad."""
-    fields = line.rstrip("\r\n").split(",")
-    if fields[0] != "Time" or len(fields) < 2:
-        return None
-    try:
-        t_ns = parse_mlperf_time(fields[1])
-    except ValueError:
-        return None
-    if not _MIN_T_NS <= t_ns <= _MAX_T_NS:
-        return None
-    values = [_number_or_nan(fields[i]) if i < len(fields) else math.nan for i in (3, 5, 7, 9)]
-    mark = fields[11] if len(fields) > 11 and fields[10] == "Mark" else ""
-    return t_ns, values[0], values[1], values[2], values[3], mark
 
 
 def word_view(buf: Bytes) -> Words:

@@ -1,0 +1,57 @@
+"""A session's derived files (each phase's ``spl.txt``, ``power/``) from its raw records,
+and its provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import socket
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from analyzer_drivers.formats.session_layout import (
+    RAW_DIR,
+    phase_dir,
+    samples_path,
+)
+from analyzer_drivers.formats.timefmt import NS_PER_MS
+from power_director.config import Config
+from power_director.journal import write_merged_spl, write_phase_spl
+from reports.mlperf_layout import write_power_dir
+from reports.version import tool_version
+
+
+def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
+    """Derive every file from the raw records: each phase's ``spl.txt`` and ``power/``.
+
+    With ``sum`` analyzers (several supplies), ``spl.txt`` holds multichannel lines: the
+    time-merged sum, then each meter as a channel.
+    """
+    driver = meta.get("analyzer", {}).get("driver")
+    primary_ms = int(meta.get("interval_ms", 1000))
+    summed = [(a["driver"], int(a.get("interval_ms", primary_ms)) * NS_PER_MS)
+              for a in meta.get("analyzers", []) if a.get("role") == "sum"]
+    raw = session_dir / RAW_DIR
+    if driver and samples_path(raw, driver).is_file():
+        for phase, recorded in meta.get("phases", {}).items():
+            mark = recorded.get("mark")
+            spl = session_dir / phase_dir(phase) / "spl.txt"
+            if mark and summed:
+                write_merged_spl(raw, [(driver, primary_ms * NS_PER_MS), *summed], mark, spl)
+            elif mark:
+                write_phase_spl(raw, driver, mark, spl)
+    write_power_dir(session_dir, meta)
+
+
+def provenance(config: Config) -> dict[str, Any]:
+    """Where a session came from: tool version, host, command line and a hash of the config."""
+    config_json = json.dumps(asdict(config), sort_keys=True, default=str)
+    return {
+        "tool_version": tool_version(), "host": socket.gethostname(),
+        "command": shlex.join(sys.argv), "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],
+    }
+
+

@@ -1,0 +1,163 @@
+"""One phase of a session, computed once: its LoadGen window, its samples, its power."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import phase_dir
+from analyzer_drivers.formats.timefmt import NS_PER_MS
+from analyzer_drivers.meters import MeterSpec, meter_spec
+from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
+from reports.clock_report import corrected_window
+from reports.comparison import comparison_accuracy, stated_uncertainty
+from reports.metrics import WeightedEnergy, mlperf_power, mlperf_window_mask, weighted_energy
+from reports.spl import PowerSeries, read_spl
+from reports.uncertainty import (
+    STAMP_RESOLUTION_S,
+    SampleUncertainty,
+    clock_error_w,
+    edge_error_w,
+    error_budget,
+)
+
+
+@dataclass(frozen=True)
+class PhaseReport:
+    phase: str
+    window: Window
+    series: PowerSeries  # the samples of this phase's mark
+    interval_ns: int
+    weighted: WeightedEnergy
+    sample_uncertainty: SampleUncertainty | None
+    power: dict[str, Any]
+
+
+def _interval_ns(meta: dict[str, Any], series: PowerSeries) -> int:
+    interval_ms = meta.get("interval_ms")
+    if isinstance(interval_ms, int) and interval_ms > 0:
+        return interval_ms * NS_PER_MS
+    steps = np.diff(np.sort(series.t_ns))
+    return int(np.median(steps)) if len(steps) else 1_000_000_000
+
+
+#: How an imported run's evidence adjusts a phase: (phase, window, series) -> (window, series).
+Adjust = Callable[[str, Window, PowerSeries], tuple[Window, PowerSeries]]
+
+
+def phase_report(
+    session_dir: Path, phase: str, meta: dict[str, Any], adjust: Adjust | None = None,
+    window: Window | None = None,
+) -> PhaseReport:
+    """The phase from its files: its LoadGen window (``window`` when the session read it
+    already, as LoadGen wrote it) and its ``spl.txt``, each read once."""
+    directory = session_dir / phase_dir(phase)
+    if window is None:
+        try:
+            window = parse_detail_log(directory / DETAIL_LOG)
+        except LoadgenLogError as exc:
+            raise ReportError(f"{phase}: {exc}") from exc
+    window = corrected_window(window, meta, phase)
+    series = read_spl(directory / "spl.txt")
+    if adjust is not None:
+        window, series = adjust(phase, window, series)
+    mlperf = mlperf_power(series, window.begin_ns, window.end_ns, window.scenario, window.query_count)
+    interval_ns = _interval_ns(meta, series)
+    weighted = weighted_energy(series.t_ns, series.watts, window.begin_ns, window.end_ns, interval_ns)
+    power: dict[str, Any] = {
+        "avg_watts": mlperf.avg_watts,
+        "samples_in_window": mlperf.samples_in_window,
+        "window_begin": window.power_begin,
+        "window_end": window.power_end,
+        "duration_s": mlperf.duration_s,
+        "energy_j": mlperf.energy_j,
+        "energy_per_query_mj": mlperf.energy_per_query_mj,
+        "queries": window.query_count,
+        "query_source": window.query_source,
+        "time_weighted": asdict(weighted),
+    }
+    if mlperf.energy_j and weighted.energy_j:
+        power["method_difference_pct"] = 100 * (weighted.energy_j - mlperf.energy_j) / mlperf.energy_j
+    power["coverage"] = _coverage(mlperf.samples_in_window, weighted, interval_ns, mlperf.duration_s)
+    in_window = series.take(mlperf_window_mask(series, window.begin_ns, window.end_ns))
+    uncertainty = _sample_uncertainty(phase, in_window, meta)
+    if mlperf.avg_watts is not None:
+        budget = error_budget(
+            mlperf.avg_watts,
+            in_window.watts,
+            uncertainty,
+            edge_error_w(series.t_ns, series.watts, window.begin_ns, window.end_ns, interval_ns),
+            clock_error_w(in_window.watts, mlperf.duration_s, _clock_bound_s(meta)),
+        )
+        power["uncertainty"] = budget.as_dict(mlperf.energy_per_query_mj)
+    return PhaseReport(phase, window, series, interval_ns, weighted, uncertainty, power)
+
+
+def _coverage(
+    received: int, weighted: WeightedEnergy, interval_ns: int, duration_s: float
+) -> dict[str, Any]:
+    return {
+        "expected_samples": duration_s / (interval_ns / 1e9),
+        "received_samples": received,
+        "invalid_samples": weighted.invalid_samples,
+        "fraction": weighted.covered_s / duration_s if duration_s > 0 else 0.0,
+        "gap_count": weighted.gap_count,
+        "longest_gap_s": weighted.longest_gap_s,
+        "interval_s": interval_ns / 1e9,
+    }
+
+
+def _clock_bound_s(meta: dict[str, Any]) -> float:
+    clock = meta.get("clock")
+    bound_ns = clock.get("bound_ns") if isinstance(clock, dict) else None
+    return max(float(bound_ns) / 1e9, STAMP_RESOLUTION_S) if bound_ns else STAMP_RESOLUTION_S
+
+
+def _range_of(snap: Any, value: float) -> float:
+    try:
+        return float(snap(value))
+    except AnalyzerError:
+        return float("nan")
+
+
+def _per_sample_ranges(
+    spec: MeterSpec, ranges: dict[str, Any], series: PowerSeries
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The ranges each sample was taken at: fixed, or what auto-ranging would pick for it."""
+    volts = ranges.get("volts")
+    amps = ranges.get("amps")
+    volts_ranges = np.full(len(series), volts) if volts else np.array(
+        [_range_of(spec.snap_volts, v) for v in series.volts])
+    amps_ranges = np.full(len(series), amps) if amps else np.array(
+        [_range_of(spec.snap_amps, a) for a in series.amps])
+    return volts_ranges, amps_ranges
+
+
+def _sample_uncertainty(
+    phase: str, in_window: PowerSeries, meta: dict[str, Any]
+) -> SampleUncertainty | None:
+    """Per-sample uncertainty from the meter's accuracy spec (a plug's stated accuracy), else
+    PTDaemon's reported mean."""
+    stated = comparison_accuracy(meta)
+    if stated is not None:
+        return stated_uncertainty(stated, in_window.watts)
+    spec = meter_spec(str(meta.get("analyzer", {}).get("model", "")))
+    if spec is not None:
+        ranges = meta.get("ranges", {}).get(phase) or {}
+        volts_ranges, amps_ranges = _per_sample_ranges(spec, ranges, in_window)
+        # Each sample's power factor adds the manual's PF term (meters.MeterSpec.sample_uncertainty).
+        relative = np.array([
+            spec.sample_uncertainty(w, v, a, pf=pf)
+            for w, v, a, pf in zip(in_window.watts, volts_ranges, amps_ranges, in_window.pf, strict=True)
+        ])
+        return SampleUncertainty(relative, f"{spec.model} accuracy spec at the ranges in use")
+    mean = meta.get("phases", {}).get(phase, {}).get("uncertainty_mean")
+    if isinstance(mean, float) and mean >= 0:
+        return SampleUncertainty(np.full(len(in_window), mean), "mean uncertainty reported by the analyzer")
+    return None
