@@ -7,14 +7,18 @@ Time is UTC epoch nanoseconds on the director's clock.
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
+import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
 from analyzer_drivers.formats.errors import AnalyzerError as AnalyzerError
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +75,57 @@ class SampleBuffer:
         if not samples and self.failure is not None:
             raise self.failure
         return samples
+
+
+class PacedSampler:
+    """A background task that takes one sample per interval, paced on the clock, into a
+    ``SampleBuffer``: ``start``/``drain``/``stop`` for drivers whose meter keeps no samples itself
+    (a BMC, a PDU)."""
+
+    def __init__(self, name: str, timeout_s: float) -> None:
+        self.name, self.timeout_s = name, timeout_s
+        self._buffer = SampleBuffer()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    def start(self, interval_ms: int, next_sample: Callable[[], Awaitable[Sample | None]]) -> None:
+        """``next_sample`` reads the meter once; None when that reading is not a new sample."""
+        if self._task is not None:
+            raise AnalyzerError(f"{self.name}: a measurement is already running")
+        self._buffer.clear()
+        self._stopping = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._loop(interval_ms, next_sample))
+
+    async def _loop(self, interval_ms: int, next_sample: Callable[[], Awaitable[Sample | None]]) -> None:
+        interval_ns, t0_ns, index = interval_ms * NS_PER_MS, time.time_ns(), 0
+        while not self._stopping.is_set():
+            try:
+                sample = await next_sample()
+            except AnalyzerError as exc:
+                self._buffer.fail(exc)
+                return
+            if sample is not None:
+                self._buffer.append(sample)
+            index += 1
+            with contextlib.suppress(asyncio.TimeoutError):
+                delay_s = max(0.0, (t0_ns + index * interval_ns - time.time_ns()) / 1e9)
+                await asyncio.wait_for(self._stopping.wait(), delay_s)
+
+    def drain(self) -> list[Sample]:
+        return self._buffer.drain()
+
+    async def stop(self) -> None:
+        """Let a read in flight finish (a reading the meter served is kept), then stop."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.timeout_s + 1.0)
+        except asyncio.TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 #: Called with (command, reply, command_t_ns, reply_t_ns) for every exchange with a meter.

@@ -28,9 +28,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer, SampleBuffer
+from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedSampler, RangelessAnalyzer
 from analyzer_drivers.formats.sample import Sample
-from analyzer_drivers.formats.timefmt import NS_PER_MS
 
 try:  # optional: pip install 'power-director[datacenter]'
     import aiohttp
@@ -127,9 +126,7 @@ class RedfishAnalyzer(RangelessAnalyzer):
         self.plan: Plan | None = None
         self._http: aiohttp.ClientSession | None = None
         self._client: AsyncRedfishClient | None = None
-        self._buffer = SampleBuffer()
-        self._sampler: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._sampling = PacedSampler(self.name, timeout_s)
         self._chassis_info: dict[str, Any] = {}
         #: Seconds between the BMC's updates seen so far (its real averaging/update period).
         self.update_periods_s: list[float] = []
@@ -267,46 +264,20 @@ class RedfishAnalyzer(RangelessAnalyzer):
         return Reading(watts, energy_t_ns or t_ns, None if kwh is None else kwh * JOULES_PER_KWH)
 
     async def start(self, mark: str, interval_ms: int) -> None:
-        if self._sampler is not None:
-            raise AnalyzerError(f"{self.name}: a measurement is already running")
-        self._buffer.clear()
-        self._stopping = asyncio.Event()
-        self._sampler = asyncio.get_running_loop().create_task(self._sample_loop(interval_ms))
-
-    async def _sample_loop(self, interval_ms: int) -> None:
         tracker = NewReadings()
-        interval_ns = interval_ms * NS_PER_MS
-        t0_ns, index = time.time_ns(), 0
-        while not self._stopping.is_set():
-            try:
-                reading = await self.read()
-            except AnalyzerError as exc:
-                self._buffer.fail(exc)
-                return
-            sample = tracker.accept(time.time_ns(), reading)
-            if sample is not None:
-                self._buffer.append(sample)
+
+        async def next_sample() -> Sample | None:
+            sample = tracker.accept(time.time_ns(), await self.read())
             self.update_periods_s = tracker.update_periods_s
-            index += 1
-            with contextlib.suppress(asyncio.TimeoutError):
-                delay_s = max(0.0, (t0_ns + index * interval_ns - time.time_ns()) / 1e9)
-                await asyncio.wait_for(self._stopping.wait(), delay_s)
+            return sample
+
+        self._sampling.start(interval_ms, next_sample)
 
     async def poll(self) -> list[Sample]:
-        return self._buffer.drain()
+        return self._sampling.drain()
 
     async def stop(self) -> None:
-        """Let a poll in flight finish (a reading the BMC served is kept), then stop."""
-        sampler, self._sampler = self._sampler, None
-        if sampler is None:
-            return
-        self._stopping.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(sampler), self.timeout_s + 1.0)
-        except asyncio.TimeoutError:
-            sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampler
+        await self._sampling.stop()
 
     async def reconnect(self) -> None:
         await self.stop()

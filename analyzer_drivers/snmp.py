@@ -25,7 +25,6 @@ while the power says they should have moved are an agent that stopped updating (
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import time
@@ -33,9 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer, SampleBuffer
+from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedSampler, RangelessAnalyzer
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
-from analyzer_drivers.formats.timefmt import NS_PER_MS
 
 try:  # optional: pip install 'power-director[datacenter]'
     from pysnmp.hlapi.v3arch import asyncio as snmp
@@ -146,9 +144,7 @@ class SnmpPduAnalyzer(RangelessAnalyzer):
         self.period_s: float | None = None
         self._engine: Any = None
         self._target: Any = None
-        self._buffer = SampleBuffer()
-        self._sampler: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
+        self._sampling = PacedSampler(self.name, timeout_s)
 
     # --- connection -----------------------------------------------------------------------
     def _auth(self) -> Any:
@@ -277,44 +273,18 @@ class SnmpPduAnalyzer(RangelessAnalyzer):
         return await self.get(oids)
 
     async def start(self, mark: str, interval_ms: int) -> None:
-        if self._sampler is not None:
-            raise AnalyzerError(f"{self.name}: a measurement is already running")
-        self._buffer.clear()
-        self._stopping = asyncio.Event()
-        self._sampler = asyncio.get_running_loop().create_task(self._sample_loop(interval_ms))
-
-    async def _sample_loop(self, interval_ms: int) -> None:
         readings = PduReadings(self.points, use_energy=self.source == "energy")
-        interval_ns, t0_ns, index = interval_ms * NS_PER_MS, time.time_ns(), 0
-        while not self._stopping.is_set():
-            try:
-                values = await self.read()
-            except AnalyzerError as exc:
-                self._buffer.fail(exc)
-                return
-            sample = readings.accept(time.time_ns(), values)
-            if sample is not None:
-                self._buffer.append(sample)
-            index += 1
-            with contextlib.suppress(asyncio.TimeoutError):
-                delay_s = max(0.0, (t0_ns + index * interval_ns - time.time_ns()) / 1e9)
-                await asyncio.wait_for(self._stopping.wait(), delay_s)
+
+        async def next_sample() -> Sample | None:
+            return readings.accept(time.time_ns(), await self.read())
+
+        self._sampling.start(interval_ms, next_sample)
 
     async def poll(self) -> list[Sample]:
-        return self._buffer.drain()
+        return self._sampling.drain()
 
     async def stop(self) -> None:
-        """Let a GET in flight finish (a reading the agent served is kept), then stop."""
-        sampler, self._sampler = self._sampler, None
-        if sampler is None:
-            return
-        self._stopping.set()
-        try:
-            await asyncio.wait_for(asyncio.shield(sampler), self.timeout_s + 1.0)
-        except asyncio.TimeoutError:
-            sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampler
+        await self._sampling.stop()
 
     async def reconnect(self) -> None:
         await self.stop()
