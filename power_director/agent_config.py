@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.plug import parse_broker
-from power_director.config import AnalyzerConfig, ConfigError, _section
+from power_director.config import AnalyzerConfig, ConfigError
+from power_director.config_tables import section_from_table
 from power_director.fleet_wire import BrokerAuth, valid_name
 
 if sys.version_info >= (3, 11):
@@ -117,7 +118,7 @@ def _meters(tables: Any) -> tuple[MeterEntry, ...]:
         if type(direct) is not bool:
             raise ConfigError(f"[[meter]] {name}: sim_direct must be true or false, not {direct!r}")
         problems: list[str] = []
-        analyzer = _section(AnalyzerConfig, f"meter {name}", keys, problems)
+        analyzer = section_from_table(AnalyzerConfig, f"meter {name}", keys, problems)
         if analyzer is None:
             raise ConfigError(problems[0] if len(problems) == 1 else "; ".join(problems))
         analyzer.validate()

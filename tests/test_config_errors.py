@@ -3,6 +3,7 @@ keys of another meter type refused, human type names, an empty file refused."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,69 @@ def test_type_names_read_as_words() -> None:
         config_from_dict({"session": {"settle_s": "1"}})
     with pytest.raises(ConfigError, match=r"\[analyzer\] insecure must be true or false"):
         config_from_dict({"analyzer": {"type": "redfish", "insecure": "yes"}})
+
+
+def _listed(message: str) -> list[str]:
+    """The problems of a one-line ``N problems: a; b; c`` error, checked against its count."""
+    count, _, listed = message.partition(" problems: ")
+    problems = re.split(r"; (?=\[)", listed)  # each of these begins with its section
+    assert int(count) == len(problems)
+    return problems
+
+
+def test_every_problem_of_one_section_is_listed(tmp_path: Path) -> None:
+    config = tmp_path / "director.toml"
+    config.write_text("[service]\nport = 99999\nmax_message_bytes = 10\nclock_rounds = 2\n", encoding="utf-8")
+    result = run_cli("check-config", "--config", str(config))
+    assert result.returncode == 2
+    message = result.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert _listed(message.removeprefix("power-director: error: ")) == [
+        "[service] port 99999 is not a TCP port",
+        "[service] max_message_bytes 10 is outside 1024..16777216",
+        "[service] clock_rounds 2 is outside 4..1000",
+    ]
+
+
+def test_every_problem_of_every_section_is_listed_in_order() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({
+            "analyzer": {"type": "yokogawa", "resource": "TCPIP::10.0.0.1::INSTR", "element": "4",
+                         "crest_factor": 5},
+            "session": {"settle_s": -1.0, "poll_interval_s": 0},
+            "telemetry": {"queue_size": 5},
+            "extra_analyzer": [{"type": "rapl", "role": "beside", "rapl_root": "sys"}],
+        })
+    assert _listed(str(caught.value)) == [
+        "[analyzer] element '4' must be '1', '2', '3' or 'sum'",
+        "[analyzer] crest_factor 5 must be 3 or 6",
+        "[analyzer] rapl_root 'sys' must be an absolute path",  # the extra meter's own line
+        "[session] settle_s cannot be negative",
+        "[session] poll_interval_s must be positive, not 0.0",
+        "[telemetry] queue_size 5 is outside 10..1000000",
+    ]
+
+
+def test_a_section_validated_alone_lists_every_problem() -> None:
+    meter = AnalyzerConfig(type="snmp", port=161, snmp_family="apc", inlets=("1",), outlets=("x",),
+                           snmp_version="3")
+    with pytest.raises(ConfigError) as caught:
+        meter.validate()
+    assert _listed(str(caught.value)) == [
+        "[analyzer] snmp_family 'apc' has no inlets here; use outlets",
+        "[analyzer] outlet/inlet index 'x' must be numbers joined by dots",
+        "[analyzer] SNMPv3 needs snmp_user, auth_key_file and priv_key_file (authPriv)",
+    ]
+
+
+def test_a_problem_that_follows_from_another_is_not_listed_twice() -> None:
+    # no resource: not also "is not a VISA resource string"; 5 ms: not also "not a WT300E interval"
+    with pytest.raises(ConfigError) as caught:
+        AnalyzerConfig(type="yokogawa", interval_ms=5).validate()
+    assert _listed(str(caught.value)) == [
+        "[analyzer] interval_ms 5 is outside 10..60000",
+        "[analyzer] type 'yokogawa' needs resource, e.g. 'TCPIP::192.168.1.20::INSTR'",
+    ]
+    with pytest.raises(ConfigError) as caught:  # a bad auth: not also what credentials would need
+        AnalyzerConfig(type="redfish", url="http://bmc", auth="digest").validate()
+    assert str(caught.value) == "[analyzer] auth 'digest' must be one of session, basic, none"
