@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.formats.errors import FormatError
 from analyzer_drivers.formats.timefmt import parse_mlperf_time
+from analyzer_drivers.formats.window import Window
 
 DETAIL_LOG = "mlperf_log_detail.txt"
 SUMMARY_LOG = "mlperf_log_summary.txt"
@@ -20,29 +20,6 @@ SAMPLES_PER_QUERY = {"SingleStream": 1, "MultiStream": 8}
 
 class LoadgenLogError(FormatError):
     """A LoadGen log is missing, unreadable or lacks what a power result needs."""
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """The measured interval of one LoadGen run, on the SUT's clock, and its results."""
-
-    scenario: str
-    power_begin: str  # as LoadGen wrote it: MM-DD-YYYY HH:MM:SS.fff, UTC
-    power_end: str
-    begin_ns: int
-    end_ns: int
-    query_count: float | None  # result_query_count, or derived from QPS for old LoadGen (see below)
-    samples_per_query: int
-    result: float | None  # samples/s (Offline, Server) or 90th-percentile latency ns
-    result_name: str
-    validity: str
-    min_duration_ms: int | None
-    query_source: str = "result_query_count"
-    values: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    @property
-    def duration_s(self) -> float:
-        return (self.end_ns - self.begin_ns) / 1e9
 
 
 def read_mllog(path: Path) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Protocol
 
 from analyzer_drivers.formats.errors import PowerDirectorError
+from analyzer_drivers.formats.window import Window
 from loadgen_bridge.cpu_sut import CpuBenchmark, run_cpu_benchmark
-from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
+from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 
 WORKLOAD_STOP_GRACE_S = 5.0
 MIN_DURATION_SLACK_MS = 10  # the window's stamps have millisecond resolution

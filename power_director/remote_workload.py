@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.formats.timefmt import format_mlperf_time
-from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
+from analyzer_drivers.formats.window import Window
+from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 from loadgen_bridge.remote.wire import Channel, MalformedMessage, WireError, field_of
 from loadgen_bridge.workload import LOADGEN_LOG_NAMES, WorkloadError
 from power_director.clock import ClockModel, Exchange, OffsetEstimate, estimate_offset, fit_clock

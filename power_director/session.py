@@ -23,8 +23,9 @@ from analyzer_drivers.formats.session_layout import (
     phase_dir,
     repeat_phase,
 )
+from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters import advise_ranges, meter_spec
-from loadgen_bridge.detail_log import DETAIL_LOG, Window
+from loadgen_bridge.detail_log import DETAIL_LOG
 from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config import Config
 from power_director.journal import Journal

@@ -10,7 +10,7 @@ import dataclasses
 from typing import Any
 
 from analyzer_drivers.formats.timefmt import NS_PER_MS
-from loadgen_bridge.detail_log import Window
+from analyzer_drivers.formats.window import Window
 from reports.checks import Check
 
 MLCOMMONS_MAX_CLOCK_DIFF_NS = 400_000_000  # the MLCommons checker's limit, without any correction

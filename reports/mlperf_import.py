@@ -20,7 +20,8 @@ import numpy as np
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, events_path
 from analyzer_drivers.formats.timefmt import NS_PER_MS
-from loadgen_bridge.detail_log import DETAIL_LOG, Window
+from analyzer_drivers.formats.window import Window
+from loadgen_bridge.detail_log import DETAIL_LOG
 from reports import checks
 from reports.checks import Check
 from reports.html import write_html_report

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters import UNCERTAINTY_LIMIT, meter_spec
-from loadgen_bridge.detail_log import Window
 from reports.checks import Check
 from reports.merge import mean_power_over
 from reports.metrics import PER_QUERY_SCENARIOS, mlperf_window_mask, sample_intervals

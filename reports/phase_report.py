@@ -13,8 +13,9 @@ from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import phase_dir
 from analyzer_drivers.formats.timefmt import NS_PER_MS
+from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters import MeterSpec, meter_spec
-from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, Window, parse_detail_log
+from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 from reports.clock_report import corrected_window
 from reports.comparison import comparison_accuracy, stated_uncertainty
 from reports.metrics import WeightedEnergy, mlperf_power, mlperf_window_mask, weighted_energy

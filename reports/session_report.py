@@ -23,7 +23,7 @@ from analyzer_drivers.formats.session_layout import (
     repeat_phase,
     samples_path,
 )
-from loadgen_bridge.detail_log import Window
+from analyzer_drivers.formats.window import Window
 from reports import checks
 from reports.checks import Check
 from reports.clock_report import clock_checks, clock_section

@@ -59,6 +59,19 @@ def module_graph(root: Path = ROOT) -> dict[str, set[str]]:
     return graph
 
 
+def imported_names(root: Path = ROOT) -> list[tuple[str, str, str]]:
+    """Every ``from X import name`` in our modules (and the tests): (importer, X, name)."""
+    found = []
+    for pkg in (*PACKAGES, "tests"):
+        for path in (root / pkg).rglob("*.py"):
+            name = _module_name(path)
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+                if isinstance(node, ast.ImportFrom):
+                    source = _resolve(name, path.name == "__init__.py", node)
+                    found += [(name, source, alias.name) for alias in node.names]
+    return found
+
+
 def _without_parents(graph: dict[str, set[str]]) -> dict[str, set[str]]:
     """Importing ``a.b.c`` runs ``a/__init__`` and ``a/b/__init__`` too; those edges are Python's,
     not the module's, so an edge to a parent package of the importer is dropped."""

@@ -5,11 +5,18 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from typing import get_type_hints
 
 from analyzer_drivers.formats.errors import PowerDirectorError
-from tests.import_graph import cycles, floor_of, module_graph, upward_arrows
+from tests.import_graph import cycles, floor_of, imported_names, module_graph, upward_arrows
 
 PACKAGES = ("analyzer_drivers", "loadgen_bridge", "power_director", "reports")
+#: Shared types and their one home on the ground floor: every package imports them from there.
+GROUND_FLOOR_HOMES = {
+    "Window": "analyzer_drivers.formats.window",  # the LoadGen window (loadgen_bridge.detail_log reads it)
+    "Sample": "analyzer_drivers.formats.sample",
+    "PowerDirectorError": "analyzer_drivers.formats.errors",
+}
 
 
 def _modules() -> list[str]:
@@ -43,3 +50,15 @@ def test_the_ground_floor_imports_nothing_of_ours() -> None:
     graph = module_graph()
     ground = {m: targets for m, targets in graph.items() if floor_of(m) == "analyzer_drivers.formats"}
     assert ground and all(floor_of(t) == "analyzer_drivers.formats" for ts in ground.values() for t in ts)
+
+
+def test_shared_types_are_imported_from_their_ground_floor_home() -> None:
+    for name, home in GROUND_FLOOR_HOMES.items():
+        assert floor_of(home) == "analyzer_drivers.formats"
+        assert getattr(importlib.import_module(home), name).__module__ == home
+    strays = [f"{importer}: from {source} import {name}" for importer, source, name in imported_names()
+              if GROUND_FLOOR_HOMES.get(name, source) != source]
+    assert strays == []
+    # the detail log's reader returns the ground floor's type, not a twin of it
+    assert get_type_hints(importlib.import_module("loadgen_bridge.detail_log").parse_detail_log)[
+        "return"].__module__ == GROUND_FLOOR_HOMES["Window"]
