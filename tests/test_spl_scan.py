@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import reports.spl as spl
-from analyzer_drivers.formats.ptd_line import parse_line
+from analyzer_drivers.formats.errors import AnalyzerError
+from analyzer_drivers.formats.ptd_line import parse_line, parse_sample_line
 from reports.spl import PowerSeries, parse_spl_text, read_spl
 
 EPOCH = dt.datetime(1970, 1, 1)
@@ -149,3 +150,19 @@ def test_a_mark_label_guessed_past_the_line_end_is_no_mark() -> None:
     expected = [parsed for line in text.split("\n") if (parsed := parse_line(line)) is not None]
     assert series.t_ns.tolist() == [row[0] for row in expected]
     assert series.volts.tolist() == [row[2] for row in expected]
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines())
+def test_the_strict_and_the_lenient_reader_agree_on_every_line_the_strict_one_takes(line: str) -> None:
+    """``parse_sample_line`` (a meter's reply) and ``parse_line`` (a file) read one definition of
+    the line: where the strict reader takes a line, the lenient one gives the same stamp, values
+    and mark, bit for bit."""
+    try:
+        sample, mark = parse_sample_line(line)
+    except AnalyzerError:
+        return
+    if not -(2**63) <= sample.t_ns < 2**63:
+        return  # after 2262: a file's stamps are int64 ns (the lenient reader skips the line)
+    same([(sample.t_ns, sample.watts, sample.volts, sample.amps, sample.pf, mark or "")],
+         [parse_line(line)] if parse_line(line) is not None else [])

@@ -12,24 +12,61 @@ Lines come by the tens of thousands a second from a fast meter, so the batch fun
 (``format_sample_lines``, ``parse_sample_lines``) work column-wise; the one-line functions
 are the reference they must agree with. A meter's reply is read strictly
 (``parse_sample_line``: anything malformed is an error); a file as MLCommons' checker reads
-it (``parse_line``: an unreadable value is NaN, a line that is no sample is skipped), and
-``ptd_scan`` is the fast scanner held bit-equal to ``parse_line``.
+it (``parse_line``: an unreadable value is NaN, a line that is no sample is skipped). Both cut
+the line with ``cut_line``, the one definition of where its fields are, and ``ptd_scan`` is
+the fast scanner held bit-equal to ``parse_line``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from analyzer_drivers.formats.errors import AnalyzerError
 from analyzer_drivers.formats.sample import Channel, Sample
 from analyzer_drivers.formats.timefmt import NS_PER_MS, NS_PER_S, format_mlperf_time, parse_mlperf_time
 
-_CHANNEL_FIELDS = ("Watts", "Volts", "Amps", "PF")
-_MIN_T_NS, _MAX_T_NS = -(2**63), 2**63 - 1  # what an int64 stamp holds
+# The line, field by field: Time,<stamp>,Watts,w,Volts,v,Amps,a,PF,pf[,Mark,m][,<channel groups>]
+TIME_FIELD, STAMP_FIELD = 0, 1
+_CHANNEL_FIELDS = ("Watts", "Volts", "Amps", "PF")  # each name at VALUE_FIELDS[k] - 1
+VALUE_FIELDS = (3, 5, 7, 9)
+MARK_NAME_FIELD, MARK_FIELD = 10, 11
 _SUM_FIELDS = 10  # Time,t,Watts,w,Volts,v,Amps,a,PF,pf
 _GROUP_FIELDS = 9  # Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf
 _BARE_GROUP_FIELDS = 8  # Watts,w,Volts,v,Amps,a,PF,pf (an RL,*,* reply)
+_MIN_T_NS, _MAX_T_NS = -(2**63), 2**63 - 1  # what an int64 stamp holds
+
+
+@dataclass(frozen=True, slots=True)
+class LineFields:
+    """A line's fields where the format puts them, still text; what a line lacks is None."""
+
+    head: str  # "Time" on a sample line
+    stamp: str | None
+    names: tuple[str | None, ...]  # "Watts", "Volts", "Amps", "PF" on a sample line
+    values: tuple[str | None, ...]
+    mark: str | None  # the field after "Mark", when the sum is followed by one
+    channels: list[str]  # what follows the sum and the mark: the channel groups
+
+    @property
+    def is_sample(self) -> bool:
+        """The whole sum there with its labels in place (its values may still be unreadable)."""
+        return self.head == "Time" and self.names == _CHANNEL_FIELDS and None not in self.values
+
+
+def cut_line(fields: list[str]) -> LineFields:
+    """The one definition of a sample line's layout, for the strict and the lenient reader."""
+
+    def at(index: int) -> str | None:
+        return fields[index] if index < len(fields) else None
+
+    marked = at(MARK_NAME_FIELD) == "Mark" and len(fields) > MARK_FIELD
+    return LineFields(
+        fields[TIME_FIELD], at(STAMP_FIELD), tuple(at(i - 1) for i in VALUE_FIELDS),
+        tuple(at(i) for i in VALUE_FIELDS), fields[MARK_FIELD] if marked else None,
+        fields[MARK_FIELD + 1 :] if marked else fields[_SUM_FIELDS:],
+    )
 
 
 def _number(value: float) -> str:
@@ -96,17 +133,16 @@ def _channels(fields: list[str]) -> tuple[Channel, ...]:
 
 def parse_sample_line(line: str) -> tuple[Sample, str | None]:
     """Parse one sample line into a Sample and its mark (None when the line has none)."""
-    fields = line.strip().split(",")
-    if len(fields) < 10 or fields[0] != "Time" or fields[2:10:2] != list(_CHANNEL_FIELDS):
+    cut = cut_line(line.strip().split(","))
+    if not cut.is_sample:
         raise AnalyzerError(f"not a PTDaemon sample line: {line.strip()[:120]!r}")
-    mark = fields[11] if len(fields) >= 12 and fields[10] == "Mark" else None
     try:
-        t_ns = parse_mlperf_time(fields[1])
-        watts, volts, amps, pf = (float(v) for v in fields[3:10:2])
-        channels = _channels(fields[12:] if mark is not None else fields[10:])
+        t_ns = parse_mlperf_time(str(cut.stamp))
+        watts, volts, amps, pf = (float(str(v)) for v in cut.values)
+        channels = _channels(cut.channels)
     except ValueError as exc:
         raise AnalyzerError(f"bad value in PTDaemon sample line {line.strip()[:120]!r}") from exc
-    return Sample(t_ns, watts, volts, amps, pf, channels), mark
+    return Sample(t_ns, watts, volts, amps, pf, channels), cut.mark
 
 
 def parse_sample_lines(lines: Sequence[str]) -> list[Sample]:
@@ -144,11 +180,11 @@ def _parse_columns(lines: list[str]) -> list[Sample]:
     def numbers(index: int) -> list[float]:
         return list(map(float, column(index)))
 
-    literal(0, "Time")
-    for offset, name in enumerate(_CHANNEL_FIELDS):
-        literal(2 + 2 * offset, name)
-    stamps = _parse_stamps(column(1))
-    watts, volts, amps, pf = (numbers(i) for i in (3, 5, 7, 9))
+    literal(TIME_FIELD, "Time")
+    for value_field, name in zip(VALUE_FIELDS, _CHANNEL_FIELDS, strict=True):
+        literal(value_field - 1, name)
+    stamps = _parse_stamps(column(STAMP_FIELD))
+    watts, volts, amps, pf = (numbers(i) for i in VALUE_FIELDS)
     channels: list[tuple[Channel, ...]] = [()] * len(lines)
     if groups:
         per_group = []
@@ -189,9 +225,9 @@ def _parse_stamp(text: str, midnights: dict[str, int]) -> int:
     return midnight + seconds * NS_PER_S + int(clock[6:9]) * NS_PER_MS
 
 
-def _number_or_nan(text: str) -> float:
+def _number_or_nan(text: str | None) -> float:
     try:
-        return float(text)
+        return math.nan if text is None else float(text)
     except ValueError:
         return math.nan
 
@@ -200,18 +236,17 @@ ParsedLine = tuple[int, float, float, float, float, str]
 
 
 def parse_line(line: str) -> ParsedLine | None:
-    """One sample line by definition: fields 3, 5, 7, 9 are the values (NaN when unreadable),
-    field 11 the mark when field 10 is ``Mark``. None when it is not a sample line or its stamp
-    is bad."""
-    fields = line.rstrip("\r\n").split(",")
-    if fields[0] != "Time" or len(fields) < 2:
+    """One sample line as MLCommons' checker reads it: the values where ``cut_line`` finds them
+    (NaN when unreadable or missing, whatever their labels), the mark ("" when none). None when it
+    is not a sample line or its stamp is bad."""
+    cut = cut_line(line.rstrip("\r\n").split(","))
+    if cut.head != "Time" or cut.stamp is None:
         return None
     try:
-        t_ns = parse_mlperf_time(fields[1])
+        t_ns = parse_mlperf_time(cut.stamp)
     except ValueError:
         return None
     if not _MIN_T_NS <= t_ns <= _MAX_T_NS:
         return None
-    values = [_number_or_nan(fields[i]) if i < len(fields) else math.nan for i in (3, 5, 7, 9)]
-    mark = fields[11] if len(fields) > 11 and fields[10] == "Mark" else ""
-    return t_ns, values[0], values[1], values[2], values[3], mark
+    watts, volts, amps, pf = (_number_or_nan(v) for v in cut.values)
+    return t_ns, watts, volts, amps, pf, cut.mark or ""
