@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,7 +21,7 @@ from analyzer_drivers.formats.session_layout import EVENTS_FILE, samples_path
 from reports.merge import mean_power_over, merge_by_time
 from reports.metrics import sample_intervals
 from reports.mlperf_layout import read_events
-from reports.spl import read_spl
+from reports.spl import PowerSeries
 
 FSYNC_PERIOD_S = 1.0  # flushed on every write (survives a crash); synced to disk at most this often
 
@@ -71,31 +72,32 @@ class Journal:
         self._samples.clear()
 
 
-def write_phase_spl(raw_dir: Path, analyzer_name: str, mark: str, spl_path: Path) -> int:
-    """Write ``spl.txt``: the raw sample lines of one mark. Returns the line count."""
-    source = samples_path(raw_dir, analyzer_name)
+def _has_mark(line: str, mark: str) -> bool:
     suffix = f",Mark,{mark}"
     # A multichannel line's mark sits before its channels: only a whole line (a crash can
     # tear the last) tells all of them.
-    before_channels = f"{suffix},Ch1,"
-    count = 0
-    with source.open("r", encoding="utf-8", errors="replace") as lines, spl_path.open(
-        "w", encoding="utf-8"
-    ) as spl:
+    return line.rstrip("\n").endswith(suffix) or (f"{suffix},Ch1," in line and line.endswith("\n"))
+
+
+def write_phase_spls(lines: Iterable[str], spl_paths: Sequence[tuple[str, Path]]) -> list[int]:
+    """Write each ``(mark, spl.txt)``: the raw sample lines of that mark, in one pass over the
+    journal's lines. Returns each file's line count."""
+    counts = [0] * len(spl_paths)
+    with ExitStack() as stack:
+        outs = [(mark, stack.enter_context(path.open("w", encoding="utf-8"))) for mark, path in spl_paths]
         for line in lines:
-            if line.rstrip("\n").endswith(suffix) or (before_channels in line and line.endswith("\n")):
-                spl.write(line if line.endswith("\n") else line + "\n")
-                count += 1
-    return count
+            for k, (mark, spl) in enumerate(outs):
+                if _has_mark(line, mark):
+                    spl.write(line if line.endswith("\n") else line + "\n")
+                    counts[k] += 1
+    return counts
 
 
-def write_merged_spl(
-    raw_dir: Path, meters: list[tuple[str, int]], mark: str, spl_path: Path
-) -> int:
-    """Write ``spl.txt`` for several supplies, each ``(driver, its sampling interval ns)``: on
-    the first meter's sample times, the time-merged sum, and each meter's average power over
+def write_merged_spl(meters: list[tuple[PowerSeries, int]], mark: str, spl_path: Path) -> int:
+    """Write ``spl.txt`` for several supplies, each ``(its samples, its sampling interval ns)``:
+    on the first meter's sample times, the time-merged sum, and each meter's average power over
     that interval as a channel."""
-    series = [read_spl(samples_path(raw_dir, d)).with_mark(mark).sorted_by_time() for d, _ in meters]
+    series = [samples.with_mark(mark).sorted_by_time() for samples, _ in meters]
     intervals_ns = [interval_ns for _, interval_ns in meters]
     first = series[0]
     starts, ends = sample_intervals(first.t_ns, intervals_ns[0])

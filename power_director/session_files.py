@@ -19,8 +19,9 @@ from analyzer_drivers.formats.session_layout import (
 )
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config import Config
-from power_director.journal import write_merged_spl, write_phase_spl
+from power_director.journal import write_merged_spl, write_phase_spls
 from reports.mlperf_layout import write_power_dir
+from reports.spl import PowerSeries, mapped_samples, read_spl
 from reports.version import tool_version
 
 
@@ -28,22 +29,31 @@ def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
     """Derive every file from the raw records: each phase's ``spl.txt`` and ``power/``.
 
     With ``sum`` analyzers (several supplies), ``spl.txt`` holds multichannel lines: the
-    time-merged sum, then each meter as a channel.
+    time-merged sum, then each meter as a channel. Each raw samples file is read once.
     """
     driver = meta.get("analyzer", {}).get("driver")
-    primary_ms = int(meta.get("interval_ms", 1000))
-    summed = [(a["driver"], int(a.get("interval_ms", primary_ms)) * NS_PER_MS)
-              for a in meta.get("analyzers", []) if a.get("role") == "sum"]
     raw = session_dir / RAW_DIR
-    if driver and samples_path(raw, driver).is_file():
-        for phase, recorded in meta.get("phases", {}).items():
-            mark = recorded.get("mark")
-            spl = session_dir / phase_dir(phase) / "spl.txt"
-            if mark and summed:
-                write_merged_spl(raw, [(driver, primary_ms * NS_PER_MS), *summed], mark, spl)
-            elif mark:
-                write_phase_spl(raw, driver, mark, spl)
-    write_power_dir(session_dir, meta)
+    if not driver or not samples_path(raw, driver).is_file():
+        write_power_dir(session_dir, meta)
+        return
+    spl_paths = [(str(recorded["mark"]), session_dir / phase_dir(phase) / "spl.txt")
+                 for phase, recorded in meta.get("phases", {}).items() if recorded.get("mark")]
+    with mapped_samples(samples_path(raw, driver)) as primary:
+        summed = _summed_meters(raw, meta) if spl_paths else []
+        if summed:
+            primary_ns = int(meta.get("interval_ms", 1000)) * NS_PER_MS
+            for mark, spl in spl_paths:
+                write_merged_spl([(primary.series, primary_ns), *summed], mark, spl)
+        elif spl_paths:
+            write_phase_spls(primary.text_lines(), spl_paths)
+        write_power_dir(session_dir, meta, primary.series)
+
+
+def _summed_meters(raw: Path, meta: dict[str, Any]) -> list[tuple[PowerSeries, int]]:
+    """The ``sum`` analyzers' samples, each file read once, with their sampling intervals (ns)."""
+    primary_ms = int(meta.get("interval_ms", 1000))
+    return [(read_spl(samples_path(raw, a["driver"])), int(a.get("interval_ms", primary_ms)) * NS_PER_MS)
+            for a in meta.get("analyzers", []) if a.get("role") == "sum"]
 
 
 def provenance(config: Config) -> dict[str, Any]:

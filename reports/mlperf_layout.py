@@ -18,6 +18,7 @@ from analyzer_drivers.formats.session_layout import PhaseTimes, events_path
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 from reports.mlperf_checks import MLPERF_DEVICE_TYPES
 from reports.ptd_logs import ptd_log_text
+from reports.spl import PowerSeries
 
 RESULT_FILES = (
     "power/client.log",
@@ -196,12 +197,13 @@ def _write_ptd_out(session_dir: Path, meta: dict[str, Any], events: list[dict[st
         (run_1 / "ptd_out.txt").write_text(text, encoding="utf-8")
 
 
-def write_power_dir(session_dir: Path, meta: dict[str, Any]) -> None:
-    """Write ``power/``'s logs, then the two descriptors with the sha1 of every result file."""
+def write_power_dir(session_dir: Path, meta: dict[str, Any], samples: PowerSeries | None = None) -> None:
+    """Write ``power/``'s logs, then the two descriptors with the sha1 of every result file.
+    ``samples``: the wall meter's raw samples when the caller has read them already."""
     power = session_dir / "power"
     power.mkdir(exist_ok=True)
     events = list(read_events(session_dir))
-    (power / "ptd_logs.txt").write_text(ptd_log_text(session_dir, meta, events), encoding="utf-8")
+    (power / "ptd_logs.txt").write_text(ptd_log_text(session_dir, meta, events, samples), encoding="utf-8")
     (power / "server.log").write_text(
         _text_log(events, ("identified", "exchange", "phase_start", "phase_stop", "aborted")),
         encoding="utf-8",

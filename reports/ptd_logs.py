@@ -20,7 +20,7 @@ from typing import Any
 from analyzer_drivers.formats.session_layout import RAW_DIR, samples_path
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 from reports.phase_report import _sample_uncertainty
-from reports.spl import read_spl
+from reports.spl import PowerSeries, read_spl
 
 UNCERTAINTY_LIMIT = 0.01
 
@@ -61,12 +61,13 @@ def _exchange_lines(events: list[dict[str, Any]], analyzer: dict[str, Any]) -> l
     return lines
 
 
-def _warning_lines(session_dir: Path, meta: dict[str, Any]) -> list[tuple[int, str]]:
+def _raw_samples(session_dir: Path, meta: dict[str, Any]) -> PowerSeries | None:
     driver = meta.get("analyzer", {}).get("driver")
     raw = samples_path(session_dir / RAW_DIR, str(driver))
-    if not driver or not raw.is_file():
-        return []
-    samples = read_spl(raw)
+    return read_spl(raw) if driver and raw.is_file() else None
+
+
+def _warning_lines(samples: PowerSeries, meta: dict[str, Any]) -> list[tuple[int, str]]:
     lines = []
     for phase, recorded in meta.get("phases", {}).items():
         series = samples.with_mark(str(recorded.get("mark")))
@@ -79,7 +80,12 @@ def _warning_lines(session_dir: Path, meta: dict[str, Any]) -> list[tuple[int, s
     return lines
 
 
-def ptd_log_text(session_dir: Path, meta: dict[str, Any], events: list[dict[str, Any]]) -> str:
-    """The whole file, lines in time order (a stable sort keeps same-time lines in order)."""
-    lines = _exchange_lines(events, meta.get("analyzer", {})) + _warning_lines(session_dir, meta)
+def ptd_log_text(session_dir: Path, meta: dict[str, Any], events: list[dict[str, Any]],
+                 samples: PowerSeries | None = None) -> str:
+    """The whole file, lines in time order (a stable sort keeps same-time lines in order).
+    ``samples``: the wall meter's raw samples when the caller has read them already."""
+    if samples is None:
+        samples = _raw_samples(session_dir, meta)
+    lines = _exchange_lines(events, meta.get("analyzer", {}))
+    lines += _warning_lines(samples, meta) if samples is not None else []
     return "".join(text for _, text in sorted(lines, key=lambda line: line[0]))

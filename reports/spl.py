@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import io
 import mmap
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from analyzer_drivers.formats import ptd_scan
 from analyzer_drivers.formats.errors import FormatError
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 _BLOCK_BYTES = 1 << 22
 _THREADS = min(2, os.cpu_count() or 1)
@@ -79,6 +84,55 @@ def read_spl(
             return PowerSeries.empty()
         with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             return _scan(mapped, begin_ns, end_ns, watts_only=watts_only)
+
+
+class MappedSamples:
+    """A sample file mapped once: its series (scanned once, on first use) and its text lines,
+    for everything that is derived from one file (a session's ``raw/`` journal at its finish)."""
+
+    def __init__(self, data: bytes | mmap.mmap) -> None:
+        self._data = data
+        self._series: PowerSeries | None = None
+
+    @property
+    def series(self) -> PowerSeries:
+        if self._series is None:
+            self._series = _scan(self._data, None, None, watts_only=False)
+        return self._series
+
+    def text_lines(self) -> Iterator[str]:
+        """The lines as ``open(path, encoding="utf-8", errors="replace")`` gives them."""
+        yield from io.TextIOWrapper(io.BufferedReader(_MappedStream(self._data)), encoding="utf-8",
+                                    errors="replace")
+
+
+class _MappedStream(io.RawIOBase):
+    """Mapped bytes read as a stream, without a copy of the whole mapping."""
+
+    def __init__(self, data: bytes | mmap.mmap) -> None:
+        self._data, self._offset = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        chunk = self._data[self._offset : self._offset + memoryview(buffer).nbytes]
+        memoryview(buffer).cast("B")[: len(chunk)] = chunk
+        self._offset += len(chunk)
+        return len(chunk)
+
+
+@contextmanager
+def mapped_samples(path: Path) -> Iterator[MappedSamples]:
+    """``path`` opened and mapped once, for as long as the ``with`` block lasts."""
+    if not path.is_file():
+        raise SplError(f"no sample file at {path}")
+    with path.open("rb") as stream:
+        if os.fstat(stream.fileno()).st_size == 0:
+            yield MappedSamples(b"")
+            return
+        with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            yield MappedSamples(mapped)
 
 
 def _scan(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from analyzer_drivers.formats.session_layout import RAW_DIR, phase_dir, read_session_meta, samples_path
 from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
@@ -23,7 +24,9 @@ from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config import AnalyzerConfig, Config, SessionConfig
 from power_director.session import Session
+from power_director.session_files import rebuild_session_files
 from tests import mlperf_rules
+from tests.file_opens import counted_opens
 from tests.mlperf_checker import SOURCE_RULES, failed_rules
 
 #: PTDaemon 1.10+'s line per sample over the limit (PROTOCOLS.md §1; the checker's
@@ -107,3 +110,25 @@ def test_samples_over_one_percent_are_warned_and_fail(
         mlperf_rules.ptd_logs(session)
     report = json.loads((session / "report.json").read_text())
     assert {c["name"]: c["status"] for c in report["checks"]}["testing_sample_uncertainty"] == "fail"
+
+
+def test_a_finish_reads_the_raw_journal_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each phase's spl.txt and ptd_logs.txt's per-sample warnings come from one read of the
+    wall meter's raw samples, and are what the raw lines of each mark say."""
+    session = measure(tmp_path, "Offline", 2, watts=3.0, pf=0.05)  # warnings need the samples
+    meta = read_session_meta(session)
+    raw = samples_path(session / RAW_DIR, meta["analyzer"]["driver"])
+    marks = {phase_dir(phase): recorded["mark"] for phase, recorded in meta["phases"].items()}
+    derived = [session / "power" / "ptd_logs.txt", *(session / phase / "spl.txt" for phase in marks)]
+    written = {path: path.read_bytes() for path in derived}
+    for path in derived:
+        path.unlink()
+    with counted_opens(monkeypatch) as opens:
+        rebuild_session_files(session, meta)
+    assert opens[raw.resolve()] == 1
+    assert {path: path.read_bytes() for path in derived} == written
+    assert UNCERTAINTY_LINE.search(written[derived[0]].decode())
+    raw_lines = raw.read_text().splitlines(keepends=True)
+    for phase, mark in marks.items():  # a 2-channel line: its mark before its channels
+        expected = [line for line in raw_lines if f",Mark,{mark},Ch1," in line]
+        assert len(expected) > 2 and (session / phase / "spl.txt").read_text() == "".join(expected)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from analyzer_drivers.formats.session_layout import read_session_meta
 from analyzer_drivers.ptd import PtdAnalyzer
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
@@ -16,7 +17,9 @@ from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config import AnalyzerConfig, Config, SessionConfig
 from power_director.session import Session, SessionError
+from power_director.session_files import rebuild_session_files
 from reports.spl import read_spl
+from tests.file_opens import counted_opens
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +57,18 @@ def test_supplies_are_summed_by_time(session_dir: Path) -> None:
     line = (session_dir / "run_1" / "spl.txt").read_text().splitlines()[3]
     assert ",Volts,-1.000000,Amps,-1.000000,PF,-1.000000,Mark," in line
     assert ",Ch1,Watts,100." in line and ",Ch2,Watts,150." in line
+
+
+def test_a_rebuild_reads_each_summed_journal_once(session_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spl = session_dir / "run_1" / "spl.txt"
+    written = spl.read_bytes()
+    meta = read_session_meta(session_dir)
+    raws = {a["role"]: (session_dir / "raw" / f"{a['driver']}.samples.txt").resolve()
+            for a in meta["analyzers"]}
+    with counted_opens(monkeypatch) as opens:
+        rebuild_session_files(session_dir, meta)
+    assert {role: opens[path] for role, path in raws.items()} == {"primary": 1, "sum": 1, "beside": 0}
+    assert spl.read_bytes() == written
 
 
 def test_each_meter_keeps_its_raw_samples_and_ranges(session_dir: Path) -> None:
