@@ -127,10 +127,7 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     sections: list[AnalyzerConfig | SessionConfig | ServiceConfig | TelemetryConfig | None] = [
         analyzer, *(meter for _, meter in extras), session, service, telemetry]
     problems += [problem for section in sections if section is not None for problem in section.problems()]
-    try:
-        system = system_from_dict(data)
-    except ConfigError as exc:
-        problems.append(str(exc))
+    system = system_from_dict(data, problems)
     raise_all(problems)
     config = (Config(analyzer, session, service, extras, telemetry, system)
               if analyzer and session and service and telemetry else None)

@@ -19,8 +19,9 @@ Example (meters are named by their driver name, e.g. ``stream-<agent>-<meter>`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from analyzer_drivers.formats.errors import ConfigError
 
@@ -62,6 +63,9 @@ class SystemConfig:
 
     def meters(self) -> list[str]:
         return [m for n in self.nodes for m in n.meters] + [s.meter for s in self.switches if s.meter]
+
+
+Table = TypeVar("Table", NodeConfig, SwitchConfig)
 
 
 def _name(table: dict[str, Any], kind: str) -> str:
@@ -108,24 +112,41 @@ def _switch(table: Any) -> SwitchConfig:
     return SwitchConfig(name, max_spec_watts=float(spec), provisioning_ratio=float(ratio))
 
 
-def system_from_dict(data: dict[str, Any]) -> SystemConfig | None:
-    """The ``node`` and ``switch`` arrays of a config, or None when there are no nodes."""
+def _each(read: Callable[[Any], Table], tables: list[Any], problems: list[str]) -> list[Table]:
+    """``read`` of each table; the problem of each table that has one is added to ``problems``."""
+    read_tables = []
+    for table in tables:
+        try:
+            read_tables.append(read(table))
+        except ConfigError as exc:
+            problems.append(str(exc))
+    return read_tables
+
+
+def system_from_dict(data: dict[str, Any], problems: list[str]) -> SystemConfig | None:
+    """The ``node`` and ``switch`` arrays of a config, or None when there are no nodes or they
+    have problems: each table's, and then those between tables, added to ``problems``."""
     nodes_data, switches_data = data.get("node"), data.get("switch")
     if nodes_data is None:
         if switches_data is not None:
-            raise ConfigError("[[switch]] tables need [[node]] tables too")
+            problems.append("[[switch]] tables need [[node]] tables too")
         return None
     if not isinstance(nodes_data, list) or not isinstance(switches_data or [], list):
-        raise ConfigError("node and switch must be arrays of tables: [[node]], [[switch]]")
-    system = SystemConfig(tuple(_node(t) for t in nodes_data), tuple(_switch(t) for t in switches_data or []))
-    names = [n.name for n in system.nodes] + [s.name for s in system.switches]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"two nodes or switches share a name: {', '.join(names)}")
-    meters = system.meters()
-    twice = sorted({m for m in meters if meters.count(m) > 1})
-    if twice:
-        raise ConfigError(f"meter(s) {', '.join(twice)} belong to more than one node or switch")
-    return system
+        problems.append("node and switch must be arrays of tables: [[node]], [[switch]]")
+        return None
+    found: list[str] = []
+    nodes, switches = _each(_node, nodes_data, found), _each(_switch, switches_data or [], found)
+    system = SystemConfig(tuple(nodes), tuple(switches))
+    if not found:
+        names = [n.name for n in system.nodes] + [s.name for s in system.switches]
+        if len(set(names)) != len(names):
+            found.append(f"two nodes or switches share a name: {', '.join(names)}")
+        meters = system.meters()
+        twice = sorted({m for m in meters if meters.count(m) > 1})
+        if twice:
+            found.append(f"meter(s) {', '.join(twice)} belong to more than one node or switch")
+    problems += found
+    return None if found else system
 
 
 def check_system_meters(system: SystemConfig, primary_and_sum: list[str]) -> None:

@@ -119,3 +119,17 @@ def test_a_problem_that_follows_from_another_is_not_listed_twice() -> None:
     with pytest.raises(ConfigError) as caught:  # a bad auth: not also what credentials would need
         AnalyzerConfig(type="redfish", url="http://bmc", auth="digest").validate()
     assert str(caught.value) == "[analyzer] auth 'digest' must be one of session, basic, none"
+
+
+def test_every_node_and_switch_table_with_a_problem_is_listed() -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict({
+            "node": [{"name": "n1", "meters": []}, {"name": "n2", "meters": ["a"], "gpus": 8}],
+            "switch": [{"name": "leaf", "max_spec_watts": 650.0, "provisioning_ratio": 2}],
+        })
+    assert _listed(str(caught.value)) == [
+        "[[node]] n1: meters must be a non-empty list of meter names",
+        "[[node]] n2: unknown key(s): gpus",
+        "[[switch]] leaf: without a meter it needs max_spec_watts > 0 and 0 < provisioning_ratio ≤ 1 "
+        "(estimated = max spec power × provisioning ratio)",
+    ]
