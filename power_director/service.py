@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from loadgen_bridge.workload import Workload
 from power_director.assembly import build_session, open_exporter, open_telemetry
 from power_director.config import Config, ConfigError
 from power_director.exporter import DirectorExporter
+from power_director.observe import SessionObserver
 from power_director.remote_workload import RemoteWorkload
 from power_director.service_host import SESSION_ERRORS, check_label
 from power_director.session import Session
@@ -55,9 +56,11 @@ class DirectorService:
     """Listens for agents; runs one Session at a time against the configured analyzer."""
 
     def __init__(
-        self, config: Config, *, out_root: Path | None = None, say: Callable[[str], None] = print
+        self, config: Config, *, out_root: Path | None = None, say: Callable[[str], None] = print,
+        observers: Sequence[SessionObserver] = (),
     ) -> None:
         self.config = config
+        self.observers = list(observers)  # every session's, besides the exporter
         self.service = config.service
         self.out_root = out_root or Path(config.session.out_dir)
         self.say = say
@@ -71,7 +74,7 @@ class DirectorService:
 
     def new_session(self, workload: Workload, label: str) -> Session:
         """A Session as ``run`` builds it: extra meters, telemetry and all."""
-        watching = [self.exporter] if self.exporter is not None else []
+        watching = [*self.observers, *([self.exporter] if self.exporter is not None else [])]
         return build_session(self.config, workload, out_root=self.out_root, label=label,
                              say=self.say, observers=watching, telemetry=self.telemetry)
 
@@ -145,6 +148,10 @@ class DirectorService:
             self.say(f"{channel.peer}: {exc}")
         except Exception as exc:  # one bad connection must never take the service down
             self.say(f"{channel.peer}: internal error: {type(exc).__name__}: {exc}")
+        except asyncio.CancelledError:
+            # close() ends the connection; Python 3.11's stream callback would log a handler
+            # that ends cancelled as an error with a traceback (3.12 checks).
+            pass
         finally:
             await channel.close()
 
@@ -241,9 +248,11 @@ async def send_session_files(channel: Channel, session_dir: Path) -> None:
     await channel.send({"type": "files_end"})
 
 
-async def serve(config: Config, say: Callable[[str], None] = print) -> None:
+async def serve(
+    config: Config, say: Callable[[str], None] = print, observers: Sequence[SessionObserver] = ()
+) -> None:
     """Run the service until cancelled (``power-director serve``)."""
-    service = DirectorService(config, say=say)
+    service = DirectorService(config, say=say, observers=observers)
     await service.start()
     try:
         await asyncio.Event().wait()

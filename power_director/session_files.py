@@ -55,3 +55,13 @@ def provenance(config: Config) -> dict[str, Any]:
     }
 
 
+
+
+def missing_parents(path: Path) -> list[Path]:
+    """The ancestors of ``path`` that do not exist yet, deepest first."""
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing
