@@ -72,6 +72,7 @@ from analyzer_drivers.plug import parse_broker
 from analyzer_drivers.plug_shelly import component_error
 from analyzer_drivers.plug_tasmota import DEFAULT_FULL_TOPIC, channel_error, full_topic_error
 from analyzer_drivers.ptd_zone import zone_error
+from power_director.system_name import system_name_problem
 
 if TYPE_CHECKING:
     from power_director.system_config import SystemConfig
@@ -287,8 +288,11 @@ class SessionConfig:
     poll_interval_s: float = 0.5
     reconnect_timeout_s: float = 30.0  # how long a phase waits for a lost analyzer to come back
     results_url: str = ""  # a lab's results store, postgresql://… (reports.store_pg); empty: none
+    system: str = ""  # the system under test's name; empty: the SUT agent's host, else this host
 
     def validate(self) -> None:
+        if problem := system_name_problem(self.system):
+            raise ConfigError(problem)
         if not self.label or any(c in self.label for c in "/\\,\n"):
             raise ConfigError(f"[session] label {self.label!r} must be non-empty, without / \\ , or newline")
         if self.settle_s < 0:

@@ -33,6 +33,7 @@ from power_director.observe import SessionObserver
 from power_director.remote_workload import RemoteWorkload
 from power_director.service_host import SESSION_ERRORS, check_label
 from power_director.session import Session
+from power_director.system_name import reported_host, system_under_test
 from power_director.telemetry import MqttTelemetry
 from power_director.v3 import serve_v3
 from reports.summary import summary_text
@@ -72,11 +73,14 @@ class DirectorService:
         self.telemetry: MqttTelemetry | None = None  # [telemetry], open while the service runs
         self.exporter: DirectorExporter | None = None  # [telemetry] prometheus_port, likewise
 
-    def new_session(self, workload: Workload, label: str) -> Session:
-        """A Session as ``run`` builds it: extra meters, telemetry and all."""
+    def new_session(self, workload: Workload, label: str, sut_host: str = "") -> Session:
+        """A Session as ``run`` builds it: extra meters, telemetry and all; the system it
+        measures is the remote SUT ``sut_host`` unless the config names one."""
         watching = [*self.observers, *([self.exporter] if self.exporter is not None else [])]
-        return build_session(self.config, workload, out_root=self.out_root, label=label,
-                             say=self.say, observers=watching, telemetry=self.telemetry)
+        session = build_session(self.config, workload, out_root=self.out_root, label=label,
+                                say=self.say, observers=watching, telemetry=self.telemetry)
+        session.meta.update(system_under_test(self.config.session.system, sut_host))
+        return session
 
     async def start(self) -> int:
         """Listen; returns the bound port (config port 0 picks a free one)."""
@@ -182,7 +186,8 @@ class DirectorService:
             return
         try:
             await self._agent_session(
-                channel, label, str(request.get("workload", "workload"))[:200]
+                channel, label, str(request.get("workload", "workload"))[:200],
+                reported_host(request.get("host")) or channel.peer_host,
             )
         finally:
             self.release()
@@ -201,9 +206,9 @@ class DirectorService:
                 return None
             await channel.error("unexpected", f"expected 'open', got {request['type']!r}")
 
-    async def _agent_session(self, channel: Channel, label: str, workload: str) -> None:
+    async def _agent_session(self, channel: Channel, label: str, workload: str, sut_host: str) -> None:
         remote = RemoteWorkload(channel, self.service, f"remote SUT {channel.peer}: {workload}")
-        session = self.new_session(remote, label)
+        session = self.new_session(remote, label, sut_host)
         remote.bind(session.meta)
         self.active = f"agent {channel.peer} ({session.name})"
         await channel.send({"type": "opened", "session": session.name})

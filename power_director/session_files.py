@@ -20,6 +20,7 @@ from analyzer_drivers.formats.session_layout import (
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config import Config
 from power_director.journal import write_merged_spl, write_phase_spl
+from power_director.system_name import system_under_test
 from reports.mlperf_layout import write_power_dir
 from reports.version import tool_version
 
@@ -52,6 +53,7 @@ def provenance(config: Config) -> dict[str, Any]:
     return {
         "tool_version": tool_version(), "host": socket.gethostname(),
         "command": shlex.join(sys.argv), "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],
+        **system_under_test(config.session.system),  # a remote SUT's service says its host
     }
 
 
