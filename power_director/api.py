@@ -12,6 +12,15 @@ or, Zeus-style, named windows that may overlap:
     result = monitor.end_window("train")
     monitor.close()
 
+Inside an event loop, the same with ``await``; the loop never blocks on the meter:
+
+    async with power_director.measure(meter="sim") as m:
+        await work()
+    monitor = power_director.measure(meter="sim")
+    await monitor.abegin_window("step")
+    result = await monitor.aend_window("step")
+    await monitor.aclose()
+
 A background thread runs the meter's async driver: it connects, starts one untimed
 measurement at the first window and polls it until ``close()``; each window's energy is
 the time-weighted integral of those samples over exactly its interval.
@@ -109,6 +118,7 @@ class PowerMonitor:
         self._thread: threading.Thread | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
+        self._start_lock = threading.Lock()  # two windows begun at once start one sampler
         self._error: BaseException | None = None
 
     # --- windows -------------------------------------------------------------------------
@@ -146,14 +156,31 @@ class PowerMonitor:
         if window is not None:
             self.result = self._window_result("measure", *window)
 
+    # --- the same from an event loop: each blocking step in a worker thread ------------------
+    async def abegin_window(self, name: str) -> None:
+        await asyncio.to_thread(self.begin_window, name)
+
+    async def aend_window(self, name: str) -> WindowResult:
+        return await asyncio.to_thread(self.end_window, name)
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    async def __aenter__(self) -> PowerMonitor:
+        await asyncio.to_thread(self.__enter__)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await asyncio.to_thread(self.__exit__, exc_type, exc, tb)
+
     # --- the background sampler -------------------------------------------------------------
     def _start(self) -> None:
-        if self._thread is not None:
-            self._raise_failure()
-            return
-        self._thread = threading.Thread(target=self._thread_main, name="power-director-measure",
-                                        daemon=True)
-        self._thread.start()
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._thread_main, daemon=True,
+                                                name="power-director-measure")
+                self._thread.start()
         if not self._ready.wait(self.connect_timeout_s + 5) and self._error is None:
             self._error = MeasureError(f"the meter did not start within {self.connect_timeout_s:g} s")
         self._raise_failure()
@@ -261,7 +288,8 @@ def measure(meter: Any = "sim", *, interval_ms: int | None = None,
     """A monitor for ``meter``: ``"sim"`` (a PTDaemon simulator on loopback whose power follows
     this process's CPU demand), a config file path, an ``AnalyzerConfig``, an ``Analyzer``
     or a power model. Use it with ``with`` (then ``.result``) or ``begin_window``/``end_window``;
-    ``close()`` when done."""
+    ``close()`` when done. In a coroutine: ``async with``, ``await abegin_window(...)``/
+    ``aend_window(...)``, ``await aclose()``."""
     return PowerMonitor(meter, interval_ms=interval_ms, poll_interval_s=poll_interval_s)
 
 

@@ -8,9 +8,8 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from loadgen_bridge.workload import CommandWorkload
 from power_director import datacenter_cli
 from power_director.assembly import build_session, open_exporter, open_telemetry
 from power_director.cli_help import positive_float, positive_int, with_defaults
+from power_director.cli_interrupt import Interrupted, SessionTracker, cancellable, interrupted_text
 from power_director.cli_results import add_results_commands, run_compare, run_ls
 from power_director.cli_sim import add_sim_commands, broker_option, run_sim
 from power_director.config import ConfigError, TelemetryConfig, load_config
@@ -49,7 +49,7 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
-MEASURING_COMMANDS = ("run", "demo", "agent")
+MEASURING_COMMANDS = ("run", "demo", "agent", "serve")
 # Every error of ours is a PowerDirectorError; OSError is the system's (a full disk, a refused port).
 EXPECTED_ERRORS = (PowerDirectorError, OSError)
 
@@ -172,8 +172,10 @@ def _workload_argv(args: argparse.Namespace) -> list[str]:
     return argv
 
 
-async def _serve(args: argparse.Namespace) -> int:
-    await serve(load_config(args.config))
+async def _serve(args: argparse.Namespace, tracker: SessionTracker) -> int:
+    config = load_config(args.config)
+    tracker.out_root = Path(config.session.out_dir)
+    await serve(config, observers=[tracker])
     return 0
 
 
@@ -224,15 +226,16 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
     return 0 if all(r["valid"] for r in reports) else EXIT_INVALID
 
 
-async def _run(args: argparse.Namespace) -> int:
+async def _run(args: argparse.Namespace, tracker: SessionTracker) -> int:
     config = load_config(args.config)
     argv = _workload_argv(args)
+    tracker.out_root = args.out or Path(config.session.out_dir)
 
     async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
         session = build_session(
             config, CommandWorkload(argv, args.loadgen_logs),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
-            observers=observers, repeat=args.repeat, reuse_ranging=args.reuse_ranging,
+            observers=[*observers, tracker], repeat=args.repeat, reuse_ranging=args.reuse_ranging,
         )
         report = await session.run()
         record_session(config, session.dir)
@@ -244,11 +247,13 @@ async def _run(args: argparse.Namespace) -> int:
     return await _observed(args, config.telemetry, body)
 
 
-async def _demo(args: argparse.Namespace) -> int:
+async def _demo(args: argparse.Namespace, tracker: SessionTracker) -> int:
+    tracker.out_root = args.out
+
     async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
         summary = (lambda _text: None) if args.json else print
-        return await run_demo(args.out, args.seconds, say, observers=observers, repeat=args.repeat,
-                              summary=summary)
+        return await run_demo(args.out, args.seconds, say, observers=[*observers, tracker],
+                              repeat=args.repeat, summary=summary)
 
     return await _observed(args, TelemetryConfig(), body)
 
@@ -324,47 +329,19 @@ def _submission(args: argparse.Namespace) -> int:
     return 0
 
 
-class Interrupted(PowerDirectorError):
-    """SIGINT or SIGTERM stopped the command; what was measured is on disk."""
-
-
-async def _cancellable(work: Coroutine[Any, Any, int]) -> int:
-    """Run ``work``; SIGINT/SIGTERM cancel it, so a session stops its analyzer, restores the
-    ranges and writes what it has before the process exits."""
-    task = asyncio.ensure_future(work)
-    loop = asyncio.get_running_loop()
-    received: list[str] = []
-
-    def cancel(name: str) -> None:
-        received.append(name)
-        task.cancel()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, cancel, signum.name)
-    try:
-        return await task
-    except asyncio.CancelledError:
-        if received:
-            raise Interrupted(f"stopped by {received[0]}; raw data kept") from None
-        raise
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
-
-
-def dispatch(args: argparse.Namespace) -> int:
+def dispatch(args: argparse.Namespace, tracker: SessionTracker) -> int:
     if args.command == "demo":
-        return asyncio.run(_cancellable(_demo(args)))
+        return asyncio.run(cancellable(_demo(args, tracker), "demo", tracker))
     if args.command == "run":
-        return asyncio.run(_cancellable(_run(args)))
+        return asyncio.run(cancellable(_run(args, tracker), "run", tracker))
     if args.command == "report":
         return _report(args)
     if args.command == "audit":
         return _audit(args)
     if args.command == "serve":
-        return asyncio.run(_serve(args))
+        return asyncio.run(cancellable(_serve(args, tracker), "serve", tracker))
     if args.command == "agent":
-        return asyncio.run(_agent(args))
+        return asyncio.run(cancellable(_agent(args), "agent"))
     if args.command == "meter-agent":
         return asyncio.run(run_meter_agent(args.config))
     if args.command == "compare":
@@ -382,8 +359,9 @@ def dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    tracker = SessionTracker()
     try:
-        return dispatch(args)
+        return dispatch(args, tracker)
     except BrokenPipeError:
         # The reader went away (``| head``): what it wanted is printed; say nothing more.
         with contextlib.suppress(OSError):
@@ -395,14 +373,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EXPECTED_ERRORS as exc:
         print(f"power-director: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # before a command's own handler is installed, or after it
         if args.command in MEASURING_COMMANDS:
-            print("power-director: error: interrupted; raw data kept", file=sys.stderr)
+            print(f"power-director: error: {interrupted_text(args.command, 'SIGINT', tracker)}",
+                  file=sys.stderr)
         else:
             print(f"power-director: {args.command} stopped (interrupted)", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as exc:  # a bug of ours: still one line, and the raw data stays on disk
-        print(f"power-director: internal error: {type(exc).__name__}: {exc} (raw data kept; "
+        kept = tracker.kept()
+        where = f"raw data kept in {', '.join(map(str, kept))}; " if kept else ""
+        print(f"power-director: internal error: {type(exc).__name__}: {exc} ({where}"
               "please report this)", file=sys.stderr)
         return EXIT_INTERNAL
 

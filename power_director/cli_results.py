@@ -22,7 +22,8 @@ def _add_filters(command: argparse.ArgumentParser) -> None:
     group.add_argument("--scenario", help="e.g. Offline")
     group.add_argument("--label", help="the session label, e.g. resnet50")
     group.add_argument("--meter", help="analyzer name, model or driver, e.g. WT310")
-    group.add_argument("--system", help="host or workload description")
+    group.add_argument("--system", help="the system under test: [session] system, else the SUT "
+                       "agent's host, else the director's")
     group.add_argument("--status", help="completed or aborted")
     valid = group.add_mutually_exclusive_group()
     valid.add_argument("--valid", dest="valid", action="store_const", const=True, default=None,

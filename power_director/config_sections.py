@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from analyzer_drivers.formats.errors import ConfigError
 from analyzer_drivers.plug import parse_broker
+from power_director.system_name import system_name_problem
 
 
 def positive(section: str, key: str, value: float) -> list[str]:
@@ -30,9 +31,12 @@ class SessionConfig:
     poll_interval_s: float = 0.5
     reconnect_timeout_s: float = 30.0  # how long a phase waits for a lost analyzer to come back
     results_url: str = ""  # a lab's results store, postgresql://… (reports.store_pg); empty: none
+    system: str = ""  # the system under test's name; empty: the SUT agent's host, else this host
 
     def problems(self) -> list[str]:
         found = []
+        if problem := system_name_problem(self.system):
+            found.append(problem)
         if not self.label or any(c in self.label for c in "/\\,\n"):
             found.append(f"[session] label {self.label!r} must be non-empty, without / \\ , or newline")
         if self.settle_s < 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,11 @@ from loadgen_bridge.workload import Workload
 from power_director.assembly import build_session, open_exporter, open_telemetry
 from power_director.config import Config, ConfigError
 from power_director.exporter import DirectorExporter
+from power_director.observe import SessionObserver
 from power_director.remote_workload import RemoteWorkload
 from power_director.service_host import SESSION_ERRORS, check_label
 from power_director.session import Session
+from power_director.system_name import reported_host, system_under_test
 from power_director.telemetry import MqttTelemetry
 from power_director.v3 import serve_v3
 from reports.summary import summary_text
@@ -55,9 +57,11 @@ class DirectorService:
     """Listens for agents; runs one Session at a time against the configured analyzer."""
 
     def __init__(
-        self, config: Config, *, out_root: Path | None = None, say: Callable[[str], None] = print
+        self, config: Config, *, out_root: Path | None = None, say: Callable[[str], None] = print,
+        observers: Sequence[SessionObserver] = (),
     ) -> None:
         self.config = config
+        self.observers = list(observers)  # every session's, besides the exporter
         self.service = config.service
         self.out_root = out_root or Path(config.session.out_dir)
         self.say = say
@@ -69,11 +73,14 @@ class DirectorService:
         self.telemetry: MqttTelemetry | None = None  # [telemetry], open while the service runs
         self.exporter: DirectorExporter | None = None  # [telemetry] prometheus_port, likewise
 
-    def new_session(self, workload: Workload, label: str) -> Session:
-        """A Session as ``run`` builds it: extra meters, telemetry and all."""
-        watching = [self.exporter] if self.exporter is not None else []
-        return build_session(self.config, workload, out_root=self.out_root, label=label,
-                             say=self.say, observers=watching, telemetry=self.telemetry)
+    def new_session(self, workload: Workload, label: str, sut_host: str = "") -> Session:
+        """A Session as ``run`` builds it: extra meters, telemetry and all; the system it
+        measures is the remote SUT ``sut_host`` unless the config names one."""
+        watching = [*self.observers, *([self.exporter] if self.exporter is not None else [])]
+        session = build_session(self.config, workload, out_root=self.out_root, label=label,
+                                say=self.say, observers=watching, telemetry=self.telemetry)
+        session.meta.update(system_under_test(self.config.session.system, sut_host))
+        return session
 
     async def start(self) -> int:
         """Listen; returns the bound port (config port 0 picks a free one)."""
@@ -145,6 +152,10 @@ class DirectorService:
             self.say(f"{channel.peer}: {exc}")
         except Exception as exc:  # one bad connection must never take the service down
             self.say(f"{channel.peer}: internal error: {type(exc).__name__}: {exc}")
+        except asyncio.CancelledError:
+            # close() ends the connection; Python 3.11's stream callback would log a handler
+            # that ends cancelled as an error with a traceback (3.12 checks).
+            pass
         finally:
             await channel.close()
 
@@ -175,7 +186,8 @@ class DirectorService:
             return
         try:
             await self._agent_session(
-                channel, label, str(request.get("workload", "workload"))[:200]
+                channel, label, str(request.get("workload", "workload"))[:200],
+                reported_host(request.get("host")) or channel.peer_host,
             )
         finally:
             self.release()
@@ -194,9 +206,9 @@ class DirectorService:
                 return None
             await channel.error("unexpected", f"expected 'open', got {request['type']!r}")
 
-    async def _agent_session(self, channel: Channel, label: str, workload: str) -> None:
+    async def _agent_session(self, channel: Channel, label: str, workload: str, sut_host: str) -> None:
         remote = RemoteWorkload(channel, self.service, f"remote SUT {channel.peer}: {workload}")
-        session = self.new_session(remote, label)
+        session = self.new_session(remote, label, sut_host)
         remote.bind(session.meta)
         self.active = f"agent {channel.peer} ({session.name})"
         await channel.send({"type": "opened", "session": session.name})
@@ -241,9 +253,11 @@ async def send_session_files(channel: Channel, session_dir: Path) -> None:
     await channel.send({"type": "files_end"})
 
 
-async def serve(config: Config, say: Callable[[str], None] = print) -> None:
+async def serve(
+    config: Config, say: Callable[[str], None] = print, observers: Sequence[SessionObserver] = ()
+) -> None:
     """Run the service until cancelled (``power-director serve``)."""
-    service = DirectorService(config, say=say)
+    service = DirectorService(config, say=say, observers=observers)
     await service.start()
     try:
         await asyncio.Event().wait()

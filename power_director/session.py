@@ -39,7 +39,7 @@ from power_director.ranging import (
 from power_director.ranging import (
     SessionError as SessionError,
 )
-from power_director.session_files import provenance, rebuild_session_files
+from power_director.session_files import missing_parents, provenance, rebuild_session_files
 from power_director.system_config import check_system_meters
 from reports.mlperf_checks import meter_identity
 from reports.session_report import write_report
@@ -151,6 +151,7 @@ class Session:
         self.repeat = repeat
         self.reuse_ranging = reuse_ranging
         self._reused = reused_ranges(reuse_ranging) if reuse_ranging else None
+        self._made_roots: list[Path] = []  # output directories run() created
 
     @property
     def primary(self) -> _Meter:
@@ -162,6 +163,7 @@ class Session:
         if self.dir.exists():
             raise SessionError(f"session directory {self.dir} already exists")
         runs = [phase_dir(repeat_phase(k)) for k in range(2, self.repeat + 1)]
+        self._made_roots = missing_parents(self.dir)
         try:
             for sub in (*PHASE_DIRS.values(), *runs, "power", RAW_DIR):
                 (self.dir / sub).mkdir(parents=True)
@@ -197,6 +199,9 @@ class Session:
         made every file in it); one with samples is kept and indexed as aborted."""
         if not any(self.meta.get("samples", {}).values()):
             shutil.rmtree(self.dir, ignore_errors=True)
+            for made in self._made_roots:  # the output directory too, when this session made it
+                with contextlib.suppress(OSError):
+                    made.rmdir()  # only while empty
             return "nothing was measured; no session directory kept"
         index_session(self.dir)
         return f"raw data kept in {self.dir}"
@@ -336,7 +341,13 @@ class Session:
         shown = "testing" if phase.startswith("testing") else phase
         work: asyncio.Task[Window | None] = asyncio.create_task(
             self.workload.run(shown, self.dir / phase_dir(phase)))
-        done, _ = await asyncio.wait({poller, work}, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            done, _ = await asyncio.wait({poller, work}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # stop both before the ranges are restored
+            for task in (poller, work):
+                task.cancel()
+            await asyncio.gather(poller, work, return_exceptions=True)
+            raise
         if poller in done and poller.exception() is not None:
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -20,6 +20,7 @@ from analyzer_drivers.formats.session_layout import (
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config import Config
 from power_director.journal import write_merged_spl, write_phase_spls
+from power_director.system_name import system_under_test
 from reports.mlperf_layout import write_power_dir
 from reports.spl import PowerSeries, mapped_samples, read_spl
 from reports.version import tool_version
@@ -62,6 +63,17 @@ def provenance(config: Config) -> dict[str, Any]:
     return {
         "tool_version": tool_version(), "host": socket.gethostname(),
         "command": shlex.join(sys.argv), "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],
+        **system_under_test(config.session.system),  # a remote SUT's service says its host
     }
 
 
+
+
+def missing_parents(path: Path) -> list[Path]:
+    """The ancestors of ``path`` that do not exist yet, deepest first."""
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing

@@ -197,7 +197,7 @@ class V3Connection:
         holder = self.director.claim(f"v3 client {self.channel.peer}")
         if holder is not None:
             return f"Error: director busy: a session for {holder} is running; try later"
-        self.session = self.director.new_session(self.workload, label)
+        self.session = self.director.new_session(self.workload, label, self.channel.peer_host)
         self.server_uuid = str(uuid.uuid4())
         self.state = "initial"
         self.task = asyncio.create_task(self.measure(self.session))

@@ -258,6 +258,8 @@ def _loadgen_result(loadgen: dict[str, Any]) -> str:
 def provenance_section(report: dict[str, Any]) -> str:
     provenance = report.get("provenance") or {}
     rows = [("power-director version", escape(str(report.get("tool_version") or "—"))),
+            ("System under test", escape(str(provenance.get("system_name") or "—"))
+             + (f" ({escape(str(provenance['system_from']))})" if provenance.get("system_from") else "")),
             ("Host", escape(str(provenance.get("host") or "—"))),
             ("Command", f"<code>{escape(str(provenance.get('command') or '—'))}</code>"),
             ("Workload", escape(str(provenance.get("workload") or "—"))),

@@ -99,6 +99,14 @@ def _efficiency(report: dict[str, Any]) -> tuple[float | None, str | None]:
     return None, None
 
 
+def system_name(meta: dict[str, Any]) -> str | None:
+    """The system under test; a session from before ``system_name`` was recorded ran on the
+    director's host unless a remote SUT (its clock exchanges) says otherwise."""
+    if meta.get("system_name"):
+        return str(meta["system_name"])
+    return None if "clock" in meta or not meta.get("host") else str(meta["host"])
+
+
 def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -141,7 +149,7 @@ def load_session(path: Path | str) -> SessionResult:
         repeat_half_width=_float(repeat.get("half_width")),
         repeat_n=repeat.get("n") if isinstance(repeat.get("n"), int) else None,
         meter=_meter(meta, report),
-        system=meta.get("system") or meta.get("workload"),
+        system=system_name(meta),
         started=_started(meta),
         tool_version=report.get("tool_version") or meta.get("tool_version"),
         config_hash=meta.get("config_hash"),

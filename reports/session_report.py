@@ -244,7 +244,8 @@ def build_session_report(
         "session": meta.get("session_name", session_dir.name),
         "label": meta.get("label"),
         "tool_version": meta.get("tool_version") or tool_version(),
-        "provenance": {key: meta.get(key) for key in ("host", "command", "config_hash", "workload")},
+        "provenance": {key: meta.get(key) for key in (
+            "host", "command", "config_hash", "workload", "system_name", "system_from")},
         "scenario": testing.window.scenario,
         "valid": not problems,
         "mlperf_valid": not problems and all(c.status == "pass" for c in all_checks),

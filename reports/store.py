@@ -20,7 +20,7 @@ from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META
 from reports.results import SessionResult, is_session_dir, load_session
 
 INDEX_FILE = "index.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: system is the system under test
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,7 +117,7 @@ def test_signal_mid_testing_stops_restores_and_keeps(
     director.send_signal(signum)
     _, stderr = director.communicate(timeout=30)
     assert director.returncode == 130 and "Traceback" not in stderr, stderr
-    assert stderr.strip() == f"power-director: error: stopped by {signum.name}; raw data kept"
+    assert stderr.strip() == f"power-director: error: stopped by {signum.name}; raw data kept in {session}"
     meta = json.loads((session / "session.json").read_text())
     assert meta["status"] == "aborted"
     assert meta["samples"] and all(n > 0 for n in meta["samples"].values())

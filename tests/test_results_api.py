@@ -3,6 +3,7 @@ here, ``compare --csv`` equals ``sessions_frame``, aborted sessions are listed a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -17,7 +18,9 @@ import pytest
 
 import power_director as pdr
 from analyzer_drivers.sim.models import constant_model
-from power_director.api import MeasureError
+from analyzer_drivers.sim.ptd_server import PtdSimulator
+from power_director.api import MeasureError, WindowResult
+from power_director.config import AnalyzerConfig
 from reports.store import INDEX_FILE, Query, SqliteStore
 from tests.conftest import run_cli, session_dirs
 
@@ -78,6 +81,50 @@ def test_a_window_over_a_constant_load_measures_its_energy() -> None:
     assert outer.duration_s > inner.duration_s and outer.begin_ns < inner.begin_ns
     with pytest.raises(MeasureError, match="no open window"):
         monitor.end_window("inner")
+
+
+async def _measure_from_a_coroutine() -> tuple[WindowResult | None, WindowResult, WindowResult]:
+    """The simulator answers on this coroutine's own event loop: had ``async with`` or an
+    awaited window blocked the loop, the meter could not answer and the monitor would fail."""
+    simulator = PtdSimulator(model=constant_model(100.0), averaging_ms=50)
+    port = await simulator.start_server("127.0.0.1", 0)
+    meter = AnalyzerConfig(port=port, interval_ms=50, connect_timeout_s=20.0)
+    try:
+        async with pdr.measure(meter=meter) as block:
+            await asyncio.sleep(0.5)
+        monitor = pdr.measure(meter=meter)
+        await asyncio.gather(monitor.abegin_window("outer"), monitor.abegin_window("inner"))
+        await asyncio.sleep(0.4)
+        inner = await monitor.aend_window("inner")
+        await asyncio.sleep(0.3)
+        outer = await monitor.aend_window("outer")
+        await monitor.aclose()
+    finally:
+        await simulator.close()
+    return block.result, inner, outer
+
+
+def test_async_measure_keeps_the_event_loop_free() -> None:
+    block, inner, outer = asyncio.run(_measure_from_a_coroutine())
+    assert block is not None and block.duration_s >= 0.5
+    for window in (block, inner, outer):
+        assert window.avg_watts == pytest.approx(100.0, rel=1e-3)
+        assert window.energy_j == pytest.approx(100.0 * window.duration_s, rel=1e-3)
+        assert window.sample_count >= 2 and window.meter.startswith("PowerDirectorSimulator")
+    assert outer.duration_s > inner.duration_s and outer.end_ns > inner.end_ns
+
+
+def test_async_measure_of_an_unreachable_meter_is_one_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    async def measure_nothing() -> None:
+        async with pdr.measure(meter=AnalyzerConfig(port=port, connect_timeout_s=0.5)):
+            pass
+
+    with pytest.raises(MeasureError, match="meter failed"):
+        asyncio.run(measure_nothing())
 
 
 def test_an_unreachable_meter_is_one_clear_error(tmp_path: Path) -> None:
@@ -142,10 +189,11 @@ def test_a_session_that_measured_nothing_leaves_no_directory(tmp_path: Path) -> 
         port = probe.getsockname()[1]
     config = tmp_path / "dead.toml"
     config.write_text(f'[analyzer]\ntype = "ptd"\nport = {port}\nconnect_timeout_s = 0.5\n')
-    result = run_cli("run", "--config", str(config), "--out", str(tmp_path / "runs"), "--", "true")
+    (tmp_path / "runs").mkdir()
+    result = run_cli("run", "--config", str(config), "--out", str(tmp_path / "runs" / "new"), "--", "true")
     assert result.returncode == 2
     assert "nothing was measured; no session directory kept" in result.stderr
-    assert not any((tmp_path / "runs").iterdir())
+    assert not any((tmp_path / "runs").iterdir())  # nor the output folder it would have made
 
 
 def test_parquet_export_reads_back_as_the_frame(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -83,6 +83,8 @@ def test_full_v3_command_sequence(tmp_path: Path) -> None:
     assert got["busy_after"] is None
     meta = session_meta(tmp_path / "director-runs")
     assert meta["status"] == "completed"  # measured; the report waits for LoadGen logs
+    # A v3 client reports no host name: the system under test is named by its address.
+    assert (meta["system_name"], meta["system_from"]) == ("127.0.0.1", "sut agent")
 
 
 def test_v3_from_a_address_not_allowed_is_refused(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import os
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -134,8 +135,11 @@ class RemoteSession:
         tls: ssl.SSLContext | None = None,
         clock_offset_ns: int | None = None,
         say: Callable[[str], None] = print,
+        host_name: str | None = None,
     ) -> None:
         self.address = f"{host}:{port}"
+        # The system under test's name, as the director records it (unless its config names one).
+        self.host_name = socket.gethostname() if host_name is None else host_name
         self.host, self.port = host, port
         self.token, self.label, self.workload = token, label, workload
         self.out_root, self.tls, self.say = out_root, tls, say
@@ -209,7 +213,8 @@ class RemoteSession:
         self.channel.read_timeout_s = float(field_of(welcome, "read_timeout_s", (int, float)))
         self.max_file_bytes = int(field_of(welcome, "max_file_bytes", int))
         keepalive_s = float(field_of(welcome, "keepalive_s", (int, float)))
-        await self.channel.send({"type": "open", "label": self.label, "workload": self.workload})
+        await self.channel.send({"type": "open", "label": self.label, "workload": self.workload,
+                                 "host": self.host_name})
         opened = await self._serve_until("opened")
         self.name = str(safe_relpath(field_of(opened, "session", str)))
         self.logs_dir = self.out_root / f"{self.name}-sut-logs"
