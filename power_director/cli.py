@@ -38,6 +38,7 @@ from reports.html import REPORT_HTML
 from reports.mlperf_import import import_run, is_own_session, write_imported
 from reports.plot import POWER_PNG
 from reports.recovery import raw_sample_files, write_recovered_report
+from reports.report_model import SessionReport
 from reports.rules import CURRENT, RULESETS, rules_table
 from reports.session_report import write_report
 from reports.submission import Placement, lay_out
@@ -193,7 +194,7 @@ def _broker_text(text: str) -> str:
     return text
 
 
-Body = Callable[[Callable[[str], None], list[SessionObserver]], Awaitable[list[dict[str, Any]]]]
+Body = Callable[[Callable[[str], None], list[SessionObserver]], Awaitable[list[SessionReport]]]
 
 
 def _say_for(args: argparse.Namespace, progress: ProgressLine | None) -> Callable[[str], None]:
@@ -218,17 +219,18 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
             stack.callback(ticker.cancel)
         reports = await body(_say_for(args, progress), observers)
     if args.json:
-        print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+        print(reports[0].dumps().rstrip("\n") if len(reports) == 1
+              else json.dumps([r.to_json() for r in reports], indent=2))
     if telemetry is not None:
         print(telemetry.summary(), file=sys.stderr if args.json else sys.stdout)
-    return 0 if all(r["valid"] for r in reports) else EXIT_INVALID
+    return 0 if all(r.valid for r in reports) else EXIT_INVALID
 
 
 async def _run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     argv = _workload_argv(args)
 
-    async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
+    async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[SessionReport]:
         session = build_session(
             config, CommandWorkload(argv, args.loadgen_logs),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
@@ -245,7 +247,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
+    async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[SessionReport]:
         summary = (lambda _text: None) if args.json else print
         return await run_demo(args.out, args.seconds, say, observers=observers, repeat=args.repeat,
                               summary=summary)
@@ -287,8 +289,8 @@ def _report(args: argparse.Namespace) -> int:
         for name in (REPORT_JSON, REPORT_HTML, POWER_PNG):
             if (session_dir / name).is_file():
                 shutil.copyfile(session_dir / name, args.out / name)
-    print(json.dumps(report, indent=2) if args.json else summary_text(report))
-    return 0 if report["valid"] else EXIT_INVALID
+    print(report.dumps().rstrip("\n") if args.json else summary_text(report))
+    return 0 if report.valid else EXIT_INVALID
 
 
 def _report_imported(args: argparse.Namespace) -> int:
@@ -296,8 +298,8 @@ def _report_imported(args: argparse.Namespace) -> int:
     report, run = import_run(args.session_dir, args.rules, args.scenario)
     if args.out:
         write_imported(args.session_dir, args.out, report, run)
-    print(json.dumps(report, indent=2) if args.json else summary_text(report))
-    return 0 if report["valid"] else EXIT_INVALID
+    print(report.dumps().rstrip("\n") if args.json else summary_text(report))
+    return 0 if report.valid else EXIT_INVALID
 
 
 def _audit(args: argparse.Namespace) -> int:

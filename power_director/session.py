@@ -41,6 +41,7 @@ from power_director.ranging import (
 from power_director.session_files import provenance, rebuild_session_files
 from power_director.system_config import check_system_meters
 from reports.mlperf_checks import meter_identity
+from reports.report_model import SessionReport
 from reports.session_report import write_report
 from reports.store import index_session
 
@@ -156,7 +157,7 @@ class Session:
         return self.meters[0]
 
     # --- public ------------------------------------------------------------------------
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> SessionReport:
         """Measure ranging then testing; return the report. Raises SessionError."""
         if self.dir.exists():
             raise SessionError(f"session directory {self.dir} already exists")

@@ -29,6 +29,7 @@ from loadgen_bridge.detail_log import Window
 from reports.checks import Check
 from reports.merge import mean_power_over
 from reports.metrics import PER_QUERY_SCENARIOS, mlperf_window_mask, sample_intervals
+from reports.report_json import JsonObject
 from reports.spl import PowerSeries, read_spl
 from reports.uncertainty import STAMP_RESOLUTION_S, clock_error_w
 
@@ -149,7 +150,7 @@ def _group(drivers: list[str], meters: dict[str, dict[str, Any]]) -> dict[str, A
     }
 
 
-def system_checks(section: dict[str, Any] | None) -> list[Check]:
+def system_checks(section: JsonObject | None) -> list[Check]:
     if section is None:
         return []
     budget = section["uncertainty"]
@@ -165,7 +166,7 @@ def system_checks(section: dict[str, Any] | None) -> list[Check]:
                   f"combined uncertainty {100 * relative:.2f} % of {section['avg_watts']:.1f} W")]
 
 
-def system_lines(section: dict[str, Any] | None) -> list[str]:
+def system_lines(section: JsonObject | None) -> list[str]:
     """The summary's lines for a multi-node system: the total, then each node and switch."""
     if section is None:
         return []

@@ -25,6 +25,7 @@ from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, config_from_dict
 from power_director.session import Session
 from reports.multinode import system_checks
+from reports.report_model import SessionReport
 from reports.summary import summary_text
 
 System = Callable[[list[str]], dict[str, Any]]
@@ -47,7 +48,7 @@ def _session(tmp_path: Path, system: System) -> tuple[dict[str, Any], dict[str, 
                 out_root=tmp_path, say=lambda _: None,
                 extra_analyzers=[(make_analyzer(e), r) for r, e in config.extra_analyzers],
             )
-            report = await session.run()
+            report = (await session.run()).to_json()
             return report, json.loads((session.dir / "session.json").read_text())
         finally:
             for sim in sims:
@@ -72,7 +73,7 @@ def test_local_meters_per_node_and_an_estimated_switch(tmp_path: Path) -> None:
     terms = section["meters"][meta["analyzer"]["driver"]]["terms_watts"]
     assert terms["analyzer"] > 0 and terms["missing_samples"] == 0.0
     assert {c["name"]: c["status"] for c in report["checks"]}["system_uncertainty"] == "pass"
-    text = summary_text(report)
+    text = summary_text(SessionReport.from_json(report))
     assert "  system: " in text and "    node gpu1: " in text
     assert "    switch ib: 150.00 W (estimated)" in text
 
