@@ -9,7 +9,7 @@ from reports.report_model import RepeatSection, SessionReport, SumMeter
 
 def summary_text(report: SessionReport) -> str:
     """A few lines a person reads at the end of a run."""
-    if report.testing is None or report.ranging is None:
+    if report.testing is None:
         return "\n".join([f"{report.session}: no result  [{verdict(report)}]",
                           *(f"  problem: {p}" for p in report.problems)])
     power = report.testing.power
@@ -19,7 +19,7 @@ def summary_text(report: SessionReport) -> str:
     if error is not None and metric.value is not None:
         digits = 3 if metric.unit == "mJ/query" else 2
         text = f"{metric.value:.{digits}f} ± {error:.{digits}f} {metric.unit}{_partial(report)}"
-    ranging_watts = report.ranging.power.avg_watts
+    ranging_watts = report.ranging.power.avg_watts if report.ranging else None
     lines = [
         f"{report.session}: {report.scenario} {text}  [{verdict(report)}]",
         f"  testing: {power.avg_watts or 0:.2f} W avg over {power.duration_s:.3f} s, "
@@ -44,7 +44,7 @@ def _partial(report: SessionReport) -> str:
 
 def _sum_lines(meters: tuple[SumMeter, ...]) -> list[str]:
     """Several supplies summed: each one alone (time-weighted, testing window)."""
-    return [f"  supply {m.name or m.driver} ({m.role}, every {m.interval_ms} ms): "
+    return [f"  supply {m.name} ({m.driver}, {m.role}, every {m.interval_ms} ms): "
             f"{m.avg_watts or 0:.2f} W, {m.energy_j or 0:.2f} J" for m in meters]
 
 
