@@ -12,6 +12,7 @@ from typing import Any
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from loadgen_bridge.detail_log import Window
 from reports.checks import Check
+from reports.report_json import JsonDict
 
 MLCOMMONS_MAX_CLOCK_DIFF_NS = 400_000_000  # the MLCommons checker's limit, without any correction
 
@@ -39,7 +40,7 @@ def corrected_window(window: Window, meta: dict[str, Any], phase: str) -> Window
     )
 
 
-def clock_section(meta: dict[str, Any]) -> dict[str, Any] | None:
+def clock_section(meta: dict[str, Any]) -> JsonDict | None:
     """``report.json``'s ``clock``: offset, drift, error bound, raw and corrected windows."""
     clock = _clock(meta)
     if clock is None:

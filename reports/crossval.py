@@ -20,7 +20,7 @@ from analyzer_drivers.meters import METERS
 from reports.checks import Check
 from reports.merge import mean_power_over
 from reports.metrics import weighted_energy
-from reports.report_json import JsonObject
+from reports.report_json import JsonDict, JsonObject
 from reports.report_parts import PhasePower
 
 LAG_STEPS_PER_INTERVAL = 10
@@ -40,7 +40,7 @@ class CrossValidation:
     cell_s: float
     residual_rms_watts: float
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonDict:
         return asdict(self)
 
 

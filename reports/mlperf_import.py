@@ -32,6 +32,7 @@ from reports.ptd_evidence import (
     is_unknown_uncertainty,
     read_evidence,
 )
+from reports.report_json import JsonDict, json_dict, json_list
 from reports.report_model import SessionReport
 from reports.rules import (
     CURRENT,
@@ -264,7 +265,7 @@ class ImportedRun:
         return checker_metric(avg, len(watts), duration_s, self.scenario_dir or "", window.scenario,
                               queries, rules)
 
-    def extra(self, ranging: PhaseReport, testing: PhaseReport) -> dict[str, Any]:
+    def extra(self, ranging: PhaseReport, testing: PhaseReport) -> JsonDict:
         current = self.checker(rules_named(CURRENT))
         chosen = self.checker(self.rules)
         self._notes(testing, current)
@@ -274,14 +275,15 @@ class ImportedRun:
                 "source": str(self.run_dir), "scenario_dir": self.scenario_dir,
                 "loadgen_scenario": self.raw.windows["testing"].scenario,
                 "timezone_s": {"server": evidence.server_timezone_s, "client": evidence.client_timezone_s},
-                "stamp_shift_s": {phase: list(s) for phase, s in self.raw.shifts_s.items()},
+                "stamp_shift_s": {phase: json_list(s) for phase, s in self.raw.shifts_s.items()},
                 "analyzer_model": evidence.analyzer_model(), "identify": evidence.identify(),
-                "channels": evidence.channels(), "testing_ranges": evidence.testing_ranges(),
+                "channels": None if (channels := evidence.channels()) is None else json_list(channels),
+                "testing_ranges": json_dict(evidence.testing_ranges()),
                 "power_files": evidence.server is not None,
             },
             "rules": self.rules.as_dict(),
             "checker": {"rules": chosen.as_dict(), "current": current.as_dict()},
-            "notes": self.notes,
+            "notes": json_list(self.notes),
         }
 
     def _notes(self, testing: PhaseReport, current: CheckerMetric) -> None:

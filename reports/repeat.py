@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from analyzer_drivers.formats.errors import ReportError
-from reports.report_json import Fields
+from reports.report_json import Fields, JsonDict
 
 # Two-sided 95 % Student t quantiles t(0.975, df) for df = 1..30; beyond that the normal's.
 T_975 = (
@@ -36,9 +36,9 @@ class IntervalStats:
     ci95: tuple[float, float] | None = None
     half_width: float | None = None
 
-    def to_json(self) -> dict[str, int | float | list[float] | None]:
+    def to_json(self) -> JsonDict:
         return {"n": self.n, "mean": self.mean, "stdev": self.stdev,
-                "ci95": list(self.ci95) if self.ci95 is not None else None, "half_width": self.half_width}
+                "ci95": [*self.ci95] if self.ci95 is not None else None, "half_width": self.half_width}
 
     @classmethod
     def from_json(cls, f: Fields) -> IntervalStats:

@@ -6,13 +6,16 @@ through ``reports.report_model.SessionReport.from_json``, which uses these.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeAlias, TypeVar
 
 from analyzer_drivers.formats.errors import ReportError
 
-#: A JSON object as ``json.loads`` gives it (or as the report writes it): the seam's own type.
+#: A JSON object as ``json.loads`` gives it, read-only: the shape of a section kept as JSON.
 JsonObject = Mapping[str, Any]
+#: What ``json.dumps`` writes: ``to_json`` builds these.
+JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
+JsonDict = dict[str, JsonValue]
 
 T = TypeVar("T")
 
@@ -102,6 +105,15 @@ class Fields:
     def sub(self, key: str) -> Fields | None:
         value = self.data.get(key)
         return None if value is None else Fields(value, self._name(key))
+
+
+def json_list(values: Iterable[JsonValue]) -> list[JsonValue]:
+    return [*values]
+
+
+def json_dict(values: Mapping[str, Any]) -> JsonDict:
+    """A copy of a section kept as JSON (a mapping read back, or a dict another module built)."""
+    return dict(values)
 
 
 def without_none(pairs: Mapping[str, T | None]) -> dict[str, T]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 from analyzer_drivers.formats.errors import ReportError
 from reports.checks import Check, Status
 from reports.crossval import CrossValidation
 from reports.repeat import IntervalStats
-from reports.report_json import Fields, JsonObject
+from reports.report_json import Fields, JsonDict, JsonObject, json_dict, json_list
 from reports.report_parts import Efficiency, PhasePower, PhaseSection
 
 STATUSES = ("pass", "warning", "fail", "unknown")
@@ -34,10 +34,10 @@ class RepeatRun:
     loadgen_validity: str | None
     efficiency: Efficiency
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDict:
         return {"run": self.run, "dir": self.dir, "value": self.value, "avg_watts": self.avg_watts,
                 "samples_in_window": self.samples_in_window, "duration_s": self.duration_s,
-                "loadgen_validity": self.loadgen_validity, "efficiency": self.efficiency.to_json()}
+                "loadgen_validity": self.loadgen_validity, "efficiency": json_dict(self.efficiency.to_json())}
 
     @classmethod
     def from_json(cls, f: Fields) -> RepeatRun:
@@ -53,7 +53,7 @@ class RepeatEfficiency:
     key: str
     stats: IntervalStats
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDict:
         return {"key": self.key, **self.stats.to_json()}
 
 
@@ -68,9 +68,9 @@ class RepeatSection:
     runs: tuple[RepeatRun, ...]
     efficiency: RepeatEfficiency | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDict:
         return {"metric": self.metric, "unit": self.unit, "confidence": self.confidence,
-                **self.stats.to_json(), "runs": [r.to_json() for r in self.runs],
+                **self.stats.to_json(), "runs": json_list(r.to_json() for r in self.runs),
                 "efficiency": self.efficiency.to_json() if self.efficiency else None}
 
     @classmethod
@@ -98,7 +98,7 @@ class BesideMeter:
     grade_reason: str
     cross_validation: CrossValidation | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDict:
         return {"name": self.name, "avg_watts": self.avg_watts, "energy_j": self.energy_j,
                 "share_of_wall": self.share_of_wall, "gap_s": self.gap_s, "grade": self.grade,
                 "grade_reason": self.grade_reason,
@@ -130,7 +130,7 @@ class SumMeter:
     energy_j: float | None
     gap_s: float
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDict:
         return asdict(self)
 
     @classmethod
@@ -144,7 +144,7 @@ class Grade:
     label: str | None  # certified or informative
     reason: str | None
 
-    def to_json(self) -> dict[str, str | None]:
+    def to_json(self) -> JsonDict:
         return {"label": self.label, "reason": self.reason}
 
 
@@ -155,7 +155,7 @@ class Provenance:
     config_hash: str | None = None
     workload: str | None = None
 
-    def to_json(self) -> dict[str, str | None]:
+    def to_json(self) -> JsonDict:
         return asdict(self)
 
 
@@ -239,29 +239,32 @@ class SessionReport:
     def recovered(self) -> bool:
         return bool(self.extra.get("recovered")) or self.testing is None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDict:
         """``report.json``'s content, keys in the file's order."""
         testing = self.testing.to_json() if self.testing else None
-        report: dict[str, Any] = {
+        report: JsonDict = {
             "session": self.session, "label": self.label, "tool_version": self.tool_version,
             "provenance": self.provenance.to_json(), "scenario": self.scenario, "valid": self.valid,
-            "mlperf_valid": self.mlperf_valid, "mlperf_problems": self.mlperf_problems,
-            "problems": self.problems, "warnings": self.warnings, "unknown": self.unknown,
-            "checks": [c.as_dict() for c in self.checks],
+            "mlperf_valid": self.mlperf_valid, "mlperf_problems": json_list(self.mlperf_problems),
+            "problems": json_list(self.problems), "warnings": json_list(self.warnings),
+            "unknown": json_list(self.unknown), "checks": json_list(c.as_dict() for c in self.checks),
             "power": testing["power"] if testing else None,
-            "uncertainty": dict(self.uncertainty) if self.uncertainty is not None else None,
-            "efficiency": self.efficiency.to_json(), "testing": testing,
+            "uncertainty": json_dict(self.uncertainty) if self.uncertainty is not None else None,
+            "efficiency": json_dict(self.efficiency.to_json()), "testing": testing,
             "ranging": self.ranging.to_json() if self.ranging else None,
-            "analyzer": dict(self.analyzer), "ranges": dict(self.ranges),
-            "clock": dict(self.clock) if self.clock is not None else None,
+            "analyzer": json_dict(self.analyzer), "ranges": json_dict(self.ranges),
+            "clock": json_dict(self.clock) if self.clock is not None else None,
             "beside": {b.driver: b.to_json() for b in self.beside},
         }
         if self.sum:
-            report["sum"] = [m.to_json() for m in self.sum]
+            report["sum"] = json_list(m.to_json() for m in self.sum)
         report["grade"] = self.grade.to_json()
-        optional = (("calibration", self.calibration), ("system", self.system),
-                    ("repeat", self.repeat.to_json() if self.repeat else None))
-        report.update({key: value for key, value in optional if value is not None})
+        if self.calibration is not None:
+            report["calibration"] = json_dict(self.calibration)
+        if self.system is not None:
+            report["system"] = json_dict(self.system)
+        if self.repeat is not None:
+            report["repeat"] = self.repeat.to_json()
         return {**report, **self.extra}
 
     def dumps(self) -> str:

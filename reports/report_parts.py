@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from reports.metrics import WeightedEnergy
-from reports.report_json import Fields, JsonObject
+from reports.report_json import Fields, JsonDict, JsonObject, json_dict
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +23,7 @@ class Coverage:
     longest_gap_s: float
     interval_s: float
 
-    def to_json(self) -> dict[str, float | int]:
+    def to_json(self) -> JsonDict:
         return asdict(self)
 
     @classmethod
@@ -61,8 +60,8 @@ class PhasePower:
         """The headline figure named ``key`` (``avg_watts`` or ``energy_per_query_mj``)."""
         return self.energy_per_query_mj if key == "energy_per_query_mj" else self.avg_watts
 
-    def to_json(self) -> dict[str, Any]:
-        power: dict[str, Any] = {
+    def to_json(self) -> JsonDict:
+        power: JsonDict = {
             "avg_watts": self.avg_watts, "samples_in_window": self.samples_in_window,
             "window_begin": self.window_begin, "window_end": self.window_end,
             "duration_s": self.duration_s, "energy_j": self.energy_j,
@@ -73,7 +72,7 @@ class PhasePower:
             power["method_difference_pct"] = self.method_difference_pct
         power["coverage"] = self.coverage.to_json()
         if self.uncertainty is not None:
-            power["uncertainty"] = dict(self.uncertainty)
+            power["uncertainty"] = json_dict(self.uncertainty)
         return power
 
     @classmethod
@@ -101,7 +100,7 @@ class LoadgenSummary:
     samples_per_query: int | None
     min_duration_ms: int | None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDict:
         return asdict(self)
 
     @classmethod
@@ -117,7 +116,7 @@ class PhaseSection:
     power: PhasePower
     loadgen: LoadgenSummary
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonDict:
         return {"power": self.power.to_json(), "loadgen": self.loadgen.to_json()}
 
     @classmethod
