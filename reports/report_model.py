@@ -17,6 +17,7 @@ from reports.crossval import CrossValidation
 from reports.repeat import IntervalStats
 from reports.report_json import Fields, JsonDict, JsonObject, json_dict, json_list
 from reports.report_parts import Efficiency, PhasePower, PhaseSection
+from reports.system_model import SystemSection
 
 STATUSES = ("pass", "warning", "fail", "unknown")
 
@@ -199,7 +200,7 @@ class SessionReport:
     sum: tuple[SumMeter, ...] = ()  # several supplies: each one's share of the wall power
     grade: Grade = Grade(None, None)
     calibration: JsonObject | None = None
-    system: JsonObject | None = None  # multi-node: nodes, switches, their total
+    system: SystemSection | None = None  # multi-node: nodes, switches, their total
     repeat: RepeatSection | None = None
     extra: JsonObject = field(default_factory=dict)  # an imported run's keys, or a recovered one's
     # Only for a report read back whose lists do not follow from its checks (an older or recovered one).
@@ -262,7 +263,7 @@ class SessionReport:
         if self.calibration is not None:
             report["calibration"] = json_dict(self.calibration)
         if self.system is not None:
-            report["system"] = json_dict(self.system)
+            report["system"] = self.system.to_json()
         if self.repeat is not None:
             report["repeat"] = self.repeat.to_json()
         return {**report, **self.extra}
@@ -292,7 +293,8 @@ class SessionReport:
             beside=tuple(BesideMeter.from_json(d, Fields(v, f"beside.{d}")) for d, v in beside.data.items()),
             sum=tuple(SumMeter.from_json(Fields(m, f"sum[{i}]")) for i, m in enumerate(f.items("sum"))),
             grade=Grade(grade.text("label"), grade.text("reason")), calibration=f.obj("calibration"),
-            system=f.obj("system"), repeat=RepeatSection.from_json(repeat) if repeat else None,
+            system=SystemSection.from_json(system) if (system := f.sub("system")) else None,
+            repeat=RepeatSection.from_json(repeat) if repeat else None,
             extra={k: v for k, v in f.data.items() if k not in KNOWN_KEYS},
         )
         lists = tuple(f.texts(k) for k in ("mlperf_problems", "problems", "warnings", "unknown"))

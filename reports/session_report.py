@@ -53,6 +53,7 @@ from reports.report_model import (
 )
 from reports.report_parts import Efficiency, PhasePower
 from reports.spl import PowerSeries, read_spl
+from reports.system_model import SystemSection
 from reports.version import tool_version
 
 
@@ -65,16 +66,30 @@ class ImportHooks:
     extra: Callable[[PhaseReport, PhaseReport], JsonObject]  # more report.json keys
 
 
+class TestingSamples:
+    """Each analyzer's raw samples of the testing phase (``raw/<driver>.samples.txt``), each file
+    read once however many sections (summed supplies, beside meters, the system) use it."""
+
+    def __init__(self, session_dir: Path, meta: dict[str, Any]) -> None:
+        self.raw_dir = session_dir / RAW_DIR
+        self.mark: str | None = meta.get("phases", {}).get("testing", {}).get("mark")
+        self._read: dict[str, PowerSeries] = {}
+
+    def __call__(self, driver: str) -> PowerSeries:
+        if driver not in self._read:
+            self._read[driver] = read_spl(samples_path(self.raw_dir, driver)).with_mark(self.mark or "")
+        return self._read[driver]
+
+
 def _beside_meters(
-    session_dir: Path, meta: dict[str, Any], testing: PhaseReport
+    samples: TestingSamples, meta: dict[str, Any], testing: PhaseReport
 ) -> tuple[BesideMeter, ...]:
     """Meters measured beside the wall meter (RAPL, NVML): their power in the testing window."""
-    mark = meta.get("phases", {}).get("testing", {}).get("mark")
     beside = []
     for analyzer in meta.get("analyzers", []):
-        if analyzer.get("role") != "beside" or not mark:
+        if analyzer.get("role") != "beside" or not samples.mark:
             continue
-        series = read_spl(samples_path(session_dir / RAW_DIR, analyzer["driver"])).with_mark(mark)
+        series = samples(analyzer["driver"])
         energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns,
                                  testing.window.end_ns, testing.interval_ns)
         wall_watts = testing.power.time_weighted.avg_watts
@@ -89,18 +104,19 @@ def _beside_meters(
     return tuple(beside)
 
 
-def _summed_meters(session_dir: Path, meta: dict[str, Any], testing: PhaseReport) -> tuple[SumMeter, ...]:
+def _summed_meters(
+    samples: TestingSamples, meta: dict[str, Any], testing: PhaseReport
+) -> tuple[SumMeter, ...]:
     """With several supplies summed (role ``sum``): each supply alone in the testing window,
     the primary first, from its own raw samples at its own interval."""
-    mark = meta.get("phases", {}).get("testing", {}).get("mark")
     analyzers = [a for a in meta.get("analyzers", []) if a.get("role") in ("primary", "sum")]
-    if not mark or not any(a.get("role") == "sum" for a in analyzers):
+    if not samples.mark or not any(a.get("role") == "sum" for a in analyzers):
         return ()
     primary_ms = int(meta.get("interval_ms") or testing.interval_ns // NS_PER_MS)
     meters = []
     for analyzer in analyzers:
         interval_ms = int(analyzer.get("interval_ms") or primary_ms)
-        series = read_spl(samples_path(session_dir / RAW_DIR, analyzer["driver"])).with_mark(mark)
+        series = samples(analyzer["driver"])
         energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns, testing.window.end_ns,
                                  interval_ms * NS_PER_MS)
         meters.append(SumMeter(str(analyzer.get("role")), analyzer["driver"], analyzer.get("name"),
@@ -229,7 +245,8 @@ def build_session_report(
     windows = windows or {}
     ranging = phase_report(session_dir, "ranging", meta, adjust, windows.get("ranging"))
     testing = phase_report(session_dir, "testing", meta, adjust, windows.get("testing"))
-    system = system_section(session_dir, meta, testing.window, testing.interval_ns)
+    samples = TestingSamples(session_dir, meta)
+    system = system_section(samples, meta, testing.window, testing.interval_ns)
     all_checks = _all_checks(meta, ranging, testing, system)
     if hooks is not None:
         all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
@@ -251,8 +268,8 @@ def build_session_report(
         analyzer=meta.get("analyzer", {}),
         ranges=meta.get("ranges", {}),
         clock=clock_section(meta),
-        beside=_beside_meters(session_dir, meta, testing),
-        sum=_summed_meters(session_dir, meta, testing),
+        beside=_beside_meters(samples, meta, testing),
+        sum=_summed_meters(samples, meta, testing),
         grade=Grade(*grade),
         calibration=calibration_section(meta, testing.power),
         system=system,
@@ -263,7 +280,7 @@ def build_session_report(
 
 
 def _all_checks(
-    meta: dict[str, Any], ranging: PhaseReport, testing: PhaseReport, system: JsonObject | None
+    meta: dict[str, Any], ranging: PhaseReport, testing: PhaseReport, system: SystemSection | None
 ) -> list[Check]:
     all_checks = [
         *_phase_checks(ranging, meta),
