@@ -279,10 +279,10 @@ def _report(args: argparse.Namespace) -> int:
         if not raw_sample_files(session_dir):
             raise
         recovered = write_recovered_report(session_dir, meta, str(exc))
-        counts = {phase: sum(c.values()) for phase, c in recovered["recovered"]["samples"].items()}
+        counts = {phase: sum(c.values()) for phase, c in recovered.extra["recovered"]["samples"].items()}
         kept = ", ".join(f"{n} {phase}" for phase, n in counts.items())
         raise ReportError(
-            f"{recovered['problems'][0]}; recovered {kept} samples; report.json marks the session invalid"
+            f"{recovered.problems[0]}; recovered {kept} samples; report.json marks the session invalid"
         ) from exc
     if args.out:  # our own session keeps its report too; --out gets copies
         args.out.mkdir(parents=True, exist_ok=True)
