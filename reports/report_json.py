@@ -7,7 +7,7 @@ through ``reports.report_model.SessionReport.from_json``, which uses these.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 
 from analyzer_drivers.formats.errors import ReportError
 
@@ -16,8 +16,6 @@ JsonObject = Mapping[str, Any]
 #: What ``json.dumps`` writes: ``to_json`` builds these.
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 JsonDict = dict[str, JsonValue]
-
-T = TypeVar("T")
 
 
 class Fields:
@@ -114,7 +112,3 @@ def json_list(values: Iterable[JsonValue]) -> list[JsonValue]:
 def json_dict(values: Mapping[str, Any]) -> JsonDict:
     """A copy of a section kept as JSON (a mapping read back, or a dict another module built)."""
     return dict(values)
-
-
-def without_none(pairs: Mapping[str, T | None]) -> dict[str, T]:
-    return {k: v for k, v in pairs.items() if v is not None}
