@@ -9,9 +9,8 @@ from typing import Any
 
 from reports.headline import headline, iso_time, metric_uncertainty, verdict
 from reports.repeat import CONFIDENCE
-from reports.report_json import JsonObject
 from reports.report_model import RepeatSection, SessionReport
-from reports.report_parts import EFFICIENCY_UNITS, PhaseSection
+from reports.report_parts import EFFICIENCY_UNITS, ClockSection, PhaseSection
 from reports.summary import repeat_text
 
 PHASES = ("testing", "ranging")
@@ -227,13 +226,13 @@ def meters_section(report: SessionReport) -> str:
     return "".join(parts)
 
 
-def clock_section(clock: JsonObject | None) -> str:
+def clock_section(clock: ClockSection | None) -> str:
     if not clock:
         return '<p class="muted">director and SUT share one clock (the workload ran here)</p>'
-    rows = [("Offset (SUT − director)", number(clock.get("offset_ms"), 3, "ms")),
-            ("Drift", number(clock.get("drift_ppm"), 2, "ppm")),
-            ("Error bound", f"± {number(clock.get('bound_ms'), 3, 'ms')}"),
-            ("Method", escape(str(clock.get("method"))))]
+    rows = [("Offset (SUT − director)", number(clock.offset_ms, 3, "ms")),
+            ("Drift", number(clock.drift_ppm, 2, "ppm")),
+            ("Error bound", f"± {number(clock.bound_ms, 3, 'ms')}"),
+            ("Method", escape(str(clock.method)))]
     return _pairs(rows)
 
 

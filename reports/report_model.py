@@ -16,7 +16,7 @@ from reports.checks import Check, Status
 from reports.crossval import CrossValidation
 from reports.repeat import IntervalStats
 from reports.report_json import Fields, JsonDict, JsonObject, json_dict, json_list
-from reports.report_parts import Efficiency, PhasePower, PhaseSection
+from reports.report_parts import ClockSection, Efficiency, PhasePower, PhaseSection
 from reports.system_model import SystemSection
 
 STATUSES = ("pass", "warning", "fail", "unknown")
@@ -195,7 +195,7 @@ class SessionReport:
     efficiency: Efficiency
     analyzer: JsonObject  # the primary meter as the session recorded it
     ranges: JsonObject  # per phase: volts and amps, or None for auto
-    clock: JsonObject | None  # None: director and SUT share one clock
+    clock: ClockSection | None  # None: director and SUT share one clock
     beside: tuple[BesideMeter, ...] = ()
     sum: tuple[SumMeter, ...] = ()  # several supplies: each one's share of the wall power
     grade: Grade = Grade(None, None)
@@ -254,7 +254,7 @@ class SessionReport:
             "efficiency": json_dict(self.efficiency.to_json()), "testing": testing,
             "ranging": self.ranging.to_json() if self.ranging else None,
             "analyzer": json_dict(self.analyzer), "ranges": json_dict(self.ranges),
-            "clock": json_dict(self.clock) if self.clock is not None else None,
+            "clock": self.clock.to_json() if self.clock is not None else None,
             "beside": {b.driver: b.to_json() for b in self.beside},
         }
         if self.sum:
@@ -289,7 +289,8 @@ class SessionReport:
             checks=checks, testing=PhaseSection.from_json(testing) if testing else None,
             ranging=PhaseSection.from_json(ranging) if ranging else None,
             uncertainty=f.obj("uncertainty"), efficiency=Efficiency.from_json(f.sub("efficiency")),
-            analyzer=f.obj("analyzer") or {}, ranges=f.obj("ranges") or {}, clock=f.obj("clock"),
+            analyzer=f.obj("analyzer") or {}, ranges=f.obj("ranges") or {},
+            clock=ClockSection.from_json(clock) if (clock := f.sub("clock")) else None,
             beside=tuple(BesideMeter.from_json(d, Fields(v, f"beside.{d}")) for d, v in beside.data.items()),
             sum=tuple(SumMeter.from_json(Fields(m, f"sum[{i}]")) for i, m in enumerate(f.items("sum"))),
             grade=Grade(grade.text("label"), grade.text("reason")), calibration=f.obj("calibration"),

@@ -4,7 +4,7 @@ coverage, its LoadGen summary and the efficiency they make. ``to_json`` writes e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 
 from reports.metrics import WeightedEnergy
@@ -164,3 +164,44 @@ class Efficiency:
         if f is None:
             return cls()
         return cls(**{key: f.number(key) for key in EFFICIENCY_UNITS})
+
+
+@dataclass(frozen=True, slots=True)
+class ClockWindow:
+    """A phase's LoadGen window as LoadGen stamped it (``raw``) and on the director's clock."""
+
+    raw_begin: str | None
+    raw_end: str | None
+    corrected_begin: str | None
+    corrected_end: str | None
+
+    def to_json(self) -> JsonDict:
+        return {"raw": {"begin": self.raw_begin, "end": self.raw_end},
+                "corrected": {"begin": self.corrected_begin, "end": self.corrected_end}}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> ClockWindow:
+        raw = f.sub("raw") or Fields({}, f"{f.where}.raw")
+        corrected = f.sub("corrected") or Fields({}, f"{f.where}.corrected")
+        return cls(raw.text("begin"), raw.text("end"), corrected.text("begin"), corrected.text("end"))
+
+
+@dataclass(frozen=True, slots=True)
+class ClockSection:
+    """The SUT's clock against the director's (a remote workload): offset, drift, error bound."""
+
+    offset_ms: float
+    drift_ppm: float | None
+    bound_ms: float
+    method: str | None
+    windows: Mapping[str, ClockWindow]  # by phase
+
+    def to_json(self) -> JsonDict:
+        return {"offset_ms": self.offset_ms, "drift_ppm": self.drift_ppm, "bound_ms": self.bound_ms,
+                "method": self.method, "windows": {k: w.to_json() for k, w in self.windows.items()}}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> ClockSection:
+        windows = {k: ClockWindow.from_json(Fields(v, f"{f.where}.windows.{k}"))
+                   for k, v in (f.obj("windows") or {}).items()}
+        return cls(f.real("offset_ms"), f.number("drift_ppm"), f.real("bound_ms"), f.text("method"), windows)
