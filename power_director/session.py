@@ -187,7 +187,7 @@ class Session:
         self.meta["status"] = "completed"
         self._finish_files()
         report = write_report(self.dir, self.windows)
-        index_session(self.dir)
+        index_session(self.dir, report)
         self.observers.on_state("completed", self.meta)
         self.observers.on_result(report)
         return report

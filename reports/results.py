@@ -84,15 +84,16 @@ def _efficiency(report: SessionReport | None) -> tuple[float | None, str | None]
     return float(first[1]), EFFICIENCY_UNITS.get(first[0], first[0])
 
 
-def load_session(path: Path | str) -> SessionResult:
+def load_session(path: Path | str, built: SessionReport | None = None) -> SessionResult:
     """The session at ``path``: from ``report.json`` when there is one, else from
-    ``session.json`` (an aborted or killed session, listed with no result)."""
+    ``session.json`` (an aborted or killed session, listed with no result). ``built``: the
+    report the caller has just built and written (not read back)."""
     session_dir = Path(path)
     if not is_session_dir(session_dir):
         raise ReportError(f"{session_dir} is not a session directory: no {REPORT_JSON} or {SESSION_META}")
     meta = read_session_meta(session_dir)
     report_path = session_dir / REPORT_JSON
-    report = SessionReport.read(report_path) if report_path.is_file() else None
+    report = built or (SessionReport.read(report_path) if report_path.is_file() else None)
     status = str(meta.get("status") or ("completed" if report else "unreported"))
     if report is not None and report.recovered:
         status = "aborted"
