@@ -51,7 +51,7 @@ async def run_crossval(out: Path, seconds: float, offset: float, gain: float, de
         workload = InProcessLoadgen(CpuBenchmark("Offline", seconds))
         session = Session(config, PtdAnalyzer("127.0.0.1", port), workload, out_root=out, label="crossval",
                           say=lambda _: None, extra_analyzers=[(beside, "beside")])
-        report = await session.run()
+        report = (await session.run()).to_json()
     finally:
         await ptd.close()
         bmc.close()

@@ -227,7 +227,7 @@ def _session(simulator: str, rig: Rig, seconds: float, out_root: Path, label: st
 
 async def _run(session: Session, row: dict[str, Any]) -> dict[str, Any]:
     try:
-        report = await session.run()
+        report = (await session.run()).to_json()
     except SessionError as exc:
         row["outcome"] = f"aborted: {exc}"
         return {}

@@ -9,33 +9,34 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.base import AnalyzerError
+from reports.report_model import SessionReport
 
 KEYS = ("meter", "offset_watts", "gain", "from_session")
 
 
-def calibration_from_report(report: dict[str, Any], meter: str | None) -> dict[str, Any]:
+def calibration_from_report(report: SessionReport, meter: str | None) -> dict[str, Any]:
     """The calibration of ``meter`` (a beside meter's driver name; may be omitted when there is
     one) from a session's report. AnalyzerError when the report has none."""
-    beside = report.get("beside") or {}
-    names = [name for name, entry in beside.items() if (entry or {}).get("cross_validation")]
+    validated = {b.driver: (b, found) for b in report.beside if (found := b.cross_validation) is not None}
+    names = list(validated)
     if meter is None and len(names) == 1:
         meter = names[0]
-    if meter not in names:
+    if meter is None or meter not in validated:
         raise AnalyzerError(
-            f"session {report.get('session')} has no cross-validation for "
+            f"session {report.session} has no cross-validation for "
             f"{meter or 'one meter'}; cross-validated meters: {', '.join(names) or 'none'}"
         )
-    found = beside[meter]["cross_validation"]
+    beside, found = validated[meter]
     return {
         "meter": meter,
-        "name": beside[meter].get("name"),
-        "offset_watts": found["offset_watts"],
-        "gain": found["gain"],
-        "lag_s": found["lag_s"],
-        "correlation": found["correlation"],
-        "energy_difference_pct": found["energy_difference_pct"],
-        "from_session": report.get("session"),
-        "reference": report.get("analyzer", {}).get("name"),
+        "name": beside.name,
+        "offset_watts": found.offset_watts,
+        "gain": found.gain,
+        "lag_s": found.lag_s,
+        "correlation": found.correlation,
+        "energy_difference_pct": found.energy_difference_pct,
+        "from_session": report.session,
+        "reference": report.analyzer.get("name"),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
 

@@ -12,7 +12,6 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from analyzer_drivers.formats.errors import PowerDirectorError, ReportError
 from analyzer_drivers.formats.session_layout import RAW_DIR, REPORT_JSON, read_session_meta
@@ -38,6 +37,7 @@ from reports.html import REPORT_HTML
 from reports.mlperf_import import import_run, is_own_session, write_imported
 from reports.plot import POWER_PNG
 from reports.recovery import raw_sample_files, write_recovered_report
+from reports.report_model import SessionReport
 from reports.rules import CURRENT, RULESETS, rules_table
 from reports.session_report import write_report
 from reports.submission import Placement, lay_out
@@ -195,7 +195,7 @@ def _broker_text(text: str) -> str:
     return text
 
 
-Body = Callable[[Callable[[str], None], list[SessionObserver]], Awaitable[list[dict[str, Any]]]]
+Body = Callable[[Callable[[str], None], list[SessionObserver]], Awaitable[list[SessionReport]]]
 
 
 def _say_for(args: argparse.Namespace, progress: ProgressLine | None) -> Callable[[str], None]:
@@ -220,10 +220,11 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
             stack.callback(ticker.cancel)
         reports = await body(_say_for(args, progress), observers)
     if args.json:
-        print(json.dumps(reports[0] if len(reports) == 1 else reports, indent=2))
+        print(reports[0].dumps().rstrip("\n") if len(reports) == 1
+              else json.dumps([r.to_json() for r in reports], indent=2))
     if telemetry is not None:
         print(telemetry.summary(), file=sys.stderr if args.json else sys.stdout)
-    return 0 if all(r["valid"] for r in reports) else EXIT_INVALID
+    return 0 if all(r.valid for r in reports) else EXIT_INVALID
 
 
 async def _run(args: argparse.Namespace, tracker: SessionTracker) -> int:
@@ -231,7 +232,7 @@ async def _run(args: argparse.Namespace, tracker: SessionTracker) -> int:
     argv = _workload_argv(args)
     tracker.out_root = args.out or Path(config.session.out_dir)
 
-    async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
+    async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[SessionReport]:
         session = build_session(
             config, CommandWorkload(argv, args.loadgen_logs),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
@@ -250,7 +251,7 @@ async def _run(args: argparse.Namespace, tracker: SessionTracker) -> int:
 async def _demo(args: argparse.Namespace, tracker: SessionTracker) -> int:
     tracker.out_root = args.out
 
-    async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[dict[str, Any]]:
+    async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[SessionReport]:
         summary = (lambda _text: None) if args.json else print
         return await run_demo(args.out, args.seconds, say, observers=[*observers, tracker],
                               repeat=args.repeat, summary=summary)
@@ -282,18 +283,18 @@ def _report(args: argparse.Namespace) -> int:
         if not raw_sample_files(session_dir):
             raise
         recovered = write_recovered_report(session_dir, meta, str(exc))
-        counts = {phase: sum(c.values()) for phase, c in recovered["recovered"]["samples"].items()}
+        counts = {phase: sum(c.values()) for phase, c in recovered.extra["recovered"]["samples"].items()}
         kept = ", ".join(f"{n} {phase}" for phase, n in counts.items())
         raise ReportError(
-            f"{recovered['problems'][0]}; recovered {kept} samples; report.json marks the session invalid"
+            f"{recovered.problems[0]}; recovered {kept} samples; report.json marks the session invalid"
         ) from exc
     if args.out:  # our own session keeps its report too; --out gets copies
         args.out.mkdir(parents=True, exist_ok=True)
         for name in (REPORT_JSON, REPORT_HTML, POWER_PNG):
             if (session_dir / name).is_file():
                 shutil.copyfile(session_dir / name, args.out / name)
-    print(json.dumps(report, indent=2) if args.json else summary_text(report))
-    return 0 if report["valid"] else EXIT_INVALID
+    print(report.dumps().rstrip("\n") if args.json else summary_text(report))
+    return 0 if report.valid else EXIT_INVALID
 
 
 def _report_imported(args: argparse.Namespace) -> int:
@@ -301,8 +302,8 @@ def _report_imported(args: argparse.Namespace) -> int:
     report, run = import_run(args.session_dir, args.rules, args.scenario)
     if args.out:
         write_imported(args.session_dir, args.out, report, run)
-    print(json.dumps(report, indent=2) if args.json else summary_text(report))
-    return 0 if report["valid"] else EXIT_INVALID
+    print(report.dumps().rstrip("\n") if args.json else summary_text(report))
+    return 0 if report.valid else EXIT_INVALID
 
 
 def _audit(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.formats.sample import Sample
+from reports.report_model import SessionReport
 
 ENDED = ("completed", "aborted")
 
@@ -36,7 +37,7 @@ class SessionTracker:
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
         """Samples do not change what is kept: the session's own abort decides."""
 
-    def on_result(self, report: dict[str, Any]) -> None:
+    def on_result(self, report: SessionReport) -> None:
         """A completed session is already in ``states``."""
 
     def freeze(self) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.base import AnalyzerError
-from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON
 from analyzer_drivers.sim import redfish as redfish_sim
 from analyzer_drivers.sim import snmp_pdu as snmp_sim
@@ -25,6 +24,7 @@ from power_director.analyzers import make_analyzer
 from power_director.calibration import calibration_from_report
 from power_director.config import ConfigError, load_config
 from reports.advice import advise, facts_for
+from reports.report_model import SessionReport
 
 
 def add_redfish_sim(
@@ -194,11 +194,7 @@ def run_datacenter_command(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    path = args.session / REPORT_JSON
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ReportError(f"cannot read {path}: {exc}") from None
+    report = SessionReport.read(args.session / REPORT_JSON)
     calibration = calibration_from_report(report, args.meter)
     args.out.write_text(json.dumps(calibration, indent=2) + "\n", encoding="utf-8")
     print(

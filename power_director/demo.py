@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from analyzer_drivers.sim.work_model import WorkModel
@@ -19,6 +18,7 @@ from loadgen_bridge.workload import InProcessLoadgen
 from power_director.assembly import build_session
 from power_director.config import AnalyzerConfig, Config, SessionConfig
 from power_director.observe import SessionObserver
+from reports.report_model import SessionReport
 from reports.summary import summary_text
 
 DEMO_SCENARIOS = ("SingleStream", "Offline")
@@ -34,7 +34,7 @@ async def run_demo(
     observers: Sequence[SessionObserver] = (),
     repeat: int = 1,
     summary: Callable[[str], None] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[SessionReport]:
     """Run one session per scenario against a simulator; return their reports.
 
     ``say`` gets the progress lines, ``summary`` (default: ``say``) each session's summary.

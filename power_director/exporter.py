@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from analyzer_drivers.base import Analyzer
 from analyzer_drivers.formats.sample import Sample
+from reports.report_model import SessionReport
 
 
 class _Journalled(Protocol):
@@ -107,7 +108,7 @@ class DirectorExporter(Collector):
             if valid:
                 self._watts[analyzer] = valid[-1]
 
-    def on_result(self, report: dict[str, Any]) -> None:
+    def on_result(self, report: SessionReport) -> None:
         """Nothing beyond the state."""
 
     # --- Collector ----------------------------------------------------------------------

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.session_layout import PhaseTimes
+from reports.report_model import SessionReport
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ class SessionObserver(Protocol):
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
         """A batch of samples arrived from one analyzer during a phase."""
 
-    def on_result(self, report: dict[str, Any]) -> None:
+    def on_result(self, report: SessionReport) -> None:
         """The final report was written."""
 
 
@@ -50,7 +51,7 @@ class Observers:
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
         self._each("on_samples", analyzer, samples)
 
-    def on_result(self, report: dict[str, Any]) -> None:
+    def on_result(self, report: SessionReport) -> None:
         self._each("on_result", report)
 
 

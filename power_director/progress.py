@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from analyzer_drivers.formats.sample import Sample
 from power_director.observe import expected_duration_s, phase_elapsed_s
+from reports.report_model import SessionReport
 
 REDRAW_EVERY_S = 0.2
 TICK_S = 0.5  # the line is redrawn this often even when no sample arrives (a hung meter)
@@ -73,7 +74,7 @@ class ProgressLine:
             self.watts = valid[-1].watts
         self._draw()
 
-    def on_result(self, report: dict[str, Any]) -> None:
+    def on_result(self, report: SessionReport) -> None:
         self.clear()
 
     def text(self, now_s: float) -> str:

@@ -241,7 +241,7 @@ class DirectorService:
             "session": session.name,
             "status": "completed",
             "error": None,
-            "valid": bool(report["valid"]),
+            "valid": report.valid,
             "summary": summary_text(report),
         }
 

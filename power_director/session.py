@@ -42,6 +42,7 @@ from power_director.ranging import (
 from power_director.session_files import missing_parents, provenance, rebuild_session_files
 from power_director.system_config import check_system_meters
 from reports.mlperf_checks import meter_identity
+from reports.report_model import SessionReport
 from reports.session_report import write_report
 from reports.store import index_session
 
@@ -158,7 +159,7 @@ class Session:
         return self.meters[0]
 
     # --- public ------------------------------------------------------------------------
-    async def run(self) -> dict[str, Any]:
+    async def run(self) -> SessionReport:
         """Measure ranging then testing; return the report. Raises SessionError."""
         if self.dir.exists():
             raise SessionError(f"session directory {self.dir} already exists")
@@ -189,7 +190,7 @@ class Session:
         self.meta["status"] = "completed"
         self._finish_files()
         report = write_report(self.dir, self.windows)
-        index_session(self.dir)
+        index_session(self.dir, report)
         self.observers.on_state("completed", self.meta)
         self.observers.on_result(report)
         return report

@@ -34,6 +34,7 @@ import aiomqtt
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.plug import parse_broker
 from power_director.observe import expected_duration_s, phase_elapsed_s
+from reports.report_model import SessionReport
 
 log = logging.getLogger(__name__)
 TOPIC_ROOT = "power-director"
@@ -137,8 +138,8 @@ class MqttTelemetry:
         if time.monotonic() - self._state_sent_s >= STATE_EVERY_S:
             self._send_state(self._phase)
 
-    def on_result(self, report: dict[str, Any]) -> None:
-        self._put("result", report, retain=True)
+    def on_result(self, report: SessionReport) -> None:
+        self._put("result", report.to_json(), retain=True)
 
     def _send_state(self, phase: str) -> None:
         now_s = time.time()

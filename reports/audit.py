@@ -19,6 +19,7 @@ from typing import Any
 from analyzer_drivers.formats.errors import ReportError
 from reports.headline import headline, metric_uncertainty
 from reports.mlperf_import import import_run
+from reports.report_model import SessionReport
 
 COLUMNS = ("run", "scenario", "checker", "ours", "time_weighted", "error", "unit")
 
@@ -37,13 +38,22 @@ def find_runs(tree: Path) -> list[Path]:
     return runs
 
 
-def _time_weighted(report: dict[str, Any], unit: str) -> float | None:
-    weighted = report["power"]["time_weighted"]
-    value = weighted.get("avg_watts")
+def _time_weighted(report: SessionReport, unit: str) -> float | None:
+    if report.power is None:
+        return None
+    weighted = report.power.time_weighted
+    value = weighted.avg_watts
     if unit == "mJ/query":
-        queries, energy_j = report["power"].get("queries"), weighted.get("energy_j")
+        queries, energy_j = report.power.queries, weighted.energy_j
         value = energy_j * 1000 / queries if queries and energy_j is not None else None
     return None if value is None else float(value)
+
+
+def _checker_value(report: SessionReport) -> object:
+    """The checker's number under the run's rule set (an imported report's ``checker`` key)."""
+    checker = report.extra.get("checker")
+    rules = checker.get("rules") if isinstance(checker, dict) else None
+    return rules.get("value") if isinstance(rules, dict) else None
 
 
 def audit_run(run_dir: Path, tree: Path, rules: list[str]) -> dict[str, Any]:
@@ -55,19 +65,20 @@ def audit_run(run_dir: Path, tree: Path, rules: list[str]) -> dict[str, Any]:
         return {**row, "failed": f"{type(exc).__name__}: {exc}"}
     first = reports[rules[0]]
     metric = headline(first)
+    terms = (first.uncertainty or {}).get("terms_watts")
     row.update({
-        "scenario": first["scenario"], "checker": first["checker"]["rules"]["value"],
+        "scenario": first.scenario, "checker": _checker_value(first),
         "ours": metric.value, "time_weighted": _time_weighted(first, metric.unit),
         "error": metric_uncertainty(first), "unit": metric.unit,
-        "error_partial": (first.get("uncertainty") or {}).get("terms_watts", {}).get("analyzer") is None,
-        "notes": first.get("notes", [])[:-1],
-        "unknown": [c["name"] for c in first["checks"] if c["status"] == "unknown"],
+        "error_partial": (terms.get("analyzer") if isinstance(terms, dict) else None) is None,
+        "notes": first.notes[:-1],
+        "unknown": [c.name for c in first.checks if c.status == "unknown"],
     })
     for name, report in reports.items():
-        row[f"verdict_{name}"] = "valid" if report["valid"] else "INVALID"
-        row[f"checker_{name}"] = report["checker"]["rules"]["value"]
-        row[f"fails_{name}"] = [c["name"] for c in report["checks"] if c["status"] == "fail"]
-        row[f"problems_{name}"] = report["problems"]
+        row[f"verdict_{name}"] = "valid" if report.valid else "INVALID"
+        row[f"checker_{name}"] = _checker_value(report)
+        row[f"fails_{name}"] = [c.name for c in report.checks if c.status == "fail"]
+        row[f"problems_{name}"] = report.problems
     return row
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from reports.report_json import JsonDict
 
 #: "unknown": nothing recorded to judge by (an imported run has no journal, say); never a pass.
 Status = Literal["pass", "warning", "fail", "unknown"]
@@ -23,7 +25,7 @@ class Check:
     status: Status
     reason: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonDict:
         return asdict(self)
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from reports.checks import Check
+from reports.report_parts import ClockSection, ClockWindow
 
 MLCOMMONS_MAX_CLOCK_DIFF_NS = 400_000_000  # the MLCommons checker's limit, without any correction
 
@@ -39,25 +40,18 @@ def corrected_window(window: Window, meta: dict[str, Any], phase: str) -> Window
     )
 
 
-def clock_section(meta: dict[str, Any]) -> dict[str, Any] | None:
+def clock_section(meta: dict[str, Any]) -> ClockSection | None:
     """``report.json``'s ``clock``: offset, drift, error bound, raw and corrected windows."""
     clock = _clock(meta)
     if clock is None:
         return None
-    phases = {
-        phase: {
-            kind: {"begin": entry[kind]["begin"], "end": entry[kind]["end"]}
-            for kind in ("raw", "corrected")
-        }
+    windows = {
+        phase: ClockWindow(entry["raw"]["begin"], entry["raw"]["end"],
+                           entry["corrected"]["begin"], entry["corrected"]["end"])
         for phase, entry in clock.get("phases", {}).items()
     }
-    return {
-        "offset_ms": clock["offset_ns"] / NS_PER_MS,
-        "drift_ppm": clock.get("drift_ppm"),
-        "bound_ms": clock.get("bound_ns", 0) / NS_PER_MS,
-        "method": clock.get("method"),
-        "windows": phases,
-    }
+    return ClockSection(clock["offset_ns"] / NS_PER_MS, clock.get("drift_ppm"),
+                        clock.get("bound_ns", 0) / NS_PER_MS, clock.get("method"), windows)
 
 
 def clock_checks(meta: dict[str, Any]) -> list[Check]:

@@ -7,14 +7,14 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import PHASE_DIRS, REPORT_JSON
 from reports.headline import Headline, headline, metric_uncertainty, verdict
 from reports.plot import DPI
 from reports.repeat import overlaps
-from reports.results import EFFICIENCY_UNITS
+from reports.report_model import SessionReport
+from reports.report_parts import EFFICIENCY_UNITS
 from reports.session_report import build_report
 from reports.summary import repeat_text
 
@@ -24,7 +24,7 @@ COLUMNS = ("session", "scenario", "metric", "efficiency", "uncertainty", "repeat
 @dataclass(frozen=True)
 class SessionSummary:
     session: str
-    report: dict[str, Any]
+    report: SessionReport
 
     @property
     def metric(self) -> Headline:
@@ -35,17 +35,11 @@ class SessionSummary:
         return metric_uncertainty(self.report)
 
 
-def load_report(session_dir: Path) -> dict[str, Any]:
+def load_report(session_dir: Path) -> SessionReport:
     """A session's ``report.json``, or the report recomputed from its files when that is missing."""
     path = session_dir / REPORT_JSON
     if path.is_file():
-        try:
-            report = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ReportError(f"{path} is not valid JSON: {exc}") from exc
-        if not isinstance(report, dict):
-            raise ReportError(f"{path} does not hold a report object")
-        return report
+        return SessionReport.read(path)
     if not any((session_dir / phase_dir).is_dir() for phase_dir in PHASE_DIRS.values()):
         raise ReportError(f"{session_dir} is not a session directory: no {REPORT_JSON}, "
                           f"no {' or '.join(d + '/' for d in PHASE_DIRS.values())}")
@@ -57,17 +51,12 @@ def load_sessions(session_dirs: Sequence[Path]) -> list[SessionSummary]:
     sessions = []
     for session_dir in session_dirs:
         report = load_report(session_dir)
-        sessions.append(SessionSummary(str(report.get("session", session_dir.name)), report))
+        sessions.append(SessionSummary(report.session, report))
     return sessions
 
 
-def _efficiency_text(report: dict[str, Any]) -> str:
-    efficiency = report.get("efficiency") or {}
-    parts = [
-        f"{value:.4g} {EFFICIENCY_UNITS.get(key, key)}"
-        for key, value in efficiency.items()
-        if isinstance(value, (int, float))
-    ]
+def _efficiency_text(report: SessionReport) -> str:
+    parts = [f"{value:.4g} {EFFICIENCY_UNITS.get(key, key)}" for key, value in report.efficiency.items()]
     return ", ".join(parts) or "—"
 
 
@@ -75,14 +64,14 @@ def _uncertainty_text(summary: SessionSummary) -> str:
     uncertainty = summary.uncertainty
     if uncertainty is not None:
         return f"±{uncertainty:.3g} {summary.metric.unit}"
-    budget = summary.report.get("uncertainty")
+    budget = summary.report.uncertainty
     return "—" if budget is None else json.dumps(budget, separators=(",", ":"))
 
 
 def table_rows(sessions: Sequence[SessionSummary]) -> list[tuple[str, ...]]:
     return [
-        (s.session, str(s.report.get("scenario", "?")), s.metric.text(), _efficiency_text(s.report),
-         _uncertainty_text(s), repeat_text(s.report["repeat"]) if s.report.get("repeat") else "—",
+        (s.session, str(s.report.scenario or "?"), s.metric.text(), _efficiency_text(s.report),
+         _uncertainty_text(s), repeat_text(s.report.repeat) if s.report.repeat else "—",
          verdict(s.report))
         for s in sessions
     ]
@@ -90,13 +79,14 @@ def table_rows(sessions: Sequence[SessionSummary]) -> list[tuple[str, ...]]:
 
 def interval_verdicts(sessions: Sequence[SessionSummary]) -> list[str]:
     """For each pair of repeated sessions with the same metric: do their 95 % intervals overlap?"""
-    shown = [s for s in sessions if (s.report.get("repeat") or {}).get("ci95")]
+    shown = [(s, s.report.repeat, s.report.repeat.stats.ci95) for s in sessions
+             if s.report.repeat and s.report.repeat.stats.ci95]
     lines = []
-    for i, a in enumerate(shown):
-        for b in shown[i + 1:]:
-            if a.report["repeat"]["unit"] != b.report["repeat"]["unit"]:
+    for i, (a, a_repeat, a_ci95) in enumerate(shown):
+        for b, b_repeat, b_ci95 in shown[i + 1:]:
+            if a_repeat.unit != b_repeat.unit or a_ci95 is None or b_ci95 is None:
                 continue
-            if overlaps(a.report["repeat"]["ci95"], b.report["repeat"]["ci95"]):
+            if overlaps(a_ci95, b_ci95):
                 lines.append(f"{a.session} vs {b.session}: 95 % intervals overlap, no clear difference")
             else:
                 lines.append(f"{a.session} vs {b.session}: 95 % intervals do not overlap, they differ")
@@ -127,19 +117,18 @@ class Bar:
 def efficiency_bar(summary: SessionSummary) -> Bar | None:
     """The repeat mean and its 95 % half-width where the testing run was repeated; else run 1's
     efficiency with the measurement's ± (efficiency ∝ 1/power: the same relative error)."""
-    efficiency = summary.report.get("efficiency") or {}
-    key = next((k for k, v in efficiency.items() if isinstance(v, (int, float))), None)
-    if key is None:
+    first = summary.report.efficiency.first()
+    if first is None:
         return None
+    key, value = first
     unit = EFFICIENCY_UNITS.get(key, key)
-    valid = bool(summary.report.get("valid"))
-    repeated = (summary.report.get("repeat") or {}).get("efficiency") or {}
-    if repeated.get("key") == key and repeated.get("half_width") is not None:
-        mean, half = float(repeated["mean"]), float(repeated["half_width"])
-        return Bar(summary.session, mean, half, unit, f"{mean:.4g} ± {half:.2g} (95 % CI, n={repeated['n']})",
-                   valid)
-    value = float(efficiency[key])
-    relative = (summary.report.get("uncertainty") or {}).get("relative")
+    valid = summary.report.valid
+    repeated = summary.report.repeat.efficiency if summary.report.repeat else None
+    if repeated and repeated.key == key and repeated.stats.half_width is not None:
+        mean, half = float(repeated.stats.mean or 0.0), float(repeated.stats.half_width)
+        return Bar(summary.session, mean, half, unit,
+                   f"{mean:.4g} ± {half:.2g} (95 % CI, n={repeated.stats.n})", valid)
+    relative = (summary.report.uncertainty or {}).get("relative")
     error = value * float(relative) if isinstance(relative, (int, float)) else float("nan")
     return Bar(summary.session, value, error, unit, f"{value:.4g} (run 1)", valid)
 

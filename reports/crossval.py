@@ -20,6 +20,8 @@ from analyzer_drivers.meters import METERS
 from reports.checks import Check
 from reports.merge import mean_power_over
 from reports.metrics import weighted_energy
+from reports.report_json import JsonDict, JsonObject
+from reports.report_parts import PhasePower
 
 LAG_STEPS_PER_INTERVAL = 10
 MIN_CELLS = 5
@@ -38,7 +40,7 @@ class CrossValidation:
     cell_s: float
     residual_rms_watts: float
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonDict:
         return asdict(self)
 
 
@@ -136,15 +138,16 @@ def grade_checks(meta: dict[str, Any]) -> list[Check]:
                   "meters only): valid for comparison, not MLPerf-valid")]
 
 
-def calibration_section(meta: dict[str, Any], power: dict[str, Any]) -> dict[str, Any]:
-    """A saved calibration of an informative primary meter, applied to its testing average."""
+def calibration_section(meta: dict[str, Any], power: PhasePower) -> JsonObject | None:
+    """``report.json``'s ``calibration``: a saved calibration of an informative primary meter
+    (as session.json keeps it), applied to its testing average."""
     saved = meta.get("analyzer", {}).get("calibration")
     if not isinstance(saved, dict):
-        return {}
-    corrected = apply_calibration(power.get("avg_watts"), saved)
-    per_query = power.get("energy_per_query_mj")
-    ratio = corrected / power["avg_watts"] if corrected is not None and power.get("avg_watts") else None
-    return {"calibration": {
+        return None
+    corrected = apply_calibration(power.avg_watts, saved)
+    per_query = power.energy_per_query_mj
+    ratio = corrected / power.avg_watts if corrected is not None and power.avg_watts else None
+    return {
         **saved, "corrected_avg_watts": corrected,
         "corrected_energy_per_query_mj": per_query * ratio if per_query is not None and ratio else None,
-    }}
+    }

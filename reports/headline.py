@@ -8,11 +8,13 @@ from html import escape
 from typing import Any
 
 from reports.metrics import PER_QUERY_SCENARIOS
+from reports.report_model import SessionReport
+from reports.report_parts import PhasePower
 
 
 @dataclass(frozen=True, slots=True)
 class Headline:
-    key: str  # the report["power"] key the value comes from
+    key: str  # the PhasePower figure the value comes from
     value: float | None
     unit: str
 
@@ -23,30 +25,34 @@ class Headline:
         return f"{self.value:.{digits}f} {self.unit}"
 
 
-def headline(report: dict[str, Any]) -> Headline:
+def headline_of(scenario: str | None, power: PhasePower | None) -> Headline:
     """mJ/query for SingleStream/MultiStream, else (or without a query count) average watts."""
-    power = report.get("power", {})
-    per_query_mj = power.get("energy_per_query_mj")
-    if report.get("scenario") in PER_QUERY_SCENARIOS and per_query_mj is not None:
-        return Headline("energy_per_query_mj", float(per_query_mj), "mJ/query")
-    avg_watts = power.get("avg_watts")
-    return Headline("avg_watts", None if avg_watts is None else float(avg_watts), "W")
+    if power is None:
+        return Headline("avg_watts", None, "W")
+    if scenario in PER_QUERY_SCENARIOS and power.energy_per_query_mj is not None:
+        return Headline("energy_per_query_mj", float(power.energy_per_query_mj), "mJ/query")
+    return Headline("avg_watts", None if power.avg_watts is None else float(power.avg_watts), "W")
 
 
-def verdict(report: dict[str, Any]) -> str:
-    if not report.get("valid"):
+def headline(report: SessionReport) -> Headline:
+    return headline_of(report.scenario, report.power)
+
+
+def verdict(report: SessionReport) -> str:
+    if not report.valid:
         return "INVALID"
-    return "valid" if report.get("mlperf_valid") else "valid (not MLPerf-valid)"
+    return "valid" if report.mlperf_valid else "valid (not MLPerf-valid)"
 
 
-def metric_uncertainty(report: dict[str, Any]) -> float | None:
+def metric_uncertainty(report: SessionReport) -> float | None:
     """The headline's ± uncertainty in its own unit, from the error budget's relative total."""
-    budget = report.get("uncertainty")
     metric = headline(report)
-    if not isinstance(budget, dict) or metric.value is None:
+    if report.uncertainty is None or metric.value is None:
         return None
-    relative = budget.get("relative")
-    return float(relative) * metric.value if isinstance(relative, (int, float)) else None
+    relative = report.uncertainty.get("relative")
+    if isinstance(relative, bool) or not isinstance(relative, (int, float)):
+        return None
+    return float(relative) * metric.value
 
 
 def iso_time(text: Any) -> str:

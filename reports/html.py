@@ -6,11 +6,11 @@ import base64
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
 
 from reports import html_page as page
 from reports.phase_report import PhaseReport
 from reports.plot import POWER_PNG, plot_title, render_power_png
+from reports.report_model import SessionReport
 
 REPORT_HTML = "report.html"
 
@@ -44,17 +44,19 @@ img { max-width: 100%; border: 1px solid #d8dee4; }
 """
 
 
-def _imported(report: dict[str, Any]) -> str:
-    """A run we did not record: its rule set, the checker's number under it and today's, notes."""
-    checker = report.get("checker", {})
-    rules_name = str(report.get("rules", {}).get("name"))
+def _imported(report: SessionReport) -> str:
+    """A run we did not record: its rule set, the checker's number under it and today's, notes
+    (the keys ``reports.mlperf_import`` adds, kept as JSON)."""
+    extra = report.extra
+    checker = extra.get("checker", {})
+    rules_name = str(extra.get("rules", {}).get("name"))
     rows = [[escape(label), page.number(entry.get("value"), 6), escape(str(entry.get("unit") or "—")),
              escape(str(entry.get("note") or "—"))]
             for label, entry in ((f"checker, {rules_name} rules", checker.get("rules", {})),
                                  ("checker, today's rules", checker.get("current", {})))]
-    notes = "".join(f"<li>{escape(str(note))}</li>" for note in report.get("notes", []))
+    notes = "".join(f"<li>{escape(note)}</li>" for note in report.notes)
     return (page.table(["", "value", "unit", "note"], rows) + f"<ul>{notes}</ul>"
-            + page.any_value(report.get("imported", {})))
+            + page.any_value(extra.get("imported", {})))
 
 
 def _plot(png_bytes: bytes | None) -> str:
@@ -69,33 +71,33 @@ def _section(title: str, body: str) -> str:
     return f"<h2>{escape(title)}</h2>{body}"
 
 
-def render_html(report: dict[str, Any], png_bytes: bytes | None) -> str:
-    """The page for one ``report.json``; every string from it is escaped. Verdict and
+def render_html(report: SessionReport, png_bytes: bytes | None) -> str:
+    """The page for one report; every string from it is escaped. Verdict and
     headline first, then what failed, then the evidence and the detail."""
     sections = [page.header(report), page.failures(report),
                 _section("Checks (failures first)", page.checks_table(report)),
                 _section("Power trace", _plot(png_bytes)),
                 _section("Power by both methods", page.methods_table(report))]
-    if report.get("uncertainty") is not None:
-        sections.append(_section("Error budget", page.budget_section(report["uncertainty"])))
+    if report.uncertainty is not None:
+        sections.append(_section("Error budget", page.budget_section(report.uncertainty)))
     sections.append(_section("Efficiency", page.efficiency_section(report)))
-    if report.get("repeat"):
-        sections.append(_section("Repeated testing runs", page.repeat_section(report["repeat"])))
+    if report.repeat is not None:
+        sections.append(_section("Repeated testing runs", page.repeat_section(report.repeat)))
     sections += [
         _section("LoadGen results", page.loadgen_section(report)),
         _section("Meters and ranges", page.meters_section(report)),
-        _section("Clocks", page.clock_section(report.get("clock"))),
+        _section("Clocks", page.clock_section(report.clock)),
         _section("Version, host, command, config", page.provenance_section(report)),
     ]
-    if "imported" in report:
+    if "imported" in report.extra:
         sections.append(_section("Imported run", _imported(report)))
-    title = escape(f"{report.get('session', 'session')}: power report")
+    title = escape(f"{report.session}: power report")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
             f"<style>{_CSS}</style></head><body>{''.join(sections)}"
             '<p class="muted">power-director report</p></body></html>\n')
 
 
-def write_html_report(target: Path, report: dict[str, Any], phases: Sequence[PhaseReport]) -> None:
+def write_html_report(target: Path, report: SessionReport, phases: Sequence[PhaseReport]) -> None:
     """Write ``power.png`` and ``report.html`` (with the plot inside) into ``target``, from the
     report and the phases it was built from: nothing is read again."""
     png_bytes = render_power_png(phases, plot_title(report))

@@ -9,7 +9,8 @@ from typing import Any
 
 from reports.headline import headline, iso_time, metric_uncertainty, verdict
 from reports.repeat import CONFIDENCE
-from reports.results import EFFICIENCY_UNITS
+from reports.report_model import RepeatSection, SessionReport
+from reports.report_parts import EFFICIENCY_UNITS, ClockSection, PhaseSection
 from reports.summary import repeat_text
 
 PHASES = ("testing", "ranging")
@@ -75,7 +76,7 @@ def _badge(status: str, text: str | None = None) -> str:
     return f'<span class="badge {style}">{escape(text or status)}</span>'
 
 
-def headline_text(report: dict[str, Any]) -> str:
+def headline_text(report: SessionReport) -> str:
     metric = headline(report)
     if metric.value is None:
         return "no result"
@@ -85,19 +86,20 @@ def headline_text(report: dict[str, Any]) -> str:
     return f"{number(metric.value, digits)}{plus_minus} {escape(metric.unit)}"
 
 
-def header(report: dict[str, Any]) -> str:
-    style = "invalid" if not report.get("valid") else "valid" if report.get("mlperf_valid") else "partial"
-    power = report.get("power") or {}
-    facts = [escape(str(report.get("scenario") or "?")), f"label {escape(str(report.get('label') or '—'))}",
-             f"testing window {iso_time(power.get('window_begin'))} – {iso_time(power.get('window_end'))}",
-             f"{number(power.get('duration_s'), 1, 's')}"]
-    analyzer = report.get("analyzer") or {}
+def header(report: SessionReport) -> str:
+    style = "invalid" if not report.valid else "valid" if report.mlperf_valid else "partial"
+    power = report.power
+    facts = [escape(str(report.scenario or "?")), f"label {escape(str(report.label or '—'))}",
+             f"testing window {iso_time(power and power.window_begin)} – "
+             f"{iso_time(power and power.window_end)}",
+             f"{number(power and power.duration_s, 1, 's')}"]
+    analyzer = report.analyzer
     if analyzer:
         facts.append(f"meter {escape(str(analyzer.get('name')))} ({escape(str(analyzer.get('model')))})")
     metric = headline(report)
     what = "energy per query" if metric.unit == "mJ/query" else "average power"
     return (
-        f"<h1>{escape(str(report.get('session', 'session')))}</h1>"
+        f"<h1>{escape(report.session)}</h1>"
         f'<div id="verdict" class="verdict {style}">{escape(verdict(report))}</div>'
         f'<div id="headline" class="headline">{headline_text(report)}'
         f' <span class="muted">{what}, MLPerf method</span></div>'
@@ -105,9 +107,9 @@ def header(report: dict[str, Any]) -> str:
     )
 
 
-def failures(report: dict[str, Any]) -> str:
-    problems = "".join(f"<li>{escape(str(p))}</li>" for p in report.get("problems", []))
-    warnings = "".join(f"<li>{escape(str(w))}</li>" for w in report.get("warnings", []))
+def failures(report: SessionReport) -> str:
+    problems = "".join(f"<li>{escape(p)}</li>" for p in report.problems)
+    warnings = "".join(f"<li>{escape(w)}</li>" for w in report.warnings)
     parts = []
     if problems:
         parts.append(f'<h2>Failed checks</h2><ul id="failures" class="problems">{problems}</ul>')
@@ -116,42 +118,37 @@ def failures(report: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def checks_table(report: dict[str, Any]) -> str:
-    checks = sorted(report.get("checks", []), key=lambda c: STATUS_ORDER.get(str(c.get("status")), 3))
+def checks_table(report: SessionReport) -> str:
+    checks = sorted(report.checks, key=lambda c: STATUS_ORDER.get(c.status, 3))
     rows = []
     for check in checks:
-        name = str(check.get("name", "?"))
-        phase, label = check_label(name)
-        rows.append([_badge(str(check.get("status", "?"))), escape(phase),
-                     f'{escape(label)} <code class="muted">{escape(name)}</code>',
-                     escape(str(check.get("reason", "")))])
+        phase, label = check_label(check.name)
+        rows.append([_badge(check.status), escape(phase),
+                     f'{escape(label)} <code class="muted">{escape(check.name)}</code>',
+                     escape(check.reason)])
     return table(["result", "phase", "check", "why"], rows, "checks")
 
 
-def methods_table(report: dict[str, Any]) -> str:
+def methods_table(report: SessionReport) -> str:
     """Each phase by MLPerf's method and the time-weighted one, with units."""
+    phases = [report.testing, report.ranging]
+    powers = [p.power if p else None for p in phases]
+    weighted = [p.time_weighted if p else None for p in powers]
     rows: list[list[str]] = []
     labels = [("Duration", "duration_s", 3, "s"), ("Samples in window", "samples_in_window", 0, ""),
               ("Average power, MLPerf", "avg_watts", 2, "W"), ("Energy, MLPerf", "energy_j", 2, "J"),
               ("Energy per query, MLPerf", "energy_per_query_mj", 3, "mJ"), ("Queries", "queries", 0, "")]
     for label, key, digits, unit in labels:
-        rows.append([label, *(number(_phase_power(report, p).get(key), digits, unit) for p in PHASES)])
-    weighted = [("Average power, time-weighted", "avg_watts", 2, "W"),
-                ("Energy, time-weighted", "energy_j", 2, "J"),
-                ("Time without a valid sample", "gap_s", 3, "s")]
-    for label, key, digits, unit in weighted:
-        rows.append([label, *(number((_phase_power(report, p).get("time_weighted") or {}).get(key), digits,
-                                     unit) for p in PHASES)])
+        rows.append([label, *(number(getattr(p, key, None), digits, unit) for p in powers)])
+    weighted_labels = [("Average power, time-weighted", "avg_watts", 2, "W"),
+                       ("Energy, time-weighted", "energy_j", 2, "J"),
+                       ("Time without a valid sample", "gap_s", 3, "s")]
+    for label, key, digits, unit in weighted_labels:
+        rows.append([label, *(number(getattr(w, key, None), digits, unit) for w in weighted)])
     rows.append(["Difference between the methods",
-                 *(number(_phase_power(report, p).get("method_difference_pct"), 3, "%") for p in PHASES)])
-    coverage = [(_phase_power(report, p).get("coverage") or {}).get("fraction") for p in PHASES]
-    rows.append(["Sample coverage", *(percent(fraction, 1) for fraction in coverage)])
+                 *(number(p and p.method_difference_pct, 3, "%") for p in powers)])
+    rows.append(["Sample coverage", *(percent(p and p.coverage.fraction, 1) for p in powers)])
     return table(["", "testing (run 1)", "ranging"], rows, "figures")
-
-
-def _phase_power(report: dict[str, Any], phase: str) -> dict[str, Any]:
-    power = (report.get(phase) or {}).get("power")
-    return power if isinstance(power, dict) else {}
 
 
 def budget_section(budget: Any) -> str:
@@ -183,19 +180,18 @@ def any_value(value: Any) -> str:
     return escape(str(value)) if value is not None else "—"
 
 
-def efficiency_section(report: dict[str, Any]) -> str:
-    efficiency = report.get("efficiency") or {}
-    rows = [(escape(EFFICIENCY_UNITS.get(k, k)), number(v, 4)) for k, v in efficiency.items()]
+def efficiency_section(report: SessionReport) -> str:
+    rows = [(escape(EFFICIENCY_UNITS.get(k, k)), number(v, 4)) for k, v in report.efficiency.items()]
     return _pairs(rows) if rows else '<p class="muted">no efficiency: LoadGen gave no result to divide</p>'
 
 
-def repeat_section(repeat: dict[str, Any]) -> str:
-    unit = str(repeat.get("unit", ""))
+def repeat_section(repeat: RepeatSection) -> str:
+    unit = repeat.unit
     digits = 3 if unit == "mJ/query" else 2
-    runs = [[f"run {r.get('run')}", escape(str(r.get("dir"))), number(r.get("value"), digits, unit),
-             number(r.get("avg_watts"), 2, "W"), number(r.get("samples_in_window"), 0),
-             number(r.get("duration_s"), 3, "s"), escape(str(r.get("loadgen_validity")))]
-            for r in repeat.get("runs", [])]
+    runs = [[f"run {r.run}", escape(r.dir), number(r.value, digits, unit),
+             number(r.avg_watts, 2, "W"), number(r.samples_in_window, 0),
+             number(r.duration_s, 3, "s"), escape(str(r.loadgen_validity))]
+            for r in repeat.runs]
     note = ("The headline is run 1, the run MLPerf counts; the mean below is over every run, "
             f"with its {CONFIDENCE:.0%} Student-t interval.")
     return (f'<div id="repeat"><p class="muted">{note}</p>'
@@ -204,20 +200,25 @@ def repeat_section(repeat: dict[str, Any]) -> str:
             + "</div>")
 
 
-def meters_section(report: dict[str, Any]) -> str:
-    analyzer = report.get("analyzer") or {}
+def meters_section(report: SessionReport) -> str:
+    analyzer = report.analyzer
     rows = [[escape(str(analyzer.get(k, "—"))) for k in ("role", "name", "model", "driver", "version")]]
     rows[0][0] = escape(str(analyzer.get("role", "primary")))
     parts = [table(["role", "name", "model", "driver", "version"], rows)]
-    beside = report.get("beside") or {}
-    if beside:
+    if report.sum:
+        parts.append(table(
+            ["supplies summed into the wall power", "role", "interval", "average power", "energy", "gap"],
+            [[escape(f"{m.name} ({m.driver})"), escape(m.role), number(m.interval_ms, 0, "ms"),
+              number(m.avg_watts, 2, "W"), number(m.energy_j, 2, "J"), number(m.gap_s, 3, "s")]
+             for m in report.sum], "supplies"))
+    if report.beside:
         parts.append(table(
             ["measured beside the wall meter", "average power", "energy", "share of wall power", "gap"],
-            [[escape(f"{b.get('name')} ({driver})"), number(b.get("avg_watts"), 2, "W"),
-              number(b.get("energy_j"), 2, "J"), percent(b.get("share_of_wall"), 1),
-              number(b.get("gap_s"), 3, "s")]
-             for driver, b in beside.items()]))
-    ranges = report.get("ranges") or {}
+            [[escape(f"{b.name} ({b.driver})"), number(b.avg_watts, 2, "W"),
+              number(b.energy_j, 2, "J"), percent(b.share_of_wall, 1),
+              number(b.gap_s, 3, "s")]
+             for b in report.beside]))
+    ranges = report.ranges
     parts.append(table(["ranges", "voltage", "current"], [
         [escape(phase), "auto" if not r or r.get("volts") is None else number(r["volts"], 1, "V"),
          "auto" if not r or r.get("amps") is None else number(r["amps"], 3, "A")]
@@ -225,44 +226,45 @@ def meters_section(report: dict[str, Any]) -> str:
     return "".join(parts)
 
 
-def clock_section(clock: dict[str, Any] | None) -> str:
+def clock_section(clock: ClockSection | None) -> str:
     if not clock:
         return '<p class="muted">director and SUT share one clock (the workload ran here)</p>'
-    rows = [("Offset (SUT − director)", number(clock.get("offset_ms"), 3, "ms")),
-            ("Drift", number(clock.get("drift_ppm"), 2, "ppm")),
-            ("Error bound", f"± {number(clock.get('bound_ms'), 3, 'ms')}"),
-            ("Method", escape(str(clock.get("method"))))]
+    rows = [("Offset (SUT − director)", number(clock.offset_ms, 3, "ms")),
+            ("Drift", number(clock.drift_ppm, 2, "ppm")),
+            ("Error bound", f"± {number(clock.bound_ms, 3, 'ms')}"),
+            ("Method", escape(str(clock.method)))]
     return _pairs(rows)
 
 
-def loadgen_section(report: dict[str, Any]) -> str:
+def loadgen_section(report: SessionReport) -> str:
     rows = []
-    for phase in PHASES:
-        loadgen = (report.get(phase) or {}).get("loadgen") or {}
-        rows.append([escape(phase), escape(str(loadgen.get("validity", "—"))),
-                     escape(str(loadgen.get("result_name", "—"))), _loadgen_result(loadgen),
-                     number(loadgen.get("query_count"), 0), number(loadgen.get("min_duration_ms"), 0, "ms")])
+    for phase, section in zip(PHASES, (report.testing, report.ranging), strict=True):
+        loadgen = section.loadgen if section else None
+        rows.append([escape(phase), escape(str((loadgen and loadgen.validity) or "—")),
+                     escape(str((loadgen and loadgen.result_name) or "—")), _loadgen_result(section),
+                     number(loadgen and loadgen.query_count, 0),
+                     number(loadgen and loadgen.min_duration_ms, 0, "ms")])
     return table(["phase", "validity", "result", "value", "queries", "minimum duration"], rows)
 
 
-def _loadgen_result(loadgen: dict[str, Any]) -> str:
+def _loadgen_result(section: PhaseSection | None) -> str:
     """A latency (``…_ns``) in ms, a throughput in samples/s."""
-    value = loadgen.get("result")
-    if not isinstance(value, (int, float)):
+    value = section.loadgen.result if section else None
+    if section is None or value is None:
         return "—"
-    if str(loadgen.get("result_name", "")).endswith("_ns"):
+    if str(section.loadgen.result_name or "").endswith("_ns"):
         return number(value / 1e6, 3, "ms")
     return number(value, 2, "samples/s")
 
 
-def provenance_section(report: dict[str, Any]) -> str:
-    provenance = report.get("provenance") or {}
-    rows = [("power-director version", escape(str(report.get("tool_version") or "—"))),
-            ("System under test", escape(str(provenance.get("system_name") or "—"))
-             + (f" ({escape(str(provenance['system_from']))})" if provenance.get("system_from") else "")),
-            ("Host", escape(str(provenance.get("host") or "—"))),
-            ("Command", f"<code>{escape(str(provenance.get('command') or '—'))}</code>"),
-            ("Workload", escape(str(provenance.get("workload") or "—"))),
+def provenance_section(report: SessionReport) -> str:
+    provenance = report.provenance
+    rows = [("power-director version", escape(report.tool_version or "—")),
+            ("System under test", escape(provenance.system_name or "—")
+             + (f" ({escape(provenance.system_from)})" if provenance.system_from else "")),
+            ("Host", escape(provenance.host or "—")),
+            ("Command", f"<code>{escape(provenance.command or '—')}</code>"),
+            ("Workload", escape(provenance.workload or "—")),
             ("Config hash (sha256, first 16)",
-             f"<code>{escape(str(provenance.get('config_hash') or '—'))}</code>")]
+             f"<code>{escape(provenance.config_hash or '—')}</code>")]
     return f'<div id="provenance">{_pairs(rows)}</div>'

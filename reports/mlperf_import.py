@@ -10,7 +10,6 @@ b66003e10e2db4b8c36a448b0545ec90fcc6e9e9). Our own sessions are told by their jo
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,8 @@ from reports.ptd_evidence import (
     is_unknown_uncertainty,
     read_evidence,
 )
+from reports.report_json import JsonDict, json_dict, json_list
+from reports.report_model import SessionReport
 from reports.rules import (
     CURRENT,
     SCENARIOS,
@@ -228,7 +229,7 @@ class ImportedRun:
         return result
 
     def _power_drop_check(self, ranging: PhaseReport, testing: PhaseReport) -> Check:
-        check = checks.testing_power_vs_ranging(testing.power["avg_watts"], ranging.power["avg_watts"])
+        check = checks.testing_power_vs_ranging(testing.power.avg_watts, ranging.power.avg_watts)
         if check.status == "fail" and not self.rules.power_drop_rule:
             return Check(check.name, "warning", f"{check.reason}: a rule since v3.1 (power-dev 992e4c2), "
                          f"not in the {self.rules.name} rules")
@@ -265,7 +266,7 @@ class ImportedRun:
         return checker_metric(avg, len(watts), duration_s, self.scenario_dir or "", window.scenario,
                               queries, rules)
 
-    def extra(self, ranging: PhaseReport, testing: PhaseReport) -> dict[str, Any]:
+    def extra(self, ranging: PhaseReport, testing: PhaseReport) -> JsonDict:
         current = self.checker(rules_named(CURRENT))
         chosen = self.checker(self.rules)
         self._notes(testing, current)
@@ -275,14 +276,15 @@ class ImportedRun:
                 "source": str(self.run_dir), "scenario_dir": self.scenario_dir,
                 "loadgen_scenario": self.raw.windows["testing"].scenario,
                 "timezone_s": {"server": evidence.server_timezone_s, "client": evidence.client_timezone_s},
-                "stamp_shift_s": {phase: list(s) for phase, s in self.raw.shifts_s.items()},
+                "stamp_shift_s": {phase: json_list(s) for phase, s in self.raw.shifts_s.items()},
                 "analyzer_model": evidence.analyzer_model(), "identify": evidence.identify(),
-                "channels": evidence.channels(), "testing_ranges": evidence.testing_ranges(),
+                "channels": None if (channels := evidence.channels()) is None else json_list(channels),
+                "testing_ranges": json_dict(evidence.testing_ranges()),
                 "power_files": evidence.server is not None,
             },
             "rules": self.rules.as_dict(),
             "checker": {"rules": chosen.as_dict(), "current": current.as_dict()},
-            "notes": self.notes,
+            "notes": json_list(self.notes),
         }
 
     def _notes(self, testing: PhaseReport, current: CheckerMetric) -> None:
@@ -314,7 +316,7 @@ def _interval_ms(evidence: Evidence) -> int | None:
 
 def import_run(
     run_dir: Path, rules: str = CURRENT, scenario: str | None = None
-) -> tuple[dict[str, Any], ImportedRun]:
+) -> tuple[SessionReport, ImportedRun]:
     """The report of a run we did not record, and what it was built from. Reads only."""
     require_power_run(run_dir)
     if scenario is not None and scenario.lower() not in SCENARIOS:
@@ -330,11 +332,11 @@ def import_run(
     return report, run
 
 
-def write_imported(run_dir: Path, out_dir: Path, report: dict[str, Any], run: ImportedRun) -> None:
+def write_imported(run_dir: Path, out_dir: Path, report: SessionReport, run: ImportedRun) -> None:
     """``report.json``, ``report.html`` and ``power.png`` into ``out_dir``, never into the run."""
     run_root, target = run_dir.resolve(), out_dir.resolve()
     if target == run_root or run_root in target.parents:
         raise ReportError(f"--out {out_dir} lies inside the run {run_dir}: we never write there")
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (out_dir / REPORT_JSON).write_text(report.dumps(), encoding="utf-8")
     write_html_report(out_dir, report, run.phases)

@@ -18,7 +18,7 @@ MLPerf Training's power rules ask for 5 % meter accuracy, "Target 5% Accuracy" i
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,28 +29,26 @@ from analyzer_drivers.meters import UNCERTAINTY_LIMIT, meter_spec
 from reports.checks import Check
 from reports.merge import mean_power_over
 from reports.metrics import PER_QUERY_SCENARIOS, mlperf_window_mask, sample_intervals
-from reports.spl import PowerSeries, read_spl
+from reports.spl import PowerSeries
+from reports.system_model import GroupPower, MeterShare, MeterTerms, SystemSection, SystemUncertainty
 from reports.uncertainty import STAMP_RESOLUTION_S, clock_error_w
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def _raw(session_dir: Path, driver: str, mark: str) -> PowerSeries:
-    # The journal's per-analyzer file (power_director.journal.samples_path).
-    return read_spl(session_dir / "raw" / f"{driver}.samples.txt").with_mark(mark).sorted_by_time()
+#: An analyzer's raw samples of the testing phase, by driver (each journal file read once).
+TestingSamples = Callable[[str], PowerSeries]
 
 
 def _shares(
-    session_dir: Path, meta: dict[str, Any], mark: str, window: Window, interval_ns: int
+    samples: TestingSamples, meta: dict[str, Any], window: Window, interval_ns: int
 ) -> tuple[dict[str, FloatArray], npt.NDArray[np.bool_]]:
     """Each measured meter's watts on the primary's in-window intervals, and where all had data."""
     measured = [a["driver"] for a in meta.get("analyzers", []) if a.get("role") in ("primary", "sum")]
-    primary = _raw(session_dir, measured[0], mark)
+    primary = samples(measured[0]).sorted_by_time()
     primary = primary.take(mlperf_window_mask(primary, window.begin_ns, window.end_ns))
     starts, ends = sample_intervals(primary.t_ns, interval_ns)
     values = {measured[0]: np.where(primary.watts > 0, primary.watts, np.nan)}
     for driver in measured[1:]:
-        other = _raw(session_dir, driver, mark)
+        other = samples(driver).sorted_by_time()
         values[driver] = mean_power_over(other.t_ns, other.watts, interval_ns, starts, ends)
     complete = np.all([np.isfinite(v) for v in values.values()], axis=0) if values else np.array([], bool)
     return values, np.asarray(complete, dtype=bool)
@@ -80,100 +78,94 @@ def _clock_bound_s(meta: dict[str, Any], driver: str) -> float:
 
 def _meter_entry(
     meta: dict[str, Any], driver: str, values: FloatArray, complete: npt.NDArray[np.bool_], duration_s: float
-) -> dict[str, Any]:
+) -> MeterShare:
     used = values[complete]
     watts = float(np.mean(used)) if len(used) else math.nan
     seen = values[np.isfinite(values)]
     swing_w = float(seen.max() - seen.min()) if len(seen) else 0.0
     missing_fraction = float(np.count_nonzero(~complete)) / len(complete) if len(complete) else 1.0
     relative = _analyzer_relative(meta, driver, used)
-    terms = {
-        "analyzer": None if relative is None else relative * watts,
-        "clock": clock_error_w(used, duration_s, _clock_bound_s(meta, driver)),
-        "missing_samples": missing_fraction * swing_w,
-    }
+    terms = MeterTerms(analyzer=None if relative is None else relative * watts,
+                       clock=clock_error_w(used, duration_s, _clock_bound_s(meta, driver)),
+                       missing_samples=missing_fraction * swing_w)
     evidence = meta.get("phases", {}).get("testing", {}).get("meters", {}).get(driver, {})
-    return {
-        "avg_watts": watts, "terms_watts": terms,
-        "budget_watts": sum(v for v in terms.values() if v is not None),
-        "analyzer_known": relative is not None, "missing_fraction": missing_fraction,
-        "lost_samples": evidence.get("lost"), "replayed_samples": evidence.get("replayed"),
-        "broker_outages": len(evidence.get("broker_outages", [])) if evidence else None,
-    }
+    return MeterShare(
+        avg_watts=watts, terms_watts=terms,
+        budget_watts=sum(v for v in (terms.analyzer, terms.clock, terms.missing_samples) if v is not None),
+        analyzer_known=relative is not None, missing_fraction=missing_fraction,
+        lost_samples=evidence.get("lost"), replayed_samples=evidence.get("replayed"),
+        broker_outages=len(evidence.get("broker_outages", [])) if evidence else None,
+    )
 
 
 def system_section(
-    session_dir: Path, meta: dict[str, Any], window: Window, interval_ns: int
-) -> dict[str, Any] | None:
+    samples: TestingSamples, meta: dict[str, Any], window: Window, interval_ns: int
+) -> SystemSection | None:
     """``report.json``'s ``system``: None for a single-node session."""
     system = meta.get("system")
     mark = meta.get("phases", {}).get("testing", {}).get("mark")
     if not isinstance(system, dict) or not mark:
         return None
     duration_s = window.duration_s
-    values, complete = _shares(session_dir, meta, mark, window, interval_ns)
+    values, complete = _shares(samples, meta, window, interval_ns)
     meters = {d: _meter_entry(meta, d, v, complete, duration_s) for d, v in values.items()}
     nodes = {n["name"]: _group(n["meters"], meters) for n in system.get("nodes", [])}
     switches = {}
     for switch in system.get("switches", []):
         if switch.get("meter"):
-            switches[switch["name"]] = {**_group([switch["meter"]], meters), "estimated": False}
+            measured = _group([switch["meter"]], meters)
+            switches[switch["name"]] = GroupPower(measured.avg_watts, measured.budget_watts, measured.meters,
+                                                  estimated=False)
         else:
-            switches[switch["name"]] = {
-                "avg_watts": float(switch["estimated_watts"]), "estimated": True, "budget_watts": 0.0,
-                "basis": f"max spec {switch['max_spec_watts']:g} W × provisioning ratio "
-                         f"{switch['provisioning_ratio']:g}",
-            }
-    total_w = sum(g["avg_watts"] for g in [*nodes.values(), *switches.values()])
-    measured_w = sum(m["avg_watts"] for m in meters.values())
-    budget_w = math.sqrt(sum(m["budget_watts"] ** 2 for m in meters.values()))
-    section: dict[str, Any] = {
-        "avg_watts": total_w, "measured_watts": measured_w, "estimated_watts": total_w - measured_w,
-        "energy_j": total_w * duration_s, "duration_s": duration_s,
-        "nodes": nodes, "switches": switches, "meters": meters,
-        "uncertainty": {
-            "watts": budget_w, "relative": budget_w / total_w if total_w else math.nan,
-            "limit": UNCERTAINTY_LIMIT, "complete": all(m["analyzer_known"] for m in meters.values()),
-        },
-    }
-    if window.scenario in PER_QUERY_SCENARIOS and window.query_count:
-        section["energy_per_query_mj"] = total_w * duration_s * 1000 / window.query_count
-    return section
+            switches[switch["name"]] = GroupPower(
+                float(switch["estimated_watts"]), 0.0, estimated=True,
+                basis=f"max spec {switch['max_spec_watts']:g} W × provisioning ratio "
+                      f"{switch['provisioning_ratio']:g}",
+            )
+    total_w = sum(g.avg_watts for g in [*nodes.values(), *switches.values()])
+    measured_w = sum(m.avg_watts for m in meters.values())
+    budget_w = math.sqrt(sum(m.budget_watts ** 2 for m in meters.values()))
+    return SystemSection(
+        avg_watts=total_w, measured_watts=measured_w, estimated_watts=total_w - measured_w,
+        energy_j=total_w * duration_s, duration_s=duration_s, nodes=nodes, switches=switches, meters=meters,
+        uncertainty=SystemUncertainty(budget_w, budget_w / total_w if total_w else math.nan,
+                                      UNCERTAINTY_LIMIT,
+                                      all(m.analyzer_known for m in meters.values())),
+        energy_per_query_mj=total_w * duration_s * 1000 / window.query_count
+        if window.scenario in PER_QUERY_SCENARIOS and window.query_count else None,
+    )
 
 
-def _group(drivers: list[str], meters: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _group(drivers: list[str], meters: dict[str, MeterShare]) -> GroupPower:
     entries = [meters[d] for d in drivers if d in meters]
-    return {
-        "meters": drivers, "avg_watts": sum(e["avg_watts"] for e in entries),
-        "budget_watts": math.sqrt(sum(e["budget_watts"] ** 2 for e in entries)),
-    }
+    return GroupPower(sum(e.avg_watts for e in entries), math.sqrt(sum(e.budget_watts ** 2 for e in entries)),
+                      tuple(drivers))
 
 
-def system_checks(section: dict[str, Any] | None) -> list[Check]:
+def system_checks(section: SystemSection | None) -> list[Check]:
     if section is None:
         return []
-    budget = section["uncertainty"]
-    relative = budget["relative"]
-    if not budget["complete"]:
+    budget = section.uncertainty
+    relative = budget.relative
+    if not budget.complete:
         return [Check("system_uncertainty", "unknown",
                       f"combined uncertainty {100 * relative:.2f} % without the accuracy of some meters")]
-    if not relative <= budget["limit"]:
-        limit_pct = 100 * budget["limit"]
+    if not relative <= budget.limit:
+        limit_pct = 100 * budget.limit
         return [Check("system_uncertainty", "fail",
                       f"combined uncertainty {100 * relative:.2f} % is above the {limit_pct:g} % limit")]
     return [Check("system_uncertainty", "pass",
-                  f"combined uncertainty {100 * relative:.2f} % of {section['avg_watts']:.1f} W")]
+                  f"combined uncertainty {100 * relative:.2f} % of {section.avg_watts:.1f} W")]
 
 
-def system_lines(section: dict[str, Any] | None) -> list[str]:
+def system_lines(section: SystemSection | None) -> list[str]:
     """The summary's lines for a multi-node system: the total, then each node and switch."""
     if section is None:
         return []
-    budget = section["uncertainty"]
-    lines = [f"  system: {section['avg_watts']:.2f} W ± {budget['watts']:.2f} W "
-             f"({section['measured_watts']:.2f} W measured + {section['estimated_watts']:.2f} W estimated)"]
-    for kind, groups in (("node", section["nodes"]), ("switch", section["switches"])):
+    lines = [f"  system: {section.avg_watts:.2f} W ± {section.uncertainty.watts:.2f} W "
+             f"({section.measured_watts:.2f} W measured + {section.estimated_watts:.2f} W estimated)"]
+    for kind, groups in (("node", section.nodes), ("switch", section.switches)):
         for name, group in groups.items():
-            estimated = " (estimated)" if group.get("estimated") else ""
-            lines.append(f"    {kind} {name}: {group['avg_watts']:.2f} W{estimated}")
+            estimated = " (estimated)" if group.estimated else ""
+            lines.append(f"    {kind} {name}: {group.avg_watts:.2f} W{estimated}")
     return lines

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_
 from reports.clock_report import corrected_window
 from reports.comparison import comparison_accuracy, stated_uncertainty
 from reports.metrics import WeightedEnergy, mlperf_power, mlperf_window_mask, weighted_energy
+from reports.report_parts import Coverage, LoadgenSummary, PhasePower, PhaseSection
 from reports.spl import PowerSeries, read_spl
 from reports.uncertainty import (
     STAMP_RESOLUTION_S,
@@ -37,7 +38,14 @@ class PhaseReport:
     interval_ns: int
     weighted: WeightedEnergy
     sample_uncertainty: SampleUncertainty | None
-    power: dict[str, Any]
+    power: PhasePower
+
+    def section(self) -> PhaseSection:
+        """``report.json``'s ``testing`` or ``ranging``."""
+        window = self.window
+        return PhaseSection(self.power, LoadgenSummary(
+            window.scenario, window.validity, window.result_name, window.result, window.query_count,
+            window.samples_per_query, window.min_duration_ms))
 
 
 def _interval_ns(meta: dict[str, Any], series: PowerSeries) -> int:
@@ -71,23 +79,9 @@ def phase_report(
     mlperf = mlperf_power(series, window.begin_ns, window.end_ns, window.scenario, window.query_count)
     interval_ns = _interval_ns(meta, series)
     weighted = weighted_energy(series.t_ns, series.watts, window.begin_ns, window.end_ns, interval_ns)
-    power: dict[str, Any] = {
-        "avg_watts": mlperf.avg_watts,
-        "samples_in_window": mlperf.samples_in_window,
-        "window_begin": window.power_begin,
-        "window_end": window.power_end,
-        "duration_s": mlperf.duration_s,
-        "energy_j": mlperf.energy_j,
-        "energy_per_query_mj": mlperf.energy_per_query_mj,
-        "queries": window.query_count,
-        "query_source": window.query_source,
-        "time_weighted": asdict(weighted),
-    }
-    if mlperf.energy_j and weighted.energy_j:
-        power["method_difference_pct"] = 100 * (weighted.energy_j - mlperf.energy_j) / mlperf.energy_j
-    power["coverage"] = _coverage(mlperf.samples_in_window, weighted, interval_ns, mlperf.duration_s)
     in_window = series.take(mlperf_window_mask(series, window.begin_ns, window.end_ns))
     uncertainty = _sample_uncertainty(phase, in_window, meta)
+    budget = None
     if mlperf.avg_watts is not None:
         budget = error_budget(
             mlperf.avg_watts,
@@ -95,23 +89,30 @@ def phase_report(
             uncertainty,
             edge_error_w(series.t_ns, series.watts, window.begin_ns, window.end_ns, interval_ns),
             clock_error_w(in_window.watts, mlperf.duration_s, _clock_bound_s(meta)),
-        )
-        power["uncertainty"] = budget.as_dict(mlperf.energy_per_query_mj)
+        ).as_dict(mlperf.energy_per_query_mj)
+    difference_pct = (100 * (weighted.energy_j - mlperf.energy_j) / mlperf.energy_j
+                      if mlperf.energy_j and weighted.energy_j else None)
+    power = PhasePower(
+        avg_watts=mlperf.avg_watts, samples_in_window=mlperf.samples_in_window,
+        window_begin=window.power_begin, window_end=window.power_end, duration_s=mlperf.duration_s,
+        energy_j=mlperf.energy_j, energy_per_query_mj=mlperf.energy_per_query_mj,
+        queries=window.query_count, query_source=window.query_source, time_weighted=weighted,
+        coverage=_coverage(mlperf.samples_in_window, weighted, interval_ns, mlperf.duration_s),
+        method_difference_pct=difference_pct, uncertainty=budget,
+    )
     return PhaseReport(phase, window, series, interval_ns, weighted, uncertainty, power)
 
 
-def _coverage(
-    received: int, weighted: WeightedEnergy, interval_ns: int, duration_s: float
-) -> dict[str, Any]:
-    return {
-        "expected_samples": duration_s / (interval_ns / 1e9),
-        "received_samples": received,
-        "invalid_samples": weighted.invalid_samples,
-        "fraction": weighted.covered_s / duration_s if duration_s > 0 else 0.0,
-        "gap_count": weighted.gap_count,
-        "longest_gap_s": weighted.longest_gap_s,
-        "interval_s": interval_ns / 1e9,
-    }
+def _coverage(received: int, weighted: WeightedEnergy, interval_ns: int, duration_s: float) -> Coverage:
+    return Coverage(
+        expected_samples=duration_s / (interval_ns / 1e9),
+        received_samples=received,
+        invalid_samples=weighted.invalid_samples,
+        fraction=weighted.covered_s / duration_s if duration_s > 0 else 0.0,
+        gap_count=weighted.gap_count,
+        longest_gap_s=weighted.longest_gap_s,
+        interval_s=interval_ns / 1e9,
+    )
 
 
 def _clock_bound_s(meta: dict[str, Any]) -> float:

@@ -12,6 +12,7 @@ import numpy.typing as npt
 
 from reports.headline import headline, iso_time, verdict
 from reports.phase_report import PhaseReport
+from reports.report_model import SessionReport
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -80,7 +81,7 @@ def _draw_phase(ax: Axes, phase: PhaseReport) -> None:
     window_watts = np.where(in_window, watts, np.nan)
     ax.plot(*_steps(t_s, window_watts, interval_s), color=IN_WINDOW_COLOUR, lw=1.6)
     ax.plot(t_s, window_watts, ".", color=IN_WINDOW_COLOUR, ms=5)
-    avg_watts = phase.power["avg_watts"]
+    avg_watts = phase.power.avg_watts
     if avg_watts is not None:
         ax.hlines(avg_watts, 0.0, phase.window.duration_s, colors=IN_WINDOW_COLOUR, linestyles="--",
                   lw=1)
@@ -92,7 +93,7 @@ def _draw_phase(ax: Axes, phase: PhaseReport) -> None:
     if begin.endswith(" UTC") and end.endswith(" UTC") and begin[:10] == end[:10]:
         begin, end = begin.removesuffix(" UTC"), end[11:]  # one date, written once
     window = f"{begin} – {end}"
-    ax.set_title(f"{phase.phase}: {samples} valid samples ({phase.power['samples_in_window']} in window), "
+    ax.set_title(f"{phase.phase}: {samples} valid samples ({phase.power.samples_in_window} in window), "
                  f"LoadGen window {window}, {average}",
                  fontsize=10, loc="left")
     ax.set_xlabel(f"time since {phase.phase} power_begin (s)")
@@ -167,6 +168,6 @@ def render_power_png(phases: Sequence[PhaseReport], title: str) -> bytes:
     return buffer.getvalue()
 
 
-def plot_title(report: dict[str, Any]) -> str:
-    return (f"{report.get('session', '?')} — {report.get('scenario', '?')}: "
+def plot_title(report: SessionReport) -> str:
+    return (f"{report.session} — {report.scenario or '?'}: "
             f"{headline(report).text()} [{verdict(report)}]")

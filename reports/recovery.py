@@ -11,6 +11,8 @@ from typing import Any
 
 from analyzer_drivers.formats.session_layout import PHASE_DIRS, REPORT_JSON, analyzer_of, raw_sample_paths
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
+from reports.report_json import JsonDict, json_dict, json_list
+from reports.report_model import SessionReport
 from reports.spl import read_spl
 
 
@@ -42,7 +44,8 @@ def missing_logs(session_dir: Path) -> list[str]:
     return problems
 
 
-def recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> dict[str, Any]:
+def recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> JsonDict:
+    """``report.json`` of a session that never finished measuring: invalid, with what was kept."""
     problems = missing_logs(session_dir) or [f"session aborted: {reason}"]
     status = meta.get("status", "unknown")
     if status != "completed":
@@ -53,16 +56,18 @@ def recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> di
         "scenario": None,
         "valid": False,
         "mlperf_valid": False,
-        "problems": problems,
+        "problems": json_list(problems),
         "warnings": [],
         "error": reason,
-        "recovered": {"samples": recovered_samples(session_dir, meta), "status": status},
+        "recovered": {"samples": {phase: json_dict(counts) for phase, counts in
+                                  recovered_samples(session_dir, meta).items()}, "status": status},
         "analyzer": meta.get("analyzer", {}),
         "ranges": meta.get("ranges", {}),
     }
 
 
-def write_recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> dict[str, Any]:
+def write_recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> SessionReport:
+    """Write it; the report as every reader of ``report.json`` sees it."""
     report = recovered_report(session_dir, meta, reason)
     (session_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return report
+    return SessionReport.from_json(report)

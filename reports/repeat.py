@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+
+from analyzer_drivers.formats.errors import ReportError
+from reports.report_json import Fields, JsonDict
 
 # Two-sided 95 % Student t quantiles t(0.975, df) for df = 1..30; beyond that the normal's.
 T_975 = (
@@ -23,20 +26,47 @@ def t_975(df: int) -> float:
     return T_975[df - 1] if df <= len(T_975) else Z_975
 
 
-def interval_stats(values: Sequence[float]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class IntervalStats:
+    """n, mean, sample stdev and the Student-t 95 % interval of the mean (none for n < 2)."""
+
+    n: int = 0
+    mean: float | None = None
+    stdev: float | None = None
+    ci95: tuple[float, float] | None = None
+    half_width: float | None = None
+
+    def to_json(self) -> JsonDict:
+        return {"n": self.n, "mean": self.mean, "stdev": self.stdev,
+                "ci95": [*self.ci95] if self.ci95 is not None else None, "half_width": self.half_width}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> IntervalStats:
+        stats = (f.number("mean"), f.number("stdev"), _pair(f, "ci95"), f.number("half_width"))
+        return cls(f.count("n"), *stats)
+
+
+def _pair(f: Fields, key: str) -> tuple[float, float] | None:
+    values = f.items(key)
+    if not values:
+        return None
+    low, high = [*values, None, None][:2]
+    if len(values) != 2 or not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
+        raise ReportError(f"report.json: {f.where}.{key} is not a [low, high] pair")
+    return float(low), float(high)
+
+
+def interval_stats(values: Sequence[float]) -> IntervalStats:
     """n, mean, sample stdev and the Student-t 95 % interval of the mean (no interval for n < 2)."""
     finite = [float(v) for v in values if math.isfinite(v)]
     if not finite:
-        return {"n": 0, "mean": None, "stdev": None, "ci95": None, "half_width": None}
+        return IntervalStats()
     mean = statistics.fmean(finite)
     if len(finite) < 2:
-        return {"n": 1, "mean": mean, "stdev": None, "ci95": None, "half_width": None}
+        return IntervalStats(1, mean)
     stdev = statistics.stdev(finite)
     half_width = t_975(len(finite) - 1) * stdev / math.sqrt(len(finite))
-    return {
-        "n": len(finite), "mean": mean, "stdev": stdev,
-        "ci95": [mean - half_width, mean + half_width], "half_width": half_width,
-    }
+    return IntervalStats(len(finite), mean, stdev, (mean - half_width, mean + half_width), half_width)
 
 
 def overlaps(a: Sequence[float], b: Sequence[float]) -> bool:

@@ -7,7 +7,6 @@ session directory stays the source of truth, and every view is derived from its 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,8 @@ from typing import Any
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META, read_session_meta
 from reports.headline import headline, metric_uncertainty, verdict
-
-EFFICIENCY_UNITS = {
-    "samples_per_second_per_watt": "samples/s/W",
-    "queries_per_joule": "queries/J",
-    "samples_per_joule": "samples/J",
-}
+from reports.report_model import SessionReport
+from reports.report_parts import EFFICIENCY_UNITS as EFFICIENCY_UNITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,23 +48,13 @@ class SessionResult:
     tool_version: str | None
     config_hash: str | None
     problems: tuple[str, ...] = ()
-    report: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    report: SessionReport | None = field(default=None, repr=False, compare=False)
     meta: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def finished(self) -> bool:
         """Completed with a result: what ``compare`` takes."""
         return self.status == "completed" and self.metric is not None
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ReportError(f"{path} is not readable JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ReportError(f"{path} does not hold an object")
-    return data
 
 
 def is_session_dir(path: Path) -> bool:
@@ -85,18 +70,18 @@ def _started(meta: dict[str, Any]) -> str | None:
     return None
 
 
-def _meter(meta: dict[str, Any], report: dict[str, Any]) -> str | None:
-    analyzer = report.get("analyzer") or meta.get("analyzer") or {}
+def _meter(meta: dict[str, Any], report: SessionReport | None) -> str | None:
+    analyzer = (report.analyzer if report else None) or meta.get("analyzer") or {}
     if not analyzer:
         return None
     return f"{analyzer.get('name', '?')} ({analyzer.get('model', '?')}) via {analyzer.get('driver', '?')}"
 
 
-def _efficiency(report: dict[str, Any]) -> tuple[float | None, str | None]:
-    for key, value in (report.get("efficiency") or {}).items():
-        if isinstance(value, (int, float)):
-            return float(value), EFFICIENCY_UNITS.get(key, key)
-    return None, None
+def _efficiency(report: SessionReport | None) -> tuple[float | None, str | None]:
+    first = report.efficiency.first() if report else None
+    if first is None:
+        return None, None
+    return float(first[1]), EFFICIENCY_UNITS.get(first[0], first[0])
 
 
 def system_name(meta: dict[str, Any]) -> str | None:
@@ -107,53 +92,50 @@ def system_name(meta: dict[str, Any]) -> str | None:
     return None if "clock" in meta or not meta.get("host") else str(meta["host"])
 
 
-def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def load_session(path: Path | str) -> SessionResult:
+def load_session(path: Path | str, built: SessionReport | None = None) -> SessionResult:
     """The session at ``path``: from ``report.json`` when there is one, else from
-    ``session.json`` (an aborted or killed session, listed with no result)."""
+    ``session.json`` (an aborted or killed session, listed with no result). ``built``: the
+    report the caller has just built and written (not read back)."""
     session_dir = Path(path)
     if not is_session_dir(session_dir):
         raise ReportError(f"{session_dir} is not a session directory: no {REPORT_JSON} or {SESSION_META}")
     meta = read_session_meta(session_dir)
     report_path = session_dir / REPORT_JSON
-    report = _read_json(report_path) if report_path.is_file() else {}
+    report = built or (SessionReport.read(report_path) if report_path.is_file() else None)
     status = str(meta.get("status") or ("completed" if report else "unreported"))
-    if report.get("recovered") or (report and not report.get("power")):
+    if report is not None and report.recovered:
         status = "aborted"
-    power = report.get("power") or {}
+    power = report.power if report else None
     metric = headline(report) if report else None
     efficiency, efficiency_unit = _efficiency(report)
-    repeat = report.get("repeat") or {}
+    repeat = report.repeat.stats if report and report.repeat else None
     return SessionResult(
-        session=str(report.get("session") or meta.get("session_name") or session_dir.name),
+        session=(report.session if report else None) or meta.get("session_name") or session_dir.name,
         path=session_dir.resolve(),
-        label=report.get("label") or meta.get("label"),
-        scenario=report.get("scenario"),
+        label=(report.label if report else None) or meta.get("label"),
+        scenario=report.scenario if report else None,
         status=status,
         verdict=verdict(report) if report else status.upper(),
-        valid=bool(report.get("valid")),
-        mlperf_valid=bool(report.get("mlperf_valid")),
+        valid=bool(report and report.valid),
+        mlperf_valid=bool(report and report.mlperf_valid),
         metric=metric.key if metric else None,
         value=metric.value if metric else None,
         unit=metric.unit if metric else None,
         uncertainty=metric_uncertainty(report) if report else None,
-        avg_watts=_float(power.get("avg_watts")),
-        energy_j=_float(power.get("energy_j")),
-        duration_s=_float(power.get("duration_s")),
+        avg_watts=power.avg_watts if power else None,
+        energy_j=power.energy_j if power else None,
+        duration_s=power.duration_s if power else None,
         efficiency=efficiency,
         efficiency_unit=efficiency_unit,
-        repeat_mean=_float(repeat.get("mean")),
-        repeat_half_width=_float(repeat.get("half_width")),
-        repeat_n=repeat.get("n") if isinstance(repeat.get("n"), int) else None,
+        repeat_mean=repeat.mean if repeat else None,
+        repeat_half_width=repeat.half_width if repeat else None,
+        repeat_n=repeat.n if repeat else None,
         meter=_meter(meta, report),
         system=system_name(meta),
         started=_started(meta),
-        tool_version=report.get("tool_version") or meta.get("tool_version"),
+        tool_version=(report.tool_version if report else None) or meta.get("tool_version"),
         config_hash=meta.get("config_hash"),
-        problems=tuple(str(p) for p in report.get("problems", [])) if report else (
+        problems=tuple(report.problems) if report else (
             (str(meta["error"]),) if meta.get("error") else ()),
         report=report,
         meta=meta,

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from loadgen_bridge.detail_log import legacy_query_count
+from reports.report_json import JsonDict
 
 CURRENT = "current"
 SOURCE_COMMIT = "mlcommons/inference b66003e10e2db4b8c36a448b0545ec90fcc6e9e9"
@@ -35,7 +36,7 @@ class RuleSet:
     duration_rule: str  # "5%": |ranging - testing| / max < 5 %; "50%": testing >50 % shorter warns
     uncertainty_error: bool  # PTDaemon's per-sample "above 1.00 % limit" in testing fails
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonDict:
         return asdict(self)
 
 
@@ -116,7 +117,7 @@ class CheckerMetric:
     multiplier: int
     note: str
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonDict:
         return asdict(self)
 
 

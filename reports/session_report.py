@@ -3,7 +3,6 @@ and ``report.json``, ``report.html`` and ``power.png`` are rendered from those s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +22,14 @@ from analyzer_drivers.formats.session_layout import (
     repeat_phase,
     samples_path,
 )
+from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from reports import checks
 from reports.checks import Check
 from reports.clock_report import clock_checks, clock_section
 from reports.comparison import comparison_accuracy, comparison_checks
 from reports.crossval import calibration_section, cross_validate, grade_checks, meter_grade
-from reports.headline import headline
+from reports.headline import headline_of
 from reports.html import write_html_report
 from reports.metrics import (
     PER_QUERY_SCENARIOS,
@@ -40,7 +40,21 @@ from reports.mlperf_checks import mlperf_checks
 from reports.multinode import system_checks, system_section
 from reports.phase_report import Adjust, PhaseReport, phase_report
 from reports.repeat import CONFIDENCE, interval_stats
+from reports.report_json import JsonObject
+from reports.report_model import (
+    PROVENANCE_KEYS,
+    BesideMeter,
+    Grade,
+    Provenance,
+    RepeatEfficiency,
+    RepeatRun,
+    RepeatSection,
+    SessionReport,
+    SumMeter,
+)
+from reports.report_parts import Efficiency, PhasePower
 from reports.spl import PowerSeries, read_spl
+from reports.system_model import SystemSection
 from reports.version import tool_version
 
 
@@ -50,50 +64,80 @@ class ImportHooks:
 
     adjust: Adjust
     checks: Callable[[PhaseReport, PhaseReport], list[Check]]  # replace same-named checks
-    extra: Callable[[PhaseReport, PhaseReport], dict[str, Any]]  # more report.json keys
+    extra: Callable[[PhaseReport, PhaseReport], JsonObject]  # more report.json keys
 
 
-def _beside_meters(session_dir: Path, meta: dict[str, Any], testing: PhaseReport) -> dict[str, Any]:
+class TestingSamples:
+    """Each analyzer's raw samples of the testing phase (``raw/<driver>.samples.txt``), each file
+    read once however many sections (summed supplies, beside meters, the system) use it."""
+
+    def __init__(self, session_dir: Path, meta: dict[str, Any]) -> None:
+        self.raw_dir = session_dir / RAW_DIR
+        self.mark: str | None = meta.get("phases", {}).get("testing", {}).get("mark")
+        self._read: dict[str, PowerSeries] = {}
+
+    def __call__(self, driver: str) -> PowerSeries:
+        if driver not in self._read:
+            self._read[driver] = read_spl(samples_path(self.raw_dir, driver)).with_mark(self.mark or "")
+        return self._read[driver]
+
+
+def _beside_meters(
+    samples: TestingSamples, meta: dict[str, Any], testing: PhaseReport
+) -> tuple[BesideMeter, ...]:
     """Meters measured beside the wall meter (RAPL, NVML): their power in the testing window."""
-    mark = meta.get("phases", {}).get("testing", {}).get("mark")
-    beside = {}
+    beside = []
     for analyzer in meta.get("analyzers", []):
-        if analyzer.get("role") != "beside" or not mark:
+        if analyzer.get("role") != "beside" or not samples.mark:
             continue
-        series = read_spl(samples_path(session_dir / RAW_DIR, analyzer["driver"])).with_mark(mark)
+        series = samples(analyzer["driver"])
         energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns,
                                  testing.window.end_ns, testing.interval_ns)
-        wall_watts = testing.power["time_weighted"]["avg_watts"]
+        wall_watts = testing.power.time_weighted.avg_watts
         versus = cross_validate((testing.series.t_ns, testing.series.watts), (series.t_ns, series.watts),
                                 testing.window.begin_ns, testing.window.end_ns, testing.interval_ns)
         grade, why = meter_grade(analyzer)
-        beside[analyzer["driver"]] = {
-            "name": analyzer.get("name"),
-            "avg_watts": energy.avg_watts,
-            "energy_j": energy.energy_j,
-            "share_of_wall": energy.avg_watts / wall_watts if energy.avg_watts and wall_watts else None,
-            "gap_s": energy.gap_s,
-            "grade": grade, "grade_reason": why,
-            "cross_validation": versus.as_dict() if versus else None,
-        }
-    return beside
+        beside.append(BesideMeter(
+            analyzer["driver"], analyzer.get("name"), energy.avg_watts, energy.energy_j,
+            energy.avg_watts / wall_watts if energy.avg_watts and wall_watts else None,
+            energy.gap_s, grade, why, versus,
+        ))
+    return tuple(beside)
 
 
-def _efficiency(window: Window, power: dict[str, Any]) -> dict[str, float]:
-    avg_watts = power["avg_watts"]
+def _summed_meters(
+    samples: TestingSamples, meta: dict[str, Any], testing: PhaseReport
+) -> tuple[SumMeter, ...]:
+    """With several supplies summed (role ``sum``): each supply alone in the testing window,
+    the primary first, from its own raw samples at its own interval."""
+    analyzers = [a for a in meta.get("analyzers", []) if a.get("role") in ("primary", "sum")]
+    if not samples.mark or not any(a.get("role") == "sum" for a in analyzers):
+        return ()
+    primary_ms = int(meta.get("interval_ms") or testing.interval_ns // NS_PER_MS)
+    meters = []
+    for analyzer in analyzers:
+        interval_ms = int(analyzer.get("interval_ms") or primary_ms)
+        series = samples(analyzer["driver"])
+        energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns, testing.window.end_ns,
+                                 interval_ms * NS_PER_MS)
+        meters.append(SumMeter(str(analyzer.get("role")), analyzer["driver"], analyzer.get("name"),
+                               interval_ms, energy.avg_watts, energy.energy_j, energy.gap_s))
+    return tuple(meters)
+
+
+def _efficiency(window: Window, power: PhasePower) -> Efficiency:
+    avg_watts = power.avg_watts
     if not avg_watts:
-        return {}
+        return Efficiency()
     if window.scenario in PER_QUERY_SCENARIOS:
-        per_query_mj = power["energy_per_query_mj"]
+        per_query_mj = power.energy_per_query_mj
         if not per_query_mj:
-            return {}
-        return {
-            "queries_per_joule": 1000 / per_query_mj,
-            "samples_per_joule": 1000 * window.samples_per_query / per_query_mj,
-        }
+            return Efficiency()
+        return Efficiency(queries_per_joule=1000 / per_query_mj,
+                          samples_per_joule=1000 * window.samples_per_query / per_query_mj)
     if window.result is None:
-        return {}
-    return {"samples_per_second_per_watt": window.result / avg_watts}
+        return Efficiency()
+    return Efficiency(samples_per_second_per_watt=window.result / avg_watts)
 
 
 def _phase_times(meta: dict[str, Any], phase: str) -> tuple[float | None, float | None]:
@@ -147,11 +191,11 @@ def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
 
 def _phase_checks(phase: PhaseReport, meta: dict[str, Any]) -> list[Check]:
     t_ns = phase.series.t_ns
-    coverage = phase.power["coverage"]
+    coverage = phase.power.coverage
     # The first sample averages over the interval before its stamp: measuring began then.
     measured_from = int(t_ns.min()) - phase.interval_ns if len(t_ns) else None
     return [
-        checks.samples_in_window(phase.phase, phase.power["samples_in_window"]),
+        checks.samples_in_window(phase.phase, phase.power.samples_in_window),
         checks.window_inside_measurement(
             phase.phase, phase.window.begin_ns, phase.window.end_ns,
             measured_from, int(t_ns.max()) if len(t_ns) else None,
@@ -161,22 +205,10 @@ def _phase_checks(phase: PhaseReport, meta: dict[str, Any]) -> list[Check]:
             phase.phase, phase.window.begin_ns, phase.window.end_ns, *_phase_times(meta, phase.phase)
         ),
         checks.coverage(
-            phase.phase, coverage["fraction"], coverage["longest_gap_s"], coverage["interval_s"]
+            phase.phase, coverage.fraction, coverage.longest_gap_s, coverage.interval_s
         ),
         checks.analyzer_clock(t_ns, _phase_clock(phase, meta)),
     ]
-
-
-def _loadgen_summary(window: Window) -> dict[str, Any]:
-    return {
-        "scenario": window.scenario,
-        "validity": window.validity,
-        "result_name": window.result_name,
-        "result": window.result,
-        "query_count": window.query_count,
-        "samples_per_query": window.samples_per_query,
-        "min_duration_ms": window.min_duration_ms,
-    }
 
 
 def _reconnect_check(meta: dict[str, Any]) -> Check:
@@ -193,7 +225,7 @@ def _replace_checks(all_checks: list[Check], replacements: list[Check]) -> list[
 
 def build_report(
     session_dir: Path, meta: dict[str, Any] | None = None, hooks: ImportHooks | None = None
-) -> dict[str, Any]:
+) -> SessionReport:
     """Everything ``report.json`` holds, computed from the session's files alone (read, never
     written). ``meta`` and ``hooks`` stand in for the journal of a run we did not record."""
     return build_session_report(session_dir, meta, hooks)[0]
@@ -202,10 +234,10 @@ def build_report(
 def build_session_report(
     session_dir: Path, meta: dict[str, Any] | None = None, hooks: ImportHooks | None = None,
     windows: Mapping[str, Window] | None = None,
-) -> tuple[dict[str, Any], list[PhaseReport]]:
-    """``report.json``'s content and the ranging and testing phases it was built from (each
-    phase's files read once), for the renderers. ``windows``: the LoadGen windows the session
-    has read already, by phase."""
+) -> tuple[SessionReport, list[PhaseReport]]:
+    """The report and the ranging and testing phases it was built from (each phase's files
+    read once), for the renderers. ``windows``: the LoadGen windows the session has read
+    already, by phase."""
     if not session_dir.is_dir():
         raise ReportError(f"no session directory at {session_dir}")
     if meta is None:
@@ -214,15 +246,51 @@ def build_session_report(
     windows = windows or {}
     ranging = phase_report(session_dir, "ranging", meta, adjust, windows.get("ranging"))
     testing = phase_report(session_dir, "testing", meta, adjust, windows.get("testing"))
-    system = system_section(session_dir, meta, testing.window, testing.interval_ns)
+    samples = TestingSamples(session_dir, meta)
+    system = system_section(samples, meta, testing.window, testing.interval_ns)
+    all_checks = _all_checks(meta, ranging, testing, system)
+    if hooks is not None:
+        all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
+    problems = [c for c in all_checks if c.status == "fail"]
+    grade = meter_grade(meta.get("analyzer", {}))
+    report = SessionReport(
+        session=meta.get("session_name", session_dir.name),
+        label=meta.get("label"),
+        tool_version=meta.get("tool_version") or tool_version(),
+        provenance=Provenance(*(meta.get(key) for key in PROVENANCE_KEYS)),
+        scenario=testing.window.scenario,
+        valid=not problems,
+        mlperf_valid=not problems and all(c.status == "pass" for c in all_checks),
+        checks=tuple(all_checks),
+        testing=testing.section(),
+        ranging=ranging.section(),
+        uncertainty=testing.power.uncertainty,
+        efficiency=_efficiency(testing.window, testing.power),
+        analyzer=meta.get("analyzer", {}),
+        ranges=meta.get("ranges", {}),
+        clock=clock_section(meta),
+        beside=_beside_meters(samples, meta, testing),
+        sum=_summed_meters(samples, meta, testing),
+        grade=Grade(*grade),
+        calibration=calibration_section(meta, testing.power),
+        system=system,
+        repeat=_repeat_section(session_dir, meta, testing, windows),
+        extra=hooks.extra(ranging, testing) if hooks else {},
+    )
+    return report, [ranging, testing]
+
+
+def _all_checks(
+    meta: dict[str, Any], ranging: PhaseReport, testing: PhaseReport, system: SystemSection | None
+) -> list[Check]:
     all_checks = [
         *_phase_checks(ranging, meta),
         *_phase_checks(testing, meta),
         *_testing_checks(testing, meta),
         checks.ranging_error_readings(_error_readings(ranging.series)),
-        checks.testing_power_vs_ranging(testing.power["avg_watts"], ranging.power["avg_watts"]),
+        checks.testing_power_vs_ranging(testing.power.avg_watts, ranging.power.avg_watts),
         checks.testing_duration_vs_ranging(testing.window.duration_s, ranging.window.duration_s),
-        checks.mlperf_duration(testing.power["duration_s"]),
+        checks.mlperf_duration(testing.power.duration_s),
         *clock_checks(meta),
         _reconnect_check(meta),
         *mlperf_checks(meta),
@@ -237,84 +305,47 @@ def build_session_report(
         ))
     if meta.get("status", "completed") != "completed":
         all_checks.append(Check("session_completed", "fail", str(meta.get("error", "aborted"))))
-    if hooks is not None:
-        all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
-    problems = [c.reason for c in all_checks if c.status == "fail"]
-    return {
-        "session": meta.get("session_name", session_dir.name),
-        "label": meta.get("label"),
-        "tool_version": meta.get("tool_version") or tool_version(),
-        "provenance": {key: meta.get(key) for key in (
-            "host", "command", "config_hash", "workload", "system_name", "system_from")},
-        "scenario": testing.window.scenario,
-        "valid": not problems,
-        "mlperf_valid": not problems and all(c.status == "pass" for c in all_checks),
-        # why MLCommons would not accept it (every check that did not pass)
-        "mlperf_problems": [c.reason for c in all_checks if c.status != "pass"],
-        "problems": problems,
-        "warnings": [c.reason for c in all_checks if c.status == "warning"],
-        "unknown": [c.reason for c in all_checks if c.status == "unknown"],
-        "checks": [c.as_dict() for c in all_checks],
-        "power": testing.power,
-        "uncertainty": testing.power.get("uncertainty"),
-        "efficiency": _efficiency(testing.window, testing.power),
-        "testing": {"power": testing.power, "loadgen": _loadgen_summary(testing.window)},
-        "ranging": {"power": ranging.power, "loadgen": _loadgen_summary(ranging.window)},
-        "analyzer": meta.get("analyzer", {}),
-        "ranges": meta.get("ranges", {}),
-        "clock": clock_section(meta),
-        "beside": _beside_meters(session_dir, meta, testing),
-        "grade": dict(zip(("label", "reason"), meter_grade(meta.get("analyzer", {})), strict=True)),
-        **calibration_section(meta, testing.power),
-        **({"system": system} if system is not None else {}),
-        **_repeat_section(session_dir, meta, testing, windows),
-        **(hooks.extra(ranging, testing) if hooks else {}),
-    }, [ranging, testing]
+    return all_checks
 
 
-def _run_summary(run: int, phase: PhaseReport, key: str) -> dict[str, Any]:
-    return {
-        "run": run, "dir": phase_dir(repeat_phase(run)), "value": phase.power.get(key),
-        "avg_watts": phase.power["avg_watts"], "samples_in_window": phase.power["samples_in_window"],
-        "duration_s": phase.power["duration_s"], "loadgen_validity": phase.window.validity,
-        "efficiency": _efficiency(phase.window, phase.power),
-    }
+def _run_summary(run: int, phase: PhaseReport, key: str) -> RepeatRun:
+    power = phase.power
+    return RepeatRun(run, phase_dir(repeat_phase(run)), power.value(key), power.avg_watts,
+                     power.samples_in_window, power.duration_s, phase.window.validity,
+                     _efficiency(phase.window, power))
 
 
-def _efficiency_interval(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _efficiency_interval(runs: list[RepeatRun]) -> RepeatEfficiency | None:
     """The first efficiency figure of run 1 across every run: mean, stdev, 95 % interval."""
-    keys = list(runs[0]["efficiency"])
-    if not keys:
+    first = runs[0].efficiency.first()
+    if first is None:
         return None
-    values = [float(r["efficiency"].get(keys[0], float("nan"))) for r in runs]
-    return {"key": keys[0], **interval_stats(values)}
+    key = first[0]
+    values = [r.efficiency.get(key) for r in runs]
+    return RepeatEfficiency(key, interval_stats([float("nan") if v is None else v for v in values]))
 
 
 def _repeat_section(
     session_dir: Path, meta: dict[str, Any], testing: PhaseReport, windows: Mapping[str, Window]
-) -> dict[str, Any]:
+) -> RepeatSection | None:
     """With repeated testing runs: each run's metric and their mean, stdev and 95 % interval."""
     phases = [p for p in meta.get("phases", {}) if REPEAT_PHASE.fullmatch(p)]
     if not phases:
-        return {}
-    metric = headline({"scenario": testing.window.scenario, "power": testing.power})
+        return None
+    metric = headline_of(testing.window.scenario, testing.power)
     runs = [_run_summary(1, testing, metric.key)]
     for run in range(2, len(phases) + 2):
         phase = repeat_phase(run)
         report = phase_report(session_dir, phase, meta, None, windows.get(phase))
         runs.append(_run_summary(run, report, metric.key))
-    values = [float("nan") if r["value"] is None else float(r["value"]) for r in runs]
-    return {"repeat": {
-        "metric": metric.key, "unit": metric.unit, "confidence": CONFIDENCE,
-        **interval_stats(values), "runs": runs, "efficiency": _efficiency_interval(runs),
-    }}
+    values = [float("nan") if r.value is None else r.value for r in runs]
+    return RepeatSection(metric.key, metric.unit, CONFIDENCE, interval_stats(values), tuple(runs),
+                         _efficiency_interval(runs))
 
 
-def write_report(session_dir: Path, windows: Mapping[str, Window] | None = None) -> dict[str, Any]:
+def write_report(session_dir: Path, windows: Mapping[str, Window] | None = None) -> SessionReport:
     """``report.json``, ``power.png`` and ``report.html`` of a session, from one build."""
     report, phases = build_session_report(session_dir, windows=windows)
-    (session_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (session_dir / REPORT_JSON).write_text(report.dumps(), encoding="utf-8")
     write_html_report(session_dir, report, phases)
     return report
-
-

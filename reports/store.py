@@ -17,6 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META
+from reports.report_model import SessionReport
 from reports.results import SessionResult, is_session_dir, load_session
 
 INDEX_FILE = "index.sqlite"
@@ -42,7 +43,7 @@ class Query:
 class ResultsStore(Protocol):
     """Where indexed sessions live. Rows are ``SessionResult`` without ``report``/``meta``."""
 
-    def add(self, session_dir: Path) -> SessionResult: ...
+    def add(self, session_dir: Path, built: SessionReport | None = None) -> SessionResult: ...
 
     def sync(self, root: Path) -> int: ...
 
@@ -129,8 +130,8 @@ class SqliteStore:
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._db.commit()
 
-    def add(self, session_dir: Path) -> SessionResult:
-        result = load_session(session_dir)
+    def add(self, session_dir: Path, built: SessionReport | None = None) -> SessionResult:
+        result = load_session(session_dir, built)
         self._put([(result, _signature(session_dir))])
         return result
 
@@ -192,9 +193,10 @@ class SqliteStore:
         self.close()
 
 
-def index_session(session_dir: Path) -> None:
-    """Add a session to the index of its output directory. The index is derived data: a
-    failure here never costs a measurement (``ls`` re-syncs from the directories)."""
+def index_session(session_dir: Path, built: SessionReport | None = None) -> None:
+    """Add a session to the index of its output directory (``built``: its report, just
+    written). The index is derived data: a failure here never costs a measurement (``ls``
+    re-syncs from the directories)."""
     failures = (ReportError, sqlite3.Error, OSError)
     with contextlib.suppress(*failures), SqliteStore.at(session_dir.parent) as store:
-        store.add(session_dir)
+        store.add(session_dir, built)

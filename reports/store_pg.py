@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from reports.report_model import SessionReport
 from reports.results import SessionResult, load_session
 from reports.session_report import ReportError
 from reports.store import (
@@ -63,8 +64,8 @@ class PostgresStore:
             self._db.execute(f"CREATE TABLE IF NOT EXISTS sessions (source TEXT NOT NULL, {columns}, "
                              "signature TEXT, PRIMARY KEY (source, path))")
 
-    def add(self, session_dir: Path) -> SessionResult:
-        result = load_session(session_dir)
+    def add(self, session_dir: Path, built: SessionReport | None = None) -> SessionResult:
+        result = load_session(session_dir, built)
         self._put([(result, _signature(session_dir))])
         return result
 

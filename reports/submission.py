@@ -22,6 +22,7 @@ from typing import Any
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META
 from reports.mlperf_layout import identify_channels
+from reports.report_model import SessionReport
 
 PERF_FILES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "spl.txt")
 POWER_FILES = ("client.json", "client.log", "ptd_logs.txt", "server.json", "server.log")
@@ -79,7 +80,7 @@ def _describe_ranges(ranges: dict[str, Any] | None) -> str:
     return ", ".join(f"{ranges[k]:g} {unit}" if ranges.get(k) else "Auto" for k, unit in units)
 
 
-def power_settings(meta: dict[str, Any], report: dict[str, Any]) -> str:
+def power_settings(meta: dict[str, Any], report: SessionReport) -> str:
     ranges = meta.get("ranges", {})
     lines = [
         "# Power settings", "",
@@ -88,7 +89,7 @@ def power_settings(meta: dict[str, Any], report: dict[str, Any]) -> str:
         f"- Sampling interval: {meta.get('interval_ms', 1000)} ms",
         f"- Ranging run ranges (voltage, current): {_describe_ranges(ranges.get('ranging'))}",
         f"- Testing run ranges (voltage, current): {_describe_ranges(ranges.get('testing'))}",
-        f"- Result: {report.get('power', {}).get('avg_watts')} W average over the testing run",
+        f"- Result: {report.power.avg_watts if report.power else None} W average over the testing run",
         "", "## System (fill in)", "",
         "- BIOS / firmware power settings: ",
         "- OS power governor and settings: ",
@@ -100,11 +101,11 @@ def power_settings(meta: dict[str, Any], report: dict[str, Any]) -> str:
 def lay_out(session_dir: Path, place: Placement, out: Path, allow_invalid: bool = False) -> Path:
     """Copy the session into the tree; returns the scenario directory."""
     _check_names(place)
-    meta, report = _load(session_dir / SESSION_META), _load(session_dir / REPORT_JSON)
-    if not report.get("mlperf_valid") and not allow_invalid:
-        reasons = report.get("mlperf_problems") or report.get("problems") or ["see report.json"]
-        raise ReportError(f"{session_dir.name} is not MLPerf-valid: {'; '.join(map(str, reasons))}")
-    scenario = str(report.get("scenario") or "")
+    meta, report = _load(session_dir / SESSION_META), SessionReport.read(session_dir / REPORT_JSON)
+    if not report.mlperf_valid and not allow_invalid:
+        reasons = report.mlperf_problems or report.problems or ["see report.json"]
+        raise ReportError(f"{session_dir.name} is not MLPerf-valid: {'; '.join(reasons)}")
+    scenario = report.scenario or ""
     if scenario not in ("Offline", "Server", "SingleStream", "MultiStream"):
         raise ReportError(f"{session_dir.name}: no LoadGen scenario in report.json")
     target = out / place.division / place.submitter / "results" / place.system / place.model / scenario

@@ -9,6 +9,7 @@ from matplotlib.image import imread
 
 from reports.compare import SessionSummary, efficiency_bar, format_table, load_sessions
 from reports.headline import metric_uncertainty
+from reports.report_model import SessionReport
 from tests.conftest import run_cli, session_dirs
 
 
@@ -49,10 +50,10 @@ def test_uncertainty_shows_in_the_table(demo_run) -> None:  # type: ignore[no-un
     watts = summary.metric.value
     assert watts is not None
     # The demo's own error budget is there, relative to the metric.
-    assert summary.report["uncertainty"]["relative"] > 0
-    report = {**summary.report, "uncertainty": {"relative": 0.02}}
+    assert (summary.report.uncertainty or {})["relative"] > 0
+    report = SessionReport.from_json({**summary.report.to_json(), "uncertainty": {"relative": 0.02}})
     assert abs((metric_uncertainty(report) or 0.0) - 0.02 * watts) < 1e-9
-    with_budget = SessionSummary(summary.session, {**summary.report, "uncertainty": {"relative": 0.02}})
+    with_budget = SessionSummary(summary.session, report)
     assert f"±{0.02 * watts:.3g} W" in format_table([with_budget])
 
 
@@ -61,10 +62,11 @@ def test_compare_plot_shows_efficiency_with_the_repeat_interval(demo_run) -> Non
     (summary,) = load_sessions([session_dirs(out)["demo-offline"]])
     single = efficiency_bar(summary)
     assert single is not None and single.unit == "samples/s/W" and "(run 1)" in single.label
-    efficiency = summary.report["efficiency"]["samples_per_second_per_watt"]
+    efficiency = summary.report.to_json()["efficiency"]["samples_per_second_per_watt"]
     assert single.value == efficiency
-    assert single.error == efficiency * summary.report["uncertainty"]["relative"]
+    assert single.error == efficiency * summary.report.to_json()["uncertainty"]["relative"]
     repeat = {"efficiency": {"key": "samples_per_second_per_watt", "n": 3, "mean": 2.0, "half_width": 0.25}}
-    repeated = efficiency_bar(SessionSummary(summary.session, {**summary.report, "repeat": repeat}))
+    repeated = efficiency_bar(SessionSummary(
+        summary.session, SessionReport.from_json({**summary.report.to_json(), "repeat": repeat})))
     assert repeated is not None and (repeated.value, repeated.error) == (2.0, 0.25)
     assert "95 % CI, n=3" in repeated.label

@@ -146,7 +146,7 @@ def test_a_saved_calibration_is_applied_to_a_later_informative_run(crossval: dic
             workload = InProcessLoadgen(CpuBenchmark("Offline", 2.0))
             session = Session(config, meter, workload, out_root=tmp_path, label="calibrated",
                               say=lambda _: None)
-            return await session.run()
+            return (await session.run()).to_json()
         finally:
             bmc.close()
 

@@ -95,7 +95,7 @@ def _run_director(broker: Mosquitto, out: Path) -> tuple[dict[str, Any], dict[st
             out_root=out, label="rack", say=lambda _: None, observers=[outage],
             extra_analyzers=[(make_analyzer(e), role) for role, e in config.extra_analyzers],
         )
-        return await session.run(), session
+        return (await session.run()).to_json(), session
 
     report, session = asyncio.run(main())
     meta = json.loads((session.dir / "session.json").read_text())

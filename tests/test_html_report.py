@@ -19,6 +19,7 @@ from matplotlib.image import imread
 from reports.html import REPORT_HTML, render_html
 from reports.html_page import check_label, headline_text
 from reports.plot import PNG_SIZE_PX, POWER_PNG, find_gaps, power_limits
+from reports.report_model import SessionReport
 from reports.session_report import write_report
 from tests.conftest import session_dirs
 
@@ -44,7 +45,8 @@ def test_every_session_gets_html_and_png(demo_run) -> None:  # type: ignore[no-u
     for session in session_dirs(out).values():
         report = _report(session)
         page = (session / REPORT_HTML).read_text(encoding="utf-8")
-        assert headline_text(report) in page and "±" in headline_text(report)
+        text = headline_text(SessionReport.from_json(report))
+        assert text in page and "±" in text
         assert escape(report["analyzer"]["name"]) in page
         for check in report["checks"]:
             assert escape(check["name"]) in page and escape(check["reason"]) in page
@@ -63,7 +65,7 @@ def test_every_string_from_the_report_is_escaped(demo_run) -> None:  # type: ign
     report["checks"][0]["reason"] = HOSTILE
     report["analyzer"]["name"] = HOSTILE
     report["uncertainty"] = {HOSTILE: 0.01, "sources": {"analyzer": HOSTILE}}
-    page = render_html(report, None)
+    page = render_html(SessionReport.from_json(report), None)
     assert "<script" not in page
     assert escape(HOSTILE) in page
 
@@ -72,13 +74,13 @@ def test_error_budget_is_rendered_whatever_its_shape(demo_run) -> None:  # type:
     _, out = demo_run
     report = _report(next(iter(session_dirs(out).values())))
     budget = {"relative": 0.0123, "sources": {"analyzer_fraction": 0.01, "gaps_fraction": 0.002}}
-    page = render_html({**report, "uncertainty": budget}, None)
+    page = render_html(SessionReport.from_json({**report, "uncertainty": budget}), None)
     assert "Error budget" in page
     # Known keys with labels and units, unknown ones as they are.
     assert all(text in page for text in ("Relative to the result", "± 1.230\u202f%", "analyzer_fraction",
                                          "gaps_fraction", "0.002"))
-    assert "Error budget" in render_html(report, None)  # the demo's own budget
-    assert "Error budget" not in render_html({**report, "uncertainty": None}, None)
+    assert "Error budget" in render_html(SessionReport.from_json(report), None)  # the demo's own budget
+    assert "Error budget" not in render_html(SessionReport.from_json({**report, "uncertainty": None}), None)
 
 
 def test_find_gaps_finds_time_gaps_and_sentinels() -> None:
@@ -179,7 +181,7 @@ def test_report_html_renders_in_headless_chromium(demo_run, tmp_path: Path) -> N
     broken = next(c for c in failing["checks"] if c["name"] == "testing_power_vs_ranging")
     broken.update(status="fail", reason=failing["problems"][0])
     png = (page.parent / POWER_PNG).read_bytes()
-    laid_out = _probe(browser, render_html(failing, png), tmp_path)
+    laid_out = _probe(browser, render_html(SessionReport.from_json(failing), png), tmp_path)
     assert laid_out["failures"]["shown"] and laid_out["failures"]["top"] < 400, laid_out
     assert laid_out["first_check"] == "fail"
     assert check_label("testing_power_vs_ranging") == ("testing", "testing power not > 5 % below ranging")

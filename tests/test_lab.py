@@ -18,9 +18,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def test_interval_statistics_against_hand_computed_values() -> None:
     stats = interval_stats([10.0, 12.0, 14.0])
-    assert stats["mean"] == 12.0 and stats["stdev"] == 2.0
-    assert stats["half_width"] == pytest.approx(4.303 * 2.0 / 3 ** 0.5)
-    assert interval_stats([5.0])["ci95"] is None
+    assert stats.mean == 12.0 and stats.stdev == 2.0
+    assert stats.half_width == pytest.approx(4.303 * 2.0 / 3 ** 0.5)
+    assert interval_stats([5.0]).ci95 is None
     assert t_975(100) == 1.96
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,9 @@ from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config import AnalyzerConfig, Config, SessionConfig
 from power_director.session import Session, SessionError
 from power_director.session_files import rebuild_session_files
+from reports.report_model import SessionReport
 from reports.spl import read_spl
+from reports.summary import summary_text
 from tests.file_opens import counted_opens
 
 
@@ -69,6 +72,32 @@ def test_a_rebuild_reads_each_summed_journal_once(session_dir: Path, monkeypatch
         rebuild_session_files(session_dir, meta)
     assert {role: opens[path] for role, path in raws.items()} == {"primary": 1, "sum": 1, "beside": 0}
     assert spl.read_bytes() == written
+
+
+def test_each_summed_supply_is_reported_and_they_add_up_to_the_headline(session_dir: Path) -> None:
+    """report.json, the summary and the page list every supply of the sum (issue 15): each alone
+    in the testing window, and together the headline within its stated uncertainty."""
+    report = report_of(session_dir)
+    supplies = report["sum"]
+    meta = json.loads((session_dir / "session.json").read_text())
+    assert [(s["role"], s["driver"]) for s in supplies] == [
+        (a["role"], a["driver"]) for a in meta["analyzers"] if a["role"] in ("primary", "sum")]
+    assert [s["avg_watts"] for s in supplies] == pytest.approx([100.0, 150.0], rel=0.01)
+    assert all(s["interval_ms"] > 0 and s["gap_s"] == 0.0 for s in supplies)
+    watts_bound = report["uncertainty"]["watts"]
+    assert watts_bound > 0
+    assert abs(sum(s["avg_watts"] for s in supplies) - report["power"]["avg_watts"]) <= watts_bound
+    energy_bound = report["uncertainty"]["relative"] * report["power"]["energy_j"]
+    assert abs(sum(s["energy_j"] for s in supplies) - report["power"]["energy_j"]) <= energy_bound
+    typed = SessionReport.read(session_dir / "report.json")
+    assert typed.to_json() == report
+    text = summary_text(typed)
+    for supply in supplies:
+        assert (f"supply {supply['name']} ({supply['driver']}, {supply['role']}, "
+                f"every {supply['interval_ms']} ms): {supply['avg_watts']:.2f} W") in text
+    page = (session_dir / "report.html").read_text()
+    assert "supplies summed into the wall power" in page
+    assert all(escape(f"{s['name']} ({s['driver']})") in page for s in supplies)
 
 
 def test_each_meter_keeps_its_raw_samples_and_ranges(session_dir: Path) -> None:

@@ -25,7 +25,10 @@ from power_director.analyzers import make_analyzer
 from power_director.config import ConfigError, config_from_dict
 from power_director.session import Session
 from reports.multinode import system_checks
+from reports.report_json import Fields
+from reports.report_model import SessionReport
 from reports.summary import summary_text
+from reports.system_model import SystemSection
 
 System = Callable[[list[str]], dict[str, Any]]
 
@@ -47,7 +50,7 @@ def _session(tmp_path: Path, system: System) -> tuple[dict[str, Any], dict[str, 
                 out_root=tmp_path, say=lambda _: None,
                 extra_analyzers=[(make_analyzer(e), r) for r, e in config.extra_analyzers],
             )
-            report = await session.run()
+            report = (await session.run()).to_json()
             return report, json.loads((session.dir / "session.json").read_text())
         finally:
             for sim in sims:
@@ -72,7 +75,8 @@ def test_local_meters_per_node_and_an_estimated_switch(tmp_path: Path) -> None:
     terms = section["meters"][meta["analyzer"]["driver"]]["terms_watts"]
     assert terms["analyzer"] > 0 and terms["missing_samples"] == 0.0
     assert {c["name"]: c["status"] for c in report["checks"]}["system_uncertainty"] == "pass"
-    text = summary_text(report)
+    assert SessionReport.from_json(report).to_json() == report  # the typed system section reads back
+    text = summary_text(SessionReport.from_json(report))
     assert "  system: " in text and "    node gpu1: " in text
     assert "    switch ib: 150.00 W (estimated)" in text
 
@@ -87,7 +91,7 @@ def test_a_measured_meter_outside_every_node_is_a_config_error(tmp_path: Path) -
 def test_system_checks_say_unknown_or_fail() -> None:
     budget = {"relative": 0.02, "limit": 0.01, "complete": True}
     base: dict[str, Any] = {"avg_watts": 100.0, "uncertainty": budget}
-    assert system_checks(base)[0].status == "fail"
+    assert system_checks(SystemSection.from_json(Fields(base, "system")))[0].status == "fail"
     incomplete = {**base, "uncertainty": {**base["uncertainty"], "complete": False}}
-    assert system_checks(incomplete)[0].status == "unknown"
+    assert system_checks(SystemSection.from_json(Fields(incomplete, "system")))[0].status == "unknown"
     assert system_checks(None) == []

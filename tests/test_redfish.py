@@ -261,7 +261,7 @@ def run_fault_session(out: Path, kind: str, schema: str, source: str) -> FaultRu
         meter = RedfishAnalyzer(f"http://127.0.0.1:{port}", auth="none", timeout_s=0.8, source=source)
         session = Session(config, meter, InProcessLoadgen(CpuBenchmark("Offline", 2.0)), out_root=out,
                           label=f"fault-{kind}", say=lambda _: None)
-        return await session.run()
+        return (await session.run()).to_json()
 
     try:
         report = asyncio.run(main())

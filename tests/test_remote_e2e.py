@@ -6,6 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
+from reports.report_model import SessionReport
 from reports.spl import read_spl
 from tests.remote_util import CLI, ROOT, TOKEN, director_processes, quiet_env
 
@@ -75,6 +76,9 @@ def test_remote_session_with_a_shifted_sut_clock(tmp_path: Path) -> None:
     clock = report["clock"]
     assert abs(clock["offset_ms"] - SHIFT_S * 1000) < 5.0, clock
     assert clock["bound_ms"] < 5.0
+    # The typed clock section reads back as written, and the page shows it.
+    assert SessionReport.read(downloaded / "report.json").to_json() == report
+    assert "Offset (SUT − director)" in (downloaded / "report.html").read_text(encoding="utf-8")
     assert any("MLCommons checker will misalign" in w for w in report["warnings"])
     checks = {c["name"]: c["status"] for c in report["checks"]}
     assert checks["testing_window_inside_measurement"] == "pass", report["checks"]

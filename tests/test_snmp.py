@@ -153,7 +153,7 @@ def run_fault_session(out: Path, kind: str, source: str) -> FaultRun:
                                 timeout_s=1.0, source=source)
         session = Session(config, meter, InProcessLoadgen(CpuBenchmark("Offline", 3.0)), out_root=out,
                           label=f"snmp-{kind}", say=lambda _: None)
-        return await session.run()
+        return (await session.run()).to_json()
 
     try:
         report = asyncio.run(main())

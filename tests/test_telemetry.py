@@ -36,7 +36,8 @@ async def _measure_with_subscriber(broker: Mosquitto, out: Path) -> tuple[dict[s
     listener = asyncio.create_task(_subscribe(broker, got, ready))
     await asyncio.wait_for(ready.wait(), 10)
     async with MqttTelemetry(broker.address, LAB) as telemetry:
-        (report,) = await run_demo(out, 1.0, lambda _t: None, ("Offline",), observers=[telemetry])
+        (typed,) = await run_demo(out, 1.0, lambda _t: None, ("Offline",), observers=[telemetry])
+        report = typed.to_json()
     await asyncio.sleep(0.5)
     listener.cancel()
     return report, telemetry, got
@@ -87,7 +88,8 @@ class KillBrokerWhenTesting:
 async def _measure_while_broker_dies(broker: Mosquitto, out: Path) -> tuple[dict[str, Any], MqttTelemetry]:
     async with MqttTelemetry(broker.address, LAB, queue_size=10, flush_timeout_s=1.0) as telemetry:
         observers = [KillBrokerWhenTesting(broker), telemetry]
-        (report,) = await run_demo(out, 1.0, lambda _t: None, ("Offline",), observers=observers)
+        (typed,) = await run_demo(out, 1.0, lambda _t: None, ("Offline",), observers=observers)
+        report = typed.to_json()
     return report, telemetry
 
 

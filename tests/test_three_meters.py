@@ -97,7 +97,7 @@ def run_session(meter: Meter, out: Path, label: str) -> tuple[dict[str, Any], di
                 config, make_analyzer(config.analyzer), workload, out_root=out, label=label,
                 say=lambda _: None,
             )
-            report = await session.run()
+            report = (await session.run()).to_json()
             meta = json.loads((session.dir / "session.json").read_text())
             return report, meta
 

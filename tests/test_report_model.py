@@ -1,0 +1,95 @@
+"""The typed report: built once, written as report.json, read back the same; older files read
+leniently; a malformed one is a one-line error naming the key, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analyzer_drivers.formats.errors import ReportError
+from reports.headline import headline
+from reports.html import render_html
+from reports.report_model import SessionReport
+from reports.results import load_session
+from reports.session_report import build_session_report
+from reports.summary import summary_text
+from tests.conftest import run_cli, session_dirs
+
+
+def test_report_json_is_the_typed_report_written_and_read_back(demo_run) -> None:  # type: ignore[no-untyped-def]
+    _, out = demo_run
+    for session in session_dirs(out).values():
+        stored = (session / "report.json").read_text(encoding="utf-8")
+        built, phases = build_session_report(session)
+        assert built.dumps() == stored  # the same keys, order and values as the file
+        read = SessionReport.read(session / "report.json")
+        assert read == built and read.dumps() == stored
+        assert [p.power for p in phases] == [built.ranging.power if built.ranging else None, built.power]
+
+
+def test_an_older_report_with_keys_missing_still_reads() -> None:
+    """Before testing/ranging were split out: only the headline figures at the top level."""
+    older = {"session": "old", "scenario": "Offline", "valid": True, "mlperf_valid": False,
+             "power": {"avg_watts": 101.5, "samples_in_window": 12, "duration_s": 600.0},
+             "problems": [], "warnings": ["an old warning"]}
+    report = SessionReport.from_json(older)
+    assert report.power is not None and report.power.avg_watts == 101.5
+    assert headline(report).text() == "101.50 W"
+    assert report.warnings == ["an old warning"] and report.checks == ()
+    assert report.ranging is None and report.repeat is None and report.sum == ()
+    assert "old: Offline 101.50 W" in summary_text(report)
+    assert "101.50" in render_html(report, None)
+
+
+def test_a_recovered_report_reads_as_no_result(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    recovered = {"session": "cut", "label": None, "scenario": None, "valid": False, "mlperf_valid": False,
+                 "problems": ["session aborted: no testing LoadGen log"], "warnings": [], "error": "killed",
+                 "recovered": {"samples": {"testing": {"ptd": 12}}, "status": "running"},
+                 "analyzer": {"name": "sim"}, "ranges": {}}
+    report = SessionReport.from_json(recovered)
+    assert report.recovered and report.power is None
+    assert report.problems == recovered["problems"]
+    assert report.extra["error"] == "killed"
+    assert summary_text(report).startswith("cut: no result  [INVALID]")
+    _, out = demo_run
+    session = tmp_path / "cut"
+    shutil.copytree(session_dirs(out)["demo-offline"], session)
+    (session / "report.json").write_text(json.dumps(recovered), encoding="utf-8")
+    assert load_session(session).status == "aborted"
+
+
+MALFORMED: list[tuple[Any, str]] = [
+    ([1, 2], "the report is not an object"),
+    ({"power": {"avg_watts": "lots"}}, "power.avg_watts is not a number"),
+    ({"testing": {"power": {"coverage": {"gap_count": 1.5}}}},
+     "testing.power.coverage.gap_count is not an integer"),
+    ({"checks": [{"name": "x", "status": "maybe", "reason": ""}]}, "checks[0].status is not one of"),
+    ({"repeat": {"ci95": [1.0]}}, "repeat.ci95 is not a [low, high] pair"),
+    ({"valid": "yes"}, "valid is not true or false"),
+    ({"beside": {"rapl": {"cross_validation": []}}}, "beside.rapl.cross_validation is not an object"),
+    ({"sum": [{"avg_watts": {}}]}, "sum[0].avg_watts is not a number"),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), MALFORMED)
+def test_a_malformed_report_is_one_line_naming_the_key(data: Any, message: str) -> None:
+    with pytest.raises(ReportError) as caught:
+        SessionReport.from_json(data)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_compare_on_a_malformed_report_json_says_which_key(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, out = demo_run
+    session = tmp_path / "broken"
+    shutil.copytree(session_dirs(out)["demo-offline"], session)
+    report = json.loads((session / "report.json").read_text(encoding="utf-8"))
+    report["testing"]["power"]["samples_in_window"] = "twelve"
+    (session / "report.json").write_text(json.dumps(report), encoding="utf-8")
+    result = run_cli("compare", str(session), timeout=60)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "testing.power.samples_in_window is not an integer" in lines[0], lines
