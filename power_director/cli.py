@@ -355,7 +355,9 @@ def dispatch(args: argparse.Namespace, tracker: SessionTracker) -> int:
         return _check_config(args)
     if args.command in datacenter_cli.COMMANDS:
         return datacenter_cli.run_datacenter_command(args)
-    return asyncio.run(run_sim(args))
+    # Our own handler, not asyncio.run's: it wakes the loop through its wakeup fd even when the
+    # signal lands on a simulator's worker thread (seen once: a sim that never stopped).
+    return asyncio.run(cancellable(run_sim(args), "sim"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -369,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Interrupted as exc:  # before EXPECTED_ERRORS: it is one too, with its own exit status
-        print(f"power-director: error: {exc}", file=sys.stderr)
+        print(f"power-director: {'' if args.command == 'sim' else 'error: '}{exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except EXPECTED_ERRORS as exc:
         print(f"power-director: error: {exc}", file=sys.stderr)

@@ -61,6 +61,8 @@ def interrupted_text(command: str, signal_name: str, tracker: SessionTracker | N
     kept = tracker.kept() if tracker is not None else []
     if kept:
         return f"stopped by {signal_name}; raw data kept in {', '.join(map(str, kept))}"
+    if command == "sim":
+        return f"sim stopped by {signal_name}"
     if command == "serve":
         return f"serve stopped by {signal_name}; no session was measuring"
     if command == "agent":
