@@ -1,8 +1,9 @@
 """``power-director demo``: the whole path on loopback, with no hardware and no network.
 
 A PTDaemon-protocol simulator whose power follows the work the SUT has in flight, the
-PTDaemon driver, and the real LoadGen over a small CPU SUT, for SingleStream and Offline.
-Other programs on the machine do not move the verdict.
+PTDaemon driver, and the real LoadGen over a small SUT that waits 2 ms per query as a host
+waits on an accelerator, for SingleStream and Offline. Other programs on the machine move
+neither the verdict nor (much) the figures.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ async def run_demo(
     reports = []
     try:
         for scenario in scenarios:
-            bench = CpuBenchmark(scenario, seconds, on_issue=model.issue, on_complete=model.complete)
+            bench = CpuBenchmark(scenario, seconds, accelerator=True,
+                                 on_issue=model.issue, on_complete=model.complete)
             workload = InProcessLoadgen(bench)
             session = build_session(
                 config, workload,
