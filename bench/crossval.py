@@ -2,8 +2,9 @@
 
 Both follow the same sine load on the absolute clock (WaveModel); the BMC (sushy-tools'
 sushy-static serving our mockup) reads ``offset + gain × load`` averaged over a window and
-delayed. A real Session with real LoadGen runs the two meters; the report's cross-validation
-must find the offset, gain and lag that were set.
+delayed. A real Session with real LoadGen (the CPU SUT in accelerator mode: the load is the
+sine, not the CPU) runs the two meters; the report's cross-validation must find the offset,
+gain and lag that were set.
 
     python bench/crossval.py [--seconds 20] [--offset 15] [--gain 1.05] [--delay 0.6]
 """
@@ -48,7 +49,7 @@ async def run_crossval(out: Path, seconds: float, offset: float, gain: float, de
     try:
         config = Config(AnalyzerConfig(port=port, interval_ms=INTERVAL_MS), SessionConfig(settle_s=0.2))
         beside = RedfishAnalyzer(f"http://127.0.0.1:{bmc_port}", auth="none", timeout_s=5.0)
-        workload = InProcessLoadgen(CpuBenchmark("Offline", seconds))
+        workload = InProcessLoadgen(CpuBenchmark("Offline", seconds, accelerator=True))
         session = Session(config, PtdAnalyzer("127.0.0.1", port), workload, out_root=out, label="crossval",
                           say=lambda _: None, extra_analyzers=[(beside, "beside")])
         report = (await session.run()).to_json()

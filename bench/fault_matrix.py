@@ -3,7 +3,8 @@
 Runs the real director (``Session``) against each simulator on 127.0.0.1 — the PTDaemon
 driver and simulator, the Yokogawa driver over pyvisa-py and the SCPI simulator, a Tasmota
 plug on a real mosquitto broker — with one fault injected in the ranging or the testing
-phase, and the real LoadGen over the CPU SUT. "Sent" counts the samples a simulator sent
+phase, and the real LoadGen over the CPU SUT in accelerator mode (the power is constant, so
+computing would only take CPU from the director). "Sent" counts the samples a simulator sent
 while the director measured (its sent log: PTDaemon's RL replies, SCPI value replies, the
 plug's readings published between a phase's start and the workload's end); "kept" those of
 them in the session's raw/ journal (a reading the driver turned into an error reading counts
@@ -220,7 +221,7 @@ async def run_case(simulator: str, kind: str, phase: str, seconds: float, root: 
 def _session(simulator: str, rig: Rig, seconds: float, out_root: Path, label: str) -> Session:
     config = Config(analyzer=rig.analyzer, session=SessionConfig(
         settle_s=SETTLE_S[simulator], poll_interval_s=0.2, reconnect_timeout_s=5.0))
-    workload = InProcessLoadgen(CpuBenchmark("Offline", seconds))
+    workload = InProcessLoadgen(CpuBenchmark("Offline", seconds, accelerator=True))
     return Session(config, make_analyzer(config.analyzer), workload, out_root=out_root,
                    label=label, say=lambda _: None, observers=rig.observers)
 

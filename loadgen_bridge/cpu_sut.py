@@ -60,15 +60,17 @@ class _MatrixWork:
         self.accelerator = accelerator
         self._worker = threading.local()
 
-    def _deadline(self) -> float:
-        """The end of this sample's slice. A sample that overran (a busy machine descheduled
-        it mid-product) shortens the next, so N back-to-back samples take N slices."""
+    def _deadline(self, issued_s: float) -> float:
+        """The end of this sample's slice: one slice after it was issued or after the previous
+        sample's slice ended, whichever is later (a queue served at a fixed rate). A sample
+        started late (a busy machine ran the worker late, or descheduled it mid-product) is
+        shortened by the delay, so N samples queued back to back take N slices in all."""
         previous = getattr(self._worker, "deadline", 0.0)
-        self._worker.deadline = max(time.perf_counter(), previous) + self.sample_s
+        self._worker.deadline = max(issued_s, previous) + self.sample_s
         return float(self._worker.deadline)
 
-    def run(self, sample_index: int) -> float:
-        deadline = self._deadline()
+    def run(self, sample_index: int, issued_s: float) -> float:
+        deadline = self._deadline(issued_s)
         if self.accelerator:
             # A sleeping thread is woken promptly on a busy machine; a computing one gets
             # its share of the CPU and LoadGen's threads wait behind it.
@@ -114,8 +116,8 @@ def run_cpu_benchmark(bench: CpuBenchmark, out_dir: Path) -> None:
     pool = ThreadPoolExecutor(bench.workers)
     completed = threading.Lock()
 
-    def process(sample_id: int, sample_index: int) -> None:
-        work.run(sample_index)
+    def process(sample_id: int, sample_index: int, issued_s: float) -> None:
+        work.run(sample_index, issued_s)
         with completed:
             lg.QuerySamplesComplete([lg.QuerySampleResponse(sample_id, 0, 0)])
         if bench.on_complete is not None:
@@ -124,8 +126,9 @@ def run_cpu_benchmark(bench: CpuBenchmark, out_dir: Path) -> None:
     def issue_queries(samples: list[Any]) -> None:
         if bench.on_issue is not None:
             bench.on_issue(len(samples))
+        issued_s = time.perf_counter()
         for sample in samples:
-            pool.submit(process, sample.id, sample.index)
+            pool.submit(process, sample.id, sample.index, issued_s)
 
     sut = lg.ConstructSUT(issue_queries, lambda: None)
     qsl = lg.ConstructQSL(TOTAL_SAMPLES, PERFORMANCE_SAMPLES, lambda _: None, lambda _: None)
@@ -149,8 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", choices=SCENARIOS, default="Offline")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("POWER_DIRECTOR_LOG_DIR", ".")))
+    parser.add_argument("--accelerator", action="store_true",
+                        help="wait out each query's time instead of computing through it, as a host "
+                        "waits on an accelerator (a busy machine then hardly stretches the run)")
     args = parser.parse_args(argv)
-    run_cpu_benchmark(CpuBenchmark(args.scenario, args.seconds), args.out)
+    run_cpu_benchmark(CpuBenchmark(args.scenario, args.seconds, accelerator=args.accelerator), args.out)
     return 0
 
 

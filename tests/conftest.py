@@ -1,4 +1,5 @@
-"""Shared fixtures: a real LoadGen run, and one demo run reused by several tests."""
+"""Shared fixtures: a real LoadGen run, and one demo run reused by several tests; how the suite
+is spread over pytest-xdist's workers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,36 @@ from loadgen_bridge.cpu_sut import CpuBenchmark, run_cpu_benchmark
 
 CLI = [sys.executable, "-m", "power_director.cli"]
 
+# The modules that take longest (wall time on 2 cores), first: under pytest-xdist a worker takes
+# each at the start instead of one being left to run alone after the rest. Any order is correct.
+SLOW_FIRST = ("test_fault_matrix.py", "test_crossval.py", "test_snmp.py", "test_redfish.py",
+              "test_mlcommons_layout.py", "test_lab.py", "test_fleet_rack.py", "test_results_postgres.py")
+
+
+def _xdist_group(item: pytest.Item) -> str | None:
+    """The group a test shares a worker with: the tests of a fixture of ours that is built once per
+    session (the demo runs once, not once per worker), or of a module with a module-scoped fixture;
+    None for a test that can run anywhere."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = [d for ds in (info.name2fixturedefs.values() if info else ()) for d in ds]
+    ours = [d for d in defs if getattr(d.func, "__module__", "").startswith("tests.")]
+    shared = sorted(d.argname for d in ours if d.scope == "session")
+    if shared:
+        return str(shared[0])
+    return item.path.name if any(d.scope in ("package", "module", "class") for d in ours) else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for ``--dist loadgroup`` (see _xdist_group; without it they do nothing), and the
+    slowest modules first."""
+    for item in items:
+        group = _xdist_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: modules stay in order
+
 
 def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
@@ -23,7 +54,7 @@ def loadgen_logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("loadgen")
     dirs = {}
     for scenario in ("SingleStream", "Offline"):
-        run_cpu_benchmark(CpuBenchmark(scenario, 1.0), root / scenario)
+        run_cpu_benchmark(CpuBenchmark(scenario, 1.0, accelerator=True), root / scenario)
         dirs[scenario] = root / scenario
     return dirs
 

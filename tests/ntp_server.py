@@ -8,6 +8,7 @@ so it never tries to set the clock. NTP is UDP port 123: binding it needs root.
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import struct
 import threading
@@ -39,11 +40,27 @@ def reply_to(request: bytes) -> bytes | None:
     )
 
 
+def _bind(host: str, port: int, wait_s: float) -> socket.socket:
+    """A UDP socket bound to ``host:port``, waiting up to ``wait_s`` while another test run on
+    this machine holds the port (there is one port 123)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((host, port))
+            return sock
+        except OSError as exc:
+            sock.close()
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 @contextlib.contextmanager
-def ntp_server(host: str = "127.0.0.1", port: int = NTP_PORT) -> Iterator[socket.socket]:
+def ntp_server(host: str = "127.0.0.1", port: int = NTP_PORT,
+               wait_s: float = 200.0) -> Iterator[socket.socket]:
     """Serve NTP on ``host:port`` in a thread until the block ends."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((host, port))
+    sock = _bind(host, port, wait_s)
     sock.settimeout(0.2)
     stop = threading.Event()
 

@@ -30,7 +30,7 @@ async def main(url: str, source: str, out: Path, sessions: int) -> None:
     })
     try:
         for _ in range(sessions):
-            workload = InProcessLoadgen(CpuBenchmark("SingleStream", 1.0))
+            workload = InProcessLoadgen(CpuBenchmark("SingleStream", 1.0, accelerator=True))
             session = Session(
                 config, make_analyzer(config.analyzer), workload, out_root=out, say=lambda _: None
             )

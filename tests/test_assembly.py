@@ -155,7 +155,7 @@ def test_each_meter_samples_at_its_own_interval(tmp_path: Path) -> None:
         ports = (await sims[0].start_server(), await sims[1].start_server())
         config = load_config(_config(tmp_path, ports, 400))
         try:
-            session = build_session(config, InProcessLoadgen(CpuBenchmark("Offline", 2.0)),
+            session = build_session(config, InProcessLoadgen(CpuBenchmark("Offline", 2.0, accelerator=True)),
                                     out_root=tmp_path / "runs", label="intervals", say=lambda _: None)
             await session.run()
             return session.dir

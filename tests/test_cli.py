@@ -98,6 +98,7 @@ def test_run_measures_a_workload_command(ptd_sim: int, tmp_path: Path) -> None:
     result = run_cli(
         "run", "--config", str(config), "--label", "cmd", "--out", str(tmp_path / "runs"), "--",
         sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "1.5",
+        "--accelerator",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     (session,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
@@ -113,7 +114,7 @@ def test_run_with_loadgen_logs_dir(ptd_sim: int, tmp_path: Path) -> None:
     result = run_cli(
         "run", "--config", str(config), "--out", str(tmp_path / "runs"), "--loadgen-logs", str(logs),
         "--", sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "SingleStream",
-        "--seconds", "1", "--out", str(logs),
+        "--seconds", "1", "--out", str(logs), "--accelerator",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "mJ/query" in result.stdout
@@ -194,7 +195,7 @@ def test_run_with_a_second_supply_from_the_config(ptd_sim: int, tmp_path: Path) 
         config = write_config(tmp_path, ptd_sim, f'[[extra_analyzer]]\nrole = "sum"\nport = {port}\n')
         result = run_cli("run", "--config", str(config), "--out", str(tmp_path / "runs"), "--",
                          sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline",
-                         "--seconds", "1")
+                         "--seconds", "1", "--accelerator")
         assert result.returncode == 0, result.stdout + result.stderr
     finally:
         second.terminate()

@@ -69,8 +69,12 @@ def test_a_closed_pipe_ends_quietly() -> None:
 
 def test_ctrl_c_on_a_simulator_does_not_talk_of_raw_data() -> None:
     port = free_port()
-    process = subprocess.Popen([*CLI, "sim", "ptd", "--port", str(port)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    # SIGINT at its default in the simulator: a test run started in the background (``&`` in a
+    # script, nohup) ignores SIGINT, its children inherit that, and an ignored Ctrl-C stops nothing.
+    default_sigint = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                      "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+    process = subprocess.Popen([CLI[0], "-c", default_sigint, *CLI[1:], "sim", "ptd", "--port", str(port)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None and process.stderr is not None
     assert "listening" in process.stdout.readline()
     process.send_signal(signal.SIGINT)

@@ -20,7 +20,7 @@ from tests.test_cli import free_port, one_line_error, write_config
 
 def workload(seconds: float) -> list[str]:
     return [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline",
-            "--seconds", str(seconds)]
+            "--seconds", str(seconds), "--accelerator"]
 
 
 @pytest.fixture

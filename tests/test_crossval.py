@@ -143,7 +143,7 @@ def test_a_saved_calibration_is_applied_to_a_later_informative_run(crossval: dic
             meter = RedfishAnalyzer(f"http://127.0.0.1:{port}", auth="none", source="power")
             meter.calibration = load_calibration(str(calibration_file), meter.name)
             config = Config(AnalyzerConfig(interval_ms=200), SessionConfig(settle_s=0.2))
-            workload = InProcessLoadgen(CpuBenchmark("Offline", 2.0))
+            workload = InProcessLoadgen(CpuBenchmark("Offline", 2.0, accelerator=True))
             session = Session(config, meter, workload, out_root=tmp_path, label="calibrated",
                               say=lambda _: None)
             return (await session.run()).to_json()

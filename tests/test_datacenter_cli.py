@@ -20,7 +20,8 @@ from reports.advice import advise, facts_for
 from tests.conftest import CLI, run_cli
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "2"]
+WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "2",
+            "--accelerator"]
 
 
 def _free_port(kind: int = 1) -> int:
@@ -52,7 +53,8 @@ def redfish_sim() -> Iterator[int]:
     if shutil.which("sushy-static") is None:
         pytest.skip("sushy-tools not installed")
     port = _free_port()
-    yield from (port for _ in start_sim("redfish", "--port", str(port), "--update-s", "0.5"))
+    yield from (port for _ in start_sim("redfish", "--port", str(port), "--update-s", "0.5",
+                                                   "--dynamic-watts", "0"))
 
 
 @pytest.fixture

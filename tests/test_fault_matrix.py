@@ -30,10 +30,10 @@ Row = dict[str, object]
 
 @pytest.fixture(scope="module")
 def matrix() -> dict[tuple[str, str, str], Row]:
-    # One process per simulator, side by side: LoadGen runs one test at a time per process. Each
-    # CPU SUT's matrix products on one BLAS thread: three processes on two cores, each with a
-    # thread per core, stalled sessions enough to flag testing_duration_vs_ranging (a ranging run
-    # over twice the testing one). Phases of 1 s (not 0.5 s): a stall then has to last over 1 s.
+    # One process per simulator, side by side: LoadGen runs one test at a time per process. One
+    # BLAS thread each (three processes with a thread per core on two cores stalled sessions),
+    # and a SUT that waits out its queries instead of computing (bench/fault_matrix.py). Phases
+    # of 1 s (not 0.5 s): a stall then has to last over 1 s.
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     runs = {sim: subprocess.Popen([sys.executable, str(SCRIPT), "--json", "--seconds", "1", "--sim", sim],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

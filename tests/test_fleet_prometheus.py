@@ -40,8 +40,8 @@ def test_prometheus_scrapes_director_and_agent(tmp_path: Path) -> None:
         prometheus.start()
         analyzer = make_analyzer(config.analyzer)
         exporter.watch([analyzer])
-        session = Session(config, analyzer, InProcessLoadgen(CpuBenchmark("Offline", 3.0)), out_root=tmp_path,
-                          say=lambda _: None, observers=[exporter])
+        session = Session(config, analyzer, InProcessLoadgen(CpuBenchmark("Offline", 3.0, accelerator=True)),
+                          out_root=tmp_path, say=lambda _: None, observers=[exporter])
         asyncio.run(session.run())
         up = prometheus.wait_query('count(up{job="power-director"} == 1) == 2')
         completed = prometheus.wait_query('power_director_session_state{state="completed"} == 1')

@@ -91,7 +91,8 @@ def _run_director(broker: Mosquitto, out: Path) -> tuple[dict[str, Any], dict[st
 
     async def main() -> tuple[dict[str, Any], Session]:
         session = Session(
-            config, make_analyzer(config.analyzer), InProcessLoadgen(CpuBenchmark("SingleStream", 6.0)),
+            config, make_analyzer(config.analyzer),
+            InProcessLoadgen(CpuBenchmark("SingleStream", 6.0, accelerator=True)),
             out_root=out, label="rack", say=lambda _: None, observers=[outage],
             extra_analyzers=[(make_analyzer(e), role) for role, e in config.extra_analyzers],
         )

@@ -47,7 +47,7 @@ def test_repeat_three_prints_an_interval_and_compare_shows_both(tmp_path: Path) 
 def test_reuse_ranging_skips_it_and_is_not_mlperf_valid(ptd_sim: int, tmp_path: Path) -> None:  # noqa: F811
     config = write_config(tmp_path, ptd_sim)
     workload = ["--", sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline",
-                "--seconds", "1"]
+                "--seconds", "1", "--accelerator"]
     first = run_cli("run", "--config", str(config), "--label", "first", "--out", str(tmp_path / "a"),
                     *workload)
     assert first.returncode == 0, first.stdout + first.stderr

@@ -43,7 +43,8 @@ def measure(out: Path, scenario: str, channels: int, watts: float = 180.0, pf: f
         config = Config(AnalyzerConfig(port=port, interval_ms=1000), SessionConfig(settle_s=0.1))
         try:
             session = Session(config, PtdAnalyzer("127.0.0.1", port), InProcessLoadgen(
-                CpuBenchmark(scenario, 2.5)), out_root=out, label=f"wt310-{scenario}", say=lambda _: None)
+                CpuBenchmark(scenario, 2.5, accelerator=True)), out_root=out, label=f"wt310-{scenario}",
+                say=lambda _: None)
             await session.run()
             return session.dir
         finally:

@@ -36,8 +36,8 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         meters = [PtdAnalyzer("127.0.0.1", port) for port in ports]
         try:
             session = Session(
-                config, meters[0], InProcessLoadgen(CpuBenchmark("Offline", 1.5)), out_root=out,
-                label="two-supplies", say=lambda _: None,
+                config, meters[0], InProcessLoadgen(CpuBenchmark("Offline", 1.5, accelerator=True)),
+                out_root=out, label="two-supplies", say=lambda _: None,
                 extra_analyzers=[(meters[1], "sum"), (meters[2], "beside")],
             )
             await session.run()

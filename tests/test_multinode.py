@@ -46,7 +46,8 @@ def _session(tmp_path: Path, system: System) -> tuple[dict[str, Any], dict[str, 
                 **system([f"ptd-127.0.0.1-{p}" for p in ports]),
             })
             session = Session(
-                config, make_analyzer(config.analyzer), InProcessLoadgen(CpuBenchmark("Offline", 2.0)),
+                config, make_analyzer(config.analyzer),
+                InProcessLoadgen(CpuBenchmark("Offline", 2.0, accelerator=True)),
                 out_root=tmp_path, say=lambda _: None,
                 extra_analyzers=[(make_analyzer(e), r) for r, e in config.extra_analyzers],
             )

@@ -38,6 +38,7 @@ def test_a_plug_session_is_valid_for_comparison_and_exits_0(tmp_path: Path, kind
         result = run_cli(
             "run", "--config", str(config), "--out", str(tmp_path / "runs"), "--",
             sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "2",
+            "--accelerator",
         )
     finally:
         plug.terminate()

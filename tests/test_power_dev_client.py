@@ -19,6 +19,9 @@ from tests.mlperf_checker import SOURCE_RULES, failed_rules, power_dev_dir
 from tests.ntp_server import NTP_PORT, ntp_server
 from tests.remote_util import ROOT, quiet_env, run
 
+# Both sessions need UDP port 123: one worker runs them, one after the other.
+pytestmark = pytest.mark.xdist_group("ntp-port-123")
+
 #: Stand-ins for the clock setters power-dev's time_sync.set_ntp runs when the NTP offset is
 #: over 400 ms: they must never run (our NTP server answers with this clock), and if they do
 #: they leave a mark and change nothing.

@@ -256,7 +256,8 @@ def multichannel_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         SessionConfig(settle_s=0.1))
         try:
             session = Session(config, PtdAnalyzer("127.0.0.1", port), InProcessLoadgen(
-                CpuBenchmark("Offline", 2.5)), out_root=out, label="multi", say=lambda _: None)
+                CpuBenchmark("Offline", 2.5, accelerator=True)), out_root=out, label="multi",
+                say=lambda _: None)
             await session.run()
             return session.dir
         finally:

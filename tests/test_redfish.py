@@ -259,7 +259,8 @@ def run_fault_session(out: Path, kind: str, schema: str, source: str) -> FaultRu
         config = Config(AnalyzerConfig(interval_ms=200, reply_timeout_s=0.8),
                         SessionConfig(settle_s=0.2, poll_interval_s=0.2, reconnect_timeout_s=30))
         meter = RedfishAnalyzer(f"http://127.0.0.1:{port}", auth="none", timeout_s=0.8, source=source)
-        session = Session(config, meter, InProcessLoadgen(CpuBenchmark("Offline", 2.0)), out_root=out,
+        sut = InProcessLoadgen(CpuBenchmark("Offline", 2.0, accelerator=True))
+        session = Session(config, meter, sut, out_root=out,
                           label=f"fault-{kind}", say=lambda _: None)
         return (await session.run()).to_json()
 

@@ -51,6 +51,7 @@ def test_remote_session_with_a_shifted_sut_clock(tmp_path: Path) -> None:
                 "Offline",
                 "--seconds",
                 "2",
+                "--accelerator",
             ],
             cwd=ROOT,
             env=quiet_env(POWER_DIRECTOR_AGENT_CLOCK_OFFSET_S=str(SHIFT_S)),

@@ -36,8 +36,8 @@ def test_range_advice_warns_and_the_report_fails_the_uncertainty_check(tmp_path:
         config = Config(AnalyzerConfig(port=port, interval_ms=100), SessionConfig(settle_s=0.0))
         try:
             session = Session(config, PtdAnalyzer("127.0.0.1", port),
-                              InProcessLoadgen(CpuBenchmark("Offline", 1.0)), out_root=tmp_path,
-                              label="spiky", say=said.append)
+                              InProcessLoadgen(CpuBenchmark("Offline", 1.0, accelerator=True)),
+                              out_root=tmp_path, label="spiky", say=said.append)
             await session.run()
             return session.dir
         finally:

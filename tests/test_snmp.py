@@ -151,7 +151,8 @@ def run_fault_session(out: Path, kind: str, source: str) -> FaultRun:
                         SessionConfig(settle_s=0.2, poll_interval_s=0.25, reconnect_timeout_s=30))
         meter = SnmpPduAnalyzer("127.0.0.1", port, family="raritan", outlets=["1.1", "1.2"], credentials=V3,
                                 timeout_s=1.0, source=source)
-        session = Session(config, meter, InProcessLoadgen(CpuBenchmark("Offline", 3.0)), out_root=out,
+        sut = InProcessLoadgen(CpuBenchmark("Offline", 3.0, accelerator=True))
+        session = Session(config, meter, sut, out_root=out,
                           label=f"snmp-{kind}", say=lambda _: None)
         return (await session.run()).to_json()
 

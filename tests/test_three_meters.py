@@ -92,7 +92,7 @@ def run_session(meter: Meter, out: Path, label: str) -> tuple[dict[str, Any], di
             config = Config(
                 analyzer=analyzer_config, session=SessionConfig(settle_s=0.1, poll_interval_s=0.25)
             )
-            workload = InProcessLoadgen(CpuBenchmark("SingleStream", 1.5))
+            workload = InProcessLoadgen(CpuBenchmark("SingleStream", 1.5, accelerator=True))
             session = Session(
                 config, make_analyzer(config.analyzer), workload, out_root=out, label=label,
                 say=lambda _: None,
