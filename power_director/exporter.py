@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from analyzer_drivers.base import Analyzer
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_meta import SessionMeta
 
 
 class _Journalled(Protocol):
@@ -96,7 +97,7 @@ class DirectorExporter(Collector):
         self._server.close()
 
     # --- SessionObserver ----------------------------------------------------------------
-    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
         self._state = "testing" if phase.startswith("testing") else phase
 
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:

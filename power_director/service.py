@@ -197,7 +197,7 @@ class DirectorService:
     async def _agent_session(self, channel: Channel, label: str, workload: str) -> None:
         remote = RemoteWorkload(channel, self.service, f"remote SUT {channel.peer}: {workload}")
         session = self.new_session(remote, label)
-        remote.bind(session.meta)
+        remote.bind(session.record_clock)
         self.active = f"agent {channel.peer} ({session.name})"
         await channel.send({"type": "opened", "session": session.name})
         async with channel.keepalive(self.service.keepalive_s):

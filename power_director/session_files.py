@@ -10,13 +10,13 @@ import socket
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 from analyzer_drivers.formats.session_layout import (
     RAW_DIR,
     phase_dir,
     samples_path,
 )
+from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config import Config
 from power_director.journal import write_merged_spl, write_phase_spl
@@ -24,20 +24,20 @@ from reports.mlperf_layout import write_power_dir
 from reports.version import tool_version
 
 
-def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
+def rebuild_session_files(session_dir: Path, meta: SessionMeta) -> None:
     """Derive every file from the raw records: each phase's ``spl.txt`` and ``power/``.
 
     With ``sum`` analyzers (several supplies), ``spl.txt`` holds multichannel lines: the
     time-merged sum, then each meter as a channel.
     """
-    driver = meta.get("analyzer", {}).get("driver")
-    primary_ms = int(meta.get("interval_ms", 1000))
-    summed = [(a["driver"], int(a.get("interval_ms", primary_ms)) * NS_PER_MS)
-              for a in meta.get("analyzers", []) if a.get("role") == "sum"]
+    driver = meta.primary.driver
+    primary_ms = meta.interval_ms if meta.interval_ms is not None else 1000
+    summed = [(str(a.driver), (a.interval_ms if a.interval_ms is not None else primary_ms) * NS_PER_MS)
+              for a in meta.analyzers if a.role == "sum"]
     raw = session_dir / RAW_DIR
     if driver and samples_path(raw, driver).is_file():
-        for phase, recorded in meta.get("phases", {}).items():
-            mark = recorded.get("mark")
+        for phase, recorded in meta.phases.items():
+            mark = recorded.mark
             spl = session_dir / phase_dir(phase) / "spl.txt"
             if mark and summed:
                 write_merged_spl(raw, [(driver, primary_ms * NS_PER_MS), *summed], mark, spl)
@@ -46,7 +46,7 @@ def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
     write_power_dir(session_dir, meta)
 
 
-def provenance(config: Config) -> dict[str, Any]:
+def provenance(config: Config) -> dict[str, str]:
     """Where a session came from: tool version, host, command line and a hash of the config."""
     config_json = json.dumps(asdict(config), sort_keys=True, default=str)
     return {

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.formats.session_layout import RAW_DIR, samples_path
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 from reports.phase_report import _sample_uncertainty
 from reports.spl import read_spl
@@ -43,8 +44,8 @@ def _line(t_ns: int, message: str) -> tuple[int, str]:
     return t_ns, f"{format_mlperf_time(t_ns)}: {message}\n"
 
 
-def _exchange_lines(events: list[dict[str, Any]], analyzer: dict[str, Any]) -> list[tuple[int, str]]:
-    name, identify = str(analyzer.get("name", "")), str(analyzer.get("identify", ""))
+def _exchange_lines(events: list[dict[str, Any]], analyzer: AnalyzerRecord) -> list[tuple[int, str]]:
+    name, identify = analyzer.name or "", analyzer.identify or ""
     lines = []
     for event in events:
         if event.get("kind") != "exchange":
@@ -61,15 +62,15 @@ def _exchange_lines(events: list[dict[str, Any]], analyzer: dict[str, Any]) -> l
     return lines
 
 
-def _warning_lines(session_dir: Path, meta: dict[str, Any]) -> list[tuple[int, str]]:
-    driver = meta.get("analyzer", {}).get("driver")
+def _warning_lines(session_dir: Path, meta: SessionMeta) -> list[tuple[int, str]]:
+    driver = meta.primary.driver
     raw = samples_path(session_dir / RAW_DIR, str(driver))
     if not driver or not raw.is_file():
         return []
     samples = read_spl(raw)
     lines = []
-    for phase, recorded in meta.get("phases", {}).items():
-        series = samples.with_mark(str(recorded.get("mark")))
+    for phase, recorded in meta.phases.items():
+        series = samples.with_mark(str(recorded.mark))
         per_sample = _sample_uncertainty(phase, series, meta)
         if per_sample is None or "accuracy spec" not in per_sample.source:
             continue  # only a mean from the analyzer: no per-sample figure to warn on
@@ -79,7 +80,7 @@ def _warning_lines(session_dir: Path, meta: dict[str, Any]) -> list[tuple[int, s
     return lines
 
 
-def ptd_log_text(session_dir: Path, meta: dict[str, Any], events: list[dict[str, Any]]) -> str:
+def ptd_log_text(session_dir: Path, meta: SessionMeta, events: list[dict[str, Any]]) -> str:
     """The whole file, lines in time order (a stable sort keeps same-time lines in order)."""
-    lines = _exchange_lines(events, meta.get("analyzer", {})) + _warning_lines(session_dir, meta)
+    lines = _exchange_lines(events, meta.primary) + _warning_lines(session_dir, meta)
     return "".join(text for _, text in sorted(lines, key=lambda line: line[0]))

@@ -9,7 +9,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from analyzer_drivers.formats.json_record import dump
 from analyzer_drivers.formats.session_layout import PHASE_DIRS, REPORT_JSON, analyzer_of, raw_sample_paths
+from analyzer_drivers.formats.session_meta import SessionMeta
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 from reports.spl import read_spl
 
@@ -18,9 +20,9 @@ def raw_sample_files(session_dir: Path) -> list[Path]:
     return raw_sample_paths(session_dir)
 
 
-def recovered_samples(session_dir: Path, meta: dict[str, Any]) -> dict[str, dict[str, int]]:
+def recovered_samples(session_dir: Path, meta: SessionMeta) -> dict[str, dict[str, int]]:
     """Samples on disk per phase and analyzer, counted by the phase's mark."""
-    marks = {phase: info.get("mark") for phase, info in (meta.get("phases") or {}).items()}
+    marks = {phase: info.mark for phase, info in meta.phases.items()}
     counts: dict[str, dict[str, int]] = {phase: {} for phase in PHASE_DIRS}
     for path in raw_sample_files(session_dir):
         series = read_spl(path)
@@ -42,14 +44,14 @@ def missing_logs(session_dir: Path) -> list[str]:
     return problems
 
 
-def recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> dict[str, Any]:
+def recovered_report(session_dir: Path, meta: SessionMeta, reason: str) -> dict[str, Any]:
     problems = missing_logs(session_dir) or [f"session aborted: {reason}"]
-    status = meta.get("status", "unknown")
+    status = meta.status if meta.has("status") else "unknown"
     if status != "completed":
         problems.append(f"the director did not finish the session (status {status})")
     return {
-        "session": meta.get("session_name", session_dir.name),
-        "label": meta.get("label"),
+        "session": meta.session_name if meta.has("session_name") else session_dir.name,
+        "label": meta.label,
         "scenario": None,
         "valid": False,
         "mlperf_valid": False,
@@ -57,12 +59,12 @@ def recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> di
         "warnings": [],
         "error": reason,
         "recovered": {"samples": recovered_samples(session_dir, meta), "status": status},
-        "analyzer": meta.get("analyzer", {}),
-        "ranges": meta.get("ranges", {}),
+        "analyzer": meta.primary.to_json(),
+        "ranges": dump(meta.ranges),
     }
 
 
-def write_recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> dict[str, Any]:
+def write_recovered_report(session_dir: Path, meta: SessionMeta, reason: str) -> dict[str, Any]:
     report = recovered_report(session_dir, meta, reason)
     (session_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

@@ -14,6 +14,7 @@ from typing import Any
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META, read_session_meta
+from analyzer_drivers.formats.session_meta import SessionMeta
 from reports.headline import headline, metric_uncertainty, verdict
 
 EFFICIENCY_UNITS = {
@@ -54,7 +55,7 @@ class SessionResult:
     config_hash: str | None
     problems: tuple[str, ...] = ()
     report: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    meta: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    meta: SessionMeta = field(default_factory=SessionMeta, repr=False, compare=False)
 
     @property
     def finished(self) -> bool:
@@ -76,17 +77,16 @@ def is_session_dir(path: Path) -> bool:
     return (path / SESSION_META).is_file() or (path / REPORT_JSON).is_file()
 
 
-def _started(meta: dict[str, Any]) -> str | None:
-    for phase in meta.get("phases", {}).values():
-        times = phase.get("times") if isinstance(phase, dict) else None
-        if times:
-            return dt.datetime.fromtimestamp(float(times[0][0]), dt.timezone.utc).isoformat(
-                timespec="seconds")
+def _started(meta: SessionMeta) -> str | None:
+    for phase in meta.phases.values():
+        began_s = phase.times.began_s
+        if began_s is not None:
+            return dt.datetime.fromtimestamp(began_s, dt.timezone.utc).isoformat(timespec="seconds")
     return None
 
 
-def _meter(meta: dict[str, Any], report: dict[str, Any]) -> str | None:
-    analyzer = report.get("analyzer") or meta.get("analyzer") or {}
+def _meter(meta: SessionMeta, report: dict[str, Any]) -> str | None:
+    analyzer = report.get("analyzer") or meta.primary.to_json()
     if not analyzer:
         return None
     return f"{analyzer.get('name', '?')} ({analyzer.get('model', '?')}) via {analyzer.get('driver', '?')}"
@@ -112,7 +112,7 @@ def load_session(path: Path | str) -> SessionResult:
     meta = read_session_meta(session_dir)
     report_path = session_dir / REPORT_JSON
     report = _read_json(report_path) if report_path.is_file() else {}
-    status = str(meta.get("status") or ("completed" if report else "unreported"))
+    status = meta.status or ("completed" if report else "unreported")
     if report.get("recovered") or (report and not report.get("power")):
         status = "aborted"
     power = report.get("power") or {}
@@ -120,9 +120,9 @@ def load_session(path: Path | str) -> SessionResult:
     efficiency, efficiency_unit = _efficiency(report)
     repeat = report.get("repeat") or {}
     return SessionResult(
-        session=str(report.get("session") or meta.get("session_name") or session_dir.name),
+        session=str(report.get("session") or meta.session_name or session_dir.name),
         path=session_dir.resolve(),
-        label=report.get("label") or meta.get("label"),
+        label=report.get("label") or meta.label,
         scenario=report.get("scenario"),
         status=status,
         verdict=verdict(report) if report else status.upper(),
@@ -141,12 +141,12 @@ def load_session(path: Path | str) -> SessionResult:
         repeat_half_width=_float(repeat.get("half_width")),
         repeat_n=repeat.get("n") if isinstance(repeat.get("n"), int) else None,
         meter=_meter(meta, report),
-        system=meta.get("system") or meta.get("workload"),
+        system=meta.workload,  # (a multinode session's ``system`` is its layout, no text)
         started=_started(meta),
-        tool_version=report.get("tool_version") or meta.get("tool_version"),
-        config_hash=meta.get("config_hash"),
+        tool_version=report.get("tool_version") or meta.tool_version,
+        config_hash=meta.config_hash,
         problems=tuple(str(p) for p in report.get("problems", [])) if report else (
-            (str(meta["error"]),) if meta.get("error") else ()),
+            (meta.error,) if meta.error else ()),
         report=report,
         meta=meta,
     )

@@ -12,17 +12,18 @@ from typing import Any
 import numpy as np
 
 from analyzer_drivers.formats.errors import ReportError as ReportError
+from analyzer_drivers.formats.json_record import dump
 from analyzer_drivers.formats.sample import ERROR_READING, MISSED_SAMPLE
 from analyzer_drivers.formats.session_layout import (
     RAW_DIR,
     REPEAT_PHASE,
     REPORT_JSON,
-    PhaseTimes,
     phase_dir,
     read_session_meta,
     repeat_phase,
     samples_path,
 )
+from analyzer_drivers.formats.session_meta import SessionMeta
 from loadgen_bridge.detail_log import Window
 from reports import checks
 from reports.checks import Check
@@ -53,22 +54,23 @@ class ImportHooks:
     extra: Callable[[PhaseReport, PhaseReport], dict[str, Any]]  # more report.json keys
 
 
-def _beside_meters(session_dir: Path, meta: dict[str, Any], testing: PhaseReport) -> dict[str, Any]:
+def _beside_meters(session_dir: Path, meta: SessionMeta, testing: PhaseReport) -> dict[str, Any]:
     """Meters measured beside the wall meter (RAPL, NVML): their power in the testing window."""
-    mark = meta.get("phases", {}).get("testing", {}).get("mark")
+    mark = meta.phase("testing").mark
     beside = {}
-    for analyzer in meta.get("analyzers", []):
-        if analyzer.get("role") != "beside" or not mark:
+    for analyzer in meta.analyzers:
+        if analyzer.role != "beside" or not mark:
             continue
-        series = read_spl(samples_path(session_dir / RAW_DIR, analyzer["driver"])).with_mark(mark)
+        driver = str(analyzer.driver)
+        series = read_spl(samples_path(session_dir / RAW_DIR, driver)).with_mark(mark)
         energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns,
                                  testing.window.end_ns, testing.interval_ns)
         wall_watts = testing.power["time_weighted"]["avg_watts"]
         versus = cross_validate((testing.series.t_ns, testing.series.watts), (series.t_ns, series.watts),
                                 testing.window.begin_ns, testing.window.end_ns, testing.interval_ns)
         grade, why = meter_grade(analyzer)
-        beside[analyzer["driver"]] = {
-            "name": analyzer.get("name"),
+        beside[driver] = {
+            "name": analyzer.name,
             "avg_watts": energy.avg_watts,
             "energy_j": energy.energy_j,
             "share_of_wall": energy.avg_watts / wall_watts if energy.avg_watts and wall_watts else None,
@@ -96,22 +98,22 @@ def _efficiency(window: Window, power: dict[str, Any]) -> dict[str, float]:
     return {"samples_per_second_per_watt": window.result / avg_watts}
 
 
-def _phase_times(meta: dict[str, Any], phase: str) -> tuple[float | None, float | None]:
+def _phase_times(meta: SessionMeta, phase: str) -> tuple[float | None, float | None]:
     """Wall times (s) after the analyzer's start reply and after the workload, if recorded."""
-    times = PhaseTimes.of(meta, phase)
+    times = meta.phase(phase).times
     if times.workload_ended_s is None:
         return None, None
     return times.analyzer_started_s, times.workload_ended_s
 
 
-def _phase_clock(phase: PhaseReport, meta: dict[str, Any]) -> checks.PhaseClock:
+def _phase_clock(phase: PhaseReport, meta: SessionMeta) -> checks.PhaseClock:
     """The director's record of a phase that the analyzer's timestamps must agree with."""
-    recorded = meta.get("phases", {}).get(phase.phase, {})
-    driver = meta.get("analyzer", {}).get("driver")
-    outages = [(int(g["lost_t_ns"]), int(g["back_t_ns"])) for g in meta.get("reconnects", [])
-               if isinstance(g, dict) and g.get("mark") == recorded.get("mark")
-               and g.get("analyzer") == driver and "lost_t_ns" in g and "back_t_ns" in g]
-    times = PhaseTimes.of(meta, phase.phase)
+    recorded = meta.phase(phase.phase)
+    driver = meta.primary.driver
+    outages = [(g.lost_t_ns, g.back_t_ns) for g in meta.reconnects
+               if g.mark == recorded.mark and g.analyzer == driver
+               and g.lost_t_ns is not None and g.back_t_ns is not None]
+    times = recorded.times
     began, ended = ((int(times.began_s * 1e9), int(times.stopped_s * 1e9))
                     if times.began_s is not None and times.stopped_s is not None else (None, None))
     return checks.PhaseClock(phase.phase, phase.interval_ns, outages, began, ended)
@@ -123,16 +125,17 @@ def _error_readings(series: PowerSeries) -> int:
     return int(np.count_nonzero(np.isnan(watts) | (watts == ERROR_READING) | (watts == MISSED_SAMPLE)))
 
 
-def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
+def _testing_checks(testing: PhaseReport, meta: SessionMeta) -> list[Check]:
     uncertainty = testing.sample_uncertainty
     in_window = testing.series.take(
         mlperf_window_mask(testing.series, testing.window.begin_ns, testing.window.end_ns)
     )
-    ranges = meta.get("ranges", {}).get("testing") or {}
+    ranges = meta.ranges.get("testing")
+    limits = (ranges.volts, ranges.amps) if ranges else (None, None)
     overloaded = 0
-    for key, values in (("volts", in_window.volts), ("amps", in_window.amps)):
-        if ranges.get(key):
-            overloaded += int(np.count_nonzero(values > checks.OVERLOAD_FACTOR * ranges[key]))
+    for limit, values in zip(limits, (in_window.volts, in_window.amps), strict=True):
+        if limit:
+            overloaded += int(np.count_nonzero(values > checks.OVERLOAD_FACTOR * limit))
     errors = int(np.count_nonzero(testing.series.watts == ERROR_READING))
     if comparison_accuracy(meta) is not None:
         return [*comparison_checks(uncertainty, len(in_window)), checks.range_overload(overloaded, errors)]
@@ -145,7 +148,7 @@ def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
     ]
 
 
-def _phase_checks(phase: PhaseReport, meta: dict[str, Any]) -> list[Check]:
+def _phase_checks(phase: PhaseReport, meta: SessionMeta) -> list[Check]:
     t_ns = phase.series.t_ns
     coverage = phase.power["coverage"]
     # The first sample averages over the interval before its stamp: measuring began then.
@@ -179,10 +182,10 @@ def _loadgen_summary(window: Window) -> dict[str, Any]:
     }
 
 
-def _reconnect_check(meta: dict[str, Any]) -> Check:
-    gaps = [g for g in meta.get("reconnects", []) if isinstance(g, dict)]
-    outages_s = [(g.get("back_t_ns", 0) - g.get("lost_t_ns", 0)) / 1e9 for g in gaps]
-    return checks.analyzer_reconnects(outages_s, sum(bool(g.get("restarted")) for g in gaps))
+def _reconnect_check(meta: SessionMeta) -> Check:
+    gaps = meta.reconnects
+    outages_s = [((g.back_t_ns or 0) - (g.lost_t_ns or 0)) / 1e9 for g in gaps]
+    return checks.analyzer_reconnects(outages_s, sum(bool(g.restarted) for g in gaps))
 
 
 def _replace_checks(all_checks: list[Check], replacements: list[Check]) -> list[Check]:
@@ -192,7 +195,7 @@ def _replace_checks(all_checks: list[Check], replacements: list[Check]) -> list[
 
 
 def build_report(
-    session_dir: Path, meta: dict[str, Any] | None = None, hooks: ImportHooks | None = None
+    session_dir: Path, meta: SessionMeta | None = None, hooks: ImportHooks | None = None
 ) -> dict[str, Any]:
     """Everything ``report.json`` holds, computed from the session's files alone (read, never
     written). ``meta`` and ``hooks`` stand in for the journal of a run we did not record."""
@@ -200,7 +203,7 @@ def build_report(
 
 
 def build_session_report(
-    session_dir: Path, meta: dict[str, Any] | None = None, hooks: ImportHooks | None = None,
+    session_dir: Path, meta: SessionMeta | None = None, hooks: ImportHooks | None = None,
     windows: Mapping[str, Window] | None = None,
 ) -> tuple[dict[str, Any], list[PhaseReport]]:
     """``report.json``'s content and the ranging and testing phases it was built from (each
@@ -229,22 +232,23 @@ def build_session_report(
         *grade_checks(meta),
         *system_checks(system),
     ]
-    if meta.get("reused_ranging"):
+    if meta.reused_ranging is not None and meta.reused_ranging.json_keys:
         all_checks.append(Check(
             "ranging_reused", "warning",
-            f"ranges reused from {meta['reused_ranging'].get('session')} without a ranging run of "
+            f"ranges reused from {meta.reused_ranging.session} without a ranging run of "
             "its own: not MLPerf-valid",
         ))
-    if meta.get("status", "completed") != "completed":
-        all_checks.append(Check("session_completed", "fail", str(meta.get("error", "aborted"))))
+    if (meta.status if meta.has("status") else "completed") != "completed":
+        all_checks.append(Check("session_completed", "fail", meta.error or "aborted"))
     if hooks is not None:
         all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
     problems = [c.reason for c in all_checks if c.status == "fail"]
     return {
-        "session": meta.get("session_name", session_dir.name),
-        "label": meta.get("label"),
-        "tool_version": meta.get("tool_version") or tool_version(),
-        "provenance": {key: meta.get(key) for key in ("host", "command", "config_hash", "workload")},
+        "session": meta.session_name if meta.has("session_name") else session_dir.name,
+        "label": meta.label,
+        "tool_version": meta.tool_version or tool_version(),
+        "provenance": {"host": meta.host, "command": meta.command, "config_hash": meta.config_hash,
+                       "workload": meta.workload},
         "scenario": testing.window.scenario,
         "valid": not problems,
         "mlperf_valid": not problems and all(c.status == "pass" for c in all_checks),
@@ -259,11 +263,11 @@ def build_session_report(
         "efficiency": _efficiency(testing.window, testing.power),
         "testing": {"power": testing.power, "loadgen": _loadgen_summary(testing.window)},
         "ranging": {"power": ranging.power, "loadgen": _loadgen_summary(ranging.window)},
-        "analyzer": meta.get("analyzer", {}),
-        "ranges": meta.get("ranges", {}),
+        "analyzer": meta.primary.to_json(),
+        "ranges": dump(meta.ranges),
         "clock": clock_section(meta),
         "beside": _beside_meters(session_dir, meta, testing),
-        "grade": dict(zip(("label", "reason"), meter_grade(meta.get("analyzer", {})), strict=True)),
+        "grade": dict(zip(("label", "reason"), meter_grade(meta.primary), strict=True)),
         **calibration_section(meta, testing.power),
         **({"system": system} if system is not None else {}),
         **_repeat_section(session_dir, meta, testing, windows),
@@ -290,10 +294,10 @@ def _efficiency_interval(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _repeat_section(
-    session_dir: Path, meta: dict[str, Any], testing: PhaseReport, windows: Mapping[str, Window]
+    session_dir: Path, meta: SessionMeta, testing: PhaseReport, windows: Mapping[str, Window]
 ) -> dict[str, Any]:
     """With repeated testing runs: each run's metric and their mean, stdev and 95 % interval."""
-    phases = [p for p in meta.get("phases", {}) if REPEAT_PHASE.fullmatch(p)]
+    phases = [p for p in meta.phases if REPEAT_PHASE.fullmatch(p)]
     if not phases:
         return {}
     metric = headline({"scenario": testing.window.scenario, "power": testing.power})
