@@ -24,14 +24,12 @@ from analyzer_drivers.formats.session_layout import (
     repeat_phase,
 )
 from analyzer_drivers.formats.session_meta import (
-    AnalyzerRecord,
     ClockRecord,
     MeterEvidence,
     PhaseRecord,
     ReconnectGap,
     ReusedRanging,
     SessionMeta,
-    StatedAccuracy,
     Uuids,
     WindowCorrection,
 )
@@ -50,9 +48,8 @@ from power_director.ranging import (
 from power_director.ranging import (
     SessionError as SessionError,
 )
-from power_director.session_files import provenance, rebuild_session_files
+from power_director.session_files import describe_analyzer, provenance, rebuild_session_files
 from power_director.system_config import check_system_meters
-from reports.mlperf_checks import meter_identity
 from reports.session_report import write_report
 from reports.store import index_session
 
@@ -96,9 +93,6 @@ class _Meter:
 
 @dataclass(frozen=True)
 class _PhaseRecord:
-    """The phase being measured (its record in ``meta.phases`` holds its stamps)."""
-
-    phase: str
     mark: str
 
 
@@ -271,23 +265,7 @@ class Session:
         assert self.journal is not None
         info = meter.info = await meter.analyzer.identify()
         meter.initial = await meter.analyzer.get_ranges()
-        described = AnalyzerRecord.new(
-            name=info.name, model=info.model, version=info.version,
-            identify=info.raw, averaging_ms=info.averaging_ms, driver=meter.analyzer.name,
-            role=meter.role, interval_ms=meter.interval_ms,
-        )
-        if (accuracy := meter.analyzer.comparison_accuracy()) is not None:
-            described = described.updated(comparison_accuracy=StatedAccuracy.new(**accuracy))
-        if info.extra:
-            described = described.updated(extra=dict(info.extra))
-        if meter.analyzer.calibration:
-            described = described.updated(calibration=meter.analyzer.calibration)
-        if meter.role == "primary":
-            identity = meter_identity(info.raw)
-            described = described.updated(
-                serial=self.config.analyzer.serial or identity.serial, firmware=identity.firmware,
-                calibration_date=self.config.analyzer.calibration_date or identity.calibration_date,
-            )
+        described = describe_analyzer(meter.analyzer, info, meter.role, meter.interval_ms, self.config)
         self.meta = self.meta.updated(analyzers=(*self.meta.analyzers, described))
         if meter.role == "primary":
             self.meta = self.meta.updated(analyzer=described)
@@ -315,20 +293,20 @@ class Session:
 
     async def _phase(self, phase: str) -> None:
         assert self.journal is not None
-        record = _PhaseRecord(phase, mark=f"{self.name}_{phase}")
+        record = _PhaseRecord(mark=f"{self.name}_{phase}")
         self.meta = self.meta.with_phase(phase, PhaseRecord.new(mark=record.mark, stamps=()))
         self.journal.record_event("phase_start", phase=phase, mark=record.mark)
         self.save_meta()  # a killed director leaves the mark and analyzers on disk
         for meter in self.meters:
             meter.tally = PhaseTally(track_ranges=phase == "ranging")
-        self._stamp_phase(phase)
+        self.meta = self.meta.stamped(phase, _stamp())
         self.observers.on_state(phase, self.meta)
         for meter in self.meters:
             await meter.analyzer.start(record.mark, meter.interval_ms)
-        self._stamp_phase(phase)
+        self.meta = self.meta.stamped(phase, _stamp())
         try:
             await self._run_workload_while_polling(phase, record)
-            self._stamp_phase(phase)
+            self.meta = self.meta.stamped(phase, _stamp())
             await self._poll_until(record, time.time_ns())
         finally:
             for meter in self.meters:
@@ -336,23 +314,18 @@ class Session:
                     await meter.analyzer.stop()
                     self._keep(meter, record, await meter.analyzer.poll())
                     if meter.role == "primary":
-                        self._update_phase(phase, uncertainty_mean=await meter.analyzer.uncertainty())
+                        uncertainty = await meter.analyzer.uncertainty()
+                        self.meta = self.meta.with_phase_changes(phase, uncertainty_mean=uncertainty)
                     evidence = meter.analyzer.evidence()
                     if evidence:
                         evidence["uncertainty_mean"] = await meter.analyzer.uncertainty()
                         kept = MeterEvidence.from_json(evidence, f"{meter.analyzer.name}'s evidence")
                         meters = {**self.meta.phase(phase).meters, meter.analyzer.name: kept}
-                        self._update_phase(phase, meters=meters)
+                        self.meta = self.meta.with_phase_changes(phase, meters=meters)
             self.journal.record_event(
                 "phase_stop", phase=phase, samples={m.analyzer.name: m.tally.count for m in self.meters}
             )
-        self._stamp_phase(phase)
-
-    def _update_phase(self, phase: str, **changes: Any) -> None:
-        self.meta = self.meta.with_phase(phase, self.meta.phase(phase).updated(**changes))
-
-    def _stamp_phase(self, phase: str) -> None:
-        self._update_phase(phase, stamps=(*self.meta.phase(phase).stamps, _stamp()))
+        self.meta = self.meta.stamped(phase, _stamp())
 
     async def _run_workload_while_polling(self, phase: str, record: _PhaseRecord) -> None:
         stop_polling = asyncio.Event()
@@ -380,8 +353,7 @@ class Session:
             self.windows[phase] = check_window(detail_log, phase, read)
 
     def record_clock(self, clock: ClockRecord, to_director_ns: Callable[[int], int]) -> None:
-        """A remote SUT's newer clock fit: every phase's LoadGen window is corrected with it
-        (the phase that just ran once its window is read)."""
+        """A remote SUT's newer clock fit: every phase's window is corrected again with it."""
         self._to_director_ns = to_director_ns
         self.meta = self.meta.with_clock(clock, to_director_ns)
 

@@ -11,15 +11,17 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from analyzer_drivers.base import Analyzer, AnalyzerInfo
 from analyzer_drivers.formats.session_layout import (
     RAW_DIR,
     phase_dir,
     samples_path,
 )
-from analyzer_drivers.formats.session_meta import SessionMeta
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta, StatedAccuracy
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config import Config
 from power_director.journal import write_merged_spl, write_phase_spl
+from reports.mlperf_checks import meter_identity
 from reports.mlperf_layout import write_power_dir
 from reports.version import tool_version
 
@@ -44,6 +46,31 @@ def rebuild_session_files(session_dir: Path, meta: SessionMeta) -> None:
             elif mark:
                 write_phase_spl(raw, driver, mark, spl)
     write_power_dir(session_dir, meta)
+
+
+def describe_analyzer(
+    analyzer: Analyzer, info: AnalyzerInfo, role: str, interval_ms: int, config: Config
+) -> AnalyzerRecord:
+    """One meter in ``session.json``: what it said it is, its role and interval; the primary
+    also its serial, firmware and calibration date (from the config, else from Identify)."""
+    described = AnalyzerRecord.new(
+        name=info.name, model=info.model, version=info.version,
+        identify=info.raw, averaging_ms=info.averaging_ms, driver=analyzer.name,
+        role=role, interval_ms=interval_ms,
+    )
+    if (accuracy := analyzer.comparison_accuracy()) is not None:
+        described = described.updated(comparison_accuracy=StatedAccuracy.new(**accuracy))
+    if info.extra:
+        described = described.updated(extra=dict(info.extra))
+    if analyzer.calibration:
+        described = described.updated(calibration=analyzer.calibration)
+    if role == "primary":
+        identity = meter_identity(info.raw)
+        described = described.updated(
+            serial=config.analyzer.serial or identity.serial, firmware=identity.firmware,
+            calibration_date=config.analyzer.calibration_date or identity.calibration_date,
+        )
+    return described
 
 
 def provenance(config: Config) -> dict[str, str]:

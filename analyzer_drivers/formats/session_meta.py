@@ -340,6 +340,13 @@ class SessionMeta(JsonRecord):
     def with_phase(self, name: str, phase: PhaseRecord) -> SessionMeta:
         return self.updated(phases={**self.phases, name: phase})
 
+    def with_phase_changes(self, name: str, **changes: Any) -> SessionMeta:
+        return self.with_phase(name, self.phase(name).updated(**changes))
+
+    def stamped(self, name: str, stamp: Stamp) -> SessionMeta:
+        """Phase ``name`` with one more ``[wall_s, monotonic_s]`` stamp."""
+        return self.with_phase_changes(name, stamps=(*self.phase(name).stamps, stamp))
+
     def with_analyzer(self, driver: str, **changes: Any) -> SessionMeta:
         """``changes`` to the analyzer ``driver`` (in ``analyzers`` and, the primary, ``analyzer``)."""
         analyzers = tuple(a.updated(**changes) if a.driver == driver else a for a in self.analyzers)
