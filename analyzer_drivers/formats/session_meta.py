@@ -61,15 +61,20 @@ class PhaseTimes:
     analyzer_started_s: float | None = None
     workload_ended_s: float | None = None
     stopped_s: float | None = None  # the last stamp, once all four are there
+    workload_s: float | None = None  # from the start reply to the workload's end, monotonic clock
 
     @classmethod
     def of_stamps(cls, stamps: tuple[Stamp, ...]) -> PhaseTimes:
         walls = [float(stamp[0]) for stamp in stamps]
+        workload_s = None
+        if len(stamps) >= 3 and len(stamps[1]) >= 2 and len(stamps[2]) >= 2:
+            workload_s = float(stamps[2][1]) - float(stamps[1][1])
         return cls(
             walls[0] if walls else None,
             walls[1] if len(walls) >= 2 else None,
             walls[2] if len(walls) >= 3 else None,
             walls[-1] if len(walls) >= 4 else None,
+            workload_s,
         )
 
 
