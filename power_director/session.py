@@ -30,6 +30,7 @@ from analyzer_drivers.formats.session_meta import (
     ReconnectGap,
     ReusedRanging,
     SessionMeta,
+    SystemLayout,
     Uuids,
     WindowCorrection,
 )
@@ -149,7 +150,7 @@ class Session:
         )
         if config.system is not None:
             check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
-            self.meta = self.meta.updated(system=config.system.describe())
+            self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
         self._to_director_ns: Callable[[int], int] | None = None  # a remote SUT's clock fit
         self.journal: Journal | None = None
         self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once

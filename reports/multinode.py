@@ -122,16 +122,16 @@ def system_section(
     duration_s = window.duration_s
     values, complete = _shares(session_dir, meta, mark, window, interval_ns)
     meters = {d: _meter_entry(meta, d, v, complete, duration_s) for d, v in values.items()}
-    nodes = {n["name"]: _group(n["meters"], meters) for n in system.get("nodes", [])}
-    switches = {}
-    for switch in system.get("switches", []):
-        if switch.get("meter"):
-            switches[switch["name"]] = {**_group([switch["meter"]], meters), "estimated": False}
+    nodes = {n.name: _group(list(n.meters), meters) for n in system.nodes}
+    switches: dict[str | None, dict[str, Any]] = {}
+    for switch in system.switches:
+        if switch.meter:
+            switches[switch.name] = {**_group([switch.meter], meters), "estimated": False}
         else:
-            switches[switch["name"]] = {
-                "avg_watts": float(switch["estimated_watts"]), "estimated": True, "budget_watts": 0.0,
-                "basis": f"max spec {switch['max_spec_watts']:g} W × provisioning ratio "
-                         f"{switch['provisioning_ratio']:g}",
+            switches[switch.name] = {
+                "avg_watts": float(switch.estimated_watts or 0.0), "estimated": True, "budget_watts": 0.0,
+                "basis": f"max spec {switch.max_spec_watts or 0.0:g} W × provisioning ratio "
+                         f"{switch.provisioning_ratio or 0.0:g}",
             }
     total_w = sum(g["avg_watts"] for g in [*nodes.values(), *switches.values()])
     measured_w = sum(m["avg_watts"] for m in meters.values())

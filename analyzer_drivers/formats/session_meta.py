@@ -251,6 +251,31 @@ class ClockRecord(JsonRecord):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class NodeRecord(JsonRecord):
+    name: str | None = _field(_str)
+    meters: tuple[str, ...] = _many(text)  # the drivers that measure this node
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SwitchRecord(JsonRecord):
+    """A switch: measured by ``meter``, or estimated from its spec."""
+
+    name: str | None = _field(_str)
+    meter: str | None = _field(_str)
+    max_spec_watts: float | None = _field(_num)
+    provisioning_ratio: float | None = _field(_num)
+    estimated_watts: float | None = _field(_num)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SystemLayout(JsonRecord):
+    """A multinode system (``power_director.system_config.SystemConfig.describe``)."""
+
+    nodes: tuple[NodeRecord, ...] = _many(record(NodeRecord))
+    switches: tuple[SwitchRecord, ...] = _many(record(SwitchRecord))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Uuids(JsonRecord):
     client: str | None = _field(_str)
     server: str | None = _field(_str)
@@ -284,7 +309,7 @@ class SessionMeta(JsonRecord):
     phases: Mapping[str, PhaseRecord] = _by_name(record(PhaseRecord))
     analyzers: tuple[AnalyzerRecord, ...] = _many(record(AnalyzerRecord))
     analyzer: AnalyzerRecord | None = _field(optional(record(AnalyzerRecord)))  # the primary
-    system: Mapping[str, Any] | None = _field(optional(json_object))  # SystemConfig.describe()
+    system: SystemLayout | None = _field(optional(record(SystemLayout)))
     reused_ranging: ReusedRanging | None = _field(optional(record(ReusedRanging)))
     clock: ClockRecord | None = _field(optional(record(ClockRecord)))
     reconnects: tuple[ReconnectGap, ...] = _many(record(ReconnectGap))
