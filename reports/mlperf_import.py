@@ -19,7 +19,13 @@ import numpy as np
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, events_path
-from analyzer_drivers.formats.session_meta import AnalyzerRecord, PhaseRecord, RangeRecord, SessionMeta
+from analyzer_drivers.formats.session_meta import (
+    AnalyzerRecord,
+    PhaseRecord,
+    PhaseTimes,
+    RangeRecord,
+    SessionMeta,
+)
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from loadgen_bridge.detail_log import DETAIL_LOG, Window
 from reports import checks
@@ -79,9 +85,10 @@ def scenario_from_path(run_dir: Path) -> str | None:
 def _stamp_shift_s(stamp_ns: int, phase: list[list[float]], timezone_s: int) -> int:
     """0 when a stamp read as UTC lies in its phase, ``timezone_s`` when it only does as local
     time (power-dev v1.0 wrote local stamps; ``timezone`` is seconds west of UTC)."""
-    if len(phase) < 4 or timezone_s == 0:
+    times = PhaseTimes.of_stamps(tuple(tuple(stamp) for stamp in phase))
+    if times.began_s is None or times.stopped_s is None or timezone_s == 0:
         return 0
-    first, last = float(phase[0][0]) - PHASE_SLACK_S, float(phase[-1][0]) + PHASE_SLACK_S
+    first, last = times.began_s - PHASE_SLACK_S, times.stopped_s + PHASE_SLACK_S
     as_utc = stamp_ns / 1e9
     if first <= as_utc <= last:
         return 0
