@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analyzer_drivers.formats.ptd_line import parse_sample_line
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.sim.faults import FAULTS, PHASES, Fault
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.plug import PlugSimulator
@@ -89,7 +90,7 @@ class PhaseTeller:
     def __init__(self, simulator: PlugSimulator) -> None:
         self.simulator = simulator
 
-    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
         if phase in PHASES:
             self.simulator.begin_measurement()
 
@@ -187,8 +188,9 @@ def sent_and_kept(simulator: str, session: Session, sent_log: Path) -> tuple[int
         return len(sent_lines), len(sent_lines & set().union(*map(_lines, raw)))
     sent = _samples(sent_log)
     if simulator == "plug":  # a reading published as the director stopped may still be in flight
-        windows = [(int(t[1][0] * 1e9), int(t[2][0] * 1e9))
-                   for t in (p["times"] for p in session.meta["phases"].values()) if len(t) >= 3]
+        windows = [(int(t.analyzer_started_s * 1e9), int(t.workload_ended_s * 1e9))
+                   for t in (p.times for p in session.meta.phases.values())
+                   if t.analyzer_started_s is not None and t.workload_ended_s is not None]
         sent = [s for s in sent if any(begin <= s.t_ns <= end for begin, end in windows)]
     kept = [s for path in raw for s in _samples(path)]
     return len(sent), kept_count(sent, kept)
@@ -210,10 +212,10 @@ async def run_case(simulator: str, kind: str, phase: str, seconds: float, root: 
         session = _session(simulator, rig, seconds, root / sent_log.stem, kind)
         report = await _run(session, row)
     sent, kept = sent_and_kept(simulator, session, sent_log)
-    reconnects = session.meta.get("reconnects", [])
+    reconnects = session.meta.reconnects
     return {
         **row, "seconds": time.monotonic() - started, "reconnects": len(reconnects),
-        "restarted": sum(bool(g["restarted"]) for g in reconnects), "sent": sent, "kept": kept,
+        "restarted": sum(bool(g.restarted) for g in reconnects), "sent": sent, "kept": kept,
         "flags": [c["name"] for c in report.get("checks", []) if c["status"] != "pass"],
     }
 

@@ -46,8 +46,7 @@ async def overhead_s(interval_ms: int, seconds: float, out: Path) -> tuple[float
     finally:
         await simulator.close()
     wall_s = time.monotonic() - started
-    phases = session.meta["phases"]
-    workload_s = sum(p["times"][2][1] - p["times"][1][1] for p in phases.values())
+    workload_s = sum(p.times.workload_s or 0.0 for p in session.meta.phases.values())
     return wall_s, workload_s
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_meta import SessionMeta
 from reports.report_model import SessionReport
 
 ENDED = ("completed", "aborted")
@@ -31,8 +32,8 @@ class SessionTracker:
         self.states: dict[str, str] = {}
         self._in_progress: list[str] | None = None  # frozen when the signal arrives
 
-    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
-        self.states[str(meta.get("session_name", ""))] = phase
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
+        self.states[meta.session_name or ""] = phase
 
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
         """Samples do not change what is kept: the session's own abort decides."""

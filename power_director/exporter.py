@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import start_http_server
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from analyzer_drivers.base import Analyzer
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_meta import SessionMeta
 from reports.report_model import SessionReport
 
 
@@ -97,7 +98,7 @@ class DirectorExporter(Collector):
         self._server.close()
 
     # --- SessionObserver ----------------------------------------------------------------
-    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
         self._state = "testing" if phase.startswith("testing") else phase
 
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from analyzer_drivers.formats.ptd_line import format_sample_line, format_sample_lines
 from analyzer_drivers.formats.sample import Channel, Sample
 from analyzer_drivers.formats.session_layout import EVENTS_FILE, samples_path
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, PhaseRecord, SessionMeta
 from reports.merge import mean_power_over, merge_by_time
 from reports.metrics import sample_intervals
 from reports.mlperf_layout import read_events
@@ -113,25 +114,25 @@ def write_merged_spl(meters: list[tuple[PowerSeries, int]], mark: str, spl_path:
     return len(first.t_ns)
 
 
-def recover_meta(raw_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
+def recover_meta(raw_dir: Path, meta: SessionMeta) -> SessionMeta:
     """Fill what a killed director never wrote to ``session.json`` from the journal's events:
     the analyzers it identified and the marks of the phases it started."""
-    recovered = dict(meta)
-    analyzers = list(meta.get("analyzers") or [])
-    phases = dict(meta.get("phases") or {})
+    analyzers = list(meta.analyzers)
+    phases = dict(meta.phases)
+    events = raw_dir / EVENTS_FILE
     for event in read_events(raw_dir.parent):
         described = event.get("analyzer")
-        known = [a.get("driver") for a in analyzers]
+        known = [a.driver for a in analyzers]
         if event.get("kind") == "identified" and isinstance(described, dict) and (
             described.get("driver") not in known
         ):
-            analyzers.append(described)
+            analyzers.append(AnalyzerRecord.from_json(described, f"{events}: identified"))
         phase, mark = event.get("phase"), event.get("mark")
-        if event.get("kind") == "phase_start" and isinstance(phase, str) and isinstance(mark, str):
-            phases.setdefault(phase, {"mark": mark, "times": []})
-    recovered["analyzers"] = analyzers
-    recovered["phases"] = phases
-    primary = next((a for a in analyzers if a.get("role") == "primary"), None)
-    if primary is not None and "analyzer" not in recovered:
-        recovered["analyzer"] = primary
+        if event.get("kind") == "phase_start" and isinstance(phase, str) and isinstance(mark, str) \
+                and phase not in phases:
+            phases[phase] = PhaseRecord.new(mark=mark, stamps=())
+    recovered = meta.updated(analyzers=tuple(analyzers), phases=phases)
+    primary = next((a for a in analyzers if a.role == "primary"), None)
+    if primary is not None and not meta.has("analyzer"):
+        recovered = recovered.updated(analyzer=primary)
     return recovered

@@ -11,16 +11,16 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from analyzer_drivers.formats.sample import Sample
-from analyzer_drivers.formats.session_layout import PhaseTimes
+from analyzer_drivers.formats.session_meta import SessionMeta
 from reports.report_model import SessionReport
 
 log = logging.getLogger(__name__)
 
 
 class SessionObserver(Protocol):
-    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
         """A phase started (``ranging``, ``testing``, ``testing_2``…) or the session ended
-        (``completed``, ``aborted``); ``meta`` is the session's live ``session.json``."""
+        (``completed``, ``aborted``); ``meta`` is the session's ``session.json`` as of now."""
 
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
         """A batch of samples arrived from one analyzer during a phase."""
@@ -45,7 +45,7 @@ class Observers:
                     self._failed.add(index)
                     log.warning("observer %s failed in %s: %s", type(observer).__name__, method, exc)
 
-    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
         self._each("on_state", phase, meta)
 
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
@@ -55,20 +55,20 @@ class Observers:
         self._each("on_result", report)
 
 
-def phase_elapsed_s(meta: dict[str, Any], phase: str, now_s: float) -> float | None:
+def phase_elapsed_s(meta: SessionMeta, phase: str, now_s: float) -> float | None:
     """Seconds since ``phase`` started (its first stamp), from the session's meta."""
-    began_s = PhaseTimes.of(meta, phase).began_s
+    began_s = meta.phase(phase).times.began_s
     return now_s - began_s if began_s is not None else None
 
 
-def expected_duration_s(meta: dict[str, Any], phase: str) -> float | None:
+def expected_duration_s(meta: SessionMeta, phase: str) -> float | None:
     """How long ``phase`` should take: a testing run lasts about as long as ranging did
     (or the run before it); ranging itself has nothing to go by."""
     if phase == "ranging":
         return None
-    times = PhaseTimes.of(meta, "ranging")
+    times = meta.phase("ranging").times
     if times.stopped_s is None:
-        times = PhaseTimes.of(meta, "testing")
+        times = meta.phase("testing").times
     if times.began_s is None or times.stopped_s is None:
         return None
     return times.stopped_s - times.began_s

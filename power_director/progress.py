@@ -6,9 +6,10 @@ import asyncio
 import re
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_meta import SessionMeta
 from power_director.observe import expected_duration_s, phase_elapsed_s
 from reports.report_model import SessionReport
 
@@ -39,7 +40,7 @@ class ProgressLine:
         self.stream = stream
         self.enabled = stream.isatty()
         self.phase = ""
-        self.meta: dict[str, Any] = {}
+        self.meta = SessionMeta()
         self.watts: float | None = None
         self.samples = 0
         self.gaps = 0
@@ -54,7 +55,7 @@ class ProgressLine:
             if self.phase and self._width:
                 self._draw(force=True)
 
-    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
         self.meta = meta
         if phase in ("completed", "aborted"):
             self.clear()
@@ -64,7 +65,7 @@ class ProgressLine:
         self._draw(force=True)
 
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
-        if analyzer != self.meta.get("analyzer", {}).get("driver"):
+        if analyzer != self.meta.primary.driver:
             return  # the line follows the wall meter
         self.samples += len(samples)
         self._sample_s = time.monotonic()

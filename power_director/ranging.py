@@ -3,20 +3,20 @@ ranges they imply, or the ranges an earlier session chose."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, Ranges
-from analyzer_drivers.formats.errors import PowerDirectorError
+from analyzer_drivers.formats.errors import PowerDirectorError, ReportError
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.session_layout import (
     PHASE_DIRS,
     SESSION_META,
+    read_session_meta,
 )
+from analyzer_drivers.formats.session_meta import RangeRecord
 from analyzer_drivers.meters import CURRENT_HEADROOM, meter_spec
 
 
@@ -83,23 +83,27 @@ def testing_ranges(seen: PhaseTally, info: AnalyzerInfo) -> Ranges:
     return Ranges(volts=volts, amps=amps)
 
 
-def ranges_dict(ranges: Ranges | None) -> dict[str, Any] | None:
-    return None if ranges is None else {"volts": ranges.volts, "amps": ranges.amps}
+def range_record(ranges: Ranges | None) -> RangeRecord | None:
+    return None if ranges is None else RangeRecord.new(volts=ranges.volts, amps=ranges.amps)
 
 
 def reused_ranges(session_dir: Path) -> dict[str, Ranges]:
     """The testing ranges an earlier session chose, by analyzer driver, from its ``session.json``."""
     path = session_dir / SESSION_META
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        chosen = {a["driver"]: a["ranges"]["testing"] for a in meta["analyzers"]}
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        meta = read_session_meta(session_dir)
+        if not meta.has("analyzers"):
+            raise KeyError("analyzers")
+        chosen = {str(a.driver): a.ranges["testing"] for a in meta.analyzers}
         if not (session_dir / PHASE_DIRS["ranging"]).is_dir():
             raise KeyError("ranging")
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ReportError, KeyError) as exc:
         raise SessionError(f"cannot reuse the ranging of {session_dir}: no usable {path} "
                            f"with testing ranges and a ranging directory ({type(exc).__name__}: {exc})"
                            ) from None
-    return {name: Ranges(volts=r.get("volts"), amps=r.get("amps")) if r else Ranges.auto()
+    return {name: Ranges(volts=r.volts, amps=r.amps) if r and r.is_set else Ranges.auto()
             for name, r in chosen.items()}
 
 

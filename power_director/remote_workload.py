@@ -1,17 +1,19 @@
 """The remote SUT seen from the director: a ``Workload`` whose phases run on the agent.
 
 ``run(phase, log_dir)`` aligns clocks, tells the agent to run the phase, receives the
-LoadGen logs it ships into ``log_dir``, aligns clocks again and records the raw and
-corrected windows in the session's meta (``clock``). A dropped agent is a WorkloadError.
+LoadGen logs it ships into ``log_dir``, aligns clocks again and hands the session its newest
+clock fit, with which the session corrects each phase's window (``clock`` in ``session.json``).
+A dropped agent is a WorkloadError.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.formats.timefmt import format_mlperf_time
+from analyzer_drivers.formats.session_meta import ClockBatch, ClockRecord
 from analyzer_drivers.formats.window import Window
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 from loadgen_bridge.remote.wire import Channel, MalformedMessage, WireError, field_of
@@ -36,45 +38,23 @@ async def measure_offset(channel: Channel, rounds: int) -> OffsetEstimate:
     return estimate_offset(exchanges)
 
 
-def _stamps(begin_ns: int, end_ns: int) -> dict[str, Any]:
-    return {
-        "begin_ns": begin_ns,
-        "end_ns": end_ns,
-        "begin": format_mlperf_time(begin_ns),
-        "end": format_mlperf_time(end_ns),
-    }
-
-
-def clock_meta(
-    batches: list[tuple[str, OffsetEstimate]], windows: dict[str, tuple[int, int]]
-) -> dict[str, Any]:
-    """``session.json``'s ``clock``: the fit, each batch, each window raw and corrected."""
+def clock_record(batches: list[tuple[str, OffsetEstimate]]) -> tuple[ClockRecord, ClockModel]:
+    """``session.json``'s ``clock`` (the fit and each batch; the session adds each phase's
+    window, raw and corrected) and the fitted model."""
     model: ClockModel = fit_clock([estimate for _, estimate in batches])
-    return {
-        "method": "four-timestamp exchanges over the agent connection, lowest-delay rounds",
-        "offset_ns": model.offset_ns,
-        "ref_ns": model.ref_ns,
-        "drift_ppm": model.drift_ppm,
-        "bound_ns": model.bound_ns,
-        "batches": [
-            {
-                "when": when,
-                "at_ns": e.at_ns,
-                "offset_ns": e.offset_ns,
-                "bound_ns": e.bound_ns,
-                "rounds": e.rounds,
-                "best_delay_ns": e.best_delay_ns,
-            }
+    fitted = ClockRecord.fit(
+        method="four-timestamp exchanges over the agent connection, lowest-delay rounds",
+        offset_ns=model.offset_ns, ref_ns=model.ref_ns, drift_ppm=model.drift_ppm, bound_ns=model.bound_ns,
+        batches=tuple(
+            ClockBatch.new(when=when, at_ns=e.at_ns, offset_ns=e.offset_ns, bound_ns=e.bound_ns,
+                           rounds=e.rounds, best_delay_ns=e.best_delay_ns)
             for when, e in batches
-        ],
-        "phases": {
-            phase: {
-                "raw": _stamps(begin_ns, end_ns),
-                "corrected": _stamps(model.to_director_ns(begin_ns), model.to_director_ns(end_ns)),
-            }
-            for phase, (begin_ns, end_ns) in windows.items()
-        },
-    }
+        ),
+    )
+    return fitted, model
+
+
+OnClock = Callable[[ClockRecord, Callable[[int], int]], None]  # (the fit, SUT ns → director ns)
 
 
 class RemoteWorkload:
@@ -84,13 +64,12 @@ class RemoteWorkload:
         self.channel = channel
         self.service = service
         self.description = description
-        self.meta: dict[str, Any] = {}
+        self.on_clock: OnClock | None = None
         self.batches: list[tuple[str, OffsetEstimate]] = []
-        self.windows: dict[str, tuple[int, int]] = {}
 
-    def bind(self, meta: dict[str, Any]) -> None:
-        """Write clock results into this (the session's) meta, saved with the session."""
-        self.meta = meta
+    def bind(self, on_clock: OnClock) -> None:
+        """Who gets each newer clock fit (the session, which corrects its windows with it)."""
+        self.on_clock = on_clock
 
     async def run(self, phase: str, log_dir: Path) -> Window:
         try:
@@ -104,8 +83,9 @@ class RemoteWorkload:
             window = parse_detail_log(log_dir / DETAIL_LOG)
         except LoadgenLogError as exc:
             raise WorkloadError(f"SUT agent shipped an unusable detail log: {exc}") from exc
-        self.windows[phase] = (window.begin_ns, window.end_ns)
-        self.meta["clock"] = clock_meta(self.batches, self.windows)
+        if self.on_clock is not None:
+            fitted, model = clock_record(self.batches)
+            self.on_clock(fitted, model.to_director_ns)
         return window
 
     async def _align(self, when: str) -> None:

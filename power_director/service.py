@@ -79,7 +79,7 @@ class DirectorService:
         watching = [*self.observers, *([self.exporter] if self.exporter is not None else [])]
         session = build_session(self.config, workload, out_root=self.out_root, label=label,
                                 say=self.say, observers=watching, telemetry=self.telemetry)
-        session.meta.update(system_under_test(self.config.session.system, sut_host))
+        session.meta = session.meta.updated(**system_under_test(self.config.session.system, sut_host))
         return session
 
     async def start(self) -> int:
@@ -209,7 +209,7 @@ class DirectorService:
     async def _agent_session(self, channel: Channel, label: str, workload: str, sut_host: str) -> None:
         remote = RemoteWorkload(channel, self.service, f"remote SUT {channel.peer}: {workload}")
         session = self.new_session(remote, label, sut_host)
-        remote.bind(session.meta)
+        remote.bind(session.record_clock)
         self.active = f"agent {channel.peer} ({session.name})"
         await channel.send({"type": "opened", "session": session.name})
         async with channel.keepalive(self.service.keepalive_s):

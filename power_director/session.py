@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges
 from analyzer_drivers.formats.sample import Sample
@@ -23,6 +22,17 @@ from analyzer_drivers.formats.session_layout import (
     phase_dir,
     repeat_phase,
 )
+from analyzer_drivers.formats.session_meta import (
+    ClockRecord,
+    MeterEvidence,
+    PhaseRecord,
+    ReconnectGap,
+    ReusedRanging,
+    SessionMeta,
+    SystemLayout,
+    Uuids,
+    WindowCorrection,
+)
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters import advise_ranges, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG
@@ -32,16 +42,15 @@ from power_director.journal import Journal
 from power_director.observe import Observers, SessionObserver
 from power_director.ranging import (
     PhaseTally,
-    ranges_dict,
+    range_record,
     reused_ranges,
     testing_ranges,
 )
 from power_director.ranging import (
     SessionError as SessionError,
 )
-from power_director.session_files import missing_parents, provenance, rebuild_session_files
+from power_director.session_files import describe_analyzer, missing_parents, provenance, rebuild_session_files
 from power_director.system_config import check_system_meters
-from reports.mlperf_checks import meter_identity
 from reports.report_model import SessionReport
 from reports.session_report import write_report
 from reports.store import index_session
@@ -51,9 +60,9 @@ RECONNECT_FIRST_DELAY_S = 0.1
 RECONNECT_MAX_DELAY_S = 2.0
 
 
-def _stamp() -> list[float]:
+def _stamp() -> tuple[float, float]:
     """[wall, monotonic] seconds, as MLCommons' server.json/client.json record phases."""
-    return [time.time(), time.monotonic()]
+    return time.time(), time.monotonic()
 
 
 ROLES = ("primary", "sum", "beside")
@@ -84,10 +93,9 @@ class _Meter:
         return self.ranged and not isinstance(self.analyzer, RangelessAnalyzer)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _PhaseRecord:
     mark: str
-    stamps: list[list[float]] = field(default_factory=list)
 
 
 class Session:
@@ -128,22 +136,23 @@ class Session:
             self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}-{n}"
         self.dir = out_root / self.name
         self.say = say
-        self.meta: dict[str, Any] = {
-            "session_name": self.name,
-            "label": self.label,
-            "status": "running",
-            "interval_ms": config.analyzer.interval_ms,
-            "settle_s": config.session.settle_s,
-            "workload": workload.description,
+        self.meta = SessionMeta.new(
+            session_name=self.name,
+            label=self.label,
+            status="running",
+            interval_ms=config.analyzer.interval_ms,
+            settle_s=config.session.settle_s,
+            workload=workload.description,
             **provenance(config),
-            "uuid": {"client": str(uuid.uuid4()), "server": str(uuid.uuid4())},
-            "ranges": {},
-            "phases": {},
-            "analyzers": [],
-        }
+            uuid=Uuids.new(client=str(uuid.uuid4()), server=str(uuid.uuid4())),
+            ranges={},
+            phases={},
+            analyzers=(),
+        )
         if config.system is not None:
             check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
-            self.meta["system"] = config.system.describe()
+            self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
+        self._to_director_ns: Callable[[int], int] | None = None  # a remote SUT's clock fit
         self.journal: Journal | None = None
         self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once
         self.observers = Observers(observers)
@@ -174,12 +183,12 @@ class Session:
         self._copy_reused_ranging()
         self.journal = Journal(self.dir / RAW_DIR)
         self.analyzer.on_exchange = self._log_exchange
-        self._save_meta()
+        self.save_meta()
         try:
             await self._measure()
         except BaseException as exc:
             reason = str(exc) or type(exc).__name__
-            self.meta.update(status="aborted", error=reason)
+            self.meta = self.meta.updated(status="aborted", error=reason)
             self.journal.record_event("aborted", error=reason)
             self._finish_files()
             self.observers.on_state("aborted", self.meta)
@@ -187,7 +196,7 @@ class Session:
             if isinstance(exc, (AnalyzerError, SessionError, WorkloadError, OSError)):
                 raise SessionError(f"{reason} ({kept})") from exc
             raise
-        self.meta["status"] = "completed"
+        self.meta = self.meta.updated(status="completed")
         self._finish_files()
         report = write_report(self.dir, self.windows)
         index_session(self.dir, report)
@@ -198,7 +207,7 @@ class Session:
     def _keep_or_discard(self) -> str:
         """After an abort: a session that measured nothing leaves no directory behind (we
         made every file in it); one with samples is kept and indexed as aborted."""
-        if not any(self.meta.get("samples", {}).values()):
+        if not any(self.meta.samples.values()):
             shutil.rmtree(self.dir, ignore_errors=True)
             for made in self._made_roots:  # the output directory too, when this session made it
                 with contextlib.suppress(OSError):
@@ -213,7 +222,8 @@ class Session:
             return
         ranging = PHASE_DIRS["ranging"]
         shutil.copytree(self.reuse_ranging / ranging, self.dir / ranging, dirs_exist_ok=True)
-        self.meta["reused_ranging"] = {"session": str(self.reuse_ranging.resolve())}
+        reused = ReusedRanging.new(session=str(self.reuse_ranging.resolve()))
+        self.meta = self.meta.updated(reused_ranging=reused)
 
     # --- the state machine -------------------------------------------------------------
     async def _measure(self) -> None:
@@ -252,37 +262,22 @@ class Session:
             advice = advise_ranges(spec, seen.max_volts, seen.max_amps, seen.min_watts)
         except AnalyzerError:
             return  # testing_ranges() reports a load above the meter's ranges
-        described = next(a for a in self.meta["analyzers"] if a["driver"] == meter.analyzer.name)
-        described["worst_sample_uncertainty"] = advice.worst_uncertainty
+        driver = meter.analyzer.name
+        self.meta = self.meta.with_analyzer(driver, worst_sample_uncertainty=advice.worst_uncertainty)
         if advice.warning:
-            described["range_warning"] = advice.warning
+            self.meta = self.meta.with_analyzer(driver, range_warning=advice.warning)
             self.say(f"  warning: {advice.warning}")
 
     async def _identify(self, meter: _Meter) -> None:
         assert self.journal is not None
         info = meter.info = await meter.analyzer.identify()
         meter.initial = await meter.analyzer.get_ranges()
-        described = {
-            "name": info.name, "model": info.model, "version": info.version,
-            "identify": info.raw, "averaging_ms": info.averaging_ms, "driver": meter.analyzer.name,
-            "role": meter.role, "interval_ms": meter.interval_ms,
-        }
-        if (accuracy := meter.analyzer.comparison_accuracy()) is not None:
-            described["comparison_accuracy"] = accuracy
-        if info.extra:
-            described["extra"] = dict(info.extra)
-        if meter.analyzer.calibration:
-            described["calibration"] = meter.analyzer.calibration
-        self.meta["analyzers"].append(described)
+        described = describe_analyzer(meter.analyzer, info, meter.role, meter.interval_ms, self.config)
+        self.meta = self.meta.updated(analyzers=(*self.meta.analyzers, described))
         if meter.role == "primary":
-            identity = meter_identity(info.raw)
-            described.update(
-                serial=self.config.analyzer.serial or identity.serial, firmware=identity.firmware,
-                calibration_date=self.config.analyzer.calibration_date or identity.calibration_date,
-            )
-            self.meta["analyzer"] = described
-            self.meta["ranges"]["initial"] = ranges_dict(meter.initial)
-        self.journal.record_event("identified", analyzer=described, ranges=str(meter.initial))
+            self.meta = self.meta.updated(analyzer=described)
+            self.meta = self.meta.with_range("initial", range_record(meter.initial))
+        self.journal.record_event("identified", analyzer=described.to_json(), ranges=str(meter.initial))
         self.say(f"{self.name}: {meter.role} analyzer {info.name} ({info.model}), "
                  f"initial ranges {meter.initial.describe()}")
 
@@ -292,10 +287,11 @@ class Session:
             if phase == "ranging":
                 await meter.analyzer.begin_ranging()
         primary_ranges = ranges.get(self.primary.analyzer.name, Ranges.auto())
-        self.meta["ranges"][phase] = ranges_dict(primary_ranges)
-        for described in self.meta["analyzers"]:
-            chosen = ranges.get(described["driver"], Ranges.auto())
-            described.setdefault("ranges", {})[phase] = ranges_dict(chosen)
+        self.meta = self.meta.with_range(phase, range_record(primary_ranges))
+        for described in self.meta.analyzers:
+            driver = str(described.driver)
+            chosen = range_record(ranges.get(driver, Ranges.auto()))
+            self.meta = self.meta.with_analyzer(driver, ranges={**described.ranges, phase: chosen})
         shown = primary_ranges.describe() if self.primary.has_ranges else "none to set"
         self.say(f"  {phase}: ranges {shown}; running {self.workload.description}")
         await asyncio.sleep(self.config.session.settle_s)
@@ -305,19 +301,19 @@ class Session:
     async def _phase(self, phase: str) -> None:
         assert self.journal is not None
         record = _PhaseRecord(mark=f"{self.name}_{phase}")
-        self.meta["phases"][phase] = {"mark": record.mark, "times": record.stamps}
+        self.meta = self.meta.with_phase(phase, PhaseRecord.new(mark=record.mark, stamps=()))
         self.journal.record_event("phase_start", phase=phase, mark=record.mark)
-        self._save_meta()  # a killed director leaves the mark and analyzers on disk
+        self.save_meta()  # a killed director leaves the mark and analyzers on disk
         for meter in self.meters:
             meter.tally = PhaseTally(track_ranges=phase == "ranging")
-        record.stamps.append(_stamp())
+        self.meta = self.meta.stamped(phase, _stamp())
         self.observers.on_state(phase, self.meta)
         for meter in self.meters:
             await meter.analyzer.start(record.mark, meter.interval_ms)
-        record.stamps.append(_stamp())
+        self.meta = self.meta.stamped(phase, _stamp())
         try:
             await self._run_workload_while_polling(phase, record)
-            record.stamps.append(_stamp())
+            self.meta = self.meta.stamped(phase, _stamp())
             await self._poll_until(record, time.time_ns())
         finally:
             for meter in self.meters:
@@ -325,15 +321,18 @@ class Session:
                     await meter.analyzer.stop()
                     self._keep(meter, record, await meter.analyzer.poll())
                     if meter.role == "primary":
-                        self.meta["phases"][phase]["uncertainty_mean"] = await meter.analyzer.uncertainty()
+                        uncertainty = await meter.analyzer.uncertainty()
+                        self.meta = self.meta.with_phase_changes(phase, uncertainty_mean=uncertainty)
                     evidence = meter.analyzer.evidence()
                     if evidence:
                         evidence["uncertainty_mean"] = await meter.analyzer.uncertainty()
-                        self.meta["phases"][phase].setdefault("meters", {})[meter.analyzer.name] = evidence
+                        kept = MeterEvidence.from_json(evidence, f"{meter.analyzer.name}'s evidence")
+                        meters = {**self.meta.phase(phase).meters, meter.analyzer.name: kept}
+                        self.meta = self.meta.with_phase_changes(phase, meters=meters)
             self.journal.record_event(
                 "phase_stop", phase=phase, samples={m.analyzer.name: m.tally.count for m in self.meters}
             )
-        record.stamps.append(_stamp())
+        self.meta = self.meta.stamped(phase, _stamp())
 
     async def _run_workload_while_polling(self, phase: str, record: _PhaseRecord) -> None:
         stop_polling = asyncio.Event()
@@ -360,8 +359,16 @@ class Session:
             stop_polling.set()
             await poller
         detail_log = self.dir / phase_dir(phase) / DETAIL_LOG
+        if read is not None and self._to_director_ns is not None:
+            correction = WindowCorrection.of(read.begin_ns, read.end_ns, self._to_director_ns)
+            self.meta = self.meta.with_correction(phase, correction)
         if read is not None or detail_log.is_file():  # a v3 client sends its logs after the session
             self.windows[phase] = check_window(detail_log, phase, read)
+
+    def record_clock(self, clock: ClockRecord, to_director_ns: Callable[[int], int]) -> None:
+        """A remote SUT's newer clock fit: every phase's window is corrected again with it."""
+        self._to_director_ns = to_director_ns
+        self.meta = self.meta.with_clock(clock, to_director_ns)
 
     async def _poll_all(self, record: _PhaseRecord) -> None:
         for meter in self.meters:
@@ -393,10 +400,10 @@ class Session:
                 await asyncio.sleep(delay_s)
                 delay_s = min(2 * delay_s, RECONNECT_MAX_DELAY_S)
         back_ns = time.time_ns()
-        gap = {"analyzer": meter.analyzer.name, "mark": record.mark, "error": str(error),
-               "lost_t_ns": lost_ns, "back_t_ns": back_ns, "restarted": restarted}
-        self.journal.record_event("reconnect", **gap)
-        self.meta.setdefault("reconnects", []).append(gap)
+        gap = ReconnectGap.new(analyzer=meter.analyzer.name, mark=record.mark, error=str(error),
+                               lost_t_ns=lost_ns, back_t_ns=back_ns, restarted=restarted)
+        self.journal.record_event("reconnect", **gap.to_json())
+        self.meta = self.meta.updated(reconnects=(*self.meta.reconnects, gap))
         self.say(f"  reconnected to {meter.analyzer.name} after {(back_ns - lost_ns) / 1e9:.2f} s"
                  + (" (measurement restarted)" if restarted else ""))
 
@@ -446,11 +453,11 @@ class Session:
     # --- files -------------------------------------------------------------------------
     def _finish_files(self) -> None:
         assert self.journal is not None
-        self.meta["samples"] = dict(self.journal.sample_counts)
+        self.meta = self.meta.updated(samples=dict(self.journal.sample_counts))
         self.journal.close()
-        self._save_meta()
+        self.save_meta()
         rebuild_session_files(self.dir, self.meta)
 
-    def _save_meta(self) -> None:
+    def save_meta(self) -> None:
         path = self.dir / SESSION_META
-        path.write_text(json.dumps(self.meta, indent=2, default=str) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(self.meta.to_json(), indent=2, default=str) + "\n", encoding="utf-8")

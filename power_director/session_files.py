@@ -10,39 +10,41 @@ import socket
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
+from analyzer_drivers.base import Analyzer, AnalyzerInfo
 from analyzer_drivers.formats.session_layout import (
     RAW_DIR,
     phase_dir,
     samples_path,
 )
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta, StatedAccuracy
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config import Config
 from power_director.journal import write_merged_spl, write_phase_spls
 from power_director.system_name import system_under_test
+from reports.mlperf_checks import meter_identity
 from reports.mlperf_layout import write_power_dir
 from reports.spl import PowerSeries, mapped_samples, read_spl
 from reports.version import tool_version
 
 
-def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
+def rebuild_session_files(session_dir: Path, meta: SessionMeta) -> None:
     """Derive every file from the raw records: each phase's ``spl.txt`` and ``power/``.
 
     With ``sum`` analyzers (several supplies), ``spl.txt`` holds multichannel lines: the
     time-merged sum, then each meter as a channel. Each raw samples file is read once.
     """
-    driver = meta.get("analyzer", {}).get("driver")
+    driver = meta.primary.driver
     raw = session_dir / RAW_DIR
     if not driver or not samples_path(raw, driver).is_file():
         write_power_dir(session_dir, meta)
         return
-    spl_paths = [(str(recorded["mark"]), session_dir / phase_dir(phase) / "spl.txt")
-                 for phase, recorded in meta.get("phases", {}).items() if recorded.get("mark")]
+    spl_paths = [(str(recorded.mark), session_dir / phase_dir(phase) / "spl.txt")
+                 for phase, recorded in meta.phases.items() if recorded.mark]
     with mapped_samples(samples_path(raw, driver)) as primary:
         summed = _summed_meters(raw, meta) if spl_paths else []
         if summed:
-            primary_ns = int(meta.get("interval_ms", 1000)) * NS_PER_MS
+            primary_ns = _primary_ms(meta) * NS_PER_MS
             for mark, spl in spl_paths:
                 write_merged_spl([(primary.series, primary_ns), *summed], mark, spl)
         elif spl_paths:
@@ -50,14 +52,43 @@ def rebuild_session_files(session_dir: Path, meta: dict[str, Any]) -> None:
         write_power_dir(session_dir, meta, primary.series)
 
 
-def _summed_meters(raw: Path, meta: dict[str, Any]) -> list[tuple[PowerSeries, int]]:
+def _primary_ms(meta: SessionMeta) -> int:
+    return meta.interval_ms if meta.interval_ms is not None else 1000
+
+
+def _summed_meters(raw: Path, meta: SessionMeta) -> list[tuple[PowerSeries, int]]:
     """The ``sum`` analyzers' samples, each file read once, with their sampling intervals (ns)."""
-    primary_ms = int(meta.get("interval_ms", 1000))
-    return [(read_spl(samples_path(raw, a["driver"])), int(a.get("interval_ms", primary_ms)) * NS_PER_MS)
-            for a in meta.get("analyzers", []) if a.get("role") == "sum"]
+    return [(read_spl(samples_path(raw, str(a.driver))),
+             (a.interval_ms if a.interval_ms is not None else _primary_ms(meta)) * NS_PER_MS)
+            for a in meta.analyzers if a.role == "sum"]
 
 
-def provenance(config: Config) -> dict[str, Any]:
+def describe_analyzer(
+    analyzer: Analyzer, info: AnalyzerInfo, role: str, interval_ms: int, config: Config
+) -> AnalyzerRecord:
+    """One meter in ``session.json``: what it said it is, its role and interval; the primary
+    also its serial, firmware and calibration date (from the config, else from Identify)."""
+    described = AnalyzerRecord.new(
+        name=info.name, model=info.model, version=info.version,
+        identify=info.raw, averaging_ms=info.averaging_ms, driver=analyzer.name,
+        role=role, interval_ms=interval_ms,
+    )
+    if (accuracy := analyzer.comparison_accuracy()) is not None:
+        described = described.updated(comparison_accuracy=StatedAccuracy.new(**accuracy))
+    if info.extra:
+        described = described.updated(extra=dict(info.extra))
+    if analyzer.calibration:
+        described = described.updated(calibration=analyzer.calibration)
+    if role == "primary":
+        identity = meter_identity(info.raw)
+        described = described.updated(
+            serial=config.analyzer.serial or identity.serial, firmware=identity.firmware,
+            calibration_date=config.analyzer.calibration_date or identity.calibration_date,
+        )
+    return described
+
+
+def provenance(config: Config) -> dict[str, str]:
     """Where a session came from: tool version, host, command line and a hash of the config."""
     config_json = json.dumps(asdict(config), sort_keys=True, default=str)
     return {

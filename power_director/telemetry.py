@@ -32,6 +32,7 @@ from typing import Any
 import aiomqtt
 
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.plug import parse_broker
 from power_director.observe import expected_duration_s, phase_elapsed_s
 from reports.report_model import SessionReport
@@ -89,7 +90,7 @@ class MqttTelemetry:
         self._task: asyncio.Task[None] | None = None
         self._session = ""
         self._phase = ""
-        self._meta: dict[str, Any] = {}
+        self._meta = SessionMeta()
         self._state_sent_s = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -123,8 +124,8 @@ class MqttTelemetry:
         return text + (f", last error: {self.last_error}" if self.last_error else "")
 
     # --- observer ----------------------------------------------------------------------
-    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
-        self._session = str(meta.get("session_name", ""))
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
+        self._session = meta.session_name or ""
         self._meta = meta
         if phase not in ("completed", "aborted"):
             self._phase = phase
@@ -148,7 +149,7 @@ class MqttTelemetry:
         expected_s = expected_duration_s(self._meta, running)
         started = now_s - elapsed_s if elapsed_s is not None else None
         self._put("state", {
-            "session": self._session, "phase": phase, "status": self._meta.get("status"),
+            "session": self._session, "phase": phase, "status": self._meta.status,
             "elapsed_s": elapsed_s, "expected_s": expected_s,
             "expected_end": started + expected_s if started is not None and expected_s else None,
             "time": now_s,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 import uuid
 from collections.abc import Awaitable
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.formats.errors import ReportError
-from analyzer_drivers.formats.session_layout import SESSION_META
+from analyzer_drivers.formats.session_meta import Uuids
 from loadgen_bridge.remote.wire import V3_CLIENT_HELLO, V3_SERVER_HELLO, Channel, WireError, safe_relpath
 from loadgen_bridge.workload import WorkloadError
 from power_director.config import ConfigError
@@ -269,13 +268,11 @@ class V3Connection:
         return f"Error: {error}" if error else "OK"
 
     def write_descriptors(self, session: Session) -> None:
-        meta = session.meta
-        meta["uuid"] = {"client": self.client_uuid, "server": self.server_uuid}
-        meta["messages"] = self.record.messages
-        meta["v3_phases"] = self.record.phases
-        (session.dir / SESSION_META).write_text(json.dumps(meta, indent=2, default=str) + "\n",
-                                                encoding="utf-8")
-        write_power_dir(session.dir, meta)
+        session.meta = session.meta.updated(
+            uuid=Uuids.new(client=self.client_uuid, server=self.server_uuid),
+            messages=tuple(self.record.messages), v3_phases=self.record.phases)
+        session.save_meta()
+        write_power_dir(session.dir, session.meta)
 
     async def download(self, relpath: str) -> None:
         """The file as chunks (length line, bytes); the caller then sends ``0``."""

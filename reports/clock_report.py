@@ -1,14 +1,15 @@
 """The SUT ↔ director clock in a report: the offset-corrected windows and MLPerf's 400 ms rule.
 
 Reads what the director recorded under ``clock`` in ``session.json`` (see
-``power_director.remote_workload.clock_meta``); local sessions have no such key.
+``power_director.remote_workload.clock_record`` and ``Session.record_clock``); local
+sessions have no such key.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
+from analyzer_drivers.formats.session_meta import SessionMeta, Stamps
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from reports.checks import Check
@@ -17,50 +18,49 @@ from reports.report_parts import ClockSection, ClockWindow
 MLCOMMONS_MAX_CLOCK_DIFF_NS = 400_000_000  # the MLCommons checker's limit, without any correction
 
 
-def _clock(meta: dict[str, Any]) -> dict[str, Any] | None:
-    clock = meta.get("clock")
-    return clock if isinstance(clock, dict) and isinstance(clock.get("offset_ns"), int) else None
+def corrected_window(window: Window, meta: SessionMeta, phase: str) -> Window:
+    """The window on the director's clock, as the session corrected this phase's window.
 
-
-def corrected_window(window: Window, meta: dict[str, Any], phase: str) -> Window:
-    """The window on the director's clock, if the director recorded one for exactly this window."""
-    clock = _clock(meta)
-    entry = clock.get("phases", {}).get(phase) if clock else None
-    if not isinstance(entry, dict):
+    A session.json written before each repeat run had its own correction recorded its last
+    testing run's window under ``testing``: a correction whose raw window is not this one is
+    not applied (the detail log is then used as written)."""
+    correction = meta.phase(phase).correction if meta.remote_clock else None
+    raw = correction.raw if correction else None
+    corrected = correction.corrected if correction else None
+    if raw is None or corrected is None or corrected.begin_ns is None or corrected.end_ns is None \
+            or (raw.begin_ns, raw.end_ns) != (window.begin_ns, window.end_ns):
         return window
-    raw, corrected = entry.get("raw", {}), entry.get("corrected", {})
-    if (raw.get("begin_ns"), raw.get("end_ns")) != (window.begin_ns, window.end_ns):
-        return window  # the detail log is not the one the director corrected: use it as written
     return dataclasses.replace(
         window,
-        begin_ns=int(corrected["begin_ns"]),
-        end_ns=int(corrected["end_ns"]),
-        power_begin=str(corrected["begin"]),
-        power_end=str(corrected["end"]),
+        begin_ns=corrected.begin_ns,
+        end_ns=corrected.end_ns,
+        power_begin=str(corrected.begin),
+        power_end=str(corrected.end),
     )
 
 
-def clock_section(meta: dict[str, Any]) -> ClockSection | None:
+def _window(stamps: Stamps | None) -> tuple[str | None, str | None]:
+    return (stamps.begin, stamps.end) if stamps else (None, None)
+
+
+def clock_section(meta: SessionMeta) -> ClockSection | None:
     """``report.json``'s ``clock``: offset, drift, error bound, raw and corrected windows."""
-    clock = _clock(meta)
-    if clock is None:
+    clock = meta.remote_clock
+    if clock is None or clock.offset_ns is None:
         return None
-    windows = {
-        phase: ClockWindow(entry["raw"]["begin"], entry["raw"]["end"],
-                           entry["corrected"]["begin"], entry["corrected"]["end"])
-        for phase, entry in clock.get("phases", {}).items()
-    }
-    return ClockSection(clock["offset_ns"] / NS_PER_MS, clock.get("drift_ppm"),
-                        clock.get("bound_ns", 0) / NS_PER_MS, clock.get("method"), windows)
+    windows = {phase: ClockWindow(*_window(c.raw), *_window(c.corrected))
+               for phase, c in meta.corrections().items()}
+    return ClockSection(clock.offset_ns / NS_PER_MS, clock.drift_ppm, (clock.bound_ns or 0) / NS_PER_MS,
+                        clock.method, windows)
 
 
-def clock_checks(meta: dict[str, Any]) -> list[Check]:
-    clock = _clock(meta)
-    if clock is None:
+def clock_checks(meta: SessionMeta) -> list[Check]:
+    clock = meta.remote_clock
+    if clock is None or clock.offset_ns is None:
         return [Check("clock_offset", "pass", "director and SUT share one clock (local mode)")]
-    offset_ms = clock["offset_ns"] / NS_PER_MS
-    bound_ms = clock.get("bound_ns", 0) / NS_PER_MS
-    if abs(clock["offset_ns"]) > MLCOMMONS_MAX_CLOCK_DIFF_NS:
+    offset_ms = clock.offset_ns / NS_PER_MS
+    bound_ms = (clock.bound_ns or 0) / NS_PER_MS
+    if abs(clock.offset_ns) > MLCOMMONS_MAX_CLOCK_DIFF_NS:
         return [
             Check(
                 "clock_offset",

@@ -3,22 +3,21 @@ and the checks that keep such a session valid for comparison but never MLPerf-va
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.formats.session_meta import SessionMeta
 from reports.checks import Check
 from reports.uncertainty import SampleUncertainty
 
 
-def comparison_accuracy(meta: dict[str, Any]) -> tuple[float, float] | None:
+def comparison_accuracy(meta: SessionMeta) -> tuple[float, float] | None:
     """(reading fraction, resolution W) when the session's meter is comparison-grade (a plug)."""
-    stated = meta.get("analyzer", {}).get("comparison_accuracy")
-    if not isinstance(stated, dict):
+    stated = meta.primary.comparison_accuracy
+    if stated is None:
         return None
-    reading, resolution_w = stated.get("reading"), stated.get("resolution_watts")
-    if not isinstance(reading, (int, float)) or not isinstance(resolution_w, (int, float)):
+    reading, resolution_w = stated.reading, stated.resolution_watts
+    if reading is None or resolution_w is None:
         return None
     return float(reading), float(resolution_w)
 

@@ -10,12 +10,14 @@ The energy difference compares both meters' energy over the window itself (no sh
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta
 from analyzer_drivers.meters import METERS
 from reports.checks import Check
 from reports.merge import mean_power_over
@@ -104,22 +106,22 @@ def cross_validate(
     )
 
 
-def meter_grade(analyzer: dict[str, Any]) -> tuple[str, str]:
+def meter_grade(analyzer: AnalyzerRecord) -> tuple[str, str]:
     """``certified`` for a SPEC-accepted analyzer, ``informative`` for anything else, with why."""
-    driver = str(analyzer.get("driver", ""))
-    identify = str(analyzer.get("identify", "")).split(",")
+    driver = analyzer.driver or ""
+    identify = (analyzer.identify or "").split(",")
     if driver.startswith("ptd"):
         if len(identify) > 8 and identify[8].strip() == "1":
-            return "certified", f"PTDaemon identifies {analyzer.get('name')} as a SPEC-accepted analyzer"
+            return "certified", f"PTDaemon identifies {analyzer.name} as a SPEC-accepted analyzer"
         return "informative", "PTDaemon does not report this analyzer as SPEC-accepted"
-    model = str(analyzer.get("model", "")).upper()
+    model = (analyzer.model or "").upper()
     if driver.startswith("yokogawa") and model in METERS and model != "SIM":
         return "certified", f"{model} is a SPEC-accepted analyzer model (read without PTDaemon)"
     kind = driver.split("-", 1)[0] or "unknown"
-    return "informative", f"{analyzer.get('name')} ({kind}) is not a SPEC-accepted analyzer"
+    return "informative", f"{analyzer.name} ({kind}) is not a SPEC-accepted analyzer"
 
 
-def apply_calibration(avg_watts: float | None, calibration: dict[str, Any]) -> float | None:
+def apply_calibration(avg_watts: float | None, calibration: Mapping[str, Any]) -> float | None:
     """A reading corrected by a saved ``other = offset + gain × certified`` calibration."""
     gain, offset = calibration.get("gain"), calibration.get("offset_watts")
     if avg_watts is None or not isinstance(gain, (int, float)) or not isinstance(offset, (int, float)):
@@ -127,22 +129,22 @@ def apply_calibration(avg_watts: float | None, calibration: dict[str, Any]) -> f
     return (avg_watts - float(offset)) / float(gain) if gain else None
 
 
-def grade_checks(meta: dict[str, Any]) -> list[Check]:
+def grade_checks(meta: SessionMeta) -> list[Check]:
     """An informative meter's session is valid for comparison, never MLPerf-valid. (A plug that
     the session marks comparison-grade gets this check from ``reports.comparison`` instead.)"""
-    analyzer = meta.get("analyzer", {})
+    analyzer = meta.primary
     grade, why = meter_grade(analyzer)
-    if grade == "certified" or "comparison_accuracy" in analyzer:
+    if grade == "certified" or analyzer.has("comparison_accuracy"):
         return []
     return [Check("analyzer_grade", "warning", f"informative: {why} (MLCommons accepts SPEC PTDaemon "
                   "meters only): valid for comparison, not MLPerf-valid")]
 
 
-def calibration_section(meta: dict[str, Any], power: PhasePower) -> JsonObject | None:
+def calibration_section(meta: SessionMeta, power: PhasePower) -> JsonObject | None:
     """``report.json``'s ``calibration``: a saved calibration of an informative primary meter
     (as session.json keeps it), applied to its testing average."""
-    saved = meta.get("analyzer", {}).get("calibration")
-    if not isinstance(saved, dict):
+    saved = meta.primary.calibration
+    if saved is None:
         return None
     corrected = apply_calibration(power.avg_watts, saved)
     per_query = power.energy_per_query_mj

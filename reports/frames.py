@@ -43,8 +43,7 @@ def samples_frame(session: SessionResult | Path | str) -> pd.DataFrame:
     """Every sample the session journaled (``raw/``), one row each, with its analyzer and
     phase (``ranging``, ``testing``, ``testing_2``…; ``None`` for an unknown mark)."""
     result = session if isinstance(session, SessionResult) else load_session(session)
-    phases = {str(p.get("mark")): name for name, p in result.meta.get("phases", {}).items()
-              if isinstance(p, dict)}
+    phases = {str(p.mark): name for name, p in result.meta.phases.items()}
     frames = []
     for path in raw_sample_paths(result.path):
         try:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from typing import Any
 
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta
 from reports.checks import Check
 
 #: PTDaemon device type numbers, by the driver name PTDaemon's Identify reports. The ones
@@ -63,9 +63,9 @@ def meter_identity(raw: str) -> MeterIdentity:
     return MeterIdentity(maker, model, serial, firmware, cal)
 
 
-def mlperf_analyzer(analyzer: dict[str, Any]) -> Check:
-    name, version = str(analyzer.get("name", "")), str(analyzer.get("version", ""))
-    if "version=" not in str(analyzer.get("identify", "")):
+def mlperf_analyzer(analyzer: AnalyzerRecord) -> Check:
+    name, version = analyzer.name or "", analyzer.version or ""
+    if "version=" not in (analyzer.identify or ""):
         return Check("mlperf_analyzer", "warning", f"the analyzer {name or 'in use'} is not read through "
                      "SPEC PTDaemon: MLCommons' checker needs PTDaemon's messages")
     if name not in MLPERF_DEVICE_TYPES:
@@ -104,13 +104,13 @@ def mlperf_calibration(calibration_date: str, run_date: dt.date) -> Check:
     return Check(name, "pass", f"analyzer calibrated on {calibrated.isoformat()}, within 12 months")
 
 
-def mlperf_checks(meta: dict[str, Any]) -> list[Check]:
-    analyzer = meta.get("analyzer", {})
-    times = meta.get("phases", {}).get("testing", {}).get("times")
-    run_date = (dt.datetime.fromtimestamp(float(times[0][0]), dt.timezone.utc).date() if times
+def mlperf_checks(meta: SessionMeta) -> list[Check]:
+    analyzer = meta.primary
+    began_s = meta.phase("testing").times.began_s
+    run_date = (dt.datetime.fromtimestamp(began_s, dt.timezone.utc).date() if began_s is not None
                 else dt.datetime.now(dt.timezone.utc).date())
     return [
         mlperf_analyzer(analyzer),
-        mlperf_interval(int(meta.get("interval_ms", MLPERF_INTERVAL_MS))),
-        mlperf_calibration(str(analyzer.get("calibration_date", "")), run_date),
+        mlperf_interval(meta.interval_ms if meta.interval_ms is not None else MLPERF_INTERVAL_MS),
+        mlperf_calibration(analyzer.calibration_date or "", run_date),
     ]

@@ -12,12 +12,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, events_path
+from analyzer_drivers.formats.session_meta import (
+    AnalyzerRecord,
+    PhaseRecord,
+    PhaseTimes,
+    RangeRecord,
+    SessionMeta,
+)
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from loadgen_bridge.detail_log import DETAIL_LOG
@@ -80,9 +86,10 @@ def scenario_from_path(run_dir: Path) -> str | None:
 def _stamp_shift_s(stamp_ns: int, phase: list[list[float]], timezone_s: int) -> int:
     """0 when a stamp read as UTC lies in its phase, ``timezone_s`` when it only does as local
     time (power-dev v1.0 wrote local stamps; ``timezone`` is seconds west of UTC)."""
-    if len(phase) < 4 or timezone_s == 0:
+    times = PhaseTimes.of_stamps(tuple(tuple(stamp) for stamp in phase))
+    if times.began_s is None or times.stopped_s is None or timezone_s == 0:
         return 0
-    first, last = float(phase[0][0]) - PHASE_SLACK_S, float(phase[-1][0]) + PHASE_SLACK_S
+    first, last = times.began_s - PHASE_SLACK_S, times.stopped_s + PHASE_SLACK_S
     as_utc = stamp_ns / 1e9
     if first <= as_utc <= last:
         return 0
@@ -134,19 +141,21 @@ class ImportedRun:
                 query_source=f"{window.query_source} / 8 (SingleStream queries, 8 samples each)")
         return dataclasses.replace(window, scenario=fixed)
 
-    def meta(self) -> dict[str, Any]:
+    def meta(self) -> SessionMeta:
         """What a journal would have told: phase times, analyzer, interval, testing ranges."""
         evidence = self.evidence
         single = (evidence.channels() or [1]) == [1] or evidence.channels() is None
-        analyzer = {"model": evidence.analyzer_model() if single else "",
-                    "name": evidence.identify().split(",")[0], "identify": evidence.identify()}
-        return {
-            "session_name": self.run_dir.resolve().name,
-            "phases": {phase: {"times": times} for phase, times in evidence.phases("client").items()},
-            "analyzer": analyzer,
-            "interval_ms": _interval_ms(evidence),
-            "ranges": {"testing": evidence.testing_ranges() if single else {}},
-        }
+        analyzer = AnalyzerRecord.new(model=evidence.analyzer_model() if single else "",
+                                      name=evidence.identify().split(",")[0], identify=evidence.identify())
+        ranges = evidence.testing_ranges() if single else {}
+        return SessionMeta.new(
+            session_name=self.run_dir.resolve().name,
+            phases={phase: PhaseRecord.from_json({"times": times}, f"client.json: phases.{phase}")
+                    for phase, times in evidence.phases("client").items()},
+            analyzer=analyzer,
+            interval_ms=_interval_ms(evidence),
+            ranges={"testing": RangeRecord.new(**ranges)},
+        )
 
     def checks(self, ranging: PhaseReport, testing: PhaseReport) -> list[Check]:
         self.phases = [ranging, testing]
@@ -174,7 +183,8 @@ class ImportedRun:
 
     def _overload_check(self, testing: PhaseReport) -> list[Check]:
         """Without the testing ranges (multichannel, or none set), over-range is unknown."""
-        if self.meta()["ranges"]["testing"]:
+        testing_ranges = self.meta().ranges["testing"]
+        if testing_ranges is not None and testing_ranges.is_set:
             return []  # judged against the ranges like our own sessions
         errors = int(np.count_nonzero(testing.series.watts == -1.0))
         return [checks.range_overload(0, errors, ranges_known=False)]

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from analyzer_drivers.formats.session_layout import PhaseTimes, events_path
+from analyzer_drivers.formats.json_record import dump
+from analyzer_drivers.formats.session_layout import events_path
+from analyzer_drivers.formats.session_meta import SessionMeta, Uuids
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 from reports.mlperf_checks import MLPERF_DEVICE_TYPES
 from reports.ptd_logs import ptd_log_text
@@ -63,19 +65,17 @@ def _log_line(t_ns: int, message: str) -> str:
     return f"{format_mlperf_time(t_ns)}: {message}\n"
 
 
-def _v3_messages(meta: dict[str, Any]) -> list[dict[str, Any]]:
+def _v3_messages(meta: SessionMeta) -> list[dict[str, Any]]:
     """The director↔SUT control sequence in MLCommons' v3 vocabulary.
 
     A remote v3 session records the real one; a local session is its own client and
     server, so its sequence is built from the phase times it recorded.
     """
-    recorded = meta.get("messages")
-    if isinstance(recorded, list) and recorded:
-        return recorded
-    uuids = meta.get("uuid", {})
-    name = meta.get("session_name", "")
-    phases = meta.get("phases", {})
-    first = phases.get("ranging", {}).get("times", [[0.0, 0.0]])[0][0]
+    if meta.messages:
+        return [dict(m) for m in meta.messages]  # the v3 protocol's own messages
+    uuids = meta.uuid or Uuids()
+    name = meta.session_name or ""
+    first = meta.phase("ranging").times.began_s or 0.0
 
     def message(cmd: str, reply: str, t_s: float) -> dict[str, Any]:
         return {"cmd": cmd, "cmd_time": t_s, "reply": reply, "reply_time": t_s}
@@ -83,16 +83,15 @@ def _v3_messages(meta: dict[str, Any]) -> list[dict[str, Any]]:
     messages = [
         message(f"mlcommons/power client v{PROTOCOL_VERSION}",
                 f"mlcommons/power server v{PROTOCOL_VERSION}", first),
-        message(f"new,{meta.get('label', '')},{uuids.get('client', '')}",
-                f"OK {name},{uuids.get('server', '')}", first),
+        message(f"new,{meta.label or ''},{uuids.client or ''}", f"OK {name},{uuids.server or ''}", first),
     ]
     for phase in ("ranging", "testing"):
-        times = PhaseTimes.of(meta, phase)
+        times = meta.phase(phase).times
         if times.analyzer_started_s is not None:
             messages.append(message(f"session,{name},start,{phase}", "OK", times.analyzer_started_s))
         if times.stopped_s is not None:
             messages.append(message(f"session,{name},stop,{phase}", "OK", times.stopped_s))
-    if meta.get("status") == "completed":
+    if meta.status == "completed":
         messages.append(message(f"session,{name},done", "OK", messages[-1]["reply_time"]))
     return messages
 
@@ -129,36 +128,34 @@ def identify_channels(identify: str) -> int:
         return 1
 
 
-def _ptd_config(meta: dict[str, Any]) -> list[dict[str, Any]]:
+def _ptd_config(meta: SessionMeta) -> list[dict[str, Any]]:
     """One entry per ranged analyzer, as power-dev's server.json has since 2025 (a list: the
     checker's check_ptd_config iterates it). ``command`` is empty: the director connected to
     a running PTDaemon and did not launch one. ``channel`` is power-dev's [first, count]."""
     config = []
-    for analyzer in meta.get("analyzers", [meta.get("analyzer", {})]):
-        if analyzer.get("role", "primary") == "beside":
+    for analyzer in meta.analyzers if meta.has("analyzers") else (meta.primary,):
+        if analyzer.role == "beside":
             continue
-        channels = identify_channels(str(analyzer.get("identify", "")))
+        channels = identify_channels(analyzer.identify or "")
         config.append({
-            "device_type": PTD_DEVICE_TYPES.get(str(analyzer.get("name", "")), 0),
+            "device_type": PTD_DEVICE_TYPES.get(analyzer.name or "", 0),
             "command": [],
             "channel": [1, channels] if channels > 1 else None,
-            "driver": analyzer.get("driver"),
+            "driver": analyzer.driver,
         })
     return config
 
 
-def _session_descriptor(meta: dict[str, Any], results: dict[str, str]) -> dict[str, Any]:
-    phases = meta.get("v3_phases") or {
-        phase: meta.get("phases", {}).get(phase, {}).get("times", []) for phase in ("ranging", "testing")
-    }
+def _session_descriptor(meta: SessionMeta, results: dict[str, str]) -> dict[str, Any]:
+    phases = meta.v3_phases or {phase: dump(meta.phase(phase).stamps) for phase in ("ranging", "testing")}
     return {
         "version": f"power-director {_modules()['power-director']}",
         "timezone": 0,
         "modules": _modules(),
         "sources": _sources(),
         "messages": _v3_messages(meta),
-        "uuid": meta.get("uuid", {}),
-        "session_name": meta.get("session_name"),
+        "uuid": meta.uuid.to_json() if meta.uuid else {},
+        "session_name": meta.session_name,
         "results": results,
         "phases": phases,
     }
@@ -174,10 +171,10 @@ def _text_log(events: list[dict[str, Any]], kinds: tuple[str, ...]) -> str:
     return "".join(lines)
 
 
-def _write_ptd_out(session_dir: Path, meta: dict[str, Any], events: list[dict[str, Any]]) -> None:
+def _write_ptd_out(session_dir: Path, meta: SessionMeta, events: list[dict[str, Any]]) -> None:
     """``run_1/ptd_out.txt`` as power-dev's server writes it: the daemon's Watts and
     Uncertainty replies at the end of the testing run (lib/server.py, Session.stop)."""
-    mark = meta.get("phases", {}).get("testing", {}).get("mark")
+    mark = meta.phase("testing").mark
     run_1 = session_dir / "run_1"
     if not mark or not run_1.is_dir():
         return
@@ -197,7 +194,7 @@ def _write_ptd_out(session_dir: Path, meta: dict[str, Any], events: list[dict[st
         (run_1 / "ptd_out.txt").write_text(text, encoding="utf-8")
 
 
-def write_power_dir(session_dir: Path, meta: dict[str, Any], samples: PowerSeries | None = None) -> None:
+def write_power_dir(session_dir: Path, meta: SessionMeta, samples: PowerSeries | None = None) -> None:
     """Write ``power/``'s logs, then the two descriptors with the sha1 of every result file.
     ``samples``: the wall meter's raw samples when the caller has read them already."""
     power = session_dir / "power"
@@ -217,7 +214,7 @@ def write_power_dir(session_dir: Path, meta: dict[str, Any], samples: PowerSerie
     }
     client = _session_descriptor(meta, results)
     server_results = results
-    if meta.get("v3_phases"):
+    if meta.v3_phases:
         server_results = {name: _sha1(session_dir / name) for name in SERVER_RESULT_FILES
                           if (session_dir / name).is_file()}
     server = {

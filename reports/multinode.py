@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, MeterEvidence, SessionMeta
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters import UNCERTAINTY_LIMIT, meter_spec
 from reports.checks import Check
@@ -39,10 +39,10 @@ TestingSamples = Callable[[str], PowerSeries]
 
 
 def _shares(
-    samples: TestingSamples, meta: dict[str, Any], window: Window, interval_ns: int
+    samples: TestingSamples, meta: SessionMeta, window: Window, interval_ns: int
 ) -> tuple[dict[str, FloatArray], npt.NDArray[np.bool_]]:
     """Each measured meter's watts on the primary's in-window intervals, and where all had data."""
-    measured = [a["driver"] for a in meta.get("analyzers", []) if a.get("role") in ("primary", "sum")]
+    measured = [str(a.driver) for a in meta.analyzers if a.role in ("primary", "sum")]
     primary = samples(measured[0]).sorted_by_time()
     primary = primary.take(mlperf_window_mask(primary, window.begin_ns, window.end_ns))
     starts, ends = sample_intervals(primary.t_ns, interval_ns)
@@ -54,30 +54,37 @@ def _shares(
     return values, np.asarray(complete, dtype=bool)
 
 
-def _analyzer_relative(meta: dict[str, Any], driver: str, watts: FloatArray) -> float | None:
+def _evidence(meta: SessionMeta, driver: str) -> MeterEvidence | None:
+    return meta.phase("testing").meters.get(driver)
+
+
+def _analyzer_relative(meta: SessionMeta, driver: str, watts: FloatArray) -> float | None:
     """The meter's mean per-sample uncertainty: what the meter (agent) reported, else its spec."""
-    evidence = meta.get("phases", {}).get("testing", {}).get("meters", {}).get(driver, {})
-    if isinstance(evidence.get("uncertainty_mean"), float):
-        return float(evidence["uncertainty_mean"])
-    described: dict[str, Any] = next((a for a in meta.get("analyzers", []) if a.get("driver") == driver), {})
-    spec = meter_spec(str(described.get("model", "")))
-    ranges = (described.get("ranges") or {}).get("testing") or {}
-    if spec is None or not ranges.get("volts") or not ranges.get("amps") or len(watts) == 0:
-        if described.get("role") == "primary":
-            mean = meta.get("phases", {}).get("testing", {}).get("uncertainty_mean")
+    evidence = _evidence(meta, driver)
+    if evidence is not None and isinstance(evidence.uncertainty_mean, float):
+        return float(evidence.uncertainty_mean)
+    described = meta.analyzer_of(driver) or AnalyzerRecord()
+    spec = meter_spec(described.model or "")
+    ranges = described.ranges.get("testing")
+    volts, amps = (ranges.volts, ranges.amps) if ranges else (None, None)
+    if spec is None or not volts or not amps or len(watts) == 0:
+        if described.role == "primary":
+            mean = meta.phase("testing").uncertainty_mean
             return float(mean) if isinstance(mean, float) else None
         return None
-    return float(np.mean([spec.sample_uncertainty(w, ranges["volts"], ranges["amps"]) for w in watts]))
+    return float(np.mean([spec.sample_uncertainty(w, volts, amps) for w in watts]))
 
 
-def _clock_bound_s(meta: dict[str, Any], driver: str) -> float:
-    evidence = meta.get("phases", {}).get("testing", {}).get("meters", {}).get(driver, {})
-    clock = evidence.get("clock") or meta.get("clock") or {}
-    return max(float(clock.get("bound_ns", 0)) / 1e9, STAMP_RESOLUTION_S)
+def _clock_bound_s(meta: SessionMeta, driver: str) -> float:
+    evidence = _evidence(meta, driver)
+    own = evidence.clock if evidence is not None and evidence.clock and evidence.clock.json_keys else None
+    clock = own or meta.clock  # the meter's own clock (a remote meter), else the SUT's
+    bound_ns = clock.bound_ns if clock is not None else None
+    return max(float(bound_ns or 0) / 1e9, STAMP_RESOLUTION_S)
 
 
 def _meter_entry(
-    meta: dict[str, Any], driver: str, values: FloatArray, complete: npt.NDArray[np.bool_], duration_s: float
+    meta: SessionMeta, driver: str, values: FloatArray, complete: npt.NDArray[np.bool_], duration_s: float
 ) -> MeterShare:
     used = values[complete]
     watts = float(np.mean(used)) if len(used) else math.nan
@@ -88,39 +95,40 @@ def _meter_entry(
     terms = MeterTerms(analyzer=None if relative is None else relative * watts,
                        clock=clock_error_w(used, duration_s, _clock_bound_s(meta, driver)),
                        missing_samples=missing_fraction * swing_w)
-    evidence = meta.get("phases", {}).get("testing", {}).get("meters", {}).get(driver, {})
+    evidence = _evidence(meta, driver)
     return MeterShare(
         avg_watts=watts, terms_watts=terms,
         budget_watts=sum(v for v in (terms.analyzer, terms.clock, terms.missing_samples) if v is not None),
         analyzer_known=relative is not None, missing_fraction=missing_fraction,
-        lost_samples=evidence.get("lost"), replayed_samples=evidence.get("replayed"),
-        broker_outages=len(evidence.get("broker_outages", [])) if evidence else None,
+        lost_samples=evidence.lost if evidence else None,
+        replayed_samples=evidence.replayed if evidence else None,
+        broker_outages=len(evidence.broker_outages or ()) if evidence and evidence.json_keys else None,
     )
 
 
 def system_section(
-    samples: TestingSamples, meta: dict[str, Any], window: Window, interval_ns: int
+    samples: TestingSamples, meta: SessionMeta, window: Window, interval_ns: int
 ) -> SystemSection | None:
     """``report.json``'s ``system``: None for a single-node session."""
-    system = meta.get("system")
-    mark = meta.get("phases", {}).get("testing", {}).get("mark")
-    if not isinstance(system, dict) or not mark:
+    system = meta.system
+    mark = meta.phase("testing").mark
+    if system is None or not mark:
         return None
     duration_s = window.duration_s
     values, complete = _shares(samples, meta, window, interval_ns)
     meters = {d: _meter_entry(meta, d, v, complete, duration_s) for d, v in values.items()}
-    nodes = {n["name"]: _group(n["meters"], meters) for n in system.get("nodes", [])}
+    nodes = {str(n.name): _group(list(n.meters), meters) for n in system.nodes}
     switches = {}
-    for switch in system.get("switches", []):
-        if switch.get("meter"):
-            measured = _group([switch["meter"]], meters)
-            switches[switch["name"]] = GroupPower(measured.avg_watts, measured.budget_watts, measured.meters,
-                                                  estimated=False)
+    for switch in system.switches:
+        if switch.meter:
+            measured = _group([switch.meter], meters)
+            switches[str(switch.name)] = GroupPower(measured.avg_watts, measured.budget_watts,
+                                                    measured.meters, estimated=False)
         else:
-            switches[switch["name"]] = GroupPower(
-                float(switch["estimated_watts"]), 0.0, estimated=True,
-                basis=f"max spec {switch['max_spec_watts']:g} W × provisioning ratio "
-                      f"{switch['provisioning_ratio']:g}",
+            switches[str(switch.name)] = GroupPower(
+                float(switch.estimated_watts or 0.0), 0.0, estimated=True,
+                basis=f"max spec {switch.max_spec_watts or 0.0:g} W × provisioning ratio "
+                      f"{switch.provisioning_ratio or 0.0:g}",
             )
     total_w = sum(g.avg_watts for g in [*nodes.values(), *switches.values()])
     measured_w = sum(m.avg_watts for m in meters.values())

@@ -12,6 +12,7 @@ import numpy as np
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import phase_dir
+from analyzer_drivers.formats.session_meta import RangeRecord, SessionMeta
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters import MeterSpec, meter_spec
@@ -48,9 +49,9 @@ class PhaseReport:
             window.samples_per_query, window.min_duration_ms))
 
 
-def _interval_ns(meta: dict[str, Any], series: PowerSeries) -> int:
-    interval_ms = meta.get("interval_ms")
-    if isinstance(interval_ms, int) and interval_ms > 0:
+def _interval_ns(meta: SessionMeta, series: PowerSeries) -> int:
+    interval_ms = meta.interval_ms
+    if interval_ms is not None and interval_ms > 0:
         return interval_ms * NS_PER_MS
     steps = np.diff(np.sort(series.t_ns))
     return int(np.median(steps)) if len(steps) else 1_000_000_000
@@ -61,7 +62,7 @@ Adjust = Callable[[str, Window, PowerSeries], tuple[Window, PowerSeries]]
 
 
 def phase_report(
-    session_dir: Path, phase: str, meta: dict[str, Any], adjust: Adjust | None = None,
+    session_dir: Path, phase: str, meta: SessionMeta, adjust: Adjust | None = None,
     window: Window | None = None,
 ) -> PhaseReport:
     """The phase from its files: its LoadGen window (``window`` when the session read it
@@ -115,9 +116,8 @@ def _coverage(received: int, weighted: WeightedEnergy, interval_ns: int, duratio
     )
 
 
-def _clock_bound_s(meta: dict[str, Any]) -> float:
-    clock = meta.get("clock")
-    bound_ns = clock.get("bound_ns") if isinstance(clock, dict) else None
+def _clock_bound_s(meta: SessionMeta) -> float:
+    bound_ns = meta.clock.bound_ns if meta.clock is not None else None
     return max(float(bound_ns) / 1e9, STAMP_RESOLUTION_S) if bound_ns else STAMP_RESOLUTION_S
 
 
@@ -129,11 +129,11 @@ def _range_of(snap: Any, value: float) -> float:
 
 
 def _per_sample_ranges(
-    spec: MeterSpec, ranges: dict[str, Any], series: PowerSeries
+    spec: MeterSpec, ranges: RangeRecord | None, series: PowerSeries
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """The ranges each sample was taken at: fixed, or what auto-ranging would pick for it."""
-    volts = ranges.get("volts")
-    amps = ranges.get("amps")
+    volts = ranges.volts if ranges else None
+    amps = ranges.amps if ranges else None
     volts_ranges = np.full(len(series), volts) if volts else np.array(
         [_range_of(spec.snap_volts, v) for v in series.volts])
     amps_ranges = np.full(len(series), amps) if amps else np.array(
@@ -142,24 +142,23 @@ def _per_sample_ranges(
 
 
 def _sample_uncertainty(
-    phase: str, in_window: PowerSeries, meta: dict[str, Any]
+    phase: str, in_window: PowerSeries, meta: SessionMeta
 ) -> SampleUncertainty | None:
     """Per-sample uncertainty from the meter's accuracy spec (a plug's stated accuracy), else
     PTDaemon's reported mean."""
     stated = comparison_accuracy(meta)
     if stated is not None:
         return stated_uncertainty(stated, in_window.watts)
-    spec = meter_spec(str(meta.get("analyzer", {}).get("model", "")))
+    spec = meter_spec(meta.primary.model or "")
     if spec is not None:
-        ranges = meta.get("ranges", {}).get(phase) or {}
-        volts_ranges, amps_ranges = _per_sample_ranges(spec, ranges, in_window)
+        volts_ranges, amps_ranges = _per_sample_ranges(spec, meta.ranges.get(phase), in_window)
         # Each sample's power factor adds the manual's PF term (meters.MeterSpec.sample_uncertainty).
         relative = np.array([
             spec.sample_uncertainty(w, v, a, pf=pf)
             for w, v, a, pf in zip(in_window.watts, volts_ranges, amps_ranges, in_window.pf, strict=True)
         ])
         return SampleUncertainty(relative, f"{spec.model} accuracy spec at the ranges in use")
-    mean = meta.get("phases", {}).get(phase, {}).get("uncertainty_mean")
+    mean = meta.phase(phase).uncertainty_mean
     if isinstance(mean, float) and mean >= 0:
         return SampleUncertainty(np.full(len(in_window), mean), "mean uncertainty reported by the analyzer")
     return None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.formats.session_layout import RAW_DIR, samples_path
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 from reports.phase_report import _sample_uncertainty
 from reports.spl import PowerSeries, read_spl
@@ -43,8 +44,8 @@ def _line(t_ns: int, message: str) -> tuple[int, str]:
     return t_ns, f"{format_mlperf_time(t_ns)}: {message}\n"
 
 
-def _exchange_lines(events: list[dict[str, Any]], analyzer: dict[str, Any]) -> list[tuple[int, str]]:
-    name, identify = str(analyzer.get("name", "")), str(analyzer.get("identify", ""))
+def _exchange_lines(events: list[dict[str, Any]], analyzer: AnalyzerRecord) -> list[tuple[int, str]]:
+    name, identify = analyzer.name or "", analyzer.identify or ""
     lines = []
     for event in events:
         if event.get("kind") != "exchange":
@@ -61,16 +62,16 @@ def _exchange_lines(events: list[dict[str, Any]], analyzer: dict[str, Any]) -> l
     return lines
 
 
-def _raw_samples(session_dir: Path, meta: dict[str, Any]) -> PowerSeries | None:
-    driver = meta.get("analyzer", {}).get("driver")
+def _raw_samples(session_dir: Path, meta: SessionMeta) -> PowerSeries | None:
+    driver = meta.primary.driver
     raw = samples_path(session_dir / RAW_DIR, str(driver))
     return read_spl(raw) if driver and raw.is_file() else None
 
 
-def _warning_lines(samples: PowerSeries, meta: dict[str, Any]) -> list[tuple[int, str]]:
+def _warning_lines(samples: PowerSeries, meta: SessionMeta) -> list[tuple[int, str]]:
     lines = []
-    for phase, recorded in meta.get("phases", {}).items():
-        series = samples.with_mark(str(recorded.get("mark")))
+    for phase, recorded in meta.phases.items():
+        series = samples.with_mark(str(recorded.mark))
         per_sample = _sample_uncertainty(phase, series, meta)
         if per_sample is None or "accuracy spec" not in per_sample.source:
             continue  # only a mean from the analyzer: no per-sample figure to warn on
@@ -80,12 +81,12 @@ def _warning_lines(samples: PowerSeries, meta: dict[str, Any]) -> list[tuple[int
     return lines
 
 
-def ptd_log_text(session_dir: Path, meta: dict[str, Any], events: list[dict[str, Any]],
+def ptd_log_text(session_dir: Path, meta: SessionMeta, events: list[dict[str, Any]],
                  samples: PowerSeries | None = None) -> str:
     """The whole file, lines in time order (a stable sort keeps same-time lines in order).
     ``samples``: the wall meter's raw samples when the caller has read them already."""
     if samples is None:
         samples = _raw_samples(session_dir, meta)
-    lines = _exchange_lines(events, meta.get("analyzer", {}))
+    lines = _exchange_lines(events, meta.primary)
     lines += _warning_lines(samples, meta) if samples is not None else []
     return "".join(text for _, text in sorted(lines, key=lambda line: line[0]))

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+from analyzer_drivers.formats.json_record import dump
 from analyzer_drivers.formats.session_layout import PHASE_DIRS, REPORT_JSON, analyzer_of, raw_sample_paths
+from analyzer_drivers.formats.session_meta import SessionMeta
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 from reports.report_json import JsonDict, json_dict, json_list
 from reports.report_model import SessionReport
@@ -20,9 +21,9 @@ def raw_sample_files(session_dir: Path) -> list[Path]:
     return raw_sample_paths(session_dir)
 
 
-def recovered_samples(session_dir: Path, meta: dict[str, Any]) -> dict[str, dict[str, int]]:
+def recovered_samples(session_dir: Path, meta: SessionMeta) -> dict[str, dict[str, int]]:
     """Samples on disk per phase and analyzer, counted by the phase's mark."""
-    marks = {phase: info.get("mark") for phase, info in (meta.get("phases") or {}).items()}
+    marks = {phase: info.mark for phase, info in meta.phases.items()}
     counts: dict[str, dict[str, int]] = {phase: {} for phase in PHASE_DIRS}
     for path in raw_sample_files(session_dir):
         series = read_spl(path)
@@ -44,15 +45,15 @@ def missing_logs(session_dir: Path) -> list[str]:
     return problems
 
 
-def recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> JsonDict:
+def recovered_report(session_dir: Path, meta: SessionMeta, reason: str) -> JsonDict:
     """``report.json`` of a session that never finished measuring: invalid, with what was kept."""
     problems = missing_logs(session_dir) or [f"session aborted: {reason}"]
-    status = meta.get("status", "unknown")
+    status = meta.status if meta.has("status") else "unknown"
     if status != "completed":
         problems.append(f"the director did not finish the session (status {status})")
     return {
-        "session": meta.get("session_name", session_dir.name),
-        "label": meta.get("label"),
+        "session": meta.session_name if meta.has("session_name") else session_dir.name,
+        "label": meta.label,
         "scenario": None,
         "valid": False,
         "mlperf_valid": False,
@@ -61,12 +62,12 @@ def recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> Js
         "error": reason,
         "recovered": {"samples": {phase: json_dict(counts) for phase, counts in
                                   recovered_samples(session_dir, meta).items()}, "status": status},
-        "analyzer": meta.get("analyzer", {}),
-        "ranges": meta.get("ranges", {}),
+        "analyzer": meta.primary.to_json(),
+        "ranges": dump(meta.ranges),
     }
 
 
-def write_recovered_report(session_dir: Path, meta: dict[str, Any], reason: str) -> SessionReport:
+def write_recovered_report(session_dir: Path, meta: SessionMeta, reason: str) -> SessionReport:
     """Write it; the report as every reader of ``report.json`` sees it."""
     report = recovered_report(session_dir, meta, reason)
     (session_dir / REPORT_JSON).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

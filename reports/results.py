@@ -9,10 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META, read_session_meta
+from analyzer_drivers.formats.session_meta import SessionMeta
 from reports.headline import headline, metric_uncertainty, verdict
 from reports.report_model import SessionReport
 from reports.report_parts import EFFICIENCY_UNITS as EFFICIENCY_UNITS
@@ -49,7 +49,7 @@ class SessionResult:
     config_hash: str | None
     problems: tuple[str, ...] = ()
     report: SessionReport | None = field(default=None, repr=False, compare=False)
-    meta: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    meta: SessionMeta = field(default_factory=SessionMeta, repr=False, compare=False)
 
     @property
     def finished(self) -> bool:
@@ -61,17 +61,16 @@ def is_session_dir(path: Path) -> bool:
     return (path / SESSION_META).is_file() or (path / REPORT_JSON).is_file()
 
 
-def _started(meta: dict[str, Any]) -> str | None:
-    for phase in meta.get("phases", {}).values():
-        times = phase.get("times") if isinstance(phase, dict) else None
-        if times:
-            return dt.datetime.fromtimestamp(float(times[0][0]), dt.timezone.utc).isoformat(
-                timespec="seconds")
+def _started(meta: SessionMeta) -> str | None:
+    for phase in meta.phases.values():
+        began_s = phase.times.began_s
+        if began_s is not None:
+            return dt.datetime.fromtimestamp(began_s, dt.timezone.utc).isoformat(timespec="seconds")
     return None
 
 
-def _meter(meta: dict[str, Any], report: SessionReport | None) -> str | None:
-    analyzer = (report.analyzer if report else None) or meta.get("analyzer") or {}
+def _meter(meta: SessionMeta, report: SessionReport | None) -> str | None:
+    analyzer = (report.analyzer if report else None) or meta.primary.to_json()
     if not analyzer:
         return None
     return f"{analyzer.get('name', '?')} ({analyzer.get('model', '?')}) via {analyzer.get('driver', '?')}"
@@ -84,12 +83,12 @@ def _efficiency(report: SessionReport | None) -> tuple[float | None, str | None]
     return float(first[1]), EFFICIENCY_UNITS.get(first[0], first[0])
 
 
-def system_name(meta: dict[str, Any]) -> str | None:
+def system_name(meta: SessionMeta) -> str | None:
     """The system under test; a session from before ``system_name`` was recorded ran on the
     director's host unless a remote SUT (its clock exchanges) says otherwise."""
-    if meta.get("system_name"):
-        return str(meta["system_name"])
-    return None if "clock" in meta or not meta.get("host") else str(meta["host"])
+    if meta.system_name:
+        return meta.system_name
+    return None if meta.has("clock") or not meta.host else meta.host
 
 
 def load_session(path: Path | str, built: SessionReport | None = None) -> SessionResult:
@@ -102,7 +101,7 @@ def load_session(path: Path | str, built: SessionReport | None = None) -> Sessio
     meta = read_session_meta(session_dir)
     report_path = session_dir / REPORT_JSON
     report = built or (SessionReport.read(report_path) if report_path.is_file() else None)
-    status = str(meta.get("status") or ("completed" if report else "unreported"))
+    status = meta.status or ("completed" if report else "unreported")
     if report is not None and report.recovered:
         status = "aborted"
     power = report.power if report else None
@@ -110,9 +109,9 @@ def load_session(path: Path | str, built: SessionReport | None = None) -> Sessio
     efficiency, efficiency_unit = _efficiency(report)
     repeat = report.repeat.stats if report and report.repeat else None
     return SessionResult(
-        session=(report.session if report else None) or meta.get("session_name") or session_dir.name,
+        session=(report.session if report else None) or meta.session_name or session_dir.name,
         path=session_dir.resolve(),
-        label=(report.label if report else None) or meta.get("label"),
+        label=(report.label if report else None) or meta.label,
         scenario=report.scenario if report else None,
         status=status,
         verdict=verdict(report) if report else status.upper(),
@@ -133,10 +132,9 @@ def load_session(path: Path | str, built: SessionReport | None = None) -> Sessio
         meter=_meter(meta, report),
         system=system_name(meta),
         started=_started(meta),
-        tool_version=(report.tool_version if report else None) or meta.get("tool_version"),
-        config_hash=meta.get("config_hash"),
-        problems=tuple(report.problems) if report else (
-            (str(meta["error"]),) if meta.get("error") else ()),
+        tool_version=(report.tool_version if report else None) or meta.tool_version,
+        config_hash=meta.config_hash,
+        problems=tuple(report.problems) if report else ((meta.error,) if meta.error else ()),
         report=report,
         meta=meta,
     )

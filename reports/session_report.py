@@ -6,22 +6,22 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from analyzer_drivers.formats.errors import ReportError as ReportError
+from analyzer_drivers.formats.json_record import dump
 from analyzer_drivers.formats.sample import ERROR_READING, MISSED_SAMPLE
 from analyzer_drivers.formats.session_layout import (
     RAW_DIR,
     REPEAT_PHASE,
     REPORT_JSON,
-    PhaseTimes,
     phase_dir,
     read_session_meta,
     repeat_phase,
     samples_path,
 )
+from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from reports import checks
@@ -71,9 +71,9 @@ class TestingSamples:
     """Each analyzer's raw samples of the testing phase (``raw/<driver>.samples.txt``), each file
     read once however many sections (summed supplies, beside meters, the system) use it."""
 
-    def __init__(self, session_dir: Path, meta: dict[str, Any]) -> None:
+    def __init__(self, session_dir: Path, meta: SessionMeta) -> None:
         self.raw_dir = session_dir / RAW_DIR
-        self.mark: str | None = meta.get("phases", {}).get("testing", {}).get("mark")
+        self.mark: str | None = meta.phase("testing").mark
         self._read: dict[str, PowerSeries] = {}
 
     def __call__(self, driver: str) -> PowerSeries:
@@ -83,14 +83,15 @@ class TestingSamples:
 
 
 def _beside_meters(
-    samples: TestingSamples, meta: dict[str, Any], testing: PhaseReport
+    samples: TestingSamples, meta: SessionMeta, testing: PhaseReport
 ) -> tuple[BesideMeter, ...]:
     """Meters measured beside the wall meter (RAPL, NVML): their power in the testing window."""
     beside = []
-    for analyzer in meta.get("analyzers", []):
-        if analyzer.get("role") != "beside" or not samples.mark:
+    for analyzer in meta.analyzers:
+        if analyzer.role != "beside" or not samples.mark:
             continue
-        series = samples(analyzer["driver"])
+        driver = str(analyzer.driver)
+        series = samples(driver)
         energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns,
                                  testing.window.end_ns, testing.interval_ns)
         wall_watts = testing.power.time_weighted.avg_watts
@@ -98,7 +99,7 @@ def _beside_meters(
                                 testing.window.begin_ns, testing.window.end_ns, testing.interval_ns)
         grade, why = meter_grade(analyzer)
         beside.append(BesideMeter(
-            analyzer["driver"], analyzer.get("name"), energy.avg_watts, energy.energy_j,
+            driver, analyzer.name, energy.avg_watts, energy.energy_j,
             energy.avg_watts / wall_watts if energy.avg_watts and wall_watts else None,
             energy.gap_s, grade, why, versus,
         ))
@@ -106,21 +107,22 @@ def _beside_meters(
 
 
 def _summed_meters(
-    samples: TestingSamples, meta: dict[str, Any], testing: PhaseReport
+    samples: TestingSamples, meta: SessionMeta, testing: PhaseReport
 ) -> tuple[SumMeter, ...]:
     """With several supplies summed (role ``sum``): each supply alone in the testing window,
     the primary first, from its own raw samples at its own interval."""
-    analyzers = [a for a in meta.get("analyzers", []) if a.get("role") in ("primary", "sum")]
-    if not samples.mark or not any(a.get("role") == "sum" for a in analyzers):
+    analyzers = [a for a in meta.analyzers if a.role in ("primary", "sum")]
+    if not samples.mark or not any(a.role == "sum" for a in analyzers):
         return ()
-    primary_ms = int(meta.get("interval_ms") or testing.interval_ns // NS_PER_MS)
+    primary_ms = meta.interval_ms or testing.interval_ns // NS_PER_MS
     meters = []
     for analyzer in analyzers:
-        interval_ms = int(analyzer.get("interval_ms") or primary_ms)
-        series = samples(analyzer["driver"])
+        interval_ms = analyzer.interval_ms or primary_ms
+        driver = str(analyzer.driver)
+        series = samples(driver)
         energy = weighted_energy(series.t_ns, series.watts, testing.window.begin_ns, testing.window.end_ns,
                                  interval_ms * NS_PER_MS)
-        meters.append(SumMeter(str(analyzer.get("role")), analyzer["driver"], analyzer.get("name"),
+        meters.append(SumMeter(str(analyzer.role), driver, analyzer.name,
                                interval_ms, energy.avg_watts, energy.energy_j, energy.gap_s))
     return tuple(meters)
 
@@ -140,22 +142,22 @@ def _efficiency(window: Window, power: PhasePower) -> Efficiency:
     return Efficiency(samples_per_second_per_watt=window.result / avg_watts)
 
 
-def _phase_times(meta: dict[str, Any], phase: str) -> tuple[float | None, float | None]:
+def _phase_times(meta: SessionMeta, phase: str) -> tuple[float | None, float | None]:
     """Wall times (s) after the analyzer's start reply and after the workload, if recorded."""
-    times = PhaseTimes.of(meta, phase)
+    times = meta.phase(phase).times
     if times.workload_ended_s is None:
         return None, None
     return times.analyzer_started_s, times.workload_ended_s
 
 
-def _phase_clock(phase: PhaseReport, meta: dict[str, Any]) -> checks.PhaseClock:
+def _phase_clock(phase: PhaseReport, meta: SessionMeta) -> checks.PhaseClock:
     """The director's record of a phase that the analyzer's timestamps must agree with."""
-    recorded = meta.get("phases", {}).get(phase.phase, {})
-    driver = meta.get("analyzer", {}).get("driver")
-    outages = [(int(g["lost_t_ns"]), int(g["back_t_ns"])) for g in meta.get("reconnects", [])
-               if isinstance(g, dict) and g.get("mark") == recorded.get("mark")
-               and g.get("analyzer") == driver and "lost_t_ns" in g and "back_t_ns" in g]
-    times = PhaseTimes.of(meta, phase.phase)
+    recorded = meta.phase(phase.phase)
+    driver = meta.primary.driver
+    outages = [(g.lost_t_ns, g.back_t_ns) for g in meta.reconnects
+               if g.mark == recorded.mark and g.analyzer == driver
+               and g.lost_t_ns is not None and g.back_t_ns is not None]
+    times = recorded.times
     began, ended = ((int(times.began_s * 1e9), int(times.stopped_s * 1e9))
                     if times.began_s is not None and times.stopped_s is not None else (None, None))
     return checks.PhaseClock(phase.phase, phase.interval_ns, outages, began, ended)
@@ -167,16 +169,17 @@ def _error_readings(series: PowerSeries) -> int:
     return int(np.count_nonzero(np.isnan(watts) | (watts == ERROR_READING) | (watts == MISSED_SAMPLE)))
 
 
-def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
+def _testing_checks(testing: PhaseReport, meta: SessionMeta) -> list[Check]:
     uncertainty = testing.sample_uncertainty
     in_window = testing.series.take(
         mlperf_window_mask(testing.series, testing.window.begin_ns, testing.window.end_ns)
     )
-    ranges = meta.get("ranges", {}).get("testing") or {}
+    ranges = meta.ranges.get("testing")
+    limits = (ranges.volts, ranges.amps) if ranges else (None, None)
     overloaded = 0
-    for key, values in (("volts", in_window.volts), ("amps", in_window.amps)):
-        if ranges.get(key):
-            overloaded += int(np.count_nonzero(values > checks.OVERLOAD_FACTOR * ranges[key]))
+    for limit, values in zip(limits, (in_window.volts, in_window.amps), strict=True):
+        if limit:
+            overloaded += int(np.count_nonzero(values > checks.OVERLOAD_FACTOR * limit))
     errors = int(np.count_nonzero(testing.series.watts == ERROR_READING))
     if comparison_accuracy(meta) is not None:
         return [*comparison_checks(uncertainty, len(in_window)), checks.range_overload(overloaded, errors)]
@@ -189,7 +192,7 @@ def _testing_checks(testing: PhaseReport, meta: dict[str, Any]) -> list[Check]:
     ]
 
 
-def _phase_checks(phase: PhaseReport, meta: dict[str, Any]) -> list[Check]:
+def _phase_checks(phase: PhaseReport, meta: SessionMeta) -> list[Check]:
     t_ns = phase.series.t_ns
     coverage = phase.power.coverage
     # The first sample averages over the interval before its stamp: measuring began then.
@@ -211,10 +214,10 @@ def _phase_checks(phase: PhaseReport, meta: dict[str, Any]) -> list[Check]:
     ]
 
 
-def _reconnect_check(meta: dict[str, Any]) -> Check:
-    gaps = [g for g in meta.get("reconnects", []) if isinstance(g, dict)]
-    outages_s = [(g.get("back_t_ns", 0) - g.get("lost_t_ns", 0)) / 1e9 for g in gaps]
-    return checks.analyzer_reconnects(outages_s, sum(bool(g.get("restarted")) for g in gaps))
+def _reconnect_check(meta: SessionMeta) -> Check:
+    gaps = meta.reconnects
+    outages_s = [((g.back_t_ns or 0) - (g.lost_t_ns or 0)) / 1e9 for g in gaps]
+    return checks.analyzer_reconnects(outages_s, sum(bool(g.restarted) for g in gaps))
 
 
 def _replace_checks(all_checks: list[Check], replacements: list[Check]) -> list[Check]:
@@ -224,7 +227,7 @@ def _replace_checks(all_checks: list[Check], replacements: list[Check]) -> list[
 
 
 def build_report(
-    session_dir: Path, meta: dict[str, Any] | None = None, hooks: ImportHooks | None = None
+    session_dir: Path, meta: SessionMeta | None = None, hooks: ImportHooks | None = None
 ) -> SessionReport:
     """Everything ``report.json`` holds, computed from the session's files alone (read, never
     written). ``meta`` and ``hooks`` stand in for the journal of a run we did not record."""
@@ -232,7 +235,7 @@ def build_report(
 
 
 def build_session_report(
-    session_dir: Path, meta: dict[str, Any] | None = None, hooks: ImportHooks | None = None,
+    session_dir: Path, meta: SessionMeta | None = None, hooks: ImportHooks | None = None,
     windows: Mapping[str, Window] | None = None,
 ) -> tuple[SessionReport, list[PhaseReport]]:
     """The report and the ranging and testing phases it was built from (each phase's files
@@ -252,12 +255,12 @@ def build_session_report(
     if hooks is not None:
         all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
     problems = [c for c in all_checks if c.status == "fail"]
-    grade = meter_grade(meta.get("analyzer", {}))
+    grade = meter_grade(meta.primary)
     report = SessionReport(
-        session=meta.get("session_name", session_dir.name),
-        label=meta.get("label"),
-        tool_version=meta.get("tool_version") or tool_version(),
-        provenance=Provenance(*(meta.get(key) for key in PROVENANCE_KEYS)),
+        session=meta.session_name if meta.session_name is not None else session_dir.name,
+        label=meta.label,
+        tool_version=meta.tool_version or tool_version(),
+        provenance=Provenance(*(getattr(meta, key) for key in PROVENANCE_KEYS)),
         scenario=testing.window.scenario,
         valid=not problems,
         mlperf_valid=not problems and all(c.status == "pass" for c in all_checks),
@@ -266,8 +269,8 @@ def build_session_report(
         ranging=ranging.section(),
         uncertainty=testing.power.uncertainty,
         efficiency=_efficiency(testing.window, testing.power),
-        analyzer=meta.get("analyzer", {}),
-        ranges=meta.get("ranges", {}),
+        analyzer=meta.primary.to_json(),
+        ranges=dump(meta.ranges),
         clock=clock_section(meta),
         beside=_beside_meters(samples, meta, testing),
         sum=_summed_meters(samples, meta, testing),
@@ -281,7 +284,7 @@ def build_session_report(
 
 
 def _all_checks(
-    meta: dict[str, Any], ranging: PhaseReport, testing: PhaseReport, system: SystemSection | None
+    meta: SessionMeta, ranging: PhaseReport, testing: PhaseReport, system: SystemSection | None
 ) -> list[Check]:
     all_checks = [
         *_phase_checks(ranging, meta),
@@ -297,14 +300,14 @@ def _all_checks(
         *grade_checks(meta),
         *system_checks(system),
     ]
-    if meta.get("reused_ranging"):
+    if meta.reused_ranging is not None and meta.reused_ranging.json_keys:
         all_checks.append(Check(
             "ranging_reused", "warning",
-            f"ranges reused from {meta['reused_ranging'].get('session')} without a ranging run of "
+            f"ranges reused from {meta.reused_ranging.session} without a ranging run of "
             "its own: not MLPerf-valid",
         ))
-    if meta.get("status", "completed") != "completed":
-        all_checks.append(Check("session_completed", "fail", str(meta.get("error", "aborted"))))
+    if (meta.status if meta.has("status") else "completed") != "completed":
+        all_checks.append(Check("session_completed", "fail", meta.error or "aborted"))
     return all_checks
 
 
@@ -326,10 +329,10 @@ def _efficiency_interval(runs: list[RepeatRun]) -> RepeatEfficiency | None:
 
 
 def _repeat_section(
-    session_dir: Path, meta: dict[str, Any], testing: PhaseReport, windows: Mapping[str, Window]
+    session_dir: Path, meta: SessionMeta, testing: PhaseReport, windows: Mapping[str, Window]
 ) -> RepeatSection | None:
     """With repeated testing runs: each run's metric and their mean, stdev and 95 % interval."""
-    phases = [p for p in meta.get("phases", {}) if REPEAT_PHASE.fullmatch(p)]
+    phases = [p for p in meta.phases if REPEAT_PHASE.fullmatch(p)]
     if not phases:
         return None
     metric = headline_of(testing.window.scenario, testing.power)

@@ -21,6 +21,7 @@ from typing import Any
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META
+from analyzer_drivers.formats.session_meta import RangeRecord, SessionMeta
 from reports.mlperf_layout import identify_channels
 from reports.report_model import SessionReport
 
@@ -55,17 +56,16 @@ def _check_names(place: Placement) -> None:
         raise ReportError(f"--division {place.division!r}: closed or open")
 
 
-def analyzer_table(meta: dict[str, Any]) -> str:
-    analyzer = meta.get("analyzer", {})
-    identify = str(analyzer.get("identify", ""))
-    version = str(analyzer.get("version", "")) or "n/a (not through PTDaemon)"
+def analyzer_table(meta: SessionMeta) -> str:
+    analyzer = meta.primary
+    identify = analyzer.identify or ""
+    version = analyzer.version or "n/a (not through PTDaemon)"
     rows = [
         ("Vendor", identify.split(",")[-1].split(";")[0] if ";" in identify else "Yokogawa"),
-        ("Model", str(analyzer.get("model", ""))), ("PTDaemon driver", str(analyzer.get("name", ""))),
-        ("Serial number", str(analyzer.get("serial", "")) or "unknown: set [analyzer] serial"),
-        ("Firmware", str(analyzer.get("firmware", "")) or "unknown"),
-        ("Calibration date", str(analyzer.get("calibration_date", "")) or "unknown: set [analyzer] "
-         "calibration_date"),
+        ("Model", analyzer.model or ""), ("PTDaemon driver", analyzer.name or ""),
+        ("Serial number", analyzer.serial or "unknown: set [analyzer] serial"),
+        ("Firmware", analyzer.firmware or "unknown"),
+        ("Calibration date", analyzer.calibration_date or "unknown: set [analyzer] calibration_date"),
         ("PTDaemon version", version), ("Channels", str(identify_channels(identify))),
     ]
     lines = ["# Power analyzer", "", "| Field | Value |", "|---|---|"]
@@ -73,20 +73,20 @@ def analyzer_table(meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _describe_ranges(ranges: dict[str, Any] | None) -> str:
-    if not ranges:
+def _describe_ranges(ranges: RangeRecord | None) -> str:
+    if ranges is None or not ranges.is_set:
         return "Auto, Auto"
-    units = (("volts", "V"), ("amps", "A"))
-    return ", ".join(f"{ranges[k]:g} {unit}" if ranges.get(k) else "Auto" for k, unit in units)
+    units = ((ranges.volts, "V"), (ranges.amps, "A"))
+    return ", ".join(f"{value:g} {unit}" if value else "Auto" for value, unit in units)
 
 
-def power_settings(meta: dict[str, Any], report: SessionReport) -> str:
-    ranges = meta.get("ranges", {})
+def power_settings(meta: SessionMeta, report: SessionReport) -> str:
+    ranges = meta.ranges
     lines = [
         "# Power settings", "",
         "## Measurement (written by power-director from the session)", "",
-        f"- Session: {meta.get('session_name', '')}",
-        f"- Sampling interval: {meta.get('interval_ms', 1000)} ms",
+        f"- Session: {meta.session_name or ''}",
+        f"- Sampling interval: {meta.interval_ms if meta.interval_ms is not None else 1000} ms",
         f"- Ranging run ranges (voltage, current): {_describe_ranges(ranges.get('ranging'))}",
         f"- Testing run ranges (voltage, current): {_describe_ranges(ranges.get('testing'))}",
         f"- Result: {report.power.avg_watts if report.power else None} W average over the testing run",
@@ -101,7 +101,9 @@ def power_settings(meta: dict[str, Any], report: SessionReport) -> str:
 def lay_out(session_dir: Path, place: Placement, out: Path, allow_invalid: bool = False) -> Path:
     """Copy the session into the tree; returns the scenario directory."""
     _check_names(place)
-    meta, report = _load(session_dir / SESSION_META), SessionReport.read(session_dir / REPORT_JSON)
+    meta_path = session_dir / SESSION_META
+    meta = SessionMeta.from_json(_load(meta_path), str(meta_path))
+    report = SessionReport.read(session_dir / REPORT_JSON)
     if not report.mlperf_valid and not allow_invalid:
         reasons = report.mlperf_problems or report.problems or ["see report.json"]
         raise ReportError(f"{session_dir.name} is not MLPerf-valid: {'; '.join(reasons)}")

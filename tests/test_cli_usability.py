@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from analyzer_drivers.formats.session_meta import SessionMeta
 from power_director.cli import build_parser
 from power_director.progress import ProgressLine, phase_label
 from reports.version import tool_version
@@ -92,7 +93,7 @@ def test_progress_line_names_the_folder_and_counts_in_words() -> None:
             return False
 
     line = ProgressLine(Tty())  # type: ignore[arg-type]
-    line.on_state("testing_2", {"phases": {}})
+    line.on_state("testing_2", SessionMeta.from_json({"phases": {}}))
     line.samples, line.gaps = 1, 0
     text = line.text(time.time())
     assert "1 sample " in text and "0 gaps" in text and "run_2/" in text

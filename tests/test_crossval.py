@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from analyzer_drivers.formats.session_meta import AnalyzerRecord
 from analyzer_drivers.redfish import RedfishAnalyzer
 from analyzer_drivers.sim.models import WaveModel
 from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator
@@ -106,16 +107,21 @@ def test_too_short_a_window_gives_no_figures() -> None:
     assert cross_validate(_series(t, t + 1), _series(t, t + 1), 0, int(2e9), 500_000_000) is None
 
 
+def grade(analyzer: dict[str, str]) -> tuple[str, str]:
+    """The grade of an analyzer as session.json describes it."""
+    return meter_grade(AnalyzerRecord.from_json(analyzer))
+
+
 def test_grades_and_calibration() -> None:
     # PTDaemon's Identify: the 9th field is isAccepted (PROTOCOLS.md §1, a real WT330E reply)
     accepted = ("YokogawaWT330E,1000,1,1,1,1,0,0,1,version=1.9.2-e8c7a49a-20201208,OS=Linux,mode=power,"
                 "1,1,1,0,0,no_cal_date,YOKOGAWA;WT333E;C3VD30030E;F1.04")
     ptd = {"driver": "ptd-h-8888", "identify": accepted, "name": "YokogawaWT330E"}
-    assert meter_grade(ptd)[0] == "certified"
-    assert meter_grade({"driver": "ptd-h-8888", "identify": accepted.replace(",0,0,1,", ",0,0,0,", 1)})[0] \
+    assert grade(ptd)[0] == "certified"
+    assert grade({"driver": "ptd-h-8888", "identify": accepted.replace(",0,0,1,", ",0,0,0,", 1)})[0] \
         == "informative"
-    assert meter_grade({"driver": "yokogawa-x", "model": "WT310E"})[0] == "certified"
-    assert meter_grade({"driver": "redfish-bmc", "name": "BMC"}) == (
+    assert grade({"driver": "yokogawa-x", "model": "WT310E"})[0] == "certified"
+    assert grade({"driver": "redfish-bmc", "name": "BMC"}) == (
         "informative", "BMC (redfish) is not a SPEC-accepted analyzer")
     assert apply_calibration(120.0, {"offset_watts": 15.0, "gain": 1.05}) == pytest.approx(100.0)
     assert apply_calibration(120.0, {"gain": 0}) is None

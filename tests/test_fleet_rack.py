@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_meta import SessionMeta
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.analyzers import make_analyzer
@@ -68,7 +69,7 @@ class BrokerOutage:
         self.broker = broker
         self.task: asyncio.Task[None] | None = None
 
-    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
         if phase == "testing" and self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._outage())
 

@@ -12,8 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_meta import AnalyzerRecord
 from power_director.cli import main
 from reports import checks
+from reports.checks import Check
 from reports.mlperf_checks import meter_identity, mlperf_analyzer, mlperf_calibration, mlperf_interval
 from reports.submission import Placement, lay_out
 from tests import mlperf_rules
@@ -59,15 +61,20 @@ def test_calibration_older_than_12_months_is_not_mlperf_valid() -> None:
     assert mlperf_calibration("", run).status == "warning"
 
 
+def analyzer_check(analyzer: dict[str, str]) -> Check:
+    """The analyzer rule on an analyzer as session.json describes it."""
+    return mlperf_analyzer(AnalyzerRecord.from_json(analyzer))
+
+
 def test_analyzer_and_interval_rules() -> None:
     wt310 = {"name": "YokogawaWT310", "version": "1.11.1-abc-20250101", "identify": "x,version=1.11.1-abc"}
-    assert mlperf_analyzer(wt310).status == "pass"
-    assert "1.10.0" in mlperf_analyzer({**wt310, "version": "1.10.0-x-y"}).reason
-    assert "not a model" in mlperf_analyzer({**wt310, "name": "PowerDirectorSimulator"}).reason
-    assert "PTDaemon" in mlperf_analyzer({"name": "WT310", "identify": "YOKOGAWA,WT310,1,F1"}).reason
+    assert analyzer_check(wt310).status == "pass"
+    assert "1.10.0" in analyzer_check({**wt310, "version": "1.10.0-x-y"}).reason
+    assert "not a model" in analyzer_check({**wt310, "name": "PowerDirectorSimulator"}).reason
+    assert "PTDaemon" in analyzer_check({"name": "WT310", "identify": "YOKOGAWA,WT310,1,F1"}).reason
     # Our simulator answers as PTDaemon 1.11.1 so MLCommons' checker can be run on its sessions,
     # but with "sim" in the version's CRC field: never MLPerf-valid for us.
-    simulated = mlperf_analyzer({**wt310, "version": "1.11.1-sim00000-20261123"})
+    simulated = analyzer_check({**wt310, "version": "1.11.1-sim00000-20261123"})
     assert simulated.status == "warning" and "simulator" in simulated.reason
     assert mlperf_interval(1000).status == "pass" and mlperf_interval(200).status == "warning"
 

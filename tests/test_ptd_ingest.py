@@ -296,14 +296,15 @@ def test_multichannel_samples_reach_the_journal_and_spl(tmp_path: Path) -> None:
     spl = (session.dir / "run_1" / "spl.txt").read_text().splitlines()
     assert len(spl) == taken >= 500
     sample, mark = parse_sample_line(spl[0])
-    assert mark == session.meta["phases"]["testing"]["mark"] and len(sample.channels) == 4
+    meta = session.meta.to_json()  # what session.json holds
+    assert mark == meta["phases"]["testing"]["mark"] and len(sample.channels) == 4
     raw = samples_path(session.dir / "raw", session.analyzer.name).read_text().splitlines()
-    assert len(raw) == session.meta["samples"][session.analyzer.name] == taken + len(
+    assert len(raw) == meta["samples"][session.analyzer.name] == taken + len(
         (session.dir / "ranging" / "spl.txt").read_text().splitlines()
     )
     assert read_spl(session.dir / "run_1" / "spl.txt").watts.mean() == pytest.approx(240.0)
     # Ranging chose the testing ranges from the channels (230 V; 60 W / 230 V each ×1.1).
-    assert session.meta["ranges"]["testing"] == {"volts": 300.0, "amps": 0.5}
+    assert meta["ranges"]["testing"] == {"volts": 300.0, "amps": 0.5}
     # RL,*,* polls (and the probe after Identify) stay out of server.json: the checker reads RR third.
     server = json.loads((session.dir / "power" / "server.json").read_text())
     assert [m["cmd"] for m in server["ptd_messages"][:3]] == ["Hello", "Identify", "RR"]

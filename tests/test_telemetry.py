@@ -12,6 +12,7 @@ import aiomqtt
 import pytest
 
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_meta import SessionMeta
 from power_director.demo import run_demo
 from power_director.telemetry import MqttTelemetry
 from tests.conftest import run_cli
@@ -74,7 +75,7 @@ class KillBrokerWhenTesting:
     def __init__(self, broker: Mosquitto) -> None:
         self.broker = broker
 
-    def on_state(self, phase: str, meta: dict[str, Any]) -> None:
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
         if phase == "testing":
             self.broker.stop()
 

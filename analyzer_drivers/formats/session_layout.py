@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_meta import SessionMeta
 
 PHASE_DIRS = {"ranging": "ranging", "testing": "run_1"}
 SESSION_META = "session.json"
@@ -34,15 +33,16 @@ def phase_dir(phase: str) -> str:
     return f"run_{match.group(1)}"
 
 
-def read_session_meta(session_dir: Path) -> dict[str, Any]:
+def read_session_meta(session_dir: Path) -> SessionMeta:
+    """The session's ``session.json``; an empty ``SessionMeta`` when there is none."""
     path = session_dir / SESSION_META
     if not path.is_file():
-        return {}
+        return SessionMeta()
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ReportError(f"{path} is not valid JSON: {exc}") from exc
-    return meta if isinstance(meta, dict) else {}
+    return SessionMeta.from_json(meta, str(path))
 
 
 def samples_path(raw_dir: Path, analyzer_name: str) -> Path:
@@ -62,27 +62,3 @@ def analyzer_of(samples_file: Path) -> str:
 
 def events_path(session_dir: Path) -> Path:
     return session_dir / RAW_DIR / EVENTS_FILE
-
-
-@dataclass(frozen=True)
-class PhaseTimes:
-    """A phase's stamps by name. ``session.json`` keeps them as MLCommons' ``server.json``
-    does, a list of ``[wall_s, monotonic_s]``: before the analyzer starts, after its start
-    reply, after the workload, after the analyzer stopped. None: not recorded."""
-
-    began_s: float | None = None
-    analyzer_started_s: float | None = None
-    workload_ended_s: float | None = None
-    stopped_s: float | None = None  # the last stamp, once all four are there
-
-    @classmethod
-    def of(cls, meta: dict[str, Any], phase: str) -> PhaseTimes:
-        recorded = meta.get("phases", {}).get(phase)
-        times = (recorded.get("times") if isinstance(recorded, dict) else None) or []
-        walls = [float(stamp[0]) for stamp in times]
-        return cls(
-            walls[0] if walls else None,
-            walls[1] if len(walls) >= 2 else None,
-            walls[2] if len(walls) >= 3 else None,
-            walls[-1] if len(walls) >= 4 else None,
-        )
