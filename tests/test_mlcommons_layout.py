@@ -118,8 +118,8 @@ def test_a_finish_reads_the_raw_journal_once(tmp_path: Path, monkeypatch: pytest
     wall meter's raw samples, and are what the raw lines of each mark say."""
     session = measure(tmp_path, "Offline", 2, watts=3.0, pf=0.05)  # warnings need the samples
     meta = read_session_meta(session)
-    raw = samples_path(session / RAW_DIR, meta["analyzer"]["driver"])
-    marks = {phase_dir(phase): recorded["mark"] for phase, recorded in meta["phases"].items()}
+    raw = samples_path(session / RAW_DIR, str(meta.primary.driver))
+    marks = {phase_dir(phase): recorded.mark for phase, recorded in meta.phases.items()}
     derived = [session / "power" / "ptd_logs.txt", *(session / phase / "spl.txt" for phase in marks)]
     written = {path: path.read_bytes() for path in derived}
     for path in derived:

@@ -66,8 +66,7 @@ def test_a_rebuild_reads_each_summed_journal_once(session_dir: Path, monkeypatch
     spl = session_dir / "run_1" / "spl.txt"
     written = spl.read_bytes()
     meta = read_session_meta(session_dir)
-    raws = {a["role"]: (session_dir / "raw" / f"{a['driver']}.samples.txt").resolve()
-            for a in meta["analyzers"]}
+    raws = {a.role: (session_dir / "raw" / f"{a.driver}.samples.txt").resolve() for a in meta.analyzers}
     with counted_opens(monkeypatch) as opens:
         rebuild_session_files(session_dir, meta)
     assert {role: opens[path] for role, path in raws.items()} == {"primary": 1, "sum": 1, "beside": 0}
