@@ -10,10 +10,9 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges
+from analyzer_drivers.base import Analyzer, AnalyzerError, Ranges
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.session_layout import (
     PHASE_DIRS,
@@ -50,6 +49,18 @@ from power_director.ranging import (
     SessionError as SessionError,
 )
 from power_director.session_files import describe_analyzer, missing_parents, provenance, rebuild_session_files
+from power_director.session_parts import (
+    ROLES as ROLES,
+)
+from power_director.session_parts import (
+    ExtraMeter as ExtraMeter,
+)
+from power_director.session_parts import (
+    PhaseMark,
+    SessionMeter,
+    phase_stamp,
+    stop_if_cancelled,
+)
 from power_director.system_config import check_system_meters
 from reports.report_model import SessionReport
 from reports.session_report import write_report
@@ -58,44 +69,6 @@ from reports.store import index_session
 TAIL_TIMEOUT_INTERVALS = 3
 RECONNECT_FIRST_DELAY_S = 0.1
 RECONNECT_MAX_DELAY_S = 2.0
-
-
-def _stamp() -> tuple[float, float]:
-    """[wall, monotonic] seconds, as MLCommons' server.json/client.json record phases."""
-    return time.time(), time.monotonic()
-
-
-ROLES = ("primary", "sum", "beside")
-# An extra meter: (analyzer, role) samples at the primary's interval; (analyzer, role,
-# interval_ms) at its own.
-ExtraMeter = tuple[Analyzer, str] | tuple[Analyzer, str, int]
-
-
-@dataclass
-class _Meter:
-    """One analyzer in the session. ``sum`` meters add to the wall power (several supplies);
-    ``beside`` meters (RAPL, NVML) are reported next to it, not added."""
-
-    analyzer: Analyzer
-    role: str
-    interval_ms: int  # this meter's own sampling interval
-    info: AnalyzerInfo | None = None
-    initial: Ranges | None = None
-    tally: PhaseTally = field(default_factory=PhaseTally)  # the current phase's samples
-
-    @property
-    def ranged(self) -> bool:
-        return self.role != "beside"
-
-    @property
-    def has_ranges(self) -> bool:
-        """A meter whose ranges ranging chooses (not a plug or an energy counter)."""
-        return self.ranged and not isinstance(self.analyzer, RangelessAnalyzer)
-
-
-@dataclass(frozen=True)
-class _PhaseRecord:
-    mark: str
 
 
 class Session:
@@ -117,13 +90,13 @@ class Session:
     ) -> None:
         self.config = config
         self.analyzer = analyzer
-        self.meters = [_Meter(analyzer, "primary", config.analyzer.interval_ms)]
+        self.meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
         for extra in extra_analyzers:
             role = extra[1]
             if role not in ROLES[1:]:
                 raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
             interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
-            self.meters.append(_Meter(extra[0], role, interval_ms))
+            self.meters.append(SessionMeter(extra[0], role, interval_ms))
         names = [m.analyzer.name for m in self.meters]
         if len(set(names)) != len(names):
             raise SessionError(f"two analyzers share a name: {', '.join(names)}")
@@ -164,7 +137,7 @@ class Session:
         self._made_roots: list[Path] = []  # output directories run() created
 
     @property
-    def primary(self) -> _Meter:
+    def primary(self) -> SessionMeter:
         return self.meters[0]
 
     # --- public ------------------------------------------------------------------------
@@ -252,7 +225,7 @@ class Session:
                 for meter in self.meters:
                     await self._restore(meter)
 
-    def _advise(self, meter: _Meter) -> None:
+    def _advise(self, meter: SessionMeter) -> None:
         """Before testing: warn when the ranges ranging implies would leave samples above 1 %."""
         spec = meter_spec(meter.info.model) if meter.info and meter.has_ranges else None
         seen = meter.tally
@@ -268,7 +241,7 @@ class Session:
             self.meta = self.meta.with_analyzer(driver, range_warning=advice.warning)
             self.say(f"  warning: {advice.warning}")
 
-    async def _identify(self, meter: _Meter) -> None:
+    async def _identify(self, meter: SessionMeter) -> None:
         assert self.journal is not None
         info = meter.info = await meter.analyzer.identify()
         meter.initial = await meter.analyzer.get_ranges()
@@ -300,20 +273,21 @@ class Session:
 
     async def _phase(self, phase: str) -> None:
         assert self.journal is not None
-        record = _PhaseRecord(mark=f"{self.name}_{phase}")
+        record = PhaseMark(mark=f"{self.name}_{phase}")
         self.meta = self.meta.with_phase(phase, PhaseRecord.new(mark=record.mark, stamps=()))
         self.journal.record_event("phase_start", phase=phase, mark=record.mark)
         self.save_meta()  # a killed director leaves the mark and analyzers on disk
         for meter in self.meters:
             meter.tally = PhaseTally(track_ranges=phase == "ranging")
-        self.meta = self.meta.stamped(phase, _stamp())
+        self.meta = self.meta.stamped(phase, phase_stamp())
         self.observers.on_state(phase, self.meta)
         for meter in self.meters:
             await meter.analyzer.start(record.mark, meter.interval_ms)
-        self.meta = self.meta.stamped(phase, _stamp())
+        stop_if_cancelled()
+        self.meta = self.meta.stamped(phase, phase_stamp())
         try:
             await self._run_workload_while_polling(phase, record)
-            self.meta = self.meta.stamped(phase, _stamp())
+            self.meta = self.meta.stamped(phase, phase_stamp())
             await self._poll_until(record, time.time_ns())
         finally:
             for meter in self.meters:
@@ -332,9 +306,9 @@ class Session:
             self.journal.record_event(
                 "phase_stop", phase=phase, samples={m.analyzer.name: m.tally.count for m in self.meters}
             )
-        self.meta = self.meta.stamped(phase, _stamp())
+        self.meta = self.meta.stamped(phase, phase_stamp())
 
-    async def _run_workload_while_polling(self, phase: str, record: _PhaseRecord) -> None:
+    async def _run_workload_while_polling(self, phase: str, record: PhaseMark) -> None:
         stop_polling = asyncio.Event()
         poller = asyncio.create_task(self._poll_loop(record, stop_polling))
         # Repeat runs are testing runs to the workload too.
@@ -370,18 +344,18 @@ class Session:
         self._to_director_ns = to_director_ns
         self.meta = self.meta.with_clock(clock, to_director_ns)
 
-    async def _poll_all(self, record: _PhaseRecord) -> None:
+    async def _poll_all(self, record: PhaseMark) -> None:
         for meter in self.meters:
             self._keep(meter, record, await self._poll_meter(meter, record))
 
-    async def _poll_meter(self, meter: _Meter, record: _PhaseRecord) -> list[Sample]:
+    async def _poll_meter(self, meter: SessionMeter, record: PhaseMark) -> list[Sample]:
         try:
             return await meter.analyzer.poll()
         except AnalyzerError as exc:
             await self._reconnect(meter, record, exc)
             return []
 
-    async def _reconnect(self, meter: _Meter, record: _PhaseRecord, error: AnalyzerError) -> None:
+    async def _reconnect(self, meter: SessionMeter, record: PhaseMark, error: AnalyzerError) -> None:
         """Bring a lost analyzer back within ``reconnect_timeout_s``, with backoff; record the gap."""
         assert self.journal is not None
         lost_ns = time.time_ns()
@@ -407,13 +381,13 @@ class Session:
         self.say(f"  reconnected to {meter.analyzer.name} after {(back_ns - lost_ns) / 1e9:.2f} s"
                  + (" (measurement restarted)" if restarted else ""))
 
-    async def _poll_loop(self, record: _PhaseRecord, stop: asyncio.Event) -> None:
+    async def _poll_loop(self, record: PhaseMark, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self._poll_all(record)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.session.poll_interval_s)
 
-    async def _poll_until(self, record: _PhaseRecord, t_ns: int) -> None:
+    async def _poll_until(self, record: PhaseMark, t_ns: int) -> None:
         """Poll until each ranged meter has a sample stamped at or after ``t_ns``, so the
         window's end is covered."""
         waiting = [m for m in self.meters if m.ranged]
@@ -426,14 +400,14 @@ class Session:
             await asyncio.sleep(min(interval_s / 5, 0.1))
             await self._poll_all(record)
 
-    def _keep(self, meter: _Meter, record: _PhaseRecord, batch: list[Sample]) -> None:
+    def _keep(self, meter: SessionMeter, record: PhaseMark, batch: list[Sample]) -> None:
         assert self.journal is not None
         if batch:
             self.journal.record_samples(meter.analyzer.name, batch, record.mark)
             meter.tally.add(batch)
             self.observers.on_samples(meter.analyzer.name, batch)
 
-    async def _restore(self, meter: _Meter) -> None:
+    async def _restore(self, meter: SessionMeter) -> None:
         if meter.initial is None:
             return
         try:
