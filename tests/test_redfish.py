@@ -255,11 +255,16 @@ def run_fault_session(out: Path, kind: str, schema: str, source: str) -> FaultRu
                            update_s=0.1, faults=[] if kind == "none" else [Fault(kind)], outage_s=1.5)
     port = sim.start()
 
+    # The no-fault session must be valid: ≥ 95 % coverage needs every poll of the in-process HTTP
+    # emulator within half an interval of its slot, which 200 ms does not leave on a busy 2-core
+    # machine (91 % seen); the fault cases keep 200 ms, their timing is built around it.
+    interval_ms, run_s = (400, 3.0) if kind == "none" else (200, 2.0)
+
     async def main() -> dict[str, Any]:
-        config = Config(AnalyzerConfig(interval_ms=200, reply_timeout_s=0.8),
+        config = Config(AnalyzerConfig(interval_ms=interval_ms, reply_timeout_s=0.8),
                         SessionConfig(settle_s=0.2, poll_interval_s=0.2, reconnect_timeout_s=30))
         meter = RedfishAnalyzer(f"http://127.0.0.1:{port}", auth="none", timeout_s=0.8, source=source)
-        sut = InProcessLoadgen(CpuBenchmark("Offline", 2.0, accelerator=True))
+        sut = InProcessLoadgen(CpuBenchmark("Offline", run_s, accelerator=True))
         session = Session(config, meter, sut, out_root=out,
                           label=f"fault-{kind}", say=lambda _: None)
         return (await session.run()).to_json()
