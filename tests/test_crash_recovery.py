@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,6 +50,14 @@ def wait_for_testing(runs: Path, timeout_s: float = 60) -> Path:
     raise AssertionError("the director never reached the testing phase")
 
 
+def wait_for_sent(sent_log: Path, enough: Callable[[list[str]], bool], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not enough([line for block in sent_blocks(sent_log) for line in block]):
+        if time.monotonic() > deadline:
+            raise AssertionError("the simulator did not send the samples the test needs")
+        time.sleep(0.05)
+
+
 def sent_blocks(sent_log: Path) -> list[list[str]]:
     """The simulator's RL replies, each the list of sample lines (with mark) it sent."""
     blocks: list[list[str]] = []
@@ -66,11 +74,13 @@ def test_sigkill_mid_testing_loses_no_polled_sample(sent_log_sim: tuple[int, Pat
     config = write_config(tmp_path, port)
     runs = tmp_path / "runs"
     director = subprocess.Popen(
-        [*CLI, "run", "--config", str(config), "--out", str(runs), "--", *workload(4)],
+        [*CLI, "run", "--config", str(config), "--out", str(runs), "--", *workload(6)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     session = wait_for_testing(runs)
-    time.sleep(1.5)
+    # Killed once the simulator has sent testing samples and enough in all for the fraction below
+    # to mean something (a fixed 1.5 s left exactly 30 on a busy machine).
+    wait_for_sent(sent_log, lambda lines: len(lines) > 30 and sum("_testing" in line for line in lines) >= 8)
     # The whole process group: the director and its workload die together, as in a crash.
     os.killpg(director.pid, signal.SIGKILL)
     director.wait(timeout=10)
