@@ -50,8 +50,7 @@ def test_remote_session_with_a_shifted_sut_clock(tmp_path: Path) -> None:
                 "--scenario",
                 "Offline",
                 "--seconds",
-                "2",
-                "--accelerator",
+                "2",  # computing, not --accelerator: `sim ptd`'s power follows the machine's CPU
             ],
             cwd=ROOT,
             env=quiet_env(POWER_DIRECTOR_AGENT_CLOCK_OFFSET_S=str(SHIFT_S)),
