@@ -32,11 +32,13 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     async def main() -> Path:
         sims = [PtdSimulator(model=constant_model(w), identity="wt310") for w in (100.0, 150.0, 40.0)]
         ports = [await sim.start_server() for sim in sims]
-        config = Config(AnalyzerConfig(port=ports[0], interval_ms=200), SessionConfig(settle_s=0.1))
+        # 400 ms over 3 s: three simulators share the session's event loop, and at 200 ms over 1.5 s
+        # one stall on a busy machine cost the merged sum its 95 % coverage (88.6 % seen)
+        config = Config(AnalyzerConfig(port=ports[0], interval_ms=400), SessionConfig(settle_s=0.1))
         meters = [PtdAnalyzer("127.0.0.1", port) for port in ports]
         try:
             session = Session(
-                config, meters[0], InProcessLoadgen(CpuBenchmark("Offline", 1.5, accelerator=True)),
+                config, meters[0], InProcessLoadgen(CpuBenchmark("Offline", 3.0, accelerator=True)),
                 out_root=out, label="two-supplies", say=lambda _: None,
                 extra_analyzers=[(meters[1], "sum"), (meters[2], "beside")],
             )
