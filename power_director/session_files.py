@@ -44,7 +44,7 @@ def rebuild_session_files(session_dir: Path, meta: SessionMeta) -> None:
     with mapped_samples(samples_path(raw, driver)) as primary:
         summed = _summed_meters(raw, meta) if spl_paths else []
         if summed:
-            primary_ns = _primary_ms(meta) * NS_PER_MS
+            primary_ns = meta.sampling_ms * NS_PER_MS
             for mark, spl in spl_paths:
                 write_merged_spl([(primary.series, primary_ns), *summed], mark, spl)
         elif spl_paths:
@@ -52,14 +52,10 @@ def rebuild_session_files(session_dir: Path, meta: SessionMeta) -> None:
         write_power_dir(session_dir, meta, primary.series)
 
 
-def _primary_ms(meta: SessionMeta) -> int:
-    return meta.interval_ms if meta.interval_ms is not None else 1000
-
-
 def _summed_meters(raw: Path, meta: SessionMeta) -> list[tuple[PowerSeries, int]]:
     """The ``sum`` analyzers' samples, each file read once, with their sampling intervals (ns)."""
     return [(read_spl(samples_path(raw, str(a.driver))),
-             (a.interval_ms if a.interval_ms is not None else _primary_ms(meta)) * NS_PER_MS)
+             (a.interval_ms if a.interval_ms is not None else meta.sampling_ms) * NS_PER_MS)
             for a in meta.analyzers if a.role == "sum"]
 
 

@@ -86,7 +86,7 @@ def power_settings(meta: SessionMeta, report: SessionReport) -> str:
         "# Power settings", "",
         "## Measurement (written by power-director from the session)", "",
         f"- Session: {meta.session_name or ''}",
-        f"- Sampling interval: {meta.interval_ms if meta.interval_ms is not None else 1000} ms",
+        f"- Sampling interval: {meta.sampling_ms} ms",
         f"- Ranging run ranges (voltage, current): {_describe_ranges(ranges.get('ranging'))}",
         f"- Testing run ranges (voltage, current): {_describe_ranges(ranges.get('testing'))}",
         f"- Result: {report.power.avg_watts if report.power else None} W average over the testing run",

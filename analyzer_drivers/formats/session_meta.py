@@ -344,6 +344,11 @@ class SessionMeta(JsonRecord):
 
     # --- reading ---------------------------------------------------------------------------
     @property
+    def sampling_ms(self) -> int:
+        """The primary's sampling interval; 1000 ms (MLPerf's) when the file does not say."""
+        return self.interval_ms if self.interval_ms is not None else 1000
+
+    @property
     def primary(self) -> AnalyzerRecord:
         """The primary (wall) analyzer, or an empty record when none was identified."""
         return self.analyzer or AnalyzerRecord()
