@@ -71,7 +71,8 @@ def _redfish(config: AnalyzerConfig) -> Analyzer:
     return RedfishAnalyzer(
         config.url, chassis=config.chassis, username=config.username, password=password,
         auth=config.auth, ca_file=config.ca_file, insecure=config.insecure,
-        timeout_s=config.reply_timeout_s, source=config.source,
+        timeout_s=config.reply_timeout_s, source=config.source, schema=config.redfish_schema,
+        sensor=config.sensor, power_control=config.power_control,
     )
 
 

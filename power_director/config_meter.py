@@ -58,7 +58,10 @@ class AnalyzerConfig:
     calibration_date: str = ""  # YYYY-MM-DD
     # redfish (a BMC): url = "https://bmc:443"; password from password_file, never the config
     url: str = ""
-    chassis: str = ""  # empty: the first chassis
+    chassis: str = ""  # empty: every chassis in turn, the first with power
+    redfish_schema: str = "auto"  # auto, environment, supplies, sensors, legacy (redfish_plan.SCHEMAS)
+    sensor: str = ""  # a chassis Power sensor's Id, where a chassis has several
+    power_control: str = "sum"  # legacy Power: every PowerControl entry summed, or one MemberId
     username: str = ""
     password_file: str = ""
     auth: str = "session"  # session, basic, or none (plain http only)
@@ -172,7 +175,7 @@ class AnalyzerConfig:
         return []
 
     def _redfish_problems(self) -> list[str]:
-        from analyzer_drivers.redfish import AUTH_METHODS, SOURCES
+        from analyzer_drivers.redfish import AUTH_METHODS, SCHEMAS, SOURCES
 
         found = []
         url_ok = re.fullmatch(r"https?://[^/\s]+/?", self.url) is not None
@@ -182,6 +185,8 @@ class AnalyzerConfig:
             found.append(f"[analyzer] auth {self.auth!r} must be one of {', '.join(AUTH_METHODS)}")
         if self.source not in SOURCES:
             found.append(f"[analyzer] source {self.source!r} must be one of {', '.join(SOURCES)}")
+        if self.redfish_schema not in SCHEMAS:
+            found.append(f"[analyzer] redfish_schema {self.redfish_schema!r} must be one of {', '.join(SCHEMAS)}")
         credentials = self.auth in AUTH_METHODS and self.auth != "none"
         if credentials and url_ok and not self.url.startswith("https://"):
             found.append("[analyzer] credentials over plain http are refused: use https, or auth = 'none'")
