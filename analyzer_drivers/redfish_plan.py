@@ -75,7 +75,7 @@ class Choice:
     energy: str = "auto"  # auto (a counter when there is one), power, energy
 
 
-def iso_duration_s(text: str) -> float | None:
+def iso_duration_s(text: object) -> float | None:
     """``PT0.25S`` → 0.25 (Redfish ``SensingInterval``: an ISO 8601 duration, days to seconds)."""
     match = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
     if match is None or not any(match.groups()):
@@ -144,8 +144,7 @@ async def sensor_term(get: Getter, excerpt: Any, holder_uri: str, key: str) -> F
 
 
 def _sensing(sensor: dict[str, Any]) -> tuple[float | None, float | None]:
-    interval = sensor.get("SensingInterval")
-    return (iso_duration_s(interval) if isinstance(interval, str) else None), number(sensor.get("Accuracy"))
+    return iso_duration_s(sensor.get("SensingInterval")), number(sensor.get("Accuracy"))
 
 
 class Finder:

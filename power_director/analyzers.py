@@ -76,6 +76,14 @@ def _redfish(config: AnalyzerConfig) -> Analyzer:
     )
 
 
+def _ipmi_dcmi(config: AnalyzerConfig) -> Analyzer:
+    from analyzer_drivers.ipmi_dcmi import IpmiDcmiAnalyzer
+
+    return IpmiDcmiAnalyzer(config.ipmi_tool, config.host, username=config.username,
+                            password=_secret(config.password_file, "password_file"),
+                            timeout_s=config.reply_timeout_s)
+
+
 def _secret(path: str, what: str) -> str:
     from pathlib import Path
 
@@ -114,6 +122,7 @@ BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "redfish": _redfish,
     "snmp": _snmp,
     "mqtt-stream": _stream,
+    "ipmi-dcmi": _ipmi_dcmi,
 }
 
 

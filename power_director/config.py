@@ -50,7 +50,8 @@ Other meters (keys of other types are left at their defaults)::
     chassis = ""            # empty: the first chassis with power; redfish_schema, sensor, power_control
 
     type = "ipmi-dcmi"      # a BMC's DCMI power reading through ipmitool or FreeIPMI's ipmi-dcmi
-    host = "10.0.0.9"       # empty: the local BMC (in-band)
+    host = "10.0.0.9"       # "local": this machine's own BMC (in-band)
+    ipmi_tool = "ipmitool"  # or "freeipmi"
     username = "power"
     password_file = "/etc/power-director/bmc-password"
 

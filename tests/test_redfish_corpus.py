@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,7 +91,8 @@ def servers() -> Iterator[dict[str, int]]:
             port = _free_port()
             command = [shutil.which("sushy-static") or "sushy-static", "-i", "127.0.0.1", "-p", str(port),
                        "-m", str(CORPUS / name)]
-            started[name] = (port, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            started[name] = (port, process)
         for port, process in started.values():
             _wait_port(port, process)
         yield {name: port for name, (port, _) in started.items()}
@@ -100,11 +102,11 @@ def servers() -> Iterator[dict[str, int]]:
             process.wait(10)
 
 
-def _meter(port: int, **options: str) -> RedfishAnalyzer:
+def _meter(port: int, **options: Any) -> RedfishAnalyzer:
     return RedfishAnalyzer(f"http://127.0.0.1:{port}", auth="none", timeout_s=5, **options)
 
 
-def _options(device: Device) -> dict[str, str]:
+def _options(device: Device) -> dict[str, Any]:
     return dict(line.replace('"', "").split(" = ") for line in device.config.splitlines())
 
 
@@ -129,13 +131,15 @@ def test_a_device_without_power_is_one_line_naming_what_was_looked_for(servers: 
         asyncio.run(_read_once(_meter(servers["dmtf-bladed"])))
     message = str(refused.value)
     assert "\n" not in message and "no chassis power" in message
-    for looked_for in ("EnvironmentMetrics PowerWatts", "PowerSubsystem", "ReadingType Power", "PowerConsumedWatts"):
+    for looked_for in ("EnvironmentMetrics PowerWatts", "PowerSubsystem", "ReadingType Power",
+                       "PowerConsumedWatts"):
         assert looked_for in message
     assert "MultiBladeEncl: " in message and "Blade1: " in message  # every chassis was tried
 
 
 def test_several_chassis_power_sensors_ask_which(servers: dict[str, int]) -> None:
-    with pytest.raises(AnalyzerError, match=r"PDU: .*2 chassis Power sensors \(ACMainPower, GroupPowerRack5Storage\): set sensor"):
+    two = r"PDU: .*2 chassis Power sensors \(ACMainPower, GroupPowerRack5Storage\): set sensor"
+    with pytest.raises(AnalyzerError, match=two):
         asyncio.run(_read_once(_meter(servers["dmtf-pdu"])))
 
 
@@ -183,3 +187,14 @@ def test_a_session_on_each_device(servers: dict[str, int], tmp_path: Path, name:
     report = json.loads(result.stdout)
     assert report["valid"] is True and report["mlperf_valid"] is False, report["problems"]
     assert report["power"]["avg_watts"] == pytest.approx(device.watts)
+
+
+def test_advise_reads_interval_in_min_as_the_schema_says(servers: dict[str, int], tmp_path: Path) -> None:
+    """iLO 5 states IntervalInMin 20: the window of its Min/Max/Average (DMTF Power schema), not of
+    PowerConsumedWatts; advise once predicted "averaging window 1200 s … up to ±100.00 %"."""
+    config = _config(tmp_path, "hpe-ilo5-gen10", servers["hpe-ilo5-gen10"])
+    result = run_cli("advise", "--config", str(config), "--watts", "221", "--seconds", "600")
+    assert result.returncode in (0, 1), result.stderr
+    assert "1200 s" not in result.stdout and "±100.00 %" not in result.stdout
+    assert "IntervalInMin 20 min is the window of the BMC's Min/Max/AverageConsumedWatts" in result.stdout
+    assert "averaging window: the meter states none" in result.stdout
