@@ -32,7 +32,8 @@ from analyzer_drivers.formats.sample import Sample
 
 TOOLS = {"ipmitool": "ipmitool", "freeipmi": "ipmi-dcmi"}
 DEBIAN_PACKAGES = {"ipmitool": "ipmitool", "freeipmi": "freeipmi-tools"}
-LOCAL_HOSTS = ("", "local")  # the BMC of this machine, in-band
+LOCAL_HOSTS = ("", "local")  # the BMC of this machine, in-band (FreeIPMI takes localhost as in-band too)
+TOOL_SLACK_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +82,13 @@ class IpmiDcmiAnalyzer(RangelessAnalyzer):
             raise AnalyzerError(f"{self.name}: {TOOLS[self.tool]} not found on PATH "
                                 f"(Debian: apt install {DEBIAN_PACKAGES[self.tool]})")
         if self.tool == "ipmitool":
-            remote = ["-I", "lanplus", "-H", self.host, "-U", self.username, "-E"]
+            # -N 1 -R n: n tries of 1 s (a dead BMC: "Unable to establish IPMI v2 / RMCP+ session")
+            remote = ["-I", "lanplus", "-H", self.host, "-U", self.username, "-E",
+                      "-N", "1", "-R", str(max(1, int(self.timeout_s // 2)))]
             return [exe, *([] if self.host in LOCAL_HOSTS else remote), "dcmi", "power", "reading"]
-        remote = [] if self.host in LOCAL_HOSTS else ["-h", self.host, "--config-file", config_file]
+        remote = ["-h", self.host, "--config-file", config_file,
+                  f"--session-timeout={max(1000, int(800 * self.timeout_s))}"]  # dead: "connection timeout"
+        remote = [] if self.host in LOCAL_HOSTS else remote
         return [exe, *remote, "--get-system-power-statistics"]
 
     async def _run(self) -> tuple[str, DcmiReading]:
@@ -97,7 +102,8 @@ class IpmiDcmiAnalyzer(RangelessAnalyzer):
                 *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 env={**os.environ, "IPMI_PASSWORD": self.password})
             try:
-                out, err = await asyncio.wait_for(process.communicate(), self.timeout_s)
+                # the tool's own timeout comes first, with its own words
+                out, err = await asyncio.wait_for(process.communicate(), self.timeout_s + TOOL_SLACK_S)
             except asyncio.TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
