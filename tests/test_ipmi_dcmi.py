@@ -31,7 +31,7 @@ WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offli
 READINGS = {
     "ipmitool-lovoo-issue18.txt": ("ipmitool", 215.0, 1131466.0),
     "ipmitool-rabe-zabbix-issue101.txt": ("ipmitool", 197.0, 123893.0),
-    "ipmitool-windows-ha-addons-issue38.txt": ("ipmitool", 186.0, 898033.0),  # timestamp and period on one line
+    "ipmitool-windows-ha-addons-issue38.txt": ("ipmitool", 186.0, 898033.0),  # time, period: one line
     "ipmitool-openbmc-witherspoon-issue3257.txt": ("ipmitool", None, 0.0),  # 319 W, but "deactivated"
     "freeipmi-chameleon-blog.txt": ("freeipmi", 226.0, 1.0),  # 1000 milliseconds
     "freeipmi-ceems-ipmi-test.txt": ("freeipmi", 332.0, 2685198.0),
@@ -72,8 +72,8 @@ def _replay_bin(tmp_path: Path, tool: str, fixture: str) -> dict[str, str]:
 def _run(tmp_path: Path, env: dict[str, str], analyzer: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "ipmi.toml"
     config.write_text(f"[analyzer]\n{analyzer}\ninterval_ms = 250\n[session]\nsettle_s = 0.2\n")
-    return subprocess.run([*CLI, "run", "--config", str(config), "--out", str(tmp_path / "runs"), "--json", "--",
-                           *WORKLOAD], capture_output=True, text=True, timeout=300, env=env)
+    command = [*CLI, "run", "--config", str(config), "--out", str(tmp_path / "runs"), "--json", "--", *WORKLOAD]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 
 
 SESSIONS = [f for f, (_, watts, _) in READINGS.items() if watts is not None]
