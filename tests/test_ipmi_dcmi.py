@@ -72,7 +72,8 @@ def _replay_bin(tmp_path: Path, tool: str, fixture: str) -> dict[str, str]:
 def _run(tmp_path: Path, env: dict[str, str], analyzer: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "ipmi.toml"
     config.write_text(f"[analyzer]\n{analyzer}\ninterval_ms = 250\n[session]\nsettle_s = 0.2\n")
-    command = [*CLI, "run", "--config", str(config), "--out", str(tmp_path / "runs"), "--json", "--", *WORKLOAD]
+    out = tmp_path / "runs"
+    command = [*CLI, "run", "--config", str(config), "--out", str(out), "--json", "--", *WORKLOAD]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
 
 
