@@ -21,14 +21,14 @@ import numpy as np
 import pytest
 
 from analyzer_drivers.formats.session_meta import AnalyzerRecord
-from analyzer_drivers.redfish import RedfishAnalyzer
+from analyzer_drivers.meters.redfish import RedfishAnalyzer
 from analyzer_drivers.sim.models import WaveModel
 from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.calibration import load_calibration
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import Session
+from power_director.config.calibration import load_calibration
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.session import Session
 from reports.crossval import apply_calibration, cross_validate, meter_grade
 from tests.conftest import run_cli
 

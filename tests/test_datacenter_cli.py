@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from power_director.config import ConfigError, config_from_dict
+from power_director.config.loader import ConfigError, config_from_dict
 from reports.advice import advise, facts_for
 from tests.conftest import CLI, run_cli
 

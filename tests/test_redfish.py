@@ -23,14 +23,20 @@ from typing import Any
 import pytest
 
 from analyzer_drivers.base import AnalyzerError
-from analyzer_drivers.redfish import NewReadings, Reading, RedfishAnalyzer, iso_duration_s, reading_time_ns
+from analyzer_drivers.meters.redfish import (
+    NewReadings,
+    Reading,
+    RedfishAnalyzer,
+    iso_duration_s,
+    reading_time_ns,
+)
 from analyzer_drivers.sim.faults import Fault
 from analyzer_drivers.sim.models import WaveModel
 from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator, write_static_mockup
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import Session
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.session import Session
 from reports.spl import read_spl
 
 pytestmark = pytest.mark.skipif(shutil.which("sushy-static") is None, reason="sushy-tools not installed")

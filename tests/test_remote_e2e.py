@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from reports.report_model import SessionReport
+from reports.model.report import SessionReport
 from reports.spl import read_spl
 from tests.remote_util import CLI, ROOT, TOKEN, director_processes, quiet_env
 
