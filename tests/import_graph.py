@@ -152,7 +152,8 @@ def package_folders(root: Path = ROOT) -> list[str]:
 
 def main() -> int:
     graph = module_graph()
-    short = {f: f.replace("analyzer_drivers", "drivers").replace("power_director", "director") for f in FLOORS}
+    short = {f: f.replace("analyzer_drivers", "drivers").replace("power_director", "director")
+             for f in FLOORS}
     for floor in reversed(FLOORS):
         count = sum(floor_of(m) == floor for m in graph)
         arrows = ", ".join(f"{short[t]} ({n})" for t, n in sorted(floor_graph(graph)[floor].items(),
