@@ -50,8 +50,6 @@ def start_sim(*args: str) -> Iterator[subprocess.Popen[str]]:
 
 @pytest.fixture
 def redfish_sim() -> Iterator[int]:
-    if shutil.which("sushy-static") is None:
-        pytest.skip("sushy-tools not installed")
     port = _free_port()
     yield from (port for _ in start_sim("redfish", "--port", str(port), "--update-s", "0.5",
                                                    "--dynamic-watts", "0"))

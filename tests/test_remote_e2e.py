@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 from reports.model.report import SessionReport
@@ -44,7 +45,7 @@ def test_remote_session_with_a_shifted_sut_clock(tmp_path: Path) -> None:
                 "--out",
                 str(agent_out),
                 "--",
-                "python",
+                sys.executable,
                 "-m",
                 "loadgen_bridge.cpu_sut",
                 "--scenario",
