@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer_drivers.ipmi_dcmi import parse_dcmi
+from analyzer_drivers.meters.ipmi_dcmi import parse_dcmi
 from tests.conftest import CLI
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ipmi_dcmi"

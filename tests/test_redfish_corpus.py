@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from analyzer_drivers.base import AnalyzerError
-from analyzer_drivers.redfish import RedfishAnalyzer
+from analyzer_drivers.meters.redfish import RedfishAnalyzer
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("sushy-static") is None, reason="sushy-tools not installed")

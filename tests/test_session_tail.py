@@ -13,8 +13,8 @@ from analyzer_drivers.sim.model_meter import ModelMeter
 from analyzer_drivers.sim.models import constant_model
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import TAIL_TIMEOUT_INTERVALS, Session
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.session import TAIL_TIMEOUT_INTERVALS, Session
 
 SPEAKS_S = 0.3  # the meter falls silent this long after each start, long before the workload ends
 
