@@ -32,7 +32,7 @@ from analyzer_drivers.meters.redfish import (
 )
 from analyzer_drivers.sim.faults import Fault
 from analyzer_drivers.sim.models import WaveModel
-from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator, write_static_mockup
+from analyzer_drivers.sim.redfish import SCHEMAS, BmcModel, RedfishSimulator, write_static_mockup
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
@@ -237,6 +237,51 @@ def _wait_port(port: int) -> None:
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"nothing listens on {port}")
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "redfish" / "dmtf-rackmount1"
+SIM_RESOURCES = ("", "Chassis", "Chassis/1U", "Chassis/1U/Power", "Chassis/1U/EnvironmentMetrics",
+                 "Chassis/1U/Sensors", "Chassis/1U/Sensors/TotalPower", "Chassis/1U/Sensors/TotalEnergy")
+#: what the emulator adds that DMTF's public-rackmount1 (Redfish-Publications 26c9496) leaves out:
+#: the energy excerpt (EnvironmentMetrics schema v1_3 allows it) and a ReadingTime on its sensors
+SIM_ONLY = {"Chassis/1U/EnvironmentMetrics": {"EnergykWh"}, "Chassis/1U/Sensors/TotalEnergy": {"ReadingTime"},
+            "Chassis/1U/Sensors/TotalPower": {"ReadingTime"}}
+
+
+def _shape(body: Any, prefix: str = "") -> dict[str, type]:
+    """Every key path of a JSON document with its value's JSON type (numbers as one type)."""
+    if isinstance(body, dict):
+        return {k: v for key, value in body.items() for k, v in _shape(value, f"{prefix}.{key}").items()}
+    if isinstance(body, list):
+        return {k: v for i, value in enumerate(body[:1]) for k, v in _shape(value, f"{prefix}[{i}]").items()}
+    return {prefix: float if isinstance(body, (int, float)) and not isinstance(body, bool) else type(body)}
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_the_emulator_is_shaped_as_dmtfs_mockup(tmp_path: Path, schema: str) -> None:
+    """The simulator is checked against the real mockup: what it writes has the keys and JSON types
+    of DMTF's public-rackmount1, and the driver reads both the same way."""
+    sim = RedfishSimulator(tmp_path / "m", schema=schema, update_s=0.5)
+    port = sim.start()
+    try:
+        for rel in SIM_RESOURCES:
+            ours = tmp_path / "m" / rel / "index.json"
+            if not ours.exists():
+                continue
+            emulated, real = (_shape(json.loads((d / rel / "index.json").read_text()))
+                              for d in (tmp_path / "m", FIXTURE))
+            extra = {k for k in emulated if k not in real and k.split(".")[1] not in SIM_ONLY.get(rel, set())}
+            assert not extra, (rel, extra)
+            assert {k: t for k, t in emulated.items() if k in real and t is not type(None)} == {
+                k: real[k] for k in emulated if k in real and emulated[k] is not type(None)}, rel
+
+        async def plan(port: int) -> str:
+            async with RedfishAnalyzer(f"http://127.0.0.1:{port}", auth="none", source="power") as meter:
+                return (await meter.identify()).extra["schema"]
+
+        assert asyncio.run(plan(port)) == schema
+    finally:
+        sim.close()
 
 
 def test_static_mockup_is_valid_json(tmp_path: Path) -> None:
