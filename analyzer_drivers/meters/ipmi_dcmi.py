@@ -27,7 +27,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedSampler, RangelessAnalyzer
+from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedAnalyzer, PacedSampler
 from analyzer_drivers.formats.sample import Sample
 
 TOOLS = {"ipmitool": "ipmitool", "freeipmi": "ipmi-dcmi"}
@@ -61,7 +61,7 @@ def parse_dcmi(tool: str, text: str) -> DcmiReading:
                        float(seconds.group(1)) * to_s if seconds else None)
 
 
-class IpmiDcmiAnalyzer(RangelessAnalyzer):
+class IpmiDcmiAnalyzer(PacedAnalyzer):
     """The DCMI power reading of a BMC, one run of the tool per poll; every poll is a sample."""
 
     reads_volts_amps = False
@@ -144,16 +144,6 @@ class IpmiDcmiAnalyzer(RangelessAnalyzer):
 
         self._sampling.start(interval_ms, next_sample)
 
-    async def poll(self) -> list[Sample]:
-        return self._sampling.drain()
-
-    async def stop(self) -> None:
-        await self._sampling.stop()
-
     async def reconnect(self) -> None:
         await self.stop()
         await self.connect()
-
-    async def resume(self, mark: str, interval_ms: int) -> bool:
-        await self.start(mark, interval_ms)
-        return False

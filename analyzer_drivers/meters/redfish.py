@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedSampler, RangelessAnalyzer
+from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedAnalyzer, PacedSampler
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.meters.redfish_plan import SCHEMAS, Choice, Plan, find_plan, iso_duration_s, number
 
@@ -78,7 +78,7 @@ class Reading:
     energy_j: float | None = None
 
 
-class RedfishAnalyzer(RangelessAnalyzer):
+class RedfishAnalyzer(PacedAnalyzer):
     """Chassis power of a BMC, polled every interval; every poll is a sample."""
 
     reads_volts_amps = False
@@ -228,21 +228,10 @@ class RedfishAnalyzer(RangelessAnalyzer):
 
         self._sampling.start(interval_ms, next_sample)
 
-    async def poll(self) -> list[Sample]:
-        return self._sampling.drain()
-
-    async def stop(self) -> None:
-        await self._sampling.stop()
-
     async def reconnect(self) -> None:
         await self.stop()
         await self._close_http()
         await self.connect()
-
-    async def resume(self, mark: str, interval_ms: int) -> bool:
-        """The BMC kept measuring; only readings it made while we were away are missed."""
-        await self.start(mark, interval_ms)
-        return False
 
 
 class NewReadings:
