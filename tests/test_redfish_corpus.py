@@ -198,3 +198,20 @@ def test_advise_reads_interval_in_min_as_the_schema_says(servers: dict[str, int]
     assert "1200 s" not in result.stdout and "±100.00 %" not in result.stdout
     assert "IntervalInMin 20 min is the window of the BMC's Min/Max/AverageConsumedWatts" in result.stdout
     assert "averaging window: the meter states none" in result.stdout
+
+
+def test_bad_input_from_the_command_line_is_one_line(servers: dict[str, int], tmp_path: Path) -> None:
+    """A dead BMC (nothing listens) and a chassis that does not exist, through ``power-director run``.
+    (A wrong password: tests/test_redfish.py, against sushy-tools' sushy-emulator.)"""
+    cases = {
+        f'url = "http://127.0.0.1:{_free_port()}"': "Cannot connect to host 127.0.0.1",
+        f'url = "http://127.0.0.1:{servers["dmtf-telemetry"]}"\nchassis = "9"':
+            "no chassis '9'; the BMC has 1, Tray_1, Tray_2, Tray_3",
+    }
+    for index, (analyzer, said) in enumerate(cases.items()):
+        config = tmp_path / f"bad{index}.toml"
+        config.write_text(f'[analyzer]\ntype = "redfish"\n{analyzer}\nauth = "none"\nreply_timeout_s = 2.0\n')
+        result = run_cli("run", "--config", str(config), "--out", str(tmp_path / "runs"), "--", *WORKLOAD)
+        assert result.returncode == 2, result.stdout + result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert said in line, line
