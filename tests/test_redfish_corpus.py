@@ -25,6 +25,7 @@ import pytest
 
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.meters.redfish import RedfishAnalyzer
+from analyzer_drivers.meters.redfish_plan import chosen_controls
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("sushy-static") is None, reason="sushy-tools not installed")
@@ -215,3 +216,18 @@ def test_bad_input_from_the_command_line_is_one_line(servers: dict[str, int], tm
         assert result.returncode == 2, result.stdout + result.stderr
         (line,) = result.stderr.strip().splitlines()
         assert said in line, line
+
+
+def test_power_control_entries_for_parts_are_not_added_to_the_chassis() -> None:
+    """DMTF public-telemetry's chassis entry (PhysicalContext Chassis, 8000 W) beside a copy of it
+    for a part (a CPU sub-system, the shape a Lenovo SR650 lists; no capture of that is at hand,
+    so this second entry is ours): ``auto`` takes the chassis entry, ``sum`` adds both."""
+    power = json.loads((CORPUS / "dmtf-telemetry" / "Chassis" / "1" / "Power" / "index.json").read_text())
+    chassis_entry = power["PowerControl"][0]
+    part = {**chassis_entry, "MemberId": "1", "PhysicalContext": "CPU", "PowerConsumedWatts": 300}
+    entries = list(enumerate([chassis_entry, part]))
+    assert [i for i, _ in chosen_controls(entries, "auto")] == [0]
+    assert [i for i, _ in chosen_controls(entries, "sum")] == [0, 1]
+    assert [i for i, _ in chosen_controls(entries, "1")] == [1]
+    no_context = [(i, {k: v for k, v in c.items() if k != "PhysicalContext"}) for i, c in entries]
+    assert [i for i, _ in chosen_controls(no_context, "auto")] == [0, 1]  # none says: every entry

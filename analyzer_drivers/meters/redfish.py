@@ -97,7 +97,7 @@ class RedfishAnalyzer(PacedAnalyzer):
         source: str = "auto",
         schema: str = "auto",
         sensor: str = "",
-        power_control: str = "sum",
+        power_control: str = "auto",
     ) -> None:
         if aiohttp is None:
             raise AnalyzerError("the redfish driver needs pip install 'power-director[datacenter]'")
@@ -106,7 +106,7 @@ class RedfishAnalyzer(PacedAnalyzer):
         self.base_url = base_url.rstrip("/")
         self.username, self.password, self.auth = username, password, auth
         self.ca_file, self.insecure, self.timeout_s = ca_file, insecure, timeout_s
-        self.choice = Choice(schema, chassis, sensor, power_control or "sum", source)
+        self.choice = Choice(schema, chassis, sensor, power_control or "auto", source)
         host = re.sub(r"^https?://", "", self.base_url).replace(":", "-")
         self.name = f"redfish-{host}"
         self.plan: Plan | None = None

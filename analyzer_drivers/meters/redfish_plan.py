@@ -10,8 +10,9 @@ cites the DMTF schema text for each; Redfish-Publications commit 26c949654e3e510
   ``InputPowerWatts`` (PowerSupplyMetrics: "the input power, in watt units"), summed;
 - ``sensors``: the chassis ``Sensors`` with ``ReadingType`` ``Power`` (``EnergykWh`` for energy)
   and ``PhysicalContext`` ``Chassis``; several are ambiguous: ``sensor = "<Id>"`` picks one;
-- ``legacy``: ``Power`` ``PowerControl[*].PowerConsumedWatts``, every entry summed, or the
-  one whose ``MemberId`` is ``power_control``. ``PowerMetrics.IntervalInMin`` is kept apart:
+- ``legacy``: ``Power`` ``PowerControl[*].PowerConsumedWatts``: the entries whose
+  ``PhysicalContext`` is ``Chassis`` (else all) summed, every entry (``power_control = "sum"``),
+  or the one whose ``MemberId`` is ``power_control``. ``PowerMetrics.IntervalInMin`` is kept apart:
   per DMTF's Power schema it is the window of ``Min``/``Max``/``AverageConsumedWatts``
   ("the average power level over the last IntervalInMin minutes"), not of
   ``PowerConsumedWatts`` ("the actual power that the chassis consumes").
@@ -38,6 +39,7 @@ LOOKED_FOR = {
 
 _NUM = r"(\d+(?:\.\d+)?)"
 _DURATION = re.compile(rf"P(?:{_NUM}D)?(?:T(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?")
+CONTROL_RULES = ("auto", "sum")
 Getter = Callable[[str], Awaitable[dict[str, Any] | None]]  # None: 404, not there
 
 
@@ -71,7 +73,7 @@ class Choice:
     schema: str = "auto"
     chassis: str = ""
     sensor: str = ""
-    power_control: str = "sum"
+    power_control: str = "auto"  # auto, sum, or a MemberId (CONTROL_RULES)
     energy: str = "auto"  # auto (a counter when there is one), power, energy
 
 
@@ -241,10 +243,10 @@ class Finder:
         controls = (power or {}).get("PowerControl")
         entries = [(i, c) for i, c in enumerate(controls if isinstance(controls, list) else [])
                    if isinstance(c, dict) and "PowerConsumedWatts" in c]
-        if self.choice.power_control != "sum":
-            entries = [(i, c) for i, c in entries if str(c.get("MemberId")) == self.choice.power_control]
+        entries = chosen_controls(entries, self.choice.power_control)
         if uri is None or not entries:
-            chosen = "" if self.choice.power_control == "sum" else f" MemberId {self.choice.power_control!r}"
+            rule = self.choice.power_control
+            chosen = "" if rule in CONTROL_RULES else f" MemberId {rule!r}"
             self.why.append("no Power" if uri is None else f"no PowerControl{chosen} with PowerConsumedWatts")
             return None
         if self.choice.energy == "energy":
@@ -255,6 +257,22 @@ class Finder:
         terms = tuple(Term(uri, ("PowerControl", i, "PowerConsumedWatts")) for i, _ in entries)
         named = " + ".join(f"PowerControl[{i}].PowerConsumedWatts" for i, _ in entries)
         return Plan("legacy", self.uri, terms, stats_interval_min=minutes, described=f"{uri} {named}")
+
+
+Controls = list[tuple[int, dict[str, Any]]]
+
+
+def chosen_controls(entries: Controls, rule: str) -> Controls:
+    """``auto``: the entries whose ``PhysicalContext`` is ``Chassis`` when there are any (an
+    entry for a part, such as Lenovo XCC's CPU and memory sub-systems beside its "Server Power
+    Control", is inside the chassis figure), else every entry; ``sum``: every entry; else the
+    entry of that ``MemberId``."""
+    if rule == "sum":
+        return entries
+    if rule == "auto":
+        chassis = [(i, c) for i, c in entries if c.get("PhysicalContext") == "Chassis"]
+        return chassis or entries
+    return [(i, c) for i, c in entries if str(c.get("MemberId")) == rule]
 
 
 async def find_plan(get: Getter, choice: Choice, name: str) -> tuple[Plan, dict[str, Any]]:

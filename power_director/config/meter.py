@@ -62,7 +62,7 @@ class AnalyzerConfig:
     chassis: str = ""  # empty: every chassis in turn, the first with power
     redfish_schema: str = "auto"  # auto, environment, supplies, sensors, legacy (redfish_plan.SCHEMAS)
     sensor: str = ""  # a chassis Power sensor's Id, where a chassis has several
-    power_control: str = "sum"  # legacy Power: every PowerControl entry summed, or one MemberId
+    power_control: str = "auto"  # legacy Power: PhysicalContext Chassis entries (else all), "sum", a MemberId
     username: str = ""
     password_file: str = ""
     auth: str = "session"  # session, basic, or none (plain http only)
