@@ -188,6 +188,12 @@ def test_a_session_on_each_device(servers: dict[str, int], tmp_path: Path, name:
     report = json.loads(result.stdout)
     assert report["valid"] is True and report["mlperf_valid"] is False, report["problems"]
     assert report["power"]["avg_watts"] == pytest.approx(device.watts)
+    (session_json,) = (tmp_path / "runs").glob("*/session.json")
+    extra = json.loads(session_json.read_text())["analyzer"]["extra"]  # the evidence kept with the session
+    assert extra["schema"] == device.schema
+    sensor = CORPUS / name / extra["power_uri"].removeprefix("/redfish/v1/") / "index.json"
+    stamped = device.schema != "legacy" and "ReadingTime" in json.loads(sensor.read_text())
+    assert extra["reading_time"].startswith("unknown") != stamped  # the BMC's update time unknown: said so
 
 
 def test_advise_reads_interval_in_min_as_the_schema_says(servers: dict[str, int], tmp_path: Path) -> None:

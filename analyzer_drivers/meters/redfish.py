@@ -184,11 +184,12 @@ class RedfishAnalyzer(PacedAnalyzer):
     async def identify(self) -> AnalyzerInfo:
         assert self.plan is not None
         plan, chassis = self.plan, self._chassis_info
-        timed = all(t.timed for t in plan.power) and len(plan.power) == 1
+        energy_timed = plan.energy is not None and plan.energy.timed
+        timed = (len(plan.power) == 1 and plan.power[0].timed) or energy_timed
         extra = {"schema": plan.schema, "chassis": plan.chassis_uri, "power_uri": plan.power[0].uri,
                  "reads": plan.described, "energy_uri": plan.energy.uri if plan.energy else "",
-                 "reading_time": "the BMC's ReadingTime" if timed or plan.energy else
-                 "unknown: the BMC gives none, each poll is stamped when read"}
+                 "reading_time": "the BMC's ReadingTime marks its updates; each poll is stamped when read"
+                 if timed else "unknown: the BMC gives none, each poll is stamped when read"}
         if plan.accuracy_pct is not None:
             extra["accuracy_pct"] = f"{plan.accuracy_pct:g}"
         if plan.stats_interval_min is not None:

@@ -49,7 +49,7 @@ class Term:
 
     uri: str
     path: tuple[str | int, ...] = ("Reading",)
-    timed: bool = False  # a Sensor: its ReadingTime says when the BMC read it
+    timed: bool = False  # a Sensor with a ReadingTime: when the BMC read it
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +139,7 @@ async def sensor_term(get: Getter, excerpt: Any, holder_uri: str, key: str) -> F
     if isinstance(source, str):
         sensor = await get(source)
         if sensor is not None and "Reading" in sensor:
-            return Term(source, ("Reading",), timed=True), sensor
+            return Term(source, ("Reading",), timed="ReadingTime" in sensor), sensor
     if "Reading" in excerpt:
         return Term(holder_uri, (key, "Reading")), {}
     return None
@@ -232,9 +232,12 @@ class Finder:
             self.why.append(f"no {wanted}" if not power else
                             f"{len(power)} chassis Power sensors ({names}): set sensor = '<Id>'")
             return None
-        counter = (Term(energy[0][0], timed=True), energy[0][1]) if len(energy) == 1 else None
+        counter = None
+        if len(energy) == 1:
+            counter = (Term(energy[0][0], timed="ReadingTime" in energy[0][1]), energy[0][1])
         interval_s, accuracy = _sensing(power[0][1])
-        return Plan("sensors", self.uri, (Term(power[0][0], timed=True),), await self._energy(counter),
+        term = Term(power[0][0], timed="ReadingTime" in power[0][1])
+        return Plan("sensors", self.uri, (term,), await self._energy(counter),
                     interval_s, accuracy, described=f"{power[0][0]} Reading")
 
     async def legacy(self) -> Plan | None:
