@@ -229,9 +229,12 @@ class SnmpPduAnalyzer(RangelessAnalyzer):
     async def _refuse_unnamed_sensors(self) -> None:
         """ENTITY-SENSOR agents mix supply, consumer and optical-port watts sensors, so which to
         sum is the user's choice: list the watts(6) sensors there are."""
-        watts = [oid.rsplit(".", 1)[1] for oid, kind in await self.walk(f"{ENTITY}.1") if kind == ENTITY_WATTS]
+        types = await self.walk(f"{ENTITY}.1")
+        watts = [oid.rsplit(".", 1)[1] for oid, kind in types if kind == ENTITY_WATTS]
         if not watts:
-            raise AnalyzerError(f"{self.name}: the agent has no watts(6) sensor (entPhySensorType {ENTITY}.1.*)")
+            raise AnalyzerError(
+                f"{self.name}: the agent has no watts(6) sensor (entPhySensorType {ENTITY}.1.*)"
+            )
         listed = ", ".join(watts[:8]) + (f" … ({len(watts)} in all)" if len(watts) > 8 else "")
         raise AnalyzerError(f"{self.name}: name the ENTITY-SENSOR sensors to sum in outlets; "
                             f"watts(6) sensors here: {listed}")
