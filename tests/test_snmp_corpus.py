@@ -3,7 +3,7 @@ served by Debian's snmpsimd: one agent per module serves every recording under i
 community (v2c) and context (v3), beside the PDU simulator's own data (community ``pdu``).
 
 Each device's expected watts are worked out here by hand from the recording and the MIB (OID, raw
-value, units, decimal digits; the MIB texts are cited in analyzer_drivers/snmp_mibs.py), not by the
+value, units, decimal digits; the MIB texts are cited in analyzer_drivers/meters/snmp_mibs.py), not by the
 driver. A session on each ends valid (not MLPerf-valid) with that value as its headline; a device
 whose recording holds no power object is refused in one line naming what was looked for.
 """
@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.meters.snmp import PduReadings, SnmpCredentials, SnmpPduAnalyzer
 from analyzer_drivers.sim.snmp_pdu import SIM_FAMILIES, Outlet, PduData, SnmpPduSimulator
-from analyzer_drivers.snmp import PduReadings, SnmpCredentials, SnmpPduAnalyzer
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.skipif(shutil.which("snmpsimd") is None, reason="snmpsim (Debian) not installed")
@@ -43,7 +43,7 @@ class Device:
 
     @property
     def idle(self) -> bool:
-        """A 0 W reading: MLCommons averages watts > 0 only (reports/rules.py), so such a session has
+        """A 0 W reading: MLCommons averages watts > 0 only (reports/mlperf/rules.py), so such a session has
         no valid sample and is INVALID, saying so (exit 1), though every reading was right."""
         return self.watts == 0.0
 

@@ -1,5 +1,5 @@
 """An emulated rack PDU: Debian's ``snmpsimd`` (snmpsim 0.4.5) serving ``.snmprec`` data shaped
-like each family's MIB (the OIDs in ``analyzer_drivers.snmp_mibs``), with the SNMP types real agents
+like each family's MIB (the OIDs in ``analyzer_drivers.meters.snmp_mibs``), with the SNMP types real agents
 answer (``tests/test_snmp_corpus.py`` checks each served column's type against the recordings of
 real devices under ``tests/fixtures/snmprec/``): the outlets, and the whole-PDU table a real agent
 also has (Raritan inlet 1, APC rPDU2DeviceStatusPower in hundredths of kW, Sentry4 input cord), whose
@@ -33,10 +33,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyzer_drivers.meters.snmp_mibs import ENTITY as _ENTITY
+from analyzer_drivers.meters.snmp_mibs import RARITAN as _RARITAN
+from analyzer_drivers.meters.snmp_mibs import Source, outlet_source, source
 from analyzer_drivers.sim.faults import Fault, check_supported
-from analyzer_drivers.snmp_mibs import ENTITY as _ENTITY
-from analyzer_drivers.snmp_mibs import RARITAN as _RARITAN
-from analyzer_drivers.snmp_mibs import Source, outlet_source, source
 
 DATA_NAME = "pdu"
 REFUSED = {
