@@ -271,6 +271,21 @@ def test_the_simulator_serves_the_types_real_agents_answer(tmp_path: Path, famil
     assert {c: pair for c, pair in compared.items() if not pair[0] <= pair[1]} == {}
 
 
+@pytest.mark.parametrize(("family", "index"), [("entity", "1001"), ("raritan", "1.2")])
+def test_a_sensor_marked_unavailable_is_an_error_reading_not_zero_watts(family: str, index: str) -> None:
+    """Served as the Arista recording has it (etingof-arista-7150s: entPhySensorValue 0 with
+    entPhySensorOperStatus unavailable(2)); Raritan: IsAvailable false(2), State unavailable(-1)."""
+    sim = SnmpPduSimulator(PduData(family, [Outlet(index, 100.0, 0.0, available=False)]))
+    port = sim.start()
+    try:
+        meter = SnmpPduAnalyzer("127.0.0.1", port, family=family, outlets=[index],
+                                credentials=SnmpCredentials(community="pdu"))
+        watts, _ = _read_once(meter)
+        assert watts == -1.0  # the error reading: the report drops it and counts it, never 0 W
+    finally:
+        sim.close()
+
+
 @pytest.mark.parametrize(("family", "source"), [("raritan", "inlet"), ("apc", "device"), ("sentry4", "cord")])
 def test_the_simulator_answers_auto_like_a_real_agent(family: str, source: str) -> None:
     """Like the recordings, the simulator has a whole-PDU table beside its outlets, and auto reads it:

@@ -19,11 +19,13 @@ Sources of these facts (the MIB texts; see docs/datacenter-snmp.md for the recor
   .1718.3.2.2.1.12.<tower>.<infeed> "Watts … A negative value indicates that the active power
   consumption was not available", infeedEnergy {infeedEntry 16} "tenth Kilowatt-Hours".
 - Raritan PDU2-MIB (librenms mibs/raritan/PDU2-MIB @09eac1f151609e9189e70a79cdc6927fe1a22878 and NUT
-  drivers/raritan-px2-mib.c @73efe9cacde0d0650fc3f0a364840308ce677c85): measurementsInletSensorTable
-  .13742.6.5.2.3.1 and measurementsOutletSensorTable .6.5.4.3.1, INDEX {pduId, inlet|outlet, sensorType},
-  columns IsAvailable 2 (TruthValue), State 3 (SensorStateEnumeration, unavailable = -1), Value 4,
-  TimeStamp 5 (s since 1970, UTC); sensorType activePower 5 (W), activeEnergy 8 (Wh); each value
-  "should be scaled by inletSensorDecimalDigits" .6.3.3.4.1.7 (outlets .6.3.5.4.1.7).
+  drivers/raritan-px2-mib.c @73efe9cacde0d0650fc3f0a364840308ce677c85): inletSensorMeasurementsEntry
+  {pduId, inletId, sensorType} under measurementsInlet 3 = .13742.6.5.2.3.1, outlets .6.5.4.3.1:
+  measurementsInletSensorIsAvailable 2 (TruthValue, "Is the sensor available?"), …State 3
+  (SensorStateEnumeration, unavailable = -1), …Value 4 ("should be scaled by inletSensorDecimalDigits"
+  .6.3.3.4.1.7; outlets .6.3.5.4.1.7), …TimeStamp 5 ("The timestamp.", Unsigned32: compared for
+  change only); sensorType activePower 5 (W), activeEnergy 8 (Wh). Not read: the unit-level table
+  (measurementsUnit 3) of multi-inlet PDUs, which no recording here has.
 - ENTITY-SENSOR-MIB (RFC 3433; netdisco-mibs rfc/ENTITY-SENSOR-MIB.txt): entPhySensorValue .99.1.1.1.4
   with entPhySensorType .1 = watts(6), entPhySensorScale .2 (units(9), 10^3 per step),
   entPhySensorPrecision .3 (decimal places), entPhySensorOperStatus .5: "ok(1) indicates that the agent

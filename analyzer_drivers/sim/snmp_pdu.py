@@ -65,6 +65,7 @@ class Outlet:
     index: str
     idle_watts: float = 120.0
     amplitude_watts: float = 30.0
+    available: bool = True  # False: value 0 with the sensor marked unavailable, as real agents do
 
 
 @dataclass
@@ -126,6 +127,8 @@ class PduData:
                 f"scale={outlet.amplitude_watts * unit:g},offset={outlet.idle_watts * unit:g},"
                 "min=0,max=1000000"
             )
+            if not outlet.available:
+                wave = f"{tag}|0"
             records.append((power_oid, f"{tag}|{frozen[power_oid]}" if frozen else wave))
         if energy_oid:
             digits = ENERGY_DIGITS if self.family == "raritan" else 0
@@ -140,11 +143,13 @@ class PduData:
             records += [
                 (f"{_RARITAN}.3.5.4.1.7.{outlet.index}.5", "66|0"),
                 (f"{_RARITAN}.3.5.4.1.7.{outlet.index}.8", f"66|{ENERGY_DIGITS}"),
-                (f"{_RARITAN}.5.4.3.1.2.{outlet.index}.5", "2|1"),  # IsAvailable true(1)
-                (f"{_RARITAN}.5.4.3.1.3.{outlet.index}.5", "2|4"),  # State normal(4)
+                # IsAvailable true(1) / false(2), State normal(4) / unavailable(-1)
+                (f"{_RARITAN}.5.4.3.1.2.{outlet.index}.5", "2|1" if outlet.available else "2|2"),
+                (f"{_RARITAN}.5.4.3.1.3.{outlet.index}.5", "2|4" if outlet.available else "2|-1"),
             ]
         if self.family == "entity":
-            columns = ((1, 6), (2, 9), (3, 1), (5, 1))  # watts, units, precision 1, ok
+            status = 1 if outlet.available else 2  # entPhySensorOperStatus ok(1) / unavailable(2)
+            columns = ((1, 6), (2, 9), (3, 1), (5, status))  # watts, units, precision 1
             records += [(f"{_ENTITY}.{k}.{outlet.index}", f"2|{v}") for k, v in columns]
         return records
 
