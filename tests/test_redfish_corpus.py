@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -27,8 +26,6 @@ from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.meters.redfish import RedfishAnalyzer
 from analyzer_drivers.meters.redfish_plan import chosen_controls
 from tests.conftest import run_cli
-
-pytestmark = pytest.mark.skipif(shutil.which("sushy-static") is None, reason="sushy-tools not installed")
 
 CORPUS = Path(__file__).parent / "fixtures" / "redfish"
 WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "1",
@@ -90,7 +87,7 @@ def servers() -> Iterator[dict[str, int]]:
     try:
         for name in DEVICES:
             port = _free_port()
-            command = [shutil.which("sushy-static") or "sushy-static", "-i", "127.0.0.1", "-p", str(port),
+            command = [sys.executable, "-m", "sushy_tools.static.main", "-i", "127.0.0.1", "-p", str(port),
                        "-m", str(CORPUS / name)]
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             started[name] = (port, process)
