@@ -22,7 +22,7 @@ from power_director.cli_help import positive_int
 from power_director.cli_interrupt import SessionTracker
 from power_director.config import ConfigError, load_config
 from power_director.measure import MeasuredSession, MeasurePlan, measure_sessions, sim_meter
-from reports.ab_test import AbTest, run_values, welch_test, write_ab_html
+from reports.ab_test import AbTest, default_metric, run_values, welch_test, write_ab_html
 from reports.headline import headline
 
 DEFAULT_OUT = Path("power-runs")
@@ -110,18 +110,11 @@ async def run_measure(args: argparse.Namespace, tracker: SessionTracker) -> int:
 
 def _ab(sessions: Sequence[MeasuredSession], resolve_pct: float, out_root: Path) -> tuple[AbTest, Path]:
     """The A/B test on energy per unit of work where both sides count work, else energy per run."""
-    reports = [s.report for s in sessions]
-    per_unit = all(r.measure and all(run.get("energy_per_unit_j") is not None for run in r.measure.runs)
-                   for r in reports)
-    metric = "energy_per_unit_j" if per_unit else "energy_j"
-    unit = "J"
-    if per_unit:
-        first = reports[0].measure.runs[0] if reports[0].measure else {}
-        unit = f"J/{first.get('unit')}"
+    metric, unit = default_metric([s.report for s in sessions])
     values = {side: [v for s in sessions if s.side == side for v in run_values(s.report, metric)]
               for side in ("A", "B")}
     test = welch_test(values["A"], values["B"], metric, unit, resolve_pct)
-    path = out_root / f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{sessions[0].report.label or 'measure'}_ab.html"
+    path = out_root / f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{(sessions[0].report.label or "measure").removesuffix("-A")}_ab.html"
     write_ab_html(path, values["A"], values["B"], test,
                   [s.directory.name for s in sessions if s.side == "A"],
                   [s.directory.name for s in sessions if s.side == "B"])

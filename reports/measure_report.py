@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from analyzer_drivers.formats.command_record import CommandRecord, read_command_record
 from analyzer_drivers.formats.session_layout import RAW_DIR, phase_dir, repeat_phase, samples_path
 from analyzer_drivers.formats.session_meta import SessionMeta
@@ -42,11 +44,22 @@ def _energy(
     return energy.energy_j, energy.avg_watts
 
 
+def _idle_watts(series: PowerSeries, begin_ns: int, end_ns: int, interval_ns: int) -> float | None:
+    """Mean power of the samples averaged wholly inside an idle stretch. The stretch borders the
+    command, so a sample straddling its edge holds some of the command's power: left out (the
+    window integral would put it all at the command's level)."""
+    valid = np.isfinite(series.watts) & (series.watts > 0)
+    inside = valid & (series.t_ns - interval_ns >= begin_ns) & (series.t_ns <= end_ns)
+    if np.any(inside):
+        return float(np.mean(series.watts[inside]))
+    return _energy(series, begin_ns, end_ns, interval_ns)[1]
+
+
 def _idle(record: CommandRecord, phase: PhaseReport) -> Figures | None:
     spans = {s.name: s for s in record.idle if s.begin_ns is not None and s.end_ns is not None}
     if not spans:
         return None
-    watts = {name: _energy(phase.series, s.begin_ns or 0, s.end_ns or 0, phase.interval_ns)[1]
+    watts = {name: _idle_watts(phase.series, s.begin_ns or 0, s.end_ns or 0, phase.interval_ns)
              for name, s in spans.items()}
     known = [w for w in watts.values() if w is not None]
     idle: Figures = {f"{name}_watts": w for name, w in watts.items()}
