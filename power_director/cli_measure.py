@@ -114,7 +114,8 @@ def _ab(sessions: Sequence[MeasuredSession], resolve_pct: float, out_root: Path)
     values = {side: [v for s in sessions if s.side == side for v in run_values(s.report, metric)]
               for side in ("A", "B")}
     test = welch_test(values["A"], values["B"], metric, unit, resolve_pct)
-    path = out_root / f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{(sessions[0].report.label or "measure").removesuffix("-A")}_ab.html"
+    label = (sessions[0].report.label or "measure").removesuffix("-A")
+    path = out_root / f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{label}_ab.html"
     write_ab_html(path, values["A"], values["B"], test,
                   [s.directory.name for s in sessions if s.side == "A"],
                   [s.directory.name for s in sessions if s.side == "B"])
