@@ -124,6 +124,7 @@ class MeasuredCommand:
     work_unit: str | None = None
     listeners: Sequence[CommandListener] = ()
     echo: Echo | None = None
+    lead_s: float = 0.0  # measured before and after the command, at least (two meter intervals)
     exit_codes: list[int] = field(default_factory=list)
 
     @property
@@ -132,6 +133,8 @@ class MeasuredCommand:
 
     async def run(self, phase: str, log_dir: Path) -> Window | None:
         idle = [await self._idle("before")] if self.idle_s > 0 else []
+        if self.lead_s > self.idle_s:  # a sample before the window: its start edge has a neighbour
+            await asyncio.sleep(self.lead_s - self.idle_s)
         work = WorkCounter(self.work_regex, self.work_unit)
         marks: list[Mark] = []
         channel = MarksChannel(lambda words, read_ns: self._channel_line(words, read_ns, marks, work))
@@ -142,6 +145,8 @@ class MeasuredCommand:
         self.exit_codes.append(code)
         if self.idle_s > 0:
             idle.append(await self._idle("after"))
+        if self.lead_s > self.idle_s:  # and samples after it, for its end edge
+            await asyncio.sleep(self.lead_s - self.idle_s)
         estimates = [e for e in (listener.estimate() for listener in self.listeners) if e is not None]
         record = CommandRecord.new(
             argv=tuple(self.argv), begin_ns=begin_ns, end_ns=end_ns, exit_code=code, idle=tuple(idle),

@@ -28,6 +28,7 @@ from reports.report_model import SessionReport
 
 SIM_INTERVAL_MS = 100
 JOULES_PER_KWH = 3.6e6
+LEAD_INTERVALS = 2  # meter intervals measured before the command starts
 
 
 @dataclass
@@ -142,7 +143,7 @@ async def sim_meter(
 ) -> AsyncIterator[tuple[Config, list[CommandListener]]]:
     """A PTDaemon simulator on loopback whose power follows the measured command (and, asked
     for, a second one standing in for a software estimate)."""
-    model = CommandModel(default_load=default_load())
+    model = CommandModel(default_load=default_load(), interval_ms=SIM_INTERVAL_MS)
     simulators = [PtdSimulator(model=model, averaging_ms=SIM_INTERVAL_MS)]
     if with_estimate:
         simulators.append(PtdSimulator(model=EstimateModel(model), averaging_ms=SIM_INTERVAL_MS))
@@ -174,7 +175,8 @@ async def measure_sessions(
     done: list[MeasuredSession] = []
     for _ in range(rounds):
         for side, argv in sides:
-            workload = MeasuredCommand(argv, plan.idle_s, plan.work_regex, plan.work_unit, listeners, echo)
+            workload = MeasuredCommand(argv, plan.idle_s, plan.work_regex, plan.work_unit, listeners, echo,
+                                       lead_s=LEAD_INTERVALS * config.analyzer.interval_ms / 1000)
             session = build_session(
                 config, workload, out_root=out_root, label=plan.label_of(side), say=say,
                 observers=observers, repeat=plan.repeat if plan.b_argv is None else 1, ranging=False)

@@ -1,7 +1,7 @@
 """A/B statistics over measured runs: is setup A cheaper than B, and by how much?
 
 The difference of the two means with a 95 % Welch t interval (unequal variances; the degrees
-of freedom by Welch–Satterthwaite, rounded down: the interval is never narrower than Welch's),
+of freedom by Welch–Satterthwaite, the t quantile interpolated between whole degrees),
 expressed as a share of B's mean. When the interval holds zero, no difference is detectable,
 and the runs per side needed to resolve ``resolve_pct`` follow from the observed spread (two
 sided 5 % level, 80 % power: n = (1.96 + 0.84)² (s_A² + s_B²) / δ²).
@@ -73,6 +73,17 @@ def metric_words(metric: str, unit: str) -> str:
     return metric
 
 
+def t_975_fractional(df: float) -> float:
+    """Student's t(0.975) at fractional degrees of freedom (Welch's): the table's neighbours,
+    interpolated in 1/df, where the quantile is nearly linear (within 0.001 of the exact)."""
+    low = max(1, math.floor(df))
+    if low == df or low >= 30:
+        return t_975(low)
+    t_low, t_high = t_975(low), t_975(low + 1)
+    share = (1 / low - 1 / df) / (1 / low - 1 / (low + 1))
+    return t_low + share * (t_high - t_low)
+
+
 def needed_runs(a_sd: float, b_sd: float, delta: float) -> int | None:
     """Runs per side for a 95 % two-sided test with 80 % power to see a difference ``delta``."""
     if delta <= 0:
@@ -92,7 +103,7 @@ def welch_test(a: Sequence[float], b: Sequence[float], metric: str, unit: str,
     se = math.sqrt(va + vb)
     terms = (va ** 2 / (sa.n - 1) if va else 0.0) + (vb ** 2 / (sb.n - 1) if vb else 0.0)
     df = (va + vb) ** 2 / terms if terms else float(sa.n + sb.n - 2)
-    half = t_975(max(1, math.floor(df))) * se
+    half = t_975_fractional(df) * se
     diff = sa.mean - sb.mean
     scale = 100 / abs(sb.mean)
     ci = (diff - half, diff + half)

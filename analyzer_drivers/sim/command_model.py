@@ -5,11 +5,12 @@ Idle watts while no command runs; ``idle_watts + busy_watts × load`` while one 
 starts at ``default_load`` (the ``POWER_DIRECTOR_SIM_LOAD`` environment variable of the
 director, else 1.0) for each command and the command may change it from inside with a
 ``sim-load X`` line on its marks channel (docs/efficiency-comparisons.md). Each reading is the
-time-weighted mean since the previous one, as a meter's averaged sample is.
+mean over exactly the interval before its stamp, as a meter's averaged sample is.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import random
 import threading
@@ -43,10 +44,10 @@ def default_load() -> float:
 
 
 class _Reader:
-    """One meter's position on the load timeline: each reading is the mean since its last."""
+    """One meter's position on the load timeline: each reading averages from its last stamp."""
 
-    def __init__(self, now_ns: int, integral: float) -> None:
-        self.read_ns, self.integral, self.share = now_ns, integral, 0.0
+    def __init__(self) -> None:
+        self.last_t_ns: int | None = None
 
 
 @dataclass
@@ -56,6 +57,7 @@ class CommandModel:
     idle_watts: float = 60.0
     busy_watts: float = 70.0
     default_load: float = 1.0
+    interval_ms: int = 100  # what the first reading averages over
     volts: float = 230.0
     pf: float = 0.95
     noise_fraction: float = 0.002
@@ -64,20 +66,19 @@ class CommandModel:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
-        self._load = 0.0
-        self._since_ns = time.monotonic_ns()  # the load has held since here
-        self._integral = 0.0  # load × ns up to _since_ns
-        self._reader = self.reader()
+        # The load's changes, UTC epoch ns: a reading stamped t averages over exactly the
+        # interval before t, however late the simulator's sampler woke to take it.
+        self._times: list[int] = [0]
+        self._loads: list[float] = [0.0]
+        self._reader = _Reader()
 
     def reader(self) -> _Reader:
-        with self._lock:
-            return _Reader(self._since_ns, self._integral)
+        return _Reader()
 
     def _set(self, load: float) -> None:
         with self._lock:
-            now_ns = time.monotonic_ns()
-            self._integral += self._load * (now_ns - self._since_ns)
-            self._since_ns, self._load = now_ns, load
+            self._times.append(time.time_ns())
+            self._loads.append(load)
 
     def command_started(self) -> None:
         self._set(self.default_load)
@@ -89,17 +90,26 @@ class CommandModel:
         """From the command's ``sim-load X`` line: its load from now on (0..1)."""
         self._set(parse_load(str(load), "sim-load"))
 
-    def share(self, reader: _Reader) -> float:
-        """The mean load since ``reader``'s previous reading."""
+    def _mean_load(self, begin_ns: int, end_ns: int) -> float:
         with self._lock:
-            now_ns = time.monotonic_ns()
-            if now_ns - reader.read_ns < 1_000_000:  # under 1 ms: too short to average
-                return reader.share
-            integral = self._integral + self._load * (now_ns - self._since_ns)
-            share = (integral - reader.integral) / (now_ns - reader.read_ns)
-            reader.read_ns, reader.integral = now_ns, integral
-        reader.share = min(max(share, 0.0), 1.0)
-        return reader.share
+            times, loads = list(self._times), list(self._loads)
+        first = max(bisect.bisect_right(times, begin_ns) - 1, 0)
+        total = 0.0
+        for k in range(first, len(times)):
+            start = max(times[k], begin_ns)
+            stop = min(times[k + 1], end_ns) if k + 1 < len(times) else end_ns
+            if stop > start:
+                total += loads[k] * (stop - start)
+        return total / (end_ns - begin_ns)
+
+    def share(self, reader: _Reader, t_ns: int) -> float:
+        """The mean load over the interval before ``t_ns`` (since ``reader``'s last reading)."""
+        interval_ns = self.interval_ms * 1_000_000
+        begin_ns = t_ns - interval_ns
+        if reader.last_t_ns is not None and begin_ns - interval_ns < reader.last_t_ns < t_ns:
+            begin_ns = reader.last_t_ns  # a new measurement starts from one interval
+        reader.last_t_ns = t_ns
+        return self._mean_load(begin_ns, t_ns) if t_ns > begin_ns else 0.0
 
     def noisy(self, watts: float) -> Reading:
         watts *= 1.0 + self._rng.gauss(0.0, self.noise_fraction)
@@ -107,7 +117,7 @@ class CommandModel:
         return Reading(watts=watts, volts=volts, amps=watts / (volts * self.pf), pf=self.pf)
 
     def reading(self, t_ns: int) -> Reading:
-        return self.noisy(self.idle_watts + self.busy_watts * self.share(self._reader))
+        return self.noisy(self.idle_watts + self.busy_watts * self.share(self._reader, t_ns))
 
 
 @dataclass
@@ -124,5 +134,5 @@ class EstimateModel:
         self._reader = self.wall.reader()
 
     def reading(self, t_ns: int) -> Reading:
-        share = self.wall.share(self._reader)
+        share = self.wall.share(self._reader, t_ns)
         return self.wall.noisy(self.offset_watts + self.gain * self.wall.busy_watts * share)
