@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -133,7 +134,7 @@ def test_compare_test_finds_a_known_difference(tmp_path: Path) -> None:
 
 def test_identical_commands_show_no_difference(tmp_path: Path) -> None:
     data = measure_json("--meter", "sim", "--repeat", "2", "--out", str(tmp_path),
-                        "--b-cmd", " ".join(SLEEP[:2] + [repr(SLEEP[2])]), "--", *SLEEP)
+                        "--b-cmd", shlex.join(SLEEP), "--", *SLEEP)
     sides = [s["side"] for s in data["a"] + data["b"]]
     assert sides == ["A", "A", "B", "B"]
     sessions = sorted(p for p in tmp_path.iterdir() if p.is_dir())
