@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from loadgen_bridge.marks import MARKS_ENV
-from reports.ab_test import needed_runs, welch_test
+from reports.build.ab_test import needed_runs, welch_test
 from tests.conftest import CLI
 from tests.test_cli import free_port, one_line_error, ptd_sim, write_config
 
