@@ -214,3 +214,21 @@ def test_meter_problem_and_bad_options_are_one_line_exit_2(tmp_path: Path) -> No
     line = one_line_error(measure("--meter", "sim", "--out", str(tmp_path / "q"), "--", *SLEEP,
                                   env={"POWER_DIRECTOR_SIM_LOAD": "2"}))
     assert "0 to 1" in line
+
+
+def test_rapl_is_added_beside_the_meter_where_the_host_has_it(tmp_path: Path) -> None:
+    """A powercap tree laid out as Linux's intel_rapl driver lays it out (tests/test_rapl_nvml.py)
+    is probed and added as a ``beside`` meter; a host without one gets none, silently."""
+    import asyncio
+
+    from power_director.config.loader import AnalyzerConfig, Config
+    from power_director.session.measure import with_software_meters
+    from tests.test_rapl_nvml import make_zone
+
+    make_zone(tmp_path / "powercap", "intel-rapl:0", "package-0", 1000)
+    config = Config(analyzer=AnalyzerConfig(interval_ms=100))
+    found = asyncio.run(with_software_meters(config, str(tmp_path / "powercap")))
+    kinds = [(role, meter.type, meter.rapl_root) for role, meter in found.extra_analyzers]
+    assert ("beside", "rapl", str(tmp_path / "powercap")) in kinds
+    none = asyncio.run(with_software_meters(config, str(tmp_path / "absent")))
+    assert all(meter.type != "rapl" for _, meter in none.extra_analyzers)

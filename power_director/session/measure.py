@@ -28,6 +28,7 @@ from reports.model.report import SessionReport
 
 SIM_INTERVAL_MS = 100
 JOULES_PER_KWH = 3.6e6
+RAPL_ROOT = AnalyzerConfig.rapl_root
 LEAD_INTERVALS = 2  # meter intervals measured before the command starts
 
 
@@ -126,12 +127,13 @@ async def _present(analyzer: Analyzer) -> bool:
         return False
 
 
-async def with_software_meters(config: Config) -> Config:
+async def with_software_meters(config: Config, rapl_root: str = RAPL_ROOT) -> Config:
     """The config with RAPL and NVML added as ``beside`` meters where this host has them."""
     configured = {meter.type for _, meter in config.extra_analyzers} | {config.analyzer.type}
     added = []
-    if "rapl" not in configured and await _present(RaplAnalyzer()):
-        added.append(("beside", AnalyzerConfig(type="rapl", interval_ms=config.analyzer.interval_ms)))
+    if "rapl" not in configured and await _present(RaplAnalyzer(rapl_root)):
+        added.append(("beside", AnalyzerConfig(type="rapl", rapl_root=rapl_root,
+                                               interval_ms=config.analyzer.interval_ms)))
     if "nvml" not in configured and await _present(NvmlAnalyzer()):
         added.append(("beside", AnalyzerConfig(type="nvml", interval_ms=config.analyzer.interval_ms)))
     return dataclasses.replace(config, extra_analyzers=(*config.extra_analyzers, *added))
