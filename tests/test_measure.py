@@ -232,3 +232,11 @@ def test_rapl_is_added_beside_the_meter_where_the_host_has_it(tmp_path: Path) ->
     assert ("beside", "rapl", str(tmp_path / "powercap")) in kinds
     none = asyncio.run(with_software_meters(config, str(tmp_path / "absent")))
     assert all(meter.type != "rapl" for _, meter in none.extra_analyzers)
+
+
+def test_the_session_page_shows_the_measured_command(tmp_path: Path) -> None:
+    script = f'echo mark only > "${MARKS_ENV}"; sleep 0.5'
+    data = measure_json("--meter", "sim", "--sim-estimate", "--out", str(tmp_path), "--", "sh", "-c", script)
+    html = (Path(data["dir"]) / "report.html").read_text()
+    assert "Measured command" in html and "<td>only</td>" in html
+    assert "software estimate (informative)" in html
