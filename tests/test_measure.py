@@ -240,3 +240,25 @@ def test_the_session_page_shows_the_measured_command(tmp_path: Path) -> None:
     html = (Path(data["dir"]) / "report.html").read_text()
     assert "Measured command" in html and "<td>only</td>" in html
     assert "software estimate (informative)" in html
+
+
+def test_a_meter_lost_mid_run_is_one_line_exit_2_and_the_samples_are_kept(tmp_path: Path) -> None:
+    """The PTDaemon simulator (its own process, as a user starts it) dies while the command runs."""
+    port = free_port()
+    meter = subprocess.Popen([*CLI, "sim", "ptd", "--port", str(port), "--identity", "wt310"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert meter.stdout is not None and "listening" in meter.stdout.readline()
+        config = write_config(tmp_path, port, "reconnect_timeout_s = 1.0\n")
+        out = tmp_path / "runs"
+        script = f'sleep 1; kill {meter.pid}; sleep 3'
+        line = one_line_error(measure("--config", str(config), "--out", str(out), "--quiet",
+                                      "--no-estimates", "--", "sh", "-c", script))
+    finally:
+        meter.kill()
+        meter.wait(timeout=10)
+    assert "raw data kept in" in line
+    (session,) = [p for p in out.iterdir() if p.is_dir()]
+    samples = (session / "raw").glob("*.samples.txt")
+    assert sum(len(p.read_text().splitlines()) for p in samples) > 0
+    assert json.loads((session / "session.json").read_text())["status"] == "aborted"
