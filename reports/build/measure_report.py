@@ -124,7 +124,8 @@ def _estimates(session_dir: Path, meta: SessionMeta, record: CommandRecord, phas
         interval_ns = (analyzer.interval_ms or meta.interval_ms or 1000) * 1_000_000
         energy_j = (_energy(series, phase.window.begin_ns, phase.window.end_ns, interval_ns)[0]
                     if series is not None and len(series) else None)
-        found.append(_estimate(str(analyzer.name or analyzer.driver), energy_j, wall_j, duration_s))
+        source = f"{analyzer.name} ({analyzer.driver})" if analyzer.name else str(analyzer.driver)
+        found.append(_estimate(source, energy_j, wall_j, duration_s))
     for estimate in record.estimates:
         entry = _estimate(estimate.source or "?", estimate.energy_j, wall_j, duration_s)
         if estimate.error:
