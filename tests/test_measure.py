@@ -177,8 +177,11 @@ def test_verdicts_and_runs_needed() -> None:
 def test_sim_estimate_is_compared_with_the_wall_meter(tmp_path: Path) -> None:
     """The second simulated meter reads 20 W + 0.8 × 70 W × load: at load 1, 76 W against the
     wall's 130 W, an error of -41.5 %."""
-    data = measure_json("--meter", "sim", "--sim-estimate", "--out", str(tmp_path), "--", *SLEEP)
+    data = measure_json("--meter", "sim", "--sim-estimate", "--repeat", "2", "--out", str(tmp_path),
+                        "--", *SLEEP)
     (estimate,) = data["estimates"]
+    (over_runs,) = data["summary"]["estimate_error_vs_wall_pct"].values()
+    assert over_runs["n"] == 2 and over_runs["mean"] == pytest.approx(100 * (76 / 130 - 1), abs=1.0)
     assert estimate["informative"] is True
     assert estimate["avg_watts"] == pytest.approx(20 + 0.8 * BUSY_W, rel=0.01)
     assert estimate["error_vs_wall_pct"] == pytest.approx(100 * (76 / 130 - 1), abs=1.0)

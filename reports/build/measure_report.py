@@ -185,5 +185,12 @@ def _section(session_dir: Path, meta: SessionMeta,
         numbers = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
         if numbers:
             summary[key] = interval_stats(numbers).to_json()
+    errors: dict[str, list[float]] = {}
+    for run in runs:
+        for estimate in run["estimates"]:
+            if isinstance(estimate.get("error_vs_wall_pct"), float):
+                errors.setdefault(str(estimate["source"]), []).append(estimate["error_vs_wall_pct"])
+    if errors:  # each estimate's error against the wall meter, over the runs
+        summary["estimate_error_vs_wall_pct"] = {k: interval_stats(v).to_json() for k, v in errors.items()}
     command: JsonObject = {"argv": list(records[0][2].argv)} if records else {}
     return {**command, "runs": runs, "summary": summary}
