@@ -24,7 +24,7 @@ from analyzer_drivers.meters.ipmi_dcmi import parse_dcmi
 from tests.conftest import CLI
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ipmi_dcmi"
-WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "1",
+WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "3",
             "--accelerator"]
 
 #: fixture: (tool, watts or None when the BMC says the measurement is not active, stats period s)
@@ -71,7 +71,9 @@ def _replay_bin(tmp_path: Path, tool: str, fixture: str) -> dict[str, str]:
 
 def _run(tmp_path: Path, env: dict[str, str], analyzer: str) -> subprocess.CompletedProcess[str]:
     config = tmp_path / "ipmi.toml"
-    config.write_text(f"[analyzer]\n{analyzer}\ninterval_ms = 250\n[session]\nsettle_s = 0.2\n")
+    # every second, as MLPerf samples (a poll runs the tool: a new process, which a loaded 2-core
+    # machine delayed past half of a 250 ms interval, failing the 95 % coverage check)
+    config.write_text(f"[analyzer]\n{analyzer}\ninterval_ms = 1000\n[session]\nsettle_s = 0.2\n")
     out = tmp_path / "runs"
     command = [*CLI, "run", "--config", str(config), "--out", str(out), "--json", "--", *WORKLOAD]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
@@ -93,7 +95,7 @@ def test_a_session_on_each_quoted_bmc(tmp_path: Path, fixture: str) -> None:
     assert report["valid"] is True and report["mlperf_valid"] is False, report["problems"]
     assert report["power"]["avg_watts"] == watts
     calls = (tmp_path / "args.log").read_text().splitlines()
-    assert len(calls) > 5 and "s3cret" not in "".join(calls)  # the password never on the command line
+    assert len(calls) >= 4 and "s3cret" not in "".join(calls)  # the password never on the command line
     assert calls[0].startswith("-I lanplus -H 10.0.0.9 -U power -E" if tool == "ipmitool" else "-h 10.0.0.9")
 
 

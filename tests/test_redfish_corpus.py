@@ -28,7 +28,7 @@ from analyzer_drivers.meters.redfish_plan import chosen_controls
 from tests.conftest import run_cli
 
 CORPUS = Path(__file__).parent / "fixtures" / "redfish"
-WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "1",
+WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "2",
             "--accelerator"]
 
 
@@ -166,7 +166,7 @@ def test_chosen_schema_and_power_control(servers: dict[str, int]) -> None:
 def _config(tmp_path: Path, name: str, port: int) -> Path:
     config = tmp_path / f"{name}.toml"
     config.write_text(f'[analyzer]\ntype = "redfish"\nurl = "http://127.0.0.1:{port}"\nauth = "none"\n'
-                      f"interval_ms = 250\n{DEVICES[name].config}\n[session]\nsettle_s = 0.2\n")
+                      f"interval_ms = 500\n{DEVICES[name].config}\n[session]\nsettle_s = 0.2\n")
     return config
 
 
