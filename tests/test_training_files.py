@@ -3,9 +3,10 @@ unmodified): its package checker's power check (``package_checker/power_checker.
 ``PowerChecker.check_power``) accepts the tree, and its result summarizer's energy
 (``result_summarizer._compute_total_power``) equals ours (``reports.training``).
 
-The rule restated: mlcommons/training_policies power_measurement.adoc @ 2ddbe8a49d6bbf3e2d8215c7ec750c0f4f21d256,
-"Scoring": Σ reading × duration since the previous reading for a measured node; max spec power ×
-run duration × provisioning ratio for an estimated interconnect.
+The rule restated: mlcommons/training_policies power_measurement.adoc
+@ 2ddbe8a49d6bbf3e2d8215c7ec750c0f4f21d256, "Scoring": Σ reading × duration since the previous
+reading for a measured node; max spec power × run duration × provisioning ratio for an estimated
+interconnect.
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def test_mlperf_loggings_power_check_and_summarizer_accept_our_tree(tmp_path: Pa
     for result_file, expected_j, window_j in zip(result_files, ours, window, strict=True):
         loglines, _ = parse_file(result_file, ruleset=RULESET)
         start, stop = result_summarizer._query_run_start_stop(loglines)
-        theirs = result_summarizer._compute_total_power(str(benchmark_dir), result_file, stop - start, RULESET)
+        theirs = result_summarizer._compute_total_power(str(benchmark_dir), result_file, stop - start,
+                                                        RULESET)
         assert theirs == pytest.approx(expected_j, rel=1e-9)
         # inside the window itself: the same to the power outside the run (a few per cent here)
         assert window_j == pytest.approx(expected_j, rel=0.05)
