@@ -13,8 +13,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from reports.eehpc import RunFacts, grade, grade_line
-from reports.qualify import Condition, olympic_mean, qualify
+from reports.mlperf.eehpc import RunFacts, grade, grade_line
+from reports.mlperf.qualify import Condition, olympic_mean, qualify
 
 T0_NS = 1_765_000_000 * 10**9
 

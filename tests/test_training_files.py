@@ -1,7 +1,7 @@
 """MLPerf Training power files checked by mlperf_logging itself (PyPI mlperf-logging 4.1.68, run
 unmodified): its package checker's power check (``package_checker/power_checker.py``
 ``PowerChecker.check_power``) accepts the tree, and its result summarizer's energy
-(``result_summarizer._compute_total_power``) equals ours (``reports.training``).
+(``result_summarizer._compute_total_power``) equals ours (``reports.mlperf.training``).
 
 The rule restated: mlcommons/training_policies power_measurement.adoc
 @ 2ddbe8a49d6bbf3e2d8215c7ec750c0f4f21d256, "Scoring": Σ reading × duration since the previous
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from loadgen_bridge.training_log import TrainingLogError, mllog_events, training_window
-from reports.training import NodeReadings, SwitchPower, run_energy, write_run
+from reports.mlperf.training import NodeReadings, SwitchPower, run_energy, write_run
 
 mllog = pytest.importorskip("mlperf_logging.mllog.mllog")
 from mlperf_logging.compliance_checker.mlp_parser import parse_file  # noqa: E402
