@@ -85,3 +85,12 @@ def training_window(events: list[MllogEvent], source: str) -> Window:
         query_source="run_start/run_stop",
         values={e.key: e.value for e in events if e.key in ("submission_benchmark", "submission_org")},
     )
+
+
+TRAINING_LOG = "training_log.txt"  # a run's MLLOG lines, kept in its phase directory
+
+
+def phase_training_window(directory: Path) -> Window | None:
+    """The training window of a phase measured in Training mode; None for any other phase."""
+    path = directory / TRAINING_LOG
+    return training_window(read_training_log(path), str(path)) if path.is_file() else None

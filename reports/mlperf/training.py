@@ -32,6 +32,18 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import (
+    RAW_DIR,
+    phase_dir,
+    read_session_meta,
+    repeat_phase,
+    samples_path,
+)
+from analyzer_drivers.formats.session_meta import SessionMeta, SwitchRecord
+from analyzer_drivers.formats.window import Window
+from loadgen_bridge.training_log import TRAINING_LOG, phase_training_window
+from reports.merge import mean_power_over
+from reports.spl import read_spl
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -173,3 +185,79 @@ def write_run(
         write_switch_log(power_dir / f"sw_{k}.txt", switch, start_ms, stop_ms,
                          conversion_eff, measurement_type)
     return power_dir
+
+
+@dataclass(frozen=True)
+class TreeRun:
+    index: int
+    phase: str
+    energy: RunEnergy
+    power_dir: Path
+
+
+def _phases(meta: SessionMeta) -> list[str]:
+    return [p for p in (repeat_phase(k) for k in range(1, len(meta.phases) + 1)) if meta.phase(p).mark]
+
+
+def _meter_series(raw_dir: Path, driver: str, mark: str) -> tuple[IntArray, FloatArray]:
+    series = read_spl(samples_path(raw_dir, driver)).with_mark(mark).sorted_by_time()
+    valid = series.watts > 0  # −1 error, −2 missing: no reading (the rule's Δt spans the gap)
+    return series.t_ns[valid], series.watts[valid]
+
+
+def _node_readings(
+    host: str, meters: Sequence[tuple[IntArray, FloatArray]], interval_ns: int, window: Window
+) -> NodeReadings:
+    """One node's readings over the run: its first meter's readings whose interval overlaps
+    run_start..run_stop ("begins just before a run starts and stops just afterwards"), with every
+    other meter's mean power over each of those intervals added (reports.merge); an interval
+    another meter missed is left out. power_measurement_start is the first interval's start."""
+    t_ns, watts = meters[0]
+    overlaps = (t_ns > window.begin_ns) & (t_ns - interval_ns < window.end_ns)
+    t_ns, watts = t_ns[overlaps], watts[overlaps]
+    total = watts.copy()
+    starts, ends = (t_ns - interval_ns).astype(np.float64), t_ns.astype(np.float64)
+    for other_t_ns, other_watts in meters[1:]:
+        total = total + mean_power_over(other_t_ns, other_watts, interval_ns, starts, ends)
+    keep = np.isfinite(total)
+    if not np.any(keep):
+        raise ReportError(f"{host}: no reading in the run")
+    t_ms = np.round(t_ns[keep] / 1e6).astype(np.int64)
+    return NodeReadings(host, t_ms, total[keep], int(t_ms[0] - interval_ns // 1_000_000), int(t_ms[-1]))
+
+
+def _system(meta: SessionMeta) -> tuple[list[tuple[str, list[str]]], list[SwitchRecord]]:
+    """The nodes and their meters (one node of every measured meter without ``[[node]]`` tables)."""
+    if meta.system is not None and meta.system.nodes:
+        nodes = [(str(n.name), list(n.meters)) for n in meta.system.nodes]
+        return nodes, list(meta.system.switches)
+    measured = [str(a.driver) for a in meta.analyzers if a.role in ("primary", "sum")]
+    return [(meta.system_name or "node_0", measured)], []
+
+
+def training_tree(
+    session_dir: Path, benchmark_dir: Path, conversion_eff: float = 1.0, measurement_type: str = "AC",
+) -> list[TreeRun]:
+    """One Training-mode session's runs as mlperf_logging's tree under ``benchmark_dir``."""
+    meta = read_session_meta(session_dir)
+    raw_dir = session_dir / RAW_DIR
+    nodes, switches = _system(meta)
+    runs = []
+    for index, phase in enumerate(_phases(meta)):
+        phase_path = session_dir / phase_dir(phase)
+        window = phase_training_window(phase_path)
+        if window is None:
+            raise ReportError(f"{session_dir}: {phase} was not measured in Training mode (no {TRAINING_LOG})")
+        mark = str(meta.phase(phase).mark)
+        interval_ns = meta.sampling_ms * 1_000_000
+        readings = [_node_readings(host, [_meter_series(raw_dir, d, mark) for d in drivers], interval_ns,
+                                   window) for host, drivers in nodes]
+        power = [SwitchPower(str(s.name), s.estimated_watts,
+                             _node_readings(str(s.name), [_meter_series(raw_dir, s.meter, mark)], interval_ns,
+                                            window) if s.meter else None) for s in switches]
+        log = (phase_path / TRAINING_LOG).read_text(encoding="utf-8", errors="replace")
+        power_dir = write_run(benchmark_dir, index, log, readings, power, conversion_eff, measurement_type)
+        energy = run_energy(readings, power, window.begin_ns // 1_000_000, window.end_ns // 1_000_000,
+                            conversion_eff)
+        runs.append(TreeRun(index, phase, energy, power_dir))
+    return runs
