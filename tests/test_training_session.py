@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from analyzer_drivers.sim.models import constant_model
+from analyzer_drivers.sim.models import WaveModel, constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from power_director.config.loader import config_from_dict
 from power_director.session.measure import MeasurePlan, measure_sessions
@@ -107,3 +108,42 @@ def test_the_command_line_writes_the_tree_and_a_job_without_run_stop_is_one_line
                            sys.executable, str(broken), "0.2"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "no run_stop" in done.stderr, done.stderr
+
+
+def _condition_session(tmp_path: Path, name: str, idle_w: float, amplitude_w: float, gain: float) -> Path:
+    """One load condition: the reference and, beside it, a candidate reading ``gain`` × its power."""
+    async def main() -> Path:
+        sims = [PtdSimulator(model=WaveModel(idle_w * g, amplitude_w * g, period_s=2.0, averaging_s=0.1),
+                             averaging_ms=100) for g in (1.0, gain)]
+        ports = [await s.start_server() for s in sims]
+        meters = [{"type": "ptd", "port": p, "interval_ms": 100, "connect_timeout_s": 5.0} for p in ports]
+        try:
+            config = config_from_dict({
+                "analyzer": meters[0], "extra_analyzer": [{**meters[1], "role": "beside"}],
+                "session": {"settle_s": 0.1, "poll_interval_s": 0.1},
+            })
+            plan = MeasurePlan([sys.executable, "-c", "import time; time.sleep(3.6)"], label=name,
+                               estimates=False)
+            (session,) = await measure_sessions(plan, config, tmp_path / f"runs-{gain}", say=lambda _: None)
+            return session.directory
+        finally:
+            for sim in sims:
+                await sim.close()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(("gain", "code", "verdict"), [(1.02, 0, "PASS"), (1.08, 1, "FAIL")])
+def test_qualify_passes_a_meter_2_percent_off_and_fails_one_8_percent_off(
+    tmp_path: Path, gain: float, code: int, verdict: str
+) -> None:
+    sessions = [_condition_session(tmp_path, name, idle, amplitude, gain)
+                for name, idle, amplitude in (("idle", 120.0, 0.0), ("resnet", 380.0, 60.0),
+                                              ("bert", 610.0, 120.0))]
+    done = subprocess.run([*CLI, "qualify", "--window-s", "0.6", *map(str, sessions)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert verdict in done.stdout.splitlines()[0]
+    differences = [float(re.search(r"W, ([+-][\d.]+) %", line).group(1))  # type: ignore[union-attr]
+                   for line in done.stdout.splitlines()[1:4]]
+    assert differences == pytest.approx([100 * (gain - 1)] * 3, abs=0.3)
