@@ -16,15 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mlperf_logging.compliance_checker.mlp_parser import parse_file
+from mlperf_logging.mllog import constants, mllog
+from mlperf_logging.package_checker.power_checker import PowerChecker
+from mlperf_logging.result_summarizer import result_summarizer
 
 from loadgen_bridge.training_log import TrainingLogError, mllog_events, training_window
 from reports.mlperf.training import NodeReadings, SwitchPower, run_energy, write_run
-
-mllog = pytest.importorskip("mlperf_logging.mllog.mllog")
-from mlperf_logging.compliance_checker.mlp_parser import parse_file  # noqa: E402
-from mlperf_logging.mllog import constants  # noqa: E402
-from mlperf_logging.package_checker.power_checker import PowerChecker  # noqa: E402
-from mlperf_logging.result_summarizer import result_summarizer  # noqa: E402
 
 RULESET = "4.1.0"
 RUN_START_MS = 1_765_000_000_000

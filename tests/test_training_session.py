@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from mlperf_logging.compliance_checker.mlp_parser import parse_file
+from mlperf_logging.package_checker.power_checker import PowerChecker
+from mlperf_logging.result_summarizer import result_summarizer
 
 from analyzer_drivers.sim.models import WaveModel, constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
@@ -21,11 +24,6 @@ from power_director.config.loader import config_from_dict
 from power_director.session.measure import MeasurePlan, measure_sessions
 from reports.mlperf.training import TreeRun, training_tree
 from tests.conftest import CLI
-
-pytest.importorskip("mlperf_logging")
-from mlperf_logging.compliance_checker.mlp_parser import parse_file  # noqa: E402
-from mlperf_logging.package_checker.power_checker import PowerChecker  # noqa: E402
-from mlperf_logging.result_summarizer import result_summarizer  # noqa: E402
 
 RULESET = "4.1.0"
 JOB = """
@@ -83,7 +81,8 @@ def test_two_nodes_and_an_estimated_switch_as_mlperf_logging_reads_them(tmp_path
     for run, result_file in zip(runs, result_files, strict=True):
         loglines, _ = parse_file(result_file, ruleset=RULESET)
         start, stop = result_summarizer._query_run_start_stop(loglines)
-        theirs = result_summarizer._compute_total_power(str(benchmark_dir), result_file, stop - start, RULESET)
+        theirs = result_summarizer._compute_total_power(str(benchmark_dir), result_file, stop - start,
+                                                        RULESET)
         assert theirs == pytest.approx(run.energy.rule_j, rel=1e-9)
         ttt_s = (stop - start) / 1000
         # 400 W + 250 W measured, 150 W estimated, × 0.94: what the simulators and the switch draw
@@ -104,8 +103,9 @@ def test_the_command_line_writes_the_tree_and_a_job_without_run_stop_is_one_line
     assert figures["runs"][0]["energy_j"] > 0
     broken = tmp_path / "broken.py"
     broken.write_text(JOB.replace('log.end(key=constants.RUN_STOP, metadata={"status": "success"})', ""))
-    done = subprocess.run([*CLI, "training", "--meter", "sim", "--quiet", "--out", str(tmp_path / "runs"), "--",
-                           sys.executable, str(broken), "0.2"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([*CLI, "training", "--meter", "sim", "--quiet", "--out", str(tmp_path / "runs"),
+                           "--", sys.executable, str(broken), "0.2"], capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "no run_stop" in done.stderr, done.stderr
 
