@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from reports.mlperf.eehpc import RunFacts, grade, grade_line
+from reports.mlperf.eehpc import EehpcInputs, RunFacts, facts, grade, grade_line
 from reports.mlperf.qualify import Condition, olympic_mean, qualify
 
 T0_NS = 1_765_000_000 * 10**9
@@ -92,3 +92,17 @@ def test_each_level_boundary(change: dict[str, object], level: int) -> None:
 def test_a_small_machine_measured_whole_meets_the_fraction() -> None:
     small = dataclasses.replace(FACTS, nodes_measured=2, nodes_total=2, measured_kw=0.8)
     assert grade(small).level == 3
+
+
+def test_a_measured_command_is_graded_from_its_samples() -> None:
+    """1 Hz readings covering a 600 s core phase, one node, ±0.5 %: level 3 with idle, 2 without."""
+    t_ns = T0_NS + np.arange(0, 603, dtype=np.int64) * 10**9
+    inputs = EehpcInputs(t_ns, 10**9, T0_NS + 10**9, T0_NS + 601 * 10**9, 800.0, 0.005, 95.0, 1, None, ())
+    assert grade(facts(inputs)).level == 3
+    assert grade(facts(dataclasses.replace(inputs, idle_watts=None))).level == 2
+    two_nodes = dataclasses.replace(inputs, nodes_measured=2)  # several nodes: the interconnect counts
+    assert "interconnect none" in grade_line(grade(facts(two_nodes)))
+    gap = np.delete(t_ns, [300, 301])  # a reading lost: one interval stands for 3 s
+    assert grade(facts(dataclasses.replace(inputs, t_ns=gap))).level == 0
+    late = t_ns[5:]  # the meter started after the core phase did
+    assert not facts(dataclasses.replace(inputs, t_ns=late)).covers_core_phase

@@ -90,6 +90,11 @@ def test_two_nodes_and_an_estimated_switch_as_mlperf_logging_reads_them(tmp_path
         assert run.energy.switches_j["ib"] == pytest.approx(0.94 * 150 * ttt_s, rel=1e-12)
     report = json.loads((session_dir / "report.json").read_text())
     assert report["scenario"] == "Training" and report["testing"]["power"]["avg_watts"] > 0
+    eehpc = report["eehpc"]  # the job's run is the core phase; an estimated switch stops short of level 3
+    assert eehpc["facts"]["interconnect"] == "estimated" and eehpc["facts"]["nodes_measured"] == 2
+    assert eehpc["level"] < 3 and any("interconnect estimated" in why for why in eehpc["not_met"]["3"])
+    html = (session_dir / "report.html").read_text()
+    assert 'id="eehpc"' in html and f"EEHPC level {eehpc['level']}" in html
 
 
 def test_the_command_line_writes_the_tree_and_a_job_without_run_stop_is_one_line(tmp_path: Path) -> None:

@@ -22,9 +22,20 @@ against its text here: they are parameters (``Levels``), not constants, and the 
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzer_drivers.formats.session_meta import SessionMeta
+from analyzer_drivers.formats.window import Window
 
 METHODOLOGY = "EEHPC WG Power Measurement Methodology v2.0 RC 1.0"
+NOT_USED = "not used"  # a one-node machine: no interconnect carries its work
 
 
 @dataclass(frozen=True)
@@ -42,9 +53,9 @@ class LevelRule:
 @dataclass(frozen=True)
 class Levels:
     rules: tuple[LevelRule, ...] = (
-        LevelRule(1, 5.0, 1 / 10, 2.0, 1, 1.0, False, ("measured", "estimated", "none")),
-        LevelRule(2, 2.0, 1 / 8, 10.0, 10, 0.10, False, ("measured", "estimated")),
-        LevelRule(3, 1.0, 1.0, 0.0, 10, 0.10, True, ("measured",)),
+        LevelRule(1, 5.0, 1 / 10, 2.0, 1, 1.0, False, ("measured", "estimated", "none", NOT_USED)),
+        LevelRule(2, 2.0, 1 / 8, 10.0, 10, 0.10, False, ("measured", "estimated", NOT_USED)),
+        LevelRule(3, 1.0, 1.0, 0.0, 10, 0.10, True, ("measured", NOT_USED)),
     )
     max_interval_s: float = 1.0
     source: str = METHODOLOGY
@@ -63,7 +74,7 @@ class RunFacts:
     measured_kw: float
     accuracy_pct: float | None  # combined relative uncertainty of the measured power; None: unknown
     idle_watts: float | None
-    interconnect: str  # "measured", "estimated" or "none"
+    interconnect: str  # "measured", "estimated", "none" (not counted) or "not used" (one node)
 
 
 @dataclass(frozen=True)
@@ -131,3 +142,79 @@ def grade_line(result: Grade) -> str:
     head = f"EEHPC level {result.level}" if result.level else "EEHPC: below level 1"
     nxt = min(result.missing) if result.missing else None
     return head if nxt is None else f"{head}; level {nxt} not met: {'; '.join(result.missing[nxt])}"
+
+
+def sampling_facts(
+    t_ns: npt.NDArray[np.int64], interval_ns: int, begin_ns: int, end_ns: int
+) -> tuple[int, float, bool]:
+    """Readings in the core phase, the longest interval one stands for, and whether the readings
+    cover the whole core phase (each stamped at the end of the interval it averages)."""
+    stamps = np.sort(t_ns[(t_ns > begin_ns - interval_ns) & (t_ns < end_ns + interval_ns)])
+    inside = int(np.count_nonzero((stamps > begin_ns) & (stamps <= end_ns)))
+    if len(stamps) == 0:
+        return 0, math.inf, False
+    gaps_ns = np.diff(np.concatenate(([stamps[0] - interval_ns], stamps)))
+    covers = bool(stamps[0] - interval_ns <= begin_ns and stamps[-1] >= end_ns)
+    return inside, float(gaps_ns.max()) / 1e9, covers
+
+
+@dataclass(frozen=True)
+class EehpcInputs:
+    """What a session's report knows, for ``facts``."""
+
+    t_ns: npt.NDArray[np.int64]  # the primary meter's sample stamps
+    interval_ns: int
+    begin_ns: int
+    end_ns: int
+    avg_watts: float
+    relative_uncertainty: float | None
+    idle_watts: float | None
+    nodes_measured: int
+    machine_nodes: int | None  # None: the nodes measured are the whole machine
+    switches: tuple[bool, ...]  # per switch: measured (True) or estimated (False)
+
+
+def facts(inputs: EehpcInputs) -> RunFacts:
+    readings, max_interval_s, covers = sampling_facts(inputs.t_ns, inputs.interval_ns, inputs.begin_ns,
+                                                      inputs.end_ns)
+    kinds = {"measured" if measured else "estimated" for measured in inputs.switches}
+    interconnect = "none" if not kinds else "measured" if kinds == {"measured"} else "estimated"
+    if not kinds and (inputs.machine_nodes or inputs.nodes_measured) == 1:
+        interconnect = NOT_USED
+    return RunFacts(
+        core_phase_s=(inputs.end_ns - inputs.begin_ns) / 1e9, readings_in_core=readings,
+        max_interval_s=max_interval_s, covers_core_phase=covers, nodes_measured=inputs.nodes_measured,
+        nodes_total=inputs.machine_nodes or inputs.nodes_measured, measured_kw=inputs.avg_watts / 1000,
+        accuracy_pct=None if inputs.relative_uncertainty is None else 100 * inputs.relative_uncertainty,
+        idle_watts=inputs.idle_watts, interconnect=interconnect,
+    )
+
+
+def eehpc_json(run: RunFacts, result: Grade) -> dict[str, object]:
+    """``report.json``'s ``eehpc``: the level, why not the next ones, and the facts graded."""
+    return {**result.to_json(), "facts": {k: v for k, v in dataclasses.asdict(run).items()
+                                          if not (isinstance(v, float) and not math.isfinite(v))}}
+
+
+def eehpc_section(
+    meta: SessionMeta, series_t_ns: npt.NDArray[np.int64], interval_ns: int, window: Window,
+    avg_watts: float | None, relative_uncertainty: float | None, idle_watts: float | None,
+) -> dict[str, object] | None:
+    """The grade of a session: its testing window is the core phase; the primary's readings."""
+    if avg_watts is None or not math.isfinite(avg_watts):
+        return None
+    system = meta.system
+    nodes = len(system.nodes) if system is not None and system.nodes else 1
+    switches = tuple(bool(s.meter) for s in system.switches) if system is not None else ()
+    run = facts(EehpcInputs(series_t_ns, interval_ns, window.begin_ns, window.end_ns, avg_watts,
+                            relative_uncertainty, idle_watts, nodes, meta.machine_nodes, switches))
+    return eehpc_json(run, grade(run))
+
+
+def eehpc_line(data: Mapping[str, Any]) -> str:
+    """One line from ``report.json``'s ``eehpc``: the level, and why the next is not met."""
+    level = data.get("level")
+    not_met = data.get("not_met")
+    missing = ({int(k): tuple(map(str, v)) for k, v in not_met.items() if isinstance(v, list)}
+               if isinstance(not_met, Mapping) else {})
+    return grade_line(Grade(level if isinstance(level, int) else 0, str(data.get("methodology")), missing))

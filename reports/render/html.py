@@ -83,6 +83,8 @@ def render_html(report: SessionReport, png_bytes: bytes | None) -> str:
     sections.append(_section("Efficiency", page.efficiency_section(report)))
     if report.repeat is not None:
         sections.append(_section("Repeated testing runs", page.repeat_section(report.repeat)))
+    if report.eehpc is not None:
+        sections.append(_section("EEHPC / Green500 level", page.eehpc_section(report.eehpc)))
     sections += [
         _section("LoadGen results", page.loadgen_section(report)),
         _section("Meters and ranges", page.meters_section(report)),
