@@ -177,8 +177,11 @@ def test_verdicts_and_runs_needed() -> None:
 def test_sim_estimate_is_compared_with_the_wall_meter(tmp_path: Path) -> None:
     """The second simulated meter reads 20 W + 0.8 × 70 W × load: at load 1, 76 W against the
     wall's 130 W, an error of -41.5 %."""
-    data = measure_json("--meter", "sim", "--sim-estimate", "--out", str(tmp_path), "--", *SLEEP)
+    data = measure_json("--meter", "sim", "--sim-estimate", "--repeat", "2", "--out", str(tmp_path),
+                        "--", *SLEEP)
     (estimate,) = data["estimates"]
+    (over_runs,) = data["summary"]["estimate_error_vs_wall_pct"].values()
+    assert over_runs["n"] == 2 and over_runs["mean"] == pytest.approx(100 * (76 / 130 - 1), abs=1.0)
     assert estimate["informative"] is True
     assert estimate["avg_watts"] == pytest.approx(20 + 0.8 * BUSY_W, rel=0.01)
     assert estimate["error_vs_wall_pct"] == pytest.approx(100 * (76 / 130 - 1), abs=1.0)
@@ -232,3 +235,33 @@ def test_rapl_is_added_beside_the_meter_where_the_host_has_it(tmp_path: Path) ->
     assert ("beside", "rapl", str(tmp_path / "powercap")) in kinds
     none = asyncio.run(with_software_meters(config, str(tmp_path / "absent")))
     assert all(meter.type != "rapl" for _, meter in none.extra_analyzers)
+
+
+def test_the_session_page_shows_the_measured_command(tmp_path: Path) -> None:
+    script = f'echo mark only > "${MARKS_ENV}"; sleep 0.5'
+    data = measure_json("--meter", "sim", "--sim-estimate", "--out", str(tmp_path), "--", "sh", "-c", script)
+    html = (Path(data["dir"]) / "report.html").read_text()
+    assert "Measured command" in html and "<td>only</td>" in html
+    assert "software estimate (informative)" in html
+
+
+def test_a_meter_lost_mid_run_is_one_line_exit_2_and_the_samples_are_kept(tmp_path: Path) -> None:
+    """The PTDaemon simulator (its own process, as a user starts it) dies while the command runs."""
+    port = free_port()
+    meter = subprocess.Popen([*CLI, "sim", "ptd", "--port", str(port), "--identity", "wt310"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert meter.stdout is not None and "listening" in meter.stdout.readline()
+        config = write_config(tmp_path, port, "reconnect_timeout_s = 1.0\n")
+        out = tmp_path / "runs"
+        script = f'sleep 1; kill {meter.pid}; sleep 3'
+        line = one_line_error(measure("--config", str(config), "--out", str(out), "--quiet",
+                                      "--no-estimates", "--", "sh", "-c", script))
+    finally:
+        meter.kill()
+        meter.wait(timeout=10)
+    assert "raw data kept in" in line
+    (session,) = [p for p in out.iterdir() if p.is_dir()]
+    samples = (session / "raw").glob("*.samples.txt")
+    assert sum(len(p.read_text().splitlines()) for p in samples) > 0
+    assert json.loads((session / "session.json").read_text())["status"] == "aborted"

@@ -124,7 +124,8 @@ def _estimates(session_dir: Path, meta: SessionMeta, record: CommandRecord, phas
         interval_ns = (analyzer.interval_ms or meta.interval_ms or 1000) * 1_000_000
         energy_j = (_energy(series, phase.window.begin_ns, phase.window.end_ns, interval_ns)[0]
                     if series is not None and len(series) else None)
-        found.append(_estimate(str(analyzer.name or analyzer.driver), energy_j, wall_j, duration_s))
+        source = f"{analyzer.name} ({analyzer.driver})" if analyzer.name else str(analyzer.driver)
+        found.append(_estimate(source, energy_j, wall_j, duration_s))
     for estimate in record.estimates:
         entry = _estimate(estimate.source or "?", estimate.energy_j, wall_j, duration_s)
         if estimate.error:
@@ -184,5 +185,12 @@ def _section(session_dir: Path, meta: SessionMeta,
         numbers = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
         if numbers:
             summary[key] = interval_stats(numbers).to_json()
+    errors: dict[str, list[float]] = {}
+    for run in runs:
+        for estimate in run["estimates"]:
+            if isinstance(estimate.get("error_vs_wall_pct"), float):
+                errors.setdefault(str(estimate["source"]), []).append(estimate["error_vs_wall_pct"])
+    if errors:  # each estimate's error against the wall meter, over the runs
+        summary["estimate_error_vs_wall_pct"] = {k: interval_stats(v).to_json() for k, v in errors.items()}
     command: JsonObject = {"argv": list(records[0][2].argv)} if records else {}
     return {**command, "runs": runs, "summary": summary}
