@@ -126,6 +126,8 @@ class Session:
         if config.system is not None:
             check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
             self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
+        if config.session.machine_nodes:
+            self.meta = self.meta.updated(machine_nodes=config.session.machine_nodes)
         self._to_director_ns: Callable[[int], int] | None = None  # a remote SUT's clock fit
         self.journal: Journal | None = None
         self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once

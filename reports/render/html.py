@@ -114,6 +114,8 @@ def render_html(report: SessionReport, png_bytes: bytes | None) -> str:
         sections.append(_section("Repeated testing runs", page.repeat_section(report.repeat)))
     if report.measure is not None:
         sections.append(_section("Measured command", _measured(report.measure.runs)))
+    if report.eehpc is not None:
+        sections.append(_section("EEHPC / Green500 level", page.eehpc_section(report.eehpc)))
     sections += [
         _section("LoadGen results", page.loadgen_section(report)),
         _section("Meters and ranges", page.meters_section(report)),
