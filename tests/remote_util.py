@@ -145,8 +145,9 @@ def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[str]
 def director_processes(
     tmp_path: Path, interval_ms: int = 200
 ) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
-    """``sim ptd`` and ``serve`` as processes; yields the port, out dir and serve process."""
-    with process([*CLI, "sim", "ptd", "--port", "0"]) as sim:
+    """``sim ptd`` (its load following the machine's CPU, as the e2e test's power-above-idle
+    check needs) and ``serve`` as processes; yields the port, out dir and serve process."""
+    with process([*CLI, "sim", "ptd", "--port", "0", "--power", "cpu"]) as sim:
         assert sim.stdout is not None
         meter_port = int(wait_for_line(sim.stdout, r"listening on 127\.0\.0\.1:(\d+)").group(1))
         out_root = tmp_path / "director-runs"
