@@ -131,6 +131,7 @@ class V3Connection:
         self.lines: asyncio.Queue[str | None] = asyncio.Queue()
         self.gone = asyncio.Event()
         self.gone_reason = "the client closed the connection"
+        self.cancelled = False
 
     async def send(self, line: str) -> None:
         await self.channel.write_raw(line.encode() + b"\r\n")
@@ -158,10 +159,12 @@ class V3Connection:
         client's next command): cancelling it stops the analyzer and restores its ranges.
         After ``stop,testing`` both phases are measured: the session finishes its files."""
         self.workload.lose(reason)
-        if self.task is not None and not self.task.done() and self.state != "testing_done":
-            if self.session is not None:
-                self.session.cancel_reason = f"v3 client: {reason} (the session at {self.state!r})"
-            self.task.cancel(reason)
+        if self.cancelled or self.task is None or self.task.done() or self.state == "testing_done":
+            return
+        self.cancelled = True  # once: a second cancel would cut the first one's cleanup short
+        if self.session is not None:
+            self.session.cancel_reason = f"v3 client: {reason} (the session at {self.state!r})"
+        self.task.cancel(reason)
 
     async def loop(self) -> None:
         while True:

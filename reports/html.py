@@ -6,8 +6,10 @@ import base64
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from reports import html_page as page
+from reports.checker_column import CHECKER_KEY
 from reports.phase_report import PhaseReport
 from reports.plot import POWER_PNG, plot_title, render_power_png
 from reports.report_model import SessionReport
@@ -56,7 +58,19 @@ def _imported(report: SessionReport) -> str:
                                  ("checker, today's rules", checker.get("current", {})))]
     notes = "".join(f"<li>{escape(note)}</li>" for note in report.notes)
     return (page.table(["", "value", "unit", "note"], rows) + f"<ul>{notes}</ul>"
-            + page.any_value(extra.get("imported", {})))
+            + _checker_column(extra.get(CHECKER_KEY)) + page.any_value(extra.get("imported", {})))
+
+
+def _checker_column(section: Any) -> str:
+    """Each rule of MLCommons' checker beside our checks judging the same thing."""
+    if not isinstance(section, dict):
+        return ""
+    rows = [[escape(str(row["rule"])), escape(str(row["checker"])), escape(str(row["ours"])),
+             escape(", ".join(row["our_checks"]) or "—"), escape(str(row["why"] or "—"))]
+            for row in section.get("rules", [])]
+    return (f"<h3>{escape(str(section['title']))}: {escape(str(section['verdict']))}</h3>"
+            + page.table(["rule", "MLCommons checker (current)", "ours", "our checks", "why they differ"],
+                         rows))
 
 
 def _plot(png_bytes: bytes | None) -> str:

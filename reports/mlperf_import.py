@@ -27,6 +27,7 @@ from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from loadgen_bridge.detail_log import DETAIL_LOG
 from reports import checks
+from reports.checker_column import CHECKER_KEY, checker_rows, section_json
 from reports.checks import Check
 from reports.html import write_html_report
 from reports.local_time import LocalOffset, local_offset_s
@@ -131,8 +132,10 @@ class ImportedRun:
         """What a journal would have told: phase times, analyzer, interval, testing ranges."""
         evidence = self.evidence
         single = (evidence.channels() or [1]) == [1] or evidence.channels() is None
+        fields = evidence.identify().split(",")
+        version = next((f.split("=", 1)[1] for f in fields if f.startswith("version=")), "")
         analyzer = AnalyzerRecord.new(model=evidence.analyzer_model() if single else "",
-                                      name=evidence.identify().split(",")[0], identify=evidence.identify())
+                                      name=fields[0], identify=evidence.identify(), version=version)
         ranges = evidence.testing_ranges() if single else {}
         return SessionMeta.new(
             session_name=self.run_dir.resolve().name,
@@ -344,7 +347,8 @@ def import_run(
     run = ImportedRun(run_dir, evidence, ruleset, scenario or scenario_from_path(run_dir))
     hooks = ImportHooks(adjust=run.adjust, checks=run.checks, extra=run.extra)
     report = build_report(run_dir, run.meta(), hooks)
-    return report, run
+    column = section_json(checker_rows(run_dir, list(report.checks)))
+    return dataclasses.replace(report, extra={**report.extra, CHECKER_KEY: column}), run
 
 
 def write_imported(run_dir: Path, out_dir: Path, report: SessionReport, run: ImportedRun) -> None:
