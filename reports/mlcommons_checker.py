@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from analyzer_drivers.formats.errors import PowerDirectorError
+
 CHECKER_COMMIT = "c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2"
 Status = Literal["pass", "warning", "fail", "unknown"]
 SUPPORTED_VERSION = ("1.11.1",)  # lines 43-56
@@ -50,7 +52,7 @@ STAMP_FORMAT = "%m-%d-%Y %H:%M:%S.%f"
 LOG_STAMP = re.compile(r"^\d\d-\d\d-\d\d\d\d \d\d:\d\d:\d\d.\d\d\d")
 
 
-class CheckerWarning(Exception):
+class CheckerWarning(PowerDirectorError):
     """The checker's own ``CheckerWarning``: the rule passes with a warning, and ends."""
 
 
