@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from bench.common import Figure
-from power_director.config import AnalyzerConfig, Config, ServiceConfig, SessionConfig
-from power_director.service import DirectorService
+from power_director.config.loader import AnalyzerConfig, Config, ServiceConfig, SessionConfig
+from power_director.remote.service import DirectorService
 
 TARGET_S = 1.0
 INITIAL_RANGES = (300.0, 5.0)

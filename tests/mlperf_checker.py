@@ -1,7 +1,7 @@
 """Running MLCommons' power checker, unmodified, from a power-dev checkout named by POWER_DEV_DIR.
 
 CI has no checkout: tests that need one are skipped with that reason, and the rules are
-restated in ``reports/mlcommons_checker.py`` (adapted for tests in ``tests/mlperf_rules.py``)
+restated in ``reports/mlperf/mlcommons_checker.py`` (adapted for tests in ``tests/mlperf_rules.py``)
 so they always run.
 """
 

@@ -1,7 +1,7 @@
 """MLCommons' power checker's rules for tests: each raises AssertionError with the checker's
 reason when the rule fails, so its rules run where the checker cannot (CI).
 
-The restatement itself is the product's (reports/mlcommons_checker.py: power-dev
+The restatement itself is the product's (reports/mlperf/mlcommons_checker.py: power-dev
 compliance/check.py at c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2, line by line, compared with
 the real checker in tests/test_mlcommons_checker.py). A ``CheckerWarning`` passes, as the
 checker logs it ``[x]``. One difference, on purpose: ``ptd_logs`` here judges the testing
@@ -16,7 +16,7 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from reports import mlcommons_checker as checker
+from reports.mlperf import mlcommons_checker as checker
 
 mlperf_power_delta_ok = checker.power_drop_ok
 MEANT_TOLERANCE_S = checker.TIME_DELTA_TOLERANCE / 1000

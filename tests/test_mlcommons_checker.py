@@ -1,4 +1,4 @@
-"""MLCommons' checker restated (reports/mlcommons_checker.py) against the real one, and the
+"""MLCommons' checker restated (reports/mlperf/mlcommons_checker.py) against the real one, and the
 "MLCommons checker (current)" column that ``report`` and ``audit`` put beside our verdict.
 
 The real checker is power-dev compliance/check.py at c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2
@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from power_director.cli import main
-from reports.mlcommons_checker import check_run
+from power_director.cli.app import main
+from reports.mlperf.mlcommons_checker import check_run
 from tests.mlperf_checker import checker_statuses
 from tests.test_import_evidence import FIXTURES, SERVER_RUN, SS_RUN, copy_run, report, shift_stamps
 from tests.test_local_time_runs import local_time_run
