@@ -7,9 +7,9 @@ tests/fixtures/real-submissions/ (public MLCommons results, SOURCE.txt in each);
 PTDaemon's version in server.json's Identify reply set to 1.11.1, so that the rule of PTD
 commands runs past its version test; the local-time run of tests/test_local_time_runs.py; a run
 whose LoadGen logs are an hour ahead of the phases (the checker's 3600 s workaround); and one
-with PTDaemon uncertainty warnings, in the wording the checker looks for (PTDaemon 1.11, lines
-83-85), inside a 600 s testing window. RESTATED is what the real checker said of the six runs
-(run here on 2026-12-06), so the restatement is held to it in CI too.
+with PTDaemon uncertainty warnings, in the wording the checker looks for (lines 83-85), inside
+a 600 s testing window, and the same in PTDaemon 1.9's wording. RESTATED is what the real
+checker said of the six runs (run here on 2026-12-06), so the restatement is held to it in CI.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ RESTATED = {  # the rules the real checker does not pass, per run (every other o
     "v4.1_NVIDIA_H200-SXM-141GBx8_TRT_MaxQ_3d-unet-99.9_Offline": {PTD: "fail", CONFIG: "fail"},
 }
 CHECKER_WORDING = "WARNING: Uncertainty 1.07%, which is above 1.00% limit for the last sample!"
+#: PTDaemon 1.9/1.10's wording, as in the real v2.0 NVIDIA A100 Server run's ptd_logs.txt.
+PTD_1_9_WORDING = "WARNING: Uncertainty 1.07% above 1.00% limit for the last measurement sample!"
 
 
 def restated(run: Path) -> dict[str, str]:
@@ -73,13 +75,17 @@ def loadgen_an_hour_ahead(tmp_path: Path) -> Path:
     return run
 
 
-def warnings_in_window(tmp_path: Path) -> Path:
+def warnings_in_window(tmp_path: Path, wording: str = CHECKER_WORDING) -> Path:
     run = copy_run(tmp_path, SERVER_RUN)
     spl_lines = (run / "run_1" / "spl.txt").read_text().splitlines()
     stamps = [line.split(",")[1] for line in spl_lines[60:133]]  # inside the 600 s window
     with (run / "power" / "ptd_logs.txt").open("a") as log:
-        log.write("".join(f"{stamp}: {CHECKER_WORDING}\n" for stamp in stamps))
+        log.write("".join(f"{stamp}: {wording}\n" for stamp in stamps))
     return run
+
+
+def old_wording_in_window(tmp_path: Path) -> Path:
+    return warnings_in_window(tmp_path, PTD_1_9_WORDING)
 
 
 VARIANTS: dict[str, Callable[[Path], Path]] = {
@@ -88,6 +94,7 @@ VARIANTS: dict[str, Callable[[Path], Path]] = {
     "local time": lambda tmp: local_time_run(tmp, -7 * 3600, 28800),
     "LoadGen an hour ahead": loadgen_an_hour_ahead,
     "warnings in window": warnings_in_window,
+    "PTDaemon 1.9 wording in window": old_wording_in_window,
 }
 
 
@@ -124,6 +131,14 @@ def test_the_column_names_the_800_s_bug(tmp_path: Path, capsys: pytest.CaptureFi
     assert row["checker"] == "pass" and row["ours"] == "fail"
     assert "testing_sample_uncertainty" in row["our_checks"]
     assert "lets it through by its own bug" in str(row["why"]) and "800 s of its edge" in str(row["why"])
+
+
+def test_the_column_names_the_wording_the_checker_misses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    row = column(report(capsys, old_wording_in_window(tmp_path)), "Check errors and warnings from PTD logs")
+    assert row["checker"] == "pass" and row["ours"] == "fail"
+    assert "1.9/1.10's wording, which its pattern (lines 83-85) never matches" in str(row["why"])
 
 
 def test_the_column_names_the_dst_workaround(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
