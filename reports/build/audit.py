@@ -62,7 +62,7 @@ def audit_run(run_dir: Path, tree: Path, rules: list[str]) -> dict[str, Any]:
     """One row: the checker's number, ours, the time-weighted one, the error, a verdict per rule set."""
     row: dict[str, Any] = {"run": str(run_dir.relative_to(tree)) if run_dir != tree else "."}
     try:
-        reports = {name: import_run(run_dir, name)[0] for name in rules}
+        reports = {name: import_run(run_dir, name, checker_column=name == rules[0])[0] for name in rules}
     except Exception as exc:  # one bad run is a row saying why, never the end of the audit
         return {**row, "failed": f"{type(exc).__name__}: {exc}"}
     first = reports[rules[0]]

@@ -333,9 +333,10 @@ def _interval_ms(evidence: Evidence) -> int | None:
 
 
 def import_run(
-    run_dir: Path, rules: str = CURRENT, scenario: str | None = None
+    run_dir: Path, rules: str = CURRENT, scenario: str | None = None, *, checker_column: bool = True
 ) -> tuple[SessionReport, ImportedRun]:
-    """The report of a run we did not record, and what it was built from. Reads only."""
+    """The report of a run we did not record, and what it was built from. Reads only.
+    ``checker_column``: with MLCommons' checker beside ours (it reads the run once more)."""
     require_power_run(run_dir)
     if scenario is not None and scenario.lower() not in SCENARIOS:
         raise ReportError(f"unknown scenario {scenario!r} (one of {', '.join(SCENARIOS.values())})")
@@ -347,6 +348,8 @@ def import_run(
     run = ImportedRun(run_dir, evidence, ruleset, scenario or scenario_from_path(run_dir))
     hooks = ImportHooks(adjust=run.adjust, checks=run.checks, extra=run.extra)
     report = build_report(run_dir, run.meta(), hooks)
+    if not checker_column:
+        return report, run
     column = section_json(checker_rows(run_dir, list(report.checks)))
     return dataclasses.replace(report, extra={**report.extra, CHECKER_KEY: column}), run
 
