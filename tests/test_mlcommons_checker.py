@@ -158,6 +158,10 @@ def test_report_and_audit_show_the_column(tmp_path: Path, capsys: pytest.Capture
     assert "MLCommons checker (current, power-dev check.py c4b3ad82): INVALID: PTD commands and replies, " \
            "PTD configuration" in text
     assert "why: the checker fails it (PTD version '1.10.0' is not supported)" in text
+    assert main(["report", str(FIXTURES / SS_RUN), "--out", str(tmp_path / "out")]) == 0
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "MLCommons checker (current)</th>" in html and "why they differ" in html
+    capsys.readouterr()
     tree = build_tree(tmp_path / "tree")
     assert main(["audit", str(tree), "--jobs", "1"]) == 0
     table = capsys.readouterr().out
