@@ -35,7 +35,7 @@ from analyzer_drivers.formats.session_meta import (
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters.specs import advise_ranges, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG
-from loadgen_bridge.workload import Workload, WorkloadError, check_window
+from loadgen_bridge.workload import StartsOnRequest, Workload, WorkloadError, check_window
 from power_director.config.loader import Config
 from power_director.config.system import check_system_meters
 from power_director.observe.observer import Observers, SessionObserver
@@ -126,6 +126,8 @@ class Session:
         if config.system is not None:
             check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
             self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
+        if config.session.machine_nodes:
+            self.meta = self.meta.updated(machine_nodes=config.session.machine_nodes)
         self._to_director_ns: Callable[[int], int] | None = None  # a remote SUT's clock fit
         self.journal: Journal | None = None
         self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once
@@ -140,6 +142,7 @@ class Session:
         if not ranging and reuse_ranging is not None:
             raise SessionError("a session without ranging cannot reuse another's ranging")
         self._made_roots: list[Path] = []  # output directories run() created
+        self.cancel_reason = ""  # why whoever cancels run() did (Python 3.11 may drop the message)
 
     @property
     def primary(self) -> SessionMeter:
@@ -166,7 +169,7 @@ class Session:
         try:
             await self._measure()
         except BaseException as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = self.cancel_reason or str(exc) or type(exc).__name__
             self.meta = self.meta.updated(status="aborted", error=reason)
             self.journal.record_event("aborted", error=reason)
             self._finish_files()
@@ -263,6 +266,8 @@ class Session:
                  f"initial ranges {meter.initial.describe()}")
 
     async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
+        if isinstance(self.workload, StartsOnRequest):  # power-dev's server: ranges and Go at start
+            await self.workload.start_requested(phase)
         for meter in self.meters:
             await meter.analyzer.set_ranges(ranges.get(meter.analyzer.name, Ranges.auto()))
             if phase == "ranging":
