@@ -247,7 +247,7 @@ class ClockRecord(JsonRecord):
         """A fit as the director writes it, its ``phases`` (the windows) last."""
         fitted = cls.new(method=method, offset_ns=offset_ns, ref_ns=ref_ns, drift_ppm=drift_ppm,
                          bound_ns=bound_ns, batches=batches)
-        return dataclasses.replace(fitted, json_keys=(*fitted.json_keys, "phases"))
+        return dataclasses.replace(fitted, json_keys=(*fitted.written_keys(), "phases"))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -36,7 +36,7 @@ def calibration_from_report(report: SessionReport, meter: str | None) -> dict[st
         "correlation": found.correlation,
         "energy_difference_pct": found.energy_difference_pct,
         "from_session": report.session,
-        "reference": report.analyzer.get("name"),
+        "reference": report.analyzer.name,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(),
     }
 

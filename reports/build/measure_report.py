@@ -170,10 +170,10 @@ def measure_section(session_dir: Path, meta: SessionMeta, testing: PhaseReport) 
         name = repeat_phase(run)
         record = read_command_record(session_dir / phase_dir(name))
         if record is None:
-            return None if run == 1 else MeasureSection(_section(session_dir, meta, records))
+            return None if run == 1 else MeasureSection.of(_section(session_dir, meta, records))
         report = testing if run == 1 else phase_report(session_dir, name, meta)
         records.append((run, report, record))
-    return MeasureSection(_section(session_dir, meta, records)) if records else None
+    return MeasureSection.of(_section(session_dir, meta, records)) if records else None
 
 
 def _section(session_dir: Path, meta: SessionMeta,
