@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analyzer_drivers.accuracy import CREST_FACTOR_KEY, ELEMENTS_KEY
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, events_path
 from analyzer_drivers.formats.session_meta import (
@@ -147,6 +148,10 @@ class ImportedRun:
         single = (evidence.channels() or [1]) == [1] or evidence.channels() is None
         analyzer = AnalyzerRecord.new(model=evidence.analyzer_model() if single else "",
                                       name=evidence.identify().split(",")[0], identify=evidence.identify())
+        # What the meter said to PTDaemon's :CFAC?, and its one element (docs/uncertainty.md).
+        crest_factor = evidence.ptd_log.crest_factor if evidence.ptd_log else None
+        facts = {CREST_FACTOR_KEY: crest_factor} if crest_factor else {}
+        analyzer = analyzer.updated(extra={**facts, ELEMENTS_KEY: "1"}) if single else analyzer
         ranges = evidence.testing_ranges() if single else {}
         return SessionMeta.new(
             session_name=self.run_dir.resolve().name,

@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from analyzer_drivers.accuracy import MeterSetup
 from analyzer_drivers.formats.session_layout import phase_dir
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.scpi_server import Wt300Simulator
@@ -129,3 +131,36 @@ def test_an_original_wt310_reports_its_own_accuracy(tmp_path: Path) -> None:
     assert meta["ranges"]["testing"] == {"volts": 300.0, "amps": 1.0}
     expected_w = manual_error_watts(WT300, 150.3, 300.0, 1.0, 0.97)
     assert analyzer_watts(report) == pytest.approx(expected_w, rel=2e-3)
+
+
+# --- an imported MLPerf run --------------------------------------------------------------------
+FIXTURES = Path(__file__).parent / "fixtures" / "real-submissions"
+
+
+@pytest.mark.parametrize(
+    ("run", "source"),
+    [  # v2.0 Krai: a WT310E; its ptd_logs.txt has PTDaemon's ":CFAC?;…" answered "3;500.0E-03;…".
+        ("v2.0_Krai_rpi4-tflite-v2.7.1-ruy_resnet50_multistream", "WT310E accuracy spec at crest factor 3 "
+         "and the ranges in use"),
+    ],
+)
+def test_an_imported_run_reads_its_crest_factor_from_ptdaemons_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], run: str, source: str
+) -> None:
+    from power_director.cli import main
+    from reports.ptd_evidence import read_evidence
+
+    copy = tmp_path / run
+    shutil.copytree(FIXTURES / run, copy)
+    evidence = read_evidence(copy)
+    assert evidence.ptd_log is not None and evidence.ptd_log.crest_factor == "3"
+    main(["report", str(copy), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["testing"]["power"]["uncertainty"]["analyzer_source"] == source
+
+
+def test_a_run_without_the_crest_factor_says_it_took_3() -> None:
+    setup = MeterSetup.recorded("WT310E", {})
+    assert setup is not None
+    assert setup.describe() == ("WT310E accuracy spec at crest factor 3 and the ranges in use; not recorded: "
+                                "crest factor (taken as 3), elements (taken as one, or the channels in spl.txt)")
