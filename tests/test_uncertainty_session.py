@@ -162,5 +162,6 @@ def test_an_imported_run_reads_its_crest_factor_from_ptdaemons_log(
 def test_a_run_without_the_crest_factor_says_it_took_3() -> None:
     setup = MeterSetup.recorded("WT310E", {})
     assert setup is not None
-    assert setup.describe() == ("WT310E accuracy spec at crest factor 3 and the ranges in use; not recorded: "
-                                "crest factor (taken as 3), elements (taken as one, or the channels in spl.txt)")
+    assert setup.describe() == (
+        "WT310E accuracy spec at crest factor 3 and the ranges in use; not recorded: "
+        "crest factor (taken as 3), elements (taken as one, or the channels in spl.txt)")
