@@ -22,6 +22,7 @@ import pyvisa.resources
 
 from analyzer_drivers.accuracy import MeterSetup
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, SampleBuffer
+from analyzer_drivers.formats.identity import meter_identity
 from analyzer_drivers.formats.sample import ERROR_READING, Channel, Sample
 from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S, MeterSpec, family_spec
 from analyzer_drivers.wt300_scpi import SUM_ELEMENT, Wt300, crest_factor_name, parse_values
@@ -245,7 +246,7 @@ class YokogawaAnalyzer(Analyzer):
             model=self._spec.model,
             averaging_ms=0 if interval_s is None else round(interval_s * 1000),  # 0: AUTO
             version=fields[3] if len(fields) > 3 else "",
-            raw=self._idn,
+            raw=self._idn, identity=meter_identity(self._idn),
             extra={"serial": fields[2] if len(fields) > 2 else "", "element": self.element,
                    **(self._setup.facts() if self._setup else {})},
         )
