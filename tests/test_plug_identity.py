@@ -30,7 +30,8 @@ pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING_REASON)
 # (plug kind, topic, component, identify replies, expected: vendor, model, firmware, id, name)
 CASES = {
     "tasmota": ("tasmota", "tasmota/sp111-01", "switch:0",
-                {"STATUS": real.TASMOTA_STATUS, "STATUS2": real.TASMOTA_STATUS2, "STATUS5": real.TASMOTA_STATUS5},
+                {"STATUS": real.TASMOTA_STATUS, "STATUS2": real.TASMOTA_STATUS2,
+                 "STATUS5": real.TASMOTA_STATUS5},
                 ("Tasmota", "Tasmota", "8.1.0.4(022a6a0-tasmota)", "5C:CF:7F:79:EE:06", "Gosund SP111 - 1")),
     "shelly-gen3-plug": ("shelly", "shellyplugsg3-543204663204", "switch:0",
                          {"GetDeviceInfo": real.SHELLY_PLUG_S_G3_INFO},
