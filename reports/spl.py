@@ -86,6 +86,8 @@ def with_channels(path: Path, series: PowerSeries) -> PowerSeries:
     """``series`` (``read_spl(path)``) with each sample's channel groups, read line by line as
     ``parse_line`` reads the sums (a group that does not parse is none); ``series`` as it was
     when the file no longer lines up with it."""
+    if not _has_channels(path):
+        return series  # one channel: nothing more to read (a fast meter's file is large)
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError as exc:
@@ -101,6 +103,16 @@ def with_channels(path: Path, series: PowerSeries) -> PowerSeries:
     column = np.empty(len(channels), dtype=object)
     column[:] = channels
     return dataclasses.replace(series, channels=column)
+
+
+def _has_channels(path: Path) -> bool:
+    """Whether the file's first sample line has channel groups."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            first = next((line for line in stream if parse_line(line) is not None), "")
+    except OSError as exc:
+        raise SplError(f"cannot read {path}: {exc}") from None
+    return bool(line_channels(first))
 
 
 def read_spl(

@@ -165,3 +165,27 @@ def test_a_run_without_the_crest_factor_says_it_took_3() -> None:
     assert setup.describe() == (
         "WT310E accuracy spec at crest factor 3 and the ranges in use; not recorded: "
         "crest factor (taken as 3), elements (taken as one, or the channels in spl.txt)")
+
+
+def test_a_real_multichannel_spl_gives_each_elements_reading_to_the_sum_rule() -> None:
+    """v2.0 NVIDIA A100 Server run_1/spl.txt: PTDaemon 1.9's Σ group (Volts/Amps/PF -1) and one
+    group per channel with its own λ; the Σ ± is the sum of each channel's error by the manual."""
+    from analyzer_drivers.formats.sample import Sample
+    from reports.spl import read_spl, with_channels
+
+    path = FIXTURES / "v2.0_NVIDIA_A100-PCIe-80GBx8_TRT_MaxQ_bert-99.9_Server" / "run_1" / "spl.txt"
+    series = with_channels(path, read_spl(path))
+    assert series.channels is not None and len(series.channels) == len(series)
+    first = series.samples()[0]
+    # Time,…,Watts,650.2,Volts,-1,Amps,-1,PF,-1,Mark,…,Ch1,Watts,200.7,Volts,205.92,Amps,1.0678,PF,0.9126,…
+    assert (first.watts, first.pf) == (650.2, -1.0)
+    assert [c.watts for c in first.channels] == [200.7, 269.3, 180.2]
+    assert sum(c.watts for c in first.channels) == pytest.approx(first.watts)
+    setup = MeterSetup.recorded("WT333E", {"crest_factor": "3", "elements": "1,2,3"})
+    assert setup is not None
+    expected_w = sum(manual_error_watts(WT300E, c.watts, 300.0, 2.0, c.pf) for c in first.channels)
+    assert setup.sample_uncertainty(first, 300.0, 2.0) * first.watts == pytest.approx(expected_w)
+    # Without its channels the λ are unknown: each element's range term at λ = 1.
+    bare = Sample(first.t_ns, first.watts, pf=first.pf)
+    assert setup.sample_uncertainty(bare, 300.0, 2.0) * first.watts == pytest.approx(
+        0.001 * 650.2 + 3 * 0.0005 * 300.0 * 2.0)
