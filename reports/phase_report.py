@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from analyzer_drivers.accuracy import MeterSetup
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import phase_dir
 from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
+from analyzer_drivers.meters.accuracy import MeterSetup
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 from reports.clock_report import corrected_window
 from reports.comparison import comparison_accuracy, stated_uncertainty

@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from analyzer_drivers.formats.session_meta import SessionMeta
-from analyzer_drivers.plug_tasmota import tasmota_identity
+from analyzer_drivers.meters.plug_tasmota import tasmota_identity
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.plug import PlugSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.analyzers import make_analyzer
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import Session
-from reports.submission import analyzer_table
+from power_director.config.analyzers import make_analyzer
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.session import Session
+from reports.mlperf.submission import analyzer_table
 from tests.fixtures import plug_real as real
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 

@@ -30,15 +30,15 @@ from typing import Any
 
 import pytest
 
-from analyzer_drivers.accuracy import MeterSetup
 from analyzer_drivers.formats.session_layout import phase_dir
+from analyzer_drivers.meters.accuracy import MeterSetup
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.scpi_server import Wt300Simulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.analyzers import make_analyzer
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import Session
+from power_director.config.analyzers import make_analyzer
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.session import Session
 
 VOLTS = 230.0
 WT300E = {"reading": 0.001, "range": 0.0005, "at_zero_pf": 0.001}  # IM WT310E-02EN §7.3.2
@@ -147,8 +147,8 @@ FIXTURES = Path(__file__).parent / "fixtures" / "real-submissions"
 def test_an_imported_run_reads_its_crest_factor_from_ptdaemons_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], run: str, source: str
 ) -> None:
-    from power_director.cli import main
-    from reports.ptd_evidence import read_evidence
+    from power_director.cli.app import main
+    from reports.mlperf.evidence import read_evidence
 
     copy = tmp_path / run
     shutil.copytree(FIXTURES / run, copy)
