@@ -2,7 +2,8 @@
 
 One format serves the ``RL`` reply, PTDaemon's ``-l`` log and MLPerf's ``spl.txt``. A
 multichannel line carries the sum first (Volts/Amps/PF -1 from PTDaemon 1.9, their means
-from 1.10) and then one group per channel. In the log and ``spl.txt`` each group is
+from 1.10; we write -1 for Volts/Amps and the meter's λΣ as PF: docs/uncertainty.md) and then
+one group per channel. In the log and ``spl.txt`` each group is
 ``Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf``; in a real ``RL,*,*`` reply the groups are bare
 ``Watts,w,Volts,v,Amps,a,PF,pf`` (power-dev's ``lib/server.py`` inserts ``Mark`` and
 ``Ch<n>`` itself when it writes the log; see the v4.1 fixture's ``server.log``). Parsing

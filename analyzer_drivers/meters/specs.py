@@ -95,17 +95,6 @@ class MeterSpec:
         return (self.reading_accuracy * magnitude + self.range_accuracy * range_w * lam
                 + tan_phi * self.pf_zero_influence * magnitude)
 
-    def auto_range_uncertainty(
-        self, watts: float, volts: float, amps: float, crest_factor: int | str = 3,
-        elements: int = 1, pf: float = 1.0,
-    ) -> float:
-        """The uncertainty of a reading taken on the ranges auto-ranging picks for it."""
-        try:
-            volts_range, amps_range = self.snap_volts(volts), self.snap_amps(amps)
-        except AnalyzerError:
-            return math.inf
-        return self.sample_uncertainty(watts, volts_range, amps_range, crest_factor, elements, pf)
-
 
 def power_factor(pf: float) -> float:
     """|λ| of a reading; a λ that is not in (0, 1] (unknown: NaN, PTDaemon's -1) counts as 1."""
