@@ -47,6 +47,9 @@ class ItemPlan:
             if spec.elements < 2:
                 raise AnalyzerError(f"the {spec.model} has one element: it has no sum (Σ) to read")
             elements = spec.numbers
+            # Each element's λ too, for the Σ's ± (docs/uncertainty.md): 14 items on a WT333E.
+            # The WT300E takes up to 255 (IM WT310E-17EN :NUMeric:NORMal:NUMber; recalled, not
+            # checked against the page: a meter that refuses says so in its error queue at setup).
             per_element = tuple(f"{fn},{e}" for e in elements for fn in ("U", "I", "P", "LAMB"))
             items = (f"P,{SUM_ELEMENT}", f"LAMB,{SUM_ELEMENT}", *per_element)
             return cls(items, elements, summed=True)
