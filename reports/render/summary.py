@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reports.mlperf.eehpc import eehpc_line
 from reports.model.headline import headline, metric_uncertainty, verdict
 from reports.model.report import RepeatSection, SessionReport, SumMeter
 from reports.multinode import system_lines
@@ -28,6 +29,7 @@ def summary_text(report: SessionReport) -> str:
     lines += _sum_lines(report.sum)
     lines += _repeat_lines(report.repeat)
     lines += system_lines(report.system)
+    lines += [f"  {eehpc_line(report.eehpc)}"] if report.eehpc is not None else []
     lines += [f"  problem: {p}" for p in report.problems]
     lines += [f"  warning: {w}" for w in report.warnings]
     lines += [f"  unknown: {u}" for u in report.unknown]
