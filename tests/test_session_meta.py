@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -183,8 +184,12 @@ def test_a_real_submissions_imported_meta_is_the_json_it_always_was(run_dir: Pat
     single = (evidence.channels() or [1]) == [1] or evidence.channels() is None
     # Since issue 24: a single-channel run's meter facts, its crest factor as PTDaemon's log has it.
     crest_factor = evidence.ptd_log.crest_factor if evidence.ptd_log else None
-    analyzer: dict[str, Any] = {"model": evidence.analyzer_model() if single else "",
-                                "name": evidence.identify().split(",")[0], "identify": evidence.identify()}
+    analyzer: dict[str, Any] = {
+        "model": evidence.analyzer_model() if single else "",
+        "name": evidence.identify().split(",")[0], "identify": evidence.identify(),
+        # PTDaemon's version from its Identify reply (before: none, and the
+        # mlperf_analyzer check said "PTDaemon version ''")
+        "version": re.search(r",version=([^,]+)", evidence.identify()).group(1)}  # type: ignore[union-attr]
     if single:
         analyzer["extra"] = {**({"crest_factor": crest_factor} if crest_factor else {}), "elements": "1"}
     expected = {  # what reports/mlperf_import.ImportedRun.meta built as a dict before SessionMeta
