@@ -408,10 +408,11 @@ class Session:
         window's end is covered."""
         waiting = [m for m in self.meters if m.ranged]
         interval_s = max((m.interval_ms for m in waiting), default=self.config.analyzer.interval_ms) / 1000
-        deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
+        wait_s = TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
+        deadline = time.monotonic() + wait_s
         while any(m.tally.last_t_ns is None or m.tally.last_t_ns < t_ns for m in waiting):
             if time.monotonic() > deadline:
-                self.say(f"  warning: no sample after the workload ended within {deadline:.0f} s")
+                self.say(f"  warning: no sample after the workload ended within {wait_s:g} s")
                 return
             await asyncio.sleep(min(interval_s / 5, 0.1))
             await self._poll_all(record)
