@@ -145,7 +145,9 @@ def line_channels(line: str) -> tuple[Channel, ...]:
 
 def parse_sample_line(line: str) -> tuple[Sample, str | None]:
     """Parse one sample line into a Sample and its mark (None when the line has none)."""
-    cut = cut_line(line.strip().split(","))
+    # Only the line end goes, as a file's reader (parse_line) takes it: other white space (a form
+    # feed in a mark) is part of the line; str.strip() made the two readers disagree on it.
+    cut = cut_line(line.rstrip("\r\n").split(","))
     if not cut.is_sample:
         raise AnalyzerError(f"not a PTDaemon sample line: {line.strip()[:120]!r}")
     try:
@@ -163,7 +165,7 @@ def parse_sample_lines(lines: Sequence[str]) -> list[Sample]:
     Same samples and errors as ``parse_sample_line`` on each line, but column-wise over the
     whole batch when every line has one shape; any other batch goes line by line.
     """
-    stripped = [line.strip() for line in lines]
+    stripped = [line.rstrip("\r\n") for line in lines]
     try:
         return _parse_columns(stripped)
     except ValueError:
