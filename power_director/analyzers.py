@@ -9,6 +9,7 @@ from analyzer_drivers.nvml import NvmlAnalyzer
 from analyzer_drivers.plug_shelly import GEN1_KINDS, ShellyGen1Plug, ShellyPlug
 from analyzer_drivers.plug_tasmota import TasmotaPlug
 from analyzer_drivers.ptd import PtdAnalyzer
+from analyzer_drivers.ptd_managed import ManagedPtdAnalyzer
 from analyzer_drivers.rapl import RaplAnalyzer
 from analyzer_drivers.yokogawa import YokogawaAnalyzer
 from power_director.config import AnalyzerConfig
@@ -17,6 +18,11 @@ from power_director.mqtt_stream import MqttStreamAnalyzer
 
 
 def _ptd(config: AnalyzerConfig) -> Analyzer:
+    managed = config.managed_launch()
+    if managed is not None:
+        launch, log_path = managed
+        return ManagedPtdAnalyzer(launch, log_path=log_path, connect_timeout_s=config.connect_timeout_s,
+                                  reply_timeout_s=config.reply_timeout_s)
     return PtdAnalyzer(
         config.host,
         config.port,

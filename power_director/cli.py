@@ -21,6 +21,7 @@ from power_director import datacenter_cli
 from power_director.assembly import build_session, open_exporter, open_telemetry
 from power_director.cli_help import positive_float, positive_int, with_defaults
 from power_director.cli_interrupt import Interrupted, SessionTracker, cancellable, interrupted_text
+from power_director.cli_ptd_launcher import run_launcher
 from power_director.cli_results import add_results_commands, run_compare, run_ls
 from power_director.cli_sim import add_sim_commands, broker_option, run_sim
 from power_director.config import ConfigError, TelemetryConfig, load_config
@@ -355,6 +356,8 @@ def dispatch(args: argparse.Namespace, tracker: SessionTracker) -> int:
         return _check_config(args)
     if args.command in datacenter_cli.COMMANDS:
         return datacenter_cli.run_datacenter_command(args)
+    if args.simulator == "ptd-launcher":
+        return run_launcher(args.ptd_args)
     # Our own handler, not asyncio.run's: it wakes the loop through its wakeup fd even when the
     # signal lands on a simulator's worker thread (seen once: a sim that never stopped).
     return asyncio.run(cancellable(run_sim(args), "sim"))

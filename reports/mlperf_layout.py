@@ -130,11 +130,16 @@ def identify_channels(identify: str) -> int:
 
 def _ptd_config(meta: SessionMeta) -> list[dict[str, Any]]:
     """One entry per ranged analyzer, as power-dev's server.json has since 2025 (a list: the
-    checker's check_ptd_config iterates it). ``command`` is empty: the director connected to
-    a running PTDaemon and did not launch one. ``channel`` is power-dev's [first, count]."""
+    checker's check_ptd_config iterates it). A PTDaemon the director started has power-dev's
+    own entry, launch line included; for one it connected to, ``command`` is empty and
+    ``channel`` is power-dev's [first, count] from Identify."""
     config = []
     for analyzer in meta.analyzers if meta.has("analyzers") else (meta.primary,):
         if analyzer.role == "beside":
+            continue
+        launched = (analyzer.extra or {}).get("ptd_config")
+        if isinstance(launched, str):
+            config.append(json.loads(launched))
             continue
         channels = identify_channels(analyzer.identify or "")
         config.append({
