@@ -31,6 +31,25 @@ WATTS_ENV = "POWER_DIRECTOR_SIM_WATTS"
 PROGRAM = "power-director-ptd-sim"
 
 
+class ConsoleDaemon(PtdSimulator):
+    """The simulator with PTDaemon's console: its banner at start and a ``Response to client
+    sent:`` line per reply line, as a real daemon prints them (mlcommons/inference_results_v4.1,
+    closed/NVIDIA H200-SXM-141GBx8 3d-unet Offline power/ptd_logs.txt, in
+    tests/fixtures/real-submissions). power-dev's server tees this console into ptd_logs.txt."""
+
+    def announce(self) -> None:
+        print(f"Selected power meter '{self.identity.driver}' (power-director simulator)\n"
+              f"                        Version {self.identity.version}\n", flush=True)
+        super().announce()
+        self._say(f"Connected to {self.identity.driver} successfully")
+
+    def handle(self, line: str) -> str:
+        reply = super().handle(line)
+        for part in reply.replace("\r\n", "\n").split("\n"):
+            self._say(f"Response to client sent: {part}")
+        return reply
+
+
 def simulator_for(launch: PtdLaunch, log_path: str) -> PtdSimulator:
     identity = DEVICE_IDENTITIES.get(launch.device_type)
     if identity is None:
@@ -45,7 +64,7 @@ def simulator_for(launch: PtdLaunch, log_path: str) -> PtdSimulator:
         watts = float(os.environ.get(WATTS_ENV, "150"))
     except ValueError:
         raise AnalyzerError(f"{WATTS_ENV}={os.environ[WATTS_ENV]!r} is not a number") from None
-    return PtdSimulator(model=constant_model(watts), identity=identity,
+    return ConsoleDaemon(model=constant_model(watts), identity=identity,
                         log_path=Path(log_path) if log_path else None, channels=channels)
 
 

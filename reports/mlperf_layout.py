@@ -100,13 +100,23 @@ def _sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def _sources() -> dict[str, str]:
-    root = Path(__file__).resolve().parent.parent
-    return {
-        str(path.relative_to(root)): _sha1(path)
-        for package in SOURCE_PACKAGES
-        for path in sorted((root / package).rglob("*.py"))
-    }
+def source_checksums(base: Path, packages: tuple[str, ...] = ("",)) -> dict[str, str]:
+    """sha1 of every ``.py`` file under ``base``'s packages, by "/"-joined path from ``base``,
+    skipping __pycache__, .mypy_cache and .pytest_cache: power-dev's ``get_sources_checksum``
+    (ptd_client_server/lib/source_hashes.py at c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2), the
+    ``sources`` its checker looks up in compliance/sources_checksums.json."""
+    skip = {"__pycache__", ".mypy_cache", ".pytest_cache"}
+    return dict(sorted(
+        ("/".join(path.relative_to(base).parts), _sha1(path))
+        for package in packages
+        for path in (base / package).rglob("*.py")
+        if not skip.intersection(path.relative_to(base).parts)
+    ))
+
+
+def release_checksums() -> dict[str, str]:
+    """This release's ``sources``: what ``power-director sources-checksums`` prints."""
+    return source_checksums(Path(__file__).resolve().parent.parent, SOURCE_PACKAGES)
 
 
 def _modules() -> dict[str, str]:
@@ -157,7 +167,7 @@ def _session_descriptor(meta: SessionMeta, results: dict[str, str]) -> dict[str,
         "version": f"power-director {_modules()['power-director']}",
         "timezone": 0,
         "modules": _modules(),
-        "sources": _sources(),
+        "sources": release_checksums(),
         "messages": _v3_messages(meta),
         "uuid": meta.uuid.to_json() if meta.uuid else {},
         "session_name": meta.session_name,
