@@ -103,6 +103,7 @@ def read_power_dev_conf(path: Path) -> PowerDevConf:
 
 
 def _read(conf: configparser.ConfigParser, path: Path) -> PowerDevConf:
+    ntp = _get(conf, "server", "ntpServer")  # power-dev's order: [server] first
     ptd = _get(conf, "ptd", "ptd")
     count = _int(_get(conf, "ptd", "analyzerCount", "1"), "analyzerCount")
     if count < 1:
@@ -121,7 +122,6 @@ def _read(conf: configparser.ConfigParser, path: Path) -> PowerDevConf:
                           "automatically (AUTO): run power-dev's own server for MAX (--power-dev DIR)")
     listen_given = conf.has_option("server", "listen")
     listen = _listen(conf.get("server", "listen")) if listen_given else DEFAULT_LISTEN
-    ntp = _get(conf, "server", "ntpServer")
     return PowerDevConf(path, ntp, listen, listen_given, launches, tuple(ignored))
 
 

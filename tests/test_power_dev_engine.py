@@ -1,0 +1,240 @@
+"""power-dev engine mode, power-dev's own server.conf, and the release checksums.
+
+Always: power-dev's ``server.template.conf`` (a byte copy in tests/fixtures/power-dev, from
+mlcommons/power-dev c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2), filled in as a lab fills it
+for the PTDaemon stand-in, drives ``run --power-dev-conf`` to a valid session; PTDaemon's
+sample log is followed from a real one (a published run's spl.txt: the same lines).
+With POWER_DEV_DIR (and root, for NTP's port 123): ``run --power-dev`` measures with
+power-dev's unmodified server.py and client.py; MLCommons' checker passes every rule, the
+source checksums included; and with the inference checkout (MLPERF_INFERENCE_DIR, default
+/work/ext/inference) MLCommons' submission checker keeps the laid-out result.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer_drivers.formats.errors import ConfigError
+from power_director.cli import main
+from power_director.power_dev_conf import read_power_dev_conf
+from power_director.power_dev_engine import check_checkout, write_conf
+from power_director.power_dev_watch import EngineWatch, SampleLogWatch, read_sample_line
+from reports.mlperf_layout import release_checksums, source_checksums
+from tests import mlperf_rules
+from tests.mlperf_checker import SOURCE_RULES, failed_rules, power_dev_dir, run_checker
+from tests.ntp_server import ntp_server
+from tests.remote_util import ROOT, quiet_env
+from tests.submission_scaffold import DIVISION, MODEL, SUBMITTER, SYSTEM, scaffold
+
+TEMPLATE = ROOT / "tests" / "fixtures" / "power-dev" / "server.template.conf"
+REAL_H200 = (ROOT / "tests" / "fixtures" / "real-submissions"
+             / "v4.1_NVIDIA_H200-SXM-141GBx8_TRT_MaxQ_3d-unet-99.9_Offline")
+LAUNCHER = str(Path(sys.executable).with_name("power-director-ptd-sim"))
+WORKLOAD = [sys.executable, "-m", "tests.submission_scaffold", "loadgen"]
+pytestmark = pytest.mark.xdist_group("ntp-port-123")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def filled_template(tmp_path: Path, port: int) -> Path:
+    """The template as a lab fills it: the ptd path, the NTP server, the daemon's port."""
+    text = TEMPLATE.read_text()
+    text = text.replace(r"ptd: D:\PTD\ptd-windows-x86.exe", f"ptd: {LAUNCHER}")
+    text = text.replace("# ntpServer: ntp.example.com", "ntpServer: 127.0.0.1")
+    text = text.replace("#networkPort: 8888", f"networkPort: {port}")
+    assert text.count(LAUNCHER) == 1 and "ntpServer: 127.0.0.1" in text and f"networkPort: {port}" in text
+    conf = tmp_path / "server.conf"
+    conf.write_text(text)
+    return conf
+
+
+def test_the_template_reads_as_power_devs_older_layout(tmp_path: Path) -> None:
+    conf = read_power_dev_conf(filled_template(tmp_path, 8890))
+    (launch,) = conf.launches
+    assert (launch.device_type, launch.device_port, launch.interface_flag) == (49, "COM1", "")
+    assert launch.channel is None
+    assert conf.ntp_server == "127.0.0.1" and conf.listen == ("0.0.0.0", 4950) and not conf.listen_given
+    assert launch.command("L") == [LAUNCHER, "-l", "L", "-p", "8890", "49", "COM1"]
+
+
+def test_the_analyzer_sections_and_bad_confs(tmp_path: Path) -> None:
+    conf = tmp_path / "two.conf"
+    conf.write_text("[server]\nntpServer: pool.ntp.org\nlisten: 127.0.0.1 4999\nrangingMode: AUTO\n"
+                    "[ptd]\nptd: /opt/ptd\nanalyzerCount: 2\nextra: 1\n"
+                    "[analyzer1]\ndeviceType: 77\ninterfaceFlag: -y\ndevicePort: A\nnetworkPort: 8888\n"
+                    "channel: 1,2\n[analyzer2]\ndeviceType: 49\ninterfaceFlag: -g\ndevicePort: 0\n"
+                    "networkPort: 8889\ngpibBoard: 1\n")
+    read = read_power_dev_conf(conf)
+    assert [launch.command("L")[3:] for launch in read.launches] == [
+        ["-p", "8888", "-c", "1,2", "-y", "77", "A"], ["-p", "8889", "-b", "1", "-g", "49", "0"]]
+    assert read.listen == ("127.0.0.1", 4999) and read.ignored == ("[ptd] extra",)
+    cases = {
+        "[server]\nntpServer: x\n[ptd]\nptd: p\ndeviceType: 77\ninterfaceFlag:\ndevicePort: C\n":
+            "channel must be two numbers for the multichannel device type 77",
+        "[server]\nntpServer: x\n[ptd]\nptd: p\ndeviceType: 49\ndevicePort: C\n": "no interfaceFlag in [ptd]",
+        "[server]\n[ptd]\nptd: p\n": "no ntpServer in [server]",
+        "[server]\nntpServer: x\nrangingMode: MAX\n[ptd]\nptd: p\ndeviceType: 49\ninterfaceFlag:\n"
+        "devicePort: C\n": "rangingMode MAX",
+        "not a conf": "is not a power-dev server.conf",
+    }
+    for text, error in cases.items():
+        conf.write_text(text)
+        with pytest.raises(ConfigError, match=re.escape(error)):
+            read_power_dev_conf(conf)
+
+
+def test_run_with_the_filled_template_gives_a_valid_session(tmp_path: Path) -> None:
+    """power-dev's template, filled in for the stand-in, unchanged otherwise: the director
+    starts the PTDaemon it describes and the session is valid (and passes the restated rules)."""
+    conf = filled_template(tmp_path, free_port())
+    toml = tmp_path / "director.toml"
+    toml.write_text("[session]\nsettle_s = 0.1\n")
+    argv = ["run", "--config", str(toml), "--power-dev-conf", str(conf), "--out", str(tmp_path / "runs"),
+            "--quiet", "--", sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline",
+            "--seconds", "2", "--accelerator"]
+    assert main(argv) == 0
+    (session,) = [d for d in (tmp_path / "runs").iterdir() if (d / "session.json").is_file()]
+    server = json.loads((session / "power" / "server.json").read_text())
+    assert server["ptd_config"][0]["command"][0] == LAUNCHER and server["ptd_config"][0]["device_type"] == 49
+    for rule in mlperf_rules.RULES.values():
+        rule(session)
+
+
+def test_sample_log_is_followed_as_it_grows(tmp_path: Path) -> None:
+    """A real multichannel PTDaemon log (the v4.1 H200 run's spl.txt: PTDaemon's -l lines of one
+    mark), fed in two parts with a line cut in the middle."""
+    lines = (REAL_H200 / "run_1" / "spl.txt").read_text().splitlines(keepends=True)
+    assert read_sample_line(lines[0]) == ("2024-07-12_00-04-34_testing", 2366.2, 239.186667, 3.416333)
+    log = tmp_path / "ptd_logfile_1.log"
+    said: list[str] = []
+    watch = EngineWatch(said.append, 77, 3)
+    watch.on_server_line(f"... [INFO] Analyzer [1] is running PTDaemon: ['ptd', '-l', '{log}', '-p', '8888']")
+    half = "".join(lines[:10]) + lines[10][:30]
+    log.write_text(half)
+    watch.tick()
+    log.write_text("".join(lines))
+    watch.tick()
+    tally = watch.logs[0].tallies["2024-07-12_00-04-34_testing"]
+    samples = [line for line in lines if line.startswith("Time,")]  # the file ends with an empty line
+    assert tally.samples == len(samples) and tally.max_amps == max(float(x.split(",")[7]) for x in samples)
+    assert said == [f"  2024-07-12_00-04-34_testing: 10 samples, last {float(lines[9].split(',')[3]):.1f} W"]
+    assert SampleLogWatch(tmp_path / "none").poll() == []
+
+
+def test_sources_checksums_prints_what_server_json_keeps(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sources-checksums"]) == 0
+    (printed,) = json.loads(capsys.readouterr().out)
+    assert printed == release_checksums() and "power_director/cli.py" in printed
+    assert all(re.fullmatch(r"[0-9a-f]{40}", digest) for digest in printed.values())
+    assert not any("__pycache__" in name or name.startswith("tests/") for name in printed)
+
+
+def test_the_checksum_is_power_devs(tmp_path: Path) -> None:
+    """Our hashing of power-dev's own sources gives an entry of its sources_checksums.json."""
+    power_dev = power_dev_dir()
+    accepted = json.loads((power_dev / "compliance" / "sources_checksums.json").read_text())
+    assert source_checksums(power_dev / "ptd_client_server") in accepted
+    assert check_checkout(power_dev) is None
+    with pytest.raises(ConfigError, match="is not a mlcommons/power-dev checkout"):
+        check_checkout(tmp_path)
+
+
+def test_written_conf_is_read_by_power_devs_server_config(tmp_path: Path) -> None:
+    power_dev = power_dev_dir()
+    from power_director.config import config_from_dict
+
+    meter = {"ptd_path": LAUNCHER, "device_type": 77, "device_port": "C", "interface_flag": "-y",
+             "ptd_channel": "1,2", "port": free_port()}
+    config = config_from_dict({"analyzer": meter})
+    conf = write_conf(config, "127.0.0.1", tmp_path / "server.conf")
+    program = ("import json, sys; from ptd_client_server.lib import server; "
+               "c = server.ServerConfig(sys.argv[1]); print(json.dumps(c.ptd_summary[0]))")
+    done = subprocess.run([sys.executable, "-B", "-c", program, str(conf)], cwd=power_dev,
+                          capture_output=True, text=True, timeout=60, check=True)
+    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    (ours,) = read_power_dev_conf(conf).launches
+    assert ours.ptd_config(theirs["command"][2]) == theirs
+
+
+def inference_dir() -> Path:
+    root = Path(os.environ.get("MLPERF_INFERENCE_DIR", "/work/ext/inference"))
+    if not (root / "tools" / "submission" / "submission_checker" / "main.py").is_file():
+        pytest.skip(f"MLCommons' submission checker needs MLPERF_INFERENCE_DIR (a mlcommons/inference "
+                    f"checkout at b66003e1); {root} has none")
+    return root
+
+
+@pytest.fixture(scope="module")
+def engine_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    power_dev = power_dev_dir()
+    if os.geteuid() != 0:
+        pytest.skip("power-dev's server and client check the clock against NTP on UDP 123: needs root")
+    inference_dir()  # the workload reads LoadGen's mlperf.conf from it
+    tmp = tmp_path_factory.mktemp("engine")
+    toml = tmp / "director.toml"
+    toml.write_text(f'[analyzer]\nptd_path = "{LAUNCHER}"\ndevice_type = 77\ndevice_port = "C2XL24034V"\n'
+                    f'interface_flag = "-y"\nptd_channel = "1,2"\nport = {free_port()}\n'
+                    '[session]\nlabel = "engine"\n')
+    argv = [sys.executable, "-m", "power_director.cli", "run", "--config", str(toml), "--power-dev",
+            str(power_dev), "--ntp", "127.0.0.1", "--out", str(tmp / "runs"), "--", *WORKLOAD]
+    with ntp_server():
+        done = subprocess.run(argv, cwd=ROOT, env=quiet_env(), capture_output=True, text=True, timeout=400)
+    assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]  # 1: not MLPerf-valid
+    assert "power-dev: " in done.stdout and "range advice: " in done.stdout, done.stdout[-3000:]
+    (session,) = [d for d in (tmp / "runs").iterdir() if (d / "session.json").is_file()]
+    return session
+
+
+def test_engine_session_passes_every_rule_of_mlcommons_checker(engine_session: Path) -> None:
+    assert failed_rules(engine_session) == set()
+    assert set(run_checker(engine_session)) >= SOURCE_RULES
+
+
+def test_engine_session_is_a_director_session(engine_session: Path) -> None:
+    report = json.loads((engine_session / "report.json").read_text())
+    assert report["power"]["avg_watts"] == pytest.approx(150.0)
+    meta = json.loads((engine_session / "session.json").read_text())
+    assert meta["label"] == "engine" and "power-dev engine" in meta["command"]
+    journal = [json.loads(line) for line in (engine_session / "power-dev-engine" / "journal.jsonl").open()]
+    assert {entry["source"] for entry in journal} == {"server", "client"}
+    assert any("Successful exit" in entry["line"] for entry in journal)
+    server = json.loads((engine_session / "power" / "server.json").read_text())
+    assert server["ptd_config"][0]["command"][-5:] == ["-c", "1,2", "-y", "77", "C2XL24034V"]
+
+
+def test_submission_checker_keeps_the_result(engine_session: Path, tmp_path: Path) -> None:
+    """The session laid out by ``submission`` plus tests/submission_scaffold.py's non-power
+    parts: MLCommons' submission checker (mlcommons/inference b66003e1) keeps it, power metric
+    included."""
+    inference = inference_dir()
+    tree = tmp_path / "tree"
+    assert main(["submission", str(engine_session), "--submitter", SUBMITTER, "--system", SYSTEM,
+                 "--model", MODEL, "--division", DIVISION, "--out", str(tree), "--allow-invalid"]) == 0
+    accuracy_logs = tmp_path / "accuracy-run"
+    subprocess.run([*WORKLOAD, "--accuracy", "--out", str(accuracy_logs)], cwd=ROOT, env=quiet_env(),
+                   check=True, timeout=300)
+    scaffold(tree, accuracy_logs)
+    done = subprocess.run([sys.executable, "-B", "-m", "submission_checker.main", "--input", str(tree),
+                           "--version", "v6.1", "--csv", str(tmp_path / "summary.csv")],
+                          cwd=inference / "tools" / "submission", capture_output=True, text=True, timeout=300)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "Results=1, NoResults=0, Power Results=1" in output
+    assert "All checks passed" in output and not re.search(r"ERROR.*power", output, re.IGNORECASE)
+    with (tmp_path / "summary.csv").open() as summary:
+        (power_row,) = [row for row in csv.DictReader(summary) if row["Units"] == "Watts"]
+    report = json.loads((engine_session / "report.json").read_text())
+    assert float(power_row["Result"]) == pytest.approx(report["power"]["avg_watts"])
