@@ -24,12 +24,12 @@ import pytest
 
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.session_layout import read_session_meta
-from analyzer_drivers.ptd_launch import PtdLaunch, read_command
-from analyzer_drivers.ptd_managed import ManagedPtdAnalyzer
+from analyzer_drivers.meters.ptd_launch import PtdLaunch, read_command
+from analyzer_drivers.meters.ptd_managed import ManagedPtdAnalyzer
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config import AnalyzerConfig, Config, ConfigError, SessionConfig, config_from_dict
-from power_director.session import Session
+from power_director.config.loader import AnalyzerConfig, Config, ConfigError, SessionConfig, config_from_dict
+from power_director.session.session import Session
 from tests import mlperf_rules
 from tests.mlperf_checker import SOURCE_RULES, failed_rules, power_dev_dir
 

@@ -15,9 +15,9 @@ import pytest
 
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from power_director.config import AnalyzerConfig, Config, ServiceConfig, SessionConfig
-from power_director.power_dev_conf import apply_power_dev_conf, read_power_dev_conf
-from power_director.service import DirectorService
+from power_director.config.loader import AnalyzerConfig, Config, ServiceConfig, SessionConfig
+from power_director.config.power_dev import apply_power_dev_conf, read_power_dev_conf
+from power_director.remote.service import DirectorService
 from tests.mlperf_checker import SOURCE_RULES, failed_rules, power_dev_dir
 from tests.ntp_server import NTP_PORT, ntp_server
 from tests.remote_util import ROOT, quiet_env, run

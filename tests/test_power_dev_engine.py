@@ -24,11 +24,11 @@ from pathlib import Path
 import pytest
 
 from analyzer_drivers.formats.errors import ConfigError
-from power_director.cli import main
-from power_director.power_dev_conf import read_power_dev_conf
-from power_director.power_dev_engine import check_checkout, write_conf
-from power_director.power_dev_watch import EngineWatch, SampleLogWatch, read_sample_line
-from reports.mlperf_layout import release_checksums, source_checksums
+from power_director.cli.app import main
+from power_director.config.power_dev import read_power_dev_conf
+from power_director.session.power_dev_engine import check_checkout, write_conf
+from power_director.session.power_dev_watch import EngineWatch, SampleLogWatch, read_sample_line
+from reports.mlperf.layout import release_checksums, source_checksums
 from tests import mlperf_rules
 from tests.mlperf_checker import SOURCE_RULES, failed_rules, power_dev_dir, run_checker
 from tests.ntp_server import ntp_server
@@ -137,7 +137,7 @@ def test_sample_log_is_followed_as_it_grows(tmp_path: Path) -> None:
 def test_sources_checksums_prints_what_server_json_keeps(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sources-checksums"]) == 0
     (printed,) = json.loads(capsys.readouterr().out)
-    assert printed == release_checksums() and "power_director/cli.py" in printed
+    assert printed == release_checksums() and "power_director/cli/app.py" in printed
     assert all(re.fullmatch(r"[0-9a-f]{40}", digest) for digest in printed.values())
     assert not any("__pycache__" in name or name.startswith("tests/") for name in printed)
 
@@ -154,7 +154,7 @@ def test_the_checksum_is_power_devs(tmp_path: Path) -> None:
 
 def test_written_conf_is_read_by_power_devs_server_config(tmp_path: Path) -> None:
     power_dev = power_dev_dir()
-    from power_director.config import config_from_dict
+    from power_director.config.loader import config_from_dict
 
     meter = {"ptd_path": LAUNCHER, "device_type": 77, "device_port": "C", "interface_flag": "-y",
              "ptd_channel": "1,2", "port": free_port()}

@@ -1,0 +1,99 @@
+"""What meter agents and the director say to each other over MQTT (README "Lab").
+
+Topics, under ``power-director/fleet/<agent>/``:
+
+- ``<meter>/samples`` (QoS 1): ``{"samples": [[seq, t_ns, watts, volts, amps, pf], ...]}``;
+  ``seq`` counts each meter's samples from 1, ``t_ns`` is on the agent's clock, a value
+  we cannot represent in JSON (NaN) is ``null``.
+- ``<meter>/info`` (retained): what the meter said it is, and the agent's sample interval.
+- ``status`` (retained, also the agent's last will): ``online`` / ``offline``.
+- ``clock`` (QoS 0): ``{"id", "reply"}`` from a director; the agent answers on ``reply`` with
+  ``{"id", "t2", "t3"}`` on its clock: one NTP-style exchange (power_director/fleet/clock.py).
+- ``replay`` (QoS 1): ``{"meter", "from", "to"}``; the agent publishes those samples again
+  from its journal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from analyzer_drivers.formats.sample import Sample
+
+ROOT = "power-director/fleet"
+MAX_BATCH = 200  # samples per message when catching up
+
+
+def agent_topic(agent: str, *rest: str) -> str:
+    return "/".join((ROOT, agent, *rest))
+
+
+def valid_name(name: str) -> bool:
+    return bool(name) and not any(c in name for c in "#+/ \0")
+
+
+def encode_samples(rows: list[tuple[int, Sample]]) -> bytes:
+    return json.dumps({"samples": [
+        [seq, s.t_ns, *(_finite(v) for v in (s.watts, s.volts, s.amps, s.pf))] for seq, s in rows
+    ]}, separators=(",", ":")).encode()
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
+
+
+def decode_samples(payload: bytes) -> list[tuple[int, Sample]]:
+    """The samples of one message; ValueError with the reason for anything else."""
+    try:
+        rows = json.loads(payload)["samples"]
+        out = []
+        for row in rows:
+            seq, t_ns = row[0], row[1]
+            if type(seq) is not int or type(t_ns) is not int or seq < 1 or len(row) != 6:
+                raise ValueError(f"bad row {str(row)[:60]}")
+            watts, volts, amps, pf = (_number(v) for v in row[2:])
+            out.append((seq, Sample(t_ns, watts, volts, amps, pf)))
+        return out
+    except (KeyError, TypeError, IndexError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a samples message: {payload[:60]!r}") from exc
+
+
+@dataclass(frozen=True)
+class BrokerAuth:
+    """How to reach a broker: TLS with a CA file, and a user name with a password file."""
+
+    tls_ca: str = ""
+    username: str = ""
+    password_file: str = ""
+
+    def client_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.tls_ca:
+            options["tls_context"] = ssl.create_default_context(cafile=self.tls_ca)
+        if self.username:
+            options["username"] = self.username
+            options["password"] = (
+                Path(self.password_file).read_text(encoding="utf-8").strip() if self.password_file else None
+            )
+        return options
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join((str(exc) or type(exc).__name__).split())
+
+
+def client(host: str, port: int, identifier: str, auth: BrokerAuth, **options: Any) -> aiomqtt.Client:
+    """An aiomqtt client with the auth options; an OSError reading the password is the caller's."""
+    return aiomqtt.Client(host, port, identifier=identifier, **auth.client_options(), **options)

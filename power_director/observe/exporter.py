@@ -1,0 +1,179 @@
+"""Live fleet metrics for Prometheus (prometheus-client), from the director and from meter agents.
+
+Director (a session observer; ``[telemetry] prometheus_port``):
+``power_director_meter_watts``, ``power_director_samples_received_total``,
+``power_director_samples_lost_total``, ``power_director_session_state``,
+``power_director_clock_offset_seconds`` / ``_bound_seconds`` (meters read through agents).
+
+Meter agent (``[agent] metrics_port``): ``power_director_agent_watts``,
+``power_director_agent_samples_total``, ``power_director_agent_published_total``,
+``power_director_agent_replayed_total``, ``power_director_agent_broker_connected``,
+``power_director_agent_broker_outages_total``.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Protocol
+
+from prometheus_client import start_http_server
+from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from analyzer_drivers.base import Analyzer
+from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_meta import SessionMeta
+from reports.model.report import SessionReport
+
+
+class _Journalled(Protocol):
+    @property
+    def last_seq(self) -> int: ...
+
+
+class _AgentMeterView(Protocol):
+    """What the agent exporter reads of one ``meter_agent.AgentMeter``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def journal(self) -> _Journalled: ...
+    @property
+    def published_seq(self) -> int: ...
+    @property
+    def replayed(self) -> int: ...
+    @property
+    def last_watts(self) -> float: ...
+
+
+class AgentView(Protocol):
+    """What the agent exporter reads of a ``meter_agent.MeterAgent`` (a protocol, so this
+    module needs no import of the agent, which imports it)."""
+
+    @property
+    def meters(self) -> Mapping[str, _AgentMeterView]: ...
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def outages(self) -> int: ...
+
+STATES = ("identify", "ranging", "testing", "completed", "aborted")
+
+
+class _Server:
+    """An HTTP endpoint for one registry, on a thread; ``close()`` stops it."""
+
+    def __init__(self, collector: Collector, port: int, host: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.registry.register(collector)
+        self._server, self._thread = start_http_server(port, host, self.registry)
+        self.port: int = self._server.server_port
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class DirectorExporter(Collector):
+    """A session observer that serves what it sees to Prometheus."""
+
+    def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        self._lock = threading.Lock()
+        self._watts: dict[str, float] = {}
+        self._received: dict[str, int] = {}
+        self._errors: dict[str, int] = {}
+        self._state = "identify"
+        self._analyzers: list[Analyzer] = []
+        self._server = _Server(self, port, host)
+        self.port = self._server.port
+
+    def watch(self, analyzers: Sequence[Analyzer]) -> None:
+        """Meters whose own evidence (clock, losses) is exported too."""
+        self._analyzers = list(analyzers)
+
+    def close(self) -> None:
+        self._server.close()
+
+    # --- SessionObserver ----------------------------------------------------------------
+    def on_state(self, phase: str, meta: SessionMeta) -> None:
+        self._state = "testing" if phase.startswith("testing") else phase
+
+    def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
+        with self._lock:
+            self._received[analyzer] = self._received.get(analyzer, 0) + len(samples)
+            valid = [s.watts for s in samples if s.is_valid]
+            self._errors[analyzer] = self._errors.get(analyzer, 0) + len(samples) - len(valid)
+            if valid:
+                self._watts[analyzer] = valid[-1]
+
+    def on_result(self, report: SessionReport) -> None:
+        """Nothing beyond the state."""
+
+    # --- Collector ----------------------------------------------------------------------
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            watts, received, errors = dict(self._watts), dict(self._received), dict(self._errors)
+        yield _gauge("power_director_meter_watts", "Last valid reading per meter (W)", "meter", watts)
+        yield _counter("power_director_samples_received", "Samples received per meter", "meter", received)
+        evidence = {a.name: a.evidence() for a in self._analyzers}
+        lost = {name: errors.get(name, 0) + int(e.get("lost", 0)) for name, e in evidence.items()}
+        lost.update({n: c for n, c in errors.items() if n not in lost})
+        yield _counter("power_director_samples_lost",
+                       "Samples lost per meter (sequence holes and error readings)", "meter", lost)
+        state = GaugeMetricFamily(
+            "power_director_session_state", "1 for the session's state", labels=["state"]
+        )
+        for name in STATES:
+            state.add_metric([name], 1.0 if name == self._state else 0.0)
+        yield state
+        clocks = {n: e["clock"] for n, e in evidence.items() if e.get("clock")}
+        yield _gauge("power_director_clock_offset_seconds", "Agent clock minus director clock", "meter",
+                     {n: c["offset_ns"] / 1e9 for n, c in clocks.items()})
+        yield _gauge("power_director_clock_bound_seconds", "Error bound of the clock offset", "meter",
+                     {n: c["bound_ns"] / 1e9 for n, c in clocks.items()})
+
+
+class AgentExporter(Collector):
+    """A meter agent's own metrics."""
+
+    def __init__(self, agent: AgentView, port: int, host: str = "127.0.0.1") -> None:
+        self.agent = agent
+        self._server = _Server(self, port, host)
+        self.port = self._server.port
+
+    def close(self) -> None:
+        self._server.close()
+
+    def collect(self) -> Iterator[Metric]:
+        meters = self.agent.meters.values()
+        yield _gauge("power_director_agent_watts", "Last reading per meter (W)", "meter",
+                     {m.name: m.last_watts for m in meters if math.isfinite(m.last_watts)})
+        yield _counter("power_director_agent_samples", "Samples read and journaled", "meter",
+                       {m.name: m.journal.last_seq for m in meters})
+        yield _counter("power_director_agent_published", "Samples the broker acknowledged", "meter",
+                       {m.name: m.published_seq for m in meters})
+        yield _counter("power_director_agent_replayed", "Samples sent again on a director's request",
+                       "meter", {m.name: m.replayed for m in meters})
+        connected = GaugeMetricFamily("power_director_agent_broker_connected", "1 while connected")
+        connected.add_metric([], 1.0 if self.agent.connected else 0.0)
+        yield connected
+        outages = CounterMetricFamily("power_director_agent_broker_outages", "Lost broker connections")
+        outages.add_metric([], float(self.agent.outages))
+        yield outages
+
+
+def _gauge(name: str, doc: str, label: str, values: dict[str, float]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], value)
+    return family
+
+
+def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], float(value))
+    return family
