@@ -94,6 +94,13 @@ def test_the_analyzer_sections_and_bad_confs(tmp_path: Path) -> None:
         conf.write_text(text)
         with pytest.raises(ConfigError, match=re.escape(error)):
             read_power_dev_conf(conf)
+    # power-dev's own server reads MAX (engine mode); "FOO" nobody does
+    conf.write_text("[server]\nntpServer: x\nrangingMode: MAX\n[ptd]\nptd: p\ndeviceType: 49\n"
+                    "interfaceFlag:\ndevicePort: C\n")
+    assert read_power_dev_conf(conf, engine=True).launches[0].device_type == 49
+    conf.write_text(conf.read_text().replace("MAX", "FOO"))
+    with pytest.raises(ConfigError, match="rangingMode 'FOO' is not AUTO or MAX"):
+        read_power_dev_conf(conf, engine=True)
 
 
 def test_run_with_the_filled_template_gives_a_valid_session(tmp_path: Path) -> None:

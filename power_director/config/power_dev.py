@@ -86,8 +86,9 @@ def _listen(text: str) -> tuple[str, int]:
     return host, _int(port.strip(), "listen port")
 
 
-def read_power_dev_conf(path: Path) -> PowerDevConf:
-    """ConfigError (naming the file) for anything power-dev's server would refuse."""
+def read_power_dev_conf(path: Path, engine: bool = False) -> PowerDevConf:
+    """ConfigError (naming the file) for anything power-dev's server would refuse, and for
+    ``rangingMode: MAX`` unless power-dev's own server will read it (``engine``)."""
     conf = configparser.ConfigParser()
     try:
         with path.open(encoding="utf-8") as text:
@@ -97,12 +98,12 @@ def read_power_dev_conf(path: Path) -> PowerDevConf:
     except configparser.Error as exc:
         raise ConfigError(f"{path} is not a power-dev server.conf: {exc}".replace("\n", " ")) from None
     try:
-        return _read(conf, path)
+        return _read(conf, path, engine)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def _read(conf: configparser.ConfigParser, path: Path) -> PowerDevConf:
+def _read(conf: configparser.ConfigParser, path: Path, engine: bool) -> PowerDevConf:
     ntp = _get(conf, "server", "ntpServer")  # power-dev's order: [server] first
     ptd = _get(conf, "ptd", "ptd")
     count = _int(_get(conf, "ptd", "analyzerCount", "1"), "analyzerCount")
@@ -117,8 +118,10 @@ def _read(conf: configparser.ConfigParser, path: Path) -> PowerDevConf:
         raise ConfigError(f"two analyzers share the PTDaemon port: {ports}")
     ignored = [f"[{s}] {o}" for s in conf.sections() for o in conf[s] if o not in _known(s)]
     mode = _get(conf, "server", "rangingMode", "AUTO")
-    if mode != "AUTO":
-        raise ConfigError(f"rangingMode {mode} is power-dev's experimental mode; the director ranges "
+    if mode not in ("AUTO", "MAX"):
+        raise ConfigError(f"rangingMode {mode!r} is not AUTO or MAX")
+    if mode == "MAX" and not engine:
+        raise ConfigError("rangingMode MAX is power-dev's experimental mode; the director ranges "
                           "automatically (AUTO): run power-dev's own server for MAX (--power-dev DIR)")
     listen_given = conf.has_option("server", "listen")
     listen = _listen(conf.get("server", "listen")) if listen_given else DEFAULT_LISTEN

@@ -278,7 +278,7 @@ async def run_engine(
         conf_path = options.conf_path.resolve()
     else:
         conf_path = write_conf(config, options.ntp, staging / ENGINE_DIR / "server.conf")
-    conf = read_power_dev_conf(conf_path)
+    conf = read_power_dev_conf(conf_path, engine=True)
     _check_ports(conf)
     for note in conf.ignored:
         say(f"note: power-dev's server ignores {note} in {conf_path}")
