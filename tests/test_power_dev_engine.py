@@ -12,21 +12,25 @@ source checksums included; and with the inference checkout (MLPERF_INFERENCE_DIR
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from analyzer_drivers.formats.errors import ConfigError
 from power_director.cli.app import main
+from power_director.config.loader import Config
 from power_director.config.power_dev import read_power_dev_conf
-from power_director.session.power_dev_engine import check_checkout, write_conf
+from power_director.session.power_dev_engine import EngineOptions, check_checkout, serve_engine, write_conf
 from power_director.session.power_dev_watch import EngineWatch, SampleLogWatch, read_sample_line
 from reports.mlperf.layout import release_checksums, source_checksums
 from tests import mlperf_rules
@@ -51,6 +55,7 @@ def free_port() -> int:
 
 def filled_template(tmp_path: Path, port: int) -> Path:
     """The template as a lab fills it: the ptd path, the NTP server, the daemon's port."""
+    tmp_path.mkdir(exist_ok=True)
     text = TEMPLATE.read_text()
     text = text.replace(r"ptd: D:\PTD\ptd-windows-x86.exe", f"ptd: {LAUNCHER}")
     text = text.replace("# ntpServer: ntp.example.com", "ntpServer: 127.0.0.1")
@@ -139,6 +144,15 @@ def test_sample_log_is_followed_as_it_grows(tmp_path: Path) -> None:
     assert tally.samples == len(samples) and tally.max_amps == max(float(x.split(",")[7]) for x in samples)
     assert said == [f"  2024-07-12_00-04-34_testing: 10 samples, last {float(lines[9].split(',')[3]):.1f} W"]
     assert SampleLogWatch(tmp_path / "none").poll() == []
+    # The next session's daemon starts the file again: its ranging, then its testing run.
+    ranging = (REAL_H200 / "ranging" / "spl.txt").read_text()
+    log.write_text(ranging[:2000])
+    watch.tick()
+    log.write_text(ranging + "".join(lines[:3]))
+    watch.tick()
+    watch.tick()
+    assert watch.logs[0].tallies["2024-07-12_00-04-34_ranging"].samples == ranging.count("Time,")
+    assert [line for line in said if line.startswith("  range advice: ")] == said[-1:]
 
 
 def test_sources_checksums_prints_what_server_json_keeps(capsys: pytest.CaptureFixture[str]) -> None:
@@ -245,3 +259,56 @@ def test_submission_checker_keeps_the_result(engine_session: Path, tmp_path: Pat
         (power_row,) = [row for row in csv.DictReader(summary) if row["Units"] == "Watts"]
     report = json.loads((engine_session / "report.json").read_text())
     assert float(power_row["Result"]) == pytest.approx(report["power"]["avg_watts"])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
+    """Until something listens on ``port`` (power-dev's server: NTP, then PTDaemon's start)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"nothing listens on {port} (serve exited: {process.poll()})")
+
+
+def test_serve_runs_power_devs_server_for_its_clients(tmp_path: Path) -> None:
+    """``serve --power-dev``: power-dev's server.py under the director's watch, power-dev's
+    client.py against it; the session passes every rule; SIGTERM stops both."""
+    power_dev = power_dev_dir()
+    if os.geteuid() != 0:
+        pytest.skip("power-dev's server and client check the clock against NTP on UDP 123: needs root")
+    listen = free_port()
+    conf = tmp_path / "server.conf"  # power-dev's current layout: the analyzer in [analyzer1]
+    conf.write_text(f"[server]\nntpServer: 127.0.0.1\nlisten: 127.0.0.1 {listen}\n[ptd]\nptd: {LAUNCHER}\n"
+                    f"[analyzer1]\ndeviceType: 49\ninterfaceFlag:\ndevicePort: COM1\n"
+                    f"networkPort: {free_port()}\n")
+    template = filled_template(tmp_path / "t", free_port())
+    with pytest.raises(ConfigError, match=r"reads the analyzer from \[analyzer1\]"):  # power-dev refuses it
+        asyncio.run(serve_engine(Config(), EngineOptions(power_dev, template), out_root=tmp_path, say=print))
+    toml = tmp_path / "director.toml"
+    toml.write_text(f'[session]\nout_dir = "{tmp_path / "served"}"\n')
+    argv = [sys.executable, "-m", "power_director.cli", "serve", "--config", str(toml), "--power-dev",
+            str(power_dev), "--power-dev-conf", str(conf)]
+    loadgen = tmp_path / "loadgen"
+    workload = f"{sys.executable} -m loadgen_bridge.cpu_sut --seconds 2 --accelerator --out {loadgen}"
+    with ntp_server():  # power-dev's server checks the clock as it starts
+        serve = subprocess.Popen(argv, cwd=ROOT, env=quiet_env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for_port(listen, serve)
+            client = subprocess.run(
+                [sys.executable, "-B", str(power_dev / "ptd_client_server" / "client.py"), "-a", "127.0.0.1",
+                 "-p", str(listen), "-n", "127.0.0.1", "-L", str(loadgen), "-o", str(tmp_path / "out"),
+                 "-w", workload], cwd=ROOT, env=quiet_env(), capture_output=True, text=True, timeout=300)
+            assert client.returncode == 0, client.stdout[-3000:] + client.stderr[-3000:]
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            output, _ = serve.communicate(timeout=60)
+    assert "listening on 127.0.0.1" in output and "range advice: " in output, output[-3000:]
+    (session,) = (tmp_path / "out").iterdir()
+    assert failed_rules(session) == set()
+    (journal,) = (tmp_path / "served").glob("power-dev-serve-*/power-dev-engine/journal.jsonl")
+    assert any("Got command from the client" in json.loads(line)["line"] for line in journal.open())
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", listen)) != 0  # power-dev's server is gone

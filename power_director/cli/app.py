@@ -17,20 +17,12 @@ from analyzer_drivers.formats.errors import PowerDirectorError, ReportError
 from analyzer_drivers.formats.session_layout import RAW_DIR, REPORT_JSON, read_session_meta
 from loadgen_bridge.remote.agent import result_text, run_agent
 from loadgen_bridge.workload import CommandWorkload
+from power_director.cli import mlperf
 from power_director.cli import sim_redfish as datacenter_cli
 from power_director.cli.demo import run_demo
 from power_director.cli.help import positive_float, positive_int, with_defaults
 from power_director.cli.interrupt import Interrupted, SessionTracker, cancellable, interrupted_text
 from power_director.cli.meter_agent import run_meter_agent
-from power_director.cli.mlperf import (
-    add_checksums_command,
-    add_power_dev_options,
-    add_submission_command,
-    load_run_config,
-    run_power_dev_engine,
-    sources_checksums,
-    submission,
-)
 from power_director.cli.ptd_launcher import run_launcher
 from power_director.cli.results import add_results_commands, run_compare, run_ls
 from power_director.cli.sim import add_sim_commands, broker_option, run_sim
@@ -106,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reuse-ranging", type=Path, metavar="SESSION_DIR",
                      help="skip ranging: use that earlier session's testing ranges (not MLPerf-valid)")
     add_lab_options(run)
-    add_power_dev_options(run, engine=True)
+    mlperf.add_power_dev_options(run)
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
 
     check = commands.add_parser("check-config", help="validate a config file and print the effective config")
@@ -136,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--rules", default=f"{CURRENT}", help="comma-separated rule sets to judge "
                        f"by (default {CURRENT}; one of {', '.join(RULESETS)})")
 
-    add_submission_command(commands)
+    mlperf.add_submission_command(commands)
 
     add_remote_commands(commands)
     add_results_commands(commands)  # ls/query, compare
@@ -150,8 +142,8 @@ def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     serve_cmd = commands.add_parser("serve", help="the director service for remote SUT agents")
     serve_cmd.add_argument("--config", type=Path, metavar="FILE",
                            help="the director's TOML config, with a [service] section")
-    add_power_dev_options(serve_cmd, engine=False)
-    add_checksums_command(commands)
+    mlperf.add_power_dev_options(serve_cmd)
+    mlperf.add_checksums_command(commands)
 
     agent = commands.add_parser("agent", help="on the SUT: run a workload for a remote director")
     agent.add_argument("--director", required=True, help="HOST:PORT of 'power-director serve'")
@@ -178,8 +170,10 @@ def _workload_argv(args: argparse.Namespace) -> list[str]:
 
 
 async def _serve(args: argparse.Namespace, tracker: SessionTracker) -> int:
-    config = load_run_config(args, service=True)
+    config = mlperf.load_run_config(args, service=True)
     tracker.out_root = Path(config.session.out_dir)
+    if args.power_dev is not None:
+        return await mlperf.serve_power_dev_engine(args, config)
     await serve(config, observers=[tracker])
     return 0
 
@@ -233,13 +227,13 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
 
 
 async def _run(args: argparse.Namespace, tracker: SessionTracker) -> int:
-    config = load_run_config(args)
+    config = mlperf.load_run_config(args)
     argv = _workload_argv(args)
     tracker.out_root = args.out or Path(config.session.out_dir)
 
     async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[SessionReport]:
         if args.power_dev is not None:
-            return [await run_power_dev_engine(args, config, argv, tracker.out_root, say)]
+            return [await mlperf.run_power_dev_engine(args, config, argv, tracker.out_root, say)]
         session = build_session(
             config, CommandWorkload(argv, args.loadgen_logs),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
@@ -350,9 +344,9 @@ def dispatch(args: argparse.Namespace, tracker: SessionTracker) -> int:
     if args.command in ("ls", "query"):
         return run_ls(args)
     if args.command == "submission":
-        return submission(args)
+        return mlperf.submission(args)
     if args.command == "sources-checksums":
-        return sources_checksums()
+        return mlperf.sources_checksums()
     if args.command == "check-config":
         return _check_config(args)
     if args.command in datacenter_cli.COMMANDS:

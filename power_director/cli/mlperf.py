@@ -12,19 +12,17 @@ from pathlib import Path
 
 from power_director.config.loader import Config, ConfigError, load_config
 from power_director.config.power_dev import apply_power_dev_conf, read_power_dev_conf
-from power_director.session.power_dev_engine import EngineOptions, run_engine
+from power_director.session.power_dev_engine import EngineOptions, run_engine, serve_engine
 from reports.mlperf.layout import release_checksums
 from reports.mlperf.submission import Placement, lay_out
 from reports.model.report import SessionReport
 from reports.render.summary import summary_text
 
 
-def add_power_dev_options(command: argparse.ArgumentParser, engine: bool) -> None:
+def add_power_dev_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--power-dev-conf", type=Path, metavar="SERVER_CONF",
                          help="power-dev's server.conf, unchanged: the director starts the PTDaemon it "
                          "describes (its [ptd]/[analyzerN] sections)")
-    if not engine:
-        return
     command.add_argument("--power-dev", type=Path, metavar="DIR",
                          help="engine mode: measure with power-dev's own, unmodified server.py and "
                          "client.py from this mlcommons/power-dev checkout (the route MLCommons "
@@ -82,3 +80,8 @@ async def run_power_dev_engine(args: argparse.Namespace, config: Config, workloa
         print(summary_text(report))
         print(f"  files: {session_dir}")
     return report
+
+
+async def serve_power_dev_engine(args: argparse.Namespace, config: Config) -> int:
+    options = EngineOptions(args.power_dev, args.power_dev_conf, args.ntp)
+    return await serve_engine(config, options, out_root=Path(config.session.out_dir), say=print)

@@ -35,6 +35,7 @@ class PowerDevConf:
     listen_given: bool
     launches: tuple[PtdLaunch, ...]
     ignored: tuple[str, ...]  # what power-dev would warn about, and what we do not use
+    in_ptd_section: bool = False  # the analyzer's options in [ptd] (the template's layout)
 
 
 def _get(conf: configparser.ConfigParser, section: str, option: str, fallback: str | None = None) -> str:
@@ -125,7 +126,7 @@ def _read(conf: configparser.ConfigParser, path: Path, engine: bool) -> PowerDev
                           "automatically (AUTO): run power-dev's own server for MAX (--power-dev DIR)")
     listen_given = conf.has_option("server", "listen")
     listen = _listen(conf.get("server", "listen")) if listen_given else DEFAULT_LISTEN
-    return PowerDevConf(path, ntp, listen, listen_given, launches, tuple(ignored))
+    return PowerDevConf(path, ntp, listen, listen_given, launches, tuple(ignored), sections == ["ptd"])
 
 
 def managed_meter(base: AnalyzerConfig, launch: PtdLaunch) -> AnalyzerConfig:

@@ -84,8 +84,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def write_conf(config: Config, ntp: str, target: Path) -> Path:
-    """A power-dev server.conf for ``[analyzer]``'s managed PTDaemon (and extra ones)."""
+def write_conf(config: Config, ntp: str, target: Path, listen: tuple[str, int] | None = None) -> Path:
+    """A power-dev server.conf for ``[analyzer]``'s managed PTDaemon (and extra ones), its
+    server listening on ``listen`` (default: a free loopback port)."""
     meters = [config.analyzer, *(meter for _, meter in config.extra_analyzers)]
     launches = [m.managed_launch() for m in meters]
     if any(launch is None for launch in launches):
@@ -94,7 +95,8 @@ def write_conf(config: Config, ntp: str, target: Path) -> Path:
     if not ntp:
         raise ConfigError("power-dev engine mode needs an NTP server (--ntp ADDRESS): "
                           "power-dev checks the clock against it")
-    lines = ["[server]", f"ntpServer: {ntp}", f"listen: 127.0.0.1 {free_port()}", "[ptd]",
+    host, port = listen or ("127.0.0.1", free_port())
+    lines = ["[server]", f"ntpServer: {ntp}", f"listen: {host} {port}", "[ptd]",
              f"ptd: {launches[0][0].ptd if launches[0] else ''}", f"analyzerCount: {len(launches)}"]
     for index, managed in enumerate(launches, start=1):
         assert managed is not None
@@ -166,38 +168,74 @@ class EngineRun:
     staging: Path
     say: Callable[[str], None]
 
+    def _watch(self) -> EngineWatch:
+        launch = self.conf.launches[0]
+        channels = launch.channel[1] if launch.channel and len(launch.channel) == 2 else 1
+        return EngineWatch(self.say, launch.device_type, channels)
+
+    async def _start_server(
+        self, journal: Journal, watch: EngineWatch, loadgen: Path
+    ) -> tuple[asyncio.subprocess.Process, asyncio.Future[None]]:
+        """power-dev's server.py, listening; its output pumped into the journal and the watch."""
+        server = await self._start(SERVER_PY, ["-c", str(self.conf_path)], loadgen, self.staging)
+        pump = asyncio.ensure_future(_pump(server.stdout, "server", journal, watch.on_server_line))
+        try:
+            host, port = self.conf.listen
+            host = "127.0.0.1" if host == "0.0.0.0" else host
+            await _wait_for_listen(server, host, port, watch.server_lines)
+        except BaseException:
+            await _stop(server, 0)
+            await asyncio.gather(pump, return_exceptions=True)
+            raise
+        return server, pump
+
     async def measure(self, workload: list[str], label: str) -> Path:
         """Run both programs; the client's session directory (under ``staging``)."""
         loadgen = self.options.loadgen_logs or self.staging / "loadgen"
         loadgen.mkdir(parents=True, exist_ok=True)
         journal = Journal(self.staging / ENGINE_DIR / "journal.jsonl")
-        launch = self.conf.launches[0]
-        watch = EngineWatch(self.say, launch.device_type, launch.channel[1] if launch.channel and
-                            len(launch.channel) == 2 else 1)
-        server = await self._start(SERVER_PY, ["-c", str(self.conf_path)], loadgen, self.staging)
-        pumps = [asyncio.ensure_future(_pump(server.stdout, "server", journal, watch.on_server_line))]
+        watch = self._watch()
         try:
-            host, port = self.conf.listen
-            host = "127.0.0.1" if host == "0.0.0.0" else host
-            await _wait_for_listen(server, host, port, watch.server_lines)
-            # the client runs the workload: from the user's directory, as the command was given there
-            client_args = self._client_args(workload, label, loadgen)
-            client = await self._start(CLIENT_PY, client_args, loadgen, Path.cwd())
-            pumps.append(asyncio.ensure_future(_pump(client.stdout, "client", journal, self._say_client)))
-            status = await self._follow(client, watch)
-            if status != 0:
-                raise SessionError(f"power-dev's client.py failed (status {status}); its output is in "
-                                   f"{self.staging / ENGINE_DIR / 'journal.jsonl'}")
-            await _stop(server, SERVER_STOP_TIMEOUT_S)
+            server, pump = await self._start_server(journal, watch, loadgen)
+            pumps = [pump]
+            try:
+                # the client runs the workload: from the user's directory, as the command was given there
+                client = await self._start(CLIENT_PY, self._client_args(workload, label, loadgen), loadgen,
+                                           Path.cwd())
+                pumps.append(asyncio.ensure_future(_pump(client.stdout, "client", journal, self._say_client)))
+                status = await self._follow(client, watch)
+                if status != 0:
+                    raise SessionError(f"power-dev's client.py failed (status {status}); its output is in "
+                                       f"{self.staging / ENGINE_DIR / 'journal.jsonl'}")
+                await _stop(server, SERVER_STOP_TIMEOUT_S)
+            finally:
+                await _stop(server, 0)
+                await asyncio.gather(*pumps, return_exceptions=True)
         finally:
-            await _stop(server, 0)
-            await asyncio.gather(*pumps, return_exceptions=True)
             journal.close()
         sessions = [d for d in (self.staging / "client-out").iterdir() if d.is_dir()]
         if len(sessions) != 1:
             raise SessionError(f"power-dev's client.py left {len(sessions)} session directories in "
                                f"{self.staging / 'client-out'}")
         return sessions[0]
+
+    async def serve(self) -> int:
+        """power-dev's server for remote power-dev clients, followed until it exits or we are
+        stopped (then it is stopped); its exit status."""
+        journal = Journal(self.staging / ENGINE_DIR / "journal.jsonl")
+        watch = self._watch()
+        try:
+            server, pump = await self._start_server(journal, watch, self.staging)
+            host, port = self.conf.listen
+            self.say(f"power-dev's server.py listening on {host}:{port} for power-dev clients; "
+                     f"its output goes to {self.staging / ENGINE_DIR / 'journal.jsonl'}")
+            try:
+                return await self._follow(server, watch)
+            finally:
+                await _stop(server, 0)
+                await asyncio.gather(pump, return_exceptions=True)
+        finally:
+            journal.close()
 
     async def _start(
         self, program: Path, args: list[str], loadgen: Path, cwd: Path
@@ -218,10 +256,10 @@ class EngineRun:
         if any(key in line for key in CLIENT_NEWS):
             self.say(f"  power-dev: {line.split(' ', 2)[-1] if line[:1].isdigit() else line}")
 
-    async def _follow(self, client: asyncio.subprocess.Process, watch: EngineWatch) -> int:
+    async def _follow(self, process: asyncio.subprocess.Process, watch: EngineWatch) -> int:
         while True:
             try:
-                return await asyncio.wait_for(client.wait(), WATCH_PERIOD_S)
+                return await asyncio.wait_for(process.wait(), WATCH_PERIOD_S)
             except asyncio.TimeoutError:
                 watch.tick()
 
@@ -241,6 +279,17 @@ async def _stop(process: asyncio.subprocess.Process, grace_s: float) -> None:
     except asyncio.TimeoutError:
         process.kill()
         await process.wait()
+
+
+def _check_layout(conf: PowerDevConf, power_dev: Path) -> None:
+    """power-dev's server since late 2024 reads each analyzer from [analyzerN] and exits on a
+    conf that keeps them in [ptd], as its own server.template.conf still does."""
+    reads_sections = "analyzerCount" in (power_dev / "ptd_client_server" / "lib" / "server.py").read_text(
+        encoding="utf-8", errors="replace")
+    if conf.in_ptd_section and reads_sections:
+        raise ConfigError(f"{conf.path}: this power-dev's server.py reads the analyzer from [analyzer1] "
+                          "(deviceType, interfaceFlag, devicePort, networkPort, channel); move them out of "
+                          "[ptd], or run without --power-dev (the director reads both)")
 
 
 def _check_ports(conf: PowerDevConf) -> None:
@@ -269,22 +318,10 @@ async def run_engine(
     say: Callable[[str], None],
 ) -> tuple[Path, SessionReport]:
     """One session measured by power-dev's own programs; its directory and report."""
-    warning = check_checkout(options.power_dev)
-    if warning:
-        say(f"warning: {warning}")
     staging = out_root / f".power-dev-engine-{uuid.uuid4().hex[:8]}"
-    (staging / ENGINE_DIR).mkdir(parents=True)
-    if options.conf_path is not None:
-        conf_path = options.conf_path.resolve()
-    else:
-        conf_path = write_conf(config, options.ntp, staging / ENGINE_DIR / "server.conf")
-    conf = read_power_dev_conf(conf_path, engine=True)
-    _check_ports(conf)
-    for note in conf.ignored:
-        say(f"note: power-dev's server ignores {note} in {conf_path}")
-    say(f"power-dev engine: {options.power_dev} (server.py and client.py unmodified), {conf_path}")
+    engine = _prepare(config, options, staging, say, None)
     try:
-        client_session = await EngineRun(options, conf, conf_path, staging, say).measure(workload, label)
+        client_session = await engine.measure(workload, label)
     except BaseException:
         say(f"  power-dev's output is kept in {staging}")
         raise
@@ -293,3 +330,36 @@ async def run_engine(
     shutil.move(str(staging / ENGINE_DIR), session_dir / ENGINE_DIR)
     shutil.rmtree(staging, ignore_errors=True)  # what is left: our own LoadGen scratch
     return session_dir, finish_session(session_dir, label, workload, options.power_dev)
+
+
+def _prepare(config: Config, options: EngineOptions, staging: Path, say: Callable[[str], None],
+             listen: tuple[str, int] | None) -> EngineRun:
+    """The checks before anything starts, and the server.conf power-dev's server will read."""
+    warning = check_checkout(options.power_dev)
+    if warning:
+        say(f"warning: {warning}")
+    (staging / ENGINE_DIR).mkdir(parents=True)
+    if options.conf_path is not None:
+        conf_path = options.conf_path.resolve()
+    else:
+        conf_path = write_conf(config, options.ntp, staging / ENGINE_DIR / "server.conf", listen)
+    conf = read_power_dev_conf(conf_path, engine=True)
+    _check_layout(conf, options.power_dev)
+    _check_ports(conf)
+    for note in conf.ignored:
+        say(f"note: power-dev's server ignores {note} in {conf_path}")
+    say(f"power-dev engine: {options.power_dev} (server.py and client.py unmodified), {conf_path}")
+    return EngineRun(options, conf, conf_path, staging, say)
+
+
+async def serve_engine(config: Config, options: EngineOptions, *, out_root: Path,
+                       say: Callable[[str], None]) -> int:
+    """``serve --power-dev``: power-dev's own server for remote power-dev clients (their
+    session files go to them); its output journalled under ``out_root``."""
+    staging = out_root / f"power-dev-serve-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+    engine = _prepare(config, options, staging, say, (config.service.host, config.service.port))
+    status = await engine.serve()
+    if status != 0:
+        raise SessionError(f"power-dev's server.py exited with status {status}: "
+                           f"{engine.staging / ENGINE_DIR / 'journal.jsonl'} has its output")
+    return 0

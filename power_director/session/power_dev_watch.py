@@ -65,6 +65,8 @@ class SampleLogWatch:
         """Marks that got samples in this read."""
         try:
             with self.path.open("rb") as log:
+                if log.seek(0, 2) < self._offset:  # a new daemon started the file again
+                    self._offset, self._partial = 0, ""
                 log.seek(self._offset)
                 chunk = log.read()
         except OSError:
@@ -112,7 +114,7 @@ class EngineWatch:
     device_type: int
     channels: int
     logs: list[SampleLogWatch] = field(default_factory=list)
-    advised: bool = False
+    advised: set[str] = field(default_factory=set)  # the ranging marks advised on
     server_lines: list[str] = field(default_factory=list)  # the last few, for an error message
     said_s: dict[str, float] = field(default_factory=dict)  # when each mark's progress was said
 
@@ -132,11 +134,12 @@ class EngineWatch:
             self._advise(watch)
 
     def _advise(self, watch: SampleLogWatch) -> None:
-        ranging = [m for m in watch.tallies if m.endswith("_ranging")]
-        testing_started = any(m.endswith("_testing") for m in watch.tallies)
-        if self.advised or not ranging or not testing_started:
-            return
-        self.advised = True
-        warning = range_advice(watch.tallies[ranging[0]], self.device_type, self.channels)
-        self.say(f"  range advice: {warning}" if warning else
-                 "  range advice: the testing ranges keep every sample within 1 % uncertainty")
+        """Once a session's testing run started (power-dev marks ``<session>_ranging`` and
+        ``<session>_testing``), what its ranging implies, once."""
+        for mark in [m for m in watch.tallies if m.endswith("_ranging") and m not in self.advised]:
+            if mark.removesuffix("_ranging") + "_testing" not in watch.tallies:
+                continue
+            self.advised.add(mark)
+            warning = range_advice(watch.tallies[mark], self.device_type, self.channels)
+            self.say(f"  range advice: {warning}" if warning else
+                     "  range advice: the testing ranges keep every sample within 1 % uncertainty")
