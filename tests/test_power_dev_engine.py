@@ -278,11 +278,11 @@ def test_serve_runs_power_devs_server_for_its_clients(tmp_path: Path) -> None:
     power_dev = power_dev_dir()
     if os.geteuid() != 0:
         pytest.skip("power-dev's server and client check the clock against NTP on UDP 123: needs root")
-    listen = free_port()
+    listen, ptd_port = free_port(), free_port()
     conf = tmp_path / "server.conf"  # power-dev's current layout: the analyzer in [analyzer1]
     conf.write_text(f"[server]\nntpServer: 127.0.0.1\nlisten: 127.0.0.1 {listen}\n[ptd]\nptd: {LAUNCHER}\n"
                     f"[analyzer1]\ndeviceType: 49\ninterfaceFlag:\ndevicePort: COM1\n"
-                    f"networkPort: {free_port()}\n")
+                    f"networkPort: {ptd_port}\n")
     template = filled_template(tmp_path / "t", free_port())
     with pytest.raises(ConfigError, match=r"reads the analyzer from \[analyzer1\]"):  # power-dev refuses it
         asyncio.run(serve_engine(Config(), EngineOptions(power_dev, template), out_root=tmp_path, say=print))
@@ -310,5 +310,41 @@ def test_serve_runs_power_devs_server_for_its_clients(tmp_path: Path) -> None:
     assert failed_rules(session) == set()
     (journal,) = (tmp_path / "served").glob("power-dev-serve-*/power-dev-engine/journal.jsonl")
     assert any("Got command from the client" in json.loads(line)["line"] for line in journal.open())
+    for port in (listen, ptd_port):  # power-dev's server is gone, and the PTDaemon it started
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, port
+
+
+def test_an_interrupted_engine_run_stops_everything_and_keeps_the_output(tmp_path: Path) -> None:
+    """SIGINT while power-dev measures ranging: exit 130, power-dev's server, client, PTDaemon
+    and the workload all gone, and what power-dev printed kept in its journal."""
+    power_dev = power_dev_dir()
+    if os.geteuid() != 0:
+        pytest.skip("power-dev's server and client check the clock against NTP on UDP 123: needs root")
+    ptd_port = free_port()
+    toml = tmp_path / "director.toml"
+    toml.write_text(f'[analyzer]\nptd_path = "{LAUNCHER}"\ndevice_type = 49\ndevice_port = "COM1"\n'
+                    f"port = {ptd_port}\n")
+    argv = [sys.executable, "-m", "power_director.cli", "run", "--config", str(toml), "--power-dev",
+            str(power_dev), "--ntp", "127.0.0.1", "--out", str(tmp_path / "runs"), "--",
+            sys.executable, "-m", "loadgen_bridge.cpu_sut", "--seconds", "120", "--accelerator", "--out",
+            str(tmp_path / "lg")]
+    with ntp_server():
+        run = subprocess.Popen(argv, cwd=ROOT, env=quiet_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+        assert run.stdout is not None
+        seen = []
+        for line in run.stdout:  # until power-dev's client starts the ranging run
+            seen.append(line)
+            if "Running workload in ranging mode" in line:
+                break
+        run.send_signal(signal.SIGINT)
+        output = "".join(seen) + run.communicate(timeout=120)[0]
+    assert run.returncode == 130, output[-3000:]
+    assert "power-dev's output is kept in" in output, output[-3000:]
+    (journal,) = (tmp_path / "runs").glob(".power-dev-engine-*/power-dev-engine/journal.jsonl")
+    assert any("Running workload in ranging mode" in json.loads(line)["line"] for line in journal.open())
     with socket.socket() as probe:
-        assert probe.connect_ex(("127.0.0.1", listen)) != 0  # power-dev's server is gone
+        assert probe.connect_ex(("127.0.0.1", ptd_port)) != 0  # PTDaemon is gone
+    left = subprocess.run(["pgrep", "-f", f"--out {tmp_path / 'lg'}"], capture_output=True, text=True)
+    assert left.stdout == "", left.stdout  # the workload is gone too

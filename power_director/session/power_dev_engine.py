@@ -18,10 +18,12 @@ c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2 (their command lines and output layout)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import sys
 import time
@@ -48,6 +50,7 @@ CLIENT_PY = Path("ptd_client_server", "client.py")
 ENGINE_DIR = "power-dev-engine"
 SERVER_START_TIMEOUT_S = 90.0  # its NTP check, then PTDaemon's start (power-dev waits 30 s)
 SERVER_STOP_TIMEOUT_S = 30.0
+INTERRUPT_GRACE_S = 15.0  # power-dev's Ptd.terminate waits 10 s for PTDaemon
 WATCH_PERIOD_S = 1.0
 CLIENT_NEWS = ("Running workload in", "Session id is", "ERROR", "CRITICAL", "FATAL", "Successful")
 
@@ -197,7 +200,7 @@ class EngineRun:
         watch = self._watch()
         try:
             server, pump = await self._start_server(journal, watch, loadgen)
-            pumps = [pump]
+            pumps, client = [pump], server  # no client yet
             try:
                 # the client runs the workload: from the user's directory, as the command was given there
                 client = await self._start(CLIENT_PY, self._client_args(workload, label, loadgen), loadgen,
@@ -209,7 +212,8 @@ class EngineRun:
                                        f"{self.staging / ENGINE_DIR / 'journal.jsonl'}")
                 await _stop(server, SERVER_STOP_TIMEOUT_S)
             finally:
-                await _stop(server, 0)
+                for process in (client, server):
+                    await _stop(process, 0)
                 await asyncio.gather(*pumps, return_exceptions=True)
         finally:
             journal.close()
@@ -243,7 +247,7 @@ class EngineRun:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-B", str(self.options.power_dev / program), *args, cwd=cwd,
             env=_env(loadgen), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
+            stderr=asyncio.subprocess.STDOUT, start_new_session=True)
 
     def _client_args(self, workload: list[str], label: str, loadgen: Path) -> list[str]:
         host, port = self.conf.listen
@@ -265,20 +269,22 @@ class EngineRun:
 
 
 async def _stop(process: asyncio.subprocess.Process, grace_s: float) -> None:
+    """Wait ``grace_s`` for it to end; then SIGINT, power-dev's graceful shutdown (its
+    SignalHandler in lib/common.py; the server's atexit stops PTDaemon); then SIGKILL to its
+    process group: PTDaemon, the workload, whatever it started."""
     if process.returncode is not None:
         return
     if grace_s > 0:
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(process.wait(), grace_s)
             return
-        except asyncio.TimeoutError:
-            pass
-    process.terminate()
-    try:
-        await asyncio.wait_for(process.wait(), 10.0)
-    except asyncio.TimeoutError:
-        process.kill()
-        await process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGINT)
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(process.wait(), INTERRUPT_GRACE_S)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # its own group (start_new_session)
+    await process.wait()
 
 
 def _check_layout(conf: PowerDevConf, power_dev: Path) -> None:
