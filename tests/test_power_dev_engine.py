@@ -348,3 +348,30 @@ def test_an_interrupted_engine_run_stops_everything_and_keeps_the_output(tmp_pat
         assert probe.connect_ex(("127.0.0.1", ptd_port)) != 0  # PTDaemon is gone
     left = subprocess.run(["pgrep", "-f", f"--out {tmp_path / 'lg'}"], capture_output=True, text=True)
     assert left.stdout == "", left.stdout  # the workload is gone too
+
+
+def test_engine_and_conf_mistakes_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = tmp_path / "fake-power-dev" / "ptd_client_server"
+    fake.mkdir(parents=True)
+    checkout = str(fake.parent)
+    plain = tmp_path / "plain.toml"
+    plain.write_text("[session]\nlabel = 'x'\n")
+    managed = tmp_path / "managed.toml"
+    managed.write_text(f'[analyzer]\nptd_path = "{LAUNCHER}"\ndevice_type = 49\ndevice_port = "COM1"\n')
+
+    def refused(options: list[str], error: str) -> None:
+        assert main(["run", *options, "--out", str(tmp_path / "runs"), "--", "true"]) == 2, options
+        err = capsys.readouterr().err
+        assert error in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+    refused(["--config", str(plain), "--power-dev", str(tmp_path)], "is not a mlcommons/power-dev checkout")
+    refused(["--config", str(plain), "--power-dev", checkout], "is not a mlcommons/power-dev checkout")
+    refused([], "give --config FILE, --power-dev-conf SERVER_CONF, or both")
+    refused(["--power-dev-conf", str(tmp_path / "missing.conf")], "cannot read power-dev config")
+    for program in ("server.py", "client.py"):
+        (fake / program).write_text("# not power-dev\n")
+    refused(["--config", str(plain), "--power-dev", checkout], "has power-dev's server start PTDaemon")
+    refused(["--config", str(managed), "--power-dev", checkout], "needs an NTP server (--ntp ADDRESS)")
+    assert list((tmp_path / "runs").iterdir()) == []  # a refused run leaves nothing behind

@@ -345,13 +345,17 @@ def _prepare(config: Config, options: EngineOptions, staging: Path, say: Callabl
     if warning:
         say(f"warning: {warning}")
     (staging / ENGINE_DIR).mkdir(parents=True)
-    if options.conf_path is not None:
-        conf_path = options.conf_path.resolve()
-    else:
-        conf_path = write_conf(config, options.ntp, staging / ENGINE_DIR / "server.conf", listen)
-    conf = read_power_dev_conf(conf_path, engine=True)
-    _check_layout(conf, options.power_dev)
-    _check_ports(conf)
+    try:
+        if options.conf_path is not None:
+            conf_path = options.conf_path.resolve()
+        else:
+            conf_path = write_conf(config, options.ntp, staging / ENGINE_DIR / "server.conf", listen)
+        conf = read_power_dev_conf(conf_path, engine=True)
+        _check_layout(conf, options.power_dev)
+        _check_ports(conf)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # ours, just made: nothing ran
+        raise
     for note in conf.ignored:
         say(f"note: power-dev's server ignores {note} in {conf_path}")
     say(f"power-dev engine: {options.power_dev} (server.py and client.py unmodified), {conf_path}")
