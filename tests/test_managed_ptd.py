@@ -183,3 +183,16 @@ def test_config_with_ptd_command(tmp_path: Path) -> None:
     assert launch is not None and log_path == log and launch.network_port == 9123
     assert AnalyzerConfig(ptd_path="x", device_port="COM1", device_type=49).managed_launch() is not None
     assert Config(AnalyzerConfig(), SessionConfig()).analyzer.managed_launch() is None
+
+
+def test_the_daemon_and_its_temporary_logs_go_with_the_session() -> None:
+    """As power-dev's server (a TemporaryDirectory for PTDaemon's log): ours is removed when
+    the daemon is stopped, unless a log_dir was given."""
+    async def main() -> None:
+        analyzer = ManagedPtdAnalyzer(PtdLaunch(LAUNCHER, 49, "COM1", network_port=free_port()))
+        async with analyzer:
+            assert (analyzer.log_dir / "ptd_console.txt").is_file() and analyzer.pid is not None
+            assert (await analyzer.identify()).extra.keys() == {"ptd_config"}
+        assert not analyzer.log_dir.exists() and analyzer.pid is None
+
+    asyncio.run(main())

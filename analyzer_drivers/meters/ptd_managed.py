@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -49,10 +50,12 @@ class ManagedPtdAnalyzer(PtdAnalyzer):
         reply_timeout_s: float = 10.0,
     ) -> None:
         """``log_dir``: where the daemon's ``-l`` log and console go (default: a new temporary
-        directory, as power-dev's); ``log_path``: the ``-l`` file an explicit command named."""
+        directory, as power-dev's, removed when the daemon is stopped); ``log_path``: the ``-l``
+        file an explicit command named."""
         super().__init__("127.0.0.1", launch.network_port, connect_timeout_s=connect_timeout_s,
                          reply_timeout_s=reply_timeout_s, timezone="UTC")
         self.launch = launch
+        self._own_dir = log_dir is None
         self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="power-director-ptd-"))
         self.log_path = log_path or str(self.log_dir / "ptd_logfile_1.log")
         self.console_path = self.log_dir / "ptd_console.txt"
@@ -147,6 +150,8 @@ class ManagedPtdAnalyzer(PtdAnalyzer):
             if self._console is not None:
                 self._console.close()
                 self._console = None
+            if self._own_dir:
+                shutil.rmtree(self.log_dir, ignore_errors=True)
 
     async def identify(self) -> AnalyzerInfo:
         info = await super().identify()
@@ -157,5 +162,4 @@ class ManagedPtdAnalyzer(PtdAnalyzer):
         """What server.json's ``ptd_config`` keeps, as strings for the session record."""
         config: dict[str, Any] = self.launch.ptd_config(self.log_path)
         config["command"] = self.command_line
-        return {"ptd_config": json.dumps(config), "ptd_console": str(self.console_path),
-                "ptd_logfile": self.log_path}
+        return {"ptd_config": json.dumps(config)}
