@@ -185,7 +185,9 @@ def test_a_real_submissions_imported_meta_is_the_json_it_always_was(run_dir: Pat
         "session_name": run_dir.resolve().name,
         "phases": {phase: {"times": times} for phase, times in evidence.phases("client").items()},
         "analyzer": {"model": evidence.analyzer_model() if single else "",
-                     "name": evidence.identify().split(",")[0], "identify": evidence.identify()},
+                     "name": evidence.identify().split(",")[0], "identify": evidence.identify(),
+                     # PTDaemon's version from Identify: power-dev-engine sessions are judged on it
+                     "version": evidence.identify().split("version=")[1].split(",")[0]},
         "interval_ms": run.meta().interval_ms,
         "ranges": {"testing": evidence.testing_ranges() if single else {}},
     }

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, events_path
 from analyzer_drivers.formats.session_meta import (
@@ -26,6 +27,7 @@ from analyzer_drivers.formats.session_meta import (
 )
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
+from analyzer_drivers.meters.ptd import parse_identify
 from loadgen_bridge.detail_log import DETAIL_LOG
 from reports import checks
 from reports.build.session_report import ImportHooks, build_report
@@ -59,6 +61,14 @@ PHASE_SLACK_S = 60.0  # how far outside its phase a stamp may be and still tell 
 
 class NotAPowerRun(ReportError):
     """The directory holds no MLPerf power run."""
+
+
+def _ptd_version(identify: str) -> str:
+    """PTDaemon's version from its Identify reply ("" when it is not one)."""
+    try:
+        return parse_identify(identify).version
+    except AnalyzerError:
+        return ""
 
 
 def is_own_session(run_dir: Path) -> bool:
@@ -145,8 +155,10 @@ class ImportedRun:
         """What a journal would have told: phase times, analyzer, interval, testing ranges."""
         evidence = self.evidence
         single = (evidence.channels() or [1]) == [1] or evidence.channels() is None
+        identify = evidence.identify()
         analyzer = AnalyzerRecord.new(model=evidence.analyzer_model() if single else "",
-                                      name=evidence.identify().split(",")[0], identify=evidence.identify())
+                                      name=identify.split(",")[0], identify=identify,
+                                      version=_ptd_version(identify))
         ranges = evidence.testing_ranges() if single else {}
         return SessionMeta.new(
             session_name=self.run_dir.resolve().name,
