@@ -9,6 +9,7 @@ from analyzer_drivers.meters.nvml import NvmlAnalyzer
 from analyzer_drivers.meters.plug_shelly import GEN1_KINDS, ShellyGen1Plug, ShellyPlug
 from analyzer_drivers.meters.plug_tasmota import TasmotaPlug
 from analyzer_drivers.meters.ptd import PtdAnalyzer
+from analyzer_drivers.meters.ptd_managed import ManagedPtdAnalyzer
 from analyzer_drivers.meters.rapl import RaplAnalyzer
 from analyzer_drivers.meters.yokogawa import YokogawaAnalyzer
 from power_director.config.loader import AnalyzerConfig
@@ -17,6 +18,11 @@ from power_director.fleet.wire import BrokerAuth
 
 
 def _ptd(config: AnalyzerConfig) -> Analyzer:
+    managed = config.managed_launch()
+    if managed is not None:
+        launch, log_path = managed
+        return ManagedPtdAnalyzer(launch, log_path=log_path, connect_timeout_s=config.connect_timeout_s,
+                                  reply_timeout_s=config.reply_timeout_s)
     return PtdAnalyzer(
         config.host,
         config.port,

@@ -19,7 +19,8 @@ COMMON_METER_KEYS = frozenset({"type", "interval_ms", "connect_timeout_s", "repl
                                "calibration_date", "calibration_file"})
 _PLUG_KEYS = frozenset({"broker", "topic", "full_topic", "channel", "shelly_component"})
 METER_KEYS: dict[str, frozenset[str]] = {
-    "ptd": frozenset({"host", "port", "ptd_timezone"}),
+    "ptd": frozenset({"host", "port", "ptd_timezone", "ptd_command", "ptd_path", "device_type", "device_port",
+                      "interface_flag", "ptd_channel", "gpib_board", "dc_flag"}),
     "yokogawa": frozenset({"resource", "visa_library", "model", "element", "crest_factor", "rate_header"}),
     "tasmota": _PLUG_KEYS,
     "shelly": _PLUG_KEYS,
