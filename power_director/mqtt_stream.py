@@ -16,6 +16,7 @@ import statistics
 import time
 import uuid
 from collections import deque
+from dataclasses import replace
 from typing import Any
 
 import aiomqtt
@@ -33,6 +34,7 @@ CLOCK_PERIOD_S = 10.0
 CLOCK_REPLY_TIMEOUT_S = 1.0
 KEPT_ESTIMATES = 12
 RECONNECT_DELAY_S = 0.5
+RECENT_SAMPLES = 64
 
 
 class MqttStreamAnalyzer(RangelessAnalyzer):
@@ -67,6 +69,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._hole_asked_s = 0.0
         self._window: tuple[int, int | None] | None = None  # (start_ns, stop_ns) on our clock
         self._out: list[Sample] = []
+        self._recent: deque[Sample] = deque(maxlen=RECENT_SAMPLES)  # for the next phase's first edge
         self._requests: set[asyncio.Task[None]] = set()
         self.agent_restarts = 0
         self._last_message_s = time.monotonic()
@@ -255,14 +258,21 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                 await client.publish(topic, json.dumps(request), qos=1)
 
     def _emit(self, sample: Sample) -> None:
+        """Hand on a sample stamped from one interval before the phase to one after it: the
+        summed line's first and last intervals need other meters' samples around the edges."""
         assert self.clock is not None
-        t_ns = self.clock.to_director_ns(sample.t_ns)
-        if self._window is None or t_ns < self._window[0]:
-            return
-        if self._window[1] is not None and t_ns > self._window[1]:
-            return
-        self._out.append(Sample(t_ns, sample.watts, sample.volts, sample.amps, sample.pf))
-        self._note_uncertainty(sample)
+        ours = replace(sample, t_ns=self.clock.to_director_ns(sample.t_ns))
+        self._recent.append(ours)
+        if self._in_window(ours.t_ns):
+            self._out.append(ours)
+            self._note_uncertainty(ours)
+
+    def _in_window(self, t_ns: int) -> bool:
+        if self._window is None:
+            return False
+        edge_ns = round(self._interval_s * 1e9)
+        start_ns, stop_ns = self._window
+        return t_ns >= start_ns - edge_ns and (stop_ns is None or t_ns <= stop_ns + edge_ns)
 
     def _note_uncertainty(self, sample: Sample) -> None:
         spec = meter_spec(str((self._info or {}).get("model", "")))
@@ -290,9 +300,11 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
 
     async def start(self, mark: str, interval_ms: int) -> None:
         self._reset_phase_stats()
-        self._out = []
         self._interval_s = max(interval_ms / 1000, float((self._info or {}).get("interval_ms", 0)) / 1000)
         self._window = (time.time_ns(), None)
+        self._out = [s for s in self._recent if self._in_window(s.t_ns)]
+        for sample in self._out:
+            self._note_uncertainty(sample)
         self._last_message_s = time.monotonic()
 
     async def resume(self, mark: str, interval_ms: int) -> bool:

@@ -388,14 +388,24 @@ class Session:
                 await asyncio.wait_for(stop.wait(), self.config.session.poll_interval_s)
 
     async def _poll_until(self, record: PhaseMark, t_ns: int) -> None:
-        """Poll until each ranged meter has a sample stamped at or after ``t_ns``, so the
-        window's end is covered."""
+        """Poll until each ranged meter has a sample stamped at or after ``t_ns``, then until
+        every summed meter covers the primary's last interval (its sample at or after the
+        primary's): the window's end is covered, bounded by a few intervals."""
         waiting = [m for m in self.meters if m.ranged]
         interval_s = max((m.interval_ms for m in waiting), default=self.config.analyzer.interval_ms) / 1000
         deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
-        while any(m.tally.last_t_ns is None or m.tally.last_t_ns < t_ns for m in waiting):
+        target_ns: int | None = None
+        while True:
+            if target_ns is None and all(m.tally.last_t_ns is not None and m.tally.last_t_ns >= t_ns
+                                         for m in waiting[:1]):
+                target_ns = max(t_ns, self.meters[0].tally.last_t_ns or t_ns)
+            behind = target_ns is None or any(m.tally.last_t_ns is None or m.tally.last_t_ns < target_ns
+                                              for m in waiting)
+            if not behind:
+                return
             if time.monotonic() > deadline:
-                self.say(f"  warning: no sample after the workload ended within {deadline:.0f} s")
+                self.say(f"  warning: not every meter covered the workload's end within "
+                         f"{TAIL_TIMEOUT_INTERVALS * interval_s + 1.0:.0f} s")
                 return
             await asyncio.sleep(min(interval_s / 5, 0.1))
             await self._poll_all(record)
