@@ -24,6 +24,7 @@ from typing import Any
 
 import aiomqtt
 
+from analyzer_drivers.formats.errors import WireError
 from analyzer_drivers.formats.sample import Sample
 
 ROOT = "power-director/fleet"
@@ -88,6 +89,40 @@ class BrokerAuth:
                 Path(self.password_file).read_text(encoding="utf-8").strip() if self.password_file else None
             )
         return options
+
+
+#: Why a broker refuses a login (CONNACK) or a subscription (SUBACK), by reason code: MQTT 3.1.1
+#: (OASIS, 2014) §3.2.2.3 return codes 4 and 5, §3.9.3 0x80; MQTT 5.0 (OASIS, 2019) §2.4 reason
+#: codes 0x80, 0x86, 0x87, 0x8A, 0x8C. paho-mqtt 2 reports a 3.1.1 CONNACK 4/5 as 0x86/0x87.
+REFUSALS = {
+    4: "bad user name or password", 5: "not authorized", 128: "unspecified error",
+    134: "bad user name or password", 135: "not authorized", 138: "banned", 140: "bad authentication method",
+}
+LOGIN_REFUSALS = (4, 5, 134, 135, 138, 140)
+
+
+class BrokerRefused(WireError):
+    """The broker refused our login or a subscription: retrying will not help."""
+
+
+def refusal(exc: BaseException) -> str | None:
+    """``not authorized (reason code 5)`` for a refused login; None for any other failure."""
+    if not isinstance(exc, aiomqtt.MqttCodeError):
+        return None
+    code = getattr(exc.rc, "value", exc.rc)
+    if not isinstance(code, int) or code not in LOGIN_REFUSALS:
+        return None
+    return f"{REFUSALS[code]} (reason code {code})"
+
+
+async def subscribe(client: aiomqtt.Client, topic: str, qos: int = 0) -> None:
+    """Subscribe; a broker that refuses it (an ACL) is a BrokerRefused naming the topic."""
+    granted = await client.subscribe(topic, qos=qos)
+    for code in granted if isinstance(granted, (list, tuple)) else ():
+        value = getattr(code, "value", code)
+        if isinstance(value, int) and value >= 128:
+            why = REFUSALS.get(value, "failure")
+            raise BrokerRefused(f"subscribing to {topic}: {why} (reason code {value})")
 
 
 def one_line(exc: BaseException) -> str:

@@ -32,7 +32,15 @@ from power_director.agent_config import AgentConfig, MeterEntry
 from power_director.agent_journal import MeterJournal
 from power_director.analyzers import make_analyzer
 from power_director.config import AnalyzerConfig, ConfigError
-from power_director.fleet_wire import MAX_BATCH, agent_topic, encode_samples, one_line
+from power_director.fleet_wire import (
+    MAX_BATCH,
+    BrokerRefused,
+    agent_topic,
+    encode_samples,
+    one_line,
+    refusal,
+    subscribe,
+)
 from power_director.fleet_wire import client as mqtt_client
 
 RECONNECT_DELAY_S = 0.5
@@ -69,18 +77,25 @@ class MeterAgent:
         self._wake = asyncio.Event()
         self.connected = False
         self.outages = 0
+        self.refused = 0  # logins the broker refused in a row
 
     def now_ns(self) -> int:
         """This machine's clock (shifted by ``clock_shift_ms``, a simulation knob)."""
         return time.time_ns() + self.shift_ns
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Until ``stop``; a BrokerRefused after ``max_refused_logins`` refusals in a row (the
+        journal is closed first: what was measured is kept)."""
         stop = stop or asyncio.Event()
-        tasks = [asyncio.create_task(self._broker_loop())]
-        tasks += [asyncio.create_task(self._meter_loop(m)) for m in self.meters.values()]
+        broker = asyncio.create_task(self._broker_loop())
+        tasks = [broker, *(asyncio.create_task(self._meter_loop(m)) for m in self.meters.values())]
+        stopping = asyncio.create_task(_until(stop))
         try:
-            await stop.wait()
+            await asyncio.wait({stopping, broker}, return_when=asyncio.FIRST_COMPLETED)
+            if broker.done():
+                broker.result()
         finally:
+            await cancel_and_wait(stopping)
             for task in tasks:
                 await cancel_and_wait(task)
             for meter in self.meters.values():
@@ -139,23 +154,40 @@ class MeterAgent:
                     self.config.auth, keepalive=5, timeout=5.0,
                     will=aiomqtt.Will(status, "offline", qos=1, retain=True),
                 ) as client:
-                    await client.subscribe(agent_topic(self.config.agent_id, "clock"))
-                    await client.subscribe(agent_topic(self.config.agent_id, "replay"), qos=1)
+                    await subscribe(client, agent_topic(self.config.agent_id, "clock"))
+                    await subscribe(client, agent_topic(self.config.agent_id, "replay"), qos=1)
                     await client.publish(status, "online", qos=1, retain=True)
-                    self._client, self.connected = client, True
+                    self._client, self.connected, self.refused = client, True, 0
                     self.say(f"agent {self.config.agent_id}: connected to {self.host}:{self.port}")
                     for meter in self.meters.values():
                         if meter.info:
                             await self._publish_info(meter)
                     await self._serve(client)
+            except BrokerRefused as exc:
+                self._refused(str(exc))
             except aiomqtt.MqttError as exc:
                 if self.connected:
                     self.outages += 1
-                self.say(f"agent {self.config.agent_id}: broker {self.host}:{self.port}: {one_line(exc)}")
+                why = refusal(exc)
+                if why is not None:
+                    self._refused(why)
+                else:
+                    self.say(f"agent {self.config.agent_id}: broker {self.host}:{self.port}: {one_line(exc)}")
             except OSError as exc:
                 self.say(f"agent {self.config.agent_id}: cannot read a credential: {exc}")
             self._client, self.connected = None, False
             await asyncio.sleep(RECONNECT_DELAY_S)
+
+    def _refused(self, why: str) -> None:
+        """Say why; after ``max_refused_logins`` in a row, give up (a password will not fix itself)."""
+        self.refused += 1
+        who = f"user {self.config.auth.username!r}" if self.config.auth.username else "an anonymous client"
+        line = f"agent {self.config.agent_id}: MQTT broker {self.host}:{self.port} refused {who}: {why}"
+        limit = self.config.max_refused_logins
+        if limit and self.refused >= limit:
+            raise BrokerRefused(f"{line}; giving up after {self.refused} refusals in a row "
+                                f"(max_refused_logins); the journal in {self.config.journal_dir} is kept")
+        self.say(f"{line} ({self.refused} of {limit or 'unlimited'})")
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         sender = asyncio.create_task(self._send_loop(client))
@@ -216,6 +248,10 @@ class MeterAgent:
 
     def _samples_topic(self, meter: AgentMeter) -> str:
         return agent_topic(self.config.agent_id, meter.name, "samples")
+
+
+async def _until(event: asyncio.Event) -> None:
+    await event.wait()
 
 
 def _shifted(sample: Sample, shift_ns: int) -> Sample:

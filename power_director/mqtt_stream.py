@@ -26,7 +26,14 @@ from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from analyzer_drivers.meters import meter_spec
 from analyzer_drivers.plug import cancel_and_wait, parse_broker, payload_bytes
 from power_director.clock import ClockError, ClockModel, Exchange, OffsetEstimate, estimate_offset, fit_clock
-from power_director.fleet_wire import BrokerAuth, agent_topic, decode_samples
+from power_director.fleet_wire import (
+    BrokerAuth,
+    BrokerRefused,
+    agent_topic,
+    decode_samples,
+    refusal,
+    subscribe,
+)
 from power_director.fleet_wire import client as mqtt_client
 
 CLOCK_ROUNDS = 8
@@ -56,6 +63,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
+        self._refused: str | None = None  # why the broker refused our login or a subscription
+        self._tried = asyncio.Event()  # a connection attempt ended (connected or refused)
         self._info: dict[str, Any] | None = None
         self._info_event = asyncio.Event()
         self._clock_ids = itertools.count(1)
@@ -93,12 +102,21 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         except (OSError, ValueError) as exc:  # ssl raises OSError subclasses for a bad CA file
             raise AnalyzerError(f"cannot read the broker credentials for the {self.where}: {exc}") from exc
         self._task = asyncio.get_running_loop().create_task(self._client_loop())
-        try:
-            await asyncio.wait_for(self._connected.wait(), self.connect_timeout_s)
-        except asyncio.TimeoutError:
+        deadline = time.monotonic() + self.connect_timeout_s
+        while not self._connected.is_set() and self._refused is None and time.monotonic() < deadline:
+            self._tried.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._tried.wait(), max(0.0, deadline - time.monotonic()))
+        if not self._connected.is_set():
             await self.close()
-            raise AnalyzerError(f"cannot connect to MQTT broker {self.host}:{self.port} within "
-                                f"{self.connect_timeout_s:g} s (for the {self.where})") from None
+            raise AnalyzerError(self._refused_message() if self._refused else
+                                f"cannot connect to MQTT broker {self.host}:{self.port} within "
+                                f"{self.connect_timeout_s:g} s (for the {self.where})")
+
+    def _refused_message(self) -> str:
+        who = f"user {self.auth.username!r}" if self.auth.username else "an anonymous client"
+        return (f"MQTT broker {self.host}:{self.port} refused {who}: {self._refused} "
+                f"(for the {self.where}; check the user name, password file and the broker's ACL)")
 
     async def _client_loop(self) -> None:
         lost_ns: int | None = None
@@ -107,8 +125,9 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                 async with mqtt_client(self.host, self.port, self.client_id, self.auth,
                                        keepalive=5, timeout=self.connect_timeout_s) as client:
                     await self._subscribe(client)
-                    self._client = client
+                    self._client, self._refused = client, None
                     self._connected.set()
+                    self._tried.set()
                     if lost_ns is not None:
                         self.outages.append({"lost_t_ns": lost_ns, "back_t_ns": time.time_ns()})
                         lost_ns = None
@@ -118,18 +137,22 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                             self._handle(str(message.topic), payload_bytes(message.payload))
                     finally:
                         await cancel_and_wait(clock)
-            except aiomqtt.MqttError:
+            except BrokerRefused as exc:
+                self._refused = str(exc)
+            except aiomqtt.MqttError as exc:
+                self._refused = refusal(exc)
                 if self._client is not None and lost_ns is None:
                     lost_ns = time.time_ns()
             except OSError:
                 pass  # an unreadable password file: connect() times out and says where
             self._client = None
+            self._tried.set()
             await asyncio.sleep(RECONNECT_DELAY_S)
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(agent_topic(self.agent, self.meter, "samples"), qos=1)
-        await client.subscribe(agent_topic(self.agent, self.meter, "info"), qos=1)
-        await client.subscribe(self._clock_reply_topic)
+        await subscribe(client, agent_topic(self.agent, self.meter, "samples"), qos=1)
+        await subscribe(client, agent_topic(self.agent, self.meter, "info"), qos=1)
+        await subscribe(client, self._clock_reply_topic)
 
     @property
     def _clock_reply_topic(self) -> str:
@@ -322,7 +345,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         if not out and self._window is not None and self._window[1] is None \
                 and silent_s > self._interval_s + self.replay_timeout_s:
             self._last_message_s = time.monotonic()
-            state = "connected" if self._client is not None else "not connected"
+            state = "connected" if self._client is not None else \
+                f"refused: {self._refused}" if self._refused else "not connected"
             raise AnalyzerError(f"the {self.where} sent nothing for {silent_s:.1f} s (broker {state})")
         return out
 

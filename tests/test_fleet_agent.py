@@ -78,9 +78,11 @@ def test_tls_and_credentials(tmp_path: Path) -> None:
             stream = MqttStreamAnalyzer(broker.address, "node1/psu1", auth=BrokerAuth(**auth),
                                         connect_timeout_s=15.0)
             samples = await _measure(stream, 2.0)
-            for wrong in (BrokerAuth(str(cert), "node1", str(tmp_path / "passwd")),  # a wrong password
-                          BrokerAuth("", "node1", str(secret))):  # no TLS
-                with pytest.raises(AnalyzerError, match=r"^cannot connect to MQTT broker 127\.0\.0\.1:\d+"):
+            for wrong, said in ((BrokerAuth(str(cert), "node1", str(tmp_path / "passwd")),  # a wrong password
+                                 r"^MQTT broker 127\.0\.0\.1:\d+ refused user 'node1': not authorized"),
+                                (BrokerAuth("", "node1", str(secret)),  # no TLS
+                                 r"^cannot connect to MQTT broker 127\.0\.0\.1:\d+")):
+                with pytest.raises(AnalyzerError, match=said):
                     await MqttStreamAnalyzer(broker.address, "node1/psu1", auth=wrong,
                                              connect_timeout_s=2.0).connect()
             assert agent.connected
