@@ -14,7 +14,7 @@ from power_director.analyzers import make_analyzer
 from power_director.config import AnalyzerConfig, Config, TelemetryConfig
 from power_director.exporter import DirectorExporter
 from power_director.observe import SessionObserver
-from power_director.session import ExtraMeter, Session
+from power_director.session import ExtraMeter, Session, session_meters
 from power_director.telemetry import MqttTelemetry
 
 
@@ -30,6 +30,12 @@ def build_extra_meters(config: Config) -> list[ExtraMeter]:
         analyzer, interval_ms = build_meter(extra)
         extras.append((analyzer, role, interval_ms))
     return extras
+
+
+def check_session_config(config: Config) -> None:
+    """Every check ``run`` makes of a config before it measures (no meter is opened)."""
+    primary, _interval_ms = build_meter(config.analyzer)
+    session_meters(config, primary, build_extra_meters(config))
 
 
 def build_session(

@@ -18,7 +18,7 @@ from analyzer_drivers.formats.session_layout import RAW_DIR, REPORT_JSON, read_s
 from loadgen_bridge.remote.agent import result_text, run_agent
 from loadgen_bridge.workload import CommandWorkload
 from power_director import datacenter_cli
-from power_director.assembly import build_session, open_exporter, open_telemetry
+from power_director.assembly import build_session, check_session_config, open_exporter, open_telemetry
 from power_director.cli_help import positive_float, positive_int, with_defaults
 from power_director.cli_interrupt import Interrupted, SessionTracker, cancellable, interrupted_text
 from power_director.cli_results import add_results_commands, run_compare, run_ls
@@ -264,6 +264,7 @@ def _check_config(args: argparse.Namespace) -> int:
     if path is None or (args.config_option and args.config):
         raise ConfigError("check-config takes one config file: FILE or --config FILE")
     config = load_config(path)
+    check_session_config(config)
     print(f"# {path}: valid; the effective configuration")
     print(json.dumps(asdict(config), indent=2))
     return 0

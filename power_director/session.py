@@ -71,6 +71,26 @@ RECONNECT_FIRST_DELAY_S = 0.1
 RECONNECT_MAX_DELAY_S = 2.0
 
 
+def session_meters(
+    config: Config, analyzer: Analyzer, extra_analyzers: Sequence[ExtraMeter]
+) -> list[SessionMeter]:
+    """The session's meters, checked as ``check-config`` checks them: roles, unique names, and
+    that the ``[[node]]``/``[[switch]]`` tables name exactly the measured meters."""
+    meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
+    for extra in extra_analyzers:
+        role = extra[1]
+        if role not in ROLES[1:]:
+            raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
+        interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
+        meters.append(SessionMeter(extra[0], role, interval_ms))
+    names = [m.analyzer.name for m in meters]
+    if len(set(names)) != len(names):
+        raise SessionError(f"two analyzers share a name: {', '.join(names)}")
+    if config.system is not None:
+        check_system_meters(config.system, [m.analyzer.name for m in meters if m.ranged])
+    return meters
+
+
 class Session:
     """Runs one session against its analyzers and one workload; writes its directory."""
 
@@ -90,16 +110,7 @@ class Session:
     ) -> None:
         self.config = config
         self.analyzer = analyzer
-        self.meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
-        for extra in extra_analyzers:
-            role = extra[1]
-            if role not in ROLES[1:]:
-                raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
-            interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
-            self.meters.append(SessionMeter(extra[0], role, interval_ms))
-        names = [m.analyzer.name for m in self.meters]
-        if len(set(names)) != len(names):
-            raise SessionError(f"two analyzers share a name: {', '.join(names)}")
+        self.meters = session_meters(config, analyzer, extra_analyzers)
         self.workload = workload
         self.label = label or config.session.label
         self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}"
@@ -123,7 +134,6 @@ class Session:
             analyzers=(),
         )
         if config.system is not None:
-            check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
             self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
         self._to_director_ns: Callable[[int], int] | None = None  # a remote SUT's clock fit
         self.journal: Journal | None = None
