@@ -79,6 +79,10 @@ class MeterAgent:
         self.outages = 0
         self.refused = 0  # logins the broker refused in a row
 
+    @property
+    def agent_id(self) -> str:
+        return self.config.agent_id
+
     def now_ns(self) -> int:
         """This machine's clock (shifted by ``clock_shift_ms``, a simulation knob)."""
         return time.time_ns() + self.shift_ns
