@@ -1,7 +1,9 @@
 """A meter agent's local journal: every sample with its sequence number, on disk as it is read.
 
 One JSON-lines file per meter (``[seq, t_ns, watts, volts, amps, pf]``); a torn last line after a
-crash is skipped. An agent that restarts continues the numbering, so a director sees no reuse.
+crash is skipped. An agent that restarts continues the numbering, so a director sees no reuse. The
+journal's epoch (``<meter>.epoch``: when it began, ns) tells a director that numbering started
+again (an emptied journal) from a replay of an older run's messages.
 """
 
 from __future__ import annotations
@@ -27,9 +29,21 @@ class MeterJournal:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{meter}.samples.jsonl"
         self.last_seq = self._last_seq_on_disk()
+        self.epoch = self._epoch(directory / f"{meter}.epoch")
         self._recent: deque[tuple[int, Sample]] = deque(maxlen=RECENT_ROWS)
         self._out: TextIO = self.path.open("a", encoding="utf-8")
         self._synced_at = time.monotonic()
+
+    def _epoch(self, path: Path) -> int:
+        """The stamp of this journal's beginning; a new one when the journal starts empty."""
+        if self.last_seq and path.is_file():
+            try:
+                return int(path.read_text(encoding="utf-8").strip())
+            except ValueError:
+                pass  # torn: numbering goes on, and a newer epoch is still newer
+        epoch = time.time_ns()
+        path.write_text(f"{epoch}\n", encoding="utf-8")
+        return epoch
 
     def _last_seq_on_disk(self) -> int:
         if not self.path.is_file():

@@ -3,6 +3,7 @@
 Director (a session observer; ``[telemetry] prometheus_port``):
 ``power_director_meter_watts``, ``power_director_samples_received_total``,
 ``power_director_samples_lost_total``, ``power_director_energy_joules_total``,
+``power_director_messages_forged_total`` (refused: unsigned, wrongly signed, an older epoch),
 ``power_director_session_state``, ``power_director_clock_offset_seconds`` / ``_bound_seconds``
 (meters read through agents). Counters only grow for the director's life: a meter's per-phase
 figures are added up as they reset.
@@ -112,6 +113,7 @@ class DirectorExporter(Collector):
         self._joules: dict[str, float] = {}
         self._last_ns: dict[str, int] = {}
         self._lost = _Accumulated()
+        self._forged = _Accumulated()
         self._state = "identify"
         self._analyzers: list[Analyzer] = []
         self._server = _Server(self, port, host)
@@ -130,6 +132,7 @@ class DirectorExporter(Collector):
         if phase == "ranging" or phase.startswith("testing"):
             with self._lock:
                 self._lost.restart()
+                self._forged.restart()
         self._state = "testing" if phase.startswith("testing") else phase
 
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
@@ -158,7 +161,9 @@ class DirectorExporter(Collector):
 
     def _lost_so_far(self) -> dict[str, int]:
         with self._lock:
-            lost = self._lost.update({a.name: int(a.evidence().get("lost", 0)) for a in self._analyzers})
+            evidence = [(a.name, a.evidence()) for a in self._analyzers]
+            lost = self._lost.update({name: int(e.get("lost", 0)) for name, e in evidence})
+            self._forged.update({name: int(e["forged"]) for name, e in evidence if "forged" in e})
             errors = dict(self._errors)
         return {name: lost.get(name, 0) + errors.get(name, 0) for name in {*lost, *errors}}
 
@@ -173,6 +178,10 @@ class DirectorExporter(Collector):
                        "Samples lost per meter (sequence holes and error readings)", "meter", lost)
         yield _counter("power_director_energy_joules", "Energy of the samples received per meter (J)",
                        "meter", joules)
+        with self._lock:
+            forged = dict(self._forged.total)
+        yield _counter("power_director_messages_forged", "Messages refused per meter: unsigned, wrongly "
+                       "signed, or of an older journal epoch", "meter", forged)
         evidence = {a.name: a.evidence() for a in self._analyzers}
         state = GaugeMetricFamily(
             "power_director_session_state", "1 for the session's state", labels=["state"]

@@ -2,15 +2,19 @@
 
 Topics, under ``power-director/fleet/<agent>/``:
 
-- ``<meter>/samples`` (QoS 1): ``{"samples": [[seq, t_ns, watts, volts, amps, pf], ...]}``;
-  ``seq`` counts each meter's samples from 1, ``t_ns`` is on the agent's clock, a value
-  we cannot represent in JSON (NaN) is ``null``.
+- ``<meter>/samples`` (QoS 1): ``{"samples": [[seq, t_ns, watts, volts, amps, pf], ...],
+  "epoch": E}``; ``seq`` counts each meter's samples from 1, ``t_ns`` is on the agent's clock, a
+  value we cannot represent in JSON (NaN) is ``null``; ``epoch`` (ns) is when the agent's
+  journal began: numbering starts again only in a newer epoch.
 - ``<meter>/info`` (retained): what the meter said it is, and the agent's sample interval.
 - ``status`` (retained, also the agent's last will): ``online`` / ``offline``.
 - ``clock`` (QoS 0): ``{"id", "reply"}`` from a director; the agent answers on ``reply`` with
   ``{"id", "t2", "t3"}`` on its clock: one NTP-style exchange (power_director/clock.py).
 - ``replay`` (QoS 1): ``{"meter", "from", "to"}``; the agent publishes those samples again
   from its journal.
+
+With a signing key (power_director.fleet_sign) the agent's samples, info and clock replies end
+with ``"key"`` and ``"mac"``.
 """
 
 from __future__ import annotations
@@ -39,10 +43,13 @@ def valid_name(name: str) -> bool:
     return bool(name) and not any(c in name for c in "#+/ \0")
 
 
-def encode_samples(rows: list[tuple[int, Sample]]) -> bytes:
-    return json.dumps({"samples": [
+def encode_samples(rows: list[tuple[int, Sample]], epoch: int | None = None) -> bytes:
+    message: dict[str, Any] = {"samples": [
         [seq, s.t_ns, *(_finite(v) for v in (s.watts, s.volts, s.amps, s.pf))] for seq, s in rows
-    ]}, separators=(",", ":")).encode()
+    ]}
+    if epoch is not None:
+        message["epoch"] = epoch
+    return json.dumps(message, separators=(",", ":")).encode()
 
 
 def _finite(value: float) -> float | None:
@@ -57,8 +64,17 @@ def _number(value: Any) -> float:
 
 def decode_samples(payload: bytes) -> list[tuple[int, Sample]]:
     """The samples of one message; ValueError with the reason for anything else."""
+    return decode_batch(payload)[0]
+
+
+def decode_batch(payload: bytes) -> tuple[list[tuple[int, Sample]], int | None]:
+    """The samples of one message and its journal epoch (None: not given); ValueError with the
+    reason for anything else."""
     try:
-        rows = json.loads(payload)["samples"]
+        message = json.loads(payload)
+        rows, epoch = message["samples"], message.get("epoch")
+        if epoch is not None and type(epoch) is not int:
+            raise ValueError(f"bad epoch {str(epoch)[:30]}")
         out = []
         for row in rows:
             seq, t_ns = row[0], row[1]
@@ -66,8 +82,8 @@ def decode_samples(payload: bytes) -> list[tuple[int, Sample]]:
                 raise ValueError(f"bad row {str(row)[:60]}")
             watts, volts, amps, pf = (_number(v) for v in row[2:])
             out.append((seq, Sample(t_ns, watts, volts, amps, pf)))
-        return out
-    except (KeyError, TypeError, IndexError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return out, epoch
+    except (KeyError, TypeError, IndexError, AttributeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not a samples message: {payload[:60]!r}") from exc
 
 

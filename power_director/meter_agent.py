@@ -32,6 +32,7 @@ from power_director.agent_config import AgentConfig, MeterEntry
 from power_director.agent_journal import MeterJournal
 from power_director.analyzers import make_analyzer
 from power_director.config import AnalyzerConfig, ConfigError
+from power_director.fleet_sign import load_key, sign
 from power_director.fleet_wire import (
     MAX_BATCH,
     BrokerRefused,
@@ -78,6 +79,7 @@ class MeterAgent:
         self.connected = False
         self.outages = 0
         self.refused = 0  # logins the broker refused in a row
+        self.key = load_key(config.signing_key_file, "[agent]") if config.signing_key_file else None
 
     @property
     def agent_id(self) -> str:
@@ -211,7 +213,7 @@ class MeterAgent:
                 while meter.published_seq < meter.journal.last_seq:
                     first = meter.published_seq + 1
                     rows = meter.journal.rows(first, first + MAX_BATCH - 1)
-                    await client.publish(self._samples_topic(meter), encode_samples(rows), qos=1)
+                    await self._publish_samples(client, meter, rows)
                     meter.published_seq = rows[-1][0]
             await self._wake.wait()
 
@@ -226,7 +228,8 @@ class MeterAgent:
             return
         if topic.endswith("/clock") and isinstance(request.get("reply"), str):
             answer = {"id": request.get("id"), "t2": t2_ns, "t3": self.now_ns()}
-            await client.publish(request["reply"], json.dumps(answer))
+            reply = request["reply"]
+            await client.publish(reply, self._signed(reply, json.dumps(answer).encode()))
         elif topic.endswith("/replay"):
             await self._replay(client, request)
 
@@ -239,7 +242,7 @@ class MeterAgent:
         for start in range(first, last + 1, MAX_BATCH):
             rows = meter.journal.rows(start, min(last, start + MAX_BATCH - 1))
             if rows:
-                await client.publish(self._samples_topic(meter), encode_samples(rows), qos=1)
+                await self._publish_samples(client, meter, rows)
                 meter.replayed += len(rows)
 
     async def _publish_info(self, meter: AgentMeter) -> None:
@@ -248,7 +251,17 @@ class MeterAgent:
             return
         with contextlib.suppress(aiomqtt.MqttError):
             topic = agent_topic(self.config.agent_id, meter.name, "info")
-            await client.publish(topic, json.dumps(meter.info), qos=1, retain=True)
+            info = self._signed(topic, json.dumps(meter.info).encode())
+            await client.publish(topic, info, qos=1, retain=True)
+
+    async def _publish_samples(
+        self, client: aiomqtt.Client, meter: AgentMeter, rows: list[tuple[int, Sample]]
+    ) -> None:
+        topic = self._samples_topic(meter)
+        await client.publish(topic, self._signed(topic, encode_samples(rows, meter.journal.epoch)), qos=1)
+
+    def _signed(self, topic: str, body: bytes) -> bytes:
+        return body if self.key is None else sign(self.config.key_id, self.key, topic, body)
 
     def _samples_topic(self, meter: AgentMeter) -> str:
         return agent_topic(self.config.agent_id, meter.name, "samples")

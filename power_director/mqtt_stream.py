@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import statistics
 import time
 import uuid
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -25,21 +25,19 @@ from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from analyzer_drivers.meters import meter_spec
 from analyzer_drivers.plug import cancel_and_wait, parse_broker, payload_bytes
-from power_director.clock import ClockError, ClockModel, Exchange, OffsetEstimate, estimate_offset, fit_clock
+from power_director.agent_clock import CLOCK_PERIOD_S, AgentClock
+from power_director.clock import ClockModel
+from power_director.fleet_sign import ForgedMessage, verify
 from power_director.fleet_wire import (
     BrokerAuth,
     BrokerRefused,
     agent_topic,
-    decode_samples,
+    decode_batch,
     refusal,
     subscribe,
 )
 from power_director.fleet_wire import client as mqtt_client
 
-CLOCK_ROUNDS = 8
-CLOCK_PERIOD_S = 10.0
-CLOCK_REPLY_TIMEOUT_S = 1.0
-KEPT_ESTIMATES = 12
 RECONNECT_DELAY_S = 0.5
 RECENT_SAMPLES = 64
 
@@ -48,7 +46,9 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     def __init__(
         self, broker: str, topic: str, *, auth: BrokerAuth | None = None,
         connect_timeout_s: float = 10.0, reply_timeout_s: float = 5.0, clock_period_s: float = CLOCK_PERIOD_S,
+        keys: Mapping[str, bytes] | None = None,
     ) -> None:
+        """``keys``: key id → key; with keys, only messages signed with one of them count."""
         try:
             self.host, self.port = parse_broker(broker)
         except ValueError as exc:
@@ -58,8 +58,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self.auth = auth or BrokerAuth()
         self.connect_timeout_s = connect_timeout_s
         self.replay_timeout_s = reply_timeout_s
-        self.clock_period_s = clock_period_s
-        self.client_id = f"pd-director-{uuid.uuid4().hex[:10]}"
+        self.keys = dict(keys or {})
+        self._epoch: int | None = None
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
@@ -67,11 +67,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._tried = asyncio.Event()  # a connection attempt ended (connected or refused)
         self._info: dict[str, Any] | None = None
         self._info_event = asyncio.Event()
-        self._clock_ids = itertools.count(1)
-        self._clock_waiting: dict[int, tuple[int, asyncio.Future[tuple[int, int, int]]]] = {}
-        self._estimates: deque[OffsetEstimate] = deque(maxlen=KEPT_ESTIMATES)
-        self.clock: ClockModel | None = None
-        self._clock_event = asyncio.Event()
+        self._clock = AgentClock(self.agent, f"pd-director-{uuid.uuid4().hex[:10]}", clock_period_s)
         self._next_seq: int | None = None
         self._pending: dict[int, Sample] = {}
         self._hole_since_s: float | None = None
@@ -86,7 +82,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._reset_phase_stats()
 
     def _reset_phase_stats(self) -> None:
-        self.received = self.duplicates = self.replayed = self.lost = 0
+        self.received = self.duplicates = self.replayed = self.lost = self.forged = 0
+        self.forged_why: dict[str, int] = {}
         self.outages: list[dict[str, Any]] = []
         self.latencies_ns: deque[int] = deque(maxlen=100_000)
         self._uncertainty_sum, self._uncertainty_n = 0.0, 0
@@ -122,7 +119,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         lost_ns: int | None = None
         while True:
             try:
-                async with mqtt_client(self.host, self.port, self.client_id, self.auth,
+                async with mqtt_client(self.host, self.port, self._clock.client_id, self.auth,
                                        keepalive=5, timeout=self.connect_timeout_s) as client:
                     await self._subscribe(client)
                     self._client, self._refused = client, None
@@ -131,7 +128,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                     if lost_ns is not None:
                         self.outages.append({"lost_t_ns": lost_ns, "back_t_ns": time.time_ns()})
                         lost_ns = None
-                    clock = asyncio.create_task(self._clock_loop(client))
+                    clock = asyncio.create_task(self._clock.loop(client, self._flush))
                     try:
                         async for message in client.messages:
                             self._handle(str(message.topic), payload_bytes(message.payload))
@@ -152,11 +149,11 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     async def _subscribe(self, client: aiomqtt.Client) -> None:
         await subscribe(client, agent_topic(self.agent, self.meter, "samples"), qos=1)
         await subscribe(client, agent_topic(self.agent, self.meter, "info"), qos=1)
-        await subscribe(client, self._clock_reply_topic)
+        await subscribe(client, self._clock.reply_topic)
 
     @property
-    def _clock_reply_topic(self) -> str:
-        return agent_topic(self.agent, "clock", self.client_id)
+    def clock(self) -> ClockModel | None:
+        return self._clock.model
 
     async def reconnect(self) -> None:
         """The client loop reconnects on its own; a dead loop is restarted."""
@@ -169,44 +166,17 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._client = None
         self._connected.clear()
 
-    # --- clock ------------------------------------------------------------------------
-    async def _clock_loop(self, client: aiomqtt.Client) -> None:
-        while True:
-            exchanges = [e for e in [await self._exchange(client) for _ in range(CLOCK_ROUNDS)] if e]
-            with contextlib.suppress(ClockError):
-                self._estimates.append(estimate_offset(exchanges))
-                self.clock = fit_clock(list(self._estimates))
-                self._clock_event.set()
-                self._flush()
-            await asyncio.sleep(self.clock_period_s if self.clock else 0.2)
-
-    async def _exchange(self, client: aiomqtt.Client) -> Exchange | None:
-        exchange_id = next(self._clock_ids)
-        future: asyncio.Future[tuple[int, int, int]] = asyncio.get_running_loop().create_future()
-        t1_ns = time.time_ns()
-        self._clock_waiting[exchange_id] = (t1_ns, future)
-        try:
-            await client.publish(agent_topic(self.agent, "clock"),
-                                 json.dumps({"id": exchange_id, "reply": self._clock_reply_topic}))
-            t2_ns, t3_ns, t4_ns = await asyncio.wait_for(future, CLOCK_REPLY_TIMEOUT_S)
-            return Exchange(t1_ns, t2_ns, t3_ns, t4_ns)
-        except asyncio.TimeoutError:
-            return None
-        finally:
-            self._clock_waiting.pop(exchange_id, None)
-
-    def _clock_reply(self, payload: bytes) -> None:
-        t4_ns = time.time_ns()
-        with contextlib.suppress(ValueError, TypeError, KeyError):
-            reply = json.loads(payload)
-            waiting = self._clock_waiting.get(reply["id"])
-            if waiting is not None and not waiting[1].done():
-                waiting[1].set_result((int(reply["t2"]), int(reply["t3"]), t4_ns))
-
     # --- samples ----------------------------------------------------------------------
     def _handle(self, topic: str, payload: bytes) -> None:
-        if topic == self._clock_reply_topic:
-            self._clock_reply(payload)
+        if self.keys:
+            try:
+                payload = verify(self.keys, topic, payload)
+            except ForgedMessage as exc:
+                self.forged += 1  # refused: unsigned, or not signed by this agent's key
+                self.forged_why[str(exc)] = self.forged_why.get(str(exc), 0) + 1
+                return
+        if topic == self._clock.reply_topic:
+            self._clock.reply(payload)
         elif topic.endswith("/info"):
             with contextlib.suppress(ValueError):
                 info = json.loads(payload)
@@ -215,18 +185,34 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                     self._info_event.set()
         else:
             try:
-                rows = decode_samples(payload)
+                rows, epoch = decode_batch(payload)
             except ValueError:
                 return  # garbage on the topic; the sequence numbers show what is missing
-            self._last_message_s = time.monotonic()
-            self._take(rows)
+            if self._new_epoch(epoch, rows):
+                self._last_message_s = time.monotonic()
+                self._take(rows, epoch is None)
 
-    def _take(self, rows: list[tuple[int, Sample]]) -> None:
+    def _new_epoch(self, epoch: int | None, rows: list[tuple[int, Sample]]) -> bool:
+        """False for a message of an older journal than the agent's (a replay): refused."""
+        if epoch is None or self._epoch is None or epoch == self._epoch:
+            self._epoch = epoch if epoch is not None else self._epoch
+            return True
+        if epoch < self._epoch:
+            self.forged += 1
+            self.forged_why["older epoch"] = self.forged_why.get("older epoch", 0) + 1
+            return False
+        self._epoch = epoch  # the agent's journal began again: so does its numbering
+        if self._next_seq is not None and rows:
+            self.agent_restarts += 1
+            self._pending, self._next_seq = {}, rows[0][0]
+        return True
+
+    def _take(self, rows: list[tuple[int, Sample]], legacy: bool = False) -> None:
         arrived_ns = time.time_ns()
         for seq, sample in rows:
             if self._next_seq is None:
                 self._next_seq = seq
-            if seq == 1 and self._next_seq > 1 and not self._pending:
+            if legacy and seq == 1 and self._next_seq > 1 and not self._pending:
                 # The agent started over with an empty journal: its numbering restarts.
                 self.agent_restarts += 1
                 self._next_seq = 1
@@ -309,7 +295,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     async def identify(self) -> AnalyzerInfo:
         try:
             await asyncio.wait_for(self._info_event.wait(), self.connect_timeout_s)
-            await asyncio.wait_for(self._clock_event.wait(), self.connect_timeout_s)
+            await asyncio.wait_for(self._clock.fitted.wait(), self.connect_timeout_s)
         except asyncio.TimeoutError:
             what = "answered no clock exchange" if self._info else "has published no info"
             raise AnalyzerError(f"the {self.where} {what} within {self.connect_timeout_s:g} s "
@@ -363,11 +349,12 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         return {
             "agent": self.agent, "meter": self.meter, "received": self.received,
             "duplicates": self.duplicates, "replayed": self.replayed, "lost": self.lost,
+            "forged": self.forged, "forged_why": dict(self.forged_why),
             "agent_restarts": self.agent_restarts,
             "broker_outages": list(self.outages),
             "clock": None if clock is None else {
                 "offset_ns": clock.offset_ns, "bound_ns": clock.bound_ns, "drift_ppm": clock.drift_ppm,
-                "batches": len(self._estimates)},
+                "batches": len(self._clock.estimates)},
             "latency_ms": None if not latencies else {
                 "median": statistics.median(latencies) / 1e6, "max": latencies[-1] / 1e6},
         }

@@ -1,5 +1,6 @@
 """The director's exporter: counters that only grow although a meter's figures reset each phase,
-and the energy counter, read back in Prometheus' text format (prometheus-client's own parser)."""
+and the energy counter, read back in Prometheus' text format (prometheus-client's own parser);
+the stream meter's journal epochs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from analyzer_drivers.formats.session_meta import SessionMeta
 from power_director.exporter import DirectorExporter
+from power_director.fleet_sign import sign
+from power_director.fleet_wire import agent_topic, encode_samples
 from power_director.mqtt_stream import MqttStreamAnalyzer
 
 
@@ -42,3 +45,24 @@ def test_lost_samples_only_grow_across_phases_and_energy_integrates() -> None:
         assert _values(exporter, "power_director_energy_joules_total") == {stream.name: joules}
     finally:
         exporter.close()
+
+
+def test_an_older_epoch_is_refused_and_a_newer_one_restarts_numbering() -> None:
+    """A genuine signed message of an older journal (a replay of an earlier run) changes nothing
+    and is counted; a newer epoch (the agent's journal began again) restarts the numbering."""
+    key = b"k" * 64
+    topic = agent_topic("a1", "psu1", "samples")
+    stream = MqttStreamAnalyzer("127.0.0.1:1", "a1/psu1", keys={"a1": key})
+
+    def deliver(epoch: int, first: int, watts: float) -> None:
+        rows = [(first + k, Sample(1_000_000_000 * (first + k), watts)) for k in range(3)]
+        stream._handle(topic, sign("a1", key, topic, encode_samples(rows, epoch)))
+
+    deliver(200, 50, 100.0)
+    assert (stream._next_seq, stream.received, stream.forged) == (50, 3, 0)  # held until the clock is known
+    deliver(100, 53, 999.0)  # an older run's messages, signed by the real key
+    assert (stream.received, stream.forged, stream.forged_why) == (3, 1, {"older epoch": 1})
+    deliver(300, 1, 120.0)
+    assert (stream.received, stream.agent_restarts, stream._next_seq) == (6, 1, 1)
+    assert sorted(stream._pending) == [1, 2, 3] and {s.watts for s in stream._pending.values()} == {120.0}
+    assert stream.evidence()["forged"] == 1
