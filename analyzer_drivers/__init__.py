@@ -11,7 +11,7 @@ from typing import Any
 __all__ = ["Analyzer", "AnalyzerError", "AnalyzerInfo", "PtdAnalyzer", "Ranges", "Sample"]
 _HOMES = {
     "Analyzer": "analyzer_drivers.base", "AnalyzerError": "analyzer_drivers.formats.errors",
-    "AnalyzerInfo": "analyzer_drivers.base", "PtdAnalyzer": "analyzer_drivers.ptd",
+    "AnalyzerInfo": "analyzer_drivers.base", "PtdAnalyzer": "analyzer_drivers.meters.ptd",
     "Ranges": "analyzer_drivers.base", "Sample": "analyzer_drivers.formats.sample",
 }
 

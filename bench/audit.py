@@ -3,7 +3,7 @@
 Builds a synthetic submission tree by copying the six real runs under
 tests/fixtures/real-submissions/ (public MLCommons results) into
 ``closed/Org<k>/results/<system>/<model>/<scenario>/performance/`` N/6 times over, then times
-``power-director audit TREE --jobs 2`` (in process: ``reports.audit.audit_tree``).
+``power-director audit TREE --jobs 2`` (in process: ``reports.build.audit.audit_tree``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import Figure
-from reports.audit import audit_tree
+from reports.build.audit import audit_tree
 
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "real-submissions"
 TARGET_S = 60.0

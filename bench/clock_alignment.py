@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import Figure
 from loadgen_bridge.remote.agent import answer_time_request
 from loadgen_bridge.remote.wire import Channel, WireError
-from power_director.remote_workload import measure_offset
+from power_director.remote.workload import measure_offset
 
 SHIFT_S = 5.0
 SHIFT_NS = int(SHIFT_S * 1e9)

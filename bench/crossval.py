@@ -21,15 +21,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analyzer_drivers.ptd import PtdAnalyzer
-from analyzer_drivers.redfish import RedfishAnalyzer
+from analyzer_drivers.meters.ptd import PtdAnalyzer
+from analyzer_drivers.meters.redfish import RedfishAnalyzer
 from analyzer_drivers.sim.models import WaveModel
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import Session
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.session import Session
 
 INTERVAL_MS = 200
 IDLE_WATTS = 200.0

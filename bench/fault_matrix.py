@@ -41,10 +41,10 @@ from analyzer_drivers.sim.ptd_server import PtdSimulator
 from analyzer_drivers.sim.scpi_server import Wt300Simulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.analyzers import make_analyzer
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.observe import SessionObserver
-from power_director.session import Session, SessionError
+from power_director.config.analyzers import make_analyzer
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.observe.observer import SessionObserver
+from power_director.session.session import Session, SessionError
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 
 SIMULATORS = ("ptd", "scpi", "plug")

@@ -27,8 +27,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure, figure_table
-from power_director.journal import Journal
-from power_director.mqtt_stream import MqttStreamAnalyzer
+from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
+from power_director.session.journal import Journal
 from tests.fleet_util import start_agent, stop_agents
 from tests.mqtt_broker import Mosquitto
 

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import Figure, figure_table
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.analyzers import make_analyzer
-from power_director.config import config_from_dict
-from power_director.session import Session
+from power_director.config.analyzers import make_analyzer
+from power_director.config.loader import config_from_dict
+from power_director.session.session import Session
 from tests.fleet_util import agent_toml, start_agent, stop_agents
 from tests.mqtt_broker import Mosquitto
 

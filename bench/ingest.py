@@ -38,12 +38,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analyzer_drivers.formats.ptd_line import parse_sample_line
 from analyzer_drivers.formats.session_layout import phase_dir
 from analyzer_drivers.formats.timefmt import format_mlperf_time
-from analyzer_drivers.ptd import PtdAnalyzer
+from analyzer_drivers.meters.ptd import PtdAnalyzer
 from bench.common import Figure
 from loadgen_bridge.detail_log import DETAIL_LOG
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.progress import ProgressLine
-from power_director.session import Session
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.observe.progress import ProgressLine
+from power_director.session.session import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 RANGING_S = 0.5

@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure
-from power_director.cli import build_parser
-from power_director.cli_results import run_compare
-from reports.store import INDEX_FILE, Query, SqliteStore
+from power_director.cli.app import build_parser
+from power_director.cli.results import run_compare
+from reports.store.sqlite import INDEX_FILE, Query, SqliteStore
 
 TARGET_S = 1.0
 SCENARIOS = ("Offline", "SingleStream", "Server", "MultiStream")

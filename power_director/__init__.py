@@ -12,9 +12,9 @@ __all__ = [
 _HOMES = {
     "MeasureError": "power_director.api", "PowerMonitor": "power_director.api",
     "WindowResult": "power_director.api", "measure": "power_director.api",
-    "SessionResult": "reports.results", "load_session": "reports.results",
-    "Query": "reports.store", "SqliteStore": "reports.store",
-    "samples_frame": "reports.frames", "sessions_frame": "reports.frames",
+    "SessionResult": "reports.model.results", "load_session": "reports.model.results",
+    "Query": "reports.store.sqlite", "SqliteStore": "reports.store.sqlite",
+    "samples_frame": "reports.store.frames", "sessions_frame": "reports.store.frames",
 }
 
 

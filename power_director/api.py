@@ -44,11 +44,11 @@ from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo
 from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.timefmt import NS_PER_MS
-from analyzer_drivers.ptd import PtdAnalyzer
+from analyzer_drivers.meters.ptd import PtdAnalyzer
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from power_director.assembly import build_meter
-from power_director.config import AnalyzerConfig, load_config
+from power_director.config.loader import AnalyzerConfig, load_config
+from power_director.session.assembly import build_meter
 from reports.metrics import weighted_energy
 from reports.uncertainty import edge_error_w
 

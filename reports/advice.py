@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from analyzer_drivers.meters import PLUGS
+from analyzer_drivers.meters.specs import PLUGS
 
 #: Resolution of the readings by meter kind (W). Redfish ``PowerConsumedWatts`` and the PDU
 #: MIBs here report whole watts (NUT raritan-px2-mib.c quotes "activePower = Gauge32: 10 (W)";

@@ -1,7 +1,7 @@
 """The SUT ↔ director clock in a report: the offset-corrected windows and MLPerf's 400 ms rule.
 
 Reads what the director recorded under ``clock`` in ``session.json`` (see
-``power_director.remote_workload.clock_record`` and ``Session.record_clock``); local
+``power_director.remote.workload.clock_record`` and ``Session.record_clock``); local
 sessions have no such key.
 """
 

@@ -37,7 +37,7 @@ def comparison_checks(uncertainty: SampleUncertainty | None, count: int) -> list
 
 def stated_uncertainty(stated: tuple[float, float], watts: npt.NDArray[np.float64]) -> SampleUncertainty:
     """Each sample's uncertainty by the plug's stated accuracy: a fraction of reading plus half
-    its resolution (analyzer_drivers.meters.PlugSpec)."""
+    its resolution (analyzer_drivers.meters.specs.PlugSpec)."""
     reading, resolution_w = stated
     with np.errstate(divide="ignore"):
         relative = np.where(watts > 0, reading + resolution_w / 2 / np.where(watts > 0, watts, 1.0), np.inf)

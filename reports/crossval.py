@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta
-from analyzer_drivers.meters import METERS
+from analyzer_drivers.meters.specs import METERS
 from reports.checks import Check
 from reports.merge import mean_power_over
 from reports.metrics import weighted_energy

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from analyzer_drivers.formats.session_meta import AnalyzerRecord, MeterEvidence, SessionMeta
 from analyzer_drivers.formats.window import Window
-from analyzer_drivers.meters import UNCERTAINTY_LIMIT, meter_spec
+from analyzer_drivers.meters.specs import UNCERTAINTY_LIMIT, meter_spec
 from reports.checks import Check
 from reports.merge import mean_power_over
 from reports.metrics import PER_QUERY_SCENARIOS, mlperf_window_mask, sample_intervals

@@ -15,7 +15,7 @@ from analyzer_drivers.formats.session_layout import phase_dir
 from analyzer_drivers.formats.session_meta import RangeRecord, SessionMeta
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
-from analyzer_drivers.meters import MeterSpec, meter_spec
+from analyzer_drivers.meters.specs import MeterSpec, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 from reports.clock_report import corrected_window
 from reports.comparison import comparison_accuracy, stated_uncertainty

@@ -1,7 +1,7 @@
 """Reading ``report.json`` back: typed getters that name the key at fault in one line.
 
 The one seam where a report is untyped JSON: every reader of a ``report.json`` on disk goes
-through ``reports.report_model.SessionReport.from_json``, which uses these.
+through ``reports.model.report.SessionReport.from_json``, which uses these.
 """
 
 from __future__ import annotations

@@ -2,8 +2,12 @@
 included): ``python -m tests.import_graph`` draws the package graph and lists what breaks
 the house's rules — a cycle between modules, or an arrow from a floor to one above it.
 
-Floors, lowest first: the shared formats (``analyzer_drivers.formats``), the drivers,
-the LoadGen bridge, the reports, the director.
+A floor is a folder: a package's own modules (its core) or one of its subpackages. Floors,
+lowest first: the shared formats; the drivers (the ``Analyzer`` interface, one module per
+meter type, the simulators); the LoadGen bridge; the reports (computations, the typed report,
+MLPerf's files, rendering, building reports from directories, the results store); the director
+(the fleet's wire and clock, config, observers, the session, the remote service, the Python
+API, the command line). A module may import its own floor and the floors below it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("analyzer_drivers", "loadgen_bridge", "reports", "power_director")
-FLOORS = ("analyzer_drivers.formats", "analyzer_drivers", "loadgen_bridge", "reports", "power_director")
+FLOORS = (
+    "analyzer_drivers.formats",
+    "analyzer_drivers", "analyzer_drivers.meters", "analyzer_drivers.sim",
+    "loadgen_bridge", "loadgen_bridge.remote",
+    "reports", "reports.model", "reports.mlperf", "reports.render", "reports.build", "reports.store",
+    "power_director.fleet", "power_director.config", "power_director.observe", "power_director.session",
+    "power_director.remote", "power_director", "power_director.cli",
+)
 
 
 def floor_of(module: str) -> str:
@@ -134,11 +145,20 @@ def floor_graph(graph: dict[str, set[str]]) -> dict[str, dict[str, int]]:
     return edges
 
 
+def package_folders(root: Path = ROOT) -> list[str]:
+    """Every folder of ours that is a package, dotted."""
+    return sorted(_module_name(p) for pkg in PACKAGES for p in (root / pkg).rglob("__init__.py"))
+
+
 def main() -> int:
     graph = module_graph()
+    short = {f: f.replace("analyzer_drivers", "drivers").replace("power_director", "director")
+             for f in FLOORS}
     for floor in reversed(FLOORS):
-        arrows = ", ".join(f"{t} ({n})" for t, n in sorted(floor_graph(graph)[floor].items()))
-        print(f"{floor:24} -> {arrows or '(nothing)'}")
+        count = sum(floor_of(m) == floor for m in graph)
+        arrows = ", ".join(f"{short[t]} ({n})" for t, n in sorted(floor_graph(graph)[floor].items(),
+                                                                   key=lambda tn: FLOORS.index(tn[0])))
+        print(f"{floor.replace('.', '/') + '/':26} {count:3} modules -> {arrows or '(nothing)'}")
     problems = [f"cycle: {' <-> '.join(c)}" for c in cycles(graph)]
     problems += [f"upward: {arrow}" for arrow in upward_arrows(graph)]
     for problem in problems:

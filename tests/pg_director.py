@@ -14,10 +14,10 @@ from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.analyzers import make_analyzer
-from power_director.config import config_from_dict
-from power_director.results_store import record_session
-from power_director.session import Session
+from power_director.config.analyzers import make_analyzer
+from power_director.config.loader import config_from_dict
+from power_director.session.recording import record_session
+from power_director.session.session import Session
 
 
 async def main(url: str, source: str, out: Path, sessions: int) -> None:

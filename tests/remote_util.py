@@ -18,8 +18,8 @@ from typing import IO, TypeVar
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from power_director.config import AnalyzerConfig, Config, ServiceConfig, SessionConfig
-from power_director.service import DirectorService
+from power_director.config.loader import AnalyzerConfig, Config, ServiceConfig, SessionConfig
+from power_director.remote.service import DirectorService
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = b"0123456789abcdef-test-token-0123456789"

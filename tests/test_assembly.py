@@ -16,9 +16,9 @@ from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.assembly import build_session
-from power_director.config import load_config
-from power_director.service import DirectorService
+from power_director.config.loader import load_config
+from power_director.remote.service import DirectorService
+from power_director.session.assembly import build_session
 from reports.spl import read_spl
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 from tests.remote_util import TOKEN, Director, run, write_token

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 from analyzer_drivers.formats.session_meta import SessionMeta
-from power_director.cli import build_parser
-from power_director.progress import ProgressLine, phase_label
+from power_director.cli.app import build_parser
+from power_director.observe.progress import ProgressLine, phase_label
 from reports.version import tool_version
 from tests.conftest import CLI, run_cli
 from tests.test_cli import free_port

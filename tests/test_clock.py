@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from power_director.clock import ClockError, ClockModel, Exchange, estimate_offset, fit_clock
+from power_director.fleet.clock import ClockError, ClockModel, Exchange, estimate_offset, fit_clock
 
 MS = 1_000_000
 T0 = 1_790_000_000 * 1_000_000_000

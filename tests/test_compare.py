@@ -7,9 +7,9 @@ from pathlib import Path
 
 from matplotlib.image import imread
 
-from reports.compare import SessionSummary, efficiency_bar, format_table, load_sessions
-from reports.headline import metric_uncertainty
-from reports.report_model import SessionReport
+from reports.build.compare import SessionSummary, efficiency_bar, format_table, load_sessions
+from reports.model.headline import metric_uncertainty
+from reports.model.report import SessionReport
 from tests.conftest import run_cli, session_dirs
 
 

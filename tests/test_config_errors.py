@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from power_director.config import METER_KEYS, AnalyzerConfig, ConfigError, config_from_dict, load_config
+from power_director.config.loader import (
+    METER_KEYS,
+    AnalyzerConfig,
+    ConfigError,
+    config_from_dict,
+    load_config,
+)
 from tests.conftest import run_cli
 
 

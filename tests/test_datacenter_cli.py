@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from power_director.config import ConfigError, config_from_dict
+from power_director.config.loader import ConfigError, config_from_dict
 from reports.advice import advise, facts_for
 from tests.conftest import CLI, run_cli
 
@@ -50,8 +50,6 @@ def start_sim(*args: str) -> Iterator[subprocess.Popen[str]]:
 
 @pytest.fixture
 def redfish_sim() -> Iterator[int]:
-    if shutil.which("sushy-static") is None:
-        pytest.skip("sushy-tools not installed")
     port = _free_port()
     yield from (port for _ in start_sim("redfish", "--port", str(port), "--update-s", "0.5",
                                                    "--dynamic-watts", "0"))

@@ -96,7 +96,7 @@ def test_session_survives_keeps_every_sent_sample_and_flags_the_fault(
 def _check_protocol_fault(sim: str, kind: str, phase: str, row: Row, flags: set[str]) -> None:
     # An unreadable plug message: the driver keeps an error reading (-1) in its place. A plug has
     # no ranges, but a testing error reading still fails testing_range_overload ("N testing error
-    # readings", reports/session_report.py _testing_checks); while ranging it warns.
+    # readings", reports/build/session_report.py _testing_checks); while ranging it warns.
     if sim == "plug" and kind in ("garbage", "partial"):
         assert row["reconnects"] == 0, row
         assert ("ranging_error_readings" if phase == "ranging" else "testing_range_overload") in flags, row

@@ -22,12 +22,12 @@ import pytest
 
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
-from power_director.agent_config import agent_config_from_dict
-from power_director.agent_journal import MeterJournal
-from power_director.config import ConfigError, config_from_dict
-from power_director.fleet_wire import BrokerAuth, agent_topic, encode_samples
-from power_director.meter_agent import MeterAgent
-from power_director.mqtt_stream import MqttStreamAnalyzer
+from power_director.cli.meter_agent import MeterAgent
+from power_director.config.agent import agent_config_from_dict
+from power_director.config.loader import ConfigError, config_from_dict
+from power_director.fleet.journal import MeterJournal
+from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
+from power_director.fleet.wire import BrokerAuth, agent_topic, encode_samples
 from tests.fleet_util import ROOT
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from analyzer_drivers.base import AnalyzerError
-from power_director.fleet_wire import BrokerAuth
-from power_director.mqtt_stream import MqttStreamAnalyzer
+from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
+from power_director.fleet.wire import BrokerAuth
 from tests.fleet_util import ROOT, agent_toml, journal_rows
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 

@@ -9,10 +9,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from analyzer_drivers.formats.session_meta import SessionMeta
-from power_director.exporter import DirectorExporter
-from power_director.fleet_sign import sign
-from power_director.fleet_wire import agent_topic, encode_samples
-from power_director.mqtt_stream import MqttStreamAnalyzer
+from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
+from power_director.fleet.sign import sign
+from power_director.fleet.wire import agent_topic, encode_samples
+from power_director.observe.exporter import DirectorExporter
 
 
 def _values(exporter: DirectorExporter, name: str) -> dict[str, float]:

@@ -24,11 +24,11 @@ from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.session_meta import SessionMeta
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.analyzers import make_analyzer
-from power_director.config import config_from_dict
-from power_director.fleet_sign import sign
-from power_director.fleet_wire import agent_topic, encode_samples
-from power_director.session import Session
+from power_director.config.analyzers import make_analyzer
+from power_director.config.loader import config_from_dict
+from power_director.fleet.sign import sign
+from power_director.fleet.wire import agent_topic, encode_samples
+from power_director.session.session import Session
 from reports.spl import read_spl
 from tests.fleet_util import ROOT, agent_toml, journal_rows, start_agent, stop_agents
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto

@@ -16,10 +16,10 @@ import pytest
 
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.analyzers import make_analyzer
-from power_director.config import config_from_dict
-from power_director.exporter import DirectorExporter
-from power_director.session import Session
+from power_director.config.analyzers import make_analyzer
+from power_director.config.loader import config_from_dict
+from power_director.observe.exporter import DirectorExporter
+from power_director.session.session import Session
 from tests.fleet_util import ROOT, agent_toml, start_agent, stop_agents
 from tests.mqtt_broker import MOSQUITTO, Mosquitto, free_port
 from tests.prometheus_server import MISSING_REASON, PROMETHEUS, Prometheus

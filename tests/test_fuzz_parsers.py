@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.ptd_line import parse_sample_line
-from analyzer_drivers.ptd import MAX_REPLY_BYTES, PtdAnalyzer, parse_identify, parse_ranges
+from analyzer_drivers.meters.ptd import MAX_REPLY_BYTES, PtdAnalyzer, parse_identify, parse_ranges
 from loadgen_bridge.detail_log import LoadgenLogError, parse_detail_log, read_mllog
 from loadgen_bridge.remote.wire import WireError, decode_message
-from power_director.config import ConfigError, config_from_dict
+from power_director.config.loader import ConfigError, config_from_dict
 from reports.spl import SplError, parse_spl_text
 
 SOCKET_READ_BYTES = 256 * 1024  # asyncio's selector transport reads at most this much at once

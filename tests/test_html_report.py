@@ -16,11 +16,11 @@ import numpy.typing as npt
 import pytest
 from matplotlib.image import imread
 
-from reports.html import REPORT_HTML, render_html
-from reports.html_page import check_label, headline_text
-from reports.plot import PNG_SIZE_PX, POWER_PNG, find_gaps, power_limits
-from reports.report_model import SessionReport
-from reports.session_report import write_report
+from reports.build.session_report import write_report
+from reports.model.report import SessionReport
+from reports.render.html import REPORT_HTML, render_html
+from reports.render.html_page import check_label, headline_text
+from reports.render.plot import PNG_SIZE_PX, POWER_PNG, find_gaps, power_limits
 from tests.conftest import session_dirs
 
 HOSTILE = '<script>alert("x")</script>'

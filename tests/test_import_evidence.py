@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from power_director.cli import main
+from power_director.cli.app import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real-submissions"
 SERVER_RUN = "v2.0_NVIDIA_A100-PCIe-80GBx8_TRT_MaxQ_bert-99.9_Server"

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from analyzer_drivers.formats.session_layout import RAW_DIR, phase_dir, read_session_meta, samples_path
-from analyzer_drivers.ptd import PtdAnalyzer
+from analyzer_drivers.meters.ptd import PtdAnalyzer
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import Session
-from power_director.session_files import rebuild_session_files
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.files import rebuild_session_files
+from power_director.session.session import Session
 from tests import mlperf_rules
 from tests.file_opens import counted_opens
 from tests.mlperf_checker import SOURCE_RULES, failed_rules

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from power_director.cli import main
+from power_director.cli.app import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real-submissions"
 RUNS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())

@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_meta import AnalyzerRecord
-from power_director.cli import main
+from power_director.cli.app import main
 from reports import checks
 from reports.checks import Check
-from reports.mlperf_checks import meter_identity, mlperf_analyzer, mlperf_calibration, mlperf_interval
-from reports.submission import Placement, lay_out
+from reports.mlperf.checks import meter_identity, mlperf_analyzer, mlperf_calibration, mlperf_interval
+from reports.mlperf.submission import Placement, lay_out
 from tests import mlperf_rules
 from tests.test_mlcommons_layout import measure
 

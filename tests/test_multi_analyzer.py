@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 
 from analyzer_drivers.formats.session_layout import read_session_meta
-from analyzer_drivers.ptd import PtdAnalyzer
+from analyzer_drivers.meters.ptd import PtdAnalyzer
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import Session, SessionError
-from power_director.session_files import rebuild_session_files
-from reports.report_model import SessionReport
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.files import rebuild_session_files
+from power_director.session.session import Session, SessionError
+from reports.model.report import SessionReport
+from reports.render.summary import summary_text
 from reports.spl import read_spl
-from reports.summary import summary_text
 from tests.file_opens import counted_opens
 
 

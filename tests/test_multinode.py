@@ -21,13 +21,13 @@ from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.analyzers import make_analyzer
-from power_director.config import ConfigError, config_from_dict
-from power_director.session import Session
+from power_director.config.analyzers import make_analyzer
+from power_director.config.loader import ConfigError, config_from_dict
+from power_director.session.session import Session
+from reports.model.report import SessionReport
 from reports.multinode import system_checks
+from reports.render.summary import summary_text
 from reports.report_json import Fields
-from reports.report_model import SessionReport
-from reports.summary import summary_text
 from reports.system_model import SystemSection
 
 System = Callable[[list[str]], dict[str, Any]]

@@ -16,9 +16,9 @@ import pytest
 
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
-from analyzer_drivers.plug import MqttPlug
-from analyzer_drivers.plug_shelly import ShellyPlug
-from analyzer_drivers.plug_tasmota import TasmotaPlug
+from analyzer_drivers.meters.plug import MqttPlug
+from analyzer_drivers.meters.plug_shelly import ShellyPlug
+from analyzer_drivers.meters.plug_tasmota import TasmotaPlug
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.plug import PlugSimulator
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto, free_port

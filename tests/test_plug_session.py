@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer_drivers.meters import PLUGS
+from analyzer_drivers.meters.specs import PLUGS
 from tests.conftest import CLI, run_cli
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 

@@ -13,8 +13,8 @@ import pytest
 
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from power_director.config import AnalyzerConfig, Config, ServiceConfig, SessionConfig
-from power_director.service import DirectorService
+from power_director.config.loader import AnalyzerConfig, Config, ServiceConfig, SessionConfig
+from power_director.remote.service import DirectorService
 from tests.mlperf_checker import SOURCE_RULES, failed_rules, power_dev_dir
 from tests.ntp_server import NTP_PORT, ntp_server
 from tests.remote_util import ROOT, quiet_env, run

@@ -25,12 +25,12 @@ from analyzer_drivers.formats.ptd_line import (
 )
 from analyzer_drivers.formats.sample import Channel, Sample
 from analyzer_drivers.formats.session_layout import samples_path
-from analyzer_drivers.ptd import MAX_RL_SAMPLES, PtdAnalyzer
+from analyzer_drivers.meters.ptd import MAX_RL_SAMPLES, PtdAnalyzer
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.journal import Journal
-from power_director.session import Session
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.journal import Journal
+from power_director.session.session import Session
 from reports.spl import read_spl
 from tests.conftest import run_cli
 from tests.remote_util import write_detail_log

@@ -12,7 +12,7 @@ from typing import TypeVar
 import pytest
 
 from analyzer_drivers.base import AnalyzerError, Ranges
-from analyzer_drivers.ptd import PtdAnalyzer, parse_ranges
+from analyzer_drivers.meters.ptd import PtdAnalyzer, parse_ranges
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 

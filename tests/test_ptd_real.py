@@ -18,8 +18,8 @@ from analyzer_drivers.base import AnalyzerError, Ranges
 from analyzer_drivers.formats.ptd_line import parse_sample_line, parse_sample_lines
 from analyzer_drivers.formats.sample import Channel
 from analyzer_drivers.formats.timefmt import format_mlperf_time
-from analyzer_drivers.ptd import PtdAnalyzer, parse_identify, parse_ranges
-from analyzer_drivers.ptd_zone import PtdZone
+from analyzer_drivers.meters.ptd import PtdAnalyzer, parse_identify, parse_ranges
+from analyzer_drivers.meters.ptd_zone import PtdZone
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from tests.fixtures import ptd_real as real
@@ -226,7 +226,7 @@ def test_an_iana_zone_uses_its_offset_at_the_stamp() -> None:
 
 
 def test_a_bad_ptd_timezone_in_the_config_is_one_error(tmp_path: Path) -> None:
-    from power_director.config import AnalyzerConfig, ConfigError
+    from power_director.config.loader import AnalyzerConfig, ConfigError
 
     with pytest.raises(ConfigError, match=r"\[analyzer\] ptd_timezone 'CEST\+1'"):
         AnalyzerConfig(ptd_timezone="CEST+1").validate()
@@ -242,8 +242,8 @@ def multichannel_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     power, input 3 is unused (0), input 4 fails (-1)."""
     from loadgen_bridge.cpu_sut import CpuBenchmark
     from loadgen_bridge.workload import InProcessLoadgen
-    from power_director.config import AnalyzerConfig, Config, SessionConfig
-    from power_director.session import Session
+    from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+    from power_director.session.session import Session
 
     out = tmp_path_factory.mktemp("multichannel")
 

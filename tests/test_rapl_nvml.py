@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from analyzer_drivers.base import AnalyzerError, Ranges
-from analyzer_drivers.energy import Counter, energy_delta_j
 from analyzer_drivers.formats.sample import Sample
-from analyzer_drivers.nvml import NvmlAnalyzer
-from analyzer_drivers.rapl import RaplAnalyzer
+from analyzer_drivers.meters.energy import Counter, energy_delta_j
+from analyzer_drivers.meters.nvml import NvmlAnalyzer
+from analyzer_drivers.meters.rapl import RaplAnalyzer
 
 MAX_RANGE_UJ = 262_143_328_850  # a real package's max_energy_range_uj
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,17 +23,21 @@ from typing import Any
 import pytest
 
 from analyzer_drivers.base import AnalyzerError
-from analyzer_drivers.redfish import NewReadings, Reading, RedfishAnalyzer, iso_duration_s, reading_time_ns
+from analyzer_drivers.meters.redfish import (
+    NewReadings,
+    Reading,
+    RedfishAnalyzer,
+    iso_duration_s,
+    reading_time_ns,
+)
 from analyzer_drivers.sim.faults import Fault
 from analyzer_drivers.sim.models import WaveModel
 from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator, write_static_mockup
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import Session
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.session import Session
 from reports.spl import read_spl
-
-pytestmark = pytest.mark.skipif(shutil.which("sushy-static") is None, reason="sushy-tools not installed")
 
 DMTF_TOTAL_POWER = {  # public-rackmount1/Chassis/1U/Sensors/TotalPower/index.json (excerpt)
     "@odata.type": "#Sensor.v1_6_0.Sensor", "Id": "TotalPower", "ReadingType": "Power", "Reading": 374,
@@ -182,7 +186,7 @@ def test_auth_failure_against_sushy_emulator_is_one_clear_error(tmp_path: Path, 
     config.write_text(f"SUSHY_EMULATOR_AUTH_FILE = {str(auth_file)!r}\nSUSHY_EMULATOR_FAKE_DRIVER = True\n"
                       f"SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {port}\n"
                       f"SUSHY_EMULATOR_SSL_CERT = {tls[0]!r}\nSUSHY_EMULATOR_SSL_KEY = {tls[1]!r}\n")
-    emulator = subprocess.Popen([shutil.which("sushy-emulator") or "sushy-emulator", "--config", str(config)],
+    emulator = subprocess.Popen([sys.executable, "-m", "sushy_tools.emulator.main", "--config", str(config)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_port(port)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
-from reports.report_model import SessionReport
+from reports.model.report import SessionReport
 from reports.spl import read_spl
 from tests.remote_util import CLI, ROOT, TOKEN, director_processes, quiet_env
 
@@ -44,7 +45,7 @@ def test_remote_session_with_a_shifted_sut_clock(tmp_path: Path) -> None:
                 "--out",
                 str(agent_out),
                 "--",
-                "python",
+                sys.executable,
                 "-m",
                 "loadgen_bridge.cpu_sut",
                 "--scenario",

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from analyzer_drivers.formats.errors import ReportError
-from reports.headline import headline
-from reports.html import render_html
-from reports.report_model import SessionReport
-from reports.results import load_session
-from reports.session_report import build_session_report
-from reports.summary import summary_text
+from reports.build.session_report import build_session_report
+from reports.model.headline import headline
+from reports.model.report import SessionReport
+from reports.model.results import load_session
+from reports.render.html import render_html
+from reports.render.summary import summary_text
 from tests.conftest import run_cli, session_dirs
 
 

@@ -20,8 +20,8 @@ import power_director as pdr
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from power_director.api import MeasureError, WindowResult
-from power_director.config import AnalyzerConfig
-from reports.store import INDEX_FILE, Query, SqliteStore
+from power_director.config.loader import AnalyzerConfig
+from reports.store.sqlite import INDEX_FILE, Query, SqliteStore
 from tests.conftest import run_cli, session_dirs
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from analyzer_drivers.formats.errors import ReportError
-from reports.store import Query, session_dirs
-from reports.store_pg import PostgresStore, open_store
+from reports.store.postgres import PostgresStore, open_store
+from reports.store.sqlite import Query, session_dirs
 from tests.fleet_util import ROOT
 from tests.postgres_server import AVAILABLE, MISSING_REASON, Postgres
 

@@ -15,7 +15,7 @@ import pytest
 
 from loadgen_bridge.remote.agent import AgentError, RemoteSession
 from loadgen_bridge.remote.wire import Channel, client_handshake
-from power_director.config import ConfigError, config_from_dict
+from power_director.config.loader import ConfigError, config_from_dict
 from tests.remote_util import (
     CLI,
     ROOT,

@@ -15,15 +15,15 @@ import pytest
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import read_session_meta
 from analyzer_drivers.formats.session_meta import SessionMeta, WindowCorrection
-from analyzer_drivers.ptd import PtdAnalyzer
+from analyzer_drivers.meters.ptd import PtdAnalyzer
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import Session
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.session import Session
+from reports.build.mlperf_import import import_run
 from reports.clock_report import corrected_window
-from reports.mlperf_import import import_run
-from reports.ptd_evidence import read_evidence
+from reports.mlperf.evidence import read_evidence
 from tests.conftest import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "real-submissions"

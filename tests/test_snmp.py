@@ -1,6 +1,6 @@
 """The SNMP PDU driver against a real snmpsim agent (Debian's snmpsimd) serving MIB-shaped data.
 
-OIDs (cited in analyzer_drivers/snmp.py): Raritan PDU2-MIB measurementsOutletSensorValue
+OIDs (cited in analyzer_drivers/meters/snmp.py): Raritan PDU2-MIB measurementsOutletSensorValue
 .1.3.6.1.4.1.13742.6.5.4.3.1.4.1.<outlet>.5 = activePower in W, .8 = activeEnergy in Wh, and
 measurementPeriod .1.3.6.1.4.1.13742.6.3.2.4.1.2.1 = 1 (networkupstools/nut
 drivers/raritan-px2-mib.c @73efe9cacde0d0650fc3f0a364840308ce677c85, whose comments quote a real
@@ -23,13 +23,13 @@ from typing import Any
 import pytest
 
 from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.meters.snmp import OUTLET_FAMILIES, PduReadings, Point, SnmpCredentials, SnmpPduAnalyzer
 from analyzer_drivers.sim.faults import Fault
 from analyzer_drivers.sim.snmp_pdu import Outlet, PduData, SnmpPduSimulator
-from analyzer_drivers.snmp import OUTLET_FAMILIES, PduReadings, Point, SnmpCredentials, SnmpPduAnalyzer
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config import AnalyzerConfig, Config, SessionConfig
-from power_director.session import Session
+from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.session.session import Session
 from reports.spl import read_spl
 
 pytestmark = pytest.mark.skipif(shutil.which("snmpsimd") is None, reason="snmpsim (Debian) not installed")

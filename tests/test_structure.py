@@ -8,7 +8,15 @@ import pkgutil
 from typing import get_type_hints
 
 from analyzer_drivers.formats.errors import PowerDirectorError
-from tests.import_graph import cycles, floor_of, imported_names, module_graph, upward_arrows
+from tests.import_graph import (
+    FLOORS,
+    cycles,
+    floor_of,
+    imported_names,
+    module_graph,
+    package_folders,
+    upward_arrows,
+)
 
 PACKAGES = ("analyzer_drivers", "loadgen_bridge", "power_director", "reports")
 #: Shared types and their one home on the ground floor: every package imports them from there.
@@ -24,7 +32,8 @@ def _modules() -> list[str]:
     for package in PACKAGES:
         root = importlib.import_module(package)
         names.append(package)
-        names += [m.name for m in pkgutil.walk_packages(root.__path__, f"{package}.")]
+        names += [m.name for m in pkgutil.walk_packages(root.__path__, f"{package}.")
+                  if not m.name.endswith(".__main__")]  # runs the command line when imported
     return names
 
 
@@ -40,7 +49,11 @@ def test_every_exception_of_ours_is_a_power_director_error() -> None:
 
 
 def test_no_import_cycles_and_no_arrow_up() -> None:
-    """Floors: formats < drivers < LoadGen bridge < reports < director (tests/import_graph.py)."""
+    """Floors are folders (tests/import_graph.py), lowest first: analyzer_drivers/formats <
+    analyzer_drivers (the interface) < meters < sim < loadgen_bridge < its remote < reports (the
+    computations) < model < mlperf < render < build < store < power_director/fleet < config <
+    observe < session < remote < power_director (API) < cli. A module imports its own folder and
+    the folders below it, never one above."""
     graph = module_graph()
     assert cycles(graph) == []
     assert upward_arrows(graph) == []
@@ -62,3 +75,9 @@ def test_shared_types_are_imported_from_their_ground_floor_home() -> None:
     # the detail log's reader returns the ground floor's type, not a twin of it
     assert get_type_hints(importlib.import_module("loadgen_bridge.detail_log").parse_detail_log)[
         "return"].__module__ == GROUND_FLOOR_HOMES["Window"]
+
+
+def test_every_folder_is_a_floor() -> None:
+    """A new subpackage takes a place in the order of floors before it holds code."""
+    assert sorted(package_folders()) == sorted(FLOORS)
+

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from power_director.config import ConfigError, config_from_dict
-from power_director.system_name import system_name_problem
-from reports.results import load_session
+from power_director.config.loader import ConfigError, config_from_dict
+from power_director.config.system_name import system_name_problem
+from reports.model.results import load_session
 from tests.conftest import run_cli
 from tests.remote_util import process, run, running_director, wait_for_line
 from tests.test_service import full_session

@@ -13,8 +13,8 @@ import pytest
 
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.session_meta import SessionMeta
-from power_director.demo import run_demo
-from power_director.telemetry import MqttTelemetry
+from power_director.cli.demo import run_demo
+from power_director.observe.telemetry import MqttTelemetry
 from tests.conftest import run_cli
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 

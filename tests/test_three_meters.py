@@ -16,22 +16,22 @@ from typing import Any
 
 import pytest
 
-from analyzer_drivers.meters import METERS, PLUGS
-from analyzer_drivers.nvml import NvmlAnalyzer
-from analyzer_drivers.plug_shelly import ShellyPlug
-from analyzer_drivers.plug_tasmota import TasmotaPlug
-from analyzer_drivers.ptd import PtdAnalyzer
-from analyzer_drivers.rapl import RaplAnalyzer
+from analyzer_drivers.meters.nvml import NvmlAnalyzer
+from analyzer_drivers.meters.plug_shelly import ShellyPlug
+from analyzer_drivers.meters.plug_tasmota import TasmotaPlug
+from analyzer_drivers.meters.ptd import PtdAnalyzer
+from analyzer_drivers.meters.rapl import RaplAnalyzer
+from analyzer_drivers.meters.specs import METERS, PLUGS
+from analyzer_drivers.meters.yokogawa import YokogawaAnalyzer
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.plug import PlugSimulator
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from analyzer_drivers.sim.scpi_server import Wt300Simulator
-from analyzer_drivers.yokogawa import YokogawaAnalyzer
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.analyzers import make_analyzer
-from power_director.config import AnalyzerConfig, Config, ConfigError, SessionConfig, config_from_dict
-from power_director.session import Session
+from power_director.config.analyzers import make_analyzer
+from power_director.config.loader import AnalyzerConfig, Config, ConfigError, SessionConfig, config_from_dict
+from power_director.session.session import Session
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 
 WATTS, VOLTS, PF = 150.3, 229.8, 0.97

@@ -13,11 +13,11 @@ import pytest
 
 from analyzer_drivers.base import AnalyzerError, Ranges
 from analyzer_drivers.formats.sample import ERROR_READING
-from analyzer_drivers.meters import METERS, family_spec
+from analyzer_drivers.meters.specs import METERS, family_spec
+from analyzer_drivers.meters.yokogawa import YokogawaAnalyzer, parse_values
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.scpi_server import IDENTITIES, Wt300Simulator
 from analyzer_drivers.sim.wt300_yaml import family_yaml, resource
-from analyzer_drivers.yokogawa import YokogawaAnalyzer, parse_values
 from tests.fixtures import wt300_real as real
 
 T = TypeVar("T")

@@ -13,11 +13,11 @@ import pytest
 
 from analyzer_drivers.base import AnalyzerError, Ranges
 from analyzer_drivers.formats.sample import ERROR_READING
-from analyzer_drivers.meters import METERS, advise_ranges
+from analyzer_drivers.meters.specs import METERS, advise_ranges
+from analyzer_drivers.meters.yokogawa import YokogawaAnalyzer, parse_values
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from analyzer_drivers.sim.scpi_server import Wt300Simulator, match_header
-from analyzer_drivers.yokogawa import YokogawaAnalyzer, parse_values
 
 T = TypeVar("T")
 YAML = Path(__file__).resolve().parent.parent / "analyzer_drivers" / "sim" / "wt310.yaml"

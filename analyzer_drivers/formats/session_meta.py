@@ -270,7 +270,7 @@ class SwitchRecord(JsonRecord):
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SystemLayout(JsonRecord):
-    """A multinode system (``power_director.system_config.SystemConfig.describe``)."""
+    """A multinode system (``power_director.config.system.SystemConfig.describe``)."""
 
     nodes: tuple[NodeRecord, ...] = _many(record(NodeRecord))
     switches: tuple[SwitchRecord, ...] = _many(record(SwitchRecord))
@@ -305,7 +305,7 @@ class SessionMeta(JsonRecord):
     host: str | None = _field(_str)
     command: str | None = _field(_str)
     config_hash: str | None = _field(_str)
-    system_name: str | None = _field(_str)  # the system under test (power_director.system_name)
+    system_name: str | None = _field(_str)  # the system under test (power_director.config.system_name)
     system_from: str | None = _field(_str)  # where that name came from
     uuid: Uuids | None = _field(optional(record(Uuids)))
     ranges: RangesByPhase = _by_name(optional(record(RangeRecord)))  # the primary's, by phase

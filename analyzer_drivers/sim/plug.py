@@ -28,9 +28,9 @@ import aiomqtt
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.ptd_line import format_sample_line
 from analyzer_drivers.formats.sample import Sample
-from analyzer_drivers.plug import CANCEL_RETRY_S, cancel_and_wait, payload_bytes
-from analyzer_drivers.plug_shelly import COMPONENTS, GEN1_KINDS, component_error
-from analyzer_drivers.plug_tasmota import DEFAULT_FULL_TOPIC, full_topic_error
+from analyzer_drivers.meters.plug import CANCEL_RETRY_S, cancel_and_wait, payload_bytes
+from analyzer_drivers.meters.plug_shelly import COMPONENTS, GEN1_KINDS, component_error
+from analyzer_drivers.meters.plug_tasmota import DEFAULT_FULL_TOPIC, full_topic_error
 from analyzer_drivers.sim.faults import (
     GARBAGE,
     Fault,

@@ -23,7 +23,7 @@ from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.ptd_line import format_sample_lines
 from analyzer_drivers.formats.sample import Channel, Sample
 from analyzer_drivers.formats.timefmt import NS_PER_MS, format_mlperf_time
-from analyzer_drivers.meters import METERS, MeterSpec
+from analyzer_drivers.meters.specs import METERS, MeterSpec
 from analyzer_drivers.sim.faults import GARBAGE, Fault, data_faults, due_protocol_fault, spoil_all
 from analyzer_drivers.sim.line_server import LineServer, serve_until_cancelled
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, readings_at

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -209,8 +209,7 @@ class RedfishSimulator:
         return self.port
 
     def _launch(self) -> None:
-        exe = shutil.which("sushy-static")
-        if exe is None:
+        if importlib.util.find_spec("sushy_tools") is None:
             raise RuntimeError("sushy-static not found: pip install 'power-director[datacenter]'")
         command = [sys.executable, "-c", SERVED_LOG,
                    "-i", "127.0.0.1", "-p", str(self.port), "-m", str(self.root)]

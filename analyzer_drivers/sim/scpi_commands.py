@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 
-from analyzer_drivers.meters import WT300_UPDATE_INTERVALS_S
+from analyzer_drivers.meters.specs import WT300_UPDATE_INTERVALS_S
 from analyzer_drivers.sim.scpi_meter import CREST_FACTORS, Inputs, Wt300Meter
 from analyzer_drivers.sim.scpi_syntax import (
     ScpiError,

@@ -10,7 +10,7 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-from analyzer_drivers.meters import METERS, OVER_RANGE_FRACTION, MeterSpec
+from analyzer_drivers.meters.specs import METERS, OVER_RANGE_FRACTION, MeterSpec
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, Reading
 from analyzer_drivers.sim.scpi_syntax import ScpiError, nr3
 

@@ -20,6 +20,7 @@ from typing import TextIO
 
 from analyzer_drivers.formats.ptd_line import format_sample_line
 from analyzer_drivers.formats.sample import ERROR_READING, MISSED_SAMPLE, Sample
+from analyzer_drivers.meters.yokogawa import parse_values
 from analyzer_drivers.sim.faults import (
     GARBAGE,
     Fault,
@@ -35,7 +36,6 @@ from analyzer_drivers.sim.scpi_commands import Wt300Commands
 from analyzer_drivers.sim.scpi_meter import IDENTITIES as IDENTITIES
 from analyzer_drivers.sim.scpi_syntax import ScpiError
 from analyzer_drivers.sim.scpi_syntax import match_header as match_header
-from analyzer_drivers.yokogawa import parse_values
 
 log = logging.getLogger("power_director.sim.scpi")
 

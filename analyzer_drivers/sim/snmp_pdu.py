@@ -1,5 +1,5 @@
 """An emulated rack PDU: Debian's ``snmpsimd`` (snmpsim 0.4.5) serving ``.snmprec`` data shaped
-like each family's MIB (the OIDs in ``analyzer_drivers.snmp``).
+like each family's MIB (the OIDs in ``analyzer_drivers.meters.snmp``).
 
 Outlet power follows a sine on the absolute clock through snmpsim's ``numeric`` variation module
 (``function=sin,atime=1``: ``offset + scale × sin(rate × t)``, evaluated at each request), so it
@@ -28,8 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from analyzer_drivers.meters.snmp import _ENTITY, _RARITAN, OUTLET_FAMILIES
 from analyzer_drivers.sim.faults import Fault, check_supported
-from analyzer_drivers.snmp import _ENTITY, _RARITAN, OUTLET_FAMILIES
 
 DATA_NAME = "pdu"
 REFUSED = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from analyzer_drivers.meters import METERS, WT300_UPDATE_INTERVALS_S, MeterSpec
+from analyzer_drivers.meters.specs import METERS, WT300_UPDATE_INTERVALS_S, MeterSpec
 from analyzer_drivers.sim.scpi_server import IDENTITIES
 from analyzer_drivers.sim.scpi_syntax import eng
 

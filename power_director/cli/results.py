@@ -1,0 +1,179 @@
+"""The results commands: ``ls`` (alias ``query``) over the index, and ``compare``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.session_layout import PHASE_DIRS
+from reports.build.compare import format_table, load_sessions, render_compare_png
+from reports.model.results import SessionResult, is_session_dir, load_session
+from reports.store.sqlite import INDEX_FILE, Query, SqliteStore, session_dirs
+
+DEFAULT_OUT = Path("power-runs")
+LS_COLUMNS = ("session", "scenario", "status", "result", "efficiency", "meter", "started")
+
+
+def _add_filters(command: argparse.ArgumentParser) -> None:
+    group = command.add_argument_group("filters (substring, case-insensitive; all must match)")
+    group.add_argument("--scenario", help="e.g. Offline")
+    group.add_argument("--label", help="the session label, e.g. resnet50")
+    group.add_argument("--meter", help="analyzer name, model or driver, e.g. WT310")
+    group.add_argument("--system", help="the system under test: [session] system, else the SUT "
+                       "agent's host, else the director's")
+    group.add_argument("--status", help="completed or aborted")
+    valid = group.add_mutually_exclusive_group()
+    valid.add_argument("--valid", dest="valid", action="store_const", const=True, default=None,
+                       help="only sessions with no failed check")
+    valid.add_argument("--invalid", dest="valid", action="store_const", const=False,
+                       help="only sessions with a failed check (or no result)")
+    group.add_argument("--oldest-first", action="store_true", help="order by start time, oldest first "
+                       "(default: newest first)")
+    group.add_argument("--limit", type=int, metavar="N", help="at most N sessions (default: all)")
+
+
+def _add_formats(command: argparse.ArgumentParser) -> None:
+    formats = command.add_mutually_exclusive_group()
+    formats.add_argument("--csv", action="store_true", help="print the sessions as CSV (the columns of "
+                         "power_director.sessions_frame)")
+    formats.add_argument("--json", action="store_true", help="print the sessions as a JSON list")
+    formats.add_argument("--parquet", type=Path, metavar="FILE",
+                         help="write the sessions to a Parquet file (needs pyarrow: "
+                         "pip install 'power-director[parquet]')")
+
+
+def add_results_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ls = commands.add_parser(
+        "ls", aliases=["query"],
+        help="list the sessions under an output directory, from its index (index.sqlite)",
+    )
+    ls.add_argument("out_dir", nargs="?", type=Path, default=DEFAULT_OUT, metavar="OUT_DIR",
+                    help="where the sessions are")
+    ls.add_argument("--rebuild", action="store_true",
+                    help="rebuild the index from the session directories first (they are the source "
+                    "of truth; without it, only what changed is re-read)")
+    _add_filters(ls)
+    _add_formats(ls)
+
+    compare = commands.add_parser(
+        "compare", help="tabulate (and plot) the results of several sessions",
+        description="Sessions side by side. Each argument is a session directory, or an output "
+        "directory whose indexed sessions (filtered by the options) are all compared. Aborted "
+        "sessions are skipped with a warning.",
+    )
+    compare.add_argument("session_dirs", type=Path, nargs="+", metavar="DIR",
+                         help="a session directory, or an output directory of sessions")
+    compare.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a bar chart here")
+    _add_filters(compare)
+    _add_formats(compare)
+
+
+def _query(args: argparse.Namespace) -> Query:
+    return Query(scenario=args.scenario, label=args.label, meter=args.meter, system=args.system,
+                 status=args.status, valid=args.valid, newest_first=not args.oldest_first,
+                 limit=args.limit)
+
+
+def _indexed(out_dir: Path, query: Query, rebuild: bool = False) -> list[SessionResult]:
+    if not out_dir.is_dir():
+        raise ReportError(f"no output directory at {out_dir}")
+    with SqliteStore.at(out_dir) as store:
+        (store.rebuild if rebuild else store.sync)(out_dir)
+        return store.query(query)
+
+
+def _emit(results: Sequence[SessionResult], args: argparse.Namespace) -> bool:
+    """Write CSV/JSON/Parquet if asked; False when the caller prints its own table."""
+    if not (args.csv or args.json or args.parquet):
+        return False
+    from reports.store.frames import sessions_frame  # pandas only when a frame is asked for
+
+    frame = sessions_frame(results)
+    if args.csv:
+        frame.to_csv(sys.stdout, index=False)
+    elif args.json:
+        print(frame.to_json(orient="records", date_format="iso", indent=2))
+    else:
+        try:
+            frame.to_parquet(args.parquet, index=False)
+        except ImportError as exc:
+            raise ReportError(f"Parquet export needs pyarrow: pip install 'power-director[parquet]' "
+                              f"({exc})") from None
+        print(f"{len(frame)} sessions written to {args.parquet}", file=sys.stderr)
+    return True
+
+
+def _result_text(result: SessionResult) -> str:
+    if result.value is None:
+        return "—"
+    digits = 3 if result.unit == "mJ/query" else 2
+    error = f" ± {result.uncertainty:.{digits}f}" if result.uncertainty is not None else ""
+    return f"{result.value:.{digits}f}{error} {result.unit}"
+
+
+def ls_table(results: Sequence[SessionResult]) -> str:
+    rows = [LS_COLUMNS, *(
+        (r.session, r.scenario or "—", r.verdict if r.status == "completed" else r.status, _result_text(r),
+         f"{r.efficiency:.4g} {r.efficiency_unit}" if r.efficiency is not None else "—",
+         r.meter or "—", r.started or "—")
+        for r in results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(LS_COLUMNS))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    results = _indexed(args.out_dir, _query(args), rebuild=args.rebuild)
+    if not _emit(results, args):
+        print(ls_table(results) if results else f"no sessions in {args.out_dir}")
+    return 0
+
+
+def _skip(result: SessionResult) -> None:
+    why = result.problems[0] if result.problems else "no result"
+    print(f"power-director: warning: skipping {result.session}: {result.status} ({why})", file=sys.stderr)
+
+
+def _finished(paths: Sequence[Path], query: Query) -> list[SessionResult | Path]:
+    """Each argument's finished sessions: a session directory itself, or an output
+    directory's indexed sessions; aborted ones are skipped with a warning. The index file a
+    shell glob picks up is passed over. A bare directory of phase files (no report.json,
+    no session.json) is returned as its path: its report is recomputed."""
+    finished: list[SessionResult | Path] = []
+    for path in paths:
+        if path.name == INDEX_FILE and path.is_file():
+            continue
+        if is_session_dir(path):
+            candidates = [load_session(path)]
+        elif any((path / d).is_dir() for d in PHASE_DIRS.values()):
+            finished.append(path)
+            continue
+        elif session_dirs(path):
+            candidates = _indexed(path, query)
+        else:
+            raise ReportError(f"{path} is not a session directory and holds no sessions")
+        for result in candidates:
+            if result.finished:
+                finished.append(result)
+            else:
+                _skip(result)
+    return finished
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    finished = _finished(args.session_dirs, _query(args))
+    if not finished:
+        raise ReportError("no finished session to compare")
+    if args.csv or args.json or args.parquet:
+        _emit([f if isinstance(f, SessionResult) else load_session(f) for f in finished], args)
+        return 0
+    sessions = load_sessions([f.path if isinstance(f, SessionResult) else f for f in finished])
+    print(format_table(sessions))
+    if args.plot:
+        args.plot.write_bytes(render_compare_png(sessions))
+        print(f"plot: {args.plot}")
+    return 0

@@ -1,0 +1,102 @@
+"""A meter agent's local journal: every sample with its sequence number, on disk as it is read.
+
+One JSON-lines file per meter (``[seq, t_ns, watts, volts, amps, pf]``); a torn last line after a
+crash is skipped. An agent that restarts continues the numbering, so a director sees no reuse. The
+journal's epoch (``<meter>.epoch``: when it began, ns) tells a director that numbering started
+again (an emptied journal) from a replay of an older run's messages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import deque
+from pathlib import Path
+from typing import TextIO
+
+from analyzer_drivers.formats.sample import Sample
+from power_director.fleet.wire import decode_samples, encode_samples
+
+RECENT_ROWS = 200_000  # kept in memory for replays; older ones are read from the file
+FSYNC_PERIOD_S = 1.0
+
+
+class MeterJournal:
+    """Append-only samples of one meter; ``rows(first, last)`` reads them back for a replay."""
+
+    def __init__(self, directory: Path, meter: str) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{meter}.samples.jsonl"
+        self.last_seq = self._last_seq_on_disk()
+        self.epoch = self._epoch(directory / f"{meter}.epoch")
+        self._recent: deque[tuple[int, Sample]] = deque(maxlen=RECENT_ROWS)
+        self._out: TextIO = self.path.open("a", encoding="utf-8")
+        self._synced_at = time.monotonic()
+
+    def _epoch(self, path: Path) -> int:
+        """The stamp of this journal's beginning; a new one when the journal starts empty."""
+        if self.last_seq and path.is_file():
+            try:
+                return int(path.read_text(encoding="utf-8").strip())
+            except ValueError:
+                pass  # torn: numbering goes on, and a newer epoch is still newer
+        epoch = time.time_ns()
+        path.write_text(f"{epoch}\n", encoding="utf-8")
+        return epoch
+
+    def _last_seq_on_disk(self) -> int:
+        if not self.path.is_file():
+            return 0
+        with self.path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = f.read().splitlines()
+        for line in reversed(lines):
+            try:
+                return int(json.loads(line)[0])
+            except (ValueError, IndexError, TypeError):
+                continue  # a torn line
+        return 0
+
+    def append(self, sample: Sample) -> int:
+        self.last_seq += 1
+        row = (self.last_seq, sample)
+        self._recent.append(row)
+        self._out.write(_line(row) + "\n")
+        self._out.flush()
+        if time.monotonic() - self._synced_at >= FSYNC_PERIOD_S:
+            os.fsync(self._out.fileno())
+            self._synced_at = time.monotonic()
+        return self.last_seq
+
+    def rows(self, first: int, last: int) -> list[tuple[int, Sample]]:
+        """Samples first..last (inclusive) that the journal holds."""
+        last = min(last, self.last_seq)
+        if first > last:
+            return []
+        if self._recent and self._recent[0][0] <= first:
+            offset = first - self._recent[0][0]
+            return [self._recent[offset + k] for k in range(last - first + 1)]
+        return self._rows_from_file(first, last)
+
+    def _rows_from_file(self, first: int, last: int) -> list[tuple[int, Sample]]:
+        out: list[tuple[int, Sample]] = []
+        with self.path.open("rb") as lines:
+            for line in lines:
+                try:
+                    rows = decode_samples(b'{"samples":[' + line.strip() + b"]}")
+                except ValueError:
+                    continue
+                out.extend(r for r in rows if first <= r[0] <= last)
+        return out
+
+    def close(self) -> None:
+        self._out.flush()
+        os.fsync(self._out.fileno())
+        self._out.close()
+
+
+def _line(row: tuple[int, Sample]) -> str:
+    body = encode_samples([row]).decode()
+    return body[len('{"samples":['):-2]

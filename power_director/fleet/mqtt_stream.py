@@ -1,0 +1,360 @@
+"""``type = "mqtt-stream"``: a meter on another machine, read through its meter agent's broker.
+
+The samples arrive numbered and stamped on the agent's clock. We measure that clock against
+ours with NTP-style exchanges over the broker (power_director/fleet/clock.py), hand samples on in
+sequence order on our clock, ask the agent to replay a hole, and after ``replay_timeout_s``
+mark what is still missing as one error-sentinel sample (a gap) and count it as lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import time
+import uuid
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import aiomqtt
+
+from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer
+from analyzer_drivers.formats.sample import ERROR_READING, Sample
+from analyzer_drivers.meters.plug import cancel_and_wait, parse_broker, payload_bytes
+from analyzer_drivers.meters.specs import meter_spec
+from power_director.fleet.agent_clock import CLOCK_PERIOD_S, AgentClock
+from power_director.fleet.clock import ClockModel
+from power_director.fleet.sign import ForgedMessage, verify
+from power_director.fleet.wire import (
+    BrokerAuth,
+    BrokerRefused,
+    agent_topic,
+    decode_batch,
+    refusal,
+    subscribe,
+)
+from power_director.fleet.wire import client as mqtt_client
+
+RECONNECT_DELAY_S = 0.5
+RECENT_SAMPLES = 64
+
+
+class MqttStreamAnalyzer(RangelessAnalyzer):
+    def __init__(
+        self, broker: str, topic: str, *, auth: BrokerAuth | None = None,
+        connect_timeout_s: float = 10.0, reply_timeout_s: float = 5.0, clock_period_s: float = CLOCK_PERIOD_S,
+        keys: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """``keys``: key id → key; with keys, only messages signed with one of them count."""
+        try:
+            self.host, self.port = parse_broker(broker)
+        except ValueError as exc:
+            raise AnalyzerError(str(exc)) from exc
+        self.agent, _, self.meter = topic.partition("/")
+        self.name = f"stream-{self.agent}-{self.meter}"
+        self.auth = auth or BrokerAuth()
+        self.connect_timeout_s = connect_timeout_s
+        self.replay_timeout_s = reply_timeout_s
+        self.keys = dict(keys or {})
+        self._epoch: int | None = None
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._connected = asyncio.Event()
+        self._refused: str | None = None  # why the broker refused our login or a subscription
+        self._tried = asyncio.Event()  # a connection attempt ended (connected or refused)
+        self._info: dict[str, Any] | None = None
+        self._info_event = asyncio.Event()
+        self._clock = AgentClock(self.agent, f"pd-director-{uuid.uuid4().hex[:10]}", clock_period_s)
+        self._next_seq: int | None = None
+        self._pending: dict[int, Sample] = {}
+        self._hole_since_s: float | None = None
+        self._hole_asked_s = 0.0
+        self._window: tuple[int, int | None] | None = None  # (start_ns, stop_ns) on our clock
+        self._out: list[Sample] = []
+        self._recent: deque[Sample] = deque(maxlen=RECENT_SAMPLES)  # for the next phase's first edge
+        self._requests: set[asyncio.Task[None]] = set()
+        self.agent_restarts = 0
+        self._last_message_s = time.monotonic()
+        self._interval_s = 1.0
+        self._reset_phase_stats()
+
+    def _reset_phase_stats(self) -> None:
+        self.received = self.duplicates = self.replayed = self.lost = self.forged = 0
+        self.forged_why: dict[str, int] = {}
+        self.outages: list[dict[str, Any]] = []
+        self.latencies_ns: deque[int] = deque(maxlen=100_000)
+        self._uncertainty_sum, self._uncertainty_n = 0.0, 0
+
+    @property
+    def where(self) -> str:
+        return f"meter {self.meter!r} of agent {self.agent!r} via MQTT broker {self.host}:{self.port}"
+
+    # --- connection -------------------------------------------------------------------
+    async def connect(self) -> None:
+        try:
+            self.auth.client_options()
+        except (OSError, ValueError) as exc:  # ssl raises OSError subclasses for a bad CA file
+            raise AnalyzerError(f"cannot read the broker credentials for the {self.where}: {exc}") from exc
+        self._task = asyncio.get_running_loop().create_task(self._client_loop())
+        deadline = time.monotonic() + self.connect_timeout_s
+        while not self._connected.is_set() and self._refused is None and time.monotonic() < deadline:
+            self._tried.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._tried.wait(), max(0.0, deadline - time.monotonic()))
+        if not self._connected.is_set():
+            await self.close()
+            raise AnalyzerError(self._refused_message() if self._refused else
+                                f"cannot connect to MQTT broker {self.host}:{self.port} within "
+                                f"{self.connect_timeout_s:g} s (for the {self.where})")
+
+    def _refused_message(self) -> str:
+        who = f"user {self.auth.username!r}" if self.auth.username else "an anonymous client"
+        return (f"MQTT broker {self.host}:{self.port} refused {who}: {self._refused} "
+                f"(for the {self.where}; check the user name, password file and the broker's ACL)")
+
+    async def _client_loop(self) -> None:
+        lost_ns: int | None = None
+        while True:
+            try:
+                async with mqtt_client(self.host, self.port, self._clock.client_id, self.auth,
+                                       keepalive=5, timeout=self.connect_timeout_s) as client:
+                    await self._subscribe(client)
+                    self._client, self._refused = client, None
+                    self._connected.set()
+                    self._tried.set()
+                    if lost_ns is not None:
+                        self.outages.append({"lost_t_ns": lost_ns, "back_t_ns": time.time_ns()})
+                        lost_ns = None
+                    clock = asyncio.create_task(self._clock.loop(client, self._flush))
+                    try:
+                        async for message in client.messages:
+                            self._handle(str(message.topic), payload_bytes(message.payload))
+                    finally:
+                        await cancel_and_wait(clock)
+            except BrokerRefused as exc:
+                self._refused = str(exc)
+            except aiomqtt.MqttError as exc:
+                self._refused = refusal(exc)
+                if self._client is not None and lost_ns is None:
+                    lost_ns = time.time_ns()
+            except OSError:
+                pass  # an unreadable password file: connect() times out and says where
+            self._client = None
+            self._tried.set()
+            await asyncio.sleep(RECONNECT_DELAY_S)
+
+    async def _subscribe(self, client: aiomqtt.Client) -> None:
+        await subscribe(client, agent_topic(self.agent, self.meter, "samples"), qos=1)
+        await subscribe(client, agent_topic(self.agent, self.meter, "info"), qos=1)
+        await subscribe(client, self._clock.reply_topic)
+
+    @property
+    def clock(self) -> ClockModel | None:
+        return self._clock.model
+
+    async def reconnect(self) -> None:
+        """The client loop reconnects on its own; a dead loop is restarted."""
+        if self._task is None or self._task.done():
+            await super().reconnect()
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
+        self._client = None
+        self._connected.clear()
+
+    # --- samples ----------------------------------------------------------------------
+    def _handle(self, topic: str, payload: bytes) -> None:
+        if self.keys:
+            try:
+                payload = verify(self.keys, topic, payload)
+            except ForgedMessage as exc:
+                self.forged += 1  # refused: unsigned, or not signed by this agent's key
+                self.forged_why[str(exc)] = self.forged_why.get(str(exc), 0) + 1
+                return
+        if topic == self._clock.reply_topic:
+            self._clock.reply(payload)
+        elif topic.endswith("/info"):
+            with contextlib.suppress(ValueError):
+                info = json.loads(payload)
+                if isinstance(info, dict):
+                    self._info = info
+                    self._info_event.set()
+        else:
+            try:
+                rows, epoch = decode_batch(payload)
+            except ValueError:
+                return  # garbage on the topic; the sequence numbers show what is missing
+            if self._new_epoch(epoch, rows):
+                self._last_message_s = time.monotonic()
+                self._take(rows, epoch is None)
+
+    def _new_epoch(self, epoch: int | None, rows: list[tuple[int, Sample]]) -> bool:
+        """False for a message of an older journal than the agent's (a replay): refused."""
+        if epoch is None or self._epoch is None or epoch == self._epoch:
+            self._epoch = epoch if epoch is not None else self._epoch
+            return True
+        if epoch < self._epoch:
+            self.forged += 1
+            self.forged_why["older epoch"] = self.forged_why.get("older epoch", 0) + 1
+            return False
+        self._epoch = epoch  # the agent's journal began again: so does its numbering
+        if self._next_seq is not None and rows:
+            self.agent_restarts += 1
+            self._pending, self._next_seq = {}, rows[0][0]
+        return True
+
+    def _take(self, rows: list[tuple[int, Sample]], legacy: bool = False) -> None:
+        arrived_ns = time.time_ns()
+        for seq, sample in rows:
+            if self._next_seq is None:
+                self._next_seq = seq
+            if legacy and seq == 1 and self._next_seq > 1 and not self._pending:
+                # The agent started over with an empty journal: its numbering restarts.
+                self.agent_restarts += 1
+                self._next_seq = 1
+            if seq < self._next_seq or seq in self._pending:
+                self.duplicates += 1
+                continue
+            self.received += 1
+            if self._hole_since_s is not None and seq < max(self._pending, default=seq):
+                self.replayed += 1
+            elif seq == self._next_seq and self.clock is not None:
+                self.latencies_ns.append(arrived_ns - self.clock.to_director_ns(sample.t_ns))
+            self._pending[seq] = sample
+        self._flush()
+
+    def _flush(self) -> None:
+        if self.clock is None or self._next_seq is None:
+            return
+        while self._pending:
+            sample = self._pending.pop(self._next_seq, None)
+            if sample is not None:
+                self._emit(sample)
+                self._next_seq += 1
+                self._hole_since_s = None
+                continue
+            self._hole(min(self._pending))
+            return
+
+    def _hole(self, first_held: int) -> None:
+        """Samples next_seq..first_held-1 are missing: ask for them; give up after the timeout."""
+        assert self._next_seq is not None and self.clock is not None
+        now_s = time.monotonic()
+        if self._hole_since_s is None:
+            self._hole_since_s = now_s
+        if now_s - self._hole_since_s > self.replay_timeout_s:
+            self.lost += first_held - self._next_seq
+            after = self._pending[first_held]
+            self._emit(Sample(after.t_ns - 1, ERROR_READING))
+            self._next_seq, self._hole_since_s = first_held, None
+            self._flush()
+        elif now_s - self._hole_asked_s > self.replay_timeout_s / 4:
+            self._hole_asked_s = now_s
+            request = {"meter": self.meter, "from": self._next_seq, "to": first_held - 1}
+            ask = self._ask(agent_topic(self.agent, "replay"), request)
+            task = asyncio.get_running_loop().create_task(ask)
+            self._requests.add(task)
+            task.add_done_callback(self._requests.discard)
+
+    async def _ask(self, topic: str, request: dict[str, Any]) -> None:
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(topic, json.dumps(request), qos=1)
+
+    def _emit(self, sample: Sample) -> None:
+        """Hand on a sample stamped from one interval before the phase to one after it: the
+        summed line's first and last intervals need other meters' samples around the edges."""
+        assert self.clock is not None
+        ours = replace(sample, t_ns=self.clock.to_director_ns(sample.t_ns))
+        self._recent.append(ours)
+        if self._in_window(ours.t_ns):
+            self._out.append(ours)
+            self._note_uncertainty(ours)
+
+    def _in_window(self, t_ns: int) -> bool:
+        if self._window is None:
+            return False
+        edge_ns = round(self._interval_s * 1e9)
+        start_ns, stop_ns = self._window
+        return t_ns >= start_ns - edge_ns and (stop_ns is None or t_ns <= stop_ns + edge_ns)
+
+    def _note_uncertainty(self, sample: Sample) -> None:
+        spec = meter_spec(str((self._info or {}).get("model", "")))
+        if spec is not None and sample.is_valid:
+            uncertainty = spec.auto_range_uncertainty(sample.watts, sample.volts, sample.amps)
+            if uncertainty < float("inf"):
+                self._uncertainty_sum += uncertainty
+                self._uncertainty_n += 1
+
+    # --- the Analyzer interface ---------------------------------------------------------
+    async def identify(self) -> AnalyzerInfo:
+        try:
+            await asyncio.wait_for(self._info_event.wait(), self.connect_timeout_s)
+            await asyncio.wait_for(self._clock.fitted.wait(), self.connect_timeout_s)
+        except asyncio.TimeoutError:
+            what = "answered no clock exchange" if self._info else "has published no info"
+            raise AnalyzerError(f"the {self.where} {what} within {self.connect_timeout_s:g} s "
+                                f"(is the agent running?)") from None
+        info = self._info or {}
+        return AnalyzerInfo(
+            name=f"{info.get('name', self.meter)} via agent {self.agent}", model=str(info.get("model", "")),
+            averaging_ms=int(info.get("averaging_ms", 1000)), version=str(info.get("version", "")),
+            raw=json.dumps(info), extra={"agent": self.agent, "meter": self.meter},
+        )
+
+    async def start(self, mark: str, interval_ms: int) -> None:
+        self._reset_phase_stats()
+        self._interval_s = max(interval_ms / 1000, float((self._info or {}).get("interval_ms", 0)) / 1000)
+        self._window = (time.time_ns(), None)
+        self._out = [s for s in self._recent if self._in_window(s.t_ns)]
+        for sample in self._out:
+            self._note_uncertainty(sample)
+        self._last_message_s = time.monotonic()
+
+    async def resume(self, mark: str, interval_ms: int) -> bool:
+        """The agent kept measuring and journaling: nothing to restart, nothing lost."""
+        try:
+            await asyncio.wait_for(self._connected.wait(), self.replay_timeout_s)
+        except asyncio.TimeoutError:
+            raise AnalyzerError(f"the broker for the {self.where} is not back") from None
+        return False
+
+    async def poll(self) -> list[Sample]:
+        self._flush()
+        out, self._out = self._out, []
+        silent_s = time.monotonic() - self._last_message_s
+        if not out and self._window is not None and self._window[1] is None \
+                and silent_s > self._interval_s + self.replay_timeout_s:
+            self._last_message_s = time.monotonic()
+            state = "connected" if self._client is not None else \
+                f"refused: {self._refused}" if self._refused else "not connected"
+            raise AnalyzerError(f"the {self.where} sent nothing for {silent_s:.1f} s (broker {state})")
+        return out
+
+    async def stop(self) -> None:
+        if self._window is not None:
+            self._window = (self._window[0], time.time_ns())
+
+    async def uncertainty(self) -> float | None:
+        return self._uncertainty_sum / self._uncertainty_n if self._uncertainty_n else None
+
+    def evidence(self) -> dict[str, Any]:
+        clock = self.clock
+        latencies = sorted(self.latencies_ns)
+        return {
+            "agent": self.agent, "meter": self.meter, "received": self.received,
+            "duplicates": self.duplicates, "replayed": self.replayed, "lost": self.lost,
+            "forged": self.forged, "forged_why": dict(self.forged_why),
+            "agent_restarts": self.agent_restarts,
+            "broker_outages": list(self.outages),
+            "clock": None if clock is None else {
+                "offset_ns": clock.offset_ns, "bound_ns": clock.bound_ns, "drift_ppm": clock.drift_ppm,
+                "batches": len(self._clock.estimates)},
+            "latency_ms": None if not latencies else {
+                "median": statistics.median(latencies) / 1e6, "max": latencies[-1] / 1e6},
+        }

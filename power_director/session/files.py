@@ -1,0 +1,106 @@
+"""A session's derived files (each phase's ``spl.txt``, ``power/``) from its raw records,
+and its provenance."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import socket
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from analyzer_drivers.base import Analyzer, AnalyzerInfo
+from analyzer_drivers.formats.session_layout import (
+    RAW_DIR,
+    phase_dir,
+    samples_path,
+)
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta, StatedAccuracy
+from analyzer_drivers.formats.timefmt import NS_PER_MS
+from power_director.config.loader import Config
+from power_director.config.system_name import system_under_test
+from power_director.session.journal import write_merged_spl, write_phase_spls
+from reports.mlperf.checks import meter_identity
+from reports.mlperf.layout import write_power_dir
+from reports.spl import PowerSeries, mapped_samples, read_spl
+from reports.version import tool_version
+
+
+def rebuild_session_files(session_dir: Path, meta: SessionMeta) -> None:
+    """Derive every file from the raw records: each phase's ``spl.txt`` and ``power/``.
+
+    With ``sum`` analyzers (several supplies), ``spl.txt`` holds multichannel lines: the
+    time-merged sum, then each meter as a channel. Each raw samples file is read once.
+    """
+    driver = meta.primary.driver
+    raw = session_dir / RAW_DIR
+    if not driver or not samples_path(raw, driver).is_file():
+        write_power_dir(session_dir, meta)
+        return
+    spl_paths = [(str(recorded.mark), session_dir / phase_dir(phase) / "spl.txt")
+                 for phase, recorded in meta.phases.items() if recorded.mark]
+    with mapped_samples(samples_path(raw, driver)) as primary:
+        summed = _summed_meters(raw, meta) if spl_paths else []
+        if summed:
+            primary_ns = meta.sampling_ms * NS_PER_MS
+            for mark, spl in spl_paths:
+                write_merged_spl([(primary.series, primary_ns), *summed], mark, spl)
+        elif spl_paths:
+            write_phase_spls(primary.text_lines(), spl_paths)
+        write_power_dir(session_dir, meta, primary.series)
+
+
+def _summed_meters(raw: Path, meta: SessionMeta) -> list[tuple[PowerSeries, int]]:
+    """The ``sum`` analyzers' samples, each file read once, with their sampling intervals (ns)."""
+    return [(read_spl(samples_path(raw, str(a.driver))),
+             (a.interval_ms if a.interval_ms is not None else meta.sampling_ms) * NS_PER_MS)
+            for a in meta.analyzers if a.role == "sum"]
+
+
+def describe_analyzer(
+    analyzer: Analyzer, info: AnalyzerInfo, role: str, interval_ms: int, config: Config
+) -> AnalyzerRecord:
+    """One meter in ``session.json``: what it said it is, its role and interval; the primary
+    also its serial, firmware and calibration date (from the config, else from Identify)."""
+    described = AnalyzerRecord.new(
+        name=info.name, model=info.model, version=info.version,
+        identify=info.raw, averaging_ms=info.averaging_ms, driver=analyzer.name,
+        role=role, interval_ms=interval_ms,
+    )
+    if (accuracy := analyzer.comparison_accuracy()) is not None:
+        described = described.updated(comparison_accuracy=StatedAccuracy.new(**accuracy))
+    if info.extra:
+        described = described.updated(extra=dict(info.extra))
+    if analyzer.calibration:
+        described = described.updated(calibration=analyzer.calibration)
+    if role == "primary":
+        identity = meter_identity(info.raw)
+        described = described.updated(
+            serial=config.analyzer.serial or identity.serial, firmware=identity.firmware,
+            calibration_date=config.analyzer.calibration_date or identity.calibration_date,
+        )
+    return described
+
+
+def provenance(config: Config) -> dict[str, str]:
+    """Where a session came from: tool version, host, command line and a hash of the config."""
+    config_json = json.dumps(asdict(config), sort_keys=True, default=str)
+    return {
+        "tool_version": tool_version(), "host": socket.gethostname(),
+        "command": shlex.join(sys.argv), "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],
+        **system_under_test(config.session.system),  # a remote SUT's service says its host
+    }
+
+
+
+
+def missing_parents(path: Path) -> list[Path]:
+    """The ancestors of ``path`` that do not exist yet, deepest first."""
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing

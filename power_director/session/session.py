@@ -1,0 +1,457 @@
+"""One measurement session: identify → ranging → testing → restore, with everything on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from analyzer_drivers.base import Analyzer, AnalyzerError, Ranges
+from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.formats.session_layout import (
+    PHASE_DIRS,
+    RAW_DIR,
+    SESSION_META,
+    phase_dir,
+    repeat_phase,
+)
+from analyzer_drivers.formats.session_meta import (
+    ClockRecord,
+    MeterEvidence,
+    PhaseRecord,
+    ReconnectGap,
+    ReusedRanging,
+    SessionMeta,
+    SystemLayout,
+    Uuids,
+    WindowCorrection,
+)
+from analyzer_drivers.formats.window import Window
+from analyzer_drivers.meters.specs import advise_ranges, meter_spec
+from loadgen_bridge.detail_log import DETAIL_LOG
+from loadgen_bridge.workload import Workload, WorkloadError, check_window
+from power_director.config.loader import Config
+from power_director.config.system import check_system_meters
+from power_director.observe.observer import Observers, SessionObserver
+from power_director.session.files import describe_analyzer, missing_parents, provenance, rebuild_session_files
+from power_director.session.journal import Journal
+from power_director.session.parts import (
+    ROLES as ROLES,
+)
+from power_director.session.parts import (
+    ExtraMeter as ExtraMeter,
+)
+from power_director.session.parts import (
+    PhaseMark,
+    SessionMeter,
+    phase_stamp,
+    stop_if_cancelled,
+)
+from power_director.session.ranging import (
+    PhaseTally,
+    range_record,
+    reused_ranges,
+    testing_ranges,
+)
+from power_director.session.ranging import (
+    SessionError as SessionError,
+)
+from reports.build.session_report import write_report
+from reports.model.report import SessionReport
+from reports.store.sqlite import index_session
+
+TAIL_TIMEOUT_INTERVALS = 3
+RECONNECT_FIRST_DELAY_S = 0.1
+RECONNECT_MAX_DELAY_S = 2.0
+
+
+def session_meters(
+    config: Config, analyzer: Analyzer, extra_analyzers: Sequence[ExtraMeter]
+) -> list[SessionMeter]:
+    """The session's meters, checked as ``check-config`` checks them: roles, unique names, and
+    that the ``[[node]]``/``[[switch]]`` tables name exactly the measured meters."""
+    meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
+    for extra in extra_analyzers:
+        role = extra[1]
+        if role not in ROLES[1:]:
+            raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
+        interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
+        meters.append(SessionMeter(extra[0], role, interval_ms))
+    names = [m.analyzer.name for m in meters]
+    if len(set(names)) != len(names):
+        raise SessionError(f"two analyzers share a name: {', '.join(names)}")
+    if config.system is not None:
+        check_system_meters(config.system, [m.analyzer.name for m in meters if m.ranged])
+    return meters
+
+
+class Session:
+    """Runs one session against its analyzers and one workload; writes its directory."""
+
+    def __init__(
+        self,
+        config: Config,
+        analyzer: Analyzer,
+        workload: Workload,
+        *,
+        out_root: Path,
+        label: str | None = None,
+        say: Callable[[str], None] = print,
+        extra_analyzers: Sequence[ExtraMeter] = (),
+        observers: Sequence[SessionObserver] = (),
+        repeat: int = 1,
+        reuse_ranging: Path | None = None,
+    ) -> None:
+        self.config = config
+        self.analyzer = analyzer
+        self.meters = session_meters(config, analyzer, extra_analyzers)
+        self.workload = workload
+        self.label = label or config.session.label
+        self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}"
+        for n in range(2, 100):  # a second session in the same second (a v3 client retrying)
+            if not (out_root / self.name).exists():
+                break
+            self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}-{n}"
+        self.dir = out_root / self.name
+        self.say = say
+        self.meta = SessionMeta.new(
+            session_name=self.name,
+            label=self.label,
+            status="running",
+            interval_ms=config.analyzer.interval_ms,
+            settle_s=config.session.settle_s,
+            workload=workload.description,
+            **provenance(config),
+            uuid=Uuids.new(client=str(uuid.uuid4()), server=str(uuid.uuid4())),
+            ranges={},
+            phases={},
+            analyzers=(),
+        )
+        if config.system is not None:
+            self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
+        self._to_director_ns: Callable[[int], int] | None = None  # a remote SUT's clock fit
+        self.journal: Journal | None = None
+        self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once
+        self.observers = Observers(observers)
+        if repeat < 1:
+            raise SessionError(f"repeat must be at least 1, not {repeat}")
+        self.repeat = repeat
+        self.reuse_ranging = reuse_ranging
+        self._reused = reused_ranges(reuse_ranging) if reuse_ranging else None
+        self._made_roots: list[Path] = []  # output directories run() created
+
+    @property
+    def primary(self) -> SessionMeter:
+        return self.meters[0]
+
+    # --- public ------------------------------------------------------------------------
+    async def run(self) -> SessionReport:
+        """Measure ranging then testing; return the report. Raises SessionError."""
+        if self.dir.exists():
+            raise SessionError(f"session directory {self.dir} already exists")
+        runs = [phase_dir(repeat_phase(k)) for k in range(2, self.repeat + 1)]
+        self._made_roots = missing_parents(self.dir)
+        try:
+            for sub in (*PHASE_DIRS.values(), *runs, "power", RAW_DIR):
+                (self.dir / sub).mkdir(parents=True)
+        except OSError as exc:
+            raise SessionError(f"cannot create the session directory under {self.dir.parent}: "
+                               f"{exc.strerror or exc}") from None
+        self._copy_reused_ranging()
+        self.journal = Journal(self.dir / RAW_DIR)
+        self.analyzer.on_exchange = self._log_exchange
+        self.save_meta()
+        try:
+            await self._measure()
+        except BaseException as exc:
+            reason = str(exc) or type(exc).__name__
+            self.meta = self.meta.updated(status="aborted", error=reason)
+            self.journal.record_event("aborted", error=reason)
+            self._finish_files()
+            self.observers.on_state("aborted", self.meta)
+            kept = self._keep_or_discard()
+            if isinstance(exc, (AnalyzerError, SessionError, WorkloadError, OSError)):
+                raise SessionError(f"{reason} ({kept})") from exc
+            raise
+        self.meta = self.meta.updated(status="completed")
+        self._finish_files()
+        report = write_report(self.dir, self.windows)
+        index_session(self.dir, report)
+        self.observers.on_state("completed", self.meta)
+        self.observers.on_result(report)
+        return report
+
+    def _keep_or_discard(self) -> str:
+        """After an abort: a session that measured nothing leaves no directory behind (we
+        made every file in it); one with samples is kept and indexed as aborted."""
+        if not any(self.meta.samples.values()):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            for made in self._made_roots:  # the output directory too, when this session made it
+                with contextlib.suppress(OSError):
+                    made.rmdir()  # only while empty
+            return "nothing was measured; no session directory kept"
+        index_session(self.dir)
+        return f"raw data kept in {self.dir}"
+
+    def _copy_reused_ranging(self) -> None:
+        """Labs may skip ranging: the earlier session's ranging files stand in for it."""
+        if self.reuse_ranging is None:
+            return
+        ranging = PHASE_DIRS["ranging"]
+        shutil.copytree(self.reuse_ranging / ranging, self.dir / ranging, dirs_exist_ok=True)
+        reused = ReusedRanging.new(session=str(self.reuse_ranging.resolve()))
+        self.meta = self.meta.updated(reused_ranging=reused)
+
+    # --- the state machine -------------------------------------------------------------
+    async def _measure(self) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            for meter in self.meters:
+                timeout_s = getattr(meter.analyzer, "connect_timeout_s", None)
+                within = f" (waiting up to {timeout_s:g} s)" if isinstance(timeout_s, (int, float)) else ""
+                self.say(f"{self.name}: connecting to {meter.analyzer.name}{within}")
+                await stack.enter_async_context(meter.analyzer)
+                await self._identify(meter)
+            try:
+                ranges = self._reused
+                if ranges is None:
+                    await self._ranged_phase("ranging", {m.analyzer.name: Ranges.auto() for m in self.meters})
+                    for meter in self.meters:
+                        self._advise(meter)
+                    ranges = {
+                        m.analyzer.name: testing_ranges(m.tally, m.info) if m.has_ranges and m.info
+                        and m.analyzer.reads_volts_amps  # a BMC or a PDU has no ranges: auto
+                        else Ranges.auto()
+                        for m in self.meters
+                    }
+                for run in range(1, self.repeat + 1):
+                    await self._ranged_phase(repeat_phase(run), ranges)
+            finally:
+                for meter in self.meters:
+                    await self._restore(meter)
+
+    def _advise(self, meter: SessionMeter) -> None:
+        """Before testing: warn when the ranges ranging implies would leave samples above 1 %."""
+        spec = meter_spec(meter.info.model) if meter.info and meter.has_ranges else None
+        seen = meter.tally
+        if spec is None or not seen.has_range_inputs:
+            return
+        try:
+            advice = advise_ranges(spec, seen.max_volts, seen.max_amps, seen.min_watts)
+        except AnalyzerError:
+            return  # testing_ranges() reports a load above the meter's ranges
+        driver = meter.analyzer.name
+        self.meta = self.meta.with_analyzer(driver, worst_sample_uncertainty=advice.worst_uncertainty)
+        if advice.warning:
+            self.meta = self.meta.with_analyzer(driver, range_warning=advice.warning)
+            self.say(f"  warning: {advice.warning}")
+
+    async def _identify(self, meter: SessionMeter) -> None:
+        assert self.journal is not None
+        info = meter.info = await meter.analyzer.identify()
+        meter.initial = await meter.analyzer.get_ranges()
+        described = describe_analyzer(meter.analyzer, info, meter.role, meter.interval_ms, self.config)
+        self.meta = self.meta.updated(analyzers=(*self.meta.analyzers, described))
+        if meter.role == "primary":
+            self.meta = self.meta.updated(analyzer=described)
+            self.meta = self.meta.with_range("initial", range_record(meter.initial))
+        self.journal.record_event("identified", analyzer=described.to_json(), ranges=str(meter.initial))
+        self.say(f"{self.name}: {meter.role} analyzer {info.name} ({info.model}), "
+                 f"initial ranges {meter.initial.describe()}")
+
+    async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
+        for meter in self.meters:
+            await meter.analyzer.set_ranges(ranges.get(meter.analyzer.name, Ranges.auto()))
+            if phase == "ranging":
+                await meter.analyzer.begin_ranging()
+        primary_ranges = ranges.get(self.primary.analyzer.name, Ranges.auto())
+        self.meta = self.meta.with_range(phase, range_record(primary_ranges))
+        for described in self.meta.analyzers:
+            driver = str(described.driver)
+            chosen = range_record(ranges.get(driver, Ranges.auto()))
+            self.meta = self.meta.with_analyzer(driver, ranges={**described.ranges, phase: chosen})
+        shown = primary_ranges.describe() if self.primary.has_ranges else "none to set"
+        self.say(f"  {phase}: ranges {shown}; running {self.workload.description}")
+        await asyncio.sleep(self.config.session.settle_s)
+        await self._phase(phase)
+        await asyncio.sleep(self.config.session.settle_s)
+
+    async def _phase(self, phase: str) -> None:
+        assert self.journal is not None
+        record = PhaseMark(mark=f"{self.name}_{phase}")
+        self.meta = self.meta.with_phase(phase, PhaseRecord.new(mark=record.mark, stamps=()))
+        self.journal.record_event("phase_start", phase=phase, mark=record.mark)
+        self.save_meta()  # a killed director leaves the mark and analyzers on disk
+        for meter in self.meters:
+            meter.tally = PhaseTally(track_ranges=phase == "ranging")
+        self.meta = self.meta.stamped(phase, phase_stamp())
+        self.observers.on_state(phase, self.meta)
+        for meter in self.meters:
+            await meter.analyzer.start(record.mark, meter.interval_ms)
+        stop_if_cancelled()
+        self.meta = self.meta.stamped(phase, phase_stamp())
+        try:
+            await self._run_workload_while_polling(phase, record)
+            self.meta = self.meta.stamped(phase, phase_stamp())
+            await self._poll_until(record, time.time_ns())
+        finally:
+            for meter in self.meters:
+                with contextlib.suppress(AnalyzerError):
+                    await meter.analyzer.stop()
+                    self._keep(meter, record, await meter.analyzer.poll())
+                    if meter.role == "primary":
+                        uncertainty = await meter.analyzer.uncertainty()
+                        self.meta = self.meta.with_phase_changes(phase, uncertainty_mean=uncertainty)
+                    evidence = meter.analyzer.evidence()
+                    if evidence:
+                        evidence["uncertainty_mean"] = await meter.analyzer.uncertainty()
+                        kept = MeterEvidence.from_json(evidence, f"{meter.analyzer.name}'s evidence")
+                        meters = {**self.meta.phase(phase).meters, meter.analyzer.name: kept}
+                        self.meta = self.meta.with_phase_changes(phase, meters=meters)
+            self.journal.record_event(
+                "phase_stop", phase=phase, samples={m.analyzer.name: m.tally.count for m in self.meters}
+            )
+        self.meta = self.meta.stamped(phase, phase_stamp())
+
+    async def _run_workload_while_polling(self, phase: str, record: PhaseMark) -> None:
+        stop_polling = asyncio.Event()
+        poller = asyncio.create_task(self._poll_loop(record, stop_polling))
+        # Repeat runs are testing runs to the workload too.
+        shown = "testing" if phase.startswith("testing") else phase
+        work: asyncio.Task[Window | None] = asyncio.create_task(
+            self.workload.run(shown, self.dir / phase_dir(phase)))
+        try:
+            done, _ = await asyncio.wait({poller, work}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # stop both before the ranges are restored
+            for task in (poller, work):
+                task.cancel()
+            await asyncio.gather(poller, work, return_exceptions=True)
+            raise
+        if poller in done and poller.exception() is not None:
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
+            raise poller.exception()  # type: ignore[misc]
+        try:
+            read = await work
+        finally:
+            stop_polling.set()
+            await poller
+        detail_log = self.dir / phase_dir(phase) / DETAIL_LOG
+        if read is not None and self._to_director_ns is not None:
+            correction = WindowCorrection.of(read.begin_ns, read.end_ns, self._to_director_ns)
+            self.meta = self.meta.with_correction(phase, correction)
+        if read is not None or detail_log.is_file():  # a v3 client sends its logs after the session
+            self.windows[phase] = check_window(detail_log, phase, read)
+
+    def record_clock(self, clock: ClockRecord, to_director_ns: Callable[[int], int]) -> None:
+        """A remote SUT's newer clock fit: every phase's window is corrected again with it."""
+        self._to_director_ns = to_director_ns
+        self.meta = self.meta.with_clock(clock, to_director_ns)
+
+    async def _poll_all(self, record: PhaseMark) -> None:
+        for meter in self.meters:
+            self._keep(meter, record, await self._poll_meter(meter, record))
+
+    async def _poll_meter(self, meter: SessionMeter, record: PhaseMark) -> list[Sample]:
+        try:
+            return await meter.analyzer.poll()
+        except AnalyzerError as exc:
+            await self._reconnect(meter, record, exc)
+            return []
+
+    async def _reconnect(self, meter: SessionMeter, record: PhaseMark, error: AnalyzerError) -> None:
+        """Bring a lost analyzer back within ``reconnect_timeout_s``, with backoff; record the gap."""
+        assert self.journal is not None
+        lost_ns = time.time_ns()
+        self.say(f"  warning: {error}; reconnecting")
+        timeout_s = self.config.session.reconnect_timeout_s
+        deadline = time.monotonic() + timeout_s
+        delay_s = RECONNECT_FIRST_DELAY_S
+        while True:
+            try:
+                await asyncio.wait_for(meter.analyzer.reconnect(), max(0.1, deadline - time.monotonic()))
+                restarted = await meter.analyzer.resume(record.mark, meter.interval_ms)
+                break
+            except (AnalyzerError, asyncio.TimeoutError) as exc:
+                if time.monotonic() + delay_s > deadline:
+                    raise AnalyzerError(f"{error}; no reconnect within {timeout_s:g} s: {exc}") from exc
+                await asyncio.sleep(delay_s)
+                delay_s = min(2 * delay_s, RECONNECT_MAX_DELAY_S)
+        back_ns = time.time_ns()
+        gap = ReconnectGap.new(analyzer=meter.analyzer.name, mark=record.mark, error=str(error),
+                               lost_t_ns=lost_ns, back_t_ns=back_ns, restarted=restarted)
+        self.journal.record_event("reconnect", **gap.to_json())
+        self.meta = self.meta.updated(reconnects=(*self.meta.reconnects, gap))
+        self.say(f"  reconnected to {meter.analyzer.name} after {(back_ns - lost_ns) / 1e9:.2f} s"
+                 + (" (measurement restarted)" if restarted else ""))
+
+    async def _poll_loop(self, record: PhaseMark, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self._poll_all(record)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.session.poll_interval_s)
+
+    async def _poll_until(self, record: PhaseMark, t_ns: int) -> None:
+        """Poll until each ranged meter has a sample stamped at or after ``t_ns``, then until
+        every summed meter covers the primary's last interval (its sample at or after the
+        primary's): the window's end is covered, bounded by a few intervals."""
+        waiting = [m for m in self.meters if m.ranged]
+        interval_s = max((m.interval_ms for m in waiting), default=self.config.analyzer.interval_ms) / 1000
+        deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
+        target_ns: int | None = None
+        while True:
+            if target_ns is None and all(m.tally.last_t_ns is not None and m.tally.last_t_ns >= t_ns
+                                         for m in waiting[:1]):
+                target_ns = max(t_ns, self.meters[0].tally.last_t_ns or t_ns)
+            behind = target_ns is None or any(m.tally.last_t_ns is None or m.tally.last_t_ns < target_ns
+                                              for m in waiting)
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                self.say(f"  warning: not every meter covered the workload's end within "
+                         f"{TAIL_TIMEOUT_INTERVALS * interval_s + 1.0:.0f} s")
+                return
+            await asyncio.sleep(min(interval_s / 5, 0.1))
+            await self._poll_all(record)
+
+    def _keep(self, meter: SessionMeter, record: PhaseMark, batch: list[Sample]) -> None:
+        assert self.journal is not None
+        if batch:
+            self.journal.record_samples(meter.analyzer.name, batch, record.mark)
+            meter.tally.add(batch)
+            self.observers.on_samples(meter.analyzer.name, batch)
+
+    async def _restore(self, meter: SessionMeter) -> None:
+        if meter.initial is None:
+            return
+        try:
+            await meter.analyzer.set_ranges(meter.initial)
+            self.say(f"  restored {meter.analyzer.name} ranges {meter.initial.describe()}")
+        except AnalyzerError as exc:
+            self.say(f"  warning: could not restore the initial ranges of {meter.analyzer.name}: {exc}")
+
+    def _log_exchange(self, command: str, reply: str, sent_ns: int, replied_ns: int) -> None:
+        assert self.journal is not None
+        # An RL reply carries every sample line; those are in the sample journal already.
+        head = reply.split("\n", 1)[0]
+        self.journal.record_event(
+            "exchange", cmd=command, reply=head, cmd_t_ns=sent_ns, reply_t_ns=replied_ns
+        )
+
+    # --- files -------------------------------------------------------------------------
+    def _finish_files(self) -> None:
+        assert self.journal is not None
+        self.meta = self.meta.updated(samples=dict(self.journal.sample_counts))
+        self.journal.close()
+        self.save_meta()
+        rebuild_session_files(self.dir, self.meta)
+
+    def save_meta(self) -> None:
+        path = self.dir / SESSION_META
+        path.write_text(json.dumps(self.meta.to_json(), indent=2, default=str) + "\n", encoding="utf-8")

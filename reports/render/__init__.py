@@ -1,0 +1,2 @@
+"""Reports for people, from the typed report: ``report.html``, the ``power.png`` plot, the
+end-of-run summary."""

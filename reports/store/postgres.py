@@ -1,0 +1,178 @@
+"""The results store on PostgreSQL: one database for a lab, the same interface as ``SqliteStore``.
+
+Selected by a URL (``[session] results_url = "postgresql://user@host:5432/db"``; libpq's URL
+syntax, with ``?host=/path`` for a unix socket). Several directors write at once: each row is
+keyed by (source, path), ``source`` being the director's name (its host name by default), so the
+same path on two machines is two sessions, and one director's ``sync`` never drops another's rows.
+The session directories stay the source of truth; the table is rebuilt from them at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from pathlib import Path
+from typing import Any
+
+from reports.build.session_report import ReportError
+from reports.model.report import SessionReport
+from reports.model.results import SessionResult, load_session
+from reports.store.sqlite import (
+    COLUMNS,
+    INDEX_FILE,
+    Query,
+    ResultsStore,
+    SqliteStore,
+    _from_row,
+    _signature,
+    _to_row,
+    session_dirs,
+)
+
+_TYPES = {"valid": "INTEGER", "mlperf_valid": "INTEGER", "repeat_n": "INTEGER"}
+_FLOATS = {"value", "uncertainty", "avg_watts", "energy_j", "duration_s", "efficiency", "repeat_mean",
+           "repeat_half_width"}
+_TEXT_FILTERS = ("scenario", "label", "meter", "system", "status")
+_DDL_LOCK = 0x5044_5253  # an advisory lock: two directors creating the table at once
+
+
+def _column_type(name: str) -> str:
+    return "DOUBLE PRECISION" if name in _FLOATS else _TYPES.get(name, "TEXT")
+
+
+class PostgresStore:
+    """``ResultsStore`` on a PostgreSQL server (psycopg 3)."""
+
+    def __init__(self, url: str, source: str | None = None, connect_timeout_s: int = 10) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise ReportError("a postgresql:// results store needs psycopg: "
+                              "pip install 'power-director[postgres]'") from exc
+        self.source = source or socket.gethostname()
+        self._errors = (psycopg.Error,)
+        try:
+            self._db = psycopg.connect(url, connect_timeout=connect_timeout_s, autocommit=True)
+            self._create()
+        except psycopg.Error as exc:
+            raise ReportError(f"cannot open the results store {_redacted(url)}: {_one_line(exc)}") from exc
+
+    def _create(self) -> None:
+        columns = ", ".join(f"{name} {_column_type(name)}" for name in COLUMNS)
+        with self._db.transaction():
+            self._db.execute("SELECT pg_advisory_xact_lock(%s)", (_DDL_LOCK,))
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS sessions (source TEXT NOT NULL, {columns}, "
+                             "signature TEXT, PRIMARY KEY (source, path))")
+
+    def add(self, session_dir: Path, built: SessionReport | None = None) -> SessionResult:
+        result = load_session(session_dir, built)
+        self._put([(result, _signature(session_dir))])
+        return result
+
+    def _put(self, results: list[tuple[SessionResult, str]]) -> None:
+        if not results:
+            return
+        names = ", ".join(("source", *COLUMNS, "signature"))
+        marks = ", ".join(["%s"] * (len(COLUMNS) + 2))
+        updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in (*COLUMNS, "signature") if n != "path")
+        sql = (f"INSERT INTO sessions ({names}) VALUES ({marks}) "
+               f"ON CONFLICT (source, path) DO UPDATE SET {updates}")
+        with self._guard(), self._db.transaction(), self._db.cursor() as cursor:
+            cursor.executemany(sql, [(self.source, *_to_row(r, s)) for r, s in results])
+
+    def sync(self, root: Path) -> int:
+        """Index what changed under ``root`` since the last sync, drop this director's sessions
+        that are gone from it; returns the number (re)read. An unreadable session is skipped."""
+        with self._guard():
+            mine = "SELECT path, signature FROM sessions WHERE source = %s"
+            known: dict[str, str] = dict(self._db.execute(mine, (self.source,)).fetchall())
+        present = {str(p.resolve()): p for p in session_dirs(root)}
+        changed = []
+        for resolved, session_dir in present.items():
+            signature = _signature(session_dir)
+            if known.get(resolved) != signature:
+                with contextlib.suppress(ReportError):
+                    changed.append((load_session(session_dir), signature))
+        self._put(changed)
+        root_prefix = Path(str(root.resolve()))
+        gone = [p for p in known if p not in present and Path(p).parent == root_prefix]
+        with self._guard(), self._db.transaction(), self._db.cursor() as cursor:
+            cursor.executemany("DELETE FROM sessions WHERE source = %s AND path = %s",
+                               [(self.source, p) for p in gone])
+        return len(changed)
+
+    def rebuild(self, root: Path) -> int:
+        """Forget this director's sessions and index every session under ``root`` again."""
+        with self._guard(), self._db.transaction():
+            self._db.execute("DELETE FROM sessions WHERE source = %s", (self.source,))
+        return self.sync(root)
+
+    def query(self, query: Query | None = None, every_source: bool = True) -> list[SessionResult]:
+        """Sessions matching ``query``, of every director (or only this one's)."""
+        query = query or Query()
+        clauses: list[str] = []
+        params: list[Any] = []
+        if not every_source:
+            clauses.append("source = %s")
+            params.append(self.source)
+        for name in _TEXT_FILTERS:
+            wanted = getattr(query, name)
+            if wanted is not None:
+                clauses.append(f"LOWER({name}) LIKE %s")
+                params.append(f"%{wanted.lower()}%")
+        if query.valid is not None:
+            clauses.append("valid = %s")
+            params.append(int(query.valid))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "DESC" if query.newest_first else "ASC"
+        limit = f"LIMIT {int(query.limit)}" if query.limit else ""
+        sql = (f"SELECT {', '.join(COLUMNS)} FROM sessions {where} "
+               f"ORDER BY started {order}, session {order} {limit}")
+        with self._guard():
+            rows = self._db.execute(sql, params).fetchall()
+        return [_from_row(row) for row in rows]
+
+    def sources(self) -> dict[str, int]:
+        """Sessions per director."""
+        with self._guard():
+            rows = self._db.execute("SELECT source, COUNT(*) FROM sessions GROUP BY source").fetchall()
+        return {str(source): int(count) for source, count in rows}
+
+    @contextlib.contextmanager
+    def _guard(self) -> Any:
+        try:
+            yield
+        except self._errors as exc:
+            raise ReportError(f"results store: {_one_line(exc)}") from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def open_store(url: str, out_dir: Path, source: str | None = None) -> ResultsStore:
+    """The store a config names: empty → the SQLite index in ``out_dir``; ``postgresql://…``."""
+    if not url or url.startswith("sqlite:"):
+        return SqliteStore.at(out_dir) if not url else SqliteStore(Path(url.removeprefix("sqlite:")))
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresStore(url, source)
+    raise ReportError(f"results store URL {_redacted(url)!r} is not postgresql://… or sqlite:PATH "
+                      f"(empty: {INDEX_FILE} in the output directory)")
+
+
+def _redacted(url: str) -> str:
+    """A URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in credentials:
+        return url
+    return f"{scheme}://{credentials.split(':', 1)[0]}:***@{host}"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join((str(exc) or type(exc).__name__).split())
