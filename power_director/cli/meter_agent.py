@@ -45,6 +45,7 @@ from power_director.fleet.wire import (
 from power_director.fleet.wire import client as mqtt_client
 
 RECONNECT_DELAY_S = 0.5
+MAX_REPLAY_ROWS = 1_000_000  # samples sent for one request by time (a recovering director)
 METER_RETRY_S = 1.0
 
 
@@ -236,6 +237,13 @@ class MeterAgent:
     async def _replay(self, client: aiomqtt.Client, request: dict[str, Any]) -> None:
         meter = self.meters.get(str(request.get("meter")))
         first, last = request.get("from"), request.get("to")
+        since, until = request.get("from_t_ns"), request.get("to_t_ns")
+        if meter is not None and type(since) is int and type(until) is int:  # a recovering director
+            rows = meter.journal.rows_between(since, until, MAX_REPLAY_ROWS)
+            for start in range(0, len(rows), MAX_BATCH):
+                await self._publish_samples(client, meter, rows[start:start + MAX_BATCH])
+            meter.replayed += len(rows)
+            return
         if meter is None or type(first) is not int or type(last) is not int:
             return
         last = min(last, meter.published_seq, first + 100 * MAX_BATCH)  # the rest goes out anyway

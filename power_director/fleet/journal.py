@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -80,7 +81,17 @@ class MeterJournal:
             return [self._recent[offset + k] for k in range(last - first + 1)]
         return self._rows_from_file(first, last)
 
-    def _rows_from_file(self, first: int, last: int) -> list[tuple[int, Sample]]:
+    def rows_between(self, from_t_ns: int, to_t_ns: int, limit: int) -> list[tuple[int, Sample]]:
+        """At most ``limit`` samples stamped from_t_ns..to_t_ns (this machine's clock), oldest first."""
+        if self._recent and self._recent[0][1].t_ns <= from_t_ns:
+            rows = [r for r in self._recent if from_t_ns <= r[1].t_ns <= to_t_ns]
+        else:
+            rows = self._rows_from_file(1, self.last_seq, lambda r: from_t_ns <= r[1].t_ns <= to_t_ns)
+        return rows[:limit]
+
+    def _rows_from_file(
+        self, first: int, last: int, keep: Callable[[tuple[int, Sample]], bool] = lambda _: True
+    ) -> list[tuple[int, Sample]]:
         out: list[tuple[int, Sample]] = []
         with self.path.open("rb") as lines:
             for line in lines:
@@ -88,7 +99,7 @@ class MeterJournal:
                     rows = decode_samples(b'{"samples":[' + line.strip() + b"]}")
                 except ValueError:
                     continue
-                out.extend(r for r in rows if first <= r[0] <= last)
+                out.extend(r for r in rows if first <= r[0] <= last and keep(r))
         return out
 
     def close(self) -> None:

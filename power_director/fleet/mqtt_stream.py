@@ -15,7 +15,7 @@ import statistics
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -59,6 +59,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self.connect_timeout_s = connect_timeout_s
         self.replay_timeout_s = reply_timeout_s
         self.keys = dict(keys or {})
+        self.tap: Callable[[list[tuple[int, Sample]]], None] | None = None  # sees every authentic batch
         self._epoch: int | None = None
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -188,6 +189,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                 rows, epoch = decode_batch(payload)
             except ValueError:
                 return  # garbage on the topic; the sequence numbers show what is missing
+            if self.tap is not None:
+                self.tap(rows)
             if self._new_epoch(epoch, rows):
                 self._last_message_s = time.monotonic()
                 self._take(rows, epoch is None)
@@ -255,12 +258,12 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         elif now_s - self._hole_asked_s > self.replay_timeout_s / 4:
             self._hole_asked_s = now_s
             request = {"meter": self.meter, "from": self._next_seq, "to": first_held - 1}
-            ask = self._ask(agent_topic(self.agent, "replay"), request)
+            ask = self.ask(agent_topic(self.agent, "replay"), request)
             task = asyncio.get_running_loop().create_task(ask)
             self._requests.add(task)
             task.add_done_callback(self._requests.discard)
 
-    async def _ask(self, topic: str, request: dict[str, Any]) -> None:
+    async def ask(self, topic: str, request: dict[str, Any]) -> None:
         client = self._client
         if client is not None:
             with contextlib.suppress(aiomqtt.MqttError):

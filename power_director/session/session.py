@@ -394,6 +394,8 @@ class Session:
     async def _poll_loop(self, record: PhaseMark, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self._poll_all(record)
+            if self.journal is not None:
+                self.journal.alive()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.session.poll_interval_s)
 
