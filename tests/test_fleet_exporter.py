@@ -56,7 +56,7 @@ def test_an_older_epoch_is_refused_and_a_newer_one_restarts_numbering() -> None:
 
     def deliver(epoch: int, first: int, watts: float) -> None:
         rows = [(first + k, Sample(1_000_000_000 * (first + k), watts)) for k in range(3)]
-        stream._handle(topic, sign("a1", key, topic, encode_samples(rows, epoch)))
+        stream.handle(topic, sign("a1", key, topic, encode_samples(rows, epoch)))
 
     deliver(200, 50, 100.0)
     assert (stream._next_seq, stream.received, stream.forged) == (50, 3, 0)  # held until the clock is known

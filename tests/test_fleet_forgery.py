@@ -69,16 +69,16 @@ class Rogue:
                     sign("rogue", KEY.encode(), topic, encode_samples(rows)),  # an unknown key id
                 ]
                 if meter == "psu2" and genuine:
-                    attacks.append(genuine)  # psu1's genuine signed message moved to psu2's topic
+                    attacks.append(genuine)  # a1's genuine signed batch moved to psu2's own topic
                 for attack in attacks:
                     await client.publish(topic, attack, qos=1)
                 sent[meter] += len(attacks)
             if genuine:
-                await client.publish(agent_topic("a1", "psu1", "samples"), genuine, qos=1)  # a replay
+                await client.publish(agent_topic("a1", "samples"), genuine, qos=1)  # a replay
         return sent
 
     async def _genuine(self, client: aiomqtt.Client) -> bytes:
-        await client.subscribe(agent_topic("a1", "psu1", "samples"), qos=1)
+        await client.subscribe(agent_topic("a1", "samples"), qos=1)
         message = await asyncio.wait_for(anext(aiter(client.messages)), 10)
         return bytes(message.payload)
 

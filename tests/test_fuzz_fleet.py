@@ -3,8 +3,10 @@ the message as a bad one and counts it), never a traceback.
 
 - ``power_director.fleet.wire.decode_batch``: ValueError with the reason.
 - ``power_director.fleet.sign.verify``: ForgedMessage.
-- ``MqttStreamAnalyzer._handle`` (every topic, with and without signing keys), the agent's clock
-  replies: nothing raised; garbage is ignored or counted as forged.
+- ``decode_agent_batch``: ValueError.
+- A director's broker link dispatching any message on an agent's topics (its batch, a meter's own
+  samples and info, clock replies) to a stream meter, with and without signing keys: nothing
+  raised; garbage is ignored or counted as forged.
 - Tasmota / Shelly Gen2 / Shelly Gen1 ``handle`` on their own topics: nothing raised; a reading or
   a bad message.
 """
@@ -19,9 +21,11 @@ from hypothesis import strategies as st
 
 from analyzer_drivers.meters.plug_shelly import ShellyGen1Plug, ShellyPlug
 from analyzer_drivers.meters.plug_tasmota import TasmotaPlug
+from power_director.fleet.agent_clock import AgentClock
+from power_director.fleet.broker_link import BrokerLink
 from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
 from power_director.fleet.sign import ForgedMessage, sign, verify
-from power_director.fleet.wire import agent_topic, decode_batch
+from power_director.fleet.wire import BrokerAuth, agent_topic, decode_agent_batch, decode_batch
 
 FUZZ = settings(max_examples=300, deadline=None)
 NUMBERS = st.one_of(st.integers(), st.floats(), st.sampled_from([0, -1, 2**63, 2**64, 1e308, -0.0]))
@@ -42,8 +46,8 @@ PAYLOADS = st.one_of(
 KEY = b"k" * 64
 
 
-def _signed_or_not(draw: Any, topic: str) -> bytes:
-    payload: bytes = draw(PAYLOADS)
+def _signed_or_not(draw: Any, topic: str, payloads: st.SearchStrategy[bytes] = PAYLOADS) -> bytes:
+    payload: bytes = draw(payloads)
     if payload.startswith(b"{") and payload.endswith(b"}") and draw(st.booleans()):
         key_id, key = draw(st.sampled_from(["a1", "other"])), draw(st.sampled_from([KEY, b"x" * 64]))
         return sign(key_id, key, topic, payload)
@@ -73,15 +77,36 @@ def test_verify(data: st.DataObject) -> None:
     assert json.loads(body)["key"] == "a1"  # only what the right key signed gets through
 
 
+METER_NAMES = st.sampled_from(["psu1", "psu2", ""])
+BATCHES = st.builds(lambda meters, epochs: {"meters": meters, "epochs": epochs},
+                    st.one_of(st.dictionaries(METER_NAMES, ROWS, max_size=2), SCALARS),
+                    st.one_of(st.dictionaries(METER_NAMES, EPOCHS, max_size=2), SCALARS))
+
+
+@FUZZ
+@given(st.one_of(PAYLOADS, BATCHES.map(lambda v: json.dumps(v).encode())))
+def test_decode_agent_batch(payload: bytes) -> None:
+    try:
+        batch = decode_agent_batch(payload)
+    except ValueError:
+        return
+    assert all(epoch is None or type(epoch) is int for _, epoch in batch.values())
+
+
 @FUZZ
 @given(st.data(), st.booleans())
-def test_stream_meter_handles_any_message(data: st.DataObject, signing: bool) -> None:
+def test_broker_link_dispatches_any_message(data: st.DataObject, signing: bool) -> None:
     stream = MqttStreamAnalyzer("127.0.0.1:1", "a1/psu1", keys={"a1": KEY} if signing else None)
-    topics = [agent_topic("a1", "psu1", "samples"), agent_topic("a1", "psu1", "info"),
-              stream._clock.reply_topic]
+    link = BrokerLink("127.0.0.1", 1, BrokerAuth(), 1.0)  # not connected: messages handed in here
+    link.meters["a1"] = [stream]
+    link.clocks["a1"] = AgentClock("a1", link.client_id)
+    topics = [agent_topic("a1", "samples"), agent_topic("a1", "psu1", "samples"),
+              agent_topic("a1", "psu1", "info"), link.clocks["a1"].reply_topic,
+              agent_topic("a1", "other", "samples"), "power-director/fleet/a1"]
     for _ in range(3):
         topic = data.draw(st.sampled_from(topics))
-        stream._handle(topic, _signed_or_not(data.draw, topic))
+        payloads = st.one_of(PAYLOADS, BATCHES.map(lambda v: json.dumps(v).encode()))
+        link._dispatch(topic, _signed_or_not(data.draw, topic, payloads))
     assert stream.forged == sum(stream.forged_why.values())
     assert stream.forged == 0 or signing or "older epoch" in stream.forged_why
 

@@ -37,7 +37,7 @@ from power_director.fleet.wire import (
     MAX_BATCH,
     BrokerRefused,
     agent_topic,
-    encode_samples,
+    encode_agent_batch,
     one_line,
     refusal,
     subscribe,
@@ -45,6 +45,7 @@ from power_director.fleet.wire import (
 from power_director.fleet.wire import client as mqtt_client
 
 RECONNECT_DELAY_S = 0.5
+BATCH_WINDOW_S = 0.05  # after the first new sample, the other meters' of the same interval
 MAX_REPLAY_ROWS = 1_000_000  # samples sent for one request by time (a recovering director)
 METER_RETRY_S = 1.0
 
@@ -207,16 +208,17 @@ class MeterAgent:
             await cancel_and_wait(sender)
 
     async def _send_loop(self, client: aiomqtt.Client) -> None:
-        """Publish every journaled sample not yet acknowledged, oldest first, in batches."""
+        """Publish every journaled sample not yet acknowledged, oldest first: one message for all
+        the meters' new samples (gathered for BATCH_WINDOW_S after the first), signed once."""
         while True:
             self._wake.clear()
-            for meter in self.meters.values():
-                while meter.published_seq < meter.journal.last_seq:
-                    first = meter.published_seq + 1
-                    rows = meter.journal.rows(first, first + MAX_BATCH - 1)
-                    await self._publish_samples(client, meter, rows)
-                    meter.published_seq = rows[-1][0]
+            while batch := {m.name: m.journal.rows(m.published_seq + 1, m.published_seq + MAX_BATCH)
+                            for m in self.meters.values() if m.published_seq < m.journal.last_seq}:
+                await self._publish_batch(client, batch)
+                for name, rows in batch.items():
+                    self.meters[name].published_seq = rows[-1][0]
             await self._wake.wait()
+            await asyncio.sleep(BATCH_WINDOW_S)
 
     async def _on_request(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
         t2_ns = self.now_ns()
@@ -265,14 +267,17 @@ class MeterAgent:
     async def _publish_samples(
         self, client: aiomqtt.Client, meter: AgentMeter, rows: list[tuple[int, Sample]]
     ) -> None:
-        topic = self._samples_topic(meter)
-        await client.publish(topic, self._signed(topic, encode_samples(rows, meter.journal.epoch)), qos=1)
+        await self._publish_batch(client, {meter.name: rows})
+
+    async def _publish_batch(
+        self, client: aiomqtt.Client, batch: dict[str, list[tuple[int, Sample]]]
+    ) -> None:
+        topic = agent_topic(self.config.agent_id, "samples")
+        epochs = {name: self.meters[name].journal.epoch for name in batch}
+        await client.publish(topic, self._signed(topic, encode_agent_batch(batch, epochs)), qos=1)
 
     def _signed(self, topic: str, body: bytes) -> bytes:
         return body if self.key is None else sign(self.config.key_id, self.key, topic, body)
-
-    def _samples_topic(self, meter: AgentMeter) -> str:
-        return agent_topic(self.config.agent_id, meter.name, "samples")
 
 
 async def _until(event: asyncio.Event) -> None:

@@ -13,32 +13,25 @@ import contextlib
 import json
 import statistics
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
-import aiomqtt
-
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
-from analyzer_drivers.meters.plug import cancel_and_wait, parse_broker, payload_bytes
+from analyzer_drivers.meters.plug import parse_broker
 from analyzer_drivers.meters.specs import meter_spec
 from power_director.fleet.agent_clock import CLOCK_PERIOD_S, AgentClock
+from power_director.fleet.broker_link import BrokerLink
 from power_director.fleet.clock import ClockModel
 from power_director.fleet.sign import ForgedMessage, verify
 from power_director.fleet.wire import (
     BrokerAuth,
-    BrokerRefused,
     agent_topic,
     decode_batch,
-    refusal,
-    subscribe,
 )
-from power_director.fleet.wire import client as mqtt_client
 
-RECONNECT_DELAY_S = 0.5
 RECENT_SAMPLES = 64
 
 
@@ -61,14 +54,11 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self.keys = dict(keys or {})
         self.tap: Callable[[list[tuple[int, Sample]]], None] | None = None  # sees every authentic batch
         self._epoch: int | None = None
-        self._client: aiomqtt.Client | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
-        self._refused: str | None = None  # why the broker refused our login or a subscription
-        self._tried = asyncio.Event()  # a connection attempt ended (connected or refused)
+        self._link: BrokerLink | None = None
         self._info: dict[str, Any] | None = None
         self._info_event = asyncio.Event()
-        self._clock = AgentClock(self.agent, f"pd-director-{uuid.uuid4().hex[:10]}", clock_period_s)
+        self.clock_period_s = clock_period_s
+        self._clock = AgentClock(self.agent, "", clock_period_s)  # the link's, once connected
         self._next_seq: int | None = None
         self._pending: dict[int, Sample] = {}
         self._hole_since_s: float | None = None
@@ -93,92 +83,58 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     def where(self) -> str:
         return f"meter {self.meter!r} of agent {self.agent!r} via MQTT broker {self.host}:{self.port}"
 
-    # --- connection -------------------------------------------------------------------
+    # --- connection (one per broker, shared: power_director/fleet/broker_link.py) ---------
     async def connect(self) -> None:
         try:
             self.auth.client_options()
         except (OSError, ValueError) as exc:  # ssl raises OSError subclasses for a bad CA file
             raise AnalyzerError(f"cannot read the broker credentials for the {self.where}: {exc}") from exc
-        self._task = asyncio.get_running_loop().create_task(self._client_loop())
+        link = self._link = BrokerLink.shared(self.host, self.port, self.auth, self.connect_timeout_s)
+        self._clock = await link.attach(self)
         deadline = time.monotonic() + self.connect_timeout_s
-        while not self._connected.is_set() and self._refused is None and time.monotonic() < deadline:
-            self._tried.clear()
+        while not link.connected.is_set() and link.refused is None and time.monotonic() < deadline:
+            link.tried.clear()
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._tried.wait(), max(0.0, deadline - time.monotonic()))
-        if not self._connected.is_set():
+                await asyncio.wait_for(link.tried.wait(), max(0.0, deadline - time.monotonic()))
+        if not link.connected.is_set():
+            refused = link.refused
             await self.close()
-            raise AnalyzerError(self._refused_message() if self._refused else
+            raise AnalyzerError(self._refused_message(refused) if refused else
                                 f"cannot connect to MQTT broker {self.host}:{self.port} within "
                                 f"{self.connect_timeout_s:g} s (for the {self.where})")
 
-    def _refused_message(self) -> str:
+    def _refused_message(self, refused: str) -> str:
         who = f"user {self.auth.username!r}" if self.auth.username else "an anonymous client"
-        return (f"MQTT broker {self.host}:{self.port} refused {who}: {self._refused} "
+        return (f"MQTT broker {self.host}:{self.port} refused {who}: {refused} "
                 f"(for the {self.where}; check the user name, password file and the broker's ACL)")
-
-    async def _client_loop(self) -> None:
-        lost_ns: int | None = None
-        while True:
-            try:
-                async with mqtt_client(self.host, self.port, self._clock.client_id, self.auth,
-                                       keepalive=5, timeout=self.connect_timeout_s) as client:
-                    await self._subscribe(client)
-                    self._client, self._refused = client, None
-                    self._connected.set()
-                    self._tried.set()
-                    if lost_ns is not None:
-                        self.outages.append({"lost_t_ns": lost_ns, "back_t_ns": time.time_ns()})
-                        lost_ns = None
-                    clock = asyncio.create_task(self._clock.loop(client, self._flush))
-                    try:
-                        async for message in client.messages:
-                            self._handle(str(message.topic), payload_bytes(message.payload))
-                    finally:
-                        await cancel_and_wait(clock)
-            except BrokerRefused as exc:
-                self._refused = str(exc)
-            except aiomqtt.MqttError as exc:
-                self._refused = refusal(exc)
-                if self._client is not None and lost_ns is None:
-                    lost_ns = time.time_ns()
-            except OSError:
-                pass  # an unreadable password file: connect() times out and says where
-            self._client = None
-            self._tried.set()
-            await asyncio.sleep(RECONNECT_DELAY_S)
-
-    async def _subscribe(self, client: aiomqtt.Client) -> None:
-        await subscribe(client, agent_topic(self.agent, self.meter, "samples"), qos=1)
-        await subscribe(client, agent_topic(self.agent, self.meter, "info"), qos=1)
-        await subscribe(client, self._clock.reply_topic)
 
     @property
     def clock(self) -> ClockModel | None:
         return self._clock.model
 
     async def reconnect(self) -> None:
-        """The client loop reconnects on its own; a dead loop is restarted."""
-        if self._task is None or self._task.done():
+        """The link reconnects on its own; a dead one is restarted."""
+        if self._link is None or not self._link.running:
             await super().reconnect()
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
-        self._client = None
-        self._connected.clear()
+        link, self._link = self._link, None
+        if link is not None:
+            await link.detach(self)
+
+    def clock_fitted(self) -> None:
+        self._flush()
 
     # --- samples ----------------------------------------------------------------------
-    def _handle(self, topic: str, payload: bytes) -> None:
+    def handle(self, topic: str, payload: bytes) -> None:
+        """A message on one of this meter's own topics (its info, or its samples alone)."""
         if self.keys:
             try:
                 payload = verify(self.keys, topic, payload)
             except ForgedMessage as exc:
-                self.forged += 1  # refused: unsigned, or not signed by this agent's key
-                self.forged_why[str(exc)] = self.forged_why.get(str(exc), 0) + 1
+                self.forged_message(str(exc))
                 return
-        if topic == self._clock.reply_topic:
-            self._clock.reply(payload)
-        elif topic.endswith("/info"):
+        if topic.endswith("/info"):
             with contextlib.suppress(ValueError):
                 info = json.loads(payload)
                 if isinstance(info, dict):
@@ -189,11 +145,20 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                 rows, epoch = decode_batch(payload)
             except ValueError:
                 return  # garbage on the topic; the sequence numbers show what is missing
-            if self.tap is not None:
-                self.tap(rows)
-            if self._new_epoch(epoch, rows):
-                self._last_message_s = time.monotonic()
-                self._take(rows, epoch is None)
+            self.take_batch(rows, epoch)
+
+    def forged_message(self, why: str) -> None:
+        """Refused: unsigned, or not signed by this agent's key."""
+        self.forged += 1
+        self.forged_why[why] = self.forged_why.get(why, 0) + 1
+
+    def take_batch(self, rows: list[tuple[int, Sample]], epoch: int | None) -> None:
+        """This meter's authentic samples of one message."""
+        if self.tap is not None:
+            self.tap(rows)
+        if self._new_epoch(epoch, rows):
+            self._last_message_s = time.monotonic()
+            self._take(rows, epoch is None)
 
     def _new_epoch(self, epoch: int | None, rows: list[tuple[int, Sample]]) -> bool:
         """False for a message of an older journal than the agent's (a replay): refused."""
@@ -201,8 +166,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             self._epoch = epoch if epoch is not None else self._epoch
             return True
         if epoch < self._epoch:
-            self.forged += 1
-            self.forged_why["older epoch"] = self.forged_why.get("older epoch", 0) + 1
+            self.forged_message("older epoch")
             return False
         self._epoch = epoch  # the agent's journal began again: so does its numbering
         if self._next_seq is not None and rows:
@@ -264,10 +228,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             task.add_done_callback(self._requests.discard)
 
     async def ask(self, topic: str, request: dict[str, Any]) -> None:
-        client = self._client
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.publish(topic, json.dumps(request), qos=1)
+        if self._link is not None:
+            await self._link.publish(topic, json.dumps(request), qos=1)
 
     def _emit(self, sample: Sample) -> None:
         """Hand on a sample stamped from one interval before the phase to one after it: the
@@ -322,7 +284,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     async def resume(self, mark: str, interval_ms: int) -> bool:
         """The agent kept measuring and journaling: nothing to restart, nothing lost."""
         try:
-            await asyncio.wait_for(self._connected.wait(), self.replay_timeout_s)
+            await asyncio.wait_for(self._link.connected.wait() if self._link else asyncio.sleep(1e9),
+                                   self.replay_timeout_s)
         except asyncio.TimeoutError:
             raise AnalyzerError(f"the broker for the {self.where} is not back") from None
         return False
@@ -334,8 +297,9 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         if not out and self._window is not None and self._window[1] is None \
                 and silent_s > self._interval_s + self.replay_timeout_s:
             self._last_message_s = time.monotonic()
-            state = "connected" if self._client is not None else \
-                f"refused: {self._refused}" if self._refused else "not connected"
+            link = self._link
+            state = "connected" if link is not None and link.client is not None else \
+                f"refused: {link.refused}" if link is not None and link.refused else "not connected"
             raise AnalyzerError(f"the {self.where} sent nothing for {silent_s:.1f} s (broker {state})")
         return out
 

@@ -2,10 +2,12 @@
 
 Topics, under ``power-director/fleet/<agent>/``:
 
-- ``<meter>/samples`` (QoS 1): ``{"samples": [[seq, t_ns, watts, volts, amps, pf], ...],
-  "epoch": E}``; ``seq`` counts each meter's samples from 1, ``t_ns`` is on the agent's clock, a
-  value we cannot represent in JSON (NaN) is ``null``; ``epoch`` (ns) is when the agent's
-  journal began: numbering starts again only in a newer epoch.
+- ``samples`` (QoS 1): ``{"meters": {"<meter>": [[seq, t_ns, watts, volts, amps, pf], ...], ...},
+  "epochs": {"<meter>": E, ...}}``: every meter's new samples of an interval in one message (one
+  signature); ``<meter>/samples``, ``{"samples": [...], "epoch": E}``, one meter's (accepted
+  too). ``seq`` counts each meter's samples from 1, ``t_ns`` is on the agent's clock, a value we
+  cannot represent in JSON (NaN) is ``null``; ``epoch`` (ns) is when the meter's journal began:
+  numbering starts again only in a newer epoch.
 - ``<meter>/info`` (retained): what the meter said it is, and the agent's sample interval.
 - ``status`` (retained, also the agent's last will): ``online`` / ``offline``.
 - ``clock`` (QoS 0): ``{"id", "reply"}`` from a director; the agent answers on ``reply`` with
@@ -23,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,9 +48,7 @@ def valid_name(name: str) -> bool:
 
 
 def encode_samples(rows: list[tuple[int, Sample]], epoch: int | None = None) -> bytes:
-    message: dict[str, Any] = {"samples": [
-        [seq, s.t_ns, *(_finite(v) for v in (s.watts, s.volts, s.amps, s.pf))] for seq, s in rows
-    ]}
+    message: dict[str, Any] = {"samples": [_row(seq, s) for seq, s in rows]}
     if epoch is not None:
         message["epoch"] = epoch
     return json.dumps(message, separators=(",", ":")).encode()
@@ -63,6 +64,29 @@ def _number(value: Any) -> float:
     return math.nan
 
 
+def encode_agent_batch(rows: Mapping[str, list[tuple[int, Sample]]], epochs: Mapping[str, int]) -> bytes:
+    """One message with each meter's rows (the agent's ``samples`` topic)."""
+    meters = {name: [_row(seq, s) for seq, s in meter_rows] for name, meter_rows in rows.items()}
+    return json.dumps({"meters": meters, "epochs": {name: epochs[name] for name in rows}},
+                      separators=(",", ":")).encode()
+
+
+def _row(seq: int, s: Sample) -> list[Any]:
+    return [seq, s.t_ns, *(_finite(v) for v in (s.watts, s.volts, s.amps, s.pf))]
+
+
+def decode_agent_batch(payload: bytes) -> dict[str, tuple[list[tuple[int, Sample]], int | None]]:
+    """Each meter's rows and journal epoch from an agent's batch; ValueError for anything else."""
+    try:
+        message = json.loads(payload)
+        meters, epochs = message["meters"], message.get("epochs") or {}
+        if not isinstance(meters, dict) or not isinstance(epochs, dict):
+            raise ValueError("meters and epochs must be objects")
+        return {str(name): _rows(rows, epochs.get(name)) for name, rows in meters.items()}
+    except (KeyError, TypeError, AttributeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a batch message: {payload[:60]!r}") from exc
+
+
 def decode_samples(payload: bytes) -> list[tuple[int, Sample]]:
     """The samples of one message; ValueError with the reason for anything else."""
     return decode_batch(payload)[0]
@@ -73,9 +97,18 @@ def decode_batch(payload: bytes) -> tuple[list[tuple[int, Sample]], int | None]:
     reason for anything else."""
     try:
         message = json.loads(payload)
-        rows, epoch = message["samples"], message.get("epoch")
-        if epoch is not None and type(epoch) is not int:
-            raise ValueError(f"bad epoch {str(epoch)[:30]}")
+        return _rows(message["samples"], message.get("epoch"))
+    except (KeyError, TypeError, IndexError, AttributeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a samples message: {payload[:60]!r}") from exc
+
+
+def _rows(rows: Any, epoch: Any) -> tuple[list[tuple[int, Sample]], int | None]:
+    """Rows of samples; ValueError (or a TypeError/IndexError its callers turn into one) if not."""
+    if epoch is not None and type(epoch) is not int:
+        raise ValueError(f"bad epoch {str(epoch)[:30]}")
+    if not isinstance(rows, list):
+        raise ValueError("samples must be a list")
+    try:
         out = []
         for row in rows:
             seq, t_ns = row[0], row[1]
@@ -84,8 +117,8 @@ def decode_batch(payload: bytes) -> tuple[list[tuple[int, Sample]], int | None]:
             watts, volts, amps, pf = (_number(v) for v in row[2:])
             out.append((seq, Sample(t_ns, watts, volts, amps, pf)))
         return out, epoch
-    except (KeyError, TypeError, IndexError, AttributeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a samples message: {payload[:60]!r}") from exc
+    except (TypeError, IndexError) as exc:
+        raise ValueError(f"bad rows {str(rows)[:60]}") from exc
 
 
 @dataclass(frozen=True)
