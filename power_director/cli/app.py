@@ -306,7 +306,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _recover_fleet(session_dir: Path, meta: SessionMeta, config: Config) -> None:
     """A director that died: its stream meters' agents' journals fill what it never received."""
-    from power_director.fleet.recover import recover_fleet
+    from power_director.session.fleet_recovery import recover_fleet
 
     print(f"recovering {session_dir.name} from the meter agents' journals", file=sys.stderr)
     say = functools.partial(print, file=sys.stderr)

@@ -14,7 +14,7 @@ Topics, under ``power-director/fleet/<agent>/``:
   ``{"id", "t2", "t3"}`` on its clock: one NTP-style exchange (power_director/fleet/clock.py).
 - ``replay`` (QoS 1): ``{"meter", "from", "to"}``; the agent publishes those samples again
   from its journal; ``{"meter", "from_t_ns", "to_t_ns"}`` (its clock): those stamped in that time
-  (a restarted director recovering a session: power_director/fleet/recover.py).
+  (a restarted director recovering a session: power_director/session/fleet_recovery.py).
 
 With a signing key (power_director.fleet.sign) the agent's samples, info and clock replies end
 with ``"key"`` and ``"mac"``.
