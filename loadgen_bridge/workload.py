@@ -71,7 +71,7 @@ class CommandWorkload:
         try:
             code = await process.wait()
         except asyncio.CancelledError:
-            await _end(process)
+            await end_process(process)
             raise
         if code != 0:
             raise WorkloadError(f"workload exited with status {code} in the {phase} phase")
@@ -89,7 +89,7 @@ class CommandWorkload:
                 shutil.copy2(source, log_dir / name)
 
 
-async def _end(process: asyncio.subprocess.Process) -> None:
+async def end_process(process: asyncio.subprocess.Process) -> None:
     """Terminate a workload and reap it (an unreaped child outlives the event loop noisily)."""
     with contextlib.suppress(ProcessLookupError):
         process.terminate()

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.command_record import read_command_record
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import phase_dir
 from analyzer_drivers.formats.session_meta import RangeRecord, SessionMeta
@@ -69,10 +70,7 @@ def phase_report(
     already, as LoadGen wrote it) and its ``spl.txt``, each read once."""
     directory = session_dir / phase_dir(phase)
     if window is None:
-        try:
-            window = parse_detail_log(directory / DETAIL_LOG)
-        except LoadgenLogError as exc:
-            raise ReportError(f"{phase}: {exc}") from exc
+        window = read_phase_window(directory, phase)
     window = corrected_window(window, meta, phase)
     series = read_spl(directory / "spl.txt")
     if adjust is not None:
@@ -102,6 +100,18 @@ def phase_report(
         method_difference_pct=difference_pct, uncertainty=budget,
     )
     return PhaseReport(phase, window, series, interval_ns, weighted, uncertainty, power)
+
+
+def read_phase_window(directory: Path, phase: str) -> Window:
+    """The phase's LoadGen window; for a command measured without LoadGen, its lifetime."""
+    if not (directory / DETAIL_LOG).is_file():
+        command = read_command_record(directory)
+        if command is not None:
+            return command.window()
+    try:
+        return parse_detail_log(directory / DETAIL_LOG)
+    except LoadgenLogError as exc:
+        raise ReportError(f"{phase}: {exc}") from exc
 
 
 def _coverage(received: int, weighted: WeightedEnergy, interval_ns: int, duration_s: float) -> Coverage:

@@ -23,6 +23,7 @@ from power_director.cli import sim_redfish as datacenter_cli
 from power_director.cli.demo import run_demo
 from power_director.cli.help import positive_float, positive_int, with_defaults
 from power_director.cli.interrupt import Interrupted, SessionTracker, cancellable, interrupted_text
+from power_director.cli.measure import add_measure_command, run_measure
 from power_director.cli.meter_agent import run_meter_agent
 from power_director.cli.results import add_results_commands, run_compare, run_ls
 from power_director.cli.sim import add_sim_commands, broker_option, run_sim
@@ -51,7 +52,7 @@ EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
 
-MEASURING_COMMANDS = ("run", "demo", "agent", "serve")
+MEASURING_COMMANDS = ("run", "demo", "agent", "serve", "measure")
 # Every error of ours is a PowerDirectorError; OSError is the system's (a full disk, a refused port).
 EXPECTED_ERRORS = (PowerDirectorError, OSError)
 
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip ranging: use that earlier session's testing ranges (not MLPerf-valid)")
     add_lab_options(run)
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
+    add_measure_command(commands)
 
     check = commands.add_parser("check-config", help="validate a config file and print the effective config")
     check.add_argument("config", type=Path, nargs="?", metavar="FILE", help="the config file")
@@ -352,6 +354,8 @@ def dispatch(args: argparse.Namespace, tracker: SessionTracker) -> int:
         return asyncio.run(cancellable(_demo(args, tracker), "demo", tracker))
     if args.command == "run":
         return asyncio.run(cancellable(_run(args, tracker), "run", tracker))
+    if args.command == "measure":
+        return asyncio.run(cancellable(run_measure(args, tracker), "measure", tracker))
     if args.command == "report":
         return _report(args)
     if args.command == "audit":

@@ -13,13 +13,12 @@ from typing import Any
 
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.session_layout import REPORT_JSON
-from analyzer_drivers.meters.snmp import FAMILIES
 from analyzer_drivers.sim import redfish as redfish_sim
 from analyzer_drivers.sim import snmp_pdu as snmp_sim
 from analyzer_drivers.sim.faults import Fault, check_supported
 from analyzer_drivers.sim.models import CpuUtilisationModel
 from analyzer_drivers.sim.redfish import SCHEMAS, BmcModel, RedfishSimulator
-from analyzer_drivers.sim.snmp_pdu import Outlet, PduData, SnmpPduSimulator
+from analyzer_drivers.sim.snmp_pdu import SIM_FAMILIES, Outlet, PduData, SnmpPduSimulator
 from power_director.config.analyzers import make_analyzer
 from power_director.config.calibration import calibration_from_report
 from power_director.config.loader import ConfigError, load_config
@@ -99,7 +98,7 @@ def add_snmp_sim(
 ) -> None:
     pdu = sims.add_parser("snmp", help="a rack PDU's SNMP agent (Debian's snmpsimd on MIB-shaped data)")
     pdu.add_argument("--port", type=int, default=1161, help="UDP port (161 needs root)")
-    pdu.add_argument("--family", choices=FAMILIES, default="raritan", help="the PDU's MIB family")
+    pdu.add_argument("--family", choices=SIM_FAMILIES, default="raritan", help="the PDU's MIB family")
     pdu.add_argument("--outlets", default="1.1,1.2", help="comma list of outlet indexes")
     pdu.add_argument("--idle-watts", type=positive, default=120.0, help="each outlet's mean power")
     pdu.add_argument("--amplitude-watts", type=float, default=3.0, help="each outlet's sine swing")

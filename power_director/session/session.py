@@ -107,6 +107,7 @@ class Session:
         observers: Sequence[SessionObserver] = (),
         repeat: int = 1,
         reuse_ranging: Path | None = None,
+        ranging: bool = True,
     ) -> None:
         self.config = config
         self.analyzer = analyzer
@@ -144,6 +145,10 @@ class Session:
         self.repeat = repeat
         self.reuse_ranging = reuse_ranging
         self._reused = reused_ranges(reuse_ranging) if reuse_ranging else None
+        # ``measure``: no ranging run (the command runs once per repeat); every meter on auto.
+        self.ranging = ranging and reuse_ranging is None
+        if not ranging and reuse_ranging is not None:
+            raise SessionError("a session without ranging cannot reuse another's ranging")
         self._made_roots: list[Path] = []  # output directories run() created
 
     @property
@@ -155,10 +160,11 @@ class Session:
         """Measure ranging then testing; return the report. Raises SessionError."""
         if self.dir.exists():
             raise SessionError(f"session directory {self.dir} already exists")
-        runs = [phase_dir(repeat_phase(k)) for k in range(2, self.repeat + 1)]
+        runs = [phase_dir(repeat_phase(k)) for k in range(1, self.repeat + 1)]
+        phases = [d for p, d in PHASE_DIRS.items() if p != "ranging" or self.ranging or self._reused]
         self._made_roots = missing_parents(self.dir)
         try:
-            for sub in (*PHASE_DIRS.values(), *runs, "power", RAW_DIR):
+            for sub in dict.fromkeys((*phases, *runs, "power", RAW_DIR)):
                 (self.dir / sub).mkdir(parents=True)
         except OSError as exc:
             raise SessionError(f"cannot create the session directory under {self.dir.parent}: "
@@ -219,6 +225,8 @@ class Session:
                 await self._identify(meter)
             try:
                 ranges = self._reused
+                if ranges is None and not self.ranging:
+                    ranges = {m.analyzer.name: Ranges.auto() for m in self.meters}
                 if ranges is None:
                     await self._ranged_phase("ranging", {m.analyzer.name: Ranges.auto() for m in self.meters})
                     for meter in self.meters:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analyzer_drivers.formats.command_record import COMMAND_SCENARIO
 from analyzer_drivers.formats.errors import ReportError as ReportError
 from analyzer_drivers.formats.json_record import dump
 from analyzer_drivers.formats.sample import ERROR_READING, MISSED_SAMPLE
@@ -25,6 +26,7 @@ from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from reports import checks
+from reports.build.measure_report import command_exit, measure_section
 from reports.checks import Check
 from reports.clock_report import clock_checks, clock_section
 from reports.comparison import comparison_accuracy, comparison_checks
@@ -214,7 +216,8 @@ def _phase_checks(phase: PhaseReport, meta: SessionMeta) -> list[Check]:
             phase.phase, phase.window.begin_ns, phase.window.end_ns,
             measured_from, int(t_ns.max()) if len(t_ns) else None,
         ),
-        checks.loadgen_valid(phase.phase, phase.window.validity),
+        (command_exit(phase.phase, phase.window.validity) if phase.window.scenario == COMMAND_SCENARIO
+         else checks.loadgen_valid(phase.phase, phase.window.validity)),
         checks.window_inside_phase(
             phase.phase, phase.window.begin_ns, phase.window.end_ns, *_phase_times(meta, phase.phase)
         ),
@@ -258,13 +261,14 @@ def build_session_report(
         meta = read_session_meta(session_dir)
     adjust = hooks.adjust if hooks else None
     windows = windows or {}
-    ranging = phase_report(session_dir, "ranging", meta, adjust, windows.get("ranging"))
+    ranging = (phase_report(session_dir, "ranging", meta, adjust, windows.get("ranging"))
+               if (session_dir / phase_dir("ranging")).is_dir() else None)  # ``measure`` has none
     testing = phase_report(session_dir, "testing", meta, adjust, windows.get("testing"))
     samples = TestingSamples(session_dir, meta)
     system = system_section(samples, meta, testing.window, testing.interval_ns)
-    all_checks = _all_checks(meta, ranging, testing, system,
-                             _ranging_error_readings(session_dir, meta, ranging))
-    if hooks is not None:
+    ranging_errors = _ranging_error_readings(session_dir, meta, ranging) if ranging is not None else 0
+    all_checks = _all_checks(meta, ranging, testing, system, ranging_errors)
+    if hooks is not None and ranging is not None:
         all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
     problems = [c for c in all_checks if c.status == "fail"]
     grade = meter_grade(meta.primary)
@@ -278,7 +282,7 @@ def build_session_report(
         mlperf_valid=not problems and all(c.status == "pass" for c in all_checks),
         checks=tuple(all_checks),
         testing=testing.section(),
-        ranging=ranging.section(),
+        ranging=ranging.section() if ranging is not None else None,
         uncertainty=testing.power.uncertainty,
         efficiency=_efficiency(testing.window, testing.power),
         analyzer=meta.primary.to_json(),
@@ -290,22 +294,31 @@ def build_session_report(
         calibration=calibration_section(meta, testing.power),
         system=system,
         repeat=_repeat_section(session_dir, meta, testing, windows),
-        extra=hooks.extra(ranging, testing) if hooks else {},
+        extra=hooks.extra(ranging, testing) if hooks and ranging is not None else {},
+        measure=measure_section(session_dir, meta, testing),
     )
-    return report, [ranging, testing]
+    return report, [p for p in (ranging, testing) if p is not None]
+
+
+def _ranging_checks(ranging: PhaseReport | None, testing: PhaseReport, errors: int) -> list[Check]:
+    if ranging is None:
+        return [Check("ranging_run", "warning", "no ranging run (measure: auto ranges): not MLPerf-valid")]
+    return [
+        checks.ranging_error_readings(errors),
+        checks.testing_power_vs_ranging(testing.power.avg_watts, ranging.power.avg_watts),
+        checks.testing_duration_vs_ranging(testing.window.duration_s, ranging.window.duration_s),
+    ]
 
 
 def _all_checks(
-    meta: SessionMeta, ranging: PhaseReport, testing: PhaseReport, system: SystemSection | None,
+    meta: SessionMeta, ranging: PhaseReport | None, testing: PhaseReport, system: SystemSection | None,
     ranging_errors: int,
 ) -> list[Check]:
     all_checks = [
-        *_phase_checks(ranging, meta),
+        *(_phase_checks(ranging, meta) if ranging is not None else []),
         *_phase_checks(testing, meta),
         *_testing_checks(testing, meta),
-        checks.ranging_error_readings(ranging_errors),
-        checks.testing_power_vs_ranging(testing.power.avg_watts, ranging.power.avg_watts),
-        checks.testing_duration_vs_ranging(testing.window.duration_s, ranging.window.duration_s),
+        *_ranging_checks(ranging, testing, ranging_errors),
         checks.mlperf_duration(testing.power.duration_s),
         *clock_checks(meta),
         _reconnect_check(meta),

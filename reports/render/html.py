@@ -6,6 +6,7 @@ import base64
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from reports.model.report import SessionReport
 from reports.phase_report import PhaseReport
@@ -59,6 +60,34 @@ def _imported(report: SessionReport) -> str:
             + page.any_value(extra.get("imported", {})))
 
 
+def _cells(figures: dict[str, Any], columns: list[tuple[str, int, str]]) -> list[str]:
+    """Each column's figure: a number with its digits and unit, or (digits -1) text."""
+    return [page.number(figures.get(key), digits, unit) if digits >= 0
+            else escape(str(figures.get(key) or "")) for key, digits, unit in columns]
+
+
+def _measured(runs: list[dict[str, Any]]) -> str:
+    """``measure``: each run's figures, then its phases and software estimates."""
+    columns = [("run", -1, ""), ("exit_code", -1, ""), ("duration_s", 3, "s"), ("energy_j", 1, "J"),
+               ("avg_watts", 2, "W"), ("uncertainty_watts", 2, "W"), ("idle_watts", 2, "W"),
+               ("energy_above_idle_j", 1, "J"), ("energy_per_unit_j", 4, "J/unit")]
+    head = ["run", "exit", "duration", "energy", "average", "±", "idle", "above idle", "per unit"]
+    parts = [page.table(head, [_cells(r, columns) for r in runs], "figures")]
+    phase_columns = [("name", -1, ""), ("duration_s", 3, "s"), ("energy_j", 1, "J"), ("avg_watts", 2, "W")]
+    phases = [[escape(str(r.get("run"))), *_cells(p, phase_columns)]
+              for r in runs for p in r.get("phases", [])]
+    if phases:
+        parts.append(page.table(["run", "phase", "duration", "energy", "average"], phases, "figures"))
+    estimate_columns = [("source", -1, ""), ("energy_j", 1, "J"), ("error_vs_wall_pct", 1, "%"),
+                        ("error", -1, "")]
+    estimates = [[escape(str(r.get("run"))), *_cells(e, estimate_columns)]
+                 for r in runs for e in r.get("estimates", [])]
+    if estimates:
+        parts.append(page.table(["run", "software estimate (informative)", "energy", "vs the wall meter", ""],
+                                estimates, "figures"))
+    return "".join(parts)
+
+
 def _plot(png_bytes: bytes | None) -> str:
     if not png_bytes:
         return '<p class="muted">no power plot</p>'
@@ -83,6 +112,8 @@ def render_html(report: SessionReport, png_bytes: bytes | None) -> str:
     sections.append(_section("Efficiency", page.efficiency_section(report)))
     if report.repeat is not None:
         sections.append(_section("Repeated testing runs", page.repeat_section(report.repeat)))
+    if report.measure is not None:
+        sections.append(_section("Measured command", _measured(report.measure.runs)))
     sections += [
         _section("LoadGen results", page.loadgen_section(report)),
         _section("Meters and ranges", page.meters_section(report)),
