@@ -27,7 +27,7 @@ from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import config_from_dict
 from power_director.session.session import Session
-from tests.fleet_util import agent_toml, start_agent, stop_agents
+from tests.fleet_util import agent_toml, start_agent, stop_agents, wait_connected
 from tests.mqtt_broker import Mosquitto
 
 AGENTS = {f"a{k}": [("psu1", 300.0 + 10 * k), ("psu2", 280.0 + 10 * k)] for k in range(1, 5)}
@@ -69,6 +69,7 @@ def run(sessions: int = 10, seconds: float = 4.0) -> list[Figure]:
         agents = [start_agent(directory, a, agent_toml(a, broker.address, directory / f"journal-{a}", meters))
                   for a, meters in AGENTS.items()]
         try:
+            wait_connected(directory, list(AGENTS))
             config = _config(broker.address)
             for k in range(sessions):
                 report = asyncio.run(_session(config, directory / "runs", seconds))

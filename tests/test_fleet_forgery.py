@@ -30,7 +30,7 @@ from power_director.fleet.sign import sign
 from power_director.fleet.wire import agent_topic, encode_samples
 from power_director.session.session import Session
 from reports.spl import read_spl
-from tests.fleet_util import ROOT, agent_toml, journal_rows, start_agent, stop_agents
+from tests.fleet_util import ROOT, agent_toml, journal_rows, start_agent, stop_agents, wait_connected
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING_REASON)
@@ -131,6 +131,7 @@ def test_signed_samples_hold_against_a_rogue_publisher(tmp_path: Path) -> None:
                                                    extra=f'signing_key_file = "{key}"'))
     rogue = Rogue(broker, tmp_path / "journal", None, copy=True)
     try:
+        wait_connected(tmp_path, ["a1"])
         report, session_dir = _session(broker, tmp_path / "runs", rogue, {"signing_key_file": str(key)})
     finally:
         codes = stop_agents([agent])
@@ -168,6 +169,7 @@ def test_the_acl_example_lets_the_broker_refuse_a_rogue(tmp_path: Path) -> None:
     agent = start_agent(tmp_path, "a1", toml)
     rogue = Rogue(broker, tmp_path / "journal", ("a2", "pw-a2"), copy=False)
     try:
+        wait_connected(tmp_path, ["a1"])
         director = {"username": "director", "password_file": str(tmp_path / "director.pw")}
         report, session_dir = _session(broker, tmp_path / "runs", rogue, director)
     finally:

@@ -26,7 +26,7 @@ from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import config_from_dict
 from power_director.session.session import Session
 from reports.spl import read_spl
-from tests.fleet_util import agent_toml, journal_rows, start_agent, stop_agents
+from tests.fleet_util import agent_toml, journal_rows, start_agent, stop_agents, wait_connected
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING_REASON)
@@ -138,6 +138,7 @@ def test_rack_of_four_agents_survives_a_broker_restart(tmp_path: Path) -> None:
         for agent, meters in RACK.items()
     ]
     try:
+        wait_connected(tmp_path, list(RACK))
         report, meta, session_dir, outage = _run_director(broker, tmp_path / "runs")
     finally:
         codes = stop_agents(agents)
@@ -205,6 +206,7 @@ def test_a_dead_agent_costs_only_its_own_meters(tmp_path: Path) -> None:
               for a, meters in RACK.items()]
     outage = AgentOutage(tmp_path, agents, which=1)
     try:
+        wait_connected(tmp_path, list(RACK))
         report, meta, _session_dir, _ = _run_director(broker, tmp_path / "runs", outage)
     finally:
         codes = stop_agents(agents)

@@ -17,7 +17,7 @@ from analyzer_drivers.formats.session_layout import ALIVE_FILE
 from reports.mlperf.layout import read_events
 from reports.spl import read_spl
 from tests.conftest import CLI, run_cli
-from tests.fleet_util import agent_toml, journal_rows, start_agent, stop_agents
+from tests.fleet_util import agent_toml, journal_rows, start_agent, stop_agents, wait_connected
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 from tests.test_crash_recovery import wait_for_testing, workload
 
@@ -39,6 +39,7 @@ def test_sigkilled_director_recovers_every_journaled_testing_sample(tmp_path: Pa
     config.write_text(_director_toml(broker.address), encoding="utf-8")
     runs = tmp_path / "runs"
     try:
+        wait_connected(tmp_path, ["a1"])
         command = [*CLI, "run", "--config", str(config), "--out", str(runs), "--", *workload(8)]
         director = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                                     start_new_session=True)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+import weakref
 from typing import Any, ClassVar, Protocol
 
 import aiomqtt
@@ -50,8 +51,13 @@ class LinkedMeter(Protocol):
     def clock_fitted(self) -> None: ...
 
 
+Links = dict[tuple[Any, ...], "BrokerLink"]
+
+
 class BrokerLink:
-    _shared: ClassVar[dict[tuple[Any, ...], BrokerLink]] = {}
+    #: Each event loop's links (a loop's id may be reused after it closes: the loop itself is the key).
+    _shared: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Links]] = (
+        weakref.WeakKeyDictionary())
 
     def __init__(self, host: str, port: int, auth: BrokerAuth, timeout_s: float) -> None:
         self.host, self.port, self.auth, self.timeout_s = host, port, auth, timeout_s
@@ -69,10 +75,11 @@ class BrokerLink:
     @classmethod
     def shared(cls, host: str, port: int, auth: BrokerAuth, timeout_s: float) -> BrokerLink:
         """This event loop's link to that broker with those credentials."""
-        key = (host, port, auth, id(asyncio.get_running_loop()))
-        link = cls._shared.get(key)
+        links = cls._shared.setdefault(asyncio.get_running_loop(), {})
+        key = (host, port, auth)
+        link = links.get(key)
         if link is None:
-            link = cls._shared[key] = cls(host, port, auth, timeout_s)
+            link = links[key] = cls(host, port, auth, timeout_s)
             link._key = key
         return link
 
@@ -86,7 +93,7 @@ class BrokerLink:
         agent_meters.append(meter)
         clock = self.clocks.get(meter.agent) or AgentClock(meter.agent, self.client_id, meter.clock_period_s)
         self.clocks[meter.agent] = clock
-        if self._task is None:
+        if self._task is None or self._task.done():  # a loop that died (never: it retries) starts again
             self._task = asyncio.get_running_loop().create_task(self._loop())
         elif self.client is not None:
             with contextlib.suppress(aiomqtt.MqttError, BrokerRefused):
@@ -106,7 +113,7 @@ class BrokerLink:
             task, self._task = self._task, None
             await cancel_and_wait(task)
             self.client = None
-            self._shared.pop(self._key, None)
+            self._shared.get(asyncio.get_running_loop(), {}).pop(self._key, None)
 
     async def publish(self, topic: str, payload: str | bytes, qos: int = 0) -> None:
         client = self.client
@@ -120,10 +127,11 @@ class BrokerLink:
             try:
                 async with mqtt_client(self.host, self.port, self.client_id, self.auth,
                                        keepalive=5, timeout=self.timeout_s) as client:
+                    self.client = client  # a meter attaching from now on subscribes itself
                     for agent_meters in list(self.meters.values()):
                         for k, meter in enumerate(list(agent_meters)):
                             await self._subscribe(client, meter, first=k == 0)
-                    self.client, self.refused = client, None
+                    self.refused = None
                     self.connected.set()
                     self.tried.set()
                     if lost_ns is not None:
