@@ -36,7 +36,7 @@ from bench.common import Figure, figure_table
 from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
 from power_director.fleet.wire import ROOT
 from power_director.session.journal import Journal
-from tests.fleet_util import start_agent, stop_agents
+from tests.fleet_util import start_agent, stop_agents, wait_connected
 from tests.mqtt_broker import Mosquitto
 
 RATIO_LIMIT = 2.0
@@ -132,15 +132,19 @@ async def _consume(
         ours_s = thread_cpu_s(threading.main_thread().native_id) - ours0
         floor_s = thread_cpu_s(floor.native_id) - floor0
         mark()
-        latencies = sorted(x for s in streams for x in s.latencies_ns)
-        lost = sum(s.lost for s in streams)
         for stream in streams:
             await stream.close()
         journal.close()
         floor.stop()
+    expected = len(topics) * wall_s * 1000 / interval_ms
+    return _figures(streams, received, silent, expected, wall_s, ours_s, floor_s)
+
+
+def _figures(streams: list[MqttStreamAnalyzer], received: int, silent: int, expected: float, wall_s: float,
+             ours_s: float, floor_s: float) -> dict[str, float]:
+    latencies = sorted(x for s in streams for x in s.latencies_ns)
     return {
-        "received": received, "expected": len(topics) * wall_s * 1000 / interval_ms, "lost": lost,
-        "silent": silent,
+        "received": received, "expected": expected, "lost": sum(s.lost for s in streams), "silent": silent,
         "cpu_pct": 100 * ours_s / wall_s, "floor_cpu_pct": 100 * floor_s / wall_s,
         "ratio": ours_s / floor_s if floor_s > 0 else float("inf"),
         "latency_median_ms": statistics.median(latencies) / 1e6 if latencies else float("nan"),
@@ -160,6 +164,7 @@ def run_one(meters: int, rate_hz: int, seconds: float, agents: int) -> dict[str,
             for a, ms in enumerate(names) if ms
         ]
         try:
+            wait_connected(directory, [f"b{a}" for a, ms in enumerate(names) if ms])
             agent_cpu = [psutil.Process(p.pid) for p in processes]
             marks: list[tuple[float, float]] = []  # (agents' CPU s, wall s) at the window's ends
 

@@ -37,7 +37,6 @@ from analyzer_drivers.meters.specs import advise_ranges, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG
 from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config.loader import Config
-from power_director.config.system import check_system_meters
 from power_director.observe.observer import Observers, SessionObserver
 from power_director.session.files import describe_analyzer, missing_parents, provenance, rebuild_session_files
 from power_director.session.journal import Journal
@@ -51,6 +50,7 @@ from power_director.session.parts import (
     PhaseMark,
     SessionMeter,
     phase_stamp,
+    session_meters,
     stop_if_cancelled,
 )
 from power_director.session.ranging import (
@@ -69,26 +69,6 @@ from reports.store.sqlite import index_session
 TAIL_TIMEOUT_INTERVALS = 3
 RECONNECT_FIRST_DELAY_S = 0.1
 RECONNECT_MAX_DELAY_S = 2.0
-
-
-def session_meters(
-    config: Config, analyzer: Analyzer, extra_analyzers: Sequence[ExtraMeter]
-) -> list[SessionMeter]:
-    """The session's meters, checked as ``check-config`` checks them: roles, unique names, and
-    that the ``[[node]]``/``[[switch]]`` tables name exactly the measured meters."""
-    meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
-    for extra in extra_analyzers:
-        role = extra[1]
-        if role not in ROLES[1:]:
-            raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
-        interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
-        meters.append(SessionMeter(extra[0], role, interval_ms))
-    names = [m.analyzer.name for m in meters]
-    if len(set(names)) != len(names):
-        raise SessionError(f"two analyzers share a name: {', '.join(names)}")
-    if config.system is not None:
-        check_system_meters(config.system, [m.analyzer.name for m in meters if m.ranged])
-    return meters
 
 
 class Session:
