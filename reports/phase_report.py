@@ -18,6 +18,7 @@ from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters.specs import MeterSpec, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
+from loadgen_bridge.training_log import TrainingLogError, phase_training_window
 from reports.clock_report import corrected_window
 from reports.comparison import comparison_accuracy, stated_uncertainty
 from reports.metrics import WeightedEnergy, mlperf_power, mlperf_window_mask, weighted_energy
@@ -103,7 +104,14 @@ def phase_report(
 
 
 def read_phase_window(directory: Path, phase: str) -> Window:
-    """The phase's LoadGen window; for a command measured without LoadGen, its lifetime."""
+    """The phase's LoadGen window; in Training mode the job's run_start..run_stop; for a command
+    measured without LoadGen, its lifetime."""
+    try:
+        training = phase_training_window(directory)
+    except TrainingLogError as exc:
+        raise ReportError(f"{phase}: {exc}") from exc
+    if training is not None:
+        return training
     if not (directory / DETAIL_LOG).is_file():
         command = read_command_record(directory)
         if command is not None:

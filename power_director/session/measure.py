@@ -20,6 +20,7 @@ from analyzer_drivers.meters.rapl import RaplAnalyzer
 from analyzer_drivers.sim.command_model import CommandModel, EstimateModel, default_load
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.command_run import CommandListener, Echo, MeasuredCommand
+from loadgen_bridge.training_run import TrainingCommand
 from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
 from power_director.observe.observer import SessionObserver
 from power_director.session.assembly import build_session
@@ -45,6 +46,8 @@ class MeasurePlan:
     label: str | None = None
     estimates: bool = True  # RAPL/NVML where present, CodeCarbon where installed
     sim_estimate: bool = False  # --meter sim: a second simulated meter as a stand-in estimate
+    training: bool = False  # the window is the job's MLLOG run_start..run_stop (``training``)
+    mllog: Path | None = None  # where the job logs its MLLOG lines (None: its output)
 
     def label_of(self, side: str) -> str:
         base = self.label or f"measure-{Path(self.argv[0]).name or 'command'}"
@@ -177,8 +180,11 @@ async def measure_sessions(
     done: list[MeasuredSession] = []
     for _ in range(rounds):
         for side, argv in sides:
-            workload = MeasuredCommand(argv, plan.idle_s, plan.work_regex, plan.work_unit, listeners, echo,
-                                       lead_s=LEAD_INTERVALS * config.analyzer.interval_ms / 1000)
+            lead_s = LEAD_INTERVALS * config.analyzer.interval_ms / 1000
+            workload = (TrainingCommand(argv, plan.idle_s, plan.work_regex, plan.work_unit, listeners, echo,
+                                        lead_s=lead_s, mllog=plan.mllog) if plan.training else
+                        MeasuredCommand(argv, plan.idle_s, plan.work_regex, plan.work_unit, listeners, echo,
+                                        lead_s=lead_s))
             session = build_session(
                 config, workload, out_root=out_root, label=plan.label_of(side), say=say,
                 observers=observers, repeat=plan.repeat if plan.b_argv is None else 1, ranging=False)

@@ -35,7 +35,7 @@ from analyzer_drivers.formats.session_meta import (
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters.specs import advise_ranges, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG
-from loadgen_bridge.workload import Workload, WorkloadError, check_window
+from loadgen_bridge.workload import StartsOnRequest, Workload, WorkloadError, check_window
 from power_director.config.loader import Config
 from power_director.observe.observer import Observers, SessionObserver
 from power_director.session.files import describe_analyzer, missing_parents, provenance, rebuild_session_files
@@ -116,6 +116,8 @@ class Session:
         )
         if config.system is not None:
             self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
+        if config.session.machine_nodes:
+            self.meta = self.meta.updated(machine_nodes=config.session.machine_nodes)
         self._to_director_ns: Callable[[int], int] | None = None  # a remote SUT's clock fit
         self.journal: Journal | None = None
         self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once
@@ -130,6 +132,7 @@ class Session:
         if not ranging and reuse_ranging is not None:
             raise SessionError("a session without ranging cannot reuse another's ranging")
         self._made_roots: list[Path] = []  # output directories run() created
+        self.cancel_reason = ""  # why whoever cancels run() did (Python 3.11 may drop the message)
 
     @property
     def primary(self) -> SessionMeter:
@@ -156,7 +159,7 @@ class Session:
         try:
             await self._measure()
         except BaseException as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = self.cancel_reason or str(exc) or type(exc).__name__
             self.meta = self.meta.updated(status="aborted", error=reason)
             self.journal.record_event("aborted", error=reason)
             self._finish_files()
@@ -253,6 +256,8 @@ class Session:
                  f"initial ranges {meter.initial.describe()}")
 
     async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
+        if isinstance(self.workload, StartsOnRequest):  # power-dev's server: ranges and Go at start
+            await self.workload.start_requested(phase)
         for meter in self.meters:
             await meter.analyzer.set_ranges(ranges.get(meter.analyzer.name, Ranges.auto()))
             if phase == "ranging":
@@ -393,7 +398,8 @@ class Session:
         primary's): the window's end is covered, bounded by a few intervals."""
         waiting = [m for m in self.meters if m.ranged]
         interval_s = max((m.interval_ms for m in waiting), default=self.config.analyzer.interval_ms) / 1000
-        deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
+        wait_s = TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
+        deadline = time.monotonic() + wait_s
         target_ns: int | None = None
         while True:
             if target_ns is None and all(m.tally.last_t_ns is not None and m.tally.last_t_ns >= t_ns
@@ -404,8 +410,9 @@ class Session:
             if not behind:
                 return
             if time.monotonic() > deadline:
-                self.say(f"  warning: not every meter covered the workload's end within "
-                         f"{TAIL_TIMEOUT_INTERVALS * interval_s + 1.0:.0f} s")
+                what = "no sample after the workload ended" if target_ns is None else \
+                    "not every summed meter covered the primary's last interval"
+                self.say(f"  warning: {what} within {wait_s:g} s")
                 return
             await asyncio.sleep(min(interval_s / 5, 0.1))
             await self._poll_all(record)

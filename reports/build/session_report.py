@@ -37,11 +37,13 @@ from reports.metrics import (
     weighted_energy,
 )
 from reports.mlperf.checks import mlperf_checks
+from reports.mlperf.eehpc import eehpc_section
 from reports.model.headline import headline_of
 from reports.model.report import (
     PROVENANCE_KEYS,
     BesideMeter,
     Grade,
+    MeasureSection,
     Provenance,
     RepeatEfficiency,
     RepeatRun,
@@ -205,13 +207,19 @@ def _testing_checks(testing: PhaseReport, meta: SessionMeta) -> list[Check]:
     ]
 
 
+def _zero_watt_readings(phase: PhaseReport) -> int:
+    t_ms = phase.series.t_ns // NS_PER_MS
+    inside = (t_ms > phase.window.begin_ns // NS_PER_MS) & (t_ms < phase.window.end_ns // NS_PER_MS)
+    return int(np.count_nonzero(inside & (phase.series.watts == 0)))
+
+
 def _phase_checks(phase: PhaseReport, meta: SessionMeta) -> list[Check]:
     t_ns = phase.series.t_ns
     coverage = phase.power.coverage
     # The first sample averages over the interval before its stamp: measuring began then.
     measured_from = int(t_ns.min()) - phase.interval_ns if len(t_ns) else None
     return [
-        checks.samples_in_window(phase.phase, phase.power.samples_in_window),
+        checks.samples_in_window(phase.phase, phase.power.samples_in_window, _zero_watt_readings(phase)),
         checks.window_inside_measurement(
             phase.phase, phase.window.begin_ns, phase.window.end_ns,
             measured_from, int(t_ns.max()) if len(t_ns) else None,
@@ -272,6 +280,7 @@ def build_session_report(
         all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
     problems = [c for c in all_checks if c.status == "fail"]
     grade = meter_grade(meta.primary)
+    measure = measure_section(session_dir, meta, testing)
     report = SessionReport(
         session=meta.session_name if meta.session_name is not None else session_dir.name,
         label=meta.label,
@@ -295,9 +304,24 @@ def build_session_report(
         system=system,
         repeat=_repeat_section(session_dir, meta, testing, windows),
         extra=hooks.extra(ranging, testing) if hooks and ranging is not None else {},
-        measure=measure_section(session_dir, meta, testing),
+        measure=measure,
+        eehpc=_eehpc(meta, testing, system, measure) if measure is not None or system is not None else None,
     )
     return report, [p for p in (ranging, testing) if p is not None]
+
+
+def _eehpc(meta: SessionMeta, testing: PhaseReport, system: SystemSection | None,
+           measure: MeasureSection | None) -> JsonObject | None:
+    """The EEHPC grade of a measured command or a multi-node run (the testing window as the core
+    phase); the system's combined uncertainty where there is one."""
+    power = testing.power
+    budget = power.uncertainty or {}
+    relative = system.uncertainty.relative if system is not None else budget.get("relative")
+    idle = measure.runs[0].get("idle_watts") if measure is not None and measure.runs else None
+    return eehpc_section(meta, testing.series.t_ns, testing.interval_ns, testing.window,
+                         system.avg_watts if system is not None else power.avg_watts,
+                         relative if isinstance(relative, float) else None,
+                         idle if isinstance(idle, float) else None)
 
 
 def _ranging_checks(ranging: PhaseReport | None, testing: PhaseReport, errors: int) -> list[Check]:

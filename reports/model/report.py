@@ -179,6 +179,7 @@ KNOWN_KEYS = frozenset((
     "session", "label", "tool_version", "provenance", "scenario", "valid", "mlperf_valid", "mlperf_problems",
     "problems", "warnings", "unknown", "checks", "power", "uncertainty", "efficiency", "testing", "ranging",
     "analyzer", "ranges", "clock", "beside", "sum", "grade", "calibration", "system", "repeat", "measure",
+    "eehpc",
 ))
 
 
@@ -225,6 +226,7 @@ class SessionReport:
     system: SystemSection | None = None  # multi-node: nodes, switches, their total
     repeat: RepeatSection | None = None
     measure: MeasureSection | None = None  # a command measured by ``power-director measure``
+    eehpc: JsonObject | None = None  # the EEHPC level a measured command or multi-node run meets
     extra: JsonObject = field(default_factory=dict)  # an imported run's keys, or a recovered one's
     # Only for a report read back whose lists do not follow from its checks (an older or recovered one).
     lists: tuple[tuple[str, ...], ...] | None = None
@@ -291,6 +293,8 @@ class SessionReport:
             report["repeat"] = self.repeat.to_json()
         if self.measure is not None:
             report["measure"] = self.measure.to_json()
+        if self.eehpc is not None:
+            report["eehpc"] = dict(self.eehpc)
         return {**report, **self.extra}
 
     def dumps(self) -> str:
@@ -322,6 +326,7 @@ class SessionReport:
             system=SystemSection.from_json(system) if (system := f.sub("system")) else None,
             repeat=RepeatSection.from_json(repeat) if repeat else None,
             measure=MeasureSection(measure) if isinstance(measure := f.data.get("measure"), dict) else None,
+            eehpc=f.obj("eehpc"),
             extra={k: v for k, v in f.data.items() if k not in KNOWN_KEYS},
         )
         lists = tuple(f.texts(k) for k in ("mlperf_problems", "problems", "warnings", "unknown"))
