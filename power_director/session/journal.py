@@ -68,7 +68,9 @@ class Journal:
         now_s = time.monotonic()
         if now_s - self._alive_at >= ALIVE_PERIOD_S:
             self._alive_at = now_s
-            (self.raw_dir / ALIVE_FILE).write_text(f"{time.time_ns()}\n", encoding="utf-8")
+            stamp = self.raw_dir / f"{ALIVE_FILE}.new"
+            stamp.write_text(f"{time.time_ns()}\n", encoding="utf-8")
+            os.replace(stamp, self.raw_dir / ALIVE_FILE)  # whole, even if the director dies mid-write
 
     def _sync_if_due(self) -> None:
         """A flushed line survives the director's death; fsync makes it survive the machine's."""
