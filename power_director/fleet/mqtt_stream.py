@@ -20,8 +20,8 @@ from typing import Any
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
+from analyzer_drivers.meters.accuracy import MeterSetup
 from analyzer_drivers.meters.plug import parse_broker
-from analyzer_drivers.meters.specs import meter_spec
 from power_director.fleet.agent_clock import CLOCK_PERIOD_S, AgentClock
 from power_director.fleet.broker_link import BrokerLink
 from power_director.fleet.clock import ClockModel
@@ -249,9 +249,11 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         return t_ns >= start_ns - edge_ns and (stop_ns is None or t_ns <= stop_ns + edge_ns)
 
     def _note_uncertainty(self, sample: Sample) -> None:
-        spec = meter_spec(str((self._info or {}).get("model", "")))
-        if spec is not None and sample.is_valid:
-            uncertainty = spec.auto_range_uncertainty(sample.watts, sample.volts, sample.amps)
+        info = self._info or {}
+        extra = info.get("extra")
+        setup = MeterSetup.recorded(str(info.get("model", "")), extra if isinstance(extra, dict) else None)
+        if setup is not None and sample.is_valid:  # the agent's meter auto-ranges
+            uncertainty = setup.sample_uncertainty(sample, None, None)
             if uncertainty < float("inf"):
                 self._uncertainty_sum += uncertainty
                 self._uncertainty_n += 1
