@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from analyzer_drivers.formats.errors import PowerDirectorError, ReportError
 from analyzer_drivers.formats.session_layout import RAW_DIR, REPORT_JSON, read_session_meta
+from analyzer_drivers.formats.session_meta import SessionMeta
 from loadgen_bridge.remote.agent import result_text, run_agent
 from loadgen_bridge.workload import CommandWorkload
 from power_director.cli import mlperf
@@ -28,11 +30,11 @@ from power_director.cli.ptd_launcher import run_launcher
 from power_director.cli.results import add_results_commands, run_compare, run_ls
 from power_director.cli.sim import add_sim_commands, broker_option, run_sim
 from power_director.cli.training import add_training_commands, run_qualify, run_training
-from power_director.config.loader import ConfigError, TelemetryConfig, load_config
+from power_director.config.loader import Config, ConfigError, TelemetryConfig, load_config
 from power_director.observe.observer import SessionObserver
 from power_director.observe.progress import ProgressLine
 from power_director.remote.service import serve
-from power_director.session.assembly import build_session, open_exporter, open_telemetry
+from power_director.session.assembly import build_session, check_session_config, open_exporter, open_telemetry
 from power_director.session.files import rebuild_session_files
 from power_director.session.journal import recover_meta
 from power_director.session.recording import record_session
@@ -121,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, metavar="DIR2", help="a run we did not record: write "
                         "report.json, report.html and power.png here (never into DIR)")
     report.add_argument("--json", action="store_true", help="print report.json on stdout")
+    report.add_argument("--config", type=Path, metavar="FILE", help="a session whose director died: "
+                        "the director's config, to pull its mqtt-stream meters' samples from their agents")
     add_rules_options(report)
     audit = commands.add_parser("audit", help="one row per power run of a submission tree (reads only)")
     audit.add_argument("tree", type=Path, metavar="TREE",
@@ -269,6 +273,7 @@ def _check_config(args: argparse.Namespace) -> int:
     if path is None or (args.config_option and args.config):
         raise ConfigError("check-config takes one config file: FILE or --config FILE")
     config = load_config(path)
+    check_session_config(config)
     print(f"# {path}: valid; the effective configuration")
     print(json.dumps(asdict(config), indent=2))
     return 0
@@ -281,6 +286,8 @@ def _report(args: argparse.Namespace) -> int:
     if not is_own_session(session_dir):
         return _report_imported(args)
     meta = recover_meta(session_dir / RAW_DIR, read_session_meta(session_dir))
+    if args.config is not None and meta.status != "completed":
+        _recover_fleet(session_dir, meta, load_config(args.config))
     rebuild_session_files(session_dir, meta)
     try:
         report = write_report(session_dir)
@@ -300,6 +307,16 @@ def _report(args: argparse.Namespace) -> int:
                 shutil.copyfile(session_dir / name, args.out / name)
     print(report.dumps().rstrip("\n") if args.json else summary_text(report))
     return 0 if report.valid else EXIT_INVALID
+
+
+def _recover_fleet(session_dir: Path, meta: SessionMeta, config: Config) -> None:
+    """A director that died: its stream meters' agents' journals fill what it never received."""
+    from power_director.session.fleet_recovery import recover_fleet
+
+    print(f"recovering {session_dir.name} from the meter agents' journals", file=sys.stderr)
+    say = functools.partial(print, file=sys.stderr)
+    for line in asyncio.run(recover_fleet(session_dir, meta, config, say)):
+        print(f"  still missing: {line}", file=sys.stderr)
 
 
 def _report_imported(args: argparse.Namespace) -> int:

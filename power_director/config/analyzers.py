@@ -14,6 +14,7 @@ from analyzer_drivers.meters.rapl import RaplAnalyzer
 from analyzer_drivers.meters.yokogawa import YokogawaAnalyzer
 from power_director.config.loader import AnalyzerConfig
 from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
+from power_director.fleet.sign import load_key
 from power_director.fleet.wire import BrokerAuth
 
 
@@ -56,9 +57,13 @@ def _plug(config: AnalyzerConfig) -> Analyzer:
 
 def _stream(config: AnalyzerConfig) -> Analyzer:
     auth = BrokerAuth(config.ca_file, config.username, config.password_file)
+    keys = {}
+    if config.signing_key_file:
+        key_id = config.key_id or config.topic.partition("/")[0]
+        keys[key_id] = load_key(config.signing_key_file, f"[analyzer] mqtt-stream {config.topic}")
     return MqttStreamAnalyzer(
         config.broker, config.topic, auth=auth,
-        connect_timeout_s=config.connect_timeout_s, reply_timeout_s=config.reply_timeout_s,
+        connect_timeout_s=config.connect_timeout_s, reply_timeout_s=config.reply_timeout_s, keys=keys,
     )
 
 

@@ -60,7 +60,10 @@ class AnalyzerConfig:
     full_topic: str = DEFAULT_FULL_TOPIC  # Tasmota's FullTopic template
     channel: str = "sum"  # a multi-channel Tasmota device: "sum" or a channel number from 1
     shelly_component: str = "switch:0"  # Gen2+: switch:<id>, pm1:<id>, em:<id>, em1:<id>; Gen1: relay:<n>
-    # mqtt-stream: the broker's TLS CA is ca_file, its credentials username + password_file (below)
+    # mqtt-stream: the broker's TLS CA is ca_file, its credentials username + password_file (below);
+    # signing_key_file: the agent's key (only messages it signed count), key_id its id (default: the agent)
+    signing_key_file: str = ""
+    key_id: str = ""
     # rapl
     rapl_root: str = "/sys/class/powercap"
     rapl_domains: str = "package"  # comma list of zone names: package, dram, psys, core, uncore

@@ -32,7 +32,8 @@ METER_KEYS: dict[str, frozenset[str]] = {
                        "community",
                        "snmp_user", "auth_key_file", "priv_key_file", "auth_protocol", "priv_protocol",
                        "snmp_context", "source"}),
-    "mqtt-stream": frozenset({"broker", "topic", "ca_file", "username", "password_file"}),
+    "mqtt-stream": frozenset({"broker", "topic", "ca_file", "username", "password_file", "signing_key_file",
+                              "key_id"}),
     "ipmi-dcmi": frozenset({"host", "username", "password_file", "ipmi_tool"}),
 }
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
