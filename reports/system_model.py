@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from analyzer_drivers.formats.json_record import flag, optional, record
 from reports.report_json import (
     ReportRecord,
+    count,
     key,
     maybe_int,
     maybe_real,
     maybe_text,
     named,
     part,
+    parts,
     real,
     texts,
+    words,
     yes_no,
 )
 
@@ -74,6 +77,24 @@ class SystemUncertainty(ReportRecord):
 
 
 @dataclass(frozen=True)
+class MissingRun(ReportRecord):
+    """A meter without data on consecutive primary intervals ``(from_ns, to_ns]``."""
+
+    meter: str = words()
+    from_ns: int = count()
+    to_ns: int = count()
+    intervals: int = count()
+
+
+@dataclass(frozen=True)
+class SystemCoverage(ReportRecord):
+    """On how much of the testing window every measured meter had data, and who was missing when."""
+
+    fraction: float = real()
+    missing: tuple[MissingRun, ...] = parts(MissingRun)
+
+
+@dataclass(frozen=True)
 class SystemSection(ReportRecord):
     avg_watts: float = real()  # nodes and switches, estimates included
     measured_watts: float = real()
@@ -85,3 +106,5 @@ class SystemSection(ReportRecord):
     meters: Mapping[str, MeterShare] = named(record(MeterShare))
     uncertainty: SystemUncertainty = part(SystemUncertainty)
     energy_per_query_mj: float | None = maybe_real(omit_none=True)  # SingleStream, MultiStream
+    coverage: SystemCoverage | None = key(optional(record(SystemCoverage)), name="system_coverage",
+                                          omit_none=True)
