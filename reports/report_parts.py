@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from analyzer_drivers.formats.json_record import integer, number, optional, plain, record
 from reports.metrics import WeightedEnergy
 from reports.report_json import (
-    JsonObject,
     ReportRecord,
     count,
     key,
     maybe_int,
-    maybe_object,
+    maybe_part,
     maybe_real,
     maybe_text,
     named,
@@ -47,6 +46,26 @@ class Coverage(ReportRecord):
 
 
 @dataclass(frozen=True)
+class BudgetTerms(ReportRecord):
+    """The error budget's terms, in watts of the window's average (``reports.uncertainty``)."""
+
+    analyzer: float | None = maybe_real()  # None: the meter's accuracy is unknown
+    window_edges: float = real()
+    clock_alignment: float = real()
+
+
+@dataclass(frozen=True)
+class Uncertainty(ReportRecord):
+    """The error budget of a phase's average power: root sum of squares of its terms."""
+
+    watts: float | None = maybe_real()
+    relative: float | None = maybe_real()
+    terms_watts: BudgetTerms = part(BudgetTerms)
+    analyzer_source: str | None = maybe_text()
+    energy_per_query_mj: float | None = maybe_real(omit_none=True)  # SingleStream, MultiStream
+
+
+@dataclass(frozen=True)
 class PhasePower(ReportRecord):
     """One phase's power in its LoadGen window: MLPerf's method (the headline), the
     time-weighted one beside it, coverage and the error budget."""
@@ -65,7 +84,7 @@ class PhasePower(ReportRecord):
     coverage: Coverage = part(Coverage)
     method_difference_pct: float | None = maybe_real(omit_none=True)  # absent when either energy is
     # the error budget (absent without an average)
-    uncertainty: JsonObject | None = maybe_object(omit_none=True)
+    uncertainty: Uncertainty | None = maybe_part(Uncertainty, omit_none=True)
 
     json_order = ("avg_watts", "samples_in_window", "window_begin", "window_end", "duration_s", "energy_j",
                   "energy_per_query_mj", "queries", "query_source", "time_weighted", "method_difference_pct",

@@ -314,8 +314,8 @@ def _eehpc(meta: SessionMeta, testing: PhaseReport, system: SystemSection | None
     """The EEHPC grade of a measured command or a multi-node run (the testing window as the core
     phase); the system's combined uncertainty where there is one."""
     power = testing.power
-    budget = power.uncertainty or {}
-    relative = system.uncertainty.relative if system is not None else budget.get("relative")
+    budget = power.uncertainty
+    relative = system.uncertainty.relative if system is not None else budget.relative if budget else None
     idle = measure.runs[0].get("idle_watts") if measure is not None and measure.runs else None
     return eehpc_section(meta, testing.series.t_ns, testing.interval_ns, testing.window,
                          system.avg_watts if system is not None else power.avg_watts,

@@ -48,7 +48,7 @@ from reports.report_json import (
     words,
     yes_no,
 )
-from reports.report_parts import ClockSection, Efficiency, PhasePower, PhaseSection
+from reports.report_parts import ClockSection, Efficiency, PhasePower, PhaseSection, Uncertainty
 from reports.system_model import SystemSection
 
 STATUSES = ("pass", "warning", "fail", "unknown")
@@ -226,7 +226,7 @@ class SessionReport(ReportRecord):
     unknown: tuple[str, ...] = texts()
     checks: tuple[Check, ...] = key(list_of(check), ())
     power: PhasePower | None = maybe_part(PhasePower)  # the testing phase's: the headline figures
-    uncertainty: JsonObject | None = maybe_object()  # the headline's error budget (testing's)
+    uncertainty: Uncertainty | None = maybe_part(Uncertainty)  # the headline's error budget (testing's)
     efficiency: Efficiency = part(Efficiency)
     testing: PhaseSection | None = maybe_part(PhaseSection)
     ranging: PhaseSection | None = maybe_part(PhaseSection)
