@@ -17,7 +17,6 @@ from typing import Any
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.json_record import (
     JsonRecord,
-    anything,
     child,
     dump,
     flag,
@@ -31,6 +30,7 @@ from analyzer_drivers.formats.json_record import (
     record,
     text,
 )
+from analyzer_drivers.formats.meter_records import MeterEvidence, SavedCalibration, StatedAccuracy
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 
 Stamp = tuple[float, ...]  # [wall_s, monotonic_s], as MLCommons' server.json records a phase
@@ -103,14 +103,6 @@ _ranges = map_of(optional(record(RangeRecord)))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class StatedAccuracy(JsonRecord):
-    """A comparison-grade meter's (a plug's) stated accuracy."""
-
-    reading: float | None = _field(_num)
-    resolution_watts: float | None = _field(_num)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class AnalyzerRecord(JsonRecord):
     """One meter as the session identified it (``analyzers[]``, and ``analyzer``: the primary)."""
 
@@ -124,7 +116,7 @@ class AnalyzerRecord(JsonRecord):
     interval_ms: int | None = _field(_int)
     comparison_accuracy: StatedAccuracy | None = _field(optional(record(StatedAccuracy)))
     extra: Mapping[str, Any] | None = _field(optional(json_object))  # the driver's own facts
-    calibration: Mapping[str, Any] | None = _field(optional(json_object))  # reports.crossval's fit
+    calibration: SavedCalibration | None = _field(optional(record(SavedCalibration)))  # a saved fit
     vendor: str | None = _field(_str)  # the maker, as the meter's identify reply says it
     serial: str | None = _field(_str)  # a plug's id: its MAC
     firmware: str | None = _field(_str)
@@ -132,27 +124,6 @@ class AnalyzerRecord(JsonRecord):
     ranges: RangesByPhase = _by_name(optional(record(RangeRecord)))
     worst_sample_uncertainty: float | None = _field(_num)
     range_warning: str | None = _field(_str)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class MeterClock(JsonRecord):
-    """A remote meter's clock against the director's (``phases.X.meters.D.clock``)."""
-
-    offset_ns: int | None = _field(_int)
-    bound_ns: int | None = _field(_int)
-    drift_ppm: float | None = _field(_num)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class MeterEvidence(JsonRecord):
-    """What a phase kept of a remote meter beyond its samples (losses, replays, its clock)."""
-
-    uncertainty_mean: float | None = _field(_num)
-    clock: MeterClock | None = _field(optional(record(MeterClock)))
-    lost: int | None = _field(_int)
-    replayed: int | None = _field(_int)
-    broker_outages: tuple[Any, ...] | None = _field(optional(list_of(anything)))
-    forged: int | None = _field(_int)  # messages refused: unsigned, wrongly signed, an older epoch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

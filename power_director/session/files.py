@@ -17,7 +17,7 @@ from analyzer_drivers.formats.session_layout import (
     phase_dir,
     samples_path,
 )
-from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta, StatedAccuracy
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config.loader import Config
 from power_director.config.system_name import system_under_test
@@ -69,7 +69,7 @@ def describe_analyzer(
         role=role, interval_ms=interval_ms,
     )
     if (accuracy := analyzer.comparison_accuracy()) is not None:
-        described = described.updated(comparison_accuracy=StatedAccuracy.new(**accuracy))
+        described = described.updated(comparison_accuracy=accuracy)
     if info.extra:
         described = described.updated(extra=dict(info.extra))
     if analyzer.calibration:

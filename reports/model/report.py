@@ -28,7 +28,7 @@ from analyzer_drivers.formats.json_record import (
 )
 from analyzer_drivers.formats.session_meta import AnalyzerRecord, RangeRecord
 from reports.checks import Check
-from reports.crossval import CrossValidation
+from reports.crossval import CalibrationSection, CrossValidation
 from reports.repeat import IntervalStats
 from reports.report_json import (
     JsonDict,
@@ -236,7 +236,7 @@ class SessionReport(ReportRecord):
     beside: tuple[BesideMeter, ...] = key(_beside, (), write=_write_beside)
     sum: tuple[SumMeter, ...] = key(list_of(record(SumMeter)), (), omit_none=True)  # several supplies
     grade: Grade = part(Grade)
-    calibration: JsonObject | None = maybe_object(omit_none=True)
+    calibration: CalibrationSection | None = maybe_part(CalibrationSection, omit_none=True)
     system: SystemSection | None = maybe_part(SystemSection, omit_none=True)  # multi-node
     repeat: RepeatSection | None = maybe_part(RepeatSection, omit_none=True)
     measure: MeasureSection | None = maybe_part(MeasureSection, omit_none=True)  # ``power-director measure``
