@@ -169,7 +169,7 @@ def measure(workload_s: float) -> list[Row]:
                 director = f"127.0.0.1:{port_from(serve.stdout)}"
                 workload = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline",
                             "--seconds", f"{workload_s:g}"]
-                with process([*CLI, "agent", "--director", director, "--token-file", str(token),
+                with process([*CLI, "sut-agent", "--director", director, "--token-file", str(token),
                               "--label", "overhead", "--out", str(tmp / "agent-runs"), "--",
                               *workload]) as agent:
                     return [profile_agent(agent, workload_s)]

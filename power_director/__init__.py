@@ -9,15 +9,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from reports.version import tool_version
-
 if TYPE_CHECKING:
     from power_director.api import MeasureError, PowerMonitor, WindowResult, measure
     from reports.model.results import SessionResult, load_session
     from reports.store.frames import samples_frame, sessions_frame
     from reports.store.sqlite import Query, SqliteStore
 
-__version__ = tool_version()  # from the installed package's metadata; "unknown" in a bare source tree
+    __version__: str  # the installed package's version ("unknown" in a bare source tree)
+
 
 _HOMES = {
     "MeasureError": "power_director.api", "PowerMonitor": "power_director.api",
@@ -33,6 +32,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the package's metadata on first use, as the CLI does
+        from reports.version import tool_version
+
+        return tool_version()
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'power_director' has no attribute {name!r}")

@@ -245,7 +245,7 @@ def test_director_vanishing_mid_phase_stops_the_agent_with_one_line(tmp_path: Pa
     with director_processes(tmp_path, interval_ms=100) as (port, _, serve):
         agent_cmd = [
             *CLI,
-            "agent",
+            "sut-agent",
             "--director",
             f"127.0.0.1:{port}",
             "--token-file",
