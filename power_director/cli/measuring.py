@@ -11,6 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from analyzer_drivers.formats.errors import ReportError
 from loadgen_bridge.workload import CommandWorkload
 from power_director.cli.demo import run_demo
 from power_director.cli.exits import EXIT_ERROR, EXIT_INVALID
@@ -19,7 +20,6 @@ from power_director.config.loader import ConfigError, TelemetryConfig, load_conf
 from power_director.observe.observer import SessionObserver
 from power_director.observe.progress import ProgressLine
 from power_director.session.assembly import build_session, open_exporter, open_telemetry
-from power_director.session.recording import record_session
 from reports.model.report import SessionReport
 from reports.render.summary import summary_text
 
@@ -121,7 +121,8 @@ async def _run(args: argparse.Namespace, tracker: SessionTracker) -> int:
             observers=[*observers, tracker], repeat=args.repeat, reuse_ranging=args.reuse_ranging,
         )
         report = await session.run()
-        record_session(config, session.dir)
+        if session.record_error is not None:  # measured and kept; the lab's store did not take it
+            raise ReportError(session.record_error)
         if not args.json:
             print(summary_text(report))
             print(f"  files: {session.dir}")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, Ranges
+from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.session_layout import (
     PHASE_DIRS,
@@ -62,9 +63,9 @@ from power_director.session.ranging import (
 from power_director.session.ranging import (
     SessionError as SessionError,
 )
+from power_director.session.recording import record_session
 from reports.build.session_report import write_report
 from reports.model.report import SessionReport
-from reports.store.sqlite import index_session
 
 TAIL_TIMEOUT_INTERVALS = 3
 RECONNECT_FIRST_DELAY_S = 0.1
@@ -109,6 +110,7 @@ class Session:
             self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}-{n}"
         self.dir = out_root / self.name
         self.say = say
+        self.record_error: str | None = None  # why the results store did not take it
         self.meta = SessionMeta.new(
             session_name=self.name,
             label=self.label,
@@ -172,7 +174,7 @@ class Session:
         self.meta = self.meta.updated(status="completed")
         self._finish_files()
         report = write_report(self.dir, self.windows)
-        index_session(self.dir, report)
+        self._record(report)
         self.observers.on_state("completed", self.meta)
         self.observers.on_result(report)
         return report
@@ -186,8 +188,17 @@ class Session:
                 with contextlib.suppress(OSError):
                     made.rmdir()  # only while empty
             return "nothing was measured; no session directory kept"
-        index_session(self.dir)
+        self._record(None)
         return f"raw data kept in {self.dir}"
+
+    def _record(self, report: SessionReport | None) -> None:
+        """Into the results stores; a store that fails costs no measurement: ``record_error``
+        says why (``run`` exits 2 on it), the files stay the source of truth."""
+        try:
+            record_session(self.config, self.dir, report)
+        except ReportError as exc:
+            self.record_error = str(exc)
+            self.say(f"{self.name}: not recorded in the results store: {exc}")
 
     def _copy_reused_ranging(self) -> None:
         """Labs may skip ranging: the earlier session's ranging files stand in for it."""
