@@ -23,7 +23,14 @@ from typing import Any
 import pytest
 
 from analyzer_drivers.base import AnalyzerError
-from analyzer_drivers.meters.snmp import OUTLET_FAMILIES, PduReadings, Point, SnmpCredentials, SnmpPduAnalyzer
+from analyzer_drivers.meters.snmp import (
+    Gate,
+    PduReadings,
+    Point,
+    SnmpCredentials,
+    SnmpPduAnalyzer,
+)
+from analyzer_drivers.meters.snmp_mibs import outlet_source, source
 from analyzer_drivers.sim.faults import Fault
 from analyzer_drivers.sim.snmp_pdu import Outlet, PduData, SnmpPduSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
@@ -41,12 +48,47 @@ INDEXES = {"raritan": ["1.1", "1.2"], "apc": ["3", "4"], "sentry4": ["1.1.1", "1
 
 
 def test_oids_are_the_mibs() -> None:
-    assert OUTLET_FAMILIES["raritan"].power.format(i="1.3") == "1.3.6.1.4.1.13742.6.5.4.3.1.4.1.3.5"
-    energy = OUTLET_FAMILIES["raritan"].energy
-    assert energy is not None and energy.format(i="1.3") == "1.3.6.1.4.1.13742.6.5.4.3.1.4.1.3.8"
-    assert OUTLET_FAMILIES["apc"].power.format(i="7") == "1.3.6.1.4.1.318.1.1.26.9.4.3.1.7.7"
-    assert OUTLET_FAMILIES["sentry4"].power.format(i="1.1.4") == "1.3.6.1.4.1.1718.4.1.8.3.1.7.1.1.4"
-    assert OUTLET_FAMILIES["entity"].power.format(i="12") == "1.3.6.1.2.1.99.1.1.1.4.12"
+    raritan = outlet_source("raritan")
+    assert raritan.power.format(i="1.3") == "1.3.6.1.4.1.13742.6.5.4.3.1.4.1.3.5"
+    assert raritan.energy is not None
+    assert raritan.energy.format(i="1.3") == "1.3.6.1.4.1.13742.6.5.4.3.1.4.1.3.8"
+    assert outlet_source("apc").power.format(i="7") == "1.3.6.1.4.1.318.1.1.26.9.4.3.1.7.7"
+    assert outlet_source("sentry4").power.format(i="1.1.4") == "1.3.6.1.4.1.1718.4.1.8.3.1.7.1.1.4"
+    assert outlet_source("entity").power.format(i="12") == "1.3.6.1.2.1.99.1.1.1.4.12"
+    # the sources the issue named: rPDU2DeviceStatusPower .26.4.3.1.5, rPDU2PhaseStatusPower .26.6.3.1.7
+    # (hundredths of kW), st4InputCordActivePower 1718.4.1.3.3.1.3.<unit>.<cord> (W)
+    device = source("apc", "device")
+    assert (device.power.format(i="1"), device.watts_per_unit) == ("1.3.6.1.4.1.318.1.1.26.4.3.1.5.1", 10.0)
+    assert source("apc", "phase").power.format(i="1") == "1.3.6.1.4.1.318.1.1.26.6.3.1.7.1"
+    assert source("sentry4", "cord").power.format(i="1.2") == "1.3.6.1.4.1.1718.4.1.3.3.1.3.1.2"
+    assert source("raritan", "inlet").row("1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.5") == "1.1"
+    assert source("raritan", "inlet").row("1.3.6.1.4.1.13742.6.5.2.3.1.4.1.1.4") is None  # rmsVoltage
+
+
+def test_an_unavailable_sensor_is_no_reading_not_zero_watts() -> None:
+    """The shape of a real agent (etingof/snmpsim-data arista-dcs-7150s-52-cl: entPhySensorValue
+    .100601111 = 0 with entPhySensorOperStatus unavailable(2)) and of a Raritan sensor whose
+    IsAvailable is false(2) or whose State is unavailable(-1)."""
+    entity = Point("sensor 1", "p", None, 1.0, 3600.0, 2**31, (Gate("s", good=frozenset({1})),))
+    assert PduReadings([entity]).accept(0, [0, 2]).watts == -1.0  # type: ignore[union-attr]
+    assert PduReadings([entity]).accept(0, [0, 3]).watts == -1.0  # type: ignore[union-attr]
+    assert PduReadings([entity]).accept(0, [60, 1]).watts == 60.0  # type: ignore[union-attr]
+    assert PduReadings([entity]).accept(0, [60, None]).watts == 60.0  # type: ignore[union-attr]  # no such column
+    raritan = Point("inlet 1.1", "p", None, 1.0, 3600.0, 2**32,
+                    (Gate("a", good=frozenset({1})), Gate("s", bad=frozenset({-1}))))
+    assert PduReadings([raritan]).accept(0, [242, 2, 4]).watts == -1.0  # type: ignore[union-attr]
+    assert PduReadings([raritan]).accept(0, [242, 1, -1]).watts == -1.0  # type: ignore[union-attr]
+    assert PduReadings([raritan]).accept(0, [242, 1, 4]).watts == 242.0  # type: ignore[union-attr]
+
+
+def test_a_raritan_reading_stamped_as_before_is_no_new_sample() -> None:
+    """PDU2-MIB measurementsInletSensorTimeStamp: when the PDU took the reading (s since 1970)."""
+    point = Point("inlet 1.1", "p", None, 1.0, 3600.0, 2**32, (), "t")
+    readings = PduReadings([point])
+    polls = [(240, 100), (240, 100), (241, 101)]
+    kept = [readings.accept(n, [v, stamp]) for n, (v, stamp) in enumerate(polls)]
+    assert [s.watts if s else None for s in kept] == [240.0, None, 241.0]
+    assert PduReadings.oids([point]) == ["p", "t"]
 
 
 def test_energy_counters_wrap_and_frozen_counters_are_not_samples() -> None:

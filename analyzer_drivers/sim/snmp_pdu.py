@@ -1,5 +1,9 @@
 """An emulated rack PDU: Debian's ``snmpsimd`` (snmpsim 0.4.5) serving ``.snmprec`` data shaped
-like each family's MIB (the OIDs in ``analyzer_drivers.meters.snmp``).
+like each family's MIB (the OIDs in ``analyzer_drivers.meters.snmp_mibs``), with the SNMP types real agents
+answer (``tests/test_snmp_corpus.py`` checks each served column's type against the recordings of
+real devices under ``tests/fixtures/snmprec/``): the outlets, and the whole-PDU table a real agent
+also has (Raritan inlet 1, APC rPDU2DeviceStatusPower in hundredths of kW, Sentry4 input cord), whose
+value is the outlets' sum; Raritan's IsAvailable/State columns and ENTITY-SENSOR's OperStatus ok(1).
 
 Outlet power follows a sine on the absolute clock through snmpsim's ``numeric`` variation module
 (``function=sin,atime=1``: ``offset + scale × sin(rate × t)``, evaluated at each request), so it
@@ -25,10 +29,13 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from analyzer_drivers.meters.snmp import _ENTITY, _RARITAN, OUTLET_FAMILIES
+from analyzer_drivers.meters.snmp_mibs import ENTITY as _ENTITY
+from analyzer_drivers.meters.snmp_mibs import RARITAN as _RARITAN
+from analyzer_drivers.meters.snmp_mibs import Source, outlet_source, source
 from analyzer_drivers.sim.faults import Fault, check_supported
 
 DATA_NAME = "pdu"
@@ -42,6 +49,13 @@ REFUSED = {
 }
 FAULT_READ = 3
 ENERGY_DIGITS = 3  # Raritan activeEnergy decimal digits served (mWh): an emulator's choice
+SIM_FAMILIES = ("raritan", "apc", "sentry4", "entity")
+# SNMP type tags of the power columns as real agents answer them (tests/fixtures/snmprec/)
+TAGS = {"raritan": "66", "apc": "2", "sentry4": "2", "entity": "2"}
+# the whole-PDU source served beside the outlets, its row and its units per W
+TOTALS: dict[str, tuple[str, str, float]] = {
+    "raritan": ("inlet", "1.1", 1.0), "apc": ("device", "1", 0.1), "sentry4": ("cord", "1.1", 1.0),
+}
 _RESPONSE = re.compile(r"Response var-binds: (.*)$")
 _BIND = re.compile(r"([\d.]+)=<([^>]*)>")
 
@@ -51,6 +65,7 @@ class Outlet:
     index: str
     idle_watts: float = 120.0
     amplitude_watts: float = 30.0
+    available: bool = True  # False: value 0 with the sensor marked unavailable, as real agents do
 
 
 @dataclass
@@ -73,11 +88,15 @@ class PduData:
     wrap: bool = False
     lines: list[str] = field(default_factory=list)
 
+    @property
+    def source(self) -> Source:
+        return outlet_source(self.family)
+
     def power_oid(self, outlet: Outlet) -> str:
-        return OUTLET_FAMILIES[self.family].power.format(i=outlet.index)
+        return self.source.power.format(i=outlet.index)
 
     def energy_oid(self, outlet: Outlet) -> str | None:
-        template = OUTLET_FAMILIES[self.family].energy
+        template = self.source.energy
         return template.format(i=outlet.index) if template and self.energy else None
 
     def render(self, frozen: dict[str, int] | None = None, missing: bool = False) -> str:
@@ -87,6 +106,8 @@ class PduData:
         ]
         for outlet in self.outlets:
             records += self._outlet_records(outlet, frozen, missing)
+        if not frozen and not missing:
+            records += self._total_records()
         if self.family == "raritan":
             pdu = self.outlets[0].index.split(".")[0]
             records.append((f"{_RARITAN}.3.2.4.1.2.{pdu}", "2|1"))  # measurementPeriod 1 s
@@ -97,7 +118,7 @@ class PduData:
         self, outlet: Outlet, frozen: dict[str, int] | None, missing: bool
     ) -> list[tuple[str, str]]:
         power_oid, energy_oid = self.power_oid(outlet), self.energy_oid(outlet)
-        tag = "2" if self.family in ("sentry4", "entity") else "66"
+        tag = TAGS[self.family]
         unit = 10 if self.family == "entity" else 1  # entity: precision 1 (tenths of W)
         records: list[tuple[str, str]] = []
         if not missing:
@@ -106,10 +127,12 @@ class PduData:
                 f"scale={outlet.amplitude_watts * unit:g},offset={outlet.idle_watts * unit:g},"
                 "min=0,max=1000000"
             )
+            if not outlet.available:
+                wave = f"{tag}|0"
             records.append((power_oid, f"{tag}|{frozen[power_oid]}" if frozen else wave))
         if energy_oid:
             digits = ENERGY_DIGITS if self.family == "raritan" else 0
-            wraps_at = OUTLET_FAMILIES[self.family].wraps_at
+            wraps_at = self.source.wraps_at
             initial = wraps_at - 200 if self.wrap else 1_000_000
             counter = (
                 f"{tag}:numeric|cumulative=1,atime=1,scale=0,offset={outlet.idle_watts * 10**digits:g},"
@@ -120,14 +143,38 @@ class PduData:
             records += [
                 (f"{_RARITAN}.3.5.4.1.7.{outlet.index}.5", "66|0"),
                 (f"{_RARITAN}.3.5.4.1.7.{outlet.index}.8", f"66|{ENERGY_DIGITS}"),
+                # IsAvailable true(1) / false(2), State normal(4) / unavailable(-1)
+                (f"{_RARITAN}.5.4.3.1.2.{outlet.index}.5", "2|1" if outlet.available else "2|2"),
+                (f"{_RARITAN}.5.4.3.1.3.{outlet.index}.5", "2|4" if outlet.available else "2|-1"),
             ]
         if self.family == "entity":
-            records += [(f"{_ENTITY}.{k}.{outlet.index}", f"2|{v}") for k, v in ((1, 6), (2, 9), (3, 1))]
+            status = 1 if outlet.available else 2  # entPhySensorOperStatus ok(1) / unavailable(2)
+            columns = ((1, 6), (2, 9), (3, 1), (5, status))  # watts, units, precision 1
+            records += [(f"{_ENTITY}.{k}.{outlet.index}", f"2|{v}") for k, v in columns]
+        return records
+
+    def _total_records(self) -> list[tuple[str, str]]:
+        """The whole-PDU reading: the outlets' waves summed (same function, rate and phase)."""
+        if self.family not in TOTALS:
+            return []
+        name, row, units_per_watt = TOTALS[self.family]
+        idle = sum(o.idle_watts for o in self.outlets) * units_per_watt
+        amplitude = sum(o.amplitude_watts for o in self.outlets) * units_per_watt
+        tag = TAGS[self.family]
+        wave = (
+            f"{tag}:numeric|function=sin,atime=1,rate={2 * math.pi / self.period_s:.9f},"
+            f"scale={amplitude:g},offset={idle:g},min=0,max=1000000"
+        )
+        records = [(source(self.family, name).power.format(i=row), wave)]
+        if self.family == "raritan":
+            records += [(f"{_RARITAN}.3.3.4.1.7.{row}.5", "66|0"), (f"{_RARITAN}.5.2.3.1.3.{row}.5", "2|4")]
         return records
 
 
 class SnmpPduSimulator:
-    """Runs ``snmpsimd`` on a PDU's data; faults fire on its third response."""
+    """Runs ``snmpsimd`` on a PDU's data (community / context ``pdu``); faults fire on its third
+    response. ``recordings`` (``.snmprec``/``.snmpwalk`` files of real agents) are served beside it,
+    each under its file name as community (v2c) and context (v3)."""
 
     def __init__(
         self,
@@ -138,8 +185,10 @@ class SnmpPduSimulator:
         v3_priv_key: str = "priv-key-123",
         faults: list[Fault] | None = None,
         outage_s: float = 2.0,
+        recordings: Sequence[Path] = (),
     ) -> None:
         self.data = data
+        self.recordings = list(recordings)
         self.v3 = (v3_user, v3_auth_key, v3_priv_key)
         self.faults = list(faults or [])
         check_supported(self.faults, "snmp", REFUSED, ("stale", "counter-wrap"))
@@ -167,6 +216,10 @@ class SnmpPduSimulator:
         for sub in ("data", "cache"):
             (self.root / sub).mkdir(exist_ok=True)
         self._write(self.data.render())
+        for recording in self.recordings:
+            copy = self.root / "data" / recording.name
+            shutil.copyfile(recording, copy)
+            os.chmod(copy, 0o644)
         os.chmod(self.root, 0o777)
         for path in (self.root / "data", self.root / "cache"):
             os.chmod(path, 0o777)

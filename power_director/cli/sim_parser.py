@@ -95,7 +95,7 @@ def _add_redfish(sims: Commands[argparse.ArgumentParser]) -> None:
 def _add_snmp(sims: Commands[argparse.ArgumentParser]) -> None:
     pdu = sims.add_parser("snmp", help="a rack PDU's SNMP agent (Debian's snmpsimd on MIB-shaped data)")
     pdu.add_argument("--port", type=int, default=1161, help="UDP port (161 needs root)")
-    pdu.add_argument("--family", choices=LazyChoices("analyzer_drivers.meters.snmp", "FAMILIES"),
+    pdu.add_argument("--family", choices=LazyChoices("analyzer_drivers.sim.snmp_pdu", "SIM_FAMILIES"),
                      default="raritan", metavar="FAMILY", help="the PDU's MIB family: %(choices)s")
     pdu.add_argument("--outlets", default="1.1,1.2", help="comma list of outlet indexes")
     pdu.add_argument("--idle-watts", type=positive_float, default=120.0, help="each outlet's mean power")

@@ -99,7 +99,7 @@ def _snmp(config: AnalyzerConfig) -> Analyzer:
     return SnmpPduAnalyzer(
         config.host, config.port, family=config.snmp_family, outlets=config.outlets, inlets=config.inlets,
         credentials=credentials, timeout_s=config.reply_timeout_s,
-        source="energy" if config.source == "energy" else "power",
+        source="energy" if config.source == "energy" else "power", snmp_source=config.snmp_source,
     )
 
 

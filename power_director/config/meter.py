@@ -66,9 +66,10 @@ class AnalyzerConfig:
     insecure: bool = False  # skip TLS verification: say so explicitly
     source: str = "auto"  # auto (energy counter when present), power, energy
     # snmp (a rack PDU): host, port = 161; v3 keys from files, never the config
-    snmp_family: str = "raritan"  # raritan, apc, sentry4, entity
-    outlets: tuple[str, ...] = ()  # indexes: raritan "pdu.outlet", sentry4 "unit.cord.outlet"
-    inlets: tuple[str, ...] = ()  # raritan "pdu.inlet"
+    snmp_family: str = "raritan"  # raritan, apc, sentry4, sentry3, entity, ups
+    snmp_source: str = "auto"  # auto: the family's first table the agent answers; or device, inlet, …
+    outlets: tuple[str, ...] = ()  # rows to sum: raritan "pdu.outlet", sentry4 "unit.cord.outlet"
+    inlets: tuple[str, ...] = ()  # raritan "pdu.inlet", sentry4 "unit.cord", sentry3 "tower.infeed"
     snmp_version: str = "2c"  # or "3" (authPriv)
     community: str = "public"
     snmp_user: str = ""
@@ -192,17 +193,22 @@ class AnalyzerConfig:
         return found
 
     def _snmp_problems(self) -> list[str]:
-        from analyzer_drivers.meters.snmp import AUTH_PROTOCOLS, FAMILIES, INLET_FAMILIES, PRIV_PROTOCOLS
+        from analyzer_drivers.meters.snmp import AUTH_PROTOCOLS, PRIV_PROTOCOLS
+        from analyzer_drivers.meters.snmp_mibs import FAMILIES, SOURCE_NAMES, inlet_source
 
         found = []
         if self.port == AnalyzerConfig.port:
             found.append("[analyzer] type 'snmp' needs port (an SNMP agent listens on 161)")
         if self.snmp_family not in FAMILIES:
             found.append(f"[analyzer] snmp_family {self.snmp_family!r} must be one of {', '.join(FAMILIES)}")
-        if not self.outlets and not self.inlets:
-            found.append("[analyzer] type 'snmp' needs outlets or inlets, e.g. outlets = ['1.1', '1.2']")
-        if self.inlets and self.snmp_family in FAMILIES and self.snmp_family not in INLET_FAMILIES:
+        elif self.snmp_source not in ("auto", *SOURCE_NAMES[self.snmp_family]):
+            found.append(f"[analyzer] snmp_source {self.snmp_source!r} must be auto or one of "
+                         f"{', '.join(SOURCE_NAMES[self.snmp_family])} for {self.snmp_family}")
+        elif self.inlets and inlet_source(self.snmp_family) is None:
             found.append(f"[analyzer] snmp_family {self.snmp_family!r} has no inlets here; use outlets")
+        if self.snmp_source != "auto" and (self.outlets or self.inlets):
+            found.append("[analyzer] snmp_source names a table, outlets/inlets name rows: "
+                         "use one or the other")
         found += [f"[analyzer] outlet/inlet index {index!r} must be numbers joined by dots"
                   for index in (*self.outlets, *self.inlets) if not re.fullmatch(r"\d+(\.\d+)*", index)]
         if self.source not in ("auto", "power", "energy"):
