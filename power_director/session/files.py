@@ -8,6 +8,7 @@ import json
 import shlex
 import socket
 import sys
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +18,13 @@ from analyzer_drivers.formats.session_layout import (
     phase_dir,
     samples_path,
 )
-from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta, StatedAccuracy
+from analyzer_drivers.formats.session_meta import (
+    AnalyzerRecord,
+    SessionMeta,
+    StatedAccuracy,
+    SystemLayout,
+    Uuids,
+)
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config.loader import Config
 from power_director.config.system_name import system_under_test
@@ -82,6 +89,20 @@ def describe_analyzer(
             calibration_date=config.analyzer.calibration_date or identity.calibration_date,
         )
     return described
+
+
+def new_session_meta(config: Config, name: str, label: str, workload: str) -> SessionMeta:
+    """A session's ``session.json`` as it starts: running, its config's settings and provenance,
+    fresh UUIDs, the config's multi-node layout."""
+    meta = SessionMeta.new(
+        session_name=name, label=label, status="running", interval_ms=config.analyzer.interval_ms,
+        settle_s=config.session.settle_s, workload=workload, **provenance(config),
+        uuid=Uuids.new(client=str(uuid.uuid4()), server=str(uuid.uuid4())),
+        ranges={}, phases={}, analyzers=(),
+    )
+    if config.system is None:
+        return meta
+    return meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
 
 
 def provenance(config: Config) -> dict[str, str]:

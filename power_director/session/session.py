@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,11 +24,7 @@ from analyzer_drivers.formats.session_meta import (
     ClockRecord,
     MeterEvidence,
     PhaseRecord,
-    ReconnectGap,
     ReusedRanging,
-    SessionMeta,
-    SystemLayout,
-    Uuids,
     WindowCorrection,
 )
 from analyzer_drivers.formats.window import Window
@@ -40,18 +34,21 @@ from loadgen_bridge.workload import Workload, WorkloadError, check_window
 from power_director.config.loader import Config
 from power_director.config.system import check_system_meters
 from power_director.observe.observer import Observers, SessionObserver
-from power_director.session.files import describe_analyzer, missing_parents, provenance, rebuild_session_files
+from power_director.session.files import (
+    describe_analyzer,
+    missing_parents,
+    new_session_meta,
+    rebuild_session_files,
+)
 from power_director.session.journal import Journal
 from power_director.session.parts import (
-    ROLES as ROLES,
-)
-from power_director.session.parts import (
-    ExtraMeter as ExtraMeter,
-)
-from power_director.session.parts import (
+    ExtraMeter,
     PhaseMark,
     SessionMeter,
     phase_stamp,
+    reconnect,
+    session_meters,
+    session_name,
     stop_if_cancelled,
 )
 from power_director.session.ranging import (
@@ -68,8 +65,6 @@ from reports.build.session_report import write_report
 from reports.model.report import SessionReport
 
 TAIL_TIMEOUT_INTERVALS = 3
-RECONNECT_FIRST_DELAY_S = 0.1
-RECONNECT_MAX_DELAY_S = 2.0
 
 
 class Session:
@@ -91,42 +86,16 @@ class Session:
     ) -> None:
         self.config = config
         self.analyzer = analyzer
-        self.meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
-        for extra in extra_analyzers:
-            role = extra[1]
-            if role not in ROLES[1:]:
-                raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
-            interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
-            self.meters.append(SessionMeter(extra[0], role, interval_ms))
-        names = [m.analyzer.name for m in self.meters]
-        if len(set(names)) != len(names):
-            raise SessionError(f"two analyzers share a name: {', '.join(names)}")
+        self.meters = session_meters(analyzer, config.analyzer.interval_ms, extra_analyzers)
         self.workload = workload
         self.label = label or config.session.label
-        self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}"
-        for n in range(2, 100):  # a second session in the same second (a v3 client retrying)
-            if not (out_root / self.name).exists():
-                break
-            self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}-{n}"
+        self.name = session_name(out_root, self.label)
         self.dir = out_root / self.name
         self.say = say
         self.record_error: str | None = None  # why the results store did not take it
-        self.meta = SessionMeta.new(
-            session_name=self.name,
-            label=self.label,
-            status="running",
-            interval_ms=config.analyzer.interval_ms,
-            settle_s=config.session.settle_s,
-            workload=workload.description,
-            **provenance(config),
-            uuid=Uuids.new(client=str(uuid.uuid4()), server=str(uuid.uuid4())),
-            ranges={},
-            phases={},
-            analyzers=(),
-        )
+        self.meta = new_session_meta(config, self.name, self.label, workload.description)
         if config.system is not None:
             check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
-            self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
         self._to_director_ns: Callable[[int], int] | None = None  # a remote SUT's clock fit
         self.journal: Journal | None = None
         self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once
@@ -367,30 +336,10 @@ class Session:
             return []
 
     async def _reconnect(self, meter: SessionMeter, record: PhaseMark, error: AnalyzerError) -> None:
-        """Bring a lost analyzer back within ``reconnect_timeout_s``, with backoff; record the gap."""
         assert self.journal is not None
-        lost_ns = time.time_ns()
-        self.say(f"  warning: {error}; reconnecting")
-        timeout_s = self.config.session.reconnect_timeout_s
-        deadline = time.monotonic() + timeout_s
-        delay_s = RECONNECT_FIRST_DELAY_S
-        while True:
-            try:
-                await asyncio.wait_for(meter.analyzer.reconnect(), max(0.1, deadline - time.monotonic()))
-                restarted = await meter.analyzer.resume(record.mark, meter.interval_ms)
-                break
-            except (AnalyzerError, asyncio.TimeoutError) as exc:
-                if time.monotonic() + delay_s > deadline:
-                    raise AnalyzerError(f"{error}; no reconnect within {timeout_s:g} s: {exc}") from exc
-                await asyncio.sleep(delay_s)
-                delay_s = min(2 * delay_s, RECONNECT_MAX_DELAY_S)
-        back_ns = time.time_ns()
-        gap = ReconnectGap.new(analyzer=meter.analyzer.name, mark=record.mark, error=str(error),
-                               lost_t_ns=lost_ns, back_t_ns=back_ns, restarted=restarted)
+        gap = await reconnect(meter, record.mark, error, self.config.session.reconnect_timeout_s, self.say)
         self.journal.record_event("reconnect", **gap.to_json())
         self.meta = self.meta.updated(reconnects=(*self.meta.reconnects, gap))
-        self.say(f"  reconnected to {meter.analyzer.name} after {(back_ns - lost_ns) / 1e9:.2f} s"
-                 + (" (measurement restarted)" if restarted else ""))
 
     async def _poll_loop(self, record: PhaseMark, stop: asyncio.Event) -> None:
         while not stop.is_set():
