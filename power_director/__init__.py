@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from power_director.api import MeasureError, PowerMonitor, WindowResult, measure
+    from power_director.api import MeasureError, PowerMonitor, WindowResult, mark, measure
     from reports.model.results import SessionResult, load_session
     from reports.store.frames import samples_frame, sessions_frame
     from reports.store.sqlite import Query, SqliteStore
@@ -20,14 +20,14 @@ if TYPE_CHECKING:
 
 _HOMES = {
     "MeasureError": "power_director.api", "PowerMonitor": "power_director.api",
-    "WindowResult": "power_director.api", "measure": "power_director.api",
+    "WindowResult": "power_director.api", "measure": "power_director.api", "mark": "power_director.api",
     "SessionResult": "reports.model.results", "load_session": "reports.model.results",
     "Query": "reports.store.sqlite", "SqliteStore": "reports.store.sqlite",
     "samples_frame": "reports.store.frames", "sessions_frame": "reports.store.frames",
 }
 __all__ = [
     "MeasureError", "PowerMonitor", "Query", "SessionResult", "SqliteStore", "WindowResult",
-    "__version__", "load_session", "measure", "samples_frame", "sessions_frame",
+    "__version__", "load_session", "mark", "measure", "samples_frame", "sessions_frame",
 ]
 
 

@@ -29,9 +29,10 @@ COMMANDS = {
     "check-config": "files:check_config", "report": "files:report", "audit": "files:audit",
     "submission": "files:submission", "ls": "results:run_ls", "compare": "results:run_compare",
     "calibrate": "calibrate:calibrate", "advise": "calibrate:advise", "sim": "sim:run_sim",
+    "measure": "measure:command", "training": "training:command", "qualify": "training:run_qualify",
 }
 ALIASES = {"query": "ls"}  # and, for one release, the old names in help.RENAMED
-MEASURING_COMMANDS = ("run", "demo", "sut-agent", "serve")
+MEASURING_COMMANDS = ("run", "demo", "sut-agent", "serve", "measure", "training")
 # Every error of ours is a PowerDirectorError; OSError is the system's (a full disk, a refused port).
 EXPECTED_ERRORS = (PowerDirectorError, OSError)
 

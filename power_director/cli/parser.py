@@ -20,9 +20,18 @@ from power_director.cli.help import (
     with_defaults,
 )
 from power_director.cli.sim_parser import add_sim_commands, broker_text
-from reports.mlperf.rules import CURRENT, RULESETS, rules_table
+from reports.mlperf.rules import (
+    CURRENT,
+    RULE_TOLERANCE_PCT,
+    RULE_WINDOW_S,
+    RULE_WINDOWS,
+    RULESETS,
+    rules_table,
+)
 
 Commands = argparse._SubParsersAction  # the subparsers of one parser
+RESOLVE_PCT = 2.0  # measure --b-cmd: the difference the A/B test should resolve
+TREE_DIR = "mlperf_training"  # training: the tree mlperf_logging reads, inside the session
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=LazyVersion)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_measuring_commands(commands)
+    add_measure_command(commands)
+    add_training_commands(commands)
     add_file_commands(commands)
     add_remote_commands(commands)
     add_results_commands(commands)
@@ -192,6 +203,17 @@ def add_results_commands(commands: Commands[argparse.ArgumentParser]) -> None:
     compare.add_argument("session_dirs", type=Path, nargs="+", metavar="DIR",
                          help="a session directory, or an output directory of sessions")
     compare.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a bar chart here")
+    test = compare.add_argument_group(
+        "A/B test", "compare --test A_DIR... -- B_DIR...: is A's efficiency different from B's? "
+        "Every run of each side's sessions counts (95 %% Welch interval).")
+    test.add_argument("--test", type=Path, nargs="+", metavar="A_DIR",
+                      help="side A's sessions; the DIR arguments (after --) are side B's")
+    test.add_argument("--metric", help="the figure to test: energy_per_unit_j, energy_j, avg_watts, "
+                      "energy_above_idle_j… (default: energy per unit of work where every run has one, "
+                      "else energy per run)")
+    test.add_argument("--resolve", type=float, default=RESOLVE_PCT, metavar="PCT",
+                      help="the difference (%%) to size the runs needed for")
+    test.add_argument("--html", type=Path, metavar="FILE.html", help="write the verdict and its plot here")
     _add_filters(compare)
     _add_formats(compare)
 
@@ -212,3 +234,72 @@ def add_meter_commands(commands: Commands[argparse.ArgumentParser]) -> None:
     advice.add_argument("--seconds", type=float, default=600.0, help="the testing run's length")
     advice.add_argument("--target-pct", type=float, default=1.0, help="the uncertainty wanted, in %%")
     advice.add_argument("--accuracy-pct", type=float, help="the meter's stated accuracy, if it does not say")
+
+
+def add_measure_command(commands: Commands[argparse.ArgumentParser]) -> None:
+    measure = commands.add_parser(
+        "measure", help="the energy of any command (no LoadGen needed): J, W, ±, per phase and unit",
+        description="Measure a command from its start to its exit. See docs/efficiency-comparisons.md.")
+    meter = measure.add_mutually_exclusive_group(required=True)
+    meter.add_argument("--config", type=Path, help="a config file naming your meter ([analyzer])")
+    meter.add_argument("--meter", choices=["sim"], help="a simulated meter whose power follows the command")
+    measure.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    measure.add_argument("--quiet", action="store_true", help="no progress lines")
+    measure.add_argument("--repeat", type=positive_int, default=1, metavar="N",
+                         help="run the command N times")
+    measure.add_argument("--b-cmd", metavar="'CMD B'", help="a second command (shell words), alternated with "
+                         "CMD run by run (A, B, A, B…), then the A/B test")
+    measure.add_argument("--idle-s", type=float, default=0.0, metavar="S",
+                         help="measure S seconds of idle before and after each run")
+    measure.add_argument("--work-regex", metavar="RE", help="units of work in the command's output: a "
+                         "regular expression with one group, e.g. 'tokens=(\\d+)' (all matches add up)")
+    measure.add_argument("--work-unit", metavar="NAME", help="the unit's name (default: the group's name, "
+                         "or 'unit')")
+    measure.add_argument("--no-estimates", action="store_true",
+                         help="no RAPL/NVML/CodeCarbon estimates beside the meter")
+    measure.add_argument("--sim-estimate", action="store_true", help="with --meter sim: a second simulated "
+                         "meter (0.8 × busy power + 20 W) standing in for a software estimate")
+    measure.add_argument("--resolve", type=float, default=RESOLVE_PCT, metavar="PCT",
+                         help="with --b-cmd: the difference (%%) the A/B test should resolve")
+    measure.add_argument("--label", help="the sessions' label (default: measure-<command>)")
+    measure.add_argument("--out", type=Path, help="output directory (default: [session] out_dir, or "
+                         "power-runs with --meter sim)")
+    measure.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
+
+
+def add_training_commands(commands: Commands[argparse.ArgumentParser]) -> None:
+    training = commands.add_parser(
+        "training", help="an MLPerf Training job, run by run, and the power files submitters hand in",
+        description="Measure a training job whose window is its MLLOG run_start..run_stop, then write "
+                    "results/<system>/<benchmark>/power/result_<i>/{node,sw}_<k>.txt with mlperf_logging.")
+    meter = training.add_mutually_exclusive_group(required=True)
+    meter.add_argument("--config", type=Path,
+                       help="a config naming the meters ([analyzer], [[node]], [[switch]])")
+    meter.add_argument("--meter", choices=["sim"], help="one simulated node whose power follows the job")
+    training.add_argument("--runs", type=positive_int, default=1, metavar="N", help="run the job N times")
+    training.add_argument("--mllog", type=Path, help="the file the job writes its MLLOG lines to "
+                          "(default: its output)")
+    training.add_argument("--benchmark", help="the benchmark's folder name (default: the job's "
+                          "submission_benchmark, else 'benchmark')")
+    training.add_argument("--system", help="the system's folder name (default: the session's system)")
+    training.add_argument("--conversion-eff", type=float, default=1.0, metavar="F",
+                          help="PSU AC/DC conversion efficiency to log (1.0: none)")
+    training.add_argument("--measurement-type", choices=["AC", "DC"], default="AC")
+    training.add_argument("--tree", type=Path,
+                          help=f"where to write the tree (default: <session>/{TREE_DIR})")
+    training.add_argument("--label", help="the session's label (default: training-<command>)")
+    training.add_argument("--out", type=Path, help="output directory for the session")
+    training.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    training.add_argument("--quiet", action="store_true", help="no progress lines")
+    training.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
+
+    qualify = commands.add_parser(
+        "qualify", help="a meter beside a SPEC-accepted one, by MLPerf Training's 5 %% rule",
+        description="Each SESSION is one load condition (idle, two workloads) measured with the reference "
+                    "meter and the candidate beside it (role = \"beside\").")
+    qualify.add_argument("sessions", nargs="+", type=Path, metavar="SESSION")
+    qualify.add_argument("--candidate", help="the candidate's driver name (default: the first beside meter)")
+    qualify.add_argument("--window-s", type=float, default=RULE_WINDOW_S, help="window length (rule: 60 s)")
+    qualify.add_argument("--windows", type=positive_int, default=RULE_WINDOWS, help="windows (rule: 5)")
+    qualify.add_argument("--tolerance-pct", type=float, default=RULE_TOLERANCE_PCT, help="x %% (rule: 5)")
+    qualify.add_argument("--json", action="store_true")

@@ -18,6 +18,7 @@ from analyzer_drivers.sim.ptd_server import (
 )
 from power_director.cli import sim_redfish
 from power_director.cli.interrupt import SessionTracker, cancellable
+from power_director.cli.sim_parser import POWER_MODELS
 
 
 def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
@@ -25,7 +26,8 @@ def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     ValueError for a fault it cannot have."""
     if args.simulator in ("redfish", "snmp"):
         return sim_redfish.serve(args)
-    model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
+    model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts,
+                                scope=POWER_MODELS[args.power])
     if args.simulator == "scpi":
         meter = scpi_server.Wt300Simulator(
             model=model, identity=args.identity, faults=args.fault, sent_log_path=args.sent_log

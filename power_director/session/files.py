@@ -100,9 +100,11 @@ def new_session_meta(config: Config, name: str, label: str, workload: str) -> Se
         uuid=Uuids.new(client=str(uuid.uuid4()), server=str(uuid.uuid4())),
         ranges={}, phases={}, analyzers=(),
     )
-    if config.system is None:
-        return meta
-    return meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
+    if config.system is not None:
+        meta = meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
+    if config.session.machine_nodes:
+        meta = meta.updated(machine_nodes=config.session.machine_nodes)
+    return meta
 
 
 def provenance(config: Config) -> dict[str, str]:

@@ -30,7 +30,7 @@ from analyzer_drivers.formats.session_meta import (
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters.specs import advise_ranges, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG
-from loadgen_bridge.workload import Workload, WorkloadError, check_window
+from loadgen_bridge.workload import StartsOnRequest, Workload, WorkloadError, check_window
 from power_director.config.loader import Config
 from power_director.config.system import check_system_meters
 from power_director.observe.observer import Observers, SessionObserver
@@ -83,6 +83,7 @@ class Session:
         observers: Sequence[SessionObserver] = (),
         repeat: int = 1,
         reuse_ranging: Path | None = None,
+        ranging: bool = True,
     ) -> None:
         self.config = config
         self.analyzer = analyzer
@@ -105,7 +106,12 @@ class Session:
         self.repeat = repeat
         self.reuse_ranging = reuse_ranging
         self._reused = reused_ranges(reuse_ranging) if reuse_ranging else None
+        # ``measure``: no ranging run (the command runs once per repeat); every meter on auto.
+        self.ranging = ranging and reuse_ranging is None
+        if not ranging and reuse_ranging is not None:
+            raise SessionError("a session without ranging cannot reuse another's ranging")
         self._made_roots: list[Path] = []  # output directories run() created
+        self.cancel_reason = ""  # why whoever cancels run() did (Python 3.11 may drop the message)
 
     @property
     def primary(self) -> SessionMeter:
@@ -116,10 +122,11 @@ class Session:
         """Measure ranging then testing; return the report. Raises SessionError."""
         if self.dir.exists():
             raise SessionError(f"session directory {self.dir} already exists")
-        runs = [phase_dir(repeat_phase(k)) for k in range(2, self.repeat + 1)]
+        runs = [phase_dir(repeat_phase(k)) for k in range(1, self.repeat + 1)]
+        phases = [d for p, d in PHASE_DIRS.items() if p != "ranging" or self.ranging or self._reused]
         self._made_roots = missing_parents(self.dir)
         try:
-            for sub in (*PHASE_DIRS.values(), *runs, "power", RAW_DIR):
+            for sub in dict.fromkeys((*phases, *runs, "power", RAW_DIR)):
                 (self.dir / sub).mkdir(parents=True)
         except OSError as exc:
             raise SessionError(f"cannot create the session directory under {self.dir.parent}: "
@@ -131,7 +138,7 @@ class Session:
         try:
             await self._measure()
         except BaseException as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = self.cancel_reason or str(exc) or type(exc).__name__
             self.meta = self.meta.updated(status="aborted", error=reason)
             self.journal.record_event("aborted", error=reason)
             self._finish_files()
@@ -189,6 +196,8 @@ class Session:
                 await self._identify(meter)
             try:
                 ranges = self._reused
+                if ranges is None and not self.ranging:
+                    ranges = {m.analyzer.name: Ranges.auto() for m in self.meters}
                 if ranges is None:
                     await self._ranged_phase("ranging", {m.analyzer.name: Ranges.auto() for m in self.meters})
                     for meter in self.meters:
@@ -235,6 +244,8 @@ class Session:
                  f"initial ranges {meter.initial.describe()}")
 
     async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
+        if isinstance(self.workload, StartsOnRequest):  # power-dev's server: ranges and Go at start
+            await self.workload.start_requested(phase)
         for meter in self.meters:
             await meter.analyzer.set_ranges(ranges.get(meter.analyzer.name, Ranges.auto()))
             if phase == "ranging":
