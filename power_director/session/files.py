@@ -3,9 +3,11 @@ and its provenance."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shlex
+import shutil
 import socket
 import sys
 import uuid
@@ -29,6 +31,7 @@ from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config.loader import Config
 from power_director.config.system_name import system_under_test
 from power_director.session.journal import write_merged_spl, write_phase_spls
+from power_director.session.ranging import SessionError
 from reports.mlperf.checks import meter_identity
 from reports.mlperf.layout import write_power_dir
 from reports.spl import PowerSeries, mapped_samples, read_spl
@@ -117,6 +120,28 @@ def provenance(config: Config) -> dict[str, str]:
     }
 
 
+
+
+def make_session_dirs(session_dir: Path, phase_dirs: list[str]) -> list[Path]:
+    """The session directory with its phases', ``power/`` and ``raw/``; the output directories
+    above it that this made (removed again with an empty session). SessionError when it cannot."""
+    made = missing_parents(session_dir)
+    try:
+        for sub in dict.fromkeys((*phase_dirs, "power", RAW_DIR)):
+            (session_dir / sub).mkdir(parents=True)
+    except OSError as exc:
+        raise SessionError(f"cannot create the session directory under {session_dir.parent}: "
+                           f"{exc.strerror or exc}") from None
+    return made
+
+
+def remove_session_dir(session_dir: Path, made: list[Path]) -> None:
+    """A session that measured nothing leaves nothing: its directory, and the output directories
+    it made while they are empty."""
+    shutil.rmtree(session_dir, ignore_errors=True)
+    for parent in made:
+        with contextlib.suppress(OSError):
+            parent.rmdir()  # only while empty
 
 
 def missing_parents(path: Path) -> list[Path]:

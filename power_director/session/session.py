@@ -36,9 +36,10 @@ from power_director.config.system import check_system_meters
 from power_director.observe.observer import Observers, SessionObserver
 from power_director.session.files import (
     describe_analyzer,
-    missing_parents,
+    make_session_dirs,
     new_session_meta,
     rebuild_session_files,
+    remove_session_dir,
 )
 from power_director.session.journal import Journal
 from power_director.session.parts import (
@@ -124,13 +125,7 @@ class Session:
             raise SessionError(f"session directory {self.dir} already exists")
         runs = [phase_dir(repeat_phase(k)) for k in range(1, self.repeat + 1)]
         phases = [d for p, d in PHASE_DIRS.items() if p != "ranging" or self.ranging or self._reused]
-        self._made_roots = missing_parents(self.dir)
-        try:
-            for sub in dict.fromkeys((*phases, *runs, "power", RAW_DIR)):
-                (self.dir / sub).mkdir(parents=True)
-        except OSError as exc:
-            raise SessionError(f"cannot create the session directory under {self.dir.parent}: "
-                               f"{exc.strerror or exc}") from None
+        self._made_roots = make_session_dirs(self.dir, [*phases, *runs])
         self._copy_reused_ranging()
         self.journal = Journal(self.dir / RAW_DIR)
         self.analyzer.on_exchange = self._log_exchange
@@ -159,10 +154,7 @@ class Session:
         """After an abort: a session that measured nothing leaves no directory behind (we
         made every file in it); one with samples is kept and indexed as aborted."""
         if not any(self.meta.samples.values()):
-            shutil.rmtree(self.dir, ignore_errors=True)
-            for made in self._made_roots:  # the output directory too, when this session made it
-                with contextlib.suppress(OSError):
-                    made.rmdir()  # only while empty
+            remove_session_dir(self.dir, self._made_roots)
             return "nothing was measured; no session directory kept"
         self._record(None)
         return f"raw data kept in {self.dir}"
