@@ -284,7 +284,8 @@ def add_training_commands(commands: Commands[argparse.ArgumentParser]) -> None:
     training.add_argument("--system", help="the system's folder name (default: the session's system)")
     training.add_argument("--conversion-eff", type=float, default=1.0, metavar="F",
                           help="PSU AC/DC conversion efficiency to log (1.0: none)")
-    training.add_argument("--measurement-type", choices=["AC", "DC"], default="AC")
+    training.add_argument("--measurement-type", choices=["AC", "DC"], default="AC",
+                          help="where the meters measure: the wall (AC) or after the PSU (DC)")
     training.add_argument("--tree", type=Path,
                           help=f"where to write the tree (default: <session>/{TREE_DIR})")
     training.add_argument("--label", help="the session's label (default: training-<command>)")
@@ -297,9 +298,10 @@ def add_training_commands(commands: Commands[argparse.ArgumentParser]) -> None:
         "qualify", help="a meter beside a SPEC-accepted one, by MLPerf Training's 5 %% rule",
         description="Each SESSION is one load condition (idle, two workloads) measured with the reference "
                     "meter and the candidate beside it (role = \"beside\").")
-    qualify.add_argument("sessions", nargs="+", type=Path, metavar="SESSION")
+    qualify.add_argument("sessions", nargs="+", type=Path, metavar="SESSION",
+                         help="one session per load condition, the candidate beside the reference")
     qualify.add_argument("--candidate", help="the candidate's driver name (default: the first beside meter)")
     qualify.add_argument("--window-s", type=float, default=RULE_WINDOW_S, help="window length (rule: 60 s)")
     qualify.add_argument("--windows", type=positive_int, default=RULE_WINDOWS, help="windows (rule: 5)")
     qualify.add_argument("--tolerance-pct", type=float, default=RULE_TOLERANCE_PCT, help="x %% (rule: 5)")
-    qualify.add_argument("--json", action="store_true")
+    qualify.add_argument("--json", action="store_true", help="print the result as one JSON object")
