@@ -1,7 +1,7 @@
 """SUT overhead: CPU and memory of the SUT agent during a remote session. Target: < 1 % of one core.
 
 Starts ``power-director sim ptd`` and ``power-director serve`` (the director, 1 s sampling) as
-processes on loopback, then ``power-director agent -- python -m loadgen_bridge.cpu_sut`` (a real
+processes on loopback, then ``power-director sut-agent -- python -m loadgen_bridge.cpu_sut`` (a real
 LoadGen Offline run per phase). Samples the agent's own process with psutil every 0.1 s: its
 CPU time (without its workload children) and RSS. "During the session" runs from the agent's
 ``session ... opened`` line to its result's ``files:`` line (both phases, log upload, session
