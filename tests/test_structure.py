@@ -89,8 +89,8 @@ def test_every_folder_is_a_floor() -> None:
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
 #: Modules over the limit today, each at most its size now (it may only shrink): their owners are
-#: rewriting them (the typed JSON layer; the Redfish simulator). Remove a line when it passes.
-OVER_TODAY = {"analyzer_drivers/formats/session_meta.py": 406, "analyzer_drivers/sim/redfish.py": 403}
+#: rewriting them (the typed JSON layer). Remove a line when it passes.
+OVER_TODAY = {"analyzer_drivers/formats/session_meta.py": 405}
 
 
 def _sources() -> list[Path]:

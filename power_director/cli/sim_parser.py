@@ -66,7 +66,7 @@ def _add_redfish(sims: Commands[argparse.ArgumentParser]) -> None:
                               help="a BMC's Redfish service (sushy-tools' sushy-static on a mockup)")
     redfish.add_argument("--port", type=int, default=8000, help="TCP port of the emulated BMC")
     redfish.add_argument("--mockup-dir", type=Path, help="where the mockup is written (default: a temp dir)")
-    redfish.add_argument("--schema", choices=LazyChoices("analyzer_drivers.sim.redfish", "SCHEMAS"),
+    redfish.add_argument("--schema", choices=LazyChoices("analyzer_drivers.sim.redfish_mockup", "SCHEMAS"),
                          default="environment", metavar="SCHEMA",
                          help="legacy Chassis/<id>/Power, or EnvironmentMetrics + Sensors "
                          "(default): %(choices)s")

@@ -57,6 +57,12 @@ class Journal:
         self._events.flush()
         self._sync_if_due()
 
+    def record_exchange(self, command: str, reply: str, sent_ns: int, replied_ns: int) -> None:
+        """A command to the primary meter and its reply's first line (an RL reply carries every
+        sample line; those are in the sample journal already)."""
+        head = reply.split("\n", 1)[0]
+        self.record_event("exchange", cmd=command, reply=head, cmd_t_ns=sent_ns, reply_t_ns=replied_ns)
+
     def _sync_if_due(self) -> None:
         """A flushed line survives the director's death; fsync makes it survive the machine's."""
         if time.monotonic() - self._synced_at < FSYNC_PERIOD_S:
