@@ -26,10 +26,11 @@ Handler = Callable[[argparse.Namespace, SessionTracker], int]
 COMMANDS = {
     "demo": "measuring:demo", "run": "measuring:run", "serve": "measuring:serve",
     "sut-agent": "measuring:sut_agent", "meter-agent": "measuring:meter_agent",
-    "check-config": "files:check_config", "report": "files:report", "audit": "files:audit",
-    "submission": "files:submission", "ls": "results:run_ls", "compare": "results:run_compare",
-    "calibrate": "calibrate:calibrate", "advise": "calibrate:advise", "sim": "sim:run_sim",
     "measure": "measure:command", "training": "training:command", "qualify": "training:run_qualify",
+    "check-config": "files:check_config", "report": "files:report", "audit": "files:audit",
+    "submission": "mlperf:submission", "sources-checksums": "mlperf:sources_checksums",
+    "ls": "results:run_ls", "compare": "results:run_compare",
+    "calibrate": "calibrate:calibrate", "advise": "calibrate:advise", "sim": "sim:run_sim",
 }
 ALIASES = {"query": "ls"}  # and, for one release, the old names in help.RENAMED
 MEASURING_COMMANDS = ("run", "demo", "sut-agent", "serve", "measure", "training")

@@ -1,9 +1,11 @@
 """The commands that read files and write reports: ``check-config``, ``report``, ``audit``,
-``submission``. Each is ``(args, tracker) -> exit status``."""
+(``submission``: cli/mlperf.py). Each is ``(args, tracker) -> exit status``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import functools
 import json
 import shutil
 import sys
@@ -12,9 +14,11 @@ from pathlib import Path
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import RAW_DIR, REPORT_JSON, read_session_meta
+from analyzer_drivers.formats.session_meta import SessionMeta
 from power_director.cli.exits import EXIT_INVALID
 from power_director.cli.interrupt import SessionTracker
-from power_director.config.loader import ConfigError, load_config
+from power_director.config.loader import Config, ConfigError, load_config
+from power_director.session.assembly import check_session_config
 from power_director.session.files import rebuild_session_files
 from power_director.session.journal import recover_meta
 from reports.build.audit import audit_csv, audit_summary, audit_table, audit_tree
@@ -22,7 +26,6 @@ from reports.build.mlperf_import import import_run, is_own_session, write_import
 from reports.build.recovery import raw_sample_files, write_recovered_report
 from reports.build.session_report import write_report
 from reports.mlperf.rules import RULESETS
-from reports.mlperf.submission import Placement, lay_out
 from reports.render.html import REPORT_HTML
 from reports.render.plot import POWER_PNG
 from reports.render.summary import summary_text
@@ -36,6 +39,7 @@ def check_config(args: argparse.Namespace, tracker: SessionTracker) -> int:
         print("power-director: note: check-config FILE is now check-config --config FILE "
               "(the old spelling goes in the next release)", file=sys.stderr)
     config = load_config(path)
+    check_session_config(config)
     print(f"# {path}: valid; the effective configuration")
     print(json.dumps(asdict(config), indent=2))
     return 0
@@ -48,6 +52,8 @@ def report(args: argparse.Namespace, tracker: SessionTracker) -> int:
     if not is_own_session(session_dir):
         return _report_imported(args)
     meta = recover_meta(session_dir / RAW_DIR, read_session_meta(session_dir))
+    if args.config is not None and meta.status != "completed":
+        _recover_fleet(session_dir, meta, load_config(args.config))
     rebuild_session_files(session_dir, meta)
     try:
         built = write_report(session_dir)
@@ -67,6 +73,16 @@ def report(args: argparse.Namespace, tracker: SessionTracker) -> int:
                 shutil.copyfile(session_dir / name, args.out / name)
     print(built.dumps().rstrip("\n") if args.json else summary_text(built))
     return 0 if built.valid else EXIT_INVALID
+
+
+def _recover_fleet(session_dir: Path, meta: SessionMeta, config: Config) -> None:
+    """A director that died: its stream meters' agents' journals fill what it never received."""
+    from power_director.session.fleet_recovery import recover_fleet
+
+    print(f"recovering {session_dir.name} from the meter agents' journals", file=sys.stderr)
+    say = functools.partial(print, file=sys.stderr)
+    for line in asyncio.run(recover_fleet(session_dir, meta, config, say)):
+        print(f"  still missing: {line}", file=sys.stderr)
 
 
 def _report_imported(args: argparse.Namespace) -> int:
@@ -92,11 +108,4 @@ def audit(args: argparse.Namespace, tracker: SessionTracker) -> int:
     else:
         print(audit_table(rows, rules))
         print(audit_summary(rows, rules))
-    return 0
-
-
-def submission(args: argparse.Namespace, tracker: SessionTracker) -> int:
-    place = Placement(args.submitter, args.system, args.model, args.division)
-    target = lay_out(args.session_dir, place, args.tree, allow_invalid=args.allow_invalid)
-    print(f"{args.session_dir.name}: laid out in {target} (fill in power_settings.md's system part)")
     return 0

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from analyzer_drivers.formats.errors import ReportError
 from loadgen_bridge.workload import CommandWorkload
+from power_director.cli import mlperf
 from power_director.cli.demo import run_demo
 from power_director.cli.exits import EXIT_ERROR, EXIT_INVALID
 from power_director.cli.interrupt import SessionTracker, cancellable
-from power_director.config.loader import ConfigError, TelemetryConfig, load_config
+from power_director.config.loader import ConfigError, TelemetryConfig
 from power_director.observe.observer import SessionObserver
 from power_director.observe.progress import ProgressLine
 from power_director.session.assembly import build_session, open_exporter, open_telemetry
@@ -60,8 +61,10 @@ def _workload_argv(args: argparse.Namespace) -> list[str]:
 async def _serve(args: argparse.Namespace, tracker: SessionTracker) -> int:
     from power_director.remote.service import serve as serve_director
 
-    config = load_config(args.config)
+    config = mlperf.load_run_config(args, service=True)
     tracker.out_root = Path(config.session.out_dir)
+    if args.power_dev is not None:
+        return await mlperf.serve_power_dev_engine(args, config)
     await serve_director(config, observers=[tracker])
     return 0
 
@@ -110,11 +113,13 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
 
 
 async def _run(args: argparse.Namespace, tracker: SessionTracker) -> int:
-    config = load_config(args.config)
+    config = mlperf.load_run_config(args)
     argv = _workload_argv(args)
     tracker.out_root = args.out or Path(config.session.out_dir)
 
     async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[SessionReport]:
+        if args.power_dev is not None:
+            return [await mlperf.run_power_dev_engine(args, config, argv, tracker.out_root, say)]
         session = build_session(
             config, CommandWorkload(argv, args.loadgen_logs),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,

@@ -75,7 +75,7 @@ def add_measuring_commands(commands: Commands[argparse.ArgumentParser]) -> None:
     add_lab_options(demo, "demo")
 
     run = commands.add_parser("run", help="measure a workload command that writes LoadGen logs")
-    run.add_argument("--config", type=Path, required=True, metavar="FILE",
+    run.add_argument("--config", type=Path, metavar="FILE",
                      help="the director's TOML config (power-director check-config --config FILE checks it)")
     run.add_argument("--label", help="names the session directory (default: the config's [session] label)")
     run.add_argument("--out", type=Path, metavar="DIR", help="sessions go here (default: config's out_dir)")
@@ -84,7 +84,21 @@ def add_measuring_commands(commands: Commands[argparse.ArgumentParser]) -> None:
     run.add_argument("--reuse-ranging", type=Path, metavar="SESSION_DIR",
                      help="skip ranging: use that earlier session's testing ranges (not MLPerf-valid)")
     add_lab_options(run, "run")
+    add_power_dev_options(run)
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
+
+
+def add_power_dev_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--power-dev-conf", type=Path, metavar="SERVER_CONF",
+                         help="power-dev's server.conf, unchanged: the director starts the PTDaemon it "
+                         "describes (its [ptd]/[analyzerN] sections)")
+    command.add_argument("--power-dev", type=Path, metavar="DIR",
+                         help="engine mode: measure with power-dev's own, unmodified server.py and "
+                         "client.py from this mlcommons/power-dev checkout (the route MLCommons "
+                         "accepts today)")
+    command.add_argument("--ntp", default="", metavar="ADDRESS",
+                         help="engine mode: the NTP server power-dev checks the clock against "
+                         "(default: server.conf's ntpServer)")
 
 
 def add_file_commands(commands: Commands[argparse.ArgumentParser]) -> None:
@@ -104,6 +118,8 @@ def add_file_commands(commands: Commands[argparse.ArgumentParser]) -> None:
     report.add_argument("--out", type=Path, metavar="OUT", help="write report.json, report.html and "
                         "power.png here too (a run we did not record: only here, never into DIR)")
     report.add_argument("--json", action="store_true", help="print report.json on stdout")
+    report.add_argument("--config", type=Path, metavar="FILE", help="a session whose director died: "
+                        "the director's config, to pull its mqtt-stream meters' samples from their agents")
     report.add_argument("--rules", default=CURRENT, choices=list(RULESETS),
                         help=f"judge an imported run by this round's rules (default {CURRENT})")
     report.add_argument("--scenario", help="the results directory's scenario, when DIR is not "
@@ -133,8 +149,11 @@ def add_file_commands(commands: Commands[argparse.ArgumentParser]) -> None:
 
 def add_remote_commands(commands: Commands[argparse.ArgumentParser]) -> None:
     serve_cmd = commands.add_parser("serve", help="the director service for remote SUT agents")
-    serve_cmd.add_argument("--config", type=Path, required=True, metavar="FILE",
+    serve_cmd.add_argument("--config", type=Path, metavar="FILE",
                            help="the director's TOML config, with a [service] section")
+    add_power_dev_options(serve_cmd)
+    commands.add_parser("sources-checksums", help="this release's source hashes, in the format of "
+                        "power-dev's compliance/sources_checksums.json")
 
     agent = commands.add_parser("sut-agent", help="on the SUT: run a workload for a remote director")
     old_command(commands, "agent", "sut-agent")

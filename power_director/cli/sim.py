@@ -50,6 +50,10 @@ def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
 
 
 def run_sim(args: argparse.Namespace, tracker: SessionTracker) -> int:
+    if args.simulator == "ptd-launcher":
+        from power_director.cli.ptd_launcher import run_launcher
+
+        return run_launcher(args.ptd_args)
     # Our own handler, not asyncio.run's: it wakes the loop through its wakeup fd even when the
     # signal lands on a simulator's worker thread (seen once: a sim that never stopped).
     return asyncio.run(cancellable(_run_sim(args), "sim"))

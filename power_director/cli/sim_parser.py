@@ -17,6 +17,10 @@ def add_sim_commands(commands: Commands[argparse.ArgumentParser]) -> None:
     sim = commands.add_parser("sim", help="run a meter simulator standalone")
     sims = sim.add_subparsers(dest="simulator", required=True)
     _add_ptd(sims)
+    launcher = sims.add_parser(
+        "ptd-launcher", help="a PTDaemon stand-in taking PTDaemon's command line (power-director-ptd-sim)")
+    launcher.add_argument("ptd_args", nargs=argparse.REMAINDER,
+                          help="-l LOG -p PORT [-b N] [-c CH,CH] [-D] [-n|-g|-y|-U] DEVICE_TYPE DEVICE_PORT")
     scpi = sims.add_parser("scpi", help="a Yokogawa WT300E SCPI server (pyvisa: TCPIP::host::port::SOCKET)")
     add_sim_basics(scpi, 5025, LazyChoices("analyzer_drivers.sim.scpi_meter", "IDENTITIES"), "wt310")
     add_fault_options(scpi, "ranging (auto ranges) or testing (fixed ranges)",

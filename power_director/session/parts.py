@@ -13,6 +13,8 @@ from pathlib import Path
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges
 from analyzer_drivers.formats.session_meta import ReconnectGap
+from power_director.config.loader import Config
+from power_director.config.system import check_system_meters
 from power_director.session.ranging import PhaseTally, SessionError
 
 RECONNECT_FIRST_DELAY_S = 0.1
@@ -50,20 +52,6 @@ class SessionMeter:
     def has_ranges(self) -> bool:
         """A meter whose ranges ranging chooses (not a plug or an energy counter)."""
         return self.ranged and not isinstance(self.analyzer, RangelessAnalyzer)
-
-
-def session_meters(primary: Analyzer, interval_ms: int, extras: Sequence[ExtraMeter]) -> list[SessionMeter]:
-    """The primary meter, then each extra one with its role and its interval (else the primary's)."""
-    meters = [SessionMeter(primary, "primary", interval_ms)]
-    for extra in extras:
-        role = extra[1]
-        if role not in ROLES[1:]:
-            raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
-        meters.append(SessionMeter(extra[0], role, extra[2] if len(extra) == 3 else interval_ms))
-    names = [m.analyzer.name for m in meters]
-    if len(set(names)) != len(names):
-        raise SessionError(f"two analyzers share a name: {', '.join(names)}")
-    return meters
 
 
 def session_name(out_root: Path, label: str) -> str:
@@ -115,3 +103,22 @@ def stop_if_cancelled() -> None:
     if cancelling is not None and cancelling():
         raise asyncio.CancelledError
 
+
+def session_meters(
+    config: Config, analyzer: Analyzer, extra_analyzers: Sequence[ExtraMeter]
+) -> list[SessionMeter]:
+    """The session's meters, checked as ``check-config`` checks them: roles, unique names, and
+    that the ``[[node]]``/``[[switch]]`` tables name exactly the measured meters."""
+    meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
+    for extra in extra_analyzers:
+        role = extra[1]
+        if role not in ROLES[1:]:
+            raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
+        interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
+        meters.append(SessionMeter(extra[0], role, interval_ms))
+    names = [m.analyzer.name for m in meters]
+    if len(set(names)) != len(names):
+        raise SessionError(f"two analyzers share a name: {', '.join(names)}")
+    if config.system is not None:
+        check_system_meters(config.system, [m.analyzer.name for m in meters if m.ranged])
+    return meters
