@@ -15,6 +15,7 @@ from analyzer_drivers.formats.json_record import (
     Parse,
     flag,
     integer,
+    json_field,
     json_object,
     known,
     list_of,
@@ -50,7 +51,7 @@ def key(
     write: Callable[[Any], Any] | None = None,
 ) -> Any:
     """A field read with ``parse``; a missing key takes ``default``."""
-    return dataclasses.field(default=default, metadata=known(parse, name, omit_none, write))
+    return json_field(parse, default, name, omit_none=omit_none, write=write)
 
 
 def real(default: float = 0.0) -> Any:

@@ -123,6 +123,14 @@ def known(
     return {"parse": parse, "key": key, "omit_none": omit_none, "write": write}
 
 
+def json_field(
+    parse: Parse, default: Any = None, key: str | None = None, *, omit_none: bool = False,
+    write: Callable[[Any], Any] | None = None,
+) -> Any:
+    """A record's field read with ``parse`` (see ``known``); a missing key takes ``default``."""
+    return dataclasses.field(default=default, metadata=known(parse, key, omit_none, write))
+
+
 def dump(value: Any) -> Any:
     """A typed value back to JSON's shapes (records and dataclasses to objects, tuples to lists)."""
     if isinstance(value, JsonRecord):

@@ -14,19 +14,15 @@ from analyzer_drivers.formats.json_record import (
     anything,
     integer,
     json_object,
-    known,
     list_of,
     number,
     optional,
     record,
     text,
 )
+from analyzer_drivers.formats.json_record import json_field as _field
 
 _num, _str, _int = optional(number), optional(text), optional(integer)
-
-
-def _field(parse: Any) -> Any:
-    return dataclasses.field(default=None, metadata=known(parse))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -30,14 +30,11 @@ from analyzer_drivers.formats.json_record import (
     record,
     text,
 )
+from analyzer_drivers.formats.json_record import json_field as _field
 from analyzer_drivers.formats.meter_records import MeterEvidence, SavedCalibration, StatedAccuracy
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 
 Stamp = tuple[float, ...]  # [wall_s, monotonic_s], as MLCommons' server.json records a phase
-
-
-def _field(parse: Any, default: Any = None, key: str | None = None) -> Any:
-    return dataclasses.field(default=default, metadata=known(parse, key))
 
 
 def _many(parse: Any, key: str | None = None) -> Any:
