@@ -10,7 +10,6 @@ import os
 import shutil
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 
 from analyzer_drivers.formats.errors import PowerDirectorError, ReportError
@@ -269,7 +268,7 @@ def _check_config(args: argparse.Namespace) -> int:
         raise ConfigError("check-config takes one config file: FILE or --config FILE")
     config = load_config(path)
     print(f"# {path}: valid; the effective configuration")
-    print(json.dumps(asdict(config), indent=2))
+    print(json.dumps(config.settings(), indent=2))
     return 0
 
 

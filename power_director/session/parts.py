@@ -17,9 +17,16 @@ def phase_stamp() -> tuple[float, float]:
 
 
 ROLES = ("primary", "sum", "beside")
-# An extra meter: (analyzer, role) samples at the primary's interval; (analyzer, role,
-# interval_ms) at its own.
-ExtraMeter = tuple[Analyzer, str] | tuple[Analyzer, str, int]
+
+
+@dataclass(frozen=True)
+class ExtraMeter:
+    """A meter beside the primary: ``sum`` adds to the wall power, ``beside`` is shown next to it;
+    it samples at its own ``interval_ms`` (None: the primary's)."""
+
+    analyzer: Analyzer
+    role: str
+    interval_ms: int | None = None
 
 
 @dataclass

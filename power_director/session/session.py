@@ -93,11 +93,10 @@ class Session:
         self.analyzer = analyzer
         self.meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
         for extra in extra_analyzers:
-            role = extra[1]
-            if role not in ROLES[1:]:
-                raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
-            interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
-            self.meters.append(SessionMeter(extra[0], role, interval_ms))
+            if extra.role not in ROLES[1:]:
+                raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {extra.role!r}")
+            interval_ms = extra.interval_ms or config.analyzer.interval_ms
+            self.meters.append(SessionMeter(extra.analyzer, extra.role, interval_ms))
         names = [m.analyzer.name for m in self.meters]
         if len(set(names)) != len(names):
             raise SessionError(f"two analyzers share a name: {', '.join(names)}")
