@@ -12,10 +12,9 @@ Example::
     metrics_port = 9465              # Prometheus exporter (0: none) ...
     metrics_host = "0.0.0.0"         # ... on every interface (default 127.0.0.1)
 
-    [[meter]]                        # any [analyzer] keys, plus a name
-    name = "psu1"
-    type = "yokogawa"
-    resource = "USB0::0x0B21::0x0025::C2PH13047V::INSTR"
+    [[meter]]                        # a name, then a meter's type and keys as in [analyzer]
+    name = "psu1"                    # (examples/*.toml; the registry: power_director/config/meters/)
+    interval_ms = 1000
 
     [[meter]]                        # a simulated meter (PTDaemon-protocol simulator in-process)
     name = "psu2"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
-from power_director.config.meters import ALL_METER_KEYS, DEFAULT_TYPE, METER_TYPES, AnalyzerConfig
+from power_director.config.meters import DEFAULT_TYPE, METER_TYPES, AnalyzerConfig, all_meter_keys
 
 
 class _Dataclass(Protocol):
@@ -80,15 +80,15 @@ def meter_from_table(name: str, table: Any, problems: list[str]) -> AnalyzerConf
     keys = dict(table)
     meter_type = keys.pop("type", DEFAULT_TYPE)
     cls = METER_TYPES.get(meter_type) if isinstance(meter_type, str) else None
-    everyone = sorted(ALL_METER_KEYS)
-    found = [_unknown_key(name, key, everyone) for key in keys if key not in ALL_METER_KEYS]
+    everyone = all_meter_keys()
+    found = [_unknown_key(name, key, sorted(everyone)) for key in keys if key not in everyone]
     if cls is None:
         problems += [f"[analyzer] type {meter_type!r} is not known; use one of {', '.join(METER_TYPES)}",
                      *found]
         return None
     own = {f.name for f in fields(cls)}
     found += [f"[{name}] {key} is not a key of type {meter_type!r} meters"
-              for key in keys if key in ALL_METER_KEYS and key not in own]
+              for key in keys if key in everyone and key not in own]
     values = _values(cls, name, {k: v for k, v in keys.items() if k in own}, found)
     problems += found
     return None if found else cls(**values)

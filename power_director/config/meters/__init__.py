@@ -48,8 +48,9 @@ def own_keys(meter_type: type[AnalyzerConfig]) -> frozenset[str]:
     return frozenset(f.name for f in dataclasses.fields(meter_type)) - COMMON_METER_KEYS
 
 
-#: every meter key of some type: a key outside it is unknown, one of another type is foreign
-ALL_METER_KEYS = COMMON_METER_KEYS.union(*(own_keys(meter) for meter in METER_TYPES.values()))
+def all_meter_keys() -> frozenset[str]:
+    """Every key some meter type reads: a key outside it is unknown, one of another type foreign."""
+    return COMMON_METER_KEYS.union(*(own_keys(meter) for meter in METER_TYPES.values()))
 
 
 def default_meter() -> AnalyzerConfig:
@@ -91,5 +92,5 @@ def meter_reference() -> tuple[MeterDoc, ...]:
                           _key_docs(meter, own_keys(meter))) for name, meter in METER_TYPES.items())
 
 
-__all__ = ["ALL_METER_KEYS", "COMMON_METER_KEYS", "DEFAULT_TYPE", "METER_TYPES", "AnalyzerConfig", "KeyDoc",
-           "MeterDoc", "common_key_reference", "default_meter", "meter_reference", "own_keys"]
+__all__ = ["COMMON_METER_KEYS", "DEFAULT_TYPE", "METER_TYPES", "AnalyzerConfig", "KeyDoc", "MeterDoc",
+           "all_meter_keys", "common_key_reference", "default_meter", "meter_reference", "own_keys"]
