@@ -8,7 +8,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.formats.window import Window
@@ -31,6 +31,15 @@ class Workload(Protocol):
     async def run(self, phase: str, log_dir: Path) -> Window | None:
         """Run once; afterwards ``log_dir`` holds this run's LoadGen logs. A workload that
         has already read its detail log returns the window (so nobody reads it again)."""
+
+
+@runtime_checkable
+class StartsOnRequest(Protocol):
+    """A workload whose phases start when its SUT asks (a v3 client's ``start,<phase>``):
+    the session touches the analyzer for a phase (ranges, settle, ``Go``) only after this."""
+
+    async def start_requested(self, phase: str) -> None:
+        """Return once the SUT asked to start ``phase``; WorkloadError if it never will."""
 
 
 @dataclass

@@ -35,7 +35,7 @@ from analyzer_drivers.formats.session_meta import (
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters.specs import advise_ranges, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG
-from loadgen_bridge.workload import Workload, WorkloadError, check_window
+from loadgen_bridge.workload import StartsOnRequest, Workload, WorkloadError, check_window
 from power_director.config.loader import Config
 from power_director.config.system import check_system_meters
 from power_director.observe.observer import Observers, SessionObserver
@@ -141,6 +141,7 @@ class Session:
         if not ranging and reuse_ranging is not None:
             raise SessionError("a session without ranging cannot reuse another's ranging")
         self._made_roots: list[Path] = []  # output directories run() created
+        self.cancel_reason = ""  # why whoever cancels run() did (Python 3.11 may drop the message)
 
     @property
     def primary(self) -> SessionMeter:
@@ -167,7 +168,7 @@ class Session:
         try:
             await self._measure()
         except BaseException as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = self.cancel_reason or str(exc) or type(exc).__name__
             self.meta = self.meta.updated(status="aborted", error=reason)
             self.journal.record_event("aborted", error=reason)
             self._finish_files()
@@ -264,6 +265,8 @@ class Session:
                  f"initial ranges {meter.initial.describe()}")
 
     async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
+        if isinstance(self.workload, StartsOnRequest):  # power-dev's server: ranges and Go at start
+            await self.workload.start_requested(phase)
         for meter in self.meters:
             await meter.analyzer.set_ranges(ranges.get(meter.analyzer.name, Ranges.auto()))
             if phase == "ranging":

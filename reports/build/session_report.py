@@ -196,13 +196,19 @@ def _testing_checks(testing: PhaseReport, meta: SessionMeta) -> list[Check]:
     ]
 
 
+def _zero_watt_readings(phase: PhaseReport) -> int:
+    t_ms = phase.series.t_ns // NS_PER_MS
+    inside = (t_ms > phase.window.begin_ns // NS_PER_MS) & (t_ms < phase.window.end_ns // NS_PER_MS)
+    return int(np.count_nonzero(inside & (phase.series.watts == 0)))
+
+
 def _phase_checks(phase: PhaseReport, meta: SessionMeta) -> list[Check]:
     t_ns = phase.series.t_ns
     coverage = phase.power.coverage
     # The first sample averages over the interval before its stamp: measuring began then.
     measured_from = int(t_ns.min()) - phase.interval_ns if len(t_ns) else None
     return [
-        checks.samples_in_window(phase.phase, phase.power.samples_in_window),
+        checks.samples_in_window(phase.phase, phase.power.samples_in_window, _zero_watt_readings(phase)),
         checks.window_inside_measurement(
             phase.phase, phase.window.begin_ns, phase.window.end_ns,
             measured_from, int(t_ns.max()) if len(t_ns) else None,

@@ -8,6 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from reports.mlperf.checker_column import CHECKER_KEY
 from reports.model.report import SessionReport
 from reports.phase_report import PhaseReport
 from reports.render import html_page as page
@@ -57,7 +58,19 @@ def _imported(report: SessionReport) -> str:
                                  ("checker, today's rules", checker.get("current", {})))]
     notes = "".join(f"<li>{escape(note)}</li>" for note in report.notes)
     return (page.table(["", "value", "unit", "note"], rows) + f"<ul>{notes}</ul>"
-            + page.any_value(extra.get("imported", {})))
+            + _checker_column(extra.get(CHECKER_KEY)) + page.any_value(extra.get("imported", {})))
+
+
+def _checker_column(section: Any) -> str:
+    """Each rule of MLCommons' checker beside our checks judging the same thing."""
+    if not isinstance(section, dict):
+        return ""
+    rows = [[escape(str(row["rule"])), escape(str(row["checker"])), escape(str(row["ours"])),
+             escape(", ".join(row["our_checks"]) or "—"), escape(str(row["why"] or "—"))]
+            for row in section.get("rules", [])]
+    return (f"<h3>{escape(str(section['title']))}: {escape(str(section['verdict']))}</h3>"
+            + page.table(["rule", "MLCommons checker (current)", "ours", "our checks", "why they differ"],
+                         rows))
 
 
 def _cells(figures: dict[str, Any], columns: list[tuple[str, int, str]]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reports.mlperf.checker_column import CHECKER_KEY, section_lines
 from reports.mlperf.eehpc import eehpc_line
 from reports.model.headline import headline, metric_uncertainty, verdict
 from reports.model.report import RepeatSection, SessionReport, SumMeter
@@ -34,6 +35,7 @@ def summary_text(report: SessionReport) -> str:
     lines += [f"  warning: {w}" for w in report.warnings]
     lines += [f"  unknown: {u}" for u in report.unknown]
     lines += [f"  note: {n}" for n in report.notes]
+    lines += section_lines(report.extra.get(CHECKER_KEY))
     return "\n".join(lines)
 
 
