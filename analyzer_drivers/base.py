@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from analyzer_drivers.formats.errors import AnalyzerError as AnalyzerError
+from analyzer_drivers.formats.identity import MeterIdentity
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 
@@ -48,6 +49,8 @@ class AnalyzerInfo:
     version: str = ""
     raw: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    #: Vendor, model, serial (a plug's id), firmware as the meter's own identify reply says them.
+    identity: MeterIdentity = field(default_factory=MeterIdentity)
 
 
 class SampleBuffer:
@@ -226,3 +229,21 @@ class RangelessAnalyzer(Analyzer, abc.ABC):
 
     async def set_ranges(self, ranges: Ranges) -> None:
         """Nothing to set."""
+
+
+class PacedAnalyzer(RangelessAnalyzer, abc.ABC):
+    """A rangeless meter read by a ``PacedSampler`` (``self._sampling``; a BMC): ``poll`` drains
+    it, ``stop`` ends it, ``resume`` starts again (the meter kept measuring; only the readings
+    made while away are missed)."""
+
+    _sampling: PacedSampler
+
+    async def poll(self) -> list[Sample]:
+        return self._sampling.drain()
+
+    async def stop(self) -> None:
+        await self._sampling.stop()
+
+    async def resume(self, mark: str, interval_ms: int) -> bool:
+        await self.start(mark, interval_ms)
+        return False

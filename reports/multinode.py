@@ -23,9 +23,11 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.session_meta import AnalyzerRecord, MeterEvidence, SessionMeta
 from analyzer_drivers.formats.window import Window
-from analyzer_drivers.meters.specs import UNCERTAINTY_LIMIT, meter_spec
+from analyzer_drivers.meters.accuracy import MeterSetup
+from analyzer_drivers.meters.specs import UNCERTAINTY_LIMIT
 from reports.checks import Check
 from reports.merge import mean_power_over
 from reports.metrics import PER_QUERY_SCENARIOS, mlperf_window_mask, sample_intervals
@@ -64,15 +66,16 @@ def _analyzer_relative(meta: SessionMeta, driver: str, watts: FloatArray) -> flo
     if evidence is not None and isinstance(evidence.uncertainty_mean, float):
         return float(evidence.uncertainty_mean)
     described = meta.analyzer_of(driver) or AnalyzerRecord()
-    spec = meter_spec(described.model or "")
+    setup = MeterSetup.recorded(described.model or "", described.extra)
     ranges = described.ranges.get("testing")
     volts, amps = (ranges.volts, ranges.amps) if ranges else (None, None)
-    if spec is None or not volts or not amps or len(watts) == 0:
+    if setup is None or not volts or not amps or len(watts) == 0:
         if described.role == "primary":
             mean = meta.phase("testing").uncertainty_mean
             return float(mean) if isinstance(mean, float) else None
         return None
-    return float(np.mean([spec.sample_uncertainty(w, volts, amps) for w in watts]))
+    # Only the watts are at hand here: λ counts as 1 (the full range term).
+    return float(np.mean([setup.sample_uncertainty(Sample(0, float(w)), volts, amps) for w in watts]))
 
 
 def _clock_bound_s(meta: SessionMeta, driver: str) -> float:

@@ -22,8 +22,8 @@ import aiomqtt
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
+from analyzer_drivers.meters.accuracy import MeterSetup
 from analyzer_drivers.meters.plug import cancel_and_wait, parse_broker, payload_bytes
-from analyzer_drivers.meters.specs import meter_spec
 from power_director.fleet.clock import (
     ClockError,
     ClockModel,
@@ -272,9 +272,11 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._note_uncertainty(sample)
 
     def _note_uncertainty(self, sample: Sample) -> None:
-        spec = meter_spec(str((self._info or {}).get("model", "")))
-        if spec is not None and sample.is_valid:
-            uncertainty = spec.auto_range_uncertainty(sample.watts, sample.volts, sample.amps)
+        info = self._info or {}
+        extra = info.get("extra")
+        setup = MeterSetup.recorded(str(info.get("model", "")), extra if isinstance(extra, dict) else None)
+        if setup is not None and sample.is_valid:  # the agent's meter auto-ranges
+            uncertainty = setup.sample_uncertainty(sample, None, None)
             if uncertainty < float("inf"):
                 self._uncertainty_sum += uncertainty
                 self._uncertainty_n += 1

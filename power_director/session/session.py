@@ -33,7 +33,8 @@ from analyzer_drivers.formats.session_meta import (
     WindowCorrection,
 )
 from analyzer_drivers.formats.window import Window
-from analyzer_drivers.meters.specs import advise_ranges, meter_spec
+from analyzer_drivers.meters.accuracy import MeterSetup
+from analyzer_drivers.meters.specs import advise_ranges
 from loadgen_bridge.detail_log import DETAIL_LOG
 from loadgen_bridge.workload import StartsOnRequest, Workload, WorkloadError, check_window
 from power_director.config.loader import Config
@@ -237,12 +238,14 @@ class Session:
 
     def _advise(self, meter: SessionMeter) -> None:
         """Before testing: warn when the ranges ranging implies would leave samples above 1 %."""
-        spec = meter_spec(meter.info.model) if meter.info and meter.has_ranges else None
+        info = meter.info
+        setup = MeterSetup.recorded(info.model, info.extra) if info and meter.has_ranges else None
         seen = meter.tally
-        if spec is None or not seen.has_range_inputs:
+        if setup is None or not seen.has_range_inputs:
             return
         try:
-            advice = advise_ranges(spec, seen.max_volts, seen.max_amps, seen.min_watts)
+            advice = advise_ranges(setup.spec, seen.max_volts, seen.max_amps, seen.min_watts,
+                                   setup.crest_factor, len(setup.elements))
         except AnalyzerError:
             return  # testing_ranges() reports a load above the meter's ranges
         driver = meter.analyzer.name
@@ -404,10 +407,11 @@ class Session:
         window's end is covered."""
         waiting = [m for m in self.meters if m.ranged]
         interval_s = max((m.interval_ms for m in waiting), default=self.config.analyzer.interval_ms) / 1000
-        deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
+        wait_s = TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
+        deadline = time.monotonic() + wait_s
         while any(m.tally.last_t_ns is None or m.tally.last_t_ns < t_ns for m in waiting):
             if time.monotonic() > deadline:
-                self.say(f"  warning: no sample after the workload ended within {deadline:.0f} s")
+                self.say(f"  warning: no sample after the workload ended within {wait_s:g} s")
                 return
             await asyncio.sleep(min(interval_s / 5, 0.1))
             await self._poll_all(record)

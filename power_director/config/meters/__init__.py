@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from power_director.config.meters.base import AnalyzerConfig
+from power_director.config.meters.ipmi_dcmi import IpmiDcmiConfig
 from power_director.config.meters.mqtt_stream import MqttStreamConfig
 from power_director.config.meters.nvml import NvmlConfig
 from power_director.config.meters.ptd import PtdConfig
@@ -36,6 +37,7 @@ METER_TYPES: dict[str, type[AnalyzerConfig]] = {meter.type: meter for meter in (
     RedfishConfig,
     SnmpConfig,
     MqttStreamConfig,
+    IpmiDcmiConfig,
 )}
 DEFAULT_TYPE = next(iter(METER_TYPES))
 #: the keys every meter type reads (``type`` and AnalyzerConfig's own fields)

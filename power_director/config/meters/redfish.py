@@ -19,7 +19,11 @@ class RedfishConfig(AnalyzerConfig):
     type = "redfish"
     describes_itself = True
     url: str = key("", "the BMC, https://host[:port]")
-    chassis: str = key("", "the chassis Id; empty: the first chassis")
+    chassis: str = key("", "the chassis Id; empty: every chassis in turn, the first with power")
+    redfish_schema: str = key("auto", "auto, environment, supplies, sensors, legacy (redfish_plan.SCHEMAS)")
+    sensor: str = key("", "a chassis Power sensor's Id, where a chassis has several")
+    power_control: str = key("auto", "legacy Power: auto (PhysicalContext Chassis entries, else all), sum, "
+                                     "or a MemberId")
     username: str = key("", "the BMC account")
     password_file: str = key("", "a file holding the BMC password (never the config itself)")
     auth: str = key("session", "session, basic, or none (plain http only)")
@@ -28,7 +32,7 @@ class RedfishConfig(AnalyzerConfig):
     source: str = key("auto", "auto (the energy counter when present), power, energy")
 
     def type_problems(self) -> list[str]:
-        from analyzer_drivers.meters.redfish import AUTH_METHODS, SOURCES
+        from analyzer_drivers.meters.redfish import AUTH_METHODS, SCHEMAS, SOURCES
 
         found = []
         url_ok = re.fullmatch(r"https?://[^/\s]+/?", self.url) is not None
@@ -38,6 +42,9 @@ class RedfishConfig(AnalyzerConfig):
             found.append(f"[analyzer] auth {self.auth!r} must be one of {', '.join(AUTH_METHODS)}")
         if self.source not in SOURCES:
             found.append(f"[analyzer] source {self.source!r} must be one of {', '.join(SOURCES)}")
+        if self.redfish_schema not in SCHEMAS:
+            found.append(f"[analyzer] redfish_schema {self.redfish_schema!r} must be one of "
+                         f"{', '.join(SCHEMAS)}")
         credentials = self.auth in AUTH_METHODS and self.auth != "none"
         if credentials and url_ok and not self.url.startswith("https://"):
             found.append("[analyzer] credentials over plain http are refused: use https, or auth = 'none'")
@@ -54,4 +61,5 @@ class RedfishConfig(AnalyzerConfig):
             self.url, chassis=self.chassis, username=self.username,
             password=read_secret(self.password_file, "password_file"), auth=self.auth, ca_file=self.ca_file,
             insecure=self.insecure, timeout_s=self.reply_timeout_s, source=self.source,
+            schema=self.redfish_schema, sensor=self.sensor, power_control=self.power_control,
         )
