@@ -152,6 +152,7 @@ class MeterEvidence(JsonRecord):
     lost: int | None = _field(_int)
     replayed: int | None = _field(_int)
     broker_outages: tuple[Any, ...] | None = _field(optional(list_of(anything)))
+    forged: int | None = _field(_int)  # messages refused: unsigned, wrongly signed, an older epoch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -11,6 +11,9 @@ Example::
     journal_dir = "/var/lib/power-director/agent"
     metrics_port = 9465              # Prometheus exporter (0: none) ...
     metrics_host = "0.0.0.0"         # ... on every interface (default 127.0.0.1)
+    max_refused_logins = 10          # exit 2 after this many refused logins in a row (0: retry for ever)
+    signing_key_file = "/etc/power-director/node1.key"  # sign every message (openssl rand -hex 32)
+    key_id = "node1"                 # the id directors know that key by (default: the agent's id)
 
     [[meter]]                        # a name, then a meter's type and keys as in [analyzer]
     name = "psu1"                    # (examples/*.toml; the registry: power_director/config/meters/)
@@ -59,6 +62,9 @@ class AgentConfig:
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
     clock_shift_ms: float = 0.0  # simulation only: stamp samples this far off the real clock
+    max_refused_logins: int = 10  # exit 2 after this many refused logins in a row (0: never)
+    signing_key_file: str = ""  # HMAC-SHA256 key of this agent's messages (power_director.fleet.sign)
+    key_id: str = ""  # empty: the agent's id
     meters: tuple[MeterEntry, ...] = ()
 
 
@@ -75,6 +81,9 @@ class AgentSection:
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
     clock_shift_ms: float = 0.0
+    max_refused_logins: int = 10
+    signing_key_file: str = ""
+    key_id: str = ""
 
     def problems(self) -> list[str]:
         found = []
@@ -86,6 +95,8 @@ class AgentSection:
             found.append(f"[agent] {exc}")
         if not 0 <= self.metrics_port < 65536:
             found.append(f"[agent] metrics_port {self.metrics_port} is not a TCP port")
+        if self.max_refused_logins < 0:
+            found.append(f"[agent] max_refused_logins must be ≥ 0, not {self.max_refused_logins}")
         return found
 
     def config(self, meters: tuple[MeterEntry, ...]) -> AgentConfig:
@@ -93,7 +104,8 @@ class AgentSection:
             agent_id=self.id, broker=self.broker,
             auth=BrokerAuth(self.tls_ca, self.username, self.password_file),
             journal_dir=self.journal_dir, metrics_port=self.metrics_port, metrics_host=self.metrics_host,
-            clock_shift_ms=self.clock_shift_ms, meters=meters,
+            clock_shift_ms=self.clock_shift_ms, meters=meters, max_refused_logins=self.max_refused_logins,
+            signing_key_file=self.signing_key_file, key_id=self.key_id or self.id,
         )
 
 

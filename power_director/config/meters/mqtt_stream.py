@@ -21,6 +21,8 @@ class MqttStreamConfig(AnalyzerConfig):
     ca_file: str = key("", "the broker's TLS CA (empty: plain TCP)")
     username: str = key("", "the broker account")
     password_file: str = key("", "a file holding the broker password")
+    signing_key_file: str = key("", "the agent's signing key: only messages it signed count")
+    key_id: str = key("", "that key's id (empty: the agent's id, AGENT of the topic)")
 
     def type_problems(self) -> list[str]:
         found = mqtt_problems(self.type, self.broker, self.topic)
@@ -31,9 +33,14 @@ class MqttStreamConfig(AnalyzerConfig):
 
     def build(self) -> Analyzer:
         from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
+        from power_director.fleet.sign import load_key
         from power_director.fleet.wire import BrokerAuth
 
+        keys = {}
+        if self.signing_key_file:
+            key_id = self.key_id or self.topic.partition("/")[0]
+            keys[key_id] = load_key(self.signing_key_file, f"[analyzer] {self.type} {self.topic}")
         return MqttStreamAnalyzer(
             self.broker, self.topic, auth=BrokerAuth(self.ca_file, self.username, self.password_file),
-            connect_timeout_s=self.connect_timeout_s, reply_timeout_s=self.reply_timeout_s,
+            connect_timeout_s=self.connect_timeout_s, reply_timeout_s=self.reply_timeout_s, keys=keys,
         )
