@@ -72,18 +72,18 @@ class AgentConfig:
 class AgentSection:
     """The ``[agent]`` table as written (AgentConfig is what the agent runs with)."""
 
-    id: str = ""
+    id: str = ""  # the agent's topics: power-director/fleet/<id>/...
     broker: str = "127.0.0.1:1883"
-    tls_ca: str = ""
-    username: str = ""
-    password_file: str = ""
-    journal_dir: str = "power-director-agent"
-    metrics_port: int = 0
-    metrics_host: str = "127.0.0.1"
-    clock_shift_ms: float = 0.0
-    max_refused_logins: int = 10
-    signing_key_file: str = ""
-    key_id: str = ""
+    tls_ca: str = ""  # TLS to the broker (empty: plain TCP)
+    username: str = ""  # the broker account
+    password_file: str = ""  # a file holding the broker password
+    journal_dir: str = "power-director-agent"  # every sample kept until the director has it
+    metrics_port: int = 0  # a Prometheus exporter (0: none)
+    metrics_host: str = "127.0.0.1"  # the exporter's address
+    clock_shift_ms: float = 0.0  # simulation only: stamp samples this far off the real clock
+    max_refused_logins: int = 10  # exit 2 after this many refused logins in a row (0: retry for ever)
+    signing_key_file: str = ""  # sign every message with this key (openssl rand -hex 32)
+    key_id: str = ""  # the id directors know that key by (empty: the agent's id)
 
     def problems(self) -> list[str]:
         found = []
