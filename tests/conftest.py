@@ -1,15 +1,24 @@
-"""Shared fixtures: a real LoadGen run, and one demo run reused by several tests; how the suite
-is spread over pytest-xdist's workers."""
+"""Shared fixtures and helpers: a real LoadGen run, one demo run reused by several tests, a real
+mosquitto broker, a loopback WT300 meter; the ``slow`` marker; how the suite is spread over
+pytest-xdist's workers."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
+from analyzer_drivers.sim.models import constant_model
+from analyzer_drivers.sim.scpi_server import Wt300Simulator
 from loadgen_bridge.cpu_sut import CpuBenchmark, run_cpu_benchmark
+from tests.mqtt_broker import Mosquitto
+
+T = TypeVar("T")
 
 CLI = [sys.executable, "-m", "power_director.cli"]
 
@@ -70,3 +79,37 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
 def session_dirs(root: Path) -> dict[str, Path]:
     """Session directories under ``root`` by label suffix (e.g. 'demo-offline')."""
     return {p.name.split("_", 2)[2]: p for p in sorted(root.iterdir()) if p.is_dir()}
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """A real mosquitto on a free loopback port, shared by one module's tests (a module that
+    uses it skips itself when mosquitto is missing: ``tests.mqtt_broker.MISSING_REASON``)."""
+    mosquitto = Mosquitto(tmp_path_factory.mktemp("mqtt")).start()
+    yield mosquitto
+    mosquitto.stop()
+
+
+#: pyvisa-sim's description of the WT300 family (analyzer_drivers/sim/wt300_yaml.py writes it).
+WT300_YAML = Path(__file__).resolve().parent.parent / "analyzer_drivers" / "sim" / "wt310.yaml"
+
+
+def socket_resource(port: int) -> str:
+    """The VISA resource of a loopback SCPI server, as pyvisa-py opens it."""
+    return f"TCPIP::127.0.0.1::{port}::SOCKET"
+
+
+def with_meter(body: Callable[[Wt300Simulator, int], Awaitable[T]], identity: str = "wt310",
+               watts: float = 150.0, update_interval_s: float = 0.5, compat_mode: str | None = None) -> T:
+    """Run ``body(simulator, port)`` against a loopback WT300 SCPI simulator (constant ``watts``
+    at 230 V) and close the simulator whatever happens."""
+    async def main() -> T:
+        simulator = Wt300Simulator(constant_model(watts, volts=230.0), identity,
+                                   update_interval_s=update_interval_s, compat_mode=compat_mode)
+        port = await simulator.start_server()
+        try:
+            return await asyncio.wait_for(body(simulator, port), 60)
+        finally:
+            await simulator.close()
+
+    return asyncio.run(main())
