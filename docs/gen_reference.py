@@ -183,7 +183,8 @@ def _option_rows(parser: argparse.ArgumentParser) -> list[str]:
         if action.choices is not None and not isinstance(action.choices, dict):
             value = " \\| ".join(f"`{c}`" for c in action.choices)
         default = action.default
-        shown = "" if default in (None, False, [], argparse.SUPPRESS) or not takes else _cell(f"`{default}`")
+        shown = ("" if default in (None, False, [], argparse.SUPPRESS) or not takes
+                 else '`""`' if default == "" else _cell(f"`{default}`"))
         rows.append(f"| {name} | {value} | {shown} | {_help(action)} |")
     return rows
 
