@@ -226,3 +226,21 @@ class RangelessAnalyzer(Analyzer, abc.ABC):
 
     async def set_ranges(self, ranges: Ranges) -> None:
         """Nothing to set."""
+
+
+class PacedAnalyzer(RangelessAnalyzer, abc.ABC):
+    """A rangeless meter read by a ``PacedSampler`` (``self._sampling``; a BMC): ``poll`` drains
+    it, ``stop`` ends it, ``resume`` starts again (the meter kept measuring; only the readings
+    made while away are missed)."""
+
+    _sampling: PacedSampler
+
+    async def poll(self) -> list[Sample]:
+        return self._sampling.drain()
+
+    async def stop(self) -> None:
+        await self._sampling.stop()
+
+    async def resume(self, mark: str, interval_ms: int) -> bool:
+        await self.start(mark, interval_ms)
+        return False

@@ -38,6 +38,11 @@ class CpuBenchmark:
     #: Wait out each sample's slice instead of computing through it, as a host waits on an
     #: accelerator: the demo's throughput then hardly depends on other programs' CPU use.
     accelerator: bool = False
+    #: Each sample computes exactly this many products (0: it computes through a fixed time
+    #: slice instead). With it, throughput follows the CPU the SUT gets: other programs (a
+    #: power measurement) show up in it, as bench/measure_overhead.py needs.
+    products_per_sample: int = 0
+    expected_qps: float | None = None  # LoadGen's estimate (default: from workers and sample_ms)
     #: Called with a number of queries as LoadGen issues them and as they complete (the
     #: demo's simulated meter follows the queries in flight).
     on_issue: Callable[[int], None] | None = field(default=None, compare=False)
@@ -53,11 +58,12 @@ class CpuBenchmark:
 class _MatrixWork:
     """The per-sample work: matrix products until the sample's time slice is spent."""
 
-    def __init__(self, size: int, sample_s: float, *, accelerator: bool = False) -> None:
+    def __init__(self, size: int, sample_s: float, *, accelerator: bool = False, products: int = 0) -> None:
         rng = np.random.default_rng(0)
         self.matrices = rng.standard_normal((8, size, size)).astype(np.float32) / np.sqrt(size)
         self.sample_s = sample_s
         self.accelerator = accelerator
+        self.products = products
         self._worker = threading.local()
 
     def _deadline(self, issued_s: float) -> float:
@@ -70,6 +76,8 @@ class _MatrixWork:
         return float(self._worker.deadline)
 
     def run(self, sample_index: int, issued_s: float) -> float:
+        if self.products:
+            return self._fixed(sample_index)
         deadline = self._deadline(issued_s)
         if self.accelerator:
             # A sleeping thread is woken promptly on a busy machine; a computing one gets
@@ -85,6 +93,11 @@ class _MatrixWork:
         return total
 
 
+    def _fixed(self, sample_index: int) -> float:
+        a, b = self.matrices[sample_index % 8], self.matrices[(sample_index + 1) % 8]
+        return sum(float(np.tanh(a @ b)[0, 0]) for _ in range(self.products))
+
+
 def _settings(lg: Any, bench: CpuBenchmark) -> Any:
     settings = lg.TestSettings()
     settings.scenario = getattr(lg.TestScenario, bench.scenario)
@@ -92,7 +105,7 @@ def _settings(lg: Any, bench: CpuBenchmark) -> Any:
     settings.min_duration_ms = int(bench.duration_s * 1000)
     settings.min_query_count = 1
     latency_ns = int(bench.sample_ms * 1e6)
-    throughput = bench.workers * 1000 / bench.sample_ms
+    throughput = bench.expected_qps or bench.workers * 1000 / bench.sample_ms
     if bench.scenario == "Offline":
         settings.offline_expected_qps = throughput
     elif bench.scenario == "Server":
@@ -112,7 +125,8 @@ def run_cpu_benchmark(bench: CpuBenchmark, out_dir: Path) -> None:
     import mlperf_loadgen as lg
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    work = _MatrixWork(bench.matrix_size, bench.sample_ms / 1000, accelerator=bench.accelerator)
+    work = _MatrixWork(bench.matrix_size, bench.sample_ms / 1000, accelerator=bench.accelerator,
+                       products=bench.products_per_sample)
     pool = ThreadPoolExecutor(bench.workers)
     completed = threading.Lock()
 
@@ -155,8 +169,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accelerator", action="store_true",
                         help="wait out each query's time instead of computing through it, as a host "
                         "waits on an accelerator (a busy machine then hardly stretches the run)")
+    parser.add_argument("--workers", type=int, default=1, help="worker threads (one per core keeps every "
+                        "core busy)")
+    parser.add_argument("--products", type=int, default=0, metavar="N",
+                        help="compute exactly N matrix products per sample (0: a fixed 2 ms slice each)")
+    parser.add_argument("--matrix-size", type=int, default=128, help="the products' matrix size")
+    parser.add_argument("--expected-qps", type=float, help="LoadGen's throughput estimate (Offline issues "
+                        "this × the duration; default: workers × 500)")
     args = parser.parse_args(argv)
-    run_cpu_benchmark(CpuBenchmark(args.scenario, args.seconds, accelerator=args.accelerator), args.out)
+    bench = CpuBenchmark(args.scenario, args.seconds, workers=max(1, args.workers),
+                         accelerator=args.accelerator, products_per_sample=max(0, args.products),
+                         matrix_size=args.matrix_size, expected_qps=args.expected_qps)
+    run_cpu_benchmark(bench, args.out)
     return 0
 
 

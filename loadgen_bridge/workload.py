@@ -8,7 +8,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.formats.window import Window
@@ -31,6 +31,15 @@ class Workload(Protocol):
     async def run(self, phase: str, log_dir: Path) -> Window | None:
         """Run once; afterwards ``log_dir`` holds this run's LoadGen logs. A workload that
         has already read its detail log returns the window (so nobody reads it again)."""
+
+
+@runtime_checkable
+class StartsOnRequest(Protocol):
+    """A workload whose phases start when its SUT asks (a v3 client's ``start,<phase>``):
+    the session touches the analyzer for a phase (ranges, settle, ``Go``) only after this."""
+
+    async def start_requested(self, phase: str) -> None:
+        """Return once the SUT asked to start ``phase``; WorkloadError if it never will."""
 
 
 @dataclass
@@ -71,7 +80,7 @@ class CommandWorkload:
         try:
             code = await process.wait()
         except asyncio.CancelledError:
-            await _end(process)
+            await end_process(process)
             raise
         if code != 0:
             raise WorkloadError(f"workload exited with status {code} in the {phase} phase")
@@ -89,7 +98,7 @@ class CommandWorkload:
                 shutil.copy2(source, log_dir / name)
 
 
-async def _end(process: asyncio.subprocess.Process) -> None:
+async def end_process(process: asyncio.subprocess.Process) -> None:
     """Terminate a workload and reap it (an unreaped child outlives the event loop noisily)."""
     with contextlib.suppress(ProcessLookupError):
         process.terminate()

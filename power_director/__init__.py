@@ -6,12 +6,12 @@ from typing import Any
 
 __all__ = [
     "MeasureError", "PowerMonitor", "Query", "SessionResult", "SqliteStore", "WindowResult",
-    "load_session", "measure", "samples_frame", "sessions_frame",
+    "load_session", "mark", "measure", "samples_frame", "sessions_frame",
 ]
 
 _HOMES = {
     "MeasureError": "power_director.api", "PowerMonitor": "power_director.api",
-    "WindowResult": "power_director.api", "measure": "power_director.api",
+    "WindowResult": "power_director.api", "measure": "power_director.api", "mark": "power_director.api",
     "SessionResult": "reports.model.results", "load_session": "reports.model.results",
     "Query": "reports.store.sqlite", "SqliteStore": "reports.store.sqlite",
     "samples_frame": "reports.store.frames", "sessions_frame": "reports.store.frames",

@@ -21,6 +21,10 @@ Inside an event loop, the same with ``await``; the loop never blocks on the mete
     result = await monitor.aend_window("step")
     await monitor.aclose()
 
+Inside a command run by ``power-director measure -- CMD``, name its phases:
+
+    power_director.mark("decode")
+
 A background thread runs the meter's async driver: it connects, starts one untimed
 measurement at the first window and polls it until ``close()``; each window's energy is
 the time-weighted integral of those samples over exactly its interval.
@@ -31,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -47,6 +52,7 @@ from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.meters.ptd import PtdAnalyzer
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
 from analyzer_drivers.sim.ptd_server import PtdSimulator
+from loadgen_bridge.marks import MARKS_ENV
 from power_director.config.loader import AnalyzerConfig, load_config
 from power_director.session.assembly import build_meter
 from reports.metrics import weighted_energy
@@ -293,4 +299,23 @@ def measure(meter: Any = "sim", *, interval_ms: int | None = None,
     return PowerMonitor(meter, interval_ms=interval_ms, poll_interval_s=poll_interval_s)
 
 
-__all__ = ["AnalyzerError", "MeasureError", "PowerMonitor", "WindowResult", "measure"]
+def mark(name: str) -> bool:
+    """Phase ``name`` of the command ``power-director measure`` is measuring begins now (the
+    previous one ends). False, doing nothing, when no measurement is listening."""
+    if not name or any(c.isspace() for c in name):
+        raise MeasureError(f"a phase name is one word, not {name!r}")
+    path = os.environ.get(MARKS_ENV)
+    if not path:
+        return False
+    try:  # non-blocking: with no director reading, opening the pipe fails at once (ENXIO)
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        os.write(fd, f"mark {name} {time.time_ns()}\n".encode())
+    finally:
+        os.close(fd)
+    return True
+
+
+__all__ = ["AnalyzerError", "MeasureError", "PowerMonitor", "WindowResult", "mark", "measure"]

@@ -22,7 +22,8 @@ from analyzer_drivers.meters.specs import PLUGS
 #: Resolution of the readings by meter kind (W). Redfish ``PowerConsumedWatts`` and the PDU
 #: MIBs here report whole watts (NUT raritan-px2-mib.c quotes "activePower = Gauge32: 10 (W)";
 #: Sentry4-MIB st4OutletActivePower UNITS "Watts"); a BMC may round coarser (inferred).
-RESOLUTION_WATTS = {"redfish": 1.0, "snmp": 1.0, **{k: v.resolution_watts for k, v in PLUGS.items()}}
+RESOLUTION_WATTS = {"redfish": 1.0, "snmp": 1.0, "ipmi-dcmi": 1.0,  # DCMI: "%u Watts" (ipmitool, FreeIPMI)
+                    **{k: v.resolution_watts for k, v in PLUGS.items()}}
 CERTIFIED_KINDS = ("ptd", "yokogawa")
 NOT_WALL_POWER = ("rapl", "nvml")
 
@@ -84,7 +85,8 @@ def advise(facts: MeterFacts, watts: float, duration_s: float, target: float) ->
         f"resolution {facts.resolution_watts:g} W over ~{samples:.0f} independent readings: "
         f"±{100 * terms['resolution']:.3f} %",
         f"averaging window {facts.averaging_s:g} s against a {duration_s:g} s run: "
-        f"up to ±{100 * terms['averaging_edges']:.2f} % at the window's edges",
+        f"up to ±{100 * terms['averaging_edges']:.2f} % at the window's edges"
+        if facts.averaging_s else "averaging window: the meter states none (no term for the window's edges)",
     ]
     if facts.averaging_s > facts.interval_s:
         lines.append(

@@ -33,11 +33,15 @@ def _check(name: str, ok: bool, passed: str, failed: str, severity: Status = "fa
     return Check(name, "pass" if ok else severity, passed if ok else failed)
 
 
-def samples_in_window(phase: str, count: int) -> Check:
+def samples_in_window(phase: str, count: int, zero_watt_readings: int = 0) -> Check:
+    """``zero_watt_readings``: readings of exactly 0 W in the window, which MLPerf does not count
+    (only Watts > 0): a meter that read an unloaded outlet is not a meter that sent nothing."""
+    why = (f": its {zero_watt_readings} readings there are all 0 W (MLPerf counts only readings above 0 W)"
+           if zero_watt_readings else "")
     return _check(
         f"{phase}_samples_in_window", count > 0,
         f"{count} samples inside the {phase} LoadGen window",
-        f"no power samples inside the {phase} LoadGen window",
+        f"no power samples inside the {phase} LoadGen window{why}",
     )
 
 

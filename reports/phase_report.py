@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.command_record import read_command_record
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import phase_dir
 from analyzer_drivers.formats.session_meta import RangeRecord, SessionMeta
@@ -17,6 +18,7 @@ from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters.specs import MeterSpec, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
+from loadgen_bridge.training_log import TrainingLogError, phase_training_window
 from reports.clock_report import corrected_window
 from reports.comparison import comparison_accuracy, stated_uncertainty
 from reports.metrics import WeightedEnergy, mlperf_power, mlperf_window_mask, weighted_energy
@@ -69,10 +71,7 @@ def phase_report(
     already, as LoadGen wrote it) and its ``spl.txt``, each read once."""
     directory = session_dir / phase_dir(phase)
     if window is None:
-        try:
-            window = parse_detail_log(directory / DETAIL_LOG)
-        except LoadgenLogError as exc:
-            raise ReportError(f"{phase}: {exc}") from exc
+        window = read_phase_window(directory, phase)
     window = corrected_window(window, meta, phase)
     series = read_spl(directory / "spl.txt")
     if adjust is not None:
@@ -102,6 +101,25 @@ def phase_report(
         method_difference_pct=difference_pct, uncertainty=budget,
     )
     return PhaseReport(phase, window, series, interval_ns, weighted, uncertainty, power)
+
+
+def read_phase_window(directory: Path, phase: str) -> Window:
+    """The phase's LoadGen window; in Training mode the job's run_start..run_stop; for a command
+    measured without LoadGen, its lifetime."""
+    try:
+        training = phase_training_window(directory)
+    except TrainingLogError as exc:
+        raise ReportError(f"{phase}: {exc}") from exc
+    if training is not None:
+        return training
+    if not (directory / DETAIL_LOG).is_file():
+        command = read_command_record(directory)
+        if command is not None:
+            return command.window()
+    try:
+        return parse_detail_log(directory / DETAIL_LOG)
+    except LoadgenLogError as exc:
+        raise ReportError(f"{phase}: {exc}") from exc
 
 
 def _coverage(received: int, weighted: WeightedEnergy, interval_ns: int, duration_s: float) -> Coverage:

@@ -1,7 +1,8 @@
 """Running MLCommons' power checker, unmodified, from a power-dev checkout named by POWER_DEV_DIR.
 
 CI has no checkout: tests that need one are skipped with that reason, and the rules are
-restated in ``tests/test_mlperf_rules.py`` so they always run.
+restated in ``reports/mlperf/mlcommons_checker.py`` (adapted for tests in ``tests/mlperf_rules.py``)
+so they always run.
 """
 
 from __future__ import annotations
@@ -44,6 +45,19 @@ def run_checker(session_dir: Path) -> dict[str, bool]:
                 for m in re.finditer(r"\[(x| )\] (.+)$", done.stderr, re.MULTILINE)}
     assert verdicts.keys() == ALL_RULES, done.stderr[-3000:]
     return verdicts
+
+
+def checker_statuses(session_dir: Path) -> dict[str, str]:
+    """Each rule as the checker logs it: ``pass`` (INFO [x]), ``warning`` (WARNING [x]: a
+    CheckerWarning), ``fail`` ([ ])."""
+    checker = power_dev_dir() / "compliance" / "check.py"
+    done = subprocess.run([sys.executable, "-B", str(checker), str(session_dir)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    logged = re.finditer(r"^(INFO|WARNING|ERROR):main:\[(x| )\] (.+)$", done.stderr, re.MULTILINE)
+    level = {"INFO": "pass", "WARNING": "warning", "ERROR": "fail"}
+    statuses = {m.group(3): "fail" if m.group(2) == " " else level[m.group(1)] for m in logged}
+    assert statuses.keys() == ALL_RULES, done.stderr[-3000:]
+    return statuses
 
 
 def failed_rules(session_dir: Path) -> set[str]:

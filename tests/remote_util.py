@@ -61,7 +61,9 @@ class Director:
 
 
 @contextlib.asynccontextmanager
-async def running_director(tmp_path: Path, **service: object) -> AsyncIterator[Director]:
+async def running_director(
+    tmp_path: Path, settle_s: float = 0.05, **service: object
+) -> AsyncIterator[Director]:
     """A DirectorService on loopback over a 150 W simulated meter sampling every 50 ms."""
     simulator = PtdSimulator(model=constant_model(150.0), averaging_ms=50)
     meter_port = await simulator.start_server("127.0.0.1", 0)
@@ -70,7 +72,7 @@ async def running_director(tmp_path: Path, **service: object) -> AsyncIterator[D
     settings.update(service)
     config = Config(
         analyzer=AnalyzerConfig(port=meter_port, interval_ms=50, connect_timeout_s=5.0),
-        session=SessionConfig(settle_s=0.05, poll_interval_s=0.1),
+        session=SessionConfig(settle_s=settle_s, poll_interval_s=0.1),
         service=replace(ServiceConfig(), **settings),  # type: ignore[arg-type]
     ).validate()
     out_root = tmp_path / "director-runs"
@@ -145,8 +147,9 @@ def process(args: list[str], **kwargs: object) -> Iterator[subprocess.Popen[str]
 def director_processes(
     tmp_path: Path, interval_ms: int = 200
 ) -> Iterator[tuple[int, Path, subprocess.Popen[str]]]:
-    """``sim ptd`` and ``serve`` as processes; yields the port, out dir and serve process."""
-    with process([*CLI, "sim", "ptd", "--port", "0"]) as sim:
+    """``sim ptd`` (its load following the machine's CPU, as the e2e test's power-above-idle
+    check needs) and ``serve`` as processes; yields the port, out dir and serve process."""
+    with process([*CLI, "sim", "ptd", "--port", "0", "--power", "cpu"]) as sim:
         assert sim.stdout is not None
         meter_port = int(wait_for_line(sim.stdout, r"listening on 127\.0\.0\.1:(\d+)").group(1))
         out_root = tmp_path / "director-runs"

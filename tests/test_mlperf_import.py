@@ -71,6 +71,8 @@ def test_report_gives_the_checkers_number_and_changes_nothing(
     assert round_report["power"][key] == pytest.approx(expected_round["metric"], rel=1e-12)
     assert round_report["scenario"].lower() == ref["scenario_dir"].lower()
     assert round_report["rules"]["name"] == ref["round"]
+    # Published under its round's checker: valid under that round's rules, with no problem.
+    assert round_report["valid"] and round_report["problems"] == [], round_report["problems"]
     # It says what it cannot know instead of passing it.
     assert round_report["unknown"]
     statuses = {c["name"]: c["status"] for c in round_report["checks"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -185,7 +186,10 @@ def test_a_real_submissions_imported_meta_is_the_json_it_always_was(run_dir: Pat
         "session_name": run_dir.resolve().name,
         "phases": {phase: {"times": times} for phase, times in evidence.phases("client").items()},
         "analyzer": {"model": evidence.analyzer_model() if single else "",
-                     "name": evidence.identify().split(",")[0], "identify": evidence.identify()},
+                     "name": evidence.identify().split(",")[0], "identify": evidence.identify(),
+                     # PTDaemon's version from its Identify reply (before: none, and the
+                     # mlperf_analyzer check said "PTDaemon version ''")
+                     "version": re.search(r",version=([^,]+)", evidence.identify()).group(1)},  # type: ignore[union-attr]
         "interval_ms": run.meta().interval_ms,
         "ranges": {"testing": evidence.testing_ranges() if single else {}},
     }

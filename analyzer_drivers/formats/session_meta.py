@@ -312,6 +312,7 @@ class SessionMeta(JsonRecord):
     analyzers: tuple[AnalyzerRecord, ...] = _many(record(AnalyzerRecord))
     analyzer: AnalyzerRecord | None = _field(optional(record(AnalyzerRecord)))  # the primary
     system: SystemLayout | None = _field(optional(record(SystemLayout)))
+    machine_nodes: int | None = _field(_int)  # the whole machine's compute nodes ([session] machine_nodes)
     reused_ranging: ReusedRanging | None = _field(optional(record(ReusedRanging)))
     clock: ClockRecord | None = _field(optional(record(ClockRecord)))
     reconnects: tuple[ReconnectGap, ...] = _many(record(ReconnectGap))

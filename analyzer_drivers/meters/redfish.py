@@ -1,15 +1,15 @@
 """A BMC's chassis power over Redfish, with DMTF's asyncio client (``redfish.aio``).
 
-Two schemas are in the field (DMTF mockup ``public-rackmount1``, Redfish-Mockup-Server commit
-9a86585f5e93a6b102d5f32bcc20a6cd9fbe9474):
+Where the power is read (EnvironmentMetrics, PowerSubsystem supplies, chassis Sensors, the
+legacy Power resource) is found once, by ``analyzer_drivers.meters.redfish_plan``; each poll then GETs
+those resources and sums the readings. docs/datacenter-redfish.md names the DMTF schema text.
 
-- legacy ``Chassis/<id>/Power``: ``PowerControl[0].PowerConsumedWatts`` and ``PowerMetrics``
-  (``IntervalInMin``, ``AverageConsumedWatts``); no timestamp, so a reading equal to the last
-  one is the BMC not having updated, not a new sample;
-- newer ``Chassis/<id>/EnvironmentMetrics``: ``PowerWatts`` / ``EnergykWh`` excerpts whose
-  ``DataSourceUri`` names a ``Sensor`` with ``Reading``, ``ReadingTime``, ``SensingInterval``
-  (ISO 8601 duration) and ``Accuracy`` (%). A sample is new when ``ReadingTime`` changes.
-  With an energy sensor, watts = ΔkWh / Δ``ReadingTime``: averages are then exact.
+Every poll is a sample, stamped when read: a BMC that reports a steady whole-watt figure is
+measuring a steady load, not failing to update. Where the BMC gives a ``ReadingTime`` (a
+``Sensor``), a changed one marks an update: the updates' spacing is kept as evidence, and an
+energy counter's ΔkWh is divided by the Δ``ReadingTime`` between updates. Without one (the
+legacy ``Power`` resource, excerpts), the BMC's own update time is unknown, and the
+identification says so (``reading_time``).
 
 The client is DMTF's ``redfish`` package (python-redfish-library), chosen over OpenStack's
 ``sushy`` because it has an asyncio client (``AsyncRedfishClient`` on aiohttp) with session
@@ -28,8 +28,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedSampler, RangelessAnalyzer
+from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedAnalyzer, PacedSampler
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.meters.redfish_plan import SCHEMAS, Choice, Plan, find_plan, iso_duration_s, number
 
 try:  # optional: pip install 'power-director[datacenter]'
     import aiohttp
@@ -37,20 +38,12 @@ try:  # optional: pip install 'power-director[datacenter]'
 except ImportError:  # pragma: no cover - exercised only without the extra
     aiohttp = None  # type: ignore[assignment]
 
+__all__ = ["AUTH_METHODS", "SCHEMAS", "SOURCES", "NewReadings", "Reading", "RedfishAnalyzer",
+           "iso_duration_s", "reading_time_ns"]
+
 JOULES_PER_KWH = 3.6e6
 AUTH_METHODS = ("session", "basic", "none")
 SOURCES = ("auto", "power", "energy")
-_NUM = r"(\d+(?:\.\d+)?)"
-_DURATION = re.compile(rf"P(?:{_NUM}D)?(?:T(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?")
-
-
-def iso_duration_s(text: str) -> float | None:
-    """``PT0.25S`` → 0.25 (Redfish ``SensingInterval``: an ISO 8601 duration, days to seconds)."""
-    match = _DURATION.fullmatch(text.strip()) if isinstance(text, str) else None
-    if match is None or not any(match.groups()):
-        return None
-    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
-    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 def reading_time_ns(text: Any) -> int | None:
@@ -66,14 +59,14 @@ def reading_time_ns(text: Any) -> int | None:
     return int(stamp.timestamp() * 1e9)
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _link(resource: dict[str, Any], key: str) -> str | None:
-    target = resource.get(key)
-    uri = target.get("@odata.id") if isinstance(target, dict) else None
-    return uri if isinstance(uri, str) else None
+def _at(resource: dict[str, Any], path: tuple[str | int, ...]) -> Any:
+    value: Any = resource
+    for step in path:
+        if isinstance(step, int):
+            value = value[step] if isinstance(value, list) and step < len(value) else None
+        else:
+            value = value.get(step) if isinstance(value, dict) else None
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,19 +78,8 @@ class Reading:
     energy_j: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """Where the chassis power is read: ``schema`` legacy or environment, and the URIs."""
-
-    schema: str
-    power_uri: str
-    energy_uri: str | None = None
-    interval_s: float | None = None  # the BMC's stated averaging or sensing interval
-    accuracy_pct: float | None = None
-
-
-class RedfishAnalyzer(RangelessAnalyzer):
-    """Chassis power of a BMC, polled every interval; a sample is a reading the BMC updated."""
+class RedfishAnalyzer(PacedAnalyzer):
+    """Chassis power of a BMC, polled every interval; every poll is a sample."""
 
     reads_volts_amps = False
 
@@ -113,14 +95,18 @@ class RedfishAnalyzer(RangelessAnalyzer):
         insecure: bool = False,
         timeout_s: float = 5.0,
         source: str = "auto",
+        schema: str = "auto",
+        sensor: str = "",
+        power_control: str = "auto",
     ) -> None:
         if aiohttp is None:
             raise AnalyzerError("the redfish driver needs pip install 'power-director[datacenter]'")
-        if auth not in AUTH_METHODS or source not in SOURCES:
-            raise AnalyzerError(f"redfish auth {auth!r} / source {source!r} not known")
+        if auth not in AUTH_METHODS or source not in SOURCES or schema not in SCHEMAS:
+            raise AnalyzerError(f"redfish auth {auth!r} / source {source!r} / schema {schema!r} not known")
         self.base_url = base_url.rstrip("/")
-        self.chassis, self.username, self.password, self.auth = chassis, username, password, auth
-        self.ca_file, self.insecure, self.timeout_s, self.source = ca_file, insecure, timeout_s, source
+        self.username, self.password, self.auth = username, password, auth
+        self.ca_file, self.insecure, self.timeout_s = ca_file, insecure, timeout_s
+        self.choice = Choice(schema, chassis, sensor, power_control or "auto", source)
         host = re.sub(r"^https?://", "", self.base_url).replace(":", "-")
         self.name = f"redfish-{host}"
         self.plan: Plan | None = None
@@ -128,7 +114,7 @@ class RedfishAnalyzer(RangelessAnalyzer):
         self._client: AsyncRedfishClient | None = None
         self._sampling = PacedSampler(self.name, timeout_s)
         self._chassis_info: dict[str, Any] = {}
-        #: Seconds between the BMC's updates seen so far (its real averaging/update period).
+        #: Seconds between the BMC's updates seen so far (its real update period).
         self.update_periods_s: list[float] = []
 
     # --- connection -----------------------------------------------------------------------
@@ -152,20 +138,24 @@ class RedfishAnalyzer(RangelessAnalyzer):
             )
             if self.auth != "none":
                 await self._client.login(auth=self.auth)
-            self.plan = self.plan or await self._discover()
+            if self.plan is None:
+                self.plan, self._chassis_info = await find_plan(self._get_optional, self.choice, self.name)
         except AnalyzerError:
             await self._close_http()
             raise
         except (RedfishError, ValueError, aiohttp.ClientError, asyncio.TimeoutError) as exc:
             await self._close_http()
-            raise AnalyzerError(f"{self.name}: {_describe(exc)}") from exc
+            raise AnalyzerError(str(exc) if isinstance(exc, ValueError) and str(exc).startswith(self.name)
+                                else f"{self.name}: {_describe(exc)}") from exc
 
-    async def _get(self, uri: str) -> dict[str, Any]:
+    async def _get(self, uri: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
         assert self._client is not None
         try:
             reply = await self._client.get(uri)
             if reply.status in (401, 403):
                 raise AnalyzerError(f"{self.name}: GET {uri}: HTTP {reply.status}, authentication refused")
+            if reply.status == 404 and missing_ok:
+                return None
             if reply.status != 200:
                 raise AnalyzerError(f"{self.name}: GET {uri}: HTTP {reply.status}")
             body = reply.dict
@@ -175,52 +165,9 @@ class RedfishAnalyzer(RangelessAnalyzer):
             raise AnalyzerError(f"{self.name}: GET {uri}: not a JSON object")
         return body
 
-    async def _discover(self) -> Plan:
-        root = await self._get("/redfish/v1/")
-        collection_uri = _link(root, "Chassis") or "/redfish/v1/Chassis"
-        members = (await self._get(collection_uri)).get("Members", [])
-        uris = [m.get("@odata.id") for m in members if isinstance(m, dict)]
-        chosen = [u for u in uris if isinstance(u, str) and (not self.chassis or u.rstrip("/").endswith(
-            "/" + self.chassis))]
-        if not chosen:
-            raise AnalyzerError(f"{self.name}: no chassis {self.chassis or ''} among {uris}")
-        chassis = self._chassis_info = await self._get(chosen[0])
-        environment = _link(chassis, "EnvironmentMetrics")
-        if environment:
-            plan = await self._environment_plan(environment)
-            if plan is not None:
-                return plan
-        legacy = _link(chassis, "Power")
-        if legacy is None:
-            raise AnalyzerError(f"{self.name}: chassis {chosen[0]} has neither EnvironmentMetrics "
-                                "power nor a Power resource")
-        control = self._power_control(await self._get(legacy))
-        metrics = control.get("PowerMetrics") if isinstance(control.get("PowerMetrics"), dict) else {}
-        minutes = _number(metrics.get("IntervalInMin")) if metrics else None
-        return Plan("legacy", legacy, interval_s=None if minutes is None else 60 * minutes)
-
-    async def _environment_plan(self, uri: str) -> Plan | None:
-        metrics = await self._get(uri)
-        power = metrics.get("PowerWatts")
-        energy = metrics.get("EnergykWh")
-        power_uri = power.get("DataSourceUri") if isinstance(power, dict) else None
-        energy_uri = energy.get("DataSourceUri") if isinstance(energy, dict) else None
-        if not isinstance(power_uri, str):
-            return None
-        sensor = await self._get(power_uri)
-        use_energy = self.source != "power" and isinstance(energy_uri, str)
-        if self.source == "energy" and not use_energy:
-            raise AnalyzerError(f"{self.name}: source 'energy' but {uri} has no EnergykWh sensor")
-        return Plan(
-            "environment", power_uri, energy_uri if use_energy else None,
-            iso_duration_s(str(sensor.get("SensingInterval", ""))), _number(sensor.get("Accuracy")),
-        )
-
-    def _power_control(self, power: dict[str, Any]) -> dict[str, Any]:
-        controls = power.get("PowerControl")
-        if not isinstance(controls, list) or not controls or not isinstance(controls[0], dict):
-            raise AnalyzerError(f"{self.name}: the Power resource has no PowerControl")
-        return controls[0]
+    async def _get_optional(self, uri: str) -> dict[str, Any] | None:
+        """A resource found by a link while looking for power: None when the BMC has none (404)."""
+        return await self._get(uri, missing_ok=True)
 
     async def _close_http(self) -> None:
         http, self._http, self._client = self._http, None, None
@@ -236,31 +183,40 @@ class RedfishAnalyzer(RangelessAnalyzer):
 
     async def identify(self) -> AnalyzerInfo:
         assert self.plan is not None
-        chassis = self._chassis_info
-        interval_ms = round(1000 * self.plan.interval_s) if self.plan.interval_s else 0
-        extra = {"schema": self.plan.schema, "power_uri": self.plan.power_uri,
-                 "energy_uri": self.plan.energy_uri or ""}
-        if self.plan.accuracy_pct is not None:
-            extra["accuracy_pct"] = f"{self.plan.accuracy_pct:g}"
+        plan, chassis = self.plan, self._chassis_info
+        energy_timed = plan.energy is not None and plan.energy.timed
+        timed = (len(plan.power) == 1 and plan.power[0].timed) or energy_timed
+        extra = {"schema": plan.schema, "chassis": plan.chassis_uri, "power_uri": plan.power[0].uri,
+                 "reads": plan.described, "energy_uri": plan.energy.uri if plan.energy else "",
+                 "reading_time": "the BMC's ReadingTime marks its updates; each poll is stamped when read"
+                 if timed else "unknown: the BMC gives none, each poll is stamped when read"}
+        if plan.accuracy_pct is not None:
+            extra["accuracy_pct"] = f"{plan.accuracy_pct:g}"
+        if plan.stats_interval_min is not None:
+            extra["stats_interval_min"] = f"{plan.stats_interval_min:g}"
         return AnalyzerInfo(
             name=f"Redfish {chassis.get('Manufacturer', '')} {chassis.get('Model', '')}".strip(),
-            model="REDFISH-BMC", averaging_ms=interval_ms, raw=str(chassis.get("@odata.id", "")), extra=extra,
+            model="REDFISH-BMC", averaging_ms=round(1000 * plan.interval_s) if plan.interval_s else 0,
+            raw=plan.chassis_uri, extra=extra,
         )
 
     # --- readings -------------------------------------------------------------------------
     async def read(self) -> Reading:
-        """One poll of the BMC."""
+        """One poll of the BMC: the plan's power terms summed, and its energy counter."""
         assert self.plan is not None
-        if self.plan.schema == "legacy":
-            control = self._power_control(await self._get(self.plan.power_uri))
-            return Reading(_number(control.get("PowerConsumedWatts")))
-        sensor = await self._get(self.plan.power_uri)
-        watts, t_ns = _number(sensor.get("Reading")), reading_time_ns(sensor.get("ReadingTime"))
-        if self.plan.energy_uri is None:
+        resources: dict[str, dict[str, Any]] = {}
+        for term in (*self.plan.power, *([self.plan.energy] if self.plan.energy else [])):
+            if term.uri not in resources:
+                resources[term.uri] = await self._get(term.uri) or {}
+        values = [number(_at(resources[t.uri], t.path)) for t in self.plan.power]
+        watts = None if any(v is None for v in values) else sum(v for v in values if v is not None)
+        single = self.plan.power[0] if len(self.plan.power) == 1 and self.plan.power[0].timed else None
+        t_ns = reading_time_ns(resources[single.uri].get("ReadingTime")) if single else None
+        if self.plan.energy is None:
             return Reading(watts, t_ns)
-        counter = await self._get(self.plan.energy_uri)
-        kwh = _number(counter.get("Reading"))
-        energy_t_ns = reading_time_ns(counter.get("ReadingTime"))
+        counter = resources[self.plan.energy.uri]
+        kwh = number(_at(counter, self.plan.energy.path))
+        energy_t_ns = reading_time_ns(counter.get("ReadingTime")) if self.plan.energy.timed else None
         return Reading(watts, energy_t_ns or t_ns, None if kwh is None else kwh * JOULES_PER_KWH)
 
     async def start(self, mark: str, interval_ms: int) -> None:
@@ -273,59 +229,47 @@ class RedfishAnalyzer(RangelessAnalyzer):
 
         self._sampling.start(interval_ms, next_sample)
 
-    async def poll(self) -> list[Sample]:
-        return self._sampling.drain()
-
-    async def stop(self) -> None:
-        await self._sampling.stop()
-
     async def reconnect(self) -> None:
         await self.stop()
         await self._close_http()
         await self.connect()
 
-    async def resume(self, mark: str, interval_ms: int) -> bool:
-        """The BMC kept measuring; only readings it made while we were away are missed."""
-        await self.start(mark, interval_ms)
-        return False
-
 
 class NewReadings:
-    """Turns polls into samples: a reading the BMC did not update is not a new sample.
+    """Turns polls into samples, one per poll, stamped when read.
 
-    New means: a changed ``ReadingTime`` where the BMC gives one, else a changed value. With
-    an energy counter, watts = ΔJ / Δt between updates (Δt from the BMC's reading times when
-    it gives them); the first reading (the counter's baseline) and a counter that went down
-    (reset or wrap) give the power reading.
+    An update of the BMC is a changed ``ReadingTime`` where it gives one, else a changed value;
+    the spacing of updates is kept (``update_periods_s``). With an energy counter, watts =
+    ΔJ / Δt between updates (Δt from the BMC's reading times when it gives them); until the
+    counter updates again a poll repeats the last such figure. The first reading (the
+    counter's baseline) and a counter that went down (reset or wrap) give the power reading.
     A reading that is missing (``null``) is an error sample (-1).
     """
 
     def __init__(self) -> None:
         self._last: Reading | None = None
         self._last_new_ns: int | None = None
+        self._last_watts: float | None = None
         self.update_periods_s: list[float] = []
 
-    def accept(self, t_ns: int, reading: Reading) -> Sample | None:
-        last, self._last = self._last, reading
-        if last is not None and _same_update(last, reading):
-            return None
+    def accept(self, t_ns: int, reading: Reading) -> Sample:
         if reading.watts is None and reading.energy_j is None:
             return Sample(t_ns, -1.0)
-        if last is None:  # with an energy counter: its baseline, and the power read with it
-            self._last_new_ns = t_ns
-            return self._power(t_ns, reading)
-        if self._last_new_ns is not None:
+        last = self._last
+        if last is not None and _same_update(last, reading) and self._last_watts is not None:
+            return Sample(t_ns, self._last_watts)
+        self._last = reading
+        if last is not None and self._last_new_ns is not None:
             self.update_periods_s.append((t_ns - self._last_new_ns) / 1e9)
         self._last_new_ns = t_ns
-        if reading.energy_j is not None and last.energy_j is not None and reading.energy_j >= last.energy_j:
+        watts = reading.watts
+        if last is not None and reading.energy_j is not None and last.energy_j is not None \
+                and reading.energy_j >= last.energy_j:
             span_ns = _span_ns(last, reading)
             if span_ns:
-                return Sample(t_ns, (reading.energy_j - last.energy_j) * 1e9 / span_ns)
-        return self._power(t_ns, reading)
-
-    @staticmethod
-    def _power(t_ns: int, reading: Reading) -> Sample:
-        return Sample(t_ns, -1.0 if reading.watts is None else reading.watts)
+                watts = (reading.energy_j - last.energy_j) * 1e9 / span_ns
+        self._last_watts = watts
+        return Sample(t_ns, -1.0 if watts is None else watts)
 
 
 def _same_update(before: Reading, after: Reading) -> bool:

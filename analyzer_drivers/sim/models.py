@@ -66,6 +66,10 @@ def _readings(watts: FloatArray, volts: FloatArray, pf: float) -> Readings:
     return Readings(watts, volts, watts / (volts * pf), np.full(len(watts), pf))
 
 
+SCOPES = ("system", "process", "steady")
+STEADY_UTILISATION = 0.5
+
+
 @dataclass
 class CpuUtilisationModel:
     """Idle watts plus dynamic watts × real CPU utilisation, with noise.
@@ -73,7 +77,9 @@ class CpuUtilisationModel:
     ``scope="system"`` follows the whole machine, as a wall meter would; ``"process"``
     follows only this process's demand for CPU (the demo, whose LoadGen SUT runs
     in-process): time its threads were running or waiting to run, where Linux tells it, so
-    other programs on a shared machine do not move its result by taking CPU from it.
+    other programs on a shared machine do not move its result by taking CPU from it;
+    ``"steady"`` follows nothing: the machine counts as half busy whatever it does, so the
+    simulators' default load is the same in ranging and testing on a shared machine.
     """
 
     idle_watts: float = 60.0
@@ -85,8 +91,8 @@ class CpuUtilisationModel:
     scope: str = "system"
 
     def __post_init__(self) -> None:
-        if self.scope not in ("system", "process"):
-            raise ValueError(f"scope is 'system' or 'process', not {self.scope!r}")
+        if self.scope not in SCOPES:
+            raise ValueError(f"scope is one of {', '.join(SCOPES)}, not {self.scope!r}")
         self._rng = random.Random(self.seed)
         self._batch_rng = np.random.default_rng(self.seed)
         self._process = psutil.Process()
@@ -94,6 +100,8 @@ class CpuUtilisationModel:
         self._utilisation()  # the first call only primes the counter
 
     def _utilisation(self) -> float:
+        if self.scope == "steady":
+            return STEADY_UTILISATION
         if self.scope == "process":
             demand = self._demand.utilisation()
             if demand is not None:

@@ -107,6 +107,12 @@ def write_static_mockup(root: Path, schema: str) -> None:
         chassis["EnvironmentMetrics"] = _ref(f"{CHASSIS}/EnvironmentMetrics")
         chassis["Sensors"] = _ref(f"{CHASSIS}/Sensors")
     _write_json(root / "Chassis" / "1U" / "index.json", chassis)
+    if schema == "environment":
+        _write_json(root / "Chassis" / "1U" / "Sensors" / "index.json", {
+            "@odata.type": "#SensorCollection.SensorCollection", "@odata.id": f"{CHASSIS}/Sensors",
+            "Name": "Chassis sensors", "Members@odata.count": 2,
+            "Members": [_ref(f"{CHASSIS}/Sensors/TotalPower"), _ref(f"{CHASSIS}/Sensors/TotalEnergy")],
+        })
     _write_json(root / "SessionService" / "Sessions" / "index.json", {
         "@odata.type": "#SessionCollection.SessionCollection",
         "@odata.id": "/redfish/v1/SessionService/Sessions",
@@ -295,6 +301,7 @@ class RedfishSimulator:
             "@odata.type": "#Sensor.v1_6_0.Sensor", "@odata.id": f"{CHASSIS}/Sensors/TotalEnergy",
             "Id": "TotalEnergy", "Name": "Total Energy", "ReadingType": "EnergykWh",
             "Reading": round(self._energy_j / 3.6e6, 9), "ReadingUnits": "kW.h", "ReadingTime": stamp,
+            "PhysicalContext": "Chassis",
         })
         _write_json(self.root / "Chassis" / "1U" / "EnvironmentMetrics" / "index.json", {
             "@odata.type": "#EnvironmentMetrics.v1_3_0.EnvironmentMetrics",

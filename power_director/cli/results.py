@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import PHASE_DIRS
-from reports.build.compare import format_table, load_sessions, render_compare_png
+from reports.build.ab_test import default_metric, run_values, unit_of, welch_test, write_ab_html
+from reports.build.compare import format_table, load_report, load_sessions, render_compare_png
+from reports.model.report import SessionReport
 from reports.model.results import SessionResult, is_session_dir, load_session
 from reports.store.sqlite import INDEX_FILE, Query, SqliteStore, session_dirs
 
@@ -67,6 +70,17 @@ def add_results_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     compare.add_argument("session_dirs", type=Path, nargs="+", metavar="DIR",
                          help="a session directory, or an output directory of sessions")
     compare.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a bar chart here")
+    test = compare.add_argument_group(
+        "A/B test", "compare --test A_DIR... -- B_DIR...: is A's efficiency different from B's? "
+        "Every run of each side's sessions counts (95 %% Welch interval).")
+    test.add_argument("--test", type=Path, nargs="+", metavar="A_DIR",
+                      help="side A's sessions; the DIR arguments (after --) are side B's")
+    test.add_argument("--metric", help="the figure to test: energy_per_unit_j, energy_j, avg_watts, "
+                      "energy_above_idle_j… (default: energy per unit of work where every run has one, "
+                      "else energy per run)")
+    test.add_argument("--resolve", type=float, default=2.0, metavar="PCT",
+                      help="the difference (%%) to size the runs needed for")
+    test.add_argument("--html", type=Path, metavar="FILE.html", help="write the verdict and its plot here")
     _add_filters(compare)
     _add_formats(compare)
 
@@ -164,7 +178,39 @@ def _finished(paths: Sequence[Path], query: Query) -> list[SessionResult | Path]
     return finished
 
 
+def _reports(paths: Sequence[Path], query: Query) -> list[SessionReport]:
+    return [load_report(f.path if isinstance(f, SessionResult) else f) for f in _finished(paths, query)]
+
+
+def run_ab_test(args: argparse.Namespace) -> int:
+    """``compare --test A... -- B...``: the difference of the efficiency metric and the verdict."""
+    a_reports, b_reports = _reports(args.test, _query(args)), _reports(args.session_dirs, _query(args))
+    if not a_reports or not b_reports:
+        raise ReportError("the A/B test needs finished sessions on both sides")
+    everything = [*a_reports, *b_reports]
+    metric, unit = default_metric(everything)
+    if args.metric:
+        metric, unit = args.metric, unit_of(args.metric, everything)
+    a = [v for r in a_reports for v in run_values(r, metric)]
+    b = [v for r in b_reports for v in run_values(r, metric)]
+    test = welch_test(a, b, metric, unit, args.resolve)
+    if args.html:
+        write_ab_html(args.html, a, b, test, [r.session for r in a_reports], [r.session for r in b_reports])
+    if args.json:
+        print(json.dumps(test.to_json(), indent=2))
+        return 0
+    for side, stats in (("A", test.a), ("B", test.b)):
+        spread = f", stdev {stats.stdev:.4g}" if stats.stdev is not None else ""
+        print(f"{side}: n={stats.n}, mean {stats.mean:.4g} {unit}{spread}")
+    print(test.verdict)
+    if args.html:
+        print(f"plot: {args.html}")
+    return 0
+
+
 def run_compare(args: argparse.Namespace) -> int:
+    if args.test:
+        return run_ab_test(args)
     finished = _finished(args.session_dirs, _query(args))
     if not finished:
         raise ReportError("no finished session to compare")

@@ -79,11 +79,19 @@ def _sim_channels(text: str) -> int:
     return value
 
 
+#: ``--power``: what the simulated load follows (CpuUtilisationModel's scope).
+POWER_MODELS = {"steady": "steady", "cpu": "system"}
+
+
 def add_load_model(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--power", choices=sorted(POWER_MODELS), default="steady",
+                         help="steady (default): --idle-watts plus half of --dynamic-watts whatever the "
+                         "machine does; cpu: plus --dynamic-watts times this machine's CPU use "
+                         "(other programs move it)")
     command.add_argument("--idle-watts", type=positive_float, default=60.0,
                          help="simulated power with this machine's CPUs idle")
     command.add_argument("--dynamic-watts", type=float, default=140.0,
-                         help="power added with every CPU of this machine busy")
+                         help="power added with every CPU of this machine busy (steady: half of it)")
 
 
 def add_sim_basics(command: argparse.ArgumentParser, port: int, identities: list[str], identity: str) -> None:
@@ -120,7 +128,8 @@ def _simulator(args: argparse.Namespace) -> Coroutine[Any, Any, None]:
     ValueError for a fault it cannot have."""
     if args.simulator in ("redfish", "snmp"):
         return datacenter_cli.serve(args)
-    model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts)
+    model = CpuUtilisationModel(idle_watts=args.idle_watts, dynamic_watts=args.dynamic_watts,
+                                scope=POWER_MODELS[args.power])
     if args.simulator == "scpi":
         meter = scpi_server.Wt300Simulator(
             model=model, identity=args.identity, faults=args.fault, sent_log_path=args.sent_log

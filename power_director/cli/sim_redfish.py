@@ -214,6 +214,9 @@ async def _advise(args: argparse.Namespace) -> int:
         async with make_analyzer(config) as meter:
             info = await meter.identify()
         averaging_s = info.averaging_ms / 1000
+        if "stats_interval_min" in info.extra:  # DMTF Power schema: the window of Min/Max/Average only
+            print(f"  PowerMetrics.IntervalInMin {info.extra['stats_interval_min']} min is the window of the "
+                  "BMC's Min/Max/AverageConsumedWatts, not of the PowerConsumedWatts read here")
         if accuracy is None and "accuracy_pct" in info.extra:
             accuracy = float(info.extra["accuracy_pct"]) / 100
     facts = facts_for(

@@ -71,8 +71,17 @@ def _redfish(config: AnalyzerConfig) -> Analyzer:
     return RedfishAnalyzer(
         config.url, chassis=config.chassis, username=config.username, password=password,
         auth=config.auth, ca_file=config.ca_file, insecure=config.insecure,
-        timeout_s=config.reply_timeout_s, source=config.source,
+        timeout_s=config.reply_timeout_s, source=config.source, schema=config.redfish_schema,
+        sensor=config.sensor, power_control=config.power_control,
     )
+
+
+def _ipmi_dcmi(config: AnalyzerConfig) -> Analyzer:
+    from analyzer_drivers.meters.ipmi_dcmi import IpmiDcmiAnalyzer
+
+    return IpmiDcmiAnalyzer(config.ipmi_tool, config.host, username=config.username,
+                            password=_secret(config.password_file, "password_file"),
+                            timeout_s=config.reply_timeout_s)
 
 
 def _secret(path: str, what: str) -> str:
@@ -113,6 +122,7 @@ BUILDERS: dict[str, Callable[[AnalyzerConfig], Analyzer]] = {
     "redfish": _redfish,
     "snmp": _snmp,
     "mqtt-stream": _stream,
+    "ipmi-dcmi": _ipmi_dcmi,
 }
 
 

@@ -47,6 +47,13 @@ Other meters (keys of other types are left at their defaults)::
     username = "power"
     password_file = "/etc/power-director/bmc-password"
     ca_file = "/etc/power-director/bmc-ca.pem"   # or insecure = true
+    chassis = ""            # empty: the first chassis with power; redfish_schema, sensor, power_control
+
+    type = "ipmi-dcmi"      # a BMC's DCMI power reading through ipmitool or FreeIPMI's ipmi-dcmi
+    host = "10.0.0.9"       # "local": this machine's own BMC (in-band)
+    ipmi_tool = "ipmitool"  # or "freeipmi"
+    username = "power"
+    password_file = "/etc/power-director/bmc-password"
 
     type = "snmp"           # a rack PDU's outlets
     host = "10.0.0.10"

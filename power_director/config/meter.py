@@ -12,7 +12,8 @@ from analyzer_drivers.meters.ptd_zone import zone_error
 from analyzer_drivers.meters.specs import METERS, WT300_UPDATE_INTERVALS_S
 from power_director.config.sections import positive, raise_all
 
-ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "redfish", "snmp", "mqtt-stream")
+ANALYZER_TYPES = ("ptd", "yokogawa", "tasmota", "shelly", "rapl", "nvml", "redfish", "snmp", "mqtt-stream",
+                  "ipmi-dcmi")
 YOKOGAWA_MODELS = tuple(model for model in METERS if model.startswith("WT3"))
 YOKOGAWA_INTERVALS_MS = tuple(round(s * 1000) for s in WT300_UPDATE_INTERVALS_S)
 _VISA_RESOURCE = re.compile(
@@ -58,13 +59,18 @@ class AnalyzerConfig:
     calibration_date: str = ""  # YYYY-MM-DD
     # redfish (a BMC): url = "https://bmc:443"; password from password_file, never the config
     url: str = ""
-    chassis: str = ""  # empty: the first chassis
+    chassis: str = ""  # empty: every chassis in turn, the first with power
+    redfish_schema: str = "auto"  # auto, environment, supplies, sensors, legacy (redfish_plan.SCHEMAS)
+    sensor: str = ""  # a chassis Power sensor's Id, where a chassis has several
+    power_control: str = "auto"  # legacy Power: PhysicalContext Chassis entries (else all), "sum", a MemberId
     username: str = ""
     password_file: str = ""
     auth: str = "session"  # session, basic, or none (plain http only)
     ca_file: str = ""
     insecure: bool = False  # skip TLS verification: say so explicitly
     source: str = "auto"  # auto (energy counter when present), power, energy
+    # ipmi-dcmi (a BMC's DCMI power reading): host ("local": this machine's BMC), username, password_file
+    ipmi_tool: str = "ipmitool"  # or "freeipmi" (ipmi-dcmi)
     # snmp (a rack PDU): host, port = 161; v3 keys from files, never the config
     snmp_family: str = "raritan"  # raritan, apc, sentry4, sentry3, entity, ups
     snmp_source: str = "auto"  # auto: the family's first table the agent answers; or device, inlet, …
@@ -110,6 +116,7 @@ class AnalyzerConfig:
             "redfish": self._redfish_problems,
             "snmp": self._snmp_problems,
             "mqtt-stream": self._stream_problems,
+            "ipmi-dcmi": self._ipmi_problems,
         }.get(self.type, list)()
 
     def _yokogawa_problems(self) -> list[str]:
@@ -173,7 +180,7 @@ class AnalyzerConfig:
         return []
 
     def _redfish_problems(self) -> list[str]:
-        from analyzer_drivers.meters.redfish import AUTH_METHODS, SOURCES
+        from analyzer_drivers.meters.redfish import AUTH_METHODS, SCHEMAS, SOURCES
 
         found = []
         url_ok = re.fullmatch(r"https?://[^/\s]+/?", self.url) is not None
@@ -183,6 +190,9 @@ class AnalyzerConfig:
             found.append(f"[analyzer] auth {self.auth!r} must be one of {', '.join(AUTH_METHODS)}")
         if self.source not in SOURCES:
             found.append(f"[analyzer] source {self.source!r} must be one of {', '.join(SOURCES)}")
+        if self.redfish_schema not in SCHEMAS:
+            found.append(f"[analyzer] redfish_schema {self.redfish_schema!r} must be one of "
+                         f"{', '.join(SCHEMAS)}")
         credentials = self.auth in AUTH_METHODS and self.auth != "none"
         if credentials and url_ok and not self.url.startswith("https://"):
             found.append("[analyzer] credentials over plain http are refused: use https, or auth = 'none'")
@@ -190,6 +200,19 @@ class AnalyzerConfig:
             found.append("[analyzer] auth needs username and password_file")
         if self.url.startswith("https://") and not (self.ca_file or self.insecure):
             found.append("[analyzer] https needs ca_file (the BMC's CA) or an explicit insecure = true")
+        return found
+
+    def _ipmi_problems(self) -> list[str]:
+        from analyzer_drivers.meters.ipmi_dcmi import LOCAL_HOSTS, TOOLS
+
+        found = []
+        if self.ipmi_tool not in TOOLS:
+            found.append(f"[analyzer] ipmi_tool {self.ipmi_tool!r} must be one of {', '.join(TOOLS)}")
+        if self.host == AnalyzerConfig.host:
+            found.append("[analyzer] type 'ipmi-dcmi' needs host: the BMC's address, or 'local' for this "
+                         "machine's own BMC")
+        elif self.host not in LOCAL_HOSTS and not (self.username and self.password_file):
+            found.append("[analyzer] a remote BMC needs username and password_file")
         return found
 
     def _snmp_problems(self) -> list[str]:

@@ -32,6 +32,7 @@ class SessionConfig:
     reconnect_timeout_s: float = 30.0  # how long a phase waits for a lost analyzer to come back
     results_url: str = ""  # a lab's results store, postgresql://… (reports.store.postgres); empty: none
     system: str = ""  # the system under test's name; empty: the SUT agent's host, else this host
+    machine_nodes: int = 0  # the machine's compute nodes (EEHPC machine fraction); 0: the nodes measured
 
     def problems(self) -> list[str]:
         found = []
@@ -42,6 +43,8 @@ class SessionConfig:
         if self.settle_s < 0:
             found.append("[session] settle_s cannot be negative")
         found += positive("session", "poll_interval_s", self.poll_interval_s)
+        if self.machine_nodes < 0:
+            found.append("[session] machine_nodes cannot be negative")
         found += positive("session", "reconnect_timeout_s", self.reconnect_timeout_s)
         return found
 

@@ -26,12 +26,13 @@ METER_KEYS: dict[str, frozenset[str]] = {
     "rapl": frozenset({"rapl_root", "rapl_domains"}),
     "nvml": frozenset({"gpu_index"}),
     "redfish": frozenset({"url", "chassis", "username", "password_file", "auth", "ca_file", "insecure",
-                          "source"}),
+                          "source", "redfish_schema", "sensor", "power_control"}),
     "snmp": frozenset({"host", "port", "snmp_family", "snmp_source", "outlets", "inlets", "snmp_version",
                        "community",
                        "snmp_user", "auth_key_file", "priv_key_file", "auth_protocol", "priv_protocol",
                        "snmp_context", "source"}),
     "mqtt-stream": frozenset({"broker", "topic", "ca_file", "username", "password_file"}),
+    "ipmi-dcmi": frozenset({"host", "username", "password_file", "ipmi_tool"}),
 }
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
                tuple: "a list of strings"}

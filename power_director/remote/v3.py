@@ -11,8 +11,11 @@ does (power-dev ``ptd_client_server/lib/server.py`` and ``lib/summary.py`` at
 c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2): ``server.json`` records the real exchange
 (every command and reply from the hello up to, not including, ``done``), the client's
 uuid and a fresh server uuid, and phase times stamped as power-dev stamps them (a start
-or stop command received, then its reply sent). A command out of order is refused at once;
-a disconnect at any point ends the session (analyzer stopped, ranges restored, data kept).
+or stop command received, then its reply sent). As power-dev's server, the analyzer's ranges
+are set and ``Go`` sent only at ``start,<phase>``, not at ``new``. A command out of order is
+refused at once; a disconnect (or ``done`` before both phases) at any point ends the session
+at once, whatever it was waiting on (a settle, a reconnect backoff, the client's next
+command): analyzer stopped, ranges restored, data kept.
 
 A v3 client sends no LoadGen logs, so the session has samples and spl.txt but no
 report until its logs are copied into ``ranging/`` and ``run_1/`` and
@@ -57,6 +60,7 @@ class V3Workload:
 
     def __init__(self, peer: str) -> None:
         self.description = f"MLCommons v3 client {peer}"
+        self.requested = {phase: asyncio.Event() for phase in PHASES}
         self.started = {phase: asyncio.Event() for phase in PHASES}
         self.stopped = {phase: asyncio.Event() for phase in PHASES}
         self.lost = asyncio.Event()
@@ -71,6 +75,12 @@ class V3Workload:
         lost.cancel()
         if not self.stopped[phase].is_set():
             raise WorkloadError(f"v3 client: {self.reason} (during the {phase} phase)")
+
+    async def start_requested(self, phase: str) -> None:
+        """Until the client's ``start,<phase>``: the analyzer is not touched before it."""
+        await _first([self.requested[phase].wait(), self.lost.wait()], START_TIMEOUT_S * 10)
+        if not self.requested[phase].is_set():
+            raise WorkloadError(f"v3 client: {self.reason or 'no start'} (before the {phase} phase)")
 
     def lose(self, reason: str) -> None:
         if not self.lost.is_set():
@@ -121,6 +131,7 @@ class V3Connection:
         self.lines: asyncio.Queue[str | None] = asyncio.Queue()
         self.gone = asyncio.Event()
         self.gone_reason = "the client closed the connection"
+        self.cancelled = False
 
     async def send(self, line: str) -> None:
         await self.channel.write_raw(line.encode() + b"\r\n")
@@ -140,8 +151,20 @@ class V3Connection:
             self.gone_reason = str(exc)
         finally:
             self.gone.set()
-            self.workload.lose(self.gone_reason)
+            self.abort(self.gone_reason)
             await self.lines.put(None)
+
+    def abort(self, reason: str) -> None:
+        """End the session at once, whatever it waits on (a settle, a reconnect backoff, the
+        client's next command): cancelling it stops the analyzer and restores its ranges.
+        After ``stop,testing`` both phases are measured: the session finishes its files."""
+        self.workload.lose(reason)
+        if self.cancelled or self.task is None or self.task.done() or self.state == "testing_done":
+            return
+        self.cancelled = True  # once: a second cancel would cut the first one's cleanup short
+        if self.session is not None:
+            self.session.cancel_reason = f"v3 client: {reason} (the session at {self.state!r})"
+        self.task.cancel(reason)
 
     async def loop(self) -> None:
         while True:
@@ -200,6 +223,8 @@ class V3Connection:
         self.server_uuid = str(uuid.uuid4())
         self.state = "initial"
         self.task = asyncio.create_task(self.measure(self.session))
+        # Freed however the task ends, even cancelled before it began.
+        self.task.add_done_callback(lambda _: self.director.release())
         return f"OK {self.session.name},{self.server_uuid}"
 
     async def measure(self, session: Session) -> str:
@@ -213,9 +238,15 @@ class V3Connection:
         except SESSION_ERRORS as exc:
             self.director.say(f"{session.name}: aborted: {exc}")
             return str(exc)
-        finally:
-            self.director.release()
+        except asyncio.CancelledError:  # abort(): only this connection cancels its session
+            self.director.say(f"{session.name}: aborted: {self.workload.reason}")
+            return self.workload.reason
         return ""
+
+    def outcome(self) -> str:
+        """The finished task's error line (empty: both phases measured)."""
+        assert self.task is not None and self.task.done()
+        return self.workload.reason if self.task.cancelled() else self.task.result()
 
     async def session_command(self, args: list[str]) -> str:
         step = ",".join(args)
@@ -235,11 +266,14 @@ class V3Connection:
     async def start(self, phase: str) -> str:
         assert self.task is not None
         self.record.stamp(phase)
+        self.workload.requested[phase].set()
         started = self.workload.started[phase]
         await _first([started.wait(), self.task, self.gone.wait()], START_TIMEOUT_S)
         if not started.is_set():
-            self.workload.lose(f"the analyzer was not measuring within {START_TIMEOUT_S:g} s")
-            reason = self.task.result() if self.task.done() else self.workload.reason
+            if not self.task.done():
+                self.abort(f"the analyzer was not measuring within {START_TIMEOUT_S:g} s")
+                await _first([self.task], FINISH_TIMEOUT_S)
+            reason = self.outcome() if self.task.done() else self.workload.reason
             return f"Error: {reason or 'the session ended'}"
         self.state = phase
         self.record.stamp(phase)
@@ -257,13 +291,13 @@ class V3Connection:
         client will download it; before, abort it (data kept)."""
         assert self.task is not None and self.session is not None
         if self.state != "testing_done":
-            self.workload.lose(f"the client sent done at {self.state!r}")
+            self.abort(f"the client sent done at {self.state!r}")
         await _first([self.task], FINISH_TIMEOUT_S)
         if not self.task.done():
             self.workload.lose(f"the session did not finish within {FINISH_TIMEOUT_S:g} s")
             return f"Error: the session did not finish within {FINISH_TIMEOUT_S:g} s"
         self.state = "done"
-        error = self.task.result()
+        error = self.outcome()
         self.write_descriptors(self.session)
         return f"Error: {error}" if error else "OK"
 
@@ -292,9 +326,14 @@ class V3Connection:
     async def close(self, reason: str) -> None:
         if self.task is None:
             return
-        self.workload.lose(reason)
-        with contextlib.suppress(Exception):
+        self.abort(reason)
+        try:
             await self.task
+        except asyncio.CancelledError:
+            if not self.task.cancelled():  # this close was cancelled, not the session
+                raise
+        except Exception:  # measure() said why already
+            pass
 
 
 async def serve_v3(director: SessionHost, channel: Channel) -> None:

@@ -43,15 +43,17 @@ def build_session(
     telemetry: MqttTelemetry | None = None,
     repeat: int = 1,
     reuse_ranging: Path | None = None,
+    ranging: bool = True,
 ) -> Session:
     """A Session over the config's primary meter, its extra meters, the observers given
-    and (when open) the config's telemetry."""
+    and (when open) the config's telemetry. ``ranging=False``: no ranging run, auto ranges
+    (``measure``)."""
     primary, _interval_ms = build_meter(config.analyzer)  # the Session reads it from config
     watching = [*observers, *([telemetry] if telemetry is not None else [])]
     session = Session(
         config, primary, workload, out_root=out_root, label=label, say=say,
         extra_analyzers=build_extra_meters(config), observers=watching,
-        repeat=repeat, reuse_ranging=reuse_ranging,
+        repeat=repeat, reuse_ranging=reuse_ranging, ranging=ranging,
     )
     for observer in watching:
         if isinstance(observer, DirectorExporter):  # it exports each meter's own evidence too

@@ -35,7 +35,7 @@ from analyzer_drivers.formats.session_meta import (
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters.specs import advise_ranges, meter_spec
 from loadgen_bridge.detail_log import DETAIL_LOG
-from loadgen_bridge.workload import Workload, WorkloadError, check_window
+from loadgen_bridge.workload import StartsOnRequest, Workload, WorkloadError, check_window
 from power_director.config.loader import Config
 from power_director.config.system import check_system_meters
 from power_director.observe.observer import Observers, SessionObserver
@@ -87,6 +87,7 @@ class Session:
         observers: Sequence[SessionObserver] = (),
         repeat: int = 1,
         reuse_ranging: Path | None = None,
+        ranging: bool = True,
     ) -> None:
         self.config = config
         self.analyzer = analyzer
@@ -125,6 +126,8 @@ class Session:
         if config.system is not None:
             check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
             self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
+        if config.session.machine_nodes:
+            self.meta = self.meta.updated(machine_nodes=config.session.machine_nodes)
         self._to_director_ns: Callable[[int], int] | None = None  # a remote SUT's clock fit
         self.journal: Journal | None = None
         self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once
@@ -134,7 +137,12 @@ class Session:
         self.repeat = repeat
         self.reuse_ranging = reuse_ranging
         self._reused = reused_ranges(reuse_ranging) if reuse_ranging else None
+        # ``measure``: no ranging run (the command runs once per repeat); every meter on auto.
+        self.ranging = ranging and reuse_ranging is None
+        if not ranging and reuse_ranging is not None:
+            raise SessionError("a session without ranging cannot reuse another's ranging")
         self._made_roots: list[Path] = []  # output directories run() created
+        self.cancel_reason = ""  # why whoever cancels run() did (Python 3.11 may drop the message)
 
     @property
     def primary(self) -> SessionMeter:
@@ -145,10 +153,11 @@ class Session:
         """Measure ranging then testing; return the report. Raises SessionError."""
         if self.dir.exists():
             raise SessionError(f"session directory {self.dir} already exists")
-        runs = [phase_dir(repeat_phase(k)) for k in range(2, self.repeat + 1)]
+        runs = [phase_dir(repeat_phase(k)) for k in range(1, self.repeat + 1)]
+        phases = [d for p, d in PHASE_DIRS.items() if p != "ranging" or self.ranging or self._reused]
         self._made_roots = missing_parents(self.dir)
         try:
-            for sub in (*PHASE_DIRS.values(), *runs, "power", RAW_DIR):
+            for sub in dict.fromkeys((*phases, *runs, "power", RAW_DIR)):
                 (self.dir / sub).mkdir(parents=True)
         except OSError as exc:
             raise SessionError(f"cannot create the session directory under {self.dir.parent}: "
@@ -160,7 +169,7 @@ class Session:
         try:
             await self._measure()
         except BaseException as exc:
-            reason = str(exc) or type(exc).__name__
+            reason = self.cancel_reason or str(exc) or type(exc).__name__
             self.meta = self.meta.updated(status="aborted", error=reason)
             self.journal.record_event("aborted", error=reason)
             self._finish_files()
@@ -209,6 +218,8 @@ class Session:
                 await self._identify(meter)
             try:
                 ranges = self._reused
+                if ranges is None and not self.ranging:
+                    ranges = {m.analyzer.name: Ranges.auto() for m in self.meters}
                 if ranges is None:
                     await self._ranged_phase("ranging", {m.analyzer.name: Ranges.auto() for m in self.meters})
                     for meter in self.meters:
@@ -255,6 +266,8 @@ class Session:
                  f"initial ranges {meter.initial.describe()}")
 
     async def _ranged_phase(self, phase: str, ranges: dict[str, Ranges]) -> None:
+        if isinstance(self.workload, StartsOnRequest):  # power-dev's server: ranges and Go at start
+            await self.workload.start_requested(phase)
         for meter in self.meters:
             await meter.analyzer.set_ranges(ranges.get(meter.analyzer.name, Ranges.auto()))
             if phase == "ranging":
@@ -392,10 +405,11 @@ class Session:
         window's end is covered."""
         waiting = [m for m in self.meters if m.ranged]
         interval_s = max((m.interval_ms for m in waiting), default=self.config.analyzer.interval_ms) / 1000
-        deadline = time.monotonic() + TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
+        wait_s = TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
+        deadline = time.monotonic() + wait_s
         while any(m.tally.last_t_ns is None or m.tally.last_t_ns < t_ns for m in waiting):
             if time.monotonic() > deadline:
-                self.say(f"  warning: no sample after the workload ended within {deadline:.0f} s")
+                self.say(f"  warning: no sample after the workload ended within {wait_s:g} s")
                 return
             await asyncio.sleep(min(interval_s / 5, 0.1))
             await self._poll_all(record)

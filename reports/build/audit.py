@@ -18,10 +18,12 @@ from typing import Any
 
 from analyzer_drivers.formats.errors import ReportError
 from reports.build.mlperf_import import import_run
+from reports.mlperf.checker_column import CHECKER_KEY
 from reports.model.headline import headline, metric_uncertainty
 from reports.model.report import SessionReport
 
 COLUMNS = ("run", "scenario", "checker", "ours", "time_weighted", "error", "unit")
+CHECKER_COLUMN = "MLCommons checker (current)"
 
 
 def find_runs(tree: Path) -> list[Path]:
@@ -60,7 +62,7 @@ def audit_run(run_dir: Path, tree: Path, rules: list[str]) -> dict[str, Any]:
     """One row: the checker's number, ours, the time-weighted one, the error, a verdict per rule set."""
     row: dict[str, Any] = {"run": str(run_dir.relative_to(tree)) if run_dir != tree else "."}
     try:
-        reports = {name: import_run(run_dir, name)[0] for name in rules}
+        reports = {name: import_run(run_dir, name, checker_column=name == rules[0])[0] for name in rules}
     except Exception as exc:  # one bad run is a row saying why, never the end of the audit
         return {**row, "failed": f"{type(exc).__name__}: {exc}"}
     first = reports[rules[0]]
@@ -73,6 +75,7 @@ def audit_run(run_dir: Path, tree: Path, rules: list[str]) -> dict[str, Any]:
         "error_partial": (terms.get("analyzer") if isinstance(terms, dict) else None) is None,
         "notes": first.notes[:-1],
         "unknown": [c.name for c in first.checks if c.status == "unknown"],
+        **_checker_column(first),
     })
     for name, report in reports.items():
         row[f"verdict_{name}"] = "valid" if report.valid else "INVALID"
@@ -80,6 +83,20 @@ def audit_run(run_dir: Path, tree: Path, rules: list[str]) -> dict[str, Any]:
         row[f"fails_{name}"] = [c.name for c in report.checks if c.status == "fail"]
         row[f"problems_{name}"] = report.problems
     return row
+
+
+def _checker_column(report: SessionReport) -> dict[str, Any]:
+    """Today's checker, rule by rule (reports/mlperf/checker_column.py): its verdict, the rules it
+    fails, and where it and we differ, why."""
+    section = report.extra.get(CHECKER_KEY)
+    if not isinstance(section, dict):
+        return {}
+    rules = section.get("rules", [])
+    return {
+        "mlcommons_checker": section.get("verdict"),
+        "mlcommons_checker_fails": [r["rule"] for r in rules if r["checker"] == "fail"],
+        "mlcommons_checker_differs": [f"{r['rule']}: {r['why']}" for r in rules if r["why"]],
+    }
 
 
 def _audit_one(job: tuple[Path, Path, list[str]]) -> dict[str, Any]:
@@ -121,11 +138,11 @@ def _number(value: Any, unit: str) -> str:
 
 def audit_table(rows: list[dict[str, Any]], rules: list[str]) -> str:
     header = ["run", "scenario", "checker", "ours", "time-weighted", "±", "unit",
-              *[f"{name}" for name in rules], "problems"]
+              *[f"{name}" for name in rules], CHECKER_COLUMN, "problems"]
     lines = [header]
     for row in rows:
         if "failed" in row:
-            lines.append([row["run"], "—", "—", "—", "—", "—", "", *["unreadable"] * len(rules),
+            lines.append([row["run"], "—", "—", "—", "—", "—", "", *["unreadable"] * len(rules), "—",
                           row["failed"]])
             continue
         unit = row["unit"]
@@ -133,11 +150,18 @@ def audit_table(rows: list[dict[str, Any]], rules: list[str]) -> str:
         problems = "; ".join(dict.fromkeys(p for name in rules for p in row[f"problems_{name}"]))
         lines.append([row["run"], row["scenario"], _number(row["checker"], unit), _number(row["ours"], unit),
                       _number(row["time_weighted"], unit), error, unit,
-                      *[row[f"verdict_{name}"] for name in rules], problems or "—"])
+                      *[row[f"verdict_{name}"] for name in rules], _checker_cell(row), problems or "—"])
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header) - 1)]
     text = ["  ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=False))
             + "  " + str(line[-1]) for line in lines]
     return "\n".join(text) + "\n(* the ± leaves out the analyzer's accuracy: unknown)"
+
+
+def _checker_cell(row: dict[str, Any]) -> str:
+    fails = row.get("mlcommons_checker_fails")
+    if fails is None:
+        return "—"
+    return f"INVALID ({len(fails)} rules)" if fails else str(row.get("mlcommons_checker"))
 
 
 def audit_summary(rows: list[dict[str, Any]], rules: list[str]) -> str:
@@ -147,13 +171,18 @@ def audit_summary(rows: list[dict[str, Any]], rules: list[str]) -> str:
         invalid = sum(row.get(f"verdict_{name}") == "INVALID" for row in rows)
         failing = ", ".join(f"{check} {n}" for check, n in counts.most_common()) or "none"
         lines.append(f"{name} rules: {invalid} invalid; runs failing each rule: {failing}")
+    counts = Counter(rule for row in rows for rule in row.get("mlcommons_checker_fails", []))
+    invalid = sum(bool(row.get("mlcommons_checker_fails")) for row in rows)
+    failing = ", ".join(f"{rule} {n}" for rule, n in counts.most_common()) or "none"
+    lines.append(f"{CHECKER_COLUMN}: {invalid} invalid; runs failing each rule: {failing}")
     return "\n".join(lines)
 
 
 def audit_csv(rows: list[dict[str, Any]], rules: list[str]) -> str:
     out = io.StringIO()
     fields = [*COLUMNS, "error_partial",
-              *[f"{kind}_{name}" for name in rules for kind in ("verdict", "checker", "problems")], "failed"]
+              *[f"{kind}_{name}" for name in rules for kind in ("verdict", "checker", "problems")],
+              "mlcommons_checker", "mlcommons_checker_fails", "mlcommons_checker_differs", "failed"]
     writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:

@@ -20,7 +20,6 @@ from analyzer_drivers.formats.session_layout import REPORT_JSON, events_path
 from analyzer_drivers.formats.session_meta import (
     AnalyzerRecord,
     PhaseRecord,
-    PhaseTimes,
     RangeRecord,
     SessionMeta,
 )
@@ -30,6 +29,7 @@ from loadgen_bridge.detail_log import DETAIL_LOG
 from reports import checks
 from reports.build.session_report import ImportHooks, build_report
 from reports.checks import Check
+from reports.mlperf.checker_column import CHECKER_KEY, checker_rows, section_json
 from reports.mlperf.evidence import (
     Evidence,
     EvidenceError,
@@ -38,6 +38,7 @@ from reports.mlperf.evidence import (
     is_unknown_uncertainty,
     read_evidence,
 )
+from reports.mlperf.local_time import LocalOffset, local_offset_s
 from reports.mlperf.rules import (
     CURRENT,
     SCENARIOS,
@@ -54,7 +55,6 @@ from reports.report_json import JsonDict, json_dict, json_list
 from reports.spl import PowerSeries
 
 MAX_PHASE_CLOCK_DIFF_S = 0.8  # check.py's TIME_DELTA_TOLERANCE between client and server phases
-PHASE_SLACK_S = 60.0  # how far outside its phase a stamp may be and still tell UTC from local
 
 
 class NotAPowerRun(ReportError):
@@ -83,19 +83,6 @@ def scenario_from_path(run_dir: Path) -> str | None:
     return None
 
 
-def _stamp_shift_s(stamp_ns: int, phase: list[list[float]], timezone_s: int) -> int:
-    """0 when a stamp read as UTC lies in its phase, ``timezone_s`` when it only does as local
-    time (power-dev v1.0 wrote local stamps; ``timezone`` is seconds west of UTC)."""
-    times = PhaseTimes.of_stamps(tuple(tuple(stamp) for stamp in phase))
-    if times.began_s is None or times.stopped_s is None or timezone_s == 0:
-        return 0
-    first, last = times.began_s - PHASE_SLACK_S, times.stopped_s + PHASE_SLACK_S
-    as_utc = stamp_ns / 1e9
-    if first <= as_utc <= last:
-        return 0
-    return timezone_s if first <= as_utc + timezone_s <= last else 0
-
-
 @dataclass
 class _Raw:
     """Each phase's window and series as the files have them, before any adjustment."""
@@ -118,9 +105,9 @@ class ImportedRun:
     def adjust(self, phase: str, window: Window, series: PowerSeries) -> tuple[Window, PowerSeries]:
         self.raw.windows[phase], self.raw.series[phase] = window, series
         phases = self.evidence.phases("client").get(phase, [])
-        window_shift = _stamp_shift_s(window.begin_ns, phases, self.evidence.client_timezone_s)
+        window_shift = local_offset_s(window.begin_ns, phases, self.evidence.client_timezone_s)
         first = int(series.t_ns[0]) if len(series) else window.begin_ns
-        spl_shift = _stamp_shift_s(
+        spl_shift = local_offset_s(
             first, self.evidence.phases("server").get(phase, []), self.evidence.server_timezone_s)
         self.raw.shifts_s[phase] = (window_shift, spl_shift)
         if window_shift or spl_shift:
@@ -145,8 +132,10 @@ class ImportedRun:
         """What a journal would have told: phase times, analyzer, interval, testing ranges."""
         evidence = self.evidence
         single = (evidence.channels() or [1]) == [1] or evidence.channels() is None
+        fields = evidence.identify().split(",")
+        version = next((f.split("=", 1)[1] for f in fields if f.startswith("version=")), "")
         analyzer = AnalyzerRecord.new(model=evidence.analyzer_model() if single else "",
-                                      name=evidence.identify().split(",")[0], identify=evidence.identify())
+                                      name=fields[0], identify=evidence.identify(), version=version)
         ranges = evidence.testing_ranges() if single else {}
         return SessionMeta.new(
             session_name=self.run_dir.resolve().name,
@@ -189,10 +178,20 @@ class ImportedRun:
         errors = int(np.count_nonzero(testing.series.watts == -1.0))
         return [checks.range_overload(0, errors, ranges_known=False)]
 
+    def _ptd_shift_s(self) -> int:
+        """ptd_logs.txt's offset from UTC, told by its testing ``Go`` against server.json's
+        phase; without that line, spl.txt's (PTDaemon writes both)."""
+        log = self.evidence.ptd_log
+        span = log.phase_span("_testing") if log is not None else None
+        if span is None:
+            return self.raw.shifts_s.get("testing", (0, 0))[1]
+        return local_offset_s(span[0], self.evidence.phases("server").get("testing", []),
+                              self.evidence.server_timezone_s)
+
     def _ptd_window(self, testing: PhaseReport) -> tuple[int, int]:
-        """The LoadGen testing window on ptd_logs.txt's clock, which is spl.txt's as written."""
-        spl_shift_ns = self.raw.shifts_s.get("testing", (0, 0))[1] * 10**9
-        return testing.window.begin_ns - spl_shift_ns, testing.window.end_ns - spl_shift_ns
+        """The LoadGen testing window on ptd_logs.txt's clock."""
+        shift_ns = self._ptd_shift_s() * 10**9
+        return testing.window.begin_ns - shift_ns, testing.window.end_ns - shift_ns
 
     def _uncertainty_check(self, testing: PhaseReport) -> Check:
         """PTDaemon's own per-sample verdicts inside the LoadGen testing window. (check.py at
@@ -308,10 +307,19 @@ class ImportedRun:
                               "v0.5-v1.1 did")
         if current.value is None and current.note:
             self.notes.append(f"today's checker gives no number: {current.note}")
-        for phase, (window_shift, spl_shift) in self.raw.shifts_s.items():
-            if window_shift or spl_shift:
-                self.notes.append(f"{phase}: stamps are local time; shifted by the timezone "
-                                  f"(LoadGen {window_shift} s, spl.txt {spl_shift} s west of UTC)")
+        elif current.samples == 0:
+            self.notes.append("today's checker reads spl.txt's stamps as UTC and finds no sample inside the "
+                              "LoadGen window: it gives no number and drops the result ('has no power "
+                              "samples falling in power range', power_check.py)")
+        timezones = (self.evidence.client_timezone_s, self.evidence.server_timezone_s)
+        for phase, shifts in self.raw.shifts_s.items():
+            for what, shift_s, timezone_s in zip(("LoadGen's stamps", "spl.txt's stamps"), shifts,
+                                                 timezones, strict=True):
+                if shift_s:
+                    self.notes.append(f"{phase}: " + LocalOffset(shift_s, timezone_s).describe(what))
+        if ptd_shift_s := self._ptd_shift_s():
+            offset = LocalOffset(ptd_shift_s, self.evidence.server_timezone_s)
+            self.notes.append("testing: " + offset.describe("ptd_logs.txt's stamps"))
         self.notes.append(f"judged by the {self.rules.name} rules")
 
 
@@ -325,9 +333,10 @@ def _interval_ms(evidence: Evidence) -> int | None:
 
 
 def import_run(
-    run_dir: Path, rules: str = CURRENT, scenario: str | None = None
+    run_dir: Path, rules: str = CURRENT, scenario: str | None = None, *, checker_column: bool = True
 ) -> tuple[SessionReport, ImportedRun]:
-    """The report of a run we did not record, and what it was built from. Reads only."""
+    """The report of a run we did not record, and what it was built from. Reads only.
+    ``checker_column``: with MLCommons' checker beside ours (it reads the run once more)."""
     require_power_run(run_dir)
     if scenario is not None and scenario.lower() not in SCENARIOS:
         raise ReportError(f"unknown scenario {scenario!r} (one of {', '.join(SCENARIOS.values())})")
@@ -339,7 +348,10 @@ def import_run(
     run = ImportedRun(run_dir, evidence, ruleset, scenario or scenario_from_path(run_dir))
     hooks = ImportHooks(adjust=run.adjust, checks=run.checks, extra=run.extra)
     report = build_report(run_dir, run.meta(), hooks)
-    return report, run
+    if not checker_column:
+        return report, run
+    column = section_json(checker_rows(run_dir, list(report.checks)))
+    return dataclasses.replace(report, extra={**report.extra, CHECKER_KEY: column}), run
 
 
 def write_imported(run_dir: Path, out_dir: Path, report: SessionReport, run: ImportedRun) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from analyzer_drivers.formats.command_record import COMMAND_SCENARIO
 from analyzer_drivers.formats.errors import ReportError as ReportError
 from analyzer_drivers.formats.json_record import dump
 from analyzer_drivers.formats.sample import ERROR_READING, MISSED_SAMPLE
@@ -25,6 +26,7 @@ from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from reports import checks
+from reports.build.measure_report import command_exit, measure_section
 from reports.checks import Check
 from reports.clock_report import clock_checks, clock_section
 from reports.comparison import comparison_accuracy, comparison_checks
@@ -35,11 +37,13 @@ from reports.metrics import (
     weighted_energy,
 )
 from reports.mlperf.checks import mlperf_checks
+from reports.mlperf.eehpc import eehpc_section
 from reports.model.headline import headline_of
 from reports.model.report import (
     PROVENANCE_KEYS,
     BesideMeter,
     Grade,
+    MeasureSection,
     Provenance,
     RepeatEfficiency,
     RepeatRun,
@@ -192,18 +196,25 @@ def _testing_checks(testing: PhaseReport, meta: SessionMeta) -> list[Check]:
     ]
 
 
+def _zero_watt_readings(phase: PhaseReport) -> int:
+    t_ms = phase.series.t_ns // NS_PER_MS
+    inside = (t_ms > phase.window.begin_ns // NS_PER_MS) & (t_ms < phase.window.end_ns // NS_PER_MS)
+    return int(np.count_nonzero(inside & (phase.series.watts == 0)))
+
+
 def _phase_checks(phase: PhaseReport, meta: SessionMeta) -> list[Check]:
     t_ns = phase.series.t_ns
     coverage = phase.power.coverage
     # The first sample averages over the interval before its stamp: measuring began then.
     measured_from = int(t_ns.min()) - phase.interval_ns if len(t_ns) else None
     return [
-        checks.samples_in_window(phase.phase, phase.power.samples_in_window),
+        checks.samples_in_window(phase.phase, phase.power.samples_in_window, _zero_watt_readings(phase)),
         checks.window_inside_measurement(
             phase.phase, phase.window.begin_ns, phase.window.end_ns,
             measured_from, int(t_ns.max()) if len(t_ns) else None,
         ),
-        checks.loadgen_valid(phase.phase, phase.window.validity),
+        (command_exit(phase.phase, phase.window.validity) if phase.window.scenario == COMMAND_SCENARIO
+         else checks.loadgen_valid(phase.phase, phase.window.validity)),
         checks.window_inside_phase(
             phase.phase, phase.window.begin_ns, phase.window.end_ns, *_phase_times(meta, phase.phase)
         ),
@@ -247,15 +258,17 @@ def build_session_report(
         meta = read_session_meta(session_dir)
     adjust = hooks.adjust if hooks else None
     windows = windows or {}
-    ranging = phase_report(session_dir, "ranging", meta, adjust, windows.get("ranging"))
+    ranging = (phase_report(session_dir, "ranging", meta, adjust, windows.get("ranging"))
+               if (session_dir / phase_dir("ranging")).is_dir() else None)  # ``measure`` has none
     testing = phase_report(session_dir, "testing", meta, adjust, windows.get("testing"))
     samples = TestingSamples(session_dir, meta)
     system = system_section(samples, meta, testing.window, testing.interval_ns)
     all_checks = _all_checks(meta, ranging, testing, system)
-    if hooks is not None:
+    if hooks is not None and ranging is not None:
         all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
     problems = [c for c in all_checks if c.status == "fail"]
     grade = meter_grade(meta.primary)
+    measure = measure_section(session_dir, meta, testing)
     report = SessionReport(
         session=meta.session_name if meta.session_name is not None else session_dir.name,
         label=meta.label,
@@ -266,7 +279,7 @@ def build_session_report(
         mlperf_valid=not problems and all(c.status == "pass" for c in all_checks),
         checks=tuple(all_checks),
         testing=testing.section(),
-        ranging=ranging.section(),
+        ranging=ranging.section() if ranging is not None else None,
         uncertainty=testing.power.uncertainty,
         efficiency=_efficiency(testing.window, testing.power),
         analyzer=meta.primary.to_json(),
@@ -278,21 +291,45 @@ def build_session_report(
         calibration=calibration_section(meta, testing.power),
         system=system,
         repeat=_repeat_section(session_dir, meta, testing, windows),
-        extra=hooks.extra(ranging, testing) if hooks else {},
+        extra=hooks.extra(ranging, testing) if hooks and ranging is not None else {},
+        measure=measure,
+        eehpc=_eehpc(meta, testing, system, measure) if measure is not None or system is not None else None,
     )
-    return report, [ranging, testing]
+    return report, [p for p in (ranging, testing) if p is not None]
 
 
-def _all_checks(
-    meta: SessionMeta, ranging: PhaseReport, testing: PhaseReport, system: SystemSection | None
-) -> list[Check]:
-    all_checks = [
-        *_phase_checks(ranging, meta),
-        *_phase_checks(testing, meta),
-        *_testing_checks(testing, meta),
+def _eehpc(meta: SessionMeta, testing: PhaseReport, system: SystemSection | None,
+           measure: MeasureSection | None) -> JsonObject | None:
+    """The EEHPC grade of a measured command or a multi-node run (the testing window as the core
+    phase); the system's combined uncertainty where there is one."""
+    power = testing.power
+    budget = power.uncertainty or {}
+    relative = system.uncertainty.relative if system is not None else budget.get("relative")
+    idle = measure.runs[0].get("idle_watts") if measure is not None and measure.runs else None
+    return eehpc_section(meta, testing.series.t_ns, testing.interval_ns, testing.window,
+                         system.avg_watts if system is not None else power.avg_watts,
+                         relative if isinstance(relative, float) else None,
+                         idle if isinstance(idle, float) else None)
+
+
+def _ranging_checks(ranging: PhaseReport | None, testing: PhaseReport) -> list[Check]:
+    if ranging is None:
+        return [Check("ranging_run", "warning", "no ranging run (measure: auto ranges): not MLPerf-valid")]
+    return [
         checks.ranging_error_readings(_error_readings(ranging.series)),
         checks.testing_power_vs_ranging(testing.power.avg_watts, ranging.power.avg_watts),
         checks.testing_duration_vs_ranging(testing.window.duration_s, ranging.window.duration_s),
+    ]
+
+
+def _all_checks(
+    meta: SessionMeta, ranging: PhaseReport | None, testing: PhaseReport, system: SystemSection | None
+) -> list[Check]:
+    all_checks = [
+        *(_phase_checks(ranging, meta) if ranging is not None else []),
+        *_phase_checks(testing, meta),
+        *_testing_checks(testing, meta),
+        *_ranging_checks(ranging, testing),
         checks.mlperf_duration(testing.power.duration_s),
         *clock_checks(meta),
         _reconnect_check(meta),

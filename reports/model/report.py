@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from analyzer_drivers.formats.errors import ReportError
 from reports.checks import Check, Status
@@ -178,8 +178,25 @@ def _check(f: Fields) -> Check:
 KNOWN_KEYS = frozenset((
     "session", "label", "tool_version", "provenance", "scenario", "valid", "mlperf_valid", "mlperf_problems",
     "problems", "warnings", "unknown", "checks", "power", "uncertainty", "efficiency", "testing", "ranging",
-    "analyzer", "ranges", "clock", "beside", "sum", "grade", "calibration", "system", "repeat",
+    "analyzer", "ranges", "clock", "beside", "sum", "grade", "calibration", "system", "repeat", "measure",
+    "eehpc",
 ))
+
+
+@dataclass(frozen=True, slots=True)
+class MeasureSection:
+    """``measure``: a command's runs (``runs``) and their mean and interval (``summary``), kept
+    as the JSON ``reports.build.measure_report`` builds, so it reads back as written."""
+
+    data: dict[str, Any]
+
+    def to_json(self) -> JsonDict:
+        return self.data
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        runs = self.data.get("runs")
+        return [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +225,8 @@ class SessionReport:
     calibration: JsonObject | None = None
     system: SystemSection | None = None  # multi-node: nodes, switches, their total
     repeat: RepeatSection | None = None
+    measure: MeasureSection | None = None  # a command measured by ``power-director measure``
+    eehpc: JsonObject | None = None  # the EEHPC level a measured command or multi-node run meets
     extra: JsonObject = field(default_factory=dict)  # an imported run's keys, or a recovered one's
     # Only for a report read back whose lists do not follow from its checks (an older or recovered one).
     lists: tuple[tuple[str, ...], ...] | None = None
@@ -272,6 +291,10 @@ class SessionReport:
             report["system"] = self.system.to_json()
         if self.repeat is not None:
             report["repeat"] = self.repeat.to_json()
+        if self.measure is not None:
+            report["measure"] = self.measure.to_json()
+        if self.eehpc is not None:
+            report["eehpc"] = dict(self.eehpc)
         return {**report, **self.extra}
 
     def dumps(self) -> str:
@@ -302,6 +325,8 @@ class SessionReport:
             grade=Grade(grade.text("label"), grade.text("reason")), calibration=f.obj("calibration"),
             system=SystemSection.from_json(system) if (system := f.sub("system")) else None,
             repeat=RepeatSection.from_json(repeat) if repeat else None,
+            measure=MeasureSection(measure) if isinstance(measure := f.data.get("measure"), dict) else None,
+            eehpc=f.obj("eehpc"),
             extra={k: v for k, v in f.data.items() if k not in KNOWN_KEYS},
         )
         lists = tuple(f.texts(k) for k in ("mlperf_problems", "problems", "warnings", "unknown"))

@@ -6,7 +6,9 @@ import base64
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
+from typing import Any
 
+from reports.mlperf.checker_column import CHECKER_KEY
 from reports.model.report import SessionReport
 from reports.phase_report import PhaseReport
 from reports.render import html_page as page
@@ -56,7 +58,47 @@ def _imported(report: SessionReport) -> str:
                                  ("checker, today's rules", checker.get("current", {})))]
     notes = "".join(f"<li>{escape(note)}</li>" for note in report.notes)
     return (page.table(["", "value", "unit", "note"], rows) + f"<ul>{notes}</ul>"
-            + page.any_value(extra.get("imported", {})))
+            + _checker_column(extra.get(CHECKER_KEY)) + page.any_value(extra.get("imported", {})))
+
+
+def _checker_column(section: Any) -> str:
+    """Each rule of MLCommons' checker beside our checks judging the same thing."""
+    if not isinstance(section, dict):
+        return ""
+    rows = [[escape(str(row["rule"])), escape(str(row["checker"])), escape(str(row["ours"])),
+             escape(", ".join(row["our_checks"]) or "—"), escape(str(row["why"] or "—"))]
+            for row in section.get("rules", [])]
+    return (f"<h3>{escape(str(section['title']))}: {escape(str(section['verdict']))}</h3>"
+            + page.table(["rule", "MLCommons checker (current)", "ours", "our checks", "why they differ"],
+                         rows))
+
+
+def _cells(figures: dict[str, Any], columns: list[tuple[str, int, str]]) -> list[str]:
+    """Each column's figure: a number with its digits and unit, or (digits -1) text."""
+    return [page.number(figures.get(key), digits, unit) if digits >= 0
+            else escape(str(figures.get(key) or "")) for key, digits, unit in columns]
+
+
+def _measured(runs: list[dict[str, Any]]) -> str:
+    """``measure``: each run's figures, then its phases and software estimates."""
+    columns = [("run", -1, ""), ("exit_code", -1, ""), ("duration_s", 3, "s"), ("energy_j", 1, "J"),
+               ("avg_watts", 2, "W"), ("uncertainty_watts", 2, "W"), ("idle_watts", 2, "W"),
+               ("energy_above_idle_j", 1, "J"), ("energy_per_unit_j", 4, "J/unit")]
+    head = ["run", "exit", "duration", "energy", "average", "±", "idle", "above idle", "per unit"]
+    parts = [page.table(head, [_cells(r, columns) for r in runs], "figures")]
+    phase_columns = [("name", -1, ""), ("duration_s", 3, "s"), ("energy_j", 1, "J"), ("avg_watts", 2, "W")]
+    phases = [[escape(str(r.get("run"))), *_cells(p, phase_columns)]
+              for r in runs for p in r.get("phases", [])]
+    if phases:
+        parts.append(page.table(["run", "phase", "duration", "energy", "average"], phases, "figures"))
+    estimate_columns = [("source", -1, ""), ("energy_j", 1, "J"), ("error_vs_wall_pct", 1, "%"),
+                        ("error", -1, "")]
+    estimates = [[escape(str(r.get("run"))), *_cells(e, estimate_columns)]
+                 for r in runs for e in r.get("estimates", [])]
+    if estimates:
+        parts.append(page.table(["run", "software estimate (informative)", "energy", "vs the wall meter", ""],
+                                estimates, "figures"))
+    return "".join(parts)
 
 
 def _plot(png_bytes: bytes | None) -> str:
@@ -83,6 +125,10 @@ def render_html(report: SessionReport, png_bytes: bytes | None) -> str:
     sections.append(_section("Efficiency", page.efficiency_section(report)))
     if report.repeat is not None:
         sections.append(_section("Repeated testing runs", page.repeat_section(report.repeat)))
+    if report.measure is not None:
+        sections.append(_section("Measured command", _measured(report.measure.runs)))
+    if report.eehpc is not None:
+        sections.append(_section("EEHPC / Green500 level", page.eehpc_section(report.eehpc)))
     sections += [
         _section("LoadGen results", page.loadgen_section(report)),
         _section("Meters and ranges", page.meters_section(report)),

@@ -4,9 +4,11 @@ first, failures first, human labels and units, ISO dates, then the detail."""
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from html import escape
 from typing import Any
 
+from reports.mlperf.eehpc import eehpc_line
 from reports.model.headline import headline, iso_time, metric_uncertainty, verdict
 from reports.model.report import RepeatSection, SessionReport
 from reports.render.summary import repeat_text
@@ -183,6 +185,19 @@ def any_value(value: Any) -> str:
 def efficiency_section(report: SessionReport) -> str:
     rows = [(escape(EFFICIENCY_UNITS.get(k, k)), number(v, 4)) for k, v in report.efficiency.items()]
     return _pairs(rows) if rows else '<p class="muted">no efficiency: LoadGen gave no result to divide</p>'
+
+
+def eehpc_section(eehpc: Mapping[str, Any]) -> str:
+    """The level met, each level not met with why, and the facts graded."""
+    not_met = eehpc.get("not_met")
+    rows = [[escape(f"level {k}"), escape("; ".join(map(str, v)))]
+            for k, v in (not_met.items() if isinstance(not_met, Mapping) else ()) if isinstance(v, list)]
+    facts = eehpc.get("facts")
+    pairs = [(escape(str(k)), escape(any_value(v))) for k, v in (facts.items() if isinstance(facts, Mapping)
+                                                                  else ())]
+    return (f'<div id="eehpc"><p><b>{escape(eehpc_line(eehpc))}</b></p>'
+            f'<p class="muted">{escape(str(eehpc.get("methodology")))}; the testing window is the core '
+            "phase.</p>" + (table(["not met", "why"], rows) if rows else "") + _pairs(pairs) + "</div>")
 
 
 def repeat_section(repeat: RepeatSection) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from reports.mlperf.checker_column import CHECKER_KEY, section_lines
+from reports.mlperf.eehpc import eehpc_line
 from reports.model.headline import headline, metric_uncertainty, verdict
 from reports.model.report import RepeatSection, SessionReport, SumMeter
 from reports.multinode import system_lines
@@ -28,10 +30,12 @@ def summary_text(report: SessionReport) -> str:
     lines += _sum_lines(report.sum)
     lines += _repeat_lines(report.repeat)
     lines += system_lines(report.system)
+    lines += [f"  {eehpc_line(report.eehpc)}"] if report.eehpc is not None else []
     lines += [f"  problem: {p}" for p in report.problems]
     lines += [f"  warning: {w}" for w in report.warnings]
     lines += [f"  unknown: {u}" for u in report.unknown]
     lines += [f"  note: {n}" for n in report.notes]
+    lines += section_lines(report.extra.get(CHECKER_KEY))
     return "\n".join(lines)
 
 

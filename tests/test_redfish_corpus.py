@@ -1,0 +1,236 @@
+"""Real Redfish data (DMTF's mockups, vendor BMC captures), served by sushy-tools' real
+``sushy-static``, read by the driver and measured by whole sessions from the command line.
+
+tests/fixtures/redfish/README.md names each device's source (repository, path, commit, licence)
+and what a static capture lacked. The expected watts below are derived by hand from each
+device's JSON, following the DMTF schema text quoted in docs/datacenter-redfish.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.meters.redfish import RedfishAnalyzer
+from analyzer_drivers.meters.redfish_plan import chosen_controls
+from tests.conftest import run_cli
+
+CORPUS = Path(__file__).parent / "fixtures" / "redfish"
+WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "2",
+            "--accelerator"]
+
+
+@dataclass(frozen=True)
+class Device:
+    watts: float | None  # None: the data holds no chassis power; the refusal names what was looked for
+    schema: str = ""
+    config: str = ""  # extra [analyzer] lines
+    why: str = ""  # how the watts follow from the data
+
+
+DEVICES = {
+    "dmtf-rackmount1": Device(374, "environment", why="Chassis/1U/EnvironmentMetrics PowerWatts → its "
+                              "DataSourceUri Sensors/TotalPower Reading 374 (the legacy Power says 344)"),
+    "dmtf-tower": Device(374, "environment", why="EnvironmentMetrics PowerWatts excerpt says 974, its "
+                         "DataSourceUri Sensors/TotalPower Reading 374: the sensor is read"),
+    "dmtf-liquid-cooled": Device(374, "environment", why="Chassis/1U EnvironmentMetrics → TotalPower 374"),
+    "dmtf-smartnic": Device(374, "environment", why="first chassis 1U: EnvironmentMetrics → TotalPower 374"),
+    "dmtf-power-shelf": Device(374, "supplies", why="EnvironmentMetrics has no PowerWatts; PowerSubsystem "
+                               "is mislinked to Sensors, read at Chassis/PowerShelf/PowerSubsystem; Bay1 "
+                               "Metrics InputPowerWatts → Sensors/PS1InputPower 374 (excerpt 937.4); "
+                               "Bay2..6 Absent"),
+    "dmtf-catfish": Device(224, "legacy", why="Chassis/1/Power PowerControl[0].PowerConsumedWatts 224"),
+    "dmtf-telemetry": Device(8000, "legacy", why="first chassis 1: PowerControl[0].PowerConsumedWatts 8000"),
+    "dmtf-nvmeof-jbof": Device(1795, "legacy", why="Chassis/1/Power PowerControl[0] 1795"),
+    "dmtf-compose-action": Device(559, "legacy", why="first chassis BladeServer-1: PowerControl[0] 559"),
+    "dmtf-pdu": Device(28783, "sensors", 'sensor = "ACMainPower"',
+                       why="Chassis/PDU's Sensors collection lists two Power sensors with PhysicalContext "
+                       "Chassis (ACMainPower 28783, GroupPowerRack5Storage 412.36): sensor ACMainPower"),
+    "hpe-ilo5-gen10": Device(221, "legacy", why="Chassis/1/Power PowerControl[0].PowerConsumedWatts 221"),
+    "dell-idrac-r640": Device(429, "legacy", why="Chassis/System.Embedded.1/Power PowerControl[0] 429"),
+    "dmtf-bladed": Device(None, why="no chassis has EnvironmentMetrics, supplies, sensors or a "
+                          "PowerControl entry with PowerConsumedWatts (MultiBladeEncl's is empty)"),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"sushy-static did not listen on {port}")
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, int]]:
+    """One unmodified sushy-static per device (it serves one mockup directory each)."""
+    started: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+    try:
+        for name in DEVICES:
+            port = _free_port()
+            command = [sys.executable, "-m", "sushy_tools.static.main", "-i", "127.0.0.1", "-p", str(port),
+                       "-m", str(CORPUS / name)]
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            started[name] = (port, process)
+        for port, process in started.values():
+            _wait_port(port, process)
+        yield {name: port for name, (port, _) in started.items()}
+    finally:
+        for _, process in started.values():
+            process.terminate()
+            process.wait(10)
+
+
+def _meter(port: int, **options: Any) -> RedfishAnalyzer:
+    return RedfishAnalyzer(f"http://127.0.0.1:{port}", auth="none", timeout_s=5, **options)
+
+
+def _options(device: Device) -> dict[str, Any]:
+    return dict(line.replace('"', "").split(" = ") for line in device.config.splitlines())
+
+
+async def _read_once(meter: RedfishAnalyzer) -> tuple[float | None, dict[str, str]]:
+    async with meter:
+        info = await meter.identify()
+        return (await meter.read()).watts, dict(info.extra)
+
+
+@pytest.mark.parametrize("name", [n for n, d in DEVICES.items() if d.watts is not None])
+def test_each_device_reads_as_its_data_says(servers: dict[str, int], name: str) -> None:
+    device = DEVICES[name]
+    watts, extra = asyncio.run(_read_once(_meter(servers[name], **_options(device))))
+    assert watts == pytest.approx(device.watts), device.why
+    assert extra["schema"] == device.schema
+    if device.schema == "legacy":  # no ReadingTime: the evidence says the BMC's update time is unknown
+        assert extra["reading_time"].startswith("unknown")
+
+
+def test_a_device_without_power_is_one_line_naming_what_was_looked_for(servers: dict[str, int]) -> None:
+    with pytest.raises(AnalyzerError) as refused:
+        asyncio.run(_read_once(_meter(servers["dmtf-bladed"])))
+    message = str(refused.value)
+    assert "\n" not in message and "no chassis power" in message
+    for looked_for in ("EnvironmentMetrics PowerWatts", "PowerSubsystem", "ReadingType Power",
+                       "PowerConsumedWatts"):
+        assert looked_for in message
+    assert "MultiBladeEncl: " in message and "Blade1: " in message  # every chassis was tried
+
+
+def test_several_chassis_power_sensors_ask_which(servers: dict[str, int]) -> None:
+    two = r"PDU: .*2 chassis Power sensors \(ACMainPower, GroupPowerRack5Storage\): set sensor"
+    with pytest.raises(AnalyzerError, match=two):
+        asyncio.run(_read_once(_meter(servers["dmtf-pdu"])))
+
+
+def test_a_chassis_that_does_not_exist_lists_those_that_do(servers: dict[str, int]) -> None:
+    with pytest.raises(AnalyzerError) as refused:
+        asyncio.run(_read_once(_meter(servers["dmtf-compose-action"], chassis="Rack9")))
+    assert str(refused.value).endswith(
+        "no chassis 'Rack9'; the BMC has BladeServer-1, BladeServer-2, BladeServer-3, FabricEngine, IOM-1, "
+        "IOM-2, RackServer-1, RackServer-2, RackServer-3, RackServer-4, RackServer-5, StorageSled-1")
+    watts, _ = asyncio.run(_read_once(_meter(servers["dmtf-compose-action"], chassis="RackServer-4")))
+    assert watts == 559
+
+
+def test_chosen_schema_and_power_control(servers: dict[str, int]) -> None:
+    """rackmount1 holds all four: each read as the data says when asked for by name."""
+    port = servers["dmtf-rackmount1"]
+    assert asyncio.run(_read_once(_meter(port, schema="legacy")))[0] == 344  # PowerControl[0]
+    assert asyncio.run(_read_once(_meter(port, schema="legacy", power_control="0")))[0] == 344
+    assert asyncio.run(_read_once(_meter(port, schema="sensors")))[0] == 374  # Sensors/TotalPower
+    # supplies: Bay1 Metrics InputPowerWatts → Sensors/PS1InputPower 374; Bay2 is Absent
+    assert asyncio.run(_read_once(_meter(port, schema="supplies")))[0] == 374
+    with pytest.raises(AnalyzerError, match=r"1U: no PowerControl MemberId '7' with PowerConsumedWatts"):
+        asyncio.run(_read_once(_meter(port, schema="legacy", power_control="7")))
+
+
+def _config(tmp_path: Path, name: str, port: int) -> Path:
+    config = tmp_path / f"{name}.toml"
+    config.write_text(f'[analyzer]\ntype = "redfish"\nurl = "http://127.0.0.1:{port}"\nauth = "none"\n'
+                      f"interval_ms = 500\n{DEVICES[name].config}\n[session]\nsettle_s = 0.2\n")
+    return config
+
+
+@pytest.mark.parametrize("name", list(DEVICES))
+def test_a_session_on_each_device(servers: dict[str, int], tmp_path: Path, name: str) -> None:
+    device = DEVICES[name]
+    config = _config(tmp_path, name, servers[name])
+    result = run_cli("run", "--config", str(config), "--out", str(tmp_path / "runs"), "--json", "--",
+                     *WORKLOAD, timeout=300)
+    if device.watts is None:
+        assert result.returncode == 2, result.stdout + result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert "no chassis power" in line and "looked for" in line
+        return
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["valid"] is True and report["mlperf_valid"] is False, report["problems"]
+    assert report["power"]["avg_watts"] == pytest.approx(device.watts)
+    (session_json,) = (tmp_path / "runs").glob("*/session.json")
+    extra = json.loads(session_json.read_text())["analyzer"]["extra"]  # the evidence kept with the session
+    assert extra["schema"] == device.schema
+    sensor = CORPUS / name / extra["power_uri"].removeprefix("/redfish/v1/") / "index.json"
+    stamped = device.schema != "legacy" and "ReadingTime" in json.loads(sensor.read_text())
+    assert extra["reading_time"].startswith("unknown") != stamped  # the BMC's update time unknown: said so
+
+
+def test_advise_reads_interval_in_min_as_the_schema_says(servers: dict[str, int], tmp_path: Path) -> None:
+    """iLO 5 states IntervalInMin 20: the window of its Min/Max/Average (DMTF Power schema), not of
+    PowerConsumedWatts; advise once predicted "averaging window 1200 s … up to ±100.00 %"."""
+    config = _config(tmp_path, "hpe-ilo5-gen10", servers["hpe-ilo5-gen10"])
+    result = run_cli("advise", "--config", str(config), "--watts", "221", "--seconds", "600")
+    assert result.returncode in (0, 1), result.stderr
+    assert "1200 s" not in result.stdout and "±100.00 %" not in result.stdout
+    assert "IntervalInMin 20 min is the window of the BMC's Min/Max/AverageConsumedWatts" in result.stdout
+    assert "averaging window: the meter states none" in result.stdout
+
+
+def test_bad_input_from_the_command_line_is_one_line(servers: dict[str, int], tmp_path: Path) -> None:
+    """A dead BMC (nothing listens) and a chassis that does not exist, through ``power-director run``.
+    (A wrong password: tests/test_redfish.py, against sushy-tools' sushy-emulator.)"""
+    cases = {
+        f'url = "http://127.0.0.1:{_free_port()}"': "Cannot connect to host 127.0.0.1",
+        f'url = "http://127.0.0.1:{servers["dmtf-telemetry"]}"\nchassis = "9"':
+            "no chassis '9'; the BMC has 1, Tray_1, Tray_2, Tray_3",
+    }
+    for index, (analyzer, said) in enumerate(cases.items()):
+        config = tmp_path / f"bad{index}.toml"
+        config.write_text(f'[analyzer]\ntype = "redfish"\n{analyzer}\nauth = "none"\nreply_timeout_s = 2.0\n')
+        result = run_cli("run", "--config", str(config), "--out", str(tmp_path / "runs"), "--", *WORKLOAD)
+        assert result.returncode == 2, result.stdout + result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert said in line, line
+
+
+def test_power_control_entries_for_parts_are_not_added_to_the_chassis() -> None:
+    """DMTF public-telemetry's chassis entry (PhysicalContext Chassis, 8000 W) beside a copy of it
+    for a part (a CPU sub-system, the shape a Lenovo SR650 lists; no capture of that is at hand,
+    so this second entry is ours): ``auto`` takes the chassis entry, ``sum`` adds both."""
+    power = json.loads((CORPUS / "dmtf-telemetry" / "Chassis" / "1" / "Power" / "index.json").read_text())
+    chassis_entry = power["PowerControl"][0]
+    part = {**chassis_entry, "MemberId": "1", "PhysicalContext": "CPU", "PowerConsumedWatts": 300}
+    entries = list(enumerate([chassis_entry, part]))
+    assert [i for i, _ in chosen_controls(entries, "auto")] == [0]
+    assert [i for i, _ in chosen_controls(entries, "sum")] == [0, 1]
+    assert [i for i, _ in chosen_controls(entries, "1")] == [1]
+    no_context = [(i, {k: v for k, v in c.items() if k != "PhysicalContext"}) for i, c in entries]
+    assert [i for i, _ in chosen_controls(no_context, "auto")] == [0, 1]  # none says: every entry
