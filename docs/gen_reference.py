@@ -49,7 +49,8 @@ def _default(f: dataclasses.Field[Any]) -> str:
 def field_groups(cls: type) -> Iterator[tuple[str, list[tuple[str, str]]]]:
     """The class's fields in source order, split where a comment line starts a group: (the group's
     comment, [(field name, the field's own trailing comment)])."""
-    note, group, pending = "", [], []
+    note, pending = "", []
+    group: list[tuple[str, str]] = []
     for line in inspect.getsource(cls).splitlines():
         stripped = line.strip()
         if line.startswith("    #") and not line.startswith("    #:"):
