@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from analyzer_drivers.formats.errors import AnalyzerError as AnalyzerError
+from analyzer_drivers.formats.identity import MeterIdentity
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 
@@ -48,6 +49,8 @@ class AnalyzerInfo:
     version: str = ""
     raw: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    #: Vendor, model, serial (a plug's id), firmware as the meter's own identify reply says them.
+    identity: MeterIdentity = field(default_factory=MeterIdentity)
 
 
 class SampleBuffer:

@@ -1,15 +1,18 @@
 """A multi-node system's power: per node, per switch, and a combined uncertainty budget.
 
 Each measured meter's share is its power on the primary meter's sample intervals inside the
-testing window, exactly as ``spl.txt``'s time-merged sum is built (reports.merge), over the
-intervals where every meter has data: so the shares add up to the measured system power.
+testing window, exactly as ``spl.txt``'s time-merged sum is built (reports.merge), averaged over
+the intervals where that meter has data: with every meter complete the shares add up to the
+measured system power. ``system_coverage`` says on which intervals every meter had data and which
+meter was missing when.
 Switches without a meter are estimated as max spec power × provisioning ratio and marked
 estimated (mlcommons/training_policies power_measurement.adoc @ 2ddbe8a49d6bbf3e2d8215c7ec750c0f4f21d256,
 "Measure or Estimate Interconnects", "Scoring" item 2).
 
 Budget terms per meter, in watts of its share: its analyzer accuracy (its per-sample uncertainty),
 clock alignment (the window edges moved by its clock bound), and missing samples (the
-intervals where it had no data, each possibly as far off as its power swing). A meter's terms
+intervals where it itself had no data, each possibly as far off as its power swing: one dead
+agent costs its own meters' shares, not everyone's). A meter's terms
 add linearly (worst case); meters are independent instruments, so they combine as a root sum of
 squares. The total is checked against MLPerf Inference Power's 1 % (what this tool measures;
 MLPerf Training's power rules ask for 5 % meter accuracy, "Target 5% Accuracy" in the same file).
@@ -23,14 +26,24 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.session_meta import AnalyzerRecord, MeterEvidence, SessionMeta
 from analyzer_drivers.formats.window import Window
-from analyzer_drivers.meters.specs import UNCERTAINTY_LIMIT, meter_spec
+from analyzer_drivers.meters.accuracy import MeterSetup
+from analyzer_drivers.meters.specs import UNCERTAINTY_LIMIT
 from reports.checks import Check
 from reports.merge import mean_power_over
 from reports.metrics import PER_QUERY_SCENARIOS, mlperf_window_mask, sample_intervals
 from reports.spl import PowerSeries
-from reports.system_model import GroupPower, MeterShare, MeterTerms, SystemSection, SystemUncertainty
+from reports.system_model import (
+    GroupPower,
+    MeterShare,
+    MeterTerms,
+    MissingRun,
+    SystemCoverage,
+    SystemSection,
+    SystemUncertainty,
+)
 from reports.uncertainty import STAMP_RESOLUTION_S, clock_error_w
 
 FloatArray = npt.NDArray[np.float64]
@@ -40,8 +53,9 @@ TestingSamples = Callable[[str], PowerSeries]
 
 def _shares(
     samples: TestingSamples, meta: SessionMeta, window: Window, interval_ns: int
-) -> tuple[dict[str, FloatArray], npt.NDArray[np.bool_]]:
-    """Each measured meter's watts on the primary's in-window intervals, and where all had data."""
+) -> tuple[dict[str, FloatArray], FloatArray]:
+    """Each measured meter's watts on the primary's in-window intervals (NaN: no data), and the
+    intervals' ends."""
     measured = [str(a.driver) for a in meta.analyzers if a.role in ("primary", "sum")]
     primary = samples(measured[0]).sorted_by_time()
     primary = primary.take(mlperf_window_mask(primary, window.begin_ns, window.end_ns))
@@ -50,8 +64,23 @@ def _shares(
     for driver in measured[1:]:
         other = samples(driver).sorted_by_time()
         values[driver] = mean_power_over(other.t_ns, other.watts, interval_ns, starts, ends)
-    complete = np.all([np.isfinite(v) for v in values.values()], axis=0) if values else np.array([], bool)
-    return values, np.asarray(complete, dtype=bool)
+    return values, np.asarray(ends, dtype=np.float64)
+
+
+def _coverage(values: dict[str, FloatArray], ends_ns: FloatArray, interval_ns: int) -> SystemCoverage:
+    """The fraction of intervals where every meter had data, and each meter's runs without."""
+    if not len(ends_ns):
+        return SystemCoverage(0.0, ())
+    complete = np.all([np.isfinite(v) for v in values.values()], axis=0)
+    runs = []
+    for driver, watts in values.items():
+        missing = ~np.isfinite(watts)
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], missing.astype(np.int8), [0]))))
+        for first, stop in zip(edges[0::2], edges[1::2], strict=True):
+            runs.append(MissingRun(driver, int(ends_ns[first]) - interval_ns, int(ends_ns[stop - 1]),
+                                   int(stop - first)))
+    runs.sort(key=lambda r: (r.from_ns, r.meter))
+    return SystemCoverage(float(np.count_nonzero(complete)) / len(complete), tuple(runs))
 
 
 def _evidence(meta: SessionMeta, driver: str) -> MeterEvidence | None:
@@ -64,15 +93,16 @@ def _analyzer_relative(meta: SessionMeta, driver: str, watts: FloatArray) -> flo
     if evidence is not None and isinstance(evidence.uncertainty_mean, float):
         return float(evidence.uncertainty_mean)
     described = meta.analyzer_of(driver) or AnalyzerRecord()
-    spec = meter_spec(described.model or "")
+    setup = MeterSetup.recorded(described.model or "", described.extra)
     ranges = described.ranges.get("testing")
     volts, amps = (ranges.volts, ranges.amps) if ranges else (None, None)
-    if spec is None or not volts or not amps or len(watts) == 0:
+    if setup is None or not volts or not amps or len(watts) == 0:
         if described.role == "primary":
             mean = meta.phase("testing").uncertainty_mean
             return float(mean) if isinstance(mean, float) else None
         return None
-    return float(np.mean([spec.sample_uncertainty(w, volts, amps) for w in watts]))
+    # Only the watts are at hand here: λ counts as 1 (the full range term).
+    return float(np.mean([setup.sample_uncertainty(Sample(0, float(w)), volts, amps) for w in watts]))
 
 
 def _clock_bound_s(meta: SessionMeta, driver: str) -> float:
@@ -83,14 +113,12 @@ def _clock_bound_s(meta: SessionMeta, driver: str) -> float:
     return max(float(bound_ns or 0) / 1e9, STAMP_RESOLUTION_S)
 
 
-def _meter_entry(
-    meta: SessionMeta, driver: str, values: FloatArray, complete: npt.NDArray[np.bool_], duration_s: float
-) -> MeterShare:
-    used = values[complete]
+def _meter_entry(meta: SessionMeta, driver: str, values: FloatArray, duration_s: float) -> MeterShare:
+    """One meter's share and terms from its own intervals: its gaps are its own missing term."""
+    used = values[np.isfinite(values)]
     watts = float(np.mean(used)) if len(used) else math.nan
-    seen = values[np.isfinite(values)]
-    swing_w = float(seen.max() - seen.min()) if len(seen) else 0.0
-    missing_fraction = float(np.count_nonzero(~complete)) / len(complete) if len(complete) else 1.0
+    swing_w = float(used.max() - used.min()) if len(used) else 0.0
+    missing_fraction = 1.0 - len(used) / len(values) if len(values) else 1.0
     relative = _analyzer_relative(meta, driver, used)
     terms = MeterTerms(analyzer=None if relative is None else relative * watts,
                        clock=clock_error_w(used, duration_s, _clock_bound_s(meta, driver)),
@@ -115,8 +143,8 @@ def system_section(
     if system is None or not mark:
         return None
     duration_s = window.duration_s
-    values, complete = _shares(samples, meta, window, interval_ns)
-    meters = {d: _meter_entry(meta, d, v, complete, duration_s) for d, v in values.items()}
+    values, ends_ns = _shares(samples, meta, window, interval_ns)
+    meters = {d: _meter_entry(meta, d, v, duration_s) for d, v in values.items()}
     nodes = {str(n.name): _group(list(n.meters), meters) for n in system.nodes}
     switches = {}
     for switch in system.switches:
@@ -141,6 +169,7 @@ def system_section(
                                       all(m.analyzer_known for m in meters.values())),
         energy_per_query_mj=total_w * duration_s * 1000 / window.query_count
         if window.scenario in PER_QUERY_SCENARIOS and window.query_count else None,
+        coverage=_coverage(values, ends_ns, interval_ns),
     )
 
 
@@ -176,4 +205,11 @@ def system_lines(section: SystemSection | None) -> list[str]:
         for name, group in groups.items():
             estimated = " (estimated)" if group.estimated else ""
             lines.append(f"    {kind} {name}: {group.avg_watts:.2f} W{estimated}")
+    coverage = section.coverage
+    if coverage is not None and coverage.missing:
+        missing = "; ".join(f"{r.meter} {r.intervals} interval(s) from {r.from_ns}"
+                            for r in coverage.missing[:4])
+        more = f" (+{len(coverage.missing) - 4} more)" if len(coverage.missing) > 4 else ""
+        lines.append(f"    every meter had data on {coverage.fraction:.1%} of the intervals; "
+                     f"missing: {missing}{more}")
     return lines

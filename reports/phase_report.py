@@ -5,25 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.command_record import read_command_record
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import phase_dir
-from analyzer_drivers.formats.session_meta import RangeRecord, SessionMeta
+from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
-from analyzer_drivers.meters.specs import MeterSpec, meter_spec
+from analyzer_drivers.meters.accuracy import MeterSetup
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 from loadgen_bridge.training_log import TrainingLogError, phase_training_window
 from reports.clock_report import corrected_window
 from reports.comparison import comparison_accuracy, stated_uncertainty
 from reports.metrics import WeightedEnergy, mlperf_power, mlperf_window_mask, weighted_energy
 from reports.report_parts import Coverage, LoadgenSummary, PhasePower, PhaseSection
-from reports.spl import PowerSeries, read_spl
+from reports.spl import PowerSeries, read_spl, with_channels
 from reports.uncertainty import (
     STAMP_RESOLUTION_S,
     SampleUncertainty,
@@ -74,6 +72,8 @@ def phase_report(
         window = read_phase_window(directory, phase)
     window = corrected_window(window, meta, phase)
     series = read_spl(directory / "spl.txt")
+    if MeterSetup.recorded(meta.primary.model or "", meta.primary.extra) is not None:
+        series = with_channels(directory / "spl.txt", series)  # a Σ reading's elements
     if adjust is not None:
         window, series = adjust(phase, window, series)
     mlperf = mlperf_power(series, window.begin_ns, window.end_ns, window.scenario, window.query_count)
@@ -139,43 +139,24 @@ def _clock_bound_s(meta: SessionMeta) -> float:
     return max(float(bound_ns) / 1e9, STAMP_RESOLUTION_S) if bound_ns else STAMP_RESOLUTION_S
 
 
-def _range_of(snap: Any, value: float) -> float:
-    try:
-        return float(snap(value))
-    except AnalyzerError:
-        return float("nan")
-
-
-def _per_sample_ranges(
-    spec: MeterSpec, ranges: RangeRecord | None, series: PowerSeries
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """The ranges each sample was taken at: fixed, or what auto-ranging would pick for it."""
-    volts = ranges.volts if ranges else None
-    amps = ranges.amps if ranges else None
-    volts_ranges = np.full(len(series), volts) if volts else np.array(
-        [_range_of(spec.snap_volts, v) for v in series.volts])
-    amps_ranges = np.full(len(series), amps) if amps else np.array(
-        [_range_of(spec.snap_amps, a) for a in series.amps])
-    return volts_ranges, amps_ranges
-
-
 def _sample_uncertainty(
     phase: str, in_window: PowerSeries, meta: SessionMeta
 ) -> SampleUncertainty | None:
     """Per-sample uncertainty from the meter's accuracy spec (a plug's stated accuracy), else
-    PTDaemon's reported mean."""
+    PTDaemon's reported mean. The spec's ± comes from the function the driver uses as it
+    measures (``MeterSetup.sample_uncertainty``), with the crest factor, elements and ranges the
+    session recorded and each sample's λ (each element's, for a Σ reading)."""
     stated = comparison_accuracy(meta)
     if stated is not None:
         return stated_uncertainty(stated, in_window.watts)
-    spec = meter_spec(meta.primary.model or "")
-    if spec is not None:
-        volts_ranges, amps_ranges = _per_sample_ranges(spec, meta.ranges.get(phase), in_window)
-        # Each sample's power factor adds the manual's PF term (meters.MeterSpec.sample_uncertainty).
-        relative = np.array([
-            spec.sample_uncertainty(w, v, a, pf=pf)
-            for w, v, a, pf in zip(in_window.watts, volts_ranges, amps_ranges, in_window.pf, strict=True)
-        ])
-        return SampleUncertainty(relative, f"{spec.model} accuracy spec at the ranges in use")
+    setup = MeterSetup.recorded(meta.primary.model or "", meta.primary.extra)
+    if setup is not None:
+        ranges = meta.ranges.get(phase)
+        volts = ranges.volts if ranges else None
+        amps = ranges.amps if ranges else None
+        relative = np.array([setup.sample_uncertainty(sample, volts, amps)
+                             for sample in in_window.samples()], dtype=np.float64)
+        return SampleUncertainty(relative, setup.describe())
     mean = meta.phase(phase).uncertainty_mean
     if isinstance(mean, float) and mean >= 0:
         return SampleUncertainty(np.full(len(in_window), mean), "mean uncertainty reported by the analyzer")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import mmap
 import os
@@ -17,6 +18,8 @@ import numpy.typing as npt
 
 from analyzer_drivers.formats import ptd_scan
 from analyzer_drivers.formats.errors import FormatError
+from analyzer_drivers.formats.ptd_line import line_channels, parse_line
+from analyzer_drivers.formats.sample import Sample
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -43,6 +46,8 @@ class PowerSeries:
     amps: npt.NDArray[np.float64]
     pf: npt.NDArray[np.float64]
     marks: npt.NDArray[np.object_]
+    #: Each sample's channel groups (tuples of ``Channel``), when read (``with_channels``).
+    channels: npt.NDArray[np.object_] | None = None
 
     def __len__(self) -> int:
         return len(self.t_ns)
@@ -51,8 +56,14 @@ class PowerSeries:
         """The samples picked by a boolean mask or an integer index array."""
         return PowerSeries(
             self.t_ns[index], self.watts[index], self.volts[index], self.amps[index],
-            self.pf[index], self.marks[index],
+            self.pf[index], self.marks[index], None if self.channels is None else self.channels[index],
         )
+
+    def samples(self) -> list[Sample]:
+        """Each sample as the drivers pass it, with its channels when they were read."""
+        channels = self.channels if self.channels is not None else [()] * len(self)
+        return [Sample(int(t), float(w), float(v), float(a), float(pf), tuple(c)) for t, w, v, a, pf, c
+                in zip(self.t_ns, self.watts, self.volts, self.amps, self.pf, channels, strict=True)]
 
     def sorted_by_time(self) -> PowerSeries:
         return self.take(np.argsort(self.t_ns, kind="stable"))
@@ -69,6 +80,39 @@ class PowerSeries:
 def parse_spl_text(text: str) -> PowerSeries:
     """Parse sample lines; other lines (NOTICE, ERROR, raw buffers) are skipped."""
     return _scan(text.encode("utf-8", "replace"), None, None, watts_only=False)
+
+
+def with_channels(path: Path, series: PowerSeries) -> PowerSeries:
+    """``series`` (``read_spl(path)``) with each sample's channel groups, read line by line as
+    ``parse_line`` reads the sums (a group that does not parse is none); ``series`` as it was
+    when the file no longer lines up with it."""
+    if not _has_channels(path):
+        return series  # one channel: nothing more to read (a fast meter's file is large)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise SplError(f"cannot read {path}: {exc}") from None
+    stamps, channels = [], []
+    for line in lines:
+        parsed = parse_line(line)
+        if parsed is not None:
+            stamps.append(parsed[0])
+            channels.append(line_channels(line))
+    if len(stamps) != len(series) or not np.array_equal(np.asarray(stamps, np.int64), series.t_ns):
+        return series
+    column = np.empty(len(channels), dtype=object)
+    column[:] = channels
+    return dataclasses.replace(series, channels=column)
+
+
+def _has_channels(path: Path) -> bool:
+    """Whether the file's first sample line has channel groups."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            first = next((line for line in stream if parse_line(line) is not None), "")
+    except OSError as exc:
+        raise SplError(f"cannot read {path}: {exc}") from None
+    return bool(line_channels(first))
 
 
 def read_spl(

@@ -92,6 +92,41 @@ class SystemUncertainty:
 
 
 @dataclass(frozen=True, slots=True)
+class MissingRun:
+    """A meter without data on consecutive primary intervals ``(from_ns, to_ns]``."""
+
+    meter: str
+    from_ns: int
+    to_ns: int
+    intervals: int
+
+    def to_json(self) -> JsonDict:
+        return {"meter": self.meter, "from_ns": self.from_ns, "to_ns": self.to_ns,
+                "intervals": self.intervals}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> MissingRun:
+        return cls(f.text("meter") or "", f.integer("from_ns") or 0, f.integer("to_ns") or 0,
+                   f.integer("intervals") or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class SystemCoverage:
+    """On how much of the testing window every measured meter had data, and who was missing when."""
+
+    fraction: float
+    missing: tuple[MissingRun, ...]
+
+    def to_json(self) -> JsonDict:
+        return {"fraction": self.fraction, "missing": [m.to_json() for m in self.missing]}
+
+    @classmethod
+    def from_json(cls, f: Fields) -> SystemCoverage:
+        runs = [MissingRun.from_json(Fields(r, f"{f.where}.missing")) for r in f.items("missing")]
+        return cls(f.real("fraction"), tuple(runs))
+
+
+@dataclass(frozen=True, slots=True)
 class SystemSection:
     avg_watts: float  # nodes and switches, estimates included
     measured_watts: float
@@ -103,6 +138,7 @@ class SystemSection:
     meters: Mapping[str, MeterShare]
     uncertainty: SystemUncertainty
     energy_per_query_mj: float | None = None  # SingleStream, MultiStream
+    coverage: SystemCoverage | None = None
 
     def to_json(self) -> JsonDict:
         section: JsonDict = {
@@ -115,6 +151,8 @@ class SystemSection:
         }
         if self.energy_per_query_mj is not None:
             section["energy_per_query_mj"] = self.energy_per_query_mj
+        if self.coverage is not None:
+            section["system_coverage"] = self.coverage.to_json()
         return section
 
     @classmethod
@@ -128,6 +166,7 @@ class SystemSection:
             SystemUncertainty(budget.real("watts"), budget.real("relative"), budget.real("limit", 0.01),
                               budget.flag("complete")),
             f.number("energy_per_query_mj"),
+            SystemCoverage.from_json(coverage) if (coverage := f.sub("system_coverage")) else None,
         )
 
 

@@ -69,3 +69,13 @@ def wait_for(predicate: Any, timeout_s: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def wait_connected(directory: Path, agent_ids: Sequence[str], timeout_s: float = 180.0) -> None:
+    """Until each agent's log says it reached the broker: on a busy machine a Python process can
+    take many seconds to start, and a director's connect timeout is not meant to cover that."""
+    def up() -> bool:
+        logs = [directory / f"agent-{a}.log" for a in agent_ids]
+        return all(p.is_file() and ": connected to " in p.read_text(encoding="utf-8") for p in logs)
+
+    wait_for(up, timeout_s, f"agents {', '.join(agent_ids)} to connect to the broker")

@@ -139,3 +139,27 @@ def test_every_node_and_switch_table_with_a_problem_is_listed() -> None:
         "[[switch]] leaf: without a meter it needs max_spec_watts > 0 and 0 < provisioning_ratio ≤ 1 "
         "(estimated = max spec power × provisioning ratio)",
     ]
+
+
+def test_check_config_refuses_the_system_tables_run_refuses(tmp_path: Path) -> None:
+    """``check-config`` runs every check ``run`` runs: here a ``[[node]]`` naming a meter the
+    session does not measure, and a summed meter in no node (tests/test_multinode.py: run refuses both)."""
+    meters = ('[analyzer]\ntype = "mqtt-stream"\nbroker = "127.0.0.1:1883"\ntopic = "a1/psu1"\n'
+              '[[extra_analyzer]]\ntype = "mqtt-stream"\nrole = "sum"\nbroker = "127.0.0.1:1883"\n'
+              'topic = "a2/psu1"\n')
+    cases = {
+        '[[node]]\nname = "n1"\nmeters = ["stream-a1-psu1", "stream-a2-psu1", "ghost"]\n':
+            "power-director: error: [[node]]/[[switch]] name meter(s) the session does not measure "
+            "as primary or sum: ghost (measured: stream-a1-psu1, stream-a2-psu1)",
+        '[[node]]\nname = "n1"\nmeters = ["stream-a1-psu1"]\n':
+            "power-director: error: meter(s) stream-a2-psu1 belong to no [[node]] or [[switch]]",
+    }
+    for system, error in cases.items():
+        config = tmp_path / "director.toml"
+        config.write_text(meters + system, encoding="utf-8")
+        result = run_cli("check-config", "--config", str(config))
+        assert (result.returncode, result.stderr.strip()) == (2, error)
+    config.write_text(meters + '[[node]]\nname = "n1"\nmeters = ["stream-a1-psu1", "stream-a2-psu1"]\n',
+                      encoding="utf-8")
+    result = run_cli("check-config", "--config", str(config))
+    assert result.returncode == 0 and "valid" in result.stdout, result.stderr

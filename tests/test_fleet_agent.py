@@ -78,9 +78,11 @@ def test_tls_and_credentials(tmp_path: Path) -> None:
             stream = MqttStreamAnalyzer(broker.address, "node1/psu1", auth=BrokerAuth(**auth),
                                         connect_timeout_s=15.0)
             samples = await _measure(stream, 2.0)
-            for wrong in (BrokerAuth(str(cert), "node1", str(tmp_path / "passwd")),  # a wrong password
-                          BrokerAuth("", "node1", str(secret))):  # no TLS
-                with pytest.raises(AnalyzerError, match=r"^cannot connect to MQTT broker 127\.0\.0\.1:\d+"):
+            for wrong, said in ((BrokerAuth(str(cert), "node1", str(tmp_path / "passwd")),  # a wrong password
+                                 r"^MQTT broker 127\.0\.0\.1:\d+ refused user 'node1': not authorized"),
+                                (BrokerAuth("", "node1", str(secret)),  # no TLS
+                                 r"^cannot connect to MQTT broker 127\.0\.0\.1:\d+")):
+                with pytest.raises(AnalyzerError, match=said):
                     await MqttStreamAnalyzer(broker.address, "node1/psu1", auth=wrong,
                                              connect_timeout_s=2.0).connect()
             assert agent.connected
@@ -192,12 +194,12 @@ def test_agent_replays_from_its_journal_on_request(tmp_path: Path) -> None:
             while agent.meters["psu1"].published_seq < 6:
                 await asyncio.sleep(0.1)
             async with aiomqtt.Client("127.0.0.1", broker.port) as client:
-                await client.subscribe(agent_topic("node1", "psu1", "samples"), qos=1)
+                await client.subscribe(agent_topic("node1", "samples"), qos=1)
                 await client.publish(agent_topic("node1", "replay"),
                                      json.dumps({"meter": "psu1", "from": 2, "to": 4}), qos=1)
                 async for message in client.messages:
-                    rows = json.loads(bytes(message.payload))["samples"]  # type: ignore[arg-type]
-                    if rows[0][0] == 2:
+                    rows = json.loads(bytes(message.payload))["meters"].get("psu1")  # type: ignore[arg-type]
+                    if rows and rows[0][0] == 2:
                         return list(rows)
         finally:
             stop.set()

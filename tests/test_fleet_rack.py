@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import config_from_dict
 from power_director.session.session import Session
 from reports.spl import read_spl
-from tests.fleet_util import agent_toml, journal_rows, start_agent, stop_agents
+from tests.fleet_util import agent_toml, journal_rows, start_agent, stop_agents, wait_connected
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING_REASON)
@@ -82,13 +83,33 @@ class BrokerOutage:
     def on_samples(self, analyzer: str, samples: Any) -> None:
         """Not needed."""
 
-    def on_result(self, report: dict[str, Any]) -> None:
+    def on_result(self, report: Any) -> None:
         """Not needed."""
 
 
-def _run_director(broker: Mosquitto, out: Path) -> tuple[dict[str, Any], dict[str, Any], Path, BrokerOutage]:
+class AgentOutage(BrokerOutage):
+    """An observer that SIGKILLs one agent 1 s into testing and starts it again 3 s later."""
+
+    def __init__(self, directory: Path, agents: list[subprocess.Popen[bytes]], which: int) -> None:
+        self.directory, self.agents, self.which = directory, agents, which
+        self.task = None
+
+    async def _outage(self) -> None:
+        await asyncio.sleep(1.0)
+        agent = self.agents[self.which]
+        agent.kill()
+        await asyncio.to_thread(agent.wait)
+        await asyncio.sleep(3.0)
+        agent_id = list(RACK)[self.which]
+        toml = (self.directory / f"agent-{agent_id}.toml").read_text(encoding="utf-8")
+        self.agents[self.which] = start_agent(self.directory, agent_id, toml)
+
+
+def _run_director(
+    broker: Mosquitto, out: Path, outage: BrokerOutage | None = None
+) -> tuple[dict[str, Any], dict[str, Any], Path, BrokerOutage]:
     config = _config(broker.address)
-    outage = BrokerOutage(broker)
+    outage = outage or BrokerOutage(broker)
 
     async def main() -> tuple[dict[str, Any], Session]:
         session = Session(
@@ -117,6 +138,7 @@ def test_rack_of_four_agents_survives_a_broker_restart(tmp_path: Path) -> None:
         for agent, meters in RACK.items()
     ]
     try:
+        wait_connected(tmp_path, list(RACK))
         report, meta, session_dir, outage = _run_director(broker, tmp_path / "runs")
     finally:
         codes = stop_agents(agents)
@@ -173,3 +195,41 @@ def _assert_nothing_lost(
     first_ns, last_ns = raw[0].t_ns + offset_ns - 2_000_000, raw[-1].t_ns + offset_ns + 2_000_000
     journaled = [round(r[2], 2) for r in rows if first_ns <= r[1] <= last_ns]
     assert [round(s.watts, 2) for s in raw] == journaled, driver
+
+
+def test_a_dead_agent_costs_only_its_own_meters(tmp_path: Path) -> None:
+    """Agent a2 is SIGKILLed for 3 s inside testing: its two meters miss those intervals (the
+    system's coverage says which and when, the session is invalid for coverage), every other
+    meter's missing-sample term is 0, and the combined uncertainty stays under 1 %."""
+    broker = Mosquitto(tmp_path).start()
+    agents = [start_agent(tmp_path, a, agent_toml(a, broker.address, tmp_path / f"journal-{a}", meters))
+              for a, meters in RACK.items()]
+    outage = AgentOutage(tmp_path, agents, which=1)
+    try:
+        wait_connected(tmp_path, list(RACK))
+        report, meta, _session_dir, _ = _run_director(broker, tmp_path / "runs", outage)
+    finally:
+        codes = stop_agents(agents)
+        broker.stop()
+    assert meta["status"] == "completed", meta.get("error")
+    assert outage.task is not None and outage.task.done() and outage.task.exception() is None
+    assert codes == [0, 0, 0, 0]
+    system = report["system"]
+    dead = {"stream-a2-psu1", "stream-a2-psu2"}
+    for driver, entry in system["meters"].items():
+        if driver in dead:
+            assert entry["missing_fraction"] > 0.2, driver  # ≥ 3 s of a ~8 s window
+            assert entry["avg_watts"] == pytest.approx(dict(RACK["a2"])[driver[-4:]], rel=0.01)
+        else:
+            assert entry["missing_fraction"] == 0.0, driver
+            assert entry["terms_watts"]["missing_samples"] == 0.0, driver
+    assert 0 < system["uncertainty"]["relative"] < 0.01
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["system_uncertainty"]["status"] == "pass"
+    assert checks["ranging_error_readings"]["status"] == "pass", checks["ranging_error_readings"]
+    coverage = system["system_coverage"]
+    assert {run["meter"] for run in coverage["missing"]} == dead
+    assert coverage["fraction"] < 0.8
+    for run in coverage["missing"]:  # the 3 s outage, as the intervals (0.5 s) it left empty
+        assert 2.5e9 <= run["to_ns"] - run["from_ns"] <= 6e9, run
+    assert checks["testing_sample_coverage"]["status"] == "fail"  # the node's power is unknown then

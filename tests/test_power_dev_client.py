@@ -4,7 +4,9 @@ MLCommons' checker. Needs POWER_DEV_DIR (a power-dev checkout) and root (NTP's p
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from power_director.config.loader import AnalyzerConfig, Config, ServiceConfig, SessionConfig
+from power_director.config.power_dev import apply_power_dev_conf, read_power_dev_conf
 from power_director.remote.service import DirectorService
 from tests.mlperf_checker import SOURCE_RULES, failed_rules, power_dev_dir
 from tests.ntp_server import NTP_PORT, ntp_server
@@ -37,8 +40,10 @@ def guard_path(tmp_path: Path) -> Path:
     return guard
 
 
-async def drive_client(tmp_path: Path, power_dev: Path, scenario: str, channels: int = 1) -> Path:
-    """One session: client.py against serve over a simulated WT310 at 1000 ms; the client's dir."""
+async def drive_client(tmp_path: Path, power_dev: Path, scenario: str, channels: int = 1,
+                       server_conf: Path | None = None) -> Path:
+    """One session: client.py against serve over a simulated WT310 at 1000 ms (or the PTDaemon
+    ``server_conf`` describes, started by the director: ``serve --power-dev-conf``); the client's dir."""
     simulator = PtdSimulator(model=constant_model(150.0), identity="wt310", channels=channels)
     meter_port = await simulator.start_server()
     config = Config(
@@ -46,6 +51,8 @@ async def drive_client(tmp_path: Path, power_dev: Path, scenario: str, channels:
         session=SessionConfig(settle_s=0.5, poll_interval_s=0.25),
         service=replace(ServiceConfig(), port=0, v3_allowed_addresses=("127.0.0.1",)),
     ).validate()
+    if server_conf is not None:
+        config = apply_power_dev_conf(config, read_power_dev_conf(server_conf), service=True)
     director = DirectorService(config, out_root=tmp_path / "director-runs", say=lambda _: None)
     port = await director.start()
     guard = guard_path(tmp_path)
@@ -68,6 +75,12 @@ async def drive_client(tmp_path: Path, power_dev: Path, scenario: str, channels:
     return session
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _needs_ntp_port() -> None:
     if os.geteuid() != 0:
         pytest.skip(f"the NTP server power-dev's client needs listens on UDP {NTP_PORT}: needs root")
@@ -81,4 +94,26 @@ def test_power_dev_client_session_passes_the_checker(tmp_path: Path, scenario: s
         session = run(lambda: drive_client(tmp_path, power_dev, scenario, channels), timeout_s=240)
     assert (session / "run_1" / "ptd_out.txt").read_text().startswith("Analyzer 1:\nPower: Watts,")
     # The client's sources are power-dev's own, so only the server's checksum rule fails.
+    assert failed_rules(session) == SOURCE_RULES - {"Check client sources checksum"}
+
+
+def test_power_dev_client_against_serve_with_power_devs_server_conf(tmp_path: Path) -> None:
+    """``serve --power-dev-conf``: power-dev's template filled in for a 2-channel WT330
+    multichannel stand-in (device type 77, ``channel: 1,2``); the director starts that PTDaemon
+    and power-dev's client gets a session that passes every rule but the server's sources."""
+    power_dev = power_dev_dir()
+    _needs_ntp_port()
+    template = (ROOT / "tests" / "fixtures" / "power-dev" / "server.template.conf").read_text()
+    launcher = Path(sys.executable).with_name("power-director-ptd-sim")
+    filled = (template.replace(r"ptd: D:\PTD\ptd-windows-x86.exe", f"ptd: {launcher}")
+              .replace("# ntpServer: ntp.example.com", "ntpServer: 127.0.0.1")
+              .replace("#networkPort: 8888", f"networkPort: {free_port()}")
+              .replace("deviceType: 49", "deviceType: 77").replace("#channel: 1,2", "channel: 1,2")
+              .replace("# listen: 192.168.1.2 4950", "listen: 127.0.0.1 0"))
+    conf = tmp_path / "server.conf"
+    conf.write_text(filled)
+    with ntp_server():
+        session = run(lambda: drive_client(tmp_path, power_dev, "Offline", server_conf=conf), timeout_s=240)
+    server = json.loads((session / "power" / "server.json").read_text())
+    assert server["ptd_config"][0]["command"][-4:] == ["-c", "1,2", "77", "COM1"]
     assert failed_rules(session) == SOURCE_RULES - {"Check client sources checksum"}

@@ -182,14 +182,20 @@ def test_a_real_submissions_imported_meta_is_the_json_it_always_was(run_dir: Pat
     _, run = import_run(run_dir)
     evidence = read_evidence(run_dir)
     single = (evidence.channels() or [1]) == [1] or evidence.channels() is None
+    # Since issue 24: a single-channel run's meter facts, its crest factor as PTDaemon's log has it.
+    crest_factor = evidence.ptd_log.crest_factor if evidence.ptd_log else None
+    analyzer: dict[str, Any] = {
+        "model": evidence.analyzer_model() if single else "",
+        "name": evidence.identify().split(",")[0], "identify": evidence.identify(),
+        # PTDaemon's version from its Identify reply (before: none, and the
+        # mlperf_analyzer check said "PTDaemon version ''")
+        "version": re.search(r",version=([^,]+)", evidence.identify()).group(1)}  # type: ignore[union-attr]
+    if single:
+        analyzer["extra"] = {**({"crest_factor": crest_factor} if crest_factor else {}), "elements": "1"}
     expected = {  # what reports/mlperf_import.ImportedRun.meta built as a dict before SessionMeta
         "session_name": run_dir.resolve().name,
         "phases": {phase: {"times": times} for phase, times in evidence.phases("client").items()},
-        "analyzer": {"model": evidence.analyzer_model() if single else "",
-                     "name": evidence.identify().split(",")[0], "identify": evidence.identify(),
-                     # PTDaemon's version from its Identify reply (before: none, and the
-                     # mlperf_analyzer check said "PTDaemon version ''")
-                     "version": re.search(r",version=([^,]+)", evidence.identify()).group(1)},  # type: ignore[union-attr]
+        "analyzer": analyzer,
         "interval_ms": run.meta().interval_ms,
         "ranges": {"testing": evidence.testing_ranges() if single else {}},
     }

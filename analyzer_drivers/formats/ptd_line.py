@@ -2,7 +2,8 @@
 
 One format serves the ``RL`` reply, PTDaemon's ``-l`` log and MLPerf's ``spl.txt``. A
 multichannel line carries the sum first (Volts/Amps/PF -1 from PTDaemon 1.9, their means
-from 1.10) and then one group per channel. In the log and ``spl.txt`` each group is
+from 1.10; we write -1 for Volts/Amps and the meter's λΣ as PF: docs/uncertainty.md) and then
+one group per channel. In the log and ``spl.txt`` each group is
 ``Ch<n>,Watts,w,Volts,v,Amps,a,PF,pf``; in a real ``RL,*,*`` reply the groups are bare
 ``Watts,w,Volts,v,Amps,a,PF,pf`` (power-dev's ``lib/server.py`` inserts ``Mark`` and
 ``Ch<n>`` itself when it writes the log; see the v4.1 fixture's ``server.log``). Parsing
@@ -83,7 +84,10 @@ def _line(sample: Sample, stamp: str, mark: str | None, channels: bool, bare: bo
         line = (f"Time,{stamp},Watts,{sample.watts:.6f},Volts,{sample.volts:.6f},"
                 f"Amps,{sample.amps:.6f},PF,{sample.pf:.6f}")
         return line if mark is None else f"{line},Mark,{mark}"
-    parts = ["Time", stamp, *_group(sample.watts, -1.0, -1.0, -1.0)]
+    # The sum's Volts and Amps are -1 as PTDaemon 1.9 wrote them; its PF is the meter's λΣ when it
+    # read one (PTDaemon 1.10+ writes the channels' mean there: docs/uncertainty.md), else -1.
+    sum_pf = sample.pf if math.isfinite(sample.pf) and 0 < abs(sample.pf) <= 1 else -1.0
+    parts = ["Time", stamp, *_group(sample.watts, -1.0, -1.0, sum_pf)]
     if mark is not None:
         parts += ["Mark", mark]
     if channels:
@@ -131,9 +135,19 @@ def _channels(fields: list[str]) -> tuple[Channel, ...]:
     return tuple(Channel(*(float(v) for v in group[-7::2])) for group in groups)
 
 
+def line_channels(line: str) -> tuple[Channel, ...]:
+    """A sample line's channel groups, leniently: none when they do not parse."""
+    try:
+        return _channels(cut_line(line.rstrip("\r\n").split(",")).channels)
+    except ValueError:
+        return ()
+
+
 def parse_sample_line(line: str) -> tuple[Sample, str | None]:
     """Parse one sample line into a Sample and its mark (None when the line has none)."""
-    cut = cut_line(line.strip().split(","))
+    # Only the line end goes, as a file's reader (parse_line) takes it: other white space (a form
+    # feed in a mark) is part of the line; str.strip() made the two readers disagree on it.
+    cut = cut_line(line.rstrip("\r\n").split(","))
     if not cut.is_sample:
         raise AnalyzerError(f"not a PTDaemon sample line: {line.strip()[:120]!r}")
     try:
@@ -151,7 +165,7 @@ def parse_sample_lines(lines: Sequence[str]) -> list[Sample]:
     Same samples and errors as ``parse_sample_line`` on each line, but column-wise over the
     whole batch when every line has one shape; any other batch goes line by line.
     """
-    stripped = [line.strip() for line in lines]
+    stripped = [line.rstrip("\r\n") for line in lines]
     try:
         return _parse_columns(stripped)
     except ValueError:

@@ -15,6 +15,7 @@ REPORT_JSON = "report.json"
 RAW_DIR = "raw"  # the journal: one samples file per analyzer, and the events
 SAMPLES_SUFFIX = ".samples.txt"
 EVENTS_FILE = "events.jsonl"  # the journal's events, in RAW_DIR
+ALIVE_FILE = "alive"  # raw/: when the director was last seen (ns), stamped each second
 REPEAT_PHASE = re.compile(r"testing_([2-9]|[1-9]\d+)")
 
 

@@ -125,7 +125,8 @@ class AnalyzerRecord(JsonRecord):
     comparison_accuracy: StatedAccuracy | None = _field(optional(record(StatedAccuracy)))
     extra: Mapping[str, Any] | None = _field(optional(json_object))  # the driver's own facts
     calibration: Mapping[str, Any] | None = _field(optional(json_object))  # reports.crossval's fit
-    serial: str | None = _field(_str)
+    vendor: str | None = _field(_str)  # the maker, as the meter's identify reply says it
+    serial: str | None = _field(_str)  # a plug's id: its MAC
     firmware: str | None = _field(_str)
     calibration_date: str | None = _field(_str)
     ranges: RangesByPhase = _by_name(optional(record(RangeRecord)))
@@ -151,6 +152,7 @@ class MeterEvidence(JsonRecord):
     lost: int | None = _field(_int)
     replayed: int | None = _field(_int)
     broker_outages: tuple[Any, ...] | None = _field(optional(list_of(anything)))
+    forged: int | None = _field(_int)  # messages refused: unsigned, wrongly signed, an older epoch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -284,8 +286,6 @@ class Uuids(JsonRecord):
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ReusedRanging(JsonRecord):
     session: str | None = _field(_str)
-
-
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo
+from analyzer_drivers.formats.identity import MeterIdentity
 from analyzer_drivers.meters.plug import PLUG_AVERAGING_MS, MqttPlug, as_float, json_object, number
 
 GEN1_KINDS = ("relay", "emeter")
@@ -128,11 +129,19 @@ class ShellyPlug(MqttPlug):
         info = await self.request(f"rpc:{call_id}", f"{self.topic}/rpc", message, "Shelly.GetDeviceInfo")
         if "model" not in info:
             raise AnalyzerError(f"the {self.where} refused Shelly.GetDeviceInfo: {str(info)[:120]}")
+        mac, firmware = str(info.get("mac") or ""), str(info.get("ver") or "")
+        identity = MeterIdentity("Shelly", str(info["model"]), mac, firmware)
         return AnalyzerInfo(
-            name=f"Shelly {info.get('app', '')} {self.topic}".replace("  ", " "),
-            model=str(info["model"]), averaging_ms=PLUG_AVERAGING_MS,
-            version=str(info.get("ver", "")), raw=json.dumps(info), extra={"component": self.component},
+            name=str(info.get("name") or f"Shelly {info.get('app', '')} {self.topic}".replace("  ", " ")),
+            model=identity.model, averaging_ms=PLUG_AVERAGING_MS, version=identity.firmware,
+            raw=json.dumps(info), identity=identity,
+            extra={"component": self.component, **_facts(info, ("id", "fw_id", "gen", "app"))},
         )
+
+
+def _facts(info: dict[str, Any], keys: tuple[str, ...]) -> dict[str, str]:
+    """The device's own identifying facts beyond vendor, model, MAC and firmware."""
+    return {key: str(info[key]) for key in keys if info.get(key) is not None}
 
 
 class ShellyGen1Plug(MqttPlug):
@@ -175,8 +184,10 @@ class ShellyGen1Plug(MqttPlug):
 
     async def identify(self) -> AnalyzerInfo:
         info = await self.request("announce", f"shellies/{self.topic}/command", "announce", "announce")
+        mac, firmware = str(info.get("mac") or ""), str(info.get("fw_ver") or "")
+        identity = MeterIdentity("Shelly", str(info.get("model") or "Shelly Gen1"), mac, firmware)
         return AnalyzerInfo(
-            name=f"Shelly {self.topic}", model=str(info.get("model", "Shelly Gen1")),
-            averaging_ms=PLUG_AVERAGING_MS, version=str(info.get("fw_ver", "")), raw=json.dumps(info),
-            extra={"component": self.component},
+            name=f"Shelly {self.topic}", model=identity.model, averaging_ms=PLUG_AVERAGING_MS,
+            version=identity.firmware, raw=json.dumps(info), identity=identity,
+            extra={"component": self.component, **_facts(info, ("id",))},
         )

@@ -10,14 +10,18 @@ ENERGY block (``{"Time":…,"Switch1":"OFF"}``: arendst/Tasmota issue #1253) is 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from typing import Any
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo
+from analyzer_drivers.formats.identity import MeterIdentity
 from analyzer_drivers.meters.plug import PLUG_AVERAGING_MS, MqttPlug, as_float, json_object
 
 DEFAULT_FULL_TOPIC = "%prefix%/%topic%/"
+#: The replies ``identify`` asks for: ``stat/<topic>/<key>`` (tasmota.github.io/docs/JSON-Status-Responses).
+IDENTITY_REPLIES = ("STATUS2", "STATUS5", "STATUS")
 
 
 def full_topic_error(full_topic: str) -> str | None:
@@ -99,8 +103,8 @@ class TasmotaPlug(MqttPlug):
             self.set_online(payload.strip() == b"Online")
             return
         body = json_object(payload)
-        if topic == self.at("stat", "STATUS2"):
-            self.answer("STATUS2", body or {})
+        if topic in (self.at("stat", key) for key in IDENTITY_REPLIES):
+            self.answer(topic.rsplit("/", 1)[-1], body or {})
         elif topic == self.at("stat", "STATUS10"):
             self._energy(topic, payload, (body or {}).get("StatusSNS"), t_ns)
         elif topic == self.at("tele", "SENSOR"):
@@ -124,12 +128,43 @@ class TasmotaPlug(MqttPlug):
         await self.publish(self.at("cmnd", "Status"), "10")
 
     async def identify(self) -> AnalyzerInfo:
+        """``Status 2`` (firmware: needed), then ``Status 5`` (network: the MAC as its id) and
+        ``Status`` (its device name), each as the device answers it (docs/uncertainty.md)."""
         reply = await self.request("STATUS2", self.at("cmnd", "Status"), "2", "Status 2")
-        firmware = reply.get("StatusFWR")
-        if not isinstance(firmware, dict) or "Version" not in firmware:
+        if not isinstance(reply.get("StatusFWR"), dict) or "Version" not in reply["StatusFWR"]:
             raise AnalyzerError(f"the {self.where} sent a malformed STATUS2: {str(reply)[:120]}")
+        replies = {"STATUS2": reply}
+        for key, argument in (("STATUS5", "5"), ("STATUS", "")):
+            with contextlib.suppress(AnalyzerError):  # an older firmware may not say: it stays unknown
+                topic = self.at("cmnd", "Status")
+                replies[key] = await self.request(key, topic, argument, f"Status {argument}")
+        name, identity, facts = tasmota_identity(replies)
         return AnalyzerInfo(
-            name=f"Tasmota {self.topic}", model="Tasmota", averaging_ms=PLUG_AVERAGING_MS,
-            version=str(firmware["Version"]), raw=json.dumps(reply),
-            extra={"channel": self.channel, "full_topic": self.full_topic},
+            name=name or f"Tasmota {self.topic}", model=identity.model, averaging_ms=PLUG_AVERAGING_MS,
+            version=identity.firmware, raw=json.dumps(replies), identity=identity,
+            extra={"channel": self.channel, "full_topic": self.full_topic, **facts},
         )
+
+
+def tasmota_identity(replies: dict[str, dict[str, Any]]) -> tuple[str, MeterIdentity, dict[str, str]]:
+    """(device name, identity, facts) from the ``STATUS2``, ``STATUS5`` and ``STATUS`` replies:
+    ``StatusFWR.Version`` the firmware (its ``Core``, ``SDK``, ``Hardware`` facts),
+    ``StatusNET.Mac`` the id, ``Status.DeviceName`` (else the first ``FriendlyName``) the name.
+    The firmware is Tasmota; the device names no maker or product, so the model stays Tasmota."""
+    firmware = _section(replies, "STATUS2", "StatusFWR")
+    network = _section(replies, "STATUS5", "StatusNET")
+    status = _section(replies, "STATUS", "Status")
+    friendly = status.get("FriendlyName")
+    first = friendly[0] if isinstance(friendly, list) and friendly else friendly
+    name = str(status.get("DeviceName") or first or "")
+    facts = {key.lower(): str(firmware[key]) for key in ("Core", "SDK", "Hardware") if key in firmware}
+    if "Module" in status:
+        facts["module"] = str(status["Module"])
+    mac, version = str(network.get("Mac", "")), str(firmware.get("Version", ""))
+    identity = MeterIdentity("Tasmota", "Tasmota", mac, version)
+    return name, identity, facts
+
+
+def _section(replies: dict[str, dict[str, Any]], key: str, section: str) -> dict[str, Any]:
+    value = replies.get(key, {}).get(section)
+    return value if isinstance(value, dict) else {}

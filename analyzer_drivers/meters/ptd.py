@@ -8,6 +8,7 @@ import dataclasses
 import time
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges
+from analyzer_drivers.formats.identity import meter_identity
 from analyzer_drivers.formats.ptd_line import parse_sample_lines
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.meters.ptd_zone import PtdZone
@@ -237,7 +238,8 @@ def parse_identify(reply: str) -> AnalyzerInfo:
     idn = fields[-1].split(";")
     model = idn[1] if len(idn) >= 2 else fields[0]
     return AnalyzerInfo(
-        name=fields[0], model=model, averaging_ms=int(fields[1]), version=version, raw=reply
+        name=fields[0], model=model, averaging_ms=int(fields[1]), version=version, raw=reply,
+        identity=meter_identity(reply),
     )
 
 

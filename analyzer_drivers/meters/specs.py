@@ -76,29 +76,36 @@ class MeterSpec:
     ) -> float:
         """Relative uncertainty of one active-power reading (0.01 is 1 %).
 
-        ``elements`` > 1 for a sum (Σ) reading: each element adds its own range term. At crest
-        factor 6 or 6A the range term doubles. ``pf`` is the reading's power factor λ: the
-        range term scales by λ (range % × power range / S, S = P / λ) and tan φ × the λ = 0
-        influence is added. A λ that is not in (0, 1] (unknown: NaN, -1) counts as 1.
+        ``elements`` > 1 for a sum (Σ) reading known only as its total: each element adds its own
+        range term (``accuracy.MeterSetup`` sums the elements' own errors when it has them).
         """
         if not math.isfinite(watts) or watts <= 0:
             return math.inf
-        lam = abs(pf) if math.isfinite(pf) and 0 < abs(pf) <= 1 else 1.0
-        range_watts = volts_range * amps_range * (2 if str(crest_factor).upper() in _CF6 else 1)
-        range_term = self.range_accuracy * range_watts * elements * lam / watts
-        tan_phi = math.sqrt(1 - lam * lam) / lam
-        return self.reading_accuracy + range_term + tan_phi * self.pf_zero_influence
+        range_w = range_watts(volts_range, amps_range, crest_factor)
+        extra_ranges_w = (elements - 1) * self.range_accuracy * range_w * power_factor(pf)
+        return (self.power_error_watts(watts, range_w, pf) + extra_ranges_w) / watts
 
-    def auto_range_uncertainty(
-        self, watts: float, volts: float, amps: float, crest_factor: int | str = 3,
-        elements: int = 1, pf: float = 1.0,
-    ) -> float:
-        """The uncertainty of a reading taken on the ranges auto-ranging picks for it."""
-        try:
-            volts_range, amps_range = self.snap_volts(volts), self.snap_amps(amps)
-        except AnalyzerError:
-            return math.inf
-        return self.sample_uncertainty(watts, volts_range, amps_range, crest_factor, elements, pf)
+    def power_error_watts(self, watts: float, range_w: float, pf: float = 1.0) -> float:
+        """The error of one element's active-power reading, in watts (IM WT310E-02EN / IM
+        WT310-02EN §7.3.2, "Power factor influence"): P × [reading % + range % × (power range /
+        S) + tan φ × (the influence at λ = 0)], S = P / λ. ``range_w`` is the power range with
+        the crest factor's doubling already in (``range_watts``)."""
+        lam, magnitude = power_factor(pf), abs(watts)
+        tan_phi = math.sqrt(1 - lam * lam) / lam
+        return (self.reading_accuracy * magnitude + self.range_accuracy * range_w * lam
+                + tan_phi * self.pf_zero_influence * magnitude)
+
+
+def power_factor(pf: float) -> float:
+    """|λ| of a reading; a λ that is not in (0, 1] (unknown: NaN, PTDaemon's -1) counts as 1."""
+    return abs(pf) if math.isfinite(pf) and 0 < abs(pf) <= 1 else 1.0
+
+
+def range_watts(volts_range: float, amps_range: float, crest_factor: int | str = 3) -> float:
+    """The power range whose error the manual's range term takes: V-range × A-range, doubled at
+    crest factor 6 or 6A ("Accuracy obtained by doubling the measurement range error for the
+    accuracy when the crest factor is set to 3", IM WT310E-02EN §7.3.2)."""
+    return volts_range * amps_range * (2 if str(crest_factor).upper() in _CF6 else 1)
 
 
 def snap_up(value: float, ranges: Sequence[float], unit: str, model: str) -> float:
@@ -170,7 +177,7 @@ def advise_ranges(
     max_volts: float,
     max_amps: float,
     min_watts: float,
-    crest_factor: int = 3,
+    crest_factor: int | str = 3,
     elements: int = 1,
 ) -> RangeAdvice:
     """Predict the testing run's worst per-sample uncertainty from what ranging saw.
@@ -184,9 +191,9 @@ def advise_ranges(
     worst = spec.sample_uncertainty(min_watts, volts_range, amps_range, crest_factor, elements)
     warning = None
     if worst > UNCERTAINTY_LIMIT:
-        range_watts = volts_range * amps_range * elements * (2 if crest_factor == 6 else 1)
+        power_range_w = range_watts(volts_range, amps_range, crest_factor) * elements
         headroom = UNCERTAINTY_LIMIT - spec.reading_accuracy
-        needed_watts = spec.range_accuracy * range_watts / headroom
+        needed_watts = spec.range_accuracy * power_range_w / headroom
         warning = (
             f"{spec.model} on {volts_range:g} V × {amps_range:g} A at crest factor {crest_factor}: "
             f"a {min_watts:g} W sample would be {100 * worst:.2f} % uncertain (limit 1 %); "

@@ -21,7 +21,9 @@ import pyvisa.errors
 import pyvisa.resources
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Ranges, SampleBuffer
+from analyzer_drivers.formats.identity import meter_identity
 from analyzer_drivers.formats.sample import ERROR_READING, Channel, Sample
+from analyzer_drivers.meters.accuracy import MeterSetup
 from analyzer_drivers.meters.specs import METERS, WT300_UPDATE_INTERVALS_S, MeterSpec, family_spec
 from analyzer_drivers.meters.wt300_scpi import SUM_ELEMENT, Wt300, crest_factor_name, parse_values
 
@@ -45,7 +47,10 @@ class ItemPlan:
             if spec.elements < 2:
                 raise AnalyzerError(f"the {spec.model} has one element: it has no sum (Σ) to read")
             elements = spec.numbers
-            per_element = tuple(f"{fn},{e}" for e in elements for fn in ("U", "I", "P"))
+            # Each element's λ too, for the Σ's ± (docs/uncertainty.md): 14 items on a WT333E.
+            # The WT300E takes up to 255 (IM WT310E-17EN :NUMeric:NORMal:NUMber; recalled, not
+            # checked against the page: a meter that refuses says so in its error queue at setup).
+            per_element = tuple(f"{fn},{e}" for e in elements for fn in ("U", "I", "P", "LAMB"))
             items = (f"P,{SUM_ELEMENT}", f"LAMB,{SUM_ELEMENT}", *per_element)
             return cls(items, elements, summed=True)
         if not element.isdigit() or int(element) not in spec.numbers:
@@ -60,11 +65,11 @@ class ItemPlan:
         if not self.summed:
             volts, amps, watts, pf = values
             return Sample(t_ns, _watts(watts, volts, amps), volts, amps, pf)
-        per_element = [values[i : i + 3] for i in range(2, len(values), 3)]
-        volts = max(v for v, _, _ in per_element)
-        amps = max(a for _, a, _ in per_element)
+        per_element = [values[i : i + 4] for i in range(2, len(values), 4)]
+        volts = max(v for v, _, _, _ in per_element)
+        amps = max(a for _, a, _, _ in per_element)
         watts = _watts(values[0], volts, amps)
-        channels = tuple(Channel(p, v, a, math.nan) for v, a, p in per_element)
+        channels = tuple(Channel(p, v, a, pf) for v, a, p, pf in per_element)
         return Sample(t_ns, watts, volts, amps, values[1], channels)
 
 
@@ -120,7 +125,8 @@ class YokogawaAnalyzer(Analyzer):
         self._manager: pyvisa.ResourceManager | None = None
         self._meter: Wt300 | None = None
         self._idn = ""
-        self._spec: MeterSpec | None = None
+        self._spec: MeterSpec | None = None  # at the crest factor in use
+        self._setup: MeterSetup | None = None
         self._plan: ItemPlan | None = None
         self._initial: _Settings | None = None
         self._ranges = Ranges.auto()
@@ -162,8 +168,10 @@ class YokogawaAnalyzer(Analyzer):
     def _prepare(self) -> None:
         meter = self._require_meter()
         self._idn = meter.identity()
-        self._spec = self._spec_from_idn(self._idn)
-        self._plan = ItemPlan.for_element(self.element, self._spec)
+        spec = self._spec_from_idn(self._idn)
+        self._plan = ItemPlan.for_element(self.element, spec)
+        self._setup = MeterSetup(spec, str(self.crest_factor), self._plan.elements)
+        self._spec = self._setup.ranged
         meter.setup()
         mode = meter.compat_mode()
         if mode not in COMPAT_MODES:
@@ -196,7 +204,7 @@ class YokogawaAnalyzer(Analyzer):
         if spec is None:
             known = ", ".join(m for m in METERS if m.startswith("WT3"))
             raise AnalyzerError(f"Yokogawa model {model!r} is not one we know ({known})")
-        return spec.at_crest_factor(self.crest_factor)
+        return spec
 
     async def close(self) -> None:
         await self._stop_reader()
@@ -242,8 +250,9 @@ class YokogawaAnalyzer(Analyzer):
             model=self._spec.model,
             averaging_ms=0 if interval_s is None else round(interval_s * 1000),  # 0: AUTO
             version=fields[3] if len(fields) > 3 else "",
-            raw=self._idn,
-            extra={"serial": fields[2] if len(fields) > 2 else "", "element": self.element},
+            raw=self._idn, identity=meter_identity(self._idn),
+            extra={"serial": fields[2] if len(fields) > 2 else "", "element": self.element,
+                   **(self._setup.facts() if self._setup else {})},
         )
 
     async def get_ranges(self) -> Ranges:
@@ -321,15 +330,8 @@ class YokogawaAnalyzer(Analyzer):
         return self._plan.sample(time.time_ns(), values, self.where)
 
     def _sample_uncertainty(self, sample: Sample) -> float:
-        assert self._spec is not None and self._plan is not None
-        elements = len(self._plan.elements) if self._plan.summed else 1
-        if self._ranges.volts is None or self._ranges.amps is None:
-            return self._spec.auto_range_uncertainty(
-                sample.watts, sample.volts, sample.amps, self.crest_factor, elements, sample.pf
-            )
-        return self._spec.sample_uncertainty(
-            sample.watts, self._ranges.volts, self._ranges.amps, self.crest_factor, elements, sample.pf
-        )
+        assert self._setup is not None
+        return self._setup.sample_uncertainty(sample, self._ranges.volts, self._ranges.amps)
 
     async def resume(self, mark: str, interval_ms: int) -> bool:
         """After a reconnect: set the ranges again (a restarted meter lost them) and measure on.

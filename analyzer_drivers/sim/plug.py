@@ -43,6 +43,7 @@ from analyzer_drivers.sim.faults import (
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel
 from analyzer_drivers.sim.plug_payloads import (
     gen1_watts,
+    identity_replies,
     shelly_delta,
     shelly_status,
     tasmota_energy,
@@ -50,9 +51,6 @@ from analyzer_drivers.sim.plug_payloads import (
 )
 
 KINDS = ("tasmota", "shelly")
-FIRMWARE = {"tasmota": "13.4.0(tasmota)", "shelly": "1.4.4-g6d2a586",
-            "shelly-gen1": "20230913-114244/v1.14.0-gcb84623"}
-SHELLY_MODEL = "SNPL-00112EU"
 REFUSED_FAULTS = {"overrange": "a smart plug has no measuring ranges to exceed"}
 IDLE_MARK = "idle"  # the sent log's mark for readings published outside a measurement
 LINK_DRAIN_S = 0.05
@@ -107,6 +105,9 @@ class PlugSimulator:
         self._silent_until_s = -math.inf  # a hang: no readings, no answers until then
         self._dropped = False
         self._link = _Link(broker_host, broker_port)
+        # What it answers to identify requests (Tasmota's Status replies by topic suffix, Shelly's
+        # GetDeviceInfo result, Gen1's announce): a test sets a real device's.
+        self.identity_replies: dict[str, dict[str, Any]] = identity_replies(topic)
         # Each reading as published: what a client can have had, to check it kept them all.
         self._sent_file: TextIO | None = sent_log_path.open("a", encoding="utf-8") if sent_log_path else None
 
@@ -215,8 +216,7 @@ class PlugSimulator:
         if method == COMPONENTS[self.component.split(":")[0]].method:
             reply["result"] = self.shelly_status(self._read())
         elif method == "Shelly.GetDeviceInfo":
-            reply["result"] = {"id": f"shellyplusplugs-{self.topic}", "model": SHELLY_MODEL,
-                               "gen": 2, "ver": FIRMWARE["shelly"], "app": "PlusPlugS"}
+            reply["result"] = self.identity_replies["GetDeviceInfo"]
         else:
             reply["error"] = {"code": 404, "message": f"No handler for {method}"}
         return f"{call['src']}/rpc", json.dumps(reply)
@@ -227,9 +227,9 @@ class PlugSimulator:
             sensor = {"Time": _tasmota_time(reading.t_ns), "ENERGY": self.tasmota_energy(reading)}
             body = {"StatusSNS": sensor}
             return self.at("stat", "STATUS10"), json.dumps(body)
-        if argument == "2":
-            body = {"StatusFWR": {"Version": FIRMWARE["tasmota"], "Hardware": "ESP8266EX"}}
-            return self.at("stat", "STATUS2"), json.dumps(body)
+        key = f"STATUS{argument}"
+        if key in self.identity_replies:  # Status 2, Status 5, and Status (no argument)
+            return self.at("stat", key), json.dumps(self.identity_replies[key])
         return None
 
     def _gen1_command(self, command: bytes) -> tuple[str, str] | None:
@@ -237,9 +237,7 @@ class PlugSimulator:
         if command == b"update":
             return self.power_topic, gen1_watts(self._read())
         if command == b"announce":
-            body = {"id": self.topic, "model": "SHPLG-S", "mac": "C45BBE18B12A", "ip": "127.0.0.1",
-                    "new_fw": False, "fw_ver": FIRMWARE["shelly-gen1"]}
-            return "shellies/announce", json.dumps(body)
+            return "shellies/announce", json.dumps(self.identity_replies["announce"])
         return None
 
     # --- faults ------------------------------------------------------------------------------

@@ -9,6 +9,26 @@ from typing import Any
 
 from analyzer_drivers.formats.sample import Sample
 
+FIRMWARE = {"tasmota": "13.4.0(tasmota)", "shelly": "1.4.4-g6d2a586",
+            "shelly-gen1": "20230913-114244/v1.14.0-gcb84623"}
+SHELLY_MODEL = "SNPL-00112EU"
+
+
+def identity_replies(topic: str) -> dict[str, dict[str, Any]]:
+    """A made-up device's answers to identify requests, shaped as real ones
+    (tests/fixtures/plug_real.py): Tasmota's ``STATUS2``, ``STATUS5`` and ``STATUS``, Shelly's
+    GetDeviceInfo result, Gen1's announce."""
+    return {
+        "STATUS2": {"StatusFWR": {"Version": FIRMWARE["tasmota"], "Core": "2_7_4_9",
+                                  "Hardware": "ESP8266EX"}},
+        "STATUS5": {"StatusNET": {"Hostname": f"{topic}-1234", "Mac": "2C:3A:E8:00:12:34"}},
+        "STATUS": {"Status": {"Module": 1, "DeviceName": topic, "FriendlyName": [topic], "Topic": topic}},
+        "GetDeviceInfo": {"name": None, "id": f"shellyplusplugs-{topic}", "mac": "C4DD57001234",
+                          "model": SHELLY_MODEL, "gen": 2, "ver": FIRMWARE["shelly"], "app": "PlusPlugS"},
+        "announce": {"id": topic, "model": "SHPLG-S", "mac": "C45BBE18B12A", "ip": "127.0.0.1",
+                     "new_fw": False, "fw_ver": FIRMWARE["shelly-gen1"]},
+    }
+
 
 def whole(value: float) -> float:
     """Rounded to a whole number as Tasmota prints it; NaN and infinities stay."""

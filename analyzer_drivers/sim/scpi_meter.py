@@ -83,6 +83,9 @@ class Wt300Meter:
         self.eesr = 0
         self.errors: deque[str] = deque(maxlen=MAX_ERRORS)
         self.updates = 0
+        # How a Σ meter's elements share the load: (share of the watts, λ) each; None: equal
+        # shares at the reading's λ.
+        self.loads: tuple[tuple[float, float], ...] | None = None
         self.latest: dict[tuple[str, str], float] | None = None  # None: no data since a change
         self._latest_reading: tuple[int, Reading] | None = None
         self._updated = asyncio.Condition()
@@ -144,25 +147,34 @@ class Wt300Meter:
             self._updated.notify_all()
 
     def values(self, reading: Reading) -> dict[tuple[str, str], float]:
-        """Every function of every element (and Σ) for a total reading split over the elements."""
-        elements = self.spec.elements
-        volts, amps, watts = reading.volts, reading.amps / elements, reading.watts / elements
+        """Every function of every element (and Σ) for a total reading split over the elements
+        (``loads``); Σ adds P, S and Q, and its λ is ΣP / ΣS."""
+        numbers = self.spec.numbers
+        table: dict[tuple[str, str], float] = {}
+        for index, number in enumerate(numbers):
+            share, pf = self.loads[index] if self.loads else (1 / len(numbers), reading.pf)
+            watts = reading.watts * share
+            amps = reading.amps * share if self.loads is None else watts / (reading.volts * pf)
+            table.update(self._element(str(number), reading.volts, watts, amps, pf))
+        if len(numbers) > 1:
+            for f in ("P", "S", "Q"):
+                table[(f, SUM)] = sum(table[(f, str(e))] for e in numbers)
+            table[("U", SUM)], table[("I", SUM)] = table[("U", "1")], table[("I", "1")]
+            table[("LAMBDA", SUM)] = table[("P", SUM)] / table[("S", SUM)] if table[("S", SUM)] else 0.0
+        return table
+
+    def _element(self, element: str, volts: float, watts: float, amps: float, pf: float
+                 ) -> dict[tuple[str, str], float]:
         volts_over, amps_over = self._over_range(volts, amps)
-        per_element = {
+        values = {
             "U": math.inf if volts_over else volts,
             "I": math.inf if amps_over else amps,
             "P": math.inf if volts_over or amps_over else watts,
             "S": volts * amps,
-            "Q": volts * amps * math.sqrt(max(0.0, 1 - reading.pf**2)),
-            "LAMBDA": reading.pf,
+            "Q": volts * amps * math.sqrt(max(0.0, 1 - pf**2)),
+            "LAMBDA": pf,
         }
-        table = {(f, str(e)): v for e in self.spec.numbers for f, v in per_element.items()}
-        if elements > 1:
-            totals = ("P", "S", "Q")
-            table.update(
-                {(f, SUM): v * elements if f in totals else v for f, v in per_element.items()}
-            )
-        return table
+        return {(f, element): v for f, v in values.items()}
 
     def _over_range(self, volts: float, amps: float) -> tuple[bool, bool]:
         spec = self._spec()

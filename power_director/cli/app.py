@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -15,22 +16,25 @@ from pathlib import Path
 
 from analyzer_drivers.formats.errors import PowerDirectorError, ReportError
 from analyzer_drivers.formats.session_layout import RAW_DIR, REPORT_JSON, read_session_meta
+from analyzer_drivers.formats.session_meta import SessionMeta
 from loadgen_bridge.remote.agent import result_text, run_agent
 from loadgen_bridge.workload import CommandWorkload
+from power_director.cli import mlperf
 from power_director.cli import sim_redfish as datacenter_cli
 from power_director.cli.demo import run_demo
 from power_director.cli.help import positive_float, positive_int, with_defaults
 from power_director.cli.interrupt import Interrupted, SessionTracker, cancellable, interrupted_text
 from power_director.cli.measure import add_measure_command, run_measure
 from power_director.cli.meter_agent import run_meter_agent
+from power_director.cli.ptd_launcher import run_launcher
 from power_director.cli.results import add_results_commands, run_compare, run_ls
 from power_director.cli.sim import add_sim_commands, broker_option, run_sim
 from power_director.cli.training import add_training_commands, run_qualify, run_training
-from power_director.config.loader import ConfigError, TelemetryConfig, load_config
+from power_director.config.loader import Config, ConfigError, TelemetryConfig, load_config
 from power_director.observe.observer import SessionObserver
 from power_director.observe.progress import ProgressLine
 from power_director.remote.service import serve
-from power_director.session.assembly import build_session, open_exporter, open_telemetry
+from power_director.session.assembly import build_session, check_session_config, open_exporter, open_telemetry
 from power_director.session.files import rebuild_session_files
 from power_director.session.journal import recover_meta
 from power_director.session.recording import record_session
@@ -39,7 +43,6 @@ from reports.build.mlperf_import import import_run, is_own_session, write_import
 from reports.build.recovery import raw_sample_files, write_recovered_report
 from reports.build.session_report import write_report
 from reports.mlperf.rules import CURRENT, RULESETS, rules_table
-from reports.mlperf.submission import Placement, lay_out
 from reports.model.report import SessionReport
 from reports.render.html import REPORT_HTML
 from reports.render.plot import POWER_PNG
@@ -90,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_lab_options(demo)
 
     run = commands.add_parser("run", help="measure a workload command that writes LoadGen logs")
-    run.add_argument("--config", type=Path, required=True, metavar="FILE",
+    run.add_argument("--config", type=Path, metavar="FILE",
                      help="the director's TOML config (power-director check-config --config FILE checks it)")
     run.add_argument("--label", help="names the session directory (default: the config's [session] label)")
     run.add_argument("--out", type=Path, help="sessions go here (default: config's out_dir)")
@@ -99,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reuse-ranging", type=Path, metavar="SESSION_DIR",
                      help="skip ranging: use that earlier session's testing ranges (not MLPerf-valid)")
     add_lab_options(run)
+    mlperf.add_power_dev_options(run)
     run.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
     add_measure_command(commands)
     add_training_commands(commands)
@@ -119,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, metavar="DIR2", help="a run we did not record: write "
                         "report.json, report.html and power.png here (never into DIR)")
     report.add_argument("--json", action="store_true", help="print report.json on stdout")
+    report.add_argument("--config", type=Path, metavar="FILE", help="a session whose director died: "
+                        "the director's config, to pull its mqtt-stream meters' samples from their agents")
     add_rules_options(report)
     audit = commands.add_parser("audit", help="one row per power run of a submission tree (reads only)")
     audit.add_argument("tree", type=Path, metavar="TREE",
@@ -130,14 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--rules", default=f"{CURRENT}", help="comma-separated rule sets to judge "
                        f"by (default {CURRENT}; one of {', '.join(RULESETS)})")
 
-    lay = commands.add_parser("submission", help="lay an MLPerf-valid session into MLPerf's submission tree")
-    lay.add_argument("session_dir", type=Path, metavar="SESSION_DIR", help="an MLPerf-valid session")
-    for name in ("submitter", "system", "model"):
-        lay.add_argument(f"--{name}", required=True, help=f"the {name}'s name in the tree")
-    lay.add_argument("--division", default="closed", choices=("closed", "open"), help="the division")
-    lay.add_argument("--out", type=Path, required=True, metavar="TREE", help="the submission tree's root")
-    lay.add_argument("--allow-invalid", action="store_true",
-                     help="lay out a session that is not MLPerf-valid (a dry run of the layout)")
+    mlperf.add_submission_command(commands)
 
     add_remote_commands(commands)
     add_results_commands(commands)  # ls/query, compare
@@ -149,8 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_remote_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     serve_cmd = commands.add_parser("serve", help="the director service for remote SUT agents")
-    serve_cmd.add_argument("--config", type=Path, required=True, metavar="FILE",
+    serve_cmd.add_argument("--config", type=Path, metavar="FILE",
                            help="the director's TOML config, with a [service] section")
+    mlperf.add_power_dev_options(serve_cmd)
+    mlperf.add_checksums_command(commands)
 
     agent = commands.add_parser("agent", help="on the SUT: run a workload for a remote director")
     agent.add_argument("--director", required=True, help="HOST:PORT of 'power-director serve'")
@@ -177,8 +178,10 @@ def _workload_argv(args: argparse.Namespace) -> list[str]:
 
 
 async def _serve(args: argparse.Namespace, tracker: SessionTracker) -> int:
-    config = load_config(args.config)
+    config = mlperf.load_run_config(args, service=True)
     tracker.out_root = Path(config.session.out_dir)
+    if args.power_dev is not None:
+        return await mlperf.serve_power_dev_engine(args, config)
     await serve(config, observers=[tracker])
     return 0
 
@@ -232,11 +235,13 @@ async def _observed(args: argparse.Namespace, telemetry_config: TelemetryConfig,
 
 
 async def _run(args: argparse.Namespace, tracker: SessionTracker) -> int:
-    config = load_config(args.config)
+    config = mlperf.load_run_config(args)
     argv = _workload_argv(args)
     tracker.out_root = args.out or Path(config.session.out_dir)
 
     async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[SessionReport]:
+        if args.power_dev is not None:
+            return [await mlperf.run_power_dev_engine(args, config, argv, tracker.out_root, say)]
         session = build_session(
             config, CommandWorkload(argv, args.loadgen_logs),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
@@ -268,6 +273,7 @@ def _check_config(args: argparse.Namespace) -> int:
     if path is None or (args.config_option and args.config):
         raise ConfigError("check-config takes one config file: FILE or --config FILE")
     config = load_config(path)
+    check_session_config(config)
     print(f"# {path}: valid; the effective configuration")
     print(json.dumps(asdict(config), indent=2))
     return 0
@@ -280,6 +286,8 @@ def _report(args: argparse.Namespace) -> int:
     if not is_own_session(session_dir):
         return _report_imported(args)
     meta = recover_meta(session_dir / RAW_DIR, read_session_meta(session_dir))
+    if args.config is not None and meta.status != "completed":
+        _recover_fleet(session_dir, meta, load_config(args.config))
     rebuild_session_files(session_dir, meta)
     try:
         report = write_report(session_dir)
@@ -299,6 +307,16 @@ def _report(args: argparse.Namespace) -> int:
                 shutil.copyfile(session_dir / name, args.out / name)
     print(report.dumps().rstrip("\n") if args.json else summary_text(report))
     return 0 if report.valid else EXIT_INVALID
+
+
+def _recover_fleet(session_dir: Path, meta: SessionMeta, config: Config) -> None:
+    """A director that died: its stream meters' agents' journals fill what it never received."""
+    from power_director.session.fleet_recovery import recover_fleet
+
+    print(f"recovering {session_dir.name} from the meter agents' journals", file=sys.stderr)
+    say = functools.partial(print, file=sys.stderr)
+    for line in asyncio.run(recover_fleet(session_dir, meta, config, say)):
+        print(f"  still missing: {line}", file=sys.stderr)
 
 
 def _report_imported(args: argparse.Namespace) -> int:
@@ -324,13 +342,6 @@ def _audit(args: argparse.Namespace) -> int:
     else:
         print(audit_table(rows, rules))
         print(audit_summary(rows, rules))
-    return 0
-
-
-def _submission(args: argparse.Namespace) -> int:
-    place = Placement(args.submitter, args.system, args.model, args.division)
-    target = lay_out(args.session_dir, place, args.out, allow_invalid=args.allow_invalid)
-    print(f"{args.session_dir.name}: laid out in {target} (fill in power_settings.md's system part)")
     return 0
 
 
@@ -360,11 +371,15 @@ def dispatch(args: argparse.Namespace, tracker: SessionTracker) -> int:
     if args.command in ("ls", "query"):
         return run_ls(args)
     if args.command == "submission":
-        return _submission(args)
+        return mlperf.submission(args)
+    if args.command == "sources-checksums":
+        return mlperf.sources_checksums()
     if args.command == "check-config":
         return _check_config(args)
     if args.command in datacenter_cli.COMMANDS:
         return datacenter_cli.run_datacenter_command(args)
+    if args.simulator == "ptd-launcher":
+        return run_launcher(args.ptd_args)
     # Our own handler, not asyncio.run's: it wakes the loop through its wakeup fd even when the
     # signal lands on a simulator's worker thread (seen once: a sim that never stopped).
     return asyncio.run(cancellable(run_sim(args), "sim"))

@@ -32,10 +32,21 @@ from power_director.config.agent import AgentConfig, MeterEntry
 from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import AnalyzerConfig, ConfigError
 from power_director.fleet.journal import MeterJournal
-from power_director.fleet.wire import MAX_BATCH, agent_topic, encode_samples, one_line
+from power_director.fleet.sign import load_key, sign
+from power_director.fleet.wire import (
+    MAX_BATCH,
+    BrokerRefused,
+    agent_topic,
+    encode_agent_batch,
+    one_line,
+    refusal,
+    subscribe,
+)
 from power_director.fleet.wire import client as mqtt_client
 
 RECONNECT_DELAY_S = 0.5
+BATCH_WINDOW_S = 0.05  # after the first new sample, the other meters' of the same interval
+MAX_REPLAY_ROWS = 1_000_000  # samples sent for one request by time (a recovering director)
 METER_RETRY_S = 1.0
 
 
@@ -69,18 +80,30 @@ class MeterAgent:
         self._wake = asyncio.Event()
         self.connected = False
         self.outages = 0
+        self.refused = 0  # logins the broker refused in a row
+        self.key = load_key(config.signing_key_file, "[agent]") if config.signing_key_file else None
+
+    @property
+    def agent_id(self) -> str:
+        return self.config.agent_id
 
     def now_ns(self) -> int:
         """This machine's clock (shifted by ``clock_shift_ms``, a simulation knob)."""
         return time.time_ns() + self.shift_ns
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Until ``stop``; a BrokerRefused after ``max_refused_logins`` refusals in a row (the
+        journal is closed first: what was measured is kept)."""
         stop = stop or asyncio.Event()
-        tasks = [asyncio.create_task(self._broker_loop())]
-        tasks += [asyncio.create_task(self._meter_loop(m)) for m in self.meters.values()]
+        broker = asyncio.create_task(self._broker_loop())
+        tasks = [broker, *(asyncio.create_task(self._meter_loop(m)) for m in self.meters.values())]
+        stopping = asyncio.create_task(_until(stop))
         try:
-            await stop.wait()
+            await asyncio.wait({stopping, broker}, return_when=asyncio.FIRST_COMPLETED)
+            if broker.done():
+                broker.result()
         finally:
+            await cancel_and_wait(stopping)
             for task in tasks:
                 await cancel_and_wait(task)
             for meter in self.meters.values():
@@ -139,23 +162,40 @@ class MeterAgent:
                     self.config.auth, keepalive=5, timeout=5.0,
                     will=aiomqtt.Will(status, "offline", qos=1, retain=True),
                 ) as client:
-                    await client.subscribe(agent_topic(self.config.agent_id, "clock"))
-                    await client.subscribe(agent_topic(self.config.agent_id, "replay"), qos=1)
+                    await subscribe(client, agent_topic(self.config.agent_id, "clock"))
+                    await subscribe(client, agent_topic(self.config.agent_id, "replay"), qos=1)
                     await client.publish(status, "online", qos=1, retain=True)
-                    self._client, self.connected = client, True
+                    self._client, self.connected, self.refused = client, True, 0
                     self.say(f"agent {self.config.agent_id}: connected to {self.host}:{self.port}")
                     for meter in self.meters.values():
                         if meter.info:
                             await self._publish_info(meter)
                     await self._serve(client)
+            except BrokerRefused as exc:
+                self._refused(str(exc))
             except aiomqtt.MqttError as exc:
                 if self.connected:
                     self.outages += 1
-                self.say(f"agent {self.config.agent_id}: broker {self.host}:{self.port}: {one_line(exc)}")
+                why = refusal(exc)
+                if why is not None:
+                    self._refused(why)
+                else:
+                    self.say(f"agent {self.config.agent_id}: broker {self.host}:{self.port}: {one_line(exc)}")
             except OSError as exc:
                 self.say(f"agent {self.config.agent_id}: cannot read a credential: {exc}")
             self._client, self.connected = None, False
             await asyncio.sleep(RECONNECT_DELAY_S)
+
+    def _refused(self, why: str) -> None:
+        """Say why; after ``max_refused_logins`` in a row, give up (a password will not fix itself)."""
+        self.refused += 1
+        who = f"user {self.config.auth.username!r}" if self.config.auth.username else "an anonymous client"
+        line = f"agent {self.config.agent_id}: MQTT broker {self.host}:{self.port} refused {who}: {why}"
+        limit = self.config.max_refused_logins
+        if limit and self.refused >= limit:
+            raise BrokerRefused(f"{line}; giving up after {self.refused} refusals in a row "
+                                f"(max_refused_logins); the journal in {self.config.journal_dir} is kept")
+        self.say(f"{line} ({self.refused} of {limit or 'unlimited'})")
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         sender = asyncio.create_task(self._send_loop(client))
@@ -168,16 +208,17 @@ class MeterAgent:
             await cancel_and_wait(sender)
 
     async def _send_loop(self, client: aiomqtt.Client) -> None:
-        """Publish every journaled sample not yet acknowledged, oldest first, in batches."""
+        """Publish every journaled sample not yet acknowledged, oldest first: one message for all
+        the meters' new samples (gathered for BATCH_WINDOW_S after the first), signed once."""
         while True:
             self._wake.clear()
-            for meter in self.meters.values():
-                while meter.published_seq < meter.journal.last_seq:
-                    first = meter.published_seq + 1
-                    rows = meter.journal.rows(first, first + MAX_BATCH - 1)
-                    await client.publish(self._samples_topic(meter), encode_samples(rows), qos=1)
-                    meter.published_seq = rows[-1][0]
+            while batch := {m.name: m.journal.rows(m.published_seq + 1, m.published_seq + MAX_BATCH)
+                            for m in self.meters.values() if m.published_seq < m.journal.last_seq}:
+                await self._publish_batch(client, batch)
+                for name, rows in batch.items():
+                    self.meters[name].published_seq = rows[-1][0]
             await self._wake.wait()
+            await asyncio.sleep(BATCH_WINDOW_S)
 
     async def _on_request(self, client: aiomqtt.Client, topic: str, payload: bytes) -> None:
         t2_ns = self.now_ns()
@@ -190,20 +231,28 @@ class MeterAgent:
             return
         if topic.endswith("/clock") and isinstance(request.get("reply"), str):
             answer = {"id": request.get("id"), "t2": t2_ns, "t3": self.now_ns()}
-            await client.publish(request["reply"], json.dumps(answer))
+            reply = request["reply"]
+            await client.publish(reply, self._signed(reply, json.dumps(answer).encode()))
         elif topic.endswith("/replay"):
             await self._replay(client, request)
 
     async def _replay(self, client: aiomqtt.Client, request: dict[str, Any]) -> None:
         meter = self.meters.get(str(request.get("meter")))
         first, last = request.get("from"), request.get("to")
+        since, until = request.get("from_t_ns"), request.get("to_t_ns")
+        if meter is not None and type(since) is int and type(until) is int:  # a recovering director
+            rows = meter.journal.rows_between(since, until, MAX_REPLAY_ROWS)
+            for start in range(0, len(rows), MAX_BATCH):
+                await self._publish_samples(client, meter, rows[start:start + MAX_BATCH])
+            meter.replayed += len(rows)
+            return
         if meter is None or type(first) is not int or type(last) is not int:
             return
         last = min(last, meter.published_seq, first + 100 * MAX_BATCH)  # the rest goes out anyway
         for start in range(first, last + 1, MAX_BATCH):
             rows = meter.journal.rows(start, min(last, start + MAX_BATCH - 1))
             if rows:
-                await client.publish(self._samples_topic(meter), encode_samples(rows), qos=1)
+                await self._publish_samples(client, meter, rows)
                 meter.replayed += len(rows)
 
     async def _publish_info(self, meter: AgentMeter) -> None:
@@ -212,10 +261,27 @@ class MeterAgent:
             return
         with contextlib.suppress(aiomqtt.MqttError):
             topic = agent_topic(self.config.agent_id, meter.name, "info")
-            await client.publish(topic, json.dumps(meter.info), qos=1, retain=True)
+            info = self._signed(topic, json.dumps(meter.info).encode())
+            await client.publish(topic, info, qos=1, retain=True)
 
-    def _samples_topic(self, meter: AgentMeter) -> str:
-        return agent_topic(self.config.agent_id, meter.name, "samples")
+    async def _publish_samples(
+        self, client: aiomqtt.Client, meter: AgentMeter, rows: list[tuple[int, Sample]]
+    ) -> None:
+        await self._publish_batch(client, {meter.name: rows})
+
+    async def _publish_batch(
+        self, client: aiomqtt.Client, batch: dict[str, list[tuple[int, Sample]]]
+    ) -> None:
+        topic = agent_topic(self.config.agent_id, "samples")
+        epochs = {name: self.meters[name].journal.epoch for name in batch}
+        await client.publish(topic, self._signed(topic, encode_agent_batch(batch, epochs)), qos=1)
+
+    def _signed(self, topic: str, body: bytes) -> bytes:
+        return body if self.key is None else sign(self.config.key_id, self.key, topic, body)
+
+
+async def _until(event: asyncio.Event) -> None:
+    await event.wait()
 
 
 def _shifted(sample: Sample, shift_ns: int) -> Sample:

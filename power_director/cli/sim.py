@@ -40,6 +40,11 @@ def add_sim_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     ptd.add_argument("--stamp-offset-s", type=int, default=0, metavar="S",
                      help="stamp samples S seconds ahead of UTC, as a daemon on local time does")
 
+    launcher = sims.add_parser(
+        "ptd-launcher", help="a PTDaemon stand-in taking PTDaemon's command line (power-director-ptd-sim)")
+    launcher.add_argument("ptd_args", nargs=argparse.REMAINDER,
+                          help="-l LOG -p PORT [-b N] [-c CH,CH] [-D] [-n|-g|-y|-U] DEVICE_TYPE DEVICE_PORT")
+
     scpi = sims.add_parser("scpi", help="a Yokogawa WT300E SCPI server (pyvisa: TCPIP::host::port::SOCKET)")
     add_sim_basics(scpi, 5025, sorted(scpi_server.IDENTITIES), "wt310")
     add_fault_options(scpi, "ranging (auto ranges) or testing (fixed ranges)",

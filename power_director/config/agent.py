@@ -11,6 +11,9 @@ Example::
     journal_dir = "/var/lib/power-director/agent"
     metrics_port = 9465              # Prometheus exporter (0: none) ...
     metrics_host = "0.0.0.0"         # ... on every interface (default 127.0.0.1)
+    max_refused_logins = 10          # exit 2 after this many refused logins in a row (0: retry for ever)
+    signing_key_file = "/etc/power-director/node1.key"  # sign every message (openssl rand -hex 32)
+    key_id = "node1"                 # the id directors know that key by (default: the agent's id)
 
     [[meter]]                        # any [analyzer] keys, plus a name
     name = "psu1"
@@ -59,11 +62,15 @@ class AgentConfig:
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
     clock_shift_ms: float = 0.0  # simulation only: stamp samples this far off the real clock
+    max_refused_logins: int = 10  # exit 2 after this many refused logins in a row (0: never)
+    signing_key_file: str = ""  # HMAC-SHA256 key of this agent's messages (power_director.fleet.sign)
+    key_id: str = ""  # empty: the agent's id
     meters: tuple[MeterEntry, ...] = ()
 
 
 _AGENT_KEYS = {"id": str, "broker": str, "tls_ca": str, "username": str, "password_file": str,
-               "journal_dir": str, "metrics_port": int, "metrics_host": str, "clock_shift_ms": float}
+               "journal_dir": str, "metrics_port": int, "metrics_host": str, "clock_shift_ms": float,
+               "max_refused_logins": int, "signing_key_file": str, "key_id": str}
 
 
 def agent_config_from_dict(data: dict[str, Any]) -> AgentConfig:
@@ -98,7 +105,16 @@ def agent_config_from_dict(data: dict[str, Any]) -> AgentConfig:
         journal_dir=agent.get("journal_dir", "power-director-agent"), metrics_port=port,
         metrics_host=agent.get("metrics_host", "127.0.0.1"),
         clock_shift_ms=agent.get("clock_shift_ms", 0.0), meters=meters,
+        max_refused_logins=_at_least_zero(agent, "max_refused_logins", 10),
+        signing_key_file=agent.get("signing_key_file", ""), key_id=agent.get("key_id", "") or agent_id,
     )
+
+
+def _at_least_zero(agent: dict[str, Any], key: str, default: int) -> int:
+    value = agent.get(key, default)
+    if value < 0:
+        raise ConfigError(f"[agent] {key} must be ≥ 0, not {value}")
+    return int(value)
 
 
 def _meters(tables: Any) -> tuple[MeterEntry, ...]:

@@ -9,14 +9,21 @@ from analyzer_drivers.meters.nvml import NvmlAnalyzer
 from analyzer_drivers.meters.plug_shelly import GEN1_KINDS, ShellyGen1Plug, ShellyPlug
 from analyzer_drivers.meters.plug_tasmota import TasmotaPlug
 from analyzer_drivers.meters.ptd import PtdAnalyzer
+from analyzer_drivers.meters.ptd_managed import ManagedPtdAnalyzer
 from analyzer_drivers.meters.rapl import RaplAnalyzer
 from analyzer_drivers.meters.yokogawa import YokogawaAnalyzer
 from power_director.config.loader import AnalyzerConfig
 from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
+from power_director.fleet.sign import load_key
 from power_director.fleet.wire import BrokerAuth
 
 
 def _ptd(config: AnalyzerConfig) -> Analyzer:
+    managed = config.managed_launch()
+    if managed is not None:
+        launch, log_path = managed
+        return ManagedPtdAnalyzer(launch, log_path=log_path, connect_timeout_s=config.connect_timeout_s,
+                                  reply_timeout_s=config.reply_timeout_s)
     return PtdAnalyzer(
         config.host,
         config.port,
@@ -50,9 +57,13 @@ def _plug(config: AnalyzerConfig) -> Analyzer:
 
 def _stream(config: AnalyzerConfig) -> Analyzer:
     auth = BrokerAuth(config.ca_file, config.username, config.password_file)
+    keys = {}
+    if config.signing_key_file:
+        key_id = config.key_id or config.topic.partition("/")[0]
+        keys[key_id] = load_key(config.signing_key_file, f"[analyzer] mqtt-stream {config.topic}")
     return MqttStreamAnalyzer(
         config.broker, config.topic, auth=auth,
-        connect_timeout_s=config.connect_timeout_s, reply_timeout_s=config.reply_timeout_s,
+        connect_timeout_s=config.connect_timeout_s, reply_timeout_s=config.reply_timeout_s, keys=keys,
     )
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.meters.plug import parse_broker
 from analyzer_drivers.meters.plug_shelly import component_error
 from analyzer_drivers.meters.plug_tasmota import DEFAULT_FULL_TOPIC, channel_error, full_topic_error
+from analyzer_drivers.meters.ptd_launch import PtdLaunch, parse_channel, read_command
 from analyzer_drivers.meters.ptd_zone import zone_error
 from analyzer_drivers.meters.specs import METERS, WT300_UPDATE_INTERVALS_S
 from power_director.config.sections import positive, raise_all
@@ -35,6 +37,16 @@ class AnalyzerConfig:
     # ptd: the zone of the daemon's stamps: "UTC" (power-dev starts PTDaemon with TZ=UTC),
     # "auto" (from its first samples against our clock), "+08:00", or an IANA zone name
     ptd_timezone: str = "UTC"
+    # ptd, managed (analyzer_drivers.meters.ptd_managed): the director starts PTDaemon itself, from its
+    # whole command line, or from power-dev's [ptd] options (networkPort is ``port``)
+    ptd_command: tuple[str, ...] = ()
+    ptd_path: str = ""  # power-dev's ``ptd``: the PTDaemon executable
+    device_type: int = 0  # deviceType, e.g. 49 WT310, 77 WT330 multichannel
+    device_port: str = ""  # devicePort, e.g. COM1, /dev/ttyUSB0, 192.168.1.123
+    interface_flag: str = ""  # interfaceFlag: "" (RS232), -n, -g, -y, -U
+    ptd_channel: str = ""  # channel: "1,2" for a multichannel device
+    gpib_board: int = -1  # gpibBoard (-b); -1: none
+    dc_flag: str = ""  # dcFlag: "-D" for a DC meter
     # yokogawa
     resource: str = ""
     visa_library: str = "@py"
@@ -48,7 +60,10 @@ class AnalyzerConfig:
     full_topic: str = DEFAULT_FULL_TOPIC  # Tasmota's FullTopic template
     channel: str = "sum"  # a multi-channel Tasmota device: "sum" or a channel number from 1
     shelly_component: str = "switch:0"  # Gen2+: switch:<id>, pm1:<id>, em:<id>, em1:<id>; Gen1: relay:<n>
-    # mqtt-stream: the broker's TLS CA is ca_file, its credentials username + password_file (below)
+    # mqtt-stream: the broker's TLS CA is ca_file, its credentials username + password_file (below);
+    # signing_key_file: the agent's key (only messages it signed count), key_id its id (default: the agent)
+    signing_key_file: str = ""
+    key_id: str = ""
     # rapl
     rapl_root: str = "/sys/class/powercap"
     rapl_domains: str = "package"  # comma list of zone names: package, dram, psys, core, uncore
@@ -107,6 +122,7 @@ class AnalyzerConfig:
             found.append(f"[analyzer] calibration_date {self.calibration_date!r} is not YYYY-MM-DD")
         if (zone_problem := zone_error(self.ptd_timezone)) is not None:
             found.append(f"[analyzer] ptd_timezone {zone_problem}")
+        found += self._managed_problems()
         return found + {
             "yokogawa": self._yokogawa_problems,
             "tasmota": self._plug_problems,
@@ -118,6 +134,35 @@ class AnalyzerConfig:
             "mqtt-stream": self._stream_problems,
             "ipmi-dcmi": self._ipmi_problems,
         }.get(self.type, list)()
+
+    def managed_launch(self) -> tuple[PtdLaunch, str] | None:
+        """The PTDaemon to start (and an explicit command's ``-l`` log), or None: connect to a
+        running one. AnalyzerError for settings that cannot be launched."""
+        if self.type != "ptd" or not (self.ptd_command or self.ptd_path):
+            return None
+        if self.ptd_command:
+            return read_command(self.ptd_command)
+        channel = parse_channel(self.ptd_channel) if self.ptd_channel else None
+        launch = PtdLaunch(self.ptd_path, self.device_type, self.device_port, self.interface_flag,
+                           self.port, channel, None if self.gpib_board < 0 else self.gpib_board,
+                           self.dc_flag or None)
+        return launch, ""
+
+    def _managed_problems(self) -> list[str]:
+        if self.ptd_command and self.ptd_path:
+            return ["[analyzer] give ptd_command or ptd_path (with device_type, device_port), not both"]
+        try:
+            managed = self.managed_launch()
+        except AnalyzerError as exc:
+            return [f"[analyzer] ptd_command: {exc}"]
+        if managed is None:
+            return []
+        found = [f"[analyzer] managed PTDaemon: {problem}" for problem in managed[0].problems()]
+        if self.ptd_path and not self.device_port:
+            found.append("[analyzer] ptd_path needs device_port (power-dev's devicePort)")
+        if self.host not in ("127.0.0.1", "localhost"):
+            found.append(f"[analyzer] a PTDaemon the director starts listens on 127.0.0.1, not {self.host}")
+        return found
 
     def _yokogawa_problems(self) -> list[str]:
         found = []

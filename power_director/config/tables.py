@@ -19,7 +19,8 @@ COMMON_METER_KEYS = frozenset({"type", "interval_ms", "connect_timeout_s", "repl
                                "calibration_date", "calibration_file"})
 _PLUG_KEYS = frozenset({"broker", "topic", "full_topic", "channel", "shelly_component"})
 METER_KEYS: dict[str, frozenset[str]] = {
-    "ptd": frozenset({"host", "port", "ptd_timezone"}),
+    "ptd": frozenset({"host", "port", "ptd_timezone", "ptd_command", "ptd_path", "device_type", "device_port",
+                      "interface_flag", "ptd_channel", "gpib_board", "dc_flag"}),
     "yokogawa": frozenset({"resource", "visa_library", "model", "element", "crest_factor", "rate_header"}),
     "tasmota": _PLUG_KEYS,
     "shelly": _PLUG_KEYS,
@@ -31,7 +32,8 @@ METER_KEYS: dict[str, frozenset[str]] = {
                        "community",
                        "snmp_user", "auth_key_file", "priv_key_file", "auth_protocol", "priv_protocol",
                        "snmp_context", "source"}),
-    "mqtt-stream": frozenset({"broker", "topic", "ca_file", "username", "password_file"}),
+    "mqtt-stream": frozenset({"broker", "topic", "ca_file", "username", "password_file", "signing_key_file",
+                              "key_id"}),
     "ipmi-dcmi": frozenset({"host", "username", "password_file", "ipmi_tool"}),
 }
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",

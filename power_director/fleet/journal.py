@@ -1,7 +1,9 @@
 """A meter agent's local journal: every sample with its sequence number, on disk as it is read.
 
 One JSON-lines file per meter (``[seq, t_ns, watts, volts, amps, pf]``); a torn last line after a
-crash is skipped. An agent that restarts continues the numbering, so a director sees no reuse.
+crash is skipped. An agent that restarts continues the numbering, so a director sees no reuse. The
+journal's epoch (``<meter>.epoch``: when it began, ns) tells a director that numbering started
+again (an emptied journal) from a replay of an older run's messages.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import json
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -27,9 +30,21 @@ class MeterJournal:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{meter}.samples.jsonl"
         self.last_seq = self._last_seq_on_disk()
+        self.epoch = self._epoch(directory / f"{meter}.epoch")
         self._recent: deque[tuple[int, Sample]] = deque(maxlen=RECENT_ROWS)
         self._out: TextIO = self.path.open("a", encoding="utf-8")
         self._synced_at = time.monotonic()
+
+    def _epoch(self, path: Path) -> int:
+        """The stamp of this journal's beginning; a new one when the journal starts empty."""
+        if self.last_seq and path.is_file():
+            try:
+                return int(path.read_text(encoding="utf-8").strip())
+            except ValueError:
+                pass  # torn: numbering goes on, and a newer epoch is still newer
+        epoch = time.time_ns()
+        path.write_text(f"{epoch}\n", encoding="utf-8")
+        return epoch
 
     def _last_seq_on_disk(self) -> int:
         if not self.path.is_file():
@@ -66,7 +81,17 @@ class MeterJournal:
             return [self._recent[offset + k] for k in range(last - first + 1)]
         return self._rows_from_file(first, last)
 
-    def _rows_from_file(self, first: int, last: int) -> list[tuple[int, Sample]]:
+    def rows_between(self, from_t_ns: int, to_t_ns: int, limit: int) -> list[tuple[int, Sample]]:
+        """At most ``limit`` samples stamped from_t_ns..to_t_ns (this machine's clock), oldest first."""
+        if self._recent and self._recent[0][1].t_ns <= from_t_ns:
+            rows = [r for r in self._recent if from_t_ns <= r[1].t_ns <= to_t_ns]
+        else:
+            rows = self._rows_from_file(1, self.last_seq, lambda r: from_t_ns <= r[1].t_ns <= to_t_ns)
+        return rows[:limit]
+
+    def _rows_from_file(
+        self, first: int, last: int, keep: Callable[[tuple[int, Sample]], bool] = lambda _: True
+    ) -> list[tuple[int, Sample]]:
         out: list[tuple[int, Sample]] = []
         with self.path.open("rb") as lines:
             for line in lines:
@@ -74,7 +99,7 @@ class MeterJournal:
                     rows = decode_samples(b'{"samples":[' + line.strip() + b"]}")
                 except ValueError:
                     continue
-                out.extend(r for r in rows if first <= r[0] <= last)
+                out.extend(r for r in rows if first <= r[0] <= last and keep(r))
         return out
 
     def close(self) -> None:

@@ -10,43 +10,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import statistics
 import time
-import uuid
 from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
-
-import aiomqtt
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
-from analyzer_drivers.meters.plug import cancel_and_wait, parse_broker, payload_bytes
-from analyzer_drivers.meters.specs import meter_spec
-from power_director.fleet.clock import (
-    ClockError,
-    ClockModel,
-    Exchange,
-    OffsetEstimate,
-    estimate_offset,
-    fit_clock,
+from analyzer_drivers.meters.accuracy import MeterSetup
+from analyzer_drivers.meters.plug import parse_broker
+from power_director.fleet.agent_clock import CLOCK_PERIOD_S, AgentClock
+from power_director.fleet.broker_link import BrokerLink
+from power_director.fleet.clock import ClockModel
+from power_director.fleet.sign import ForgedMessage, verify
+from power_director.fleet.wire import (
+    BrokerAuth,
+    agent_topic,
+    decode_batch,
 )
-from power_director.fleet.wire import BrokerAuth, agent_topic, decode_samples
-from power_director.fleet.wire import client as mqtt_client
 
-CLOCK_ROUNDS = 8
-CLOCK_PERIOD_S = 10.0
-CLOCK_REPLY_TIMEOUT_S = 1.0
-KEPT_ESTIMATES = 12
-RECONNECT_DELAY_S = 0.5
+RECENT_SAMPLES = 64
 
 
 class MqttStreamAnalyzer(RangelessAnalyzer):
     def __init__(
         self, broker: str, topic: str, *, auth: BrokerAuth | None = None,
         connect_timeout_s: float = 10.0, reply_timeout_s: float = 5.0, clock_period_s: float = CLOCK_PERIOD_S,
+        keys: Mapping[str, bytes] | None = None,
     ) -> None:
+        """``keys``: key id → key; with keys, only messages signed with one of them count."""
         try:
             self.host, self.port = parse_broker(broker)
         except ValueError as exc:
@@ -56,24 +51,21 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self.auth = auth or BrokerAuth()
         self.connect_timeout_s = connect_timeout_s
         self.replay_timeout_s = reply_timeout_s
-        self.clock_period_s = clock_period_s
-        self.client_id = f"pd-director-{uuid.uuid4().hex[:10]}"
-        self._client: aiomqtt.Client | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
+        self.keys = dict(keys or {})
+        self.tap: Callable[[list[tuple[int, Sample]]], None] | None = None  # sees every authentic batch
+        self._epoch: int | None = None
+        self._link: BrokerLink | None = None
         self._info: dict[str, Any] | None = None
         self._info_event = asyncio.Event()
-        self._clock_ids = itertools.count(1)
-        self._clock_waiting: dict[int, tuple[int, asyncio.Future[tuple[int, int, int]]]] = {}
-        self._estimates: deque[OffsetEstimate] = deque(maxlen=KEPT_ESTIMATES)
-        self.clock: ClockModel | None = None
-        self._clock_event = asyncio.Event()
+        self.clock_period_s = clock_period_s
+        self._clock = AgentClock(self.agent, "", clock_period_s)  # the link's, once connected
         self._next_seq: int | None = None
         self._pending: dict[int, Sample] = {}
         self._hole_since_s: float | None = None
         self._hole_asked_s = 0.0
         self._window: tuple[int, int | None] | None = None  # (start_ns, stop_ns) on our clock
         self._out: list[Sample] = []
+        self._recent: deque[Sample] = deque(maxlen=RECENT_SAMPLES)  # for the next phase's first edge
         self._requests: set[asyncio.Task[None]] = set()
         self.agent_restarts = 0
         self._last_message_s = time.monotonic()
@@ -81,7 +73,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._reset_phase_stats()
 
     def _reset_phase_stats(self) -> None:
-        self.received = self.duplicates = self.replayed = self.lost = 0
+        self.received = self.duplicates = self.replayed = self.lost = self.forged = 0
+        self.forged_why: dict[str, int] = {}
         self.outages: list[dict[str, Any]] = []
         self.latencies_ns: deque[int] = deque(maxlen=100_000)
         self._uncertainty_sum, self._uncertainty_n = 0.0, 0
@@ -90,105 +83,58 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     def where(self) -> str:
         return f"meter {self.meter!r} of agent {self.agent!r} via MQTT broker {self.host}:{self.port}"
 
-    # --- connection -------------------------------------------------------------------
+    # --- connection (one per broker, shared: power_director/fleet/broker_link.py) ---------
     async def connect(self) -> None:
         try:
             self.auth.client_options()
         except (OSError, ValueError) as exc:  # ssl raises OSError subclasses for a bad CA file
             raise AnalyzerError(f"cannot read the broker credentials for the {self.where}: {exc}") from exc
-        self._task = asyncio.get_running_loop().create_task(self._client_loop())
-        try:
-            await asyncio.wait_for(self._connected.wait(), self.connect_timeout_s)
-        except asyncio.TimeoutError:
+        link = self._link = BrokerLink.shared(self.host, self.port, self.auth, self.connect_timeout_s)
+        self._clock = await link.attach(self)
+        deadline = time.monotonic() + self.connect_timeout_s
+        while not link.connected.is_set() and link.refused is None and time.monotonic() < deadline:
+            link.tried.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(link.tried.wait(), max(0.0, deadline - time.monotonic()))
+        if not link.connected.is_set():
+            refused = link.refused
             await self.close()
-            raise AnalyzerError(f"cannot connect to MQTT broker {self.host}:{self.port} within "
-                                f"{self.connect_timeout_s:g} s (for the {self.where})") from None
+            raise AnalyzerError(self._refused_message(refused) if refused else
+                                f"cannot connect to MQTT broker {self.host}:{self.port} within "
+                                f"{self.connect_timeout_s:g} s (for the {self.where})")
 
-    async def _client_loop(self) -> None:
-        lost_ns: int | None = None
-        while True:
-            try:
-                async with mqtt_client(self.host, self.port, self.client_id, self.auth,
-                                       keepalive=5, timeout=self.connect_timeout_s) as client:
-                    await self._subscribe(client)
-                    self._client = client
-                    self._connected.set()
-                    if lost_ns is not None:
-                        self.outages.append({"lost_t_ns": lost_ns, "back_t_ns": time.time_ns()})
-                        lost_ns = None
-                    clock = asyncio.create_task(self._clock_loop(client))
-                    try:
-                        async for message in client.messages:
-                            self._handle(str(message.topic), payload_bytes(message.payload))
-                    finally:
-                        await cancel_and_wait(clock)
-            except aiomqtt.MqttError:
-                if self._client is not None and lost_ns is None:
-                    lost_ns = time.time_ns()
-            except OSError:
-                pass  # an unreadable password file: connect() times out and says where
-            self._client = None
-            await asyncio.sleep(RECONNECT_DELAY_S)
-
-    async def _subscribe(self, client: aiomqtt.Client) -> None:
-        await client.subscribe(agent_topic(self.agent, self.meter, "samples"), qos=1)
-        await client.subscribe(agent_topic(self.agent, self.meter, "info"), qos=1)
-        await client.subscribe(self._clock_reply_topic)
+    def _refused_message(self, refused: str) -> str:
+        who = f"user {self.auth.username!r}" if self.auth.username else "an anonymous client"
+        return (f"MQTT broker {self.host}:{self.port} refused {who}: {refused} "
+                f"(for the {self.where}; check the user name, password file and the broker's ACL)")
 
     @property
-    def _clock_reply_topic(self) -> str:
-        return agent_topic(self.agent, "clock", self.client_id)
+    def clock(self) -> ClockModel | None:
+        return self._clock.model
 
     async def reconnect(self) -> None:
-        """The client loop reconnects on its own; a dead loop is restarted."""
-        if self._task is None or self._task.done():
+        """The link reconnects on its own; a dead one is restarted."""
+        if self._link is None or not self._link.running:
             await super().reconnect()
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        await cancel_and_wait(task)
-        self._client = None
-        self._connected.clear()
+        link, self._link = self._link, None
+        if link is not None:
+            await link.detach(self)
 
-    # --- clock ------------------------------------------------------------------------
-    async def _clock_loop(self, client: aiomqtt.Client) -> None:
-        while True:
-            exchanges = [e for e in [await self._exchange(client) for _ in range(CLOCK_ROUNDS)] if e]
-            with contextlib.suppress(ClockError):
-                self._estimates.append(estimate_offset(exchanges))
-                self.clock = fit_clock(list(self._estimates))
-                self._clock_event.set()
-                self._flush()
-            await asyncio.sleep(self.clock_period_s if self.clock else 0.2)
-
-    async def _exchange(self, client: aiomqtt.Client) -> Exchange | None:
-        exchange_id = next(self._clock_ids)
-        future: asyncio.Future[tuple[int, int, int]] = asyncio.get_running_loop().create_future()
-        t1_ns = time.time_ns()
-        self._clock_waiting[exchange_id] = (t1_ns, future)
-        try:
-            await client.publish(agent_topic(self.agent, "clock"),
-                                 json.dumps({"id": exchange_id, "reply": self._clock_reply_topic}))
-            t2_ns, t3_ns, t4_ns = await asyncio.wait_for(future, CLOCK_REPLY_TIMEOUT_S)
-            return Exchange(t1_ns, t2_ns, t3_ns, t4_ns)
-        except asyncio.TimeoutError:
-            return None
-        finally:
-            self._clock_waiting.pop(exchange_id, None)
-
-    def _clock_reply(self, payload: bytes) -> None:
-        t4_ns = time.time_ns()
-        with contextlib.suppress(ValueError, TypeError, KeyError):
-            reply = json.loads(payload)
-            waiting = self._clock_waiting.get(reply["id"])
-            if waiting is not None and not waiting[1].done():
-                waiting[1].set_result((int(reply["t2"]), int(reply["t3"]), t4_ns))
+    def clock_fitted(self) -> None:
+        self._flush()
 
     # --- samples ----------------------------------------------------------------------
-    def _handle(self, topic: str, payload: bytes) -> None:
-        if topic == self._clock_reply_topic:
-            self._clock_reply(payload)
-        elif topic.endswith("/info"):
+    def handle(self, topic: str, payload: bytes) -> None:
+        """A message on one of this meter's own topics (its info, or its samples alone)."""
+        if self.keys:
+            try:
+                payload = verify(self.keys, topic, payload)
+            except ForgedMessage as exc:
+                self.forged_message(str(exc))
+                return
+        if topic.endswith("/info"):
             with contextlib.suppress(ValueError):
                 info = json.loads(payload)
                 if isinstance(info, dict):
@@ -196,18 +142,44 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                     self._info_event.set()
         else:
             try:
-                rows = decode_samples(payload)
+                rows, epoch = decode_batch(payload)
             except ValueError:
                 return  # garbage on the topic; the sequence numbers show what is missing
-            self._last_message_s = time.monotonic()
-            self._take(rows)
+            self.take_batch(rows, epoch)
 
-    def _take(self, rows: list[tuple[int, Sample]]) -> None:
+    def forged_message(self, why: str) -> None:
+        """Refused: unsigned, or not signed by this agent's key."""
+        self.forged += 1
+        self.forged_why[why] = self.forged_why.get(why, 0) + 1
+
+    def take_batch(self, rows: list[tuple[int, Sample]], epoch: int | None) -> None:
+        """This meter's authentic samples of one message."""
+        if self.tap is not None:
+            self.tap(rows)
+        if self._new_epoch(epoch, rows):
+            self._last_message_s = time.monotonic()
+            self._take(rows, epoch is None)
+
+    def _new_epoch(self, epoch: int | None, rows: list[tuple[int, Sample]]) -> bool:
+        """False for a message of an older journal than the agent's (a replay): refused."""
+        if epoch is None or self._epoch is None or epoch == self._epoch:
+            self._epoch = epoch if epoch is not None else self._epoch
+            return True
+        if epoch < self._epoch:
+            self.forged_message("older epoch")
+            return False
+        self._epoch = epoch  # the agent's journal began again: so does its numbering
+        if self._next_seq is not None and rows:
+            self.agent_restarts += 1
+            self._pending, self._next_seq = {}, rows[0][0]
+        return True
+
+    def _take(self, rows: list[tuple[int, Sample]], legacy: bool = False) -> None:
         arrived_ns = time.time_ns()
         for seq, sample in rows:
             if self._next_seq is None:
                 self._next_seq = seq
-            if seq == 1 and self._next_seq > 1 and not self._pending:
+            if legacy and seq == 1 and self._next_seq > 1 and not self._pending:
                 # The agent started over with an empty journal: its numbering restarts.
                 self.agent_restarts += 1
                 self._next_seq = 1
@@ -250,31 +222,38 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         elif now_s - self._hole_asked_s > self.replay_timeout_s / 4:
             self._hole_asked_s = now_s
             request = {"meter": self.meter, "from": self._next_seq, "to": first_held - 1}
-            ask = self._ask(agent_topic(self.agent, "replay"), request)
+            ask = self.ask(agent_topic(self.agent, "replay"), request)
             task = asyncio.get_running_loop().create_task(ask)
             self._requests.add(task)
             task.add_done_callback(self._requests.discard)
 
-    async def _ask(self, topic: str, request: dict[str, Any]) -> None:
-        client = self._client
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.publish(topic, json.dumps(request), qos=1)
+    async def ask(self, topic: str, request: dict[str, Any]) -> None:
+        if self._link is not None:
+            await self._link.publish(topic, json.dumps(request), qos=1)
 
     def _emit(self, sample: Sample) -> None:
+        """Hand on a sample stamped from one interval before the phase to one after it: the
+        summed line's first and last intervals need other meters' samples around the edges."""
         assert self.clock is not None
-        t_ns = self.clock.to_director_ns(sample.t_ns)
-        if self._window is None or t_ns < self._window[0]:
-            return
-        if self._window[1] is not None and t_ns > self._window[1]:
-            return
-        self._out.append(Sample(t_ns, sample.watts, sample.volts, sample.amps, sample.pf))
-        self._note_uncertainty(sample)
+        ours = replace(sample, t_ns=self.clock.to_director_ns(sample.t_ns))
+        self._recent.append(ours)
+        if self._in_window(ours.t_ns):
+            self._out.append(ours)
+            self._note_uncertainty(ours)
+
+    def _in_window(self, t_ns: int) -> bool:
+        if self._window is None:
+            return False
+        edge_ns = round(self._interval_s * 1e9)
+        start_ns, stop_ns = self._window
+        return t_ns >= start_ns - edge_ns and (stop_ns is None or t_ns <= stop_ns + edge_ns)
 
     def _note_uncertainty(self, sample: Sample) -> None:
-        spec = meter_spec(str((self._info or {}).get("model", "")))
-        if spec is not None and sample.is_valid:
-            uncertainty = spec.auto_range_uncertainty(sample.watts, sample.volts, sample.amps)
+        info = self._info or {}
+        extra = info.get("extra")
+        setup = MeterSetup.recorded(str(info.get("model", "")), extra if isinstance(extra, dict) else None)
+        if setup is not None and sample.is_valid:  # the agent's meter auto-ranges
+            uncertainty = setup.sample_uncertainty(sample, None, None)
             if uncertainty < float("inf"):
                 self._uncertainty_sum += uncertainty
                 self._uncertainty_n += 1
@@ -283,7 +262,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     async def identify(self) -> AnalyzerInfo:
         try:
             await asyncio.wait_for(self._info_event.wait(), self.connect_timeout_s)
-            await asyncio.wait_for(self._clock_event.wait(), self.connect_timeout_s)
+            await asyncio.wait_for(self._clock.fitted.wait(), self.connect_timeout_s)
         except asyncio.TimeoutError:
             what = "answered no clock exchange" if self._info else "has published no info"
             raise AnalyzerError(f"the {self.where} {what} within {self.connect_timeout_s:g} s "
@@ -297,15 +276,18 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
 
     async def start(self, mark: str, interval_ms: int) -> None:
         self._reset_phase_stats()
-        self._out = []
         self._interval_s = max(interval_ms / 1000, float((self._info or {}).get("interval_ms", 0)) / 1000)
         self._window = (time.time_ns(), None)
+        self._out = [s for s in self._recent if self._in_window(s.t_ns)]
+        for sample in self._out:
+            self._note_uncertainty(sample)
         self._last_message_s = time.monotonic()
 
     async def resume(self, mark: str, interval_ms: int) -> bool:
         """The agent kept measuring and journaling: nothing to restart, nothing lost."""
         try:
-            await asyncio.wait_for(self._connected.wait(), self.replay_timeout_s)
+            await asyncio.wait_for(self._link.connected.wait() if self._link else asyncio.sleep(1e9),
+                                   self.replay_timeout_s)
         except asyncio.TimeoutError:
             raise AnalyzerError(f"the broker for the {self.where} is not back") from None
         return False
@@ -317,7 +299,9 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         if not out and self._window is not None and self._window[1] is None \
                 and silent_s > self._interval_s + self.replay_timeout_s:
             self._last_message_s = time.monotonic()
-            state = "connected" if self._client is not None else "not connected"
+            link = self._link
+            state = "connected" if link is not None and link.client is not None else \
+                f"refused: {link.refused}" if link is not None and link.refused else "not connected"
             raise AnalyzerError(f"the {self.where} sent nothing for {silent_s:.1f} s (broker {state})")
         return out
 
@@ -334,11 +318,12 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         return {
             "agent": self.agent, "meter": self.meter, "received": self.received,
             "duplicates": self.duplicates, "replayed": self.replayed, "lost": self.lost,
+            "forged": self.forged, "forged_why": dict(self.forged_why),
             "agent_restarts": self.agent_restarts,
             "broker_outages": list(self.outages),
             "clock": None if clock is None else {
                 "offset_ns": clock.offset_ns, "bound_ns": clock.bound_ns, "drift_ppm": clock.drift_ppm,
-                "batches": len(self._estimates)},
+                "batches": len(self._clock.estimates)},
             "latency_ms": None if not latencies else {
                 "median": statistics.median(latencies) / 1e6, "max": latencies[-1] / 1e6},
         }

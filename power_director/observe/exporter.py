@@ -2,10 +2,13 @@
 
 Director (a session observer; ``[telemetry] prometheus_port``):
 ``power_director_meter_watts``, ``power_director_samples_received_total``,
-``power_director_samples_lost_total``, ``power_director_session_state``,
-``power_director_clock_offset_seconds`` / ``_bound_seconds`` (meters read through agents).
+``power_director_samples_lost_total``, ``power_director_energy_joules_total``,
+``power_director_messages_forged_total`` (refused: unsigned, wrongly signed, an older epoch),
+``power_director_session_state``, ``power_director_clock_offset_seconds`` / ``_bound_seconds``
+(meters read through agents). Counters only grow for the director's life: a meter's per-phase
+figures are added up as they reset.
 
-Meter agent (``[agent] metrics_port``): ``power_director_agent_watts``,
+Meter agent (``[agent] metrics_port``), each with an ``agent`` label: ``power_director_agent_watts``,
 ``power_director_agent_samples_total``, ``power_director_agent_published_total``,
 ``power_director_agent_replayed_total``, ``power_director_agent_broker_connected``,
 ``power_director_agent_broker_outages_total``.
@@ -53,6 +56,8 @@ class AgentView(Protocol):
     module needs no import of the agent, which imports it)."""
 
     @property
+    def agent_id(self) -> str: ...
+    @property
     def meters(self) -> Mapping[str, _AgentMeterView]: ...
     @property
     def connected(self) -> bool: ...
@@ -60,6 +65,26 @@ class AgentView(Protocol):
     def outages(self) -> int: ...
 
 STATES = ("identify", "ranging", "testing", "completed", "aborted")
+ENERGY_GAP_S = 5.0  # a longer silence between two samples is not integrated
+
+
+class _Accumulated:
+    """A counter over figures that reset (a meter's per-phase losses): it only grows."""
+
+    def __init__(self) -> None:
+        self.total: dict[str, int] = {}
+        self._seen: dict[str, int] = {}
+
+    def update(self, figures: Mapping[str, int]) -> dict[str, int]:
+        for name, value in figures.items():
+            seen = self._seen.get(name, 0)
+            self.total[name] = self.total.get(name, 0) + (value - seen if value >= seen else value)
+            self._seen[name] = value
+        return dict(self.total)
+
+    def restart(self) -> None:
+        """The figures start again from 0 (a meter starts a phase)."""
+        self._seen = {}
 
 
 class _Server:
@@ -85,6 +110,10 @@ class DirectorExporter(Collector):
         self._watts: dict[str, float] = {}
         self._received: dict[str, int] = {}
         self._errors: dict[str, int] = {}
+        self._joules: dict[str, float] = {}
+        self._last_ns: dict[str, int] = {}
+        self._lost = _Accumulated()
+        self._forged = _Accumulated()
         self._state = "identify"
         self._analyzers: list[Analyzer] = []
         self._server = _Server(self, port, host)
@@ -99,30 +128,61 @@ class DirectorExporter(Collector):
 
     # --- SessionObserver ----------------------------------------------------------------
     def on_state(self, phase: str, meta: SessionMeta) -> None:
+        self._lost_so_far()  # before the meters start the phase and reset their figures
+        if phase == "ranging" or phase.startswith("testing"):
+            with self._lock:
+                self._lost.restart()
+                self._forged.restart()
         self._state = "testing" if phase.startswith("testing") else phase
 
     def on_samples(self, analyzer: str, samples: Sequence[Sample]) -> None:
         with self._lock:
             self._received[analyzer] = self._received.get(analyzer, 0) + len(samples)
-            valid = [s.watts for s in samples if s.is_valid]
+            valid = [s for s in samples if s.is_valid]
             self._errors[analyzer] = self._errors.get(analyzer, 0) + len(samples) - len(valid)
             if valid:
-                self._watts[analyzer] = valid[-1]
+                self._watts[analyzer] = valid[-1].watts
+            self._integrate(analyzer, valid)
+
+    def _integrate(self, analyzer: str, valid: Sequence[Sample]) -> None:
+        """Each sample's watts over the time since the meter's previous valid sample."""
+        joules, last_ns = self._joules.get(analyzer, 0.0), self._last_ns.get(analyzer)
+        for sample in valid:
+            if last_ns is not None and 0 < sample.t_ns - last_ns <= ENERGY_GAP_S * 1e9:
+                joules += sample.watts * (sample.t_ns - last_ns) / 1e9
+            if last_ns is None or sample.t_ns > last_ns:
+                last_ns = sample.t_ns
+        self._joules[analyzer] = joules
+        if last_ns is not None:
+            self._last_ns[analyzer] = last_ns
 
     def on_result(self, report: SessionReport) -> None:
-        """Nothing beyond the state."""
+        self._lost_so_far()
+
+    def _lost_so_far(self) -> dict[str, int]:
+        with self._lock:
+            evidence = [(a.name, a.evidence()) for a in self._analyzers]
+            lost = self._lost.update({name: int(e.get("lost", 0)) for name, e in evidence})
+            self._forged.update({name: int(e["forged"]) for name, e in evidence if "forged" in e})
+            errors = dict(self._errors)
+        return {name: lost.get(name, 0) + errors.get(name, 0) for name in {*lost, *errors}}
 
     # --- Collector ----------------------------------------------------------------------
     def collect(self) -> Iterator[Metric]:
+        lost = self._lost_so_far()
         with self._lock:
-            watts, received, errors = dict(self._watts), dict(self._received), dict(self._errors)
+            watts, received, joules = dict(self._watts), dict(self._received), dict(self._joules)
         yield _gauge("power_director_meter_watts", "Last valid reading per meter (W)", "meter", watts)
         yield _counter("power_director_samples_received", "Samples received per meter", "meter", received)
-        evidence = {a.name: a.evidence() for a in self._analyzers}
-        lost = {name: errors.get(name, 0) + int(e.get("lost", 0)) for name, e in evidence.items()}
-        lost.update({n: c for n, c in errors.items() if n not in lost})
         yield _counter("power_director_samples_lost",
                        "Samples lost per meter (sequence holes and error readings)", "meter", lost)
+        yield _counter("power_director_energy_joules", "Energy of the samples received per meter (J)",
+                       "meter", joules)
+        with self._lock:
+            forged = dict(self._forged.total)
+        yield _counter("power_director_messages_forged", "Messages refused per meter: unsigned, wrongly "
+                       "signed, or of an older journal epoch", "meter", forged)
+        evidence = {a.name: a.evidence() for a in self._analyzers}
         state = GaugeMetricFamily(
             "power_director_session_state", "1 for the session's state", labels=["state"]
         )
@@ -148,32 +208,38 @@ class AgentExporter(Collector):
         self._server.close()
 
     def collect(self) -> Iterator[Metric]:
-        meters = self.agent.meters.values()
+        meters, agent = self.agent.meters.values(), self.agent.agent_id
         yield _gauge("power_director_agent_watts", "Last reading per meter (W)", "meter",
-                     {m.name: m.last_watts for m in meters if math.isfinite(m.last_watts)})
+                     {m.name: m.last_watts for m in meters if math.isfinite(m.last_watts)}, agent)
         yield _counter("power_director_agent_samples", "Samples read and journaled", "meter",
-                       {m.name: m.journal.last_seq for m in meters})
+                       {m.name: m.journal.last_seq for m in meters}, agent)
         yield _counter("power_director_agent_published", "Samples the broker acknowledged", "meter",
-                       {m.name: m.published_seq for m in meters})
+                       {m.name: m.published_seq for m in meters}, agent)
         yield _counter("power_director_agent_replayed", "Samples sent again on a director's request",
-                       "meter", {m.name: m.replayed for m in meters})
-        connected = GaugeMetricFamily("power_director_agent_broker_connected", "1 while connected")
-        connected.add_metric([], 1.0 if self.agent.connected else 0.0)
+                       "meter", {m.name: m.replayed for m in meters}, agent)
+        connected = GaugeMetricFamily("power_director_agent_broker_connected", "1 while connected",
+                                      labels=["agent"])
+        connected.add_metric([agent], 1.0 if self.agent.connected else 0.0)
         yield connected
-        outages = CounterMetricFamily("power_director_agent_broker_outages", "Lost broker connections")
-        outages.add_metric([], float(self.agent.outages))
+        outages = CounterMetricFamily("power_director_agent_broker_outages", "Lost broker connections",
+                                      labels=["agent"])
+        outages.add_metric([agent], float(self.agent.outages))
         yield outages
 
 
-def _gauge(name: str, doc: str, label: str, values: dict[str, float]) -> GaugeMetricFamily:
-    family = GaugeMetricFamily(name, doc, labels=[label])
+def _gauge(
+    name: str, doc: str, label: str, values: Mapping[str, float], agent: str = ""
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, doc, labels=["agent", label] if agent else [label])
     for key, value in sorted(values.items()):
-        family.add_metric([key], value)
+        family.add_metric([agent, key] if agent else [key], value)
     return family
 
 
-def _counter(name: str, doc: str, label: str, values: dict[str, int]) -> CounterMetricFamily:
-    family = CounterMetricFamily(name, doc, labels=[label])
+def _counter(
+    name: str, doc: str, label: str, values: Mapping[str, float], agent: str = ""
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=["agent", label] if agent else [label])
     for key, value in sorted(values.items()):
-        family.add_metric([key], float(value))
+        family.add_metric([agent, key] if agent else [key], float(value))
     return family

@@ -15,6 +15,7 @@ from power_director.config.loader import AnalyzerConfig, Config, TelemetryConfig
 from power_director.observe.exporter import DirectorExporter
 from power_director.observe.observer import SessionObserver
 from power_director.observe.telemetry import MqttTelemetry
+from power_director.session.parts import session_meters
 from power_director.session.session import ExtraMeter, Session
 
 
@@ -30,6 +31,12 @@ def build_extra_meters(config: Config) -> list[ExtraMeter]:
         analyzer, interval_ms = build_meter(extra)
         extras.append((analyzer, role, interval_ms))
     return extras
+
+
+def check_session_config(config: Config) -> None:
+    """Every check ``run`` makes of a config before it measures (no meter is opened)."""
+    primary, _interval_ms = build_meter(config.analyzer)
+    session_meters(config, primary, build_extra_meters(config))
 
 
 def build_session(

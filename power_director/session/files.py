@@ -22,7 +22,6 @@ from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config.loader import Config
 from power_director.config.system_name import system_under_test
 from power_director.session.journal import write_merged_spl, write_phase_spls
-from reports.mlperf.checks import meter_identity
 from reports.mlperf.layout import write_power_dir
 from reports.spl import PowerSeries, mapped_samples, read_spl
 from reports.version import tool_version
@@ -75,10 +74,11 @@ def describe_analyzer(
         described = described.updated(extra=dict(info.extra))
     if analyzer.calibration:
         described = described.updated(calibration=analyzer.calibration)
-    if role == "primary":
-        identity = meter_identity(info.raw)
+    if role == "primary":  # as the driver read its meter's own identify reply
+        identity = info.identity
         described = described.updated(
-            serial=config.analyzer.serial or identity.serial, firmware=identity.firmware,
+            vendor=identity.manufacturer, serial=config.analyzer.serial or identity.serial,
+            firmware=identity.firmware,
             calibration_date=config.analyzer.calibration_date or identity.calibration_date,
         )
     return described

@@ -8,6 +8,7 @@ Events are JSON lines.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -17,7 +18,7 @@ from typing import Any, TextIO
 
 from analyzer_drivers.formats.ptd_line import format_sample_line, format_sample_lines
 from analyzer_drivers.formats.sample import Channel, Sample
-from analyzer_drivers.formats.session_layout import EVENTS_FILE, samples_path
+from analyzer_drivers.formats.session_layout import ALIVE_FILE, EVENTS_FILE, samples_path
 from analyzer_drivers.formats.session_meta import AnalyzerRecord, PhaseRecord, SessionMeta
 from reports.merge import mean_power_over, merge_by_time
 from reports.metrics import sample_intervals
@@ -25,6 +26,9 @@ from reports.mlperf.layout import read_events
 from reports.spl import PowerSeries
 
 FSYNC_PERIOD_S = 1.0  # flushed on every write (survives a crash); synced to disk at most this often
+
+
+ALIVE_PERIOD_S = 0.25
 
 
 class Journal:
@@ -37,6 +41,7 @@ class Journal:
         self._samples: dict[str, TextIO] = {}
         self.sample_counts: dict[str, int] = {}
         self._synced_at = time.monotonic()
+        self._alive_at = -math.inf
 
     def record_samples(self, analyzer_name: str, samples: Sequence[Sample], mark: str) -> int:
         out = self._samples.get(analyzer_name)
@@ -56,6 +61,16 @@ class Journal:
         self._events.write(json.dumps(entry, default=str) + "\n")
         self._events.flush()
         self._sync_if_due()
+
+    def alive(self) -> None:
+        """Stamp ``raw/alive`` (ns) at most every ALIVE_PERIOD_S: after a crash, when the director
+        was last seen, so a recovery knows until when the phase ran."""
+        now_s = time.monotonic()
+        if now_s - self._alive_at >= ALIVE_PERIOD_S:
+            self._alive_at = now_s
+            stamp = self.raw_dir / f"{ALIVE_FILE}.new"
+            stamp.write_text(f"{time.time_ns()}\n", encoding="utf-8")
+            os.replace(stamp, self.raw_dir / ALIVE_FILE)  # whole, even if the director dies mid-write
 
     def _sync_if_due(self) -> None:
         """A flushed line survives the director's death; fsync makes it survive the machine's."""

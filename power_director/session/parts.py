@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from analyzer_drivers.base import Analyzer, AnalyzerInfo, RangelessAnalyzer, Ranges
-from power_director.session.ranging import PhaseTally
+from power_director.config.loader import Config
+from power_director.config.system import check_system_meters
+from power_director.session.ranging import PhaseTally, SessionError
 
 
 def phase_stamp() -> tuple[float, float]:
@@ -58,3 +61,22 @@ def stop_if_cancelled() -> None:
     if cancelling is not None and cancelling():
         raise asyncio.CancelledError
 
+
+def session_meters(
+    config: Config, analyzer: Analyzer, extra_analyzers: Sequence[ExtraMeter]
+) -> list[SessionMeter]:
+    """The session's meters, checked as ``check-config`` checks them: roles, unique names, and
+    that the ``[[node]]``/``[[switch]]`` tables name exactly the measured meters."""
+    meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
+    for extra in extra_analyzers:
+        role = extra[1]
+        if role not in ROLES[1:]:
+            raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
+        interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
+        meters.append(SessionMeter(extra[0], role, interval_ms))
+    names = [m.analyzer.name for m in meters]
+    if len(set(names)) != len(names):
+        raise SessionError(f"two analyzers share a name: {', '.join(names)}")
+    if config.system is not None:
+        check_system_meters(config.system, [m.analyzer.name for m in meters if m.ranged])
+    return meters

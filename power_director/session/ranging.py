@@ -17,7 +17,8 @@ from analyzer_drivers.formats.session_layout import (
     read_session_meta,
 )
 from analyzer_drivers.formats.session_meta import RangeRecord
-from analyzer_drivers.meters.specs import CURRENT_HEADROOM, meter_spec
+from analyzer_drivers.meters.accuracy import MeterSetup
+from analyzer_drivers.meters.specs import CURRENT_HEADROOM
 
 
 class SessionError(PowerDirectorError):
@@ -74,8 +75,9 @@ def testing_ranges(seen: PhaseTally, info: AnalyzerInfo) -> Ranges:
         raise SessionError("ranging produced no valid samples to choose testing ranges from")
     volts = seen.max_volts
     amps = seen.max_amps * CURRENT_HEADROOM
-    spec = meter_spec(info.model)
-    if spec is not None:
+    setup = MeterSetup.recorded(info.model, info.extra)
+    if setup is not None:
+        spec = setup.ranged  # the crest factor's ranges
         try:
             return Ranges(volts=spec.snap_volts(volts), amps=spec.snap_amps(amps))
         except AnalyzerError as exc:

@@ -33,11 +33,11 @@ from analyzer_drivers.formats.session_meta import (
     WindowCorrection,
 )
 from analyzer_drivers.formats.window import Window
-from analyzer_drivers.meters.specs import advise_ranges, meter_spec
+from analyzer_drivers.meters.accuracy import MeterSetup
+from analyzer_drivers.meters.specs import advise_ranges
 from loadgen_bridge.detail_log import DETAIL_LOG
 from loadgen_bridge.workload import StartsOnRequest, Workload, WorkloadError, check_window
 from power_director.config.loader import Config
-from power_director.config.system import check_system_meters
 from power_director.observe.observer import Observers, SessionObserver
 from power_director.session.files import describe_analyzer, missing_parents, provenance, rebuild_session_files
 from power_director.session.journal import Journal
@@ -51,6 +51,7 @@ from power_director.session.parts import (
     PhaseMark,
     SessionMeter,
     phase_stamp,
+    session_meters,
     stop_if_cancelled,
 )
 from power_director.session.ranging import (
@@ -91,16 +92,7 @@ class Session:
     ) -> None:
         self.config = config
         self.analyzer = analyzer
-        self.meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
-        for extra in extra_analyzers:
-            role = extra[1]
-            if role not in ROLES[1:]:
-                raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
-            interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
-            self.meters.append(SessionMeter(extra[0], role, interval_ms))
-        names = [m.analyzer.name for m in self.meters]
-        if len(set(names)) != len(names):
-            raise SessionError(f"two analyzers share a name: {', '.join(names)}")
+        self.meters = session_meters(config, analyzer, extra_analyzers)
         self.workload = workload
         self.label = label or config.session.label
         self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}"
@@ -124,7 +116,6 @@ class Session:
             analyzers=(),
         )
         if config.system is not None:
-            check_system_meters(config.system, [m.analyzer.name for m in self.meters if m.ranged])
             self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
         if config.session.machine_nodes:
             self.meta = self.meta.updated(machine_nodes=config.session.machine_nodes)
@@ -238,12 +229,14 @@ class Session:
 
     def _advise(self, meter: SessionMeter) -> None:
         """Before testing: warn when the ranges ranging implies would leave samples above 1 %."""
-        spec = meter_spec(meter.info.model) if meter.info and meter.has_ranges else None
+        info = meter.info
+        setup = MeterSetup.recorded(info.model, info.extra) if info and meter.has_ranges else None
         seen = meter.tally
-        if spec is None or not seen.has_range_inputs:
+        if setup is None or not seen.has_range_inputs:
             return
         try:
-            advice = advise_ranges(spec, seen.max_volts, seen.max_amps, seen.min_watts)
+            advice = advise_ranges(setup.spec, seen.max_volts, seen.max_amps, seen.min_watts,
+                                   setup.crest_factor, len(setup.elements))
         except AnalyzerError:
             return  # testing_ranges() reports a load above the meter's ranges
         driver = meter.analyzer.name
@@ -397,19 +390,32 @@ class Session:
     async def _poll_loop(self, record: PhaseMark, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self._poll_all(record)
+            if self.journal is not None:
+                self.journal.alive()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.session.poll_interval_s)
 
     async def _poll_until(self, record: PhaseMark, t_ns: int) -> None:
-        """Poll until each ranged meter has a sample stamped at or after ``t_ns``, so the
-        window's end is covered."""
+        """Poll until each ranged meter has a sample stamped at or after ``t_ns``, then until
+        every summed meter covers the primary's last interval (its sample at or after the
+        primary's): the window's end is covered, bounded by a few intervals."""
         waiting = [m for m in self.meters if m.ranged]
         interval_s = max((m.interval_ms for m in waiting), default=self.config.analyzer.interval_ms) / 1000
         wait_s = TAIL_TIMEOUT_INTERVALS * interval_s + 1.0
         deadline = time.monotonic() + wait_s
-        while any(m.tally.last_t_ns is None or m.tally.last_t_ns < t_ns for m in waiting):
+        target_ns: int | None = None
+        while True:
+            if target_ns is None and all(m.tally.last_t_ns is not None and m.tally.last_t_ns >= t_ns
+                                         for m in waiting[:1]):
+                target_ns = max(t_ns, self.meters[0].tally.last_t_ns or t_ns)
+            behind = target_ns is None or any(m.tally.last_t_ns is None or m.tally.last_t_ns < target_ns
+                                              for m in waiting)
+            if not behind:
+                return
             if time.monotonic() > deadline:
-                self.say(f"  warning: no sample after the workload ended within {wait_s:g} s")
+                what = "no sample after the workload ended" if target_ns is None else \
+                    "not every summed meter covered the primary's last interval"
+                self.say(f"  warning: {what} within {wait_s:g} s")
                 return
             await asyncio.sleep(min(interval_s / 5, 0.1))
             await self._poll_all(record)

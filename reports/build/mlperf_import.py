@@ -25,6 +25,7 @@ from analyzer_drivers.formats.session_meta import (
 )
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
+from analyzer_drivers.meters.accuracy import CREST_FACTOR_KEY, ELEMENTS_KEY
 from loadgen_bridge.detail_log import DETAIL_LOG
 from reports import checks
 from reports.build.session_report import ImportHooks, build_report
@@ -136,6 +137,10 @@ class ImportedRun:
         version = next((f.split("=", 1)[1] for f in fields if f.startswith("version=")), "")
         analyzer = AnalyzerRecord.new(model=evidence.analyzer_model() if single else "",
                                       name=fields[0], identify=evidence.identify(), version=version)
+        # What the meter said to PTDaemon's :CFAC?, and its one element (docs/uncertainty.md).
+        crest_factor = evidence.ptd_log.crest_factor if evidence.ptd_log else None
+        facts = {CREST_FACTOR_KEY: crest_factor} if crest_factor else {}
+        analyzer = analyzer.updated(extra={**facts, ELEMENTS_KEY: "1"}) if single else analyzer
         ranges = evidence.testing_ranges() if single else {}
         return SessionMeta.new(
             session_name=self.run_dir.resolve().name,

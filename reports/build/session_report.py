@@ -75,9 +75,9 @@ class TestingSamples:
     """Each analyzer's raw samples of the testing phase (``raw/<driver>.samples.txt``), each file
     read once however many sections (summed supplies, beside meters, the system) use it."""
 
-    def __init__(self, session_dir: Path, meta: SessionMeta) -> None:
+    def __init__(self, session_dir: Path, meta: SessionMeta, phase: str = "testing") -> None:
         self.raw_dir = session_dir / RAW_DIR
-        self.mark: str | None = meta.phase("testing").mark
+        self.mark: str | None = meta.phase(phase).mark
         self._read: dict[str, PowerSeries] = {}
 
     def __call__(self, driver: str) -> PowerSeries:
@@ -173,6 +173,17 @@ def _error_readings(series: PowerSeries) -> int:
     return int(np.count_nonzero(np.isnan(watts) | (watts == ERROR_READING) | (watts == MISSED_SAMPLE)))
 
 
+def _ranging_error_readings(session_dir: Path, meta: SessionMeta, ranging: PhaseReport) -> int:
+    """What the meters themselves sent in error while ranging: with summed supplies from each
+    one's raw samples, since the summed line's -2 is also a merge gap (a meter without data on
+    the primary's interval), which the coverage check judges, not an analyzer error."""
+    summed = [str(a.driver) for a in meta.analyzers if a.role in ("primary", "sum")]
+    if len(summed) < 2 or not all(samples_path(session_dir / RAW_DIR, d).is_file() for d in summed):
+        return _error_readings(ranging.series)
+    samples = TestingSamples(session_dir, meta, "ranging")
+    return sum(_error_readings(samples(driver)) for driver in summed) if samples.mark else 0
+
+
 def _testing_checks(testing: PhaseReport, meta: SessionMeta) -> list[Check]:
     uncertainty = testing.sample_uncertainty
     in_window = testing.series.take(
@@ -263,7 +274,8 @@ def build_session_report(
     testing = phase_report(session_dir, "testing", meta, adjust, windows.get("testing"))
     samples = TestingSamples(session_dir, meta)
     system = system_section(samples, meta, testing.window, testing.interval_ns)
-    all_checks = _all_checks(meta, ranging, testing, system)
+    ranging_errors = _ranging_error_readings(session_dir, meta, ranging) if ranging is not None else 0
+    all_checks = _all_checks(meta, ranging, testing, system, ranging_errors)
     if hooks is not None and ranging is not None:
         all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
     problems = [c for c in all_checks if c.status == "fail"]
@@ -312,24 +324,25 @@ def _eehpc(meta: SessionMeta, testing: PhaseReport, system: SystemSection | None
                          idle if isinstance(idle, float) else None)
 
 
-def _ranging_checks(ranging: PhaseReport | None, testing: PhaseReport) -> list[Check]:
+def _ranging_checks(ranging: PhaseReport | None, testing: PhaseReport, errors: int) -> list[Check]:
     if ranging is None:
         return [Check("ranging_run", "warning", "no ranging run (measure: auto ranges): not MLPerf-valid")]
     return [
-        checks.ranging_error_readings(_error_readings(ranging.series)),
+        checks.ranging_error_readings(errors),
         checks.testing_power_vs_ranging(testing.power.avg_watts, ranging.power.avg_watts),
         checks.testing_duration_vs_ranging(testing.window.duration_s, ranging.window.duration_s),
     ]
 
 
 def _all_checks(
-    meta: SessionMeta, ranging: PhaseReport | None, testing: PhaseReport, system: SystemSection | None
+    meta: SessionMeta, ranging: PhaseReport | None, testing: PhaseReport, system: SystemSection | None,
+    ranging_errors: int,
 ) -> list[Check]:
     all_checks = [
         *(_phase_checks(ranging, meta) if ranging is not None else []),
         *_phase_checks(testing, meta),
         *_testing_checks(testing, meta),
-        *_ranging_checks(ranging, testing),
+        *_ranging_checks(ranging, testing, ranging_errors),
         checks.mlperf_duration(testing.power.duration_s),
         *clock_checks(meta),
         _reconnect_check(meta),

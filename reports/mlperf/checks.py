@@ -10,9 +10,9 @@ Sources: power-dev compliance/check.py at c4b3ad8202fbd8ac28d77149e5e7aeadb725bb
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass
 
+from analyzer_drivers.formats.identity import MeterIdentity as MeterIdentity
+from analyzer_drivers.formats.identity import meter_identity as meter_identity
 from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta
 from reports.checks import Check
 
@@ -37,30 +37,6 @@ MLPERF_DEVICE_TYPES = {
 MLPERF_PTD_VERSIONS = ("1.11.1",)
 MLPERF_INTERVAL_MS = 1000
 CALIBRATION_VALID_DAYS = 365  # "12 months" (inferred as 365 days: the rule names no calendar)
-
-
-@dataclass(frozen=True, slots=True)
-class MeterIdentity:
-    """A meter's serial, firmware and calibration date as its identity reply reports them."""
-
-    manufacturer: str = ""
-    model: str = ""
-    serial: str = ""
-    firmware: str = ""
-    calibration_date: str = ""
-
-
-def meter_identity(raw: str) -> MeterIdentity:
-    """From PTDaemon's Identify (``...,<cal date>,YOKOGAWA;WT310;C2PH13047V;F1.03``) or a
-    ``*IDN?`` reply (``YOKOGAWA,WT310,C2PH13047V,F1.03``)."""
-    fields = raw.strip().split(",")
-    if ";" in fields[-1]:
-        idn = fields[-1].split(";")
-        cal = fields[-2] if len(fields) >= 2 and re.fullmatch(r"\d{4}-\d\d-\d\d", fields[-2]) else ""
-    else:
-        idn, cal = fields, ""
-    maker, model, serial, firmware = (part.strip() for part in [*idn, "", "", "", ""][:4])
-    return MeterIdentity(maker, model, serial, firmware, cal)
 
 
 def mlperf_analyzer(analyzer: AnalyzerRecord) -> Check:

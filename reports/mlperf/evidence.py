@@ -24,6 +24,10 @@ _STAMP = re.compile(rb"^(\d\d-\d\d-\d\d\d\d \d\d:\d\d:\d\d\.\d\d\d): (.*?)\r?$",
 _ABOVE_LIMIT = re.compile(r"Uncertainty (\d+\.\d+)%,? (?:which is )?above (\d+\.\d+)% limit")
 _UNKNOWN = "Uncertainty unknown for the last measurement sample"
 _GO = re.compile(r"Go with mark '(.*)'")
+# PTDaemon asks a Yokogawa its crest factor first ("Writing query string :CFAC?;:CURR:RANG?;…",
+# then "...response of 26 bytes: 3;500.0E-03;0;300.0E+00;0": v2.0 Krai ptd_logs.txt).
+_CREST_FACTOR_QUERY = re.compile(r"Writing query string :CFAC\?")
+_REPLY = re.compile(r"\.\.\.response of \d+ bytes: (.*)")
 #: check.py's COMMON_ERROR_RANGING: errors accepted while ranging (auto-ranging causes them).
 RANGING_ERRORS = (
     "Can't evaluate uncertainty of this sample!", "Bad watts reading nan from ",
@@ -48,6 +52,7 @@ class PtdLog:
     lines: list[PtdLine] = field(default_factory=list)
     marks: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # mark -> (Go, Completed)
     uncertainty_activated: bool = False
+    crest_factor: str | None = None  # the meter's answer to PTDaemon's :CFAC? (its first field)
 
     def phase_span(self, suffix: str) -> tuple[int, int | None] | None:
         """(Go, Completed test) stamps of the measurement whose mark ends with ``suffix``."""
@@ -64,6 +69,7 @@ def parse_ptd_log(data: bytes) -> PtdLog:
     """PTDaemon's console log: warnings, errors, and each measurement's Go and Completed stamps."""
     log = PtdLog()
     open_mark: str | None = None
+    asked_crest_factor = False
     for match in _STAMP.finditer(data):
         text = match.group(2).decode("utf-8", "replace").strip()
         try:
@@ -83,6 +89,10 @@ def parse_ptd_log(data: bytes) -> PtdLog:
             open_mark = None
         elif text.startswith("Uncertainty checking for") and text.endswith("is activated"):
             log.uncertainty_activated = True
+        elif _CREST_FACTOR_QUERY.match(text):
+            asked_crest_factor = True
+        elif asked_crest_factor and (reply := _REPLY.fullmatch(text)):
+            log.crest_factor, asked_crest_factor = reply.group(1).split(";")[0].strip(), False
     return log
 
 

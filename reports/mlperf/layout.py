@@ -100,13 +100,23 @@ def _sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def _sources() -> dict[str, str]:
-    root = Path(__file__).resolve().parent.parent
-    return {
-        str(path.relative_to(root)): _sha1(path)
-        for package in SOURCE_PACKAGES
-        for path in sorted((root / package).rglob("*.py"))
-    }
+def source_checksums(base: Path, packages: tuple[str, ...] = ("",)) -> dict[str, str]:
+    """sha1 of every ``.py`` file under ``base``'s packages, by "/"-joined path from ``base``,
+    skipping __pycache__, .mypy_cache and .pytest_cache: power-dev's ``get_sources_checksum``
+    (ptd_client_server/lib/source_hashes.py at c4b3ad8202fbd8ac28d77149e5e7aeadb725bbf2), the
+    ``sources`` its checker looks up in compliance/sources_checksums.json."""
+    skip = {"__pycache__", ".mypy_cache", ".pytest_cache"}
+    return dict(sorted(
+        ("/".join(path.relative_to(base).parts), _sha1(path))
+        for package in packages
+        for path in (base / package).rglob("*.py")
+        if not skip.intersection(path.relative_to(base).parts)
+    ))
+
+
+def release_checksums() -> dict[str, str]:
+    """This release's ``sources``: what ``power-director sources-checksums`` prints."""
+    return source_checksums(Path(__file__).resolve().parents[2], SOURCE_PACKAGES)
 
 
 def _modules() -> dict[str, str]:
@@ -130,11 +140,16 @@ def identify_channels(identify: str) -> int:
 
 def _ptd_config(meta: SessionMeta) -> list[dict[str, Any]]:
     """One entry per ranged analyzer, as power-dev's server.json has since 2025 (a list: the
-    checker's check_ptd_config iterates it). ``command`` is empty: the director connected to
-    a running PTDaemon and did not launch one. ``channel`` is power-dev's [first, count]."""
+    checker's check_ptd_config iterates it). A PTDaemon the director started has power-dev's
+    own entry, launch line included; for one it connected to, ``command`` is empty and
+    ``channel`` is power-dev's [first, count] from Identify."""
     config = []
     for analyzer in meta.analyzers if meta.has("analyzers") else (meta.primary,):
         if analyzer.role == "beside":
+            continue
+        launched = (analyzer.extra or {}).get("ptd_config")
+        if isinstance(launched, str):
+            config.append(json.loads(launched))
             continue
         channels = identify_channels(analyzer.identify or "")
         config.append({
@@ -152,7 +167,7 @@ def _session_descriptor(meta: SessionMeta, results: dict[str, str]) -> dict[str,
         "version": f"power-director {_modules()['power-director']}",
         "timezone": 0,
         "modules": _modules(),
-        "sources": _sources(),
+        "sources": release_checksums(),
         "messages": _v3_messages(meta),
         "uuid": meta.uuid.to_json() if meta.uuid else {},
         "session_name": meta.session_name,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.identity import meter_identity
 from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META
 from analyzer_drivers.formats.session_meta import RangeRecord, SessionMeta
 from reports.mlperf.layout import identify_channels
@@ -60,8 +61,10 @@ def analyzer_table(meta: SessionMeta) -> str:
     analyzer = meta.primary
     identify = analyzer.identify or ""
     version = analyzer.version or "n/a (not through PTDaemon)"
+    # An imported run's analyzer has only PTDaemon's Identify: its *IDN? part names the maker.
+    vendor = analyzer.vendor or (meter_identity(identify).manufacturer if ";" in identify else "")
     rows = [
-        ("Vendor", identify.split(",")[-1].split(";")[0] if ";" in identify else "Yokogawa"),
+        ("Vendor", vendor or "unknown"),
         ("Model", analyzer.model or ""), ("PTDaemon driver", analyzer.name or ""),
         ("Serial number", analyzer.serial or "unknown: set [analyzer] serial"),
         ("Firmware", analyzer.firmware or "unknown"),
