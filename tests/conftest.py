@@ -36,7 +36,9 @@ SLOW_MODULES = (
     "test_sut_faults.py", "test_plug_session.py", "test_cli_usability.py", "test_telemetry.py",
     "test_sim_default_power.py", "test_remote_e2e.py", "test_fleet_prometheus.py", "test_local_time_runs.py",
     "test_three_meters.py", "test_assembly.py", "test_session_tail.py", "test_service_load.py",
-    "test_session_range_advice.py", "test_multi_analyzer.py",
+    "test_session_range_advice.py", "test_multi_analyzer.py", "test_fleet_split.py", "test_fleet_forgery.py",
+    "test_fleet_recovery.py", "test_managed_ptd.py", "test_uncertainty_session.py", "test_plug_identity.py",
+    "test_power_dev_client.py",
 )
 #: Slow tests in modules that are otherwise quick: ``module::function`` (every parametrization).
 SLOW_TESTS = frozenset({
@@ -47,6 +49,9 @@ SLOW_TESTS = frozenset({
     "test_fleet_agent::test_run_without_the_agent_is_a_one_line_error",
     "test_fleet_agent::test_tls_and_credentials",
     "test_fleet_agent::test_unreadable_credentials_are_one_line_errors",
+    "test_fleet_auth::test_agent_gives_up_after_refused_logins_and_keeps_its_journal",
+    "test_fuzz_fleet::test_decode_batch", "test_fuzz_fleet::test_plugs_handle_any_message",
+    "test_fuzz_fleet::test_verify",
     "test_fuzz_parsers::test_config", "test_fuzz_parsers::test_detail_log",
     "test_fuzz_parsers::test_identify_and_ranges", "test_fuzz_parsers::test_sample_line",
     "test_fuzz_parsers::test_spl_text", "test_fuzz_parsers::test_wire_message",
@@ -64,6 +69,14 @@ SLOW_TESTS = frozenset({
     "test_multinode::test_local_meters_per_node_and_an_estimated_switch",
     "test_plug::test_offline_plug_leaves_a_gap_and_its_return_resumes_samples",
     "test_plug_payloads::test_the_driver_reads_every_simulated_form",
+    # a whole session each (the engine_session ones only with POWER_DEV_DIR)
+    "test_power_dev_engine::test_run_with_the_filled_template_gives_a_valid_session",
+    "test_power_dev_engine::test_engine_session_passes_every_rule_of_mlcommons_checker",
+    "test_power_dev_engine::test_engine_session_is_a_director_session",
+    "test_power_dev_engine::test_submission_checker_keeps_the_result",
+    "test_power_dev_engine::test_serve_runs_power_devs_server_for_its_clients",
+    "test_power_dev_engine::test_an_interrupted_engine_run_stops_everything_and_keeps_the_output",
+    "test_mlcommons_checker::test_restatement_says_what_the_real_checker_says",  # runs check.py each
     "test_ptd_ingest::test_bad_simulator_options_are_one_error_line",
     "test_ptd_ingest::test_multichannel_samples_reach_the_journal_and_spl",
     "test_ptd_ingest::test_parse_sample_lines_agrees_with_parse_sample_line",
