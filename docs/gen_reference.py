@@ -16,7 +16,7 @@ import dataclasses
 import inspect
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +97,54 @@ def meter_users() -> dict[str, list[str]]:
     return users
 
 
+def _key_table(keys: Iterable[Any]) -> list[str]:
+    """A table of the meter registry's key docs (name, TOML type, default, help)."""
+    return ["", "| key | type | default | notes |", "|---|---|---|---|",
+            *(f"| `{k.name}` | {k.type} | {_toml(k.default)} | {_cell(k.help)} |" for k in keys)]
+
+
+def analyzer_section() -> list[str]:
+    """``[analyzer]``: from the meter registry (``power_director.config.meters``) where there is one,
+    else from the one ``AnalyzerConfig`` dataclass and its table of keys per type."""
+    try:
+        from power_director.config.meters import common_key_reference, meter_reference
+    except ImportError:
+        from power_director.config.meter import ANALYZER_TYPES, AnalyzerConfig
+
+        return ["", "## `[analyzer]`", "",
+                f"One meter. `type` is one of {', '.join(f'`{t}`' for t in ANALYZER_TYPES)}; the keys "
+                "marked with other meter types are refused for it.",
+                *section_table(AnalyzerConfig, meter_users())]
+    meters = meter_reference()
+    lines = ["", "## `[analyzer]`", "",
+             f"One meter. `type` is one of {', '.join(f'`{m.type}`' for m in meters)} (default "
+             f"`{meters[0].type}`); each type reads the keys every meter reads and its own, and refuses "
+             "the keys of other types.", "", "### Keys every meter reads",
+             *_key_table(common_key_reference())]
+    for meter in meters:
+        lines += ["", f'### `type = "{meter.type}"`', "", _cell(meter.summary), *_key_table(meter.keys)]
+    return lines
+
+
+def agent_section() -> list[str]:
+    """``[agent]``: its dataclass where the agent's config has one, else its table of key types."""
+    from power_director.config import agent
+
+    lines = ["", "## Meter agent: `[agent]`", "",
+             "`power-director meter-agent --config FILE` reads `[agent]` and one `[[meter]]` per meter."]
+    if hasattr(agent, "AgentSection"):
+        return lines + section_table(agent.AgentSection)
+    defaults = {f.name: f for f in dataclasses.fields(agent.AgentConfig)}
+    lines += ["", "| key | type | default |", "|---|---|---|"]
+    for key, kind in agent._AGENT_KEYS.items():
+        f = defaults.get("agent_id" if key == "id" else key)
+        lines.append(f"| `{key}` | `{kind.__name__}` | {_default(f) if f else '(empty)'} |")
+    return lines
+
+
 def configuration_page() -> str:
-    from power_director.config.agent import _AGENT_KEYS, AgentConfig, MeterEntry
+    from power_director.config.agent import MeterEntry
     from power_director.config.loader import SECTIONS, SYSTEM_SECTIONS
-    from power_director.config.meter import ANALYZER_TYPES, AnalyzerConfig
     from power_director.config.sections import ServiceConfig, SessionConfig, TelemetryConfig
     from power_director.config.system import NodeConfig, SwitchConfig
     from power_director.config.tables import EXTRA_ROLES
@@ -111,11 +155,7 @@ def configuration_page() -> str:
              f"tables {tables} and, for a multi-node system, "
              f"{', '.join(f'`[[{s}]]`' for s in SYSTEM_SECTIONS)}. A key the table does not have, a key "
              "of another meter type and a value of the wrong type are errors, all listed at once "
-             "(`power-director check-config FILE`).",
-             "", "## `[analyzer]`", "",
-             f"One meter. `type` is one of {', '.join(f'`{t}`' for t in ANALYZER_TYPES)}; the keys "
-             "marked with other meter types are refused for it."]
-    lines += section_table(AnalyzerConfig, meter_users())
+             "(`power-director check-config FILE`).", *analyzer_section()]
     lines += ["", "## `[[extra_analyzer]]`", "",
               "More meters in the same session: the `[analyzer]` keys plus `role`, one of "
               f"{', '.join(f'`{r}`' for r in EXTRA_ROLES)} (`sum`: another supply of the system under "
@@ -123,18 +163,9 @@ def configuration_page() -> str:
     for title, cls in (("[session]", SessionConfig), ("[service]", ServiceConfig),
                        ("[telemetry]", TelemetryConfig), ("[[node]]", NodeConfig),
                        ("[[switch]]", SwitchConfig)):
-        lines += ["", f"## `{title}`"]
-        lines += section_table(cls)
-    lines += ["", "## Meter agent: `[agent]`", "",
-              "`power-director meter-agent --config FILE` reads `[agent]` and one `[[meter]]` per meter.",
-              "", "| key | type | default |", "|---|---|---|"]
-    agent_fields = {f.name: f for f in dataclasses.fields(AgentConfig)}
-    for key, kind in _AGENT_KEYS.items():
-        f = agent_fields.get("agent_id" if key == "id" else key)
-        lines.append(f"| `{key}` | `{kind.__name__}` | {_default(f) if f else '(empty)'} |")
-    lines += ["", "## Meter agent: `[[meter]]`", "",
-              "Any `[analyzer]` keys, plus:"]
-    lines += section_table(MeterEntry)
+        lines += ["", f"## `{title}`", *section_table(cls)]
+    lines += [*agent_section(), "", "## Meter agent: `[[meter]]`", "", "Any `[analyzer]` keys, plus:",
+              *section_table(MeterEntry)]
     return "\n".join(lines) + "\n"
 
 
