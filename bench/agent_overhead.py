@@ -1,7 +1,7 @@
 """SUT overhead: CPU and memory of the SUT agent during a remote session. Target: < 1 % of one core.
 
 Starts ``power-director sim ptd`` and ``power-director serve`` (the director, 1 s sampling) as
-processes on loopback, then ``power-director agent -- python -m loadgen_bridge.cpu_sut`` (a real
+processes on loopback, then ``power-director sut-agent -- python -m loadgen_bridge.cpu_sut`` (a real
 LoadGen Offline run per phase). Samples the agent's own process with psutil every 0.1 s: its
 CPU time (without its workload children) and RSS. "During the session" runs from the agent's
 ``session ... opened`` line to its result's ``files:`` line (both phases, log upload, session
@@ -169,7 +169,7 @@ def measure(workload_s: float) -> list[Row]:
                 director = f"127.0.0.1:{port_from(serve.stdout)}"
                 workload = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline",
                             "--seconds", f"{workload_s:g}"]
-                with process([*CLI, "agent", "--director", director, "--token-file", str(token),
+                with process([*CLI, "sut-agent", "--director", director, "--token-file", str(token),
                               "--label", "overhead", "--out", str(tmp / "agent-runs"), "--",
                               *workload]) as agent:
                     return [profile_agent(agent, workload_s)]

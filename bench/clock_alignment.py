@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure
 from loadgen_bridge.remote.agent import answer_time_request
-from loadgen_bridge.remote.wire import Channel, WireError
+from loadgen_bridge.remote.wire import Connection, WireError
 from power_director.remote.workload import measure_offset
 
 SHIFT_S = 5.0
@@ -48,8 +48,8 @@ def _tracked(
     return run
 
 
-def _channel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Channel:
-    return Channel(reader, writer, max_message_bytes=LIMIT, read_timeout_s=10)
+def _channel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Connection:
+    return Connection(reader, writer, max_message_bytes=LIMIT, read_timeout_s=10)
 
 
 async def _sut(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import Figure
-from power_director.cli.app import build_parser
+from power_director.cli.parser import build_parser
 from power_director.cli.results import run_compare
 from reports.store.sqlite import INDEX_FILE, Query, SqliteStore
 

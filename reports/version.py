@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import functools
-from importlib import metadata
 
 UNKNOWN = "unknown"
 
 
 @functools.cache
 def tool_version() -> str:
+    from importlib import metadata  # ~50 ms: not for ``power-director --help``
+
     try:
         return metadata.version("power-director")
     except metadata.PackageNotFoundError:

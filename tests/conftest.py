@@ -152,7 +152,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if is_slow(item):
             item.add_marker(pytest.mark.slow)
         group = _xdist_group(item)
-        if group is not None:
+        # A module that names its own group keeps only that one: xdist joins every group name an
+        # item carries, so the NTP tests of two modules (one UDP port 123) would run side by side.
+        if group is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
     rank = {name: i for i, name in enumerate(SLOW_MODULES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: modules stay in order

@@ -30,7 +30,10 @@ FLOORS = (
 
 
 def floor_of(module: str) -> str:
-    """The floor a module stands on: the longest floor name it is in."""
+    """The floor a module stands on: the longest floor name it is in. A ``__main__`` (what
+    ``python -m`` runs; nothing imports it) stands on the top floor."""
+    if module.endswith(".__main__"):
+        return FLOORS[-1]
     return max((f for f in FLOORS if module == f or module.startswith(f + ".")), key=len)
 
 

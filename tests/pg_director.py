@@ -16,7 +16,6 @@ from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import config_from_dict
-from power_director.session.recording import record_session
 from power_director.session.session import Session
 
 
@@ -34,8 +33,8 @@ async def main(url: str, source: str, out: Path, sessions: int) -> None:
             session = Session(
                 config, make_analyzer(config.analyzer), workload, out_root=out, say=lambda _: None
             )
-            await session.run()
-            record_session(config, session.dir)
+            await session.run()  # which records it in the results store
+            assert session.record_error is None, session.record_error
             await asyncio.sleep(1.1)  # session names have 1 s resolution
     finally:
         await simulator.close()

@@ -62,9 +62,10 @@ class Director:
 
 @contextlib.asynccontextmanager
 async def running_director(
-    tmp_path: Path, settle_s: float = 0.05, **service: object
+    tmp_path: Path, settle_s: float = 0.05, results_url: str = "", **service: object
 ) -> AsyncIterator[Director]:
-    """A DirectorService on loopback over a 150 W simulated meter sampling every 50 ms."""
+    """A DirectorService on loopback over a 150 W simulated meter sampling every 50 ms
+    (``results_url``: the lab's results store, ``[session] results_url``)."""
     simulator = PtdSimulator(model=constant_model(150.0), averaging_ms=50)
     meter_port = await simulator.start_server("127.0.0.1", 0)
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,7 @@ async def running_director(
     settings.update(service)
     config = Config(
         analyzer=AnalyzerConfig(port=meter_port, interval_ms=50, connect_timeout_s=5.0),
-        session=SessionConfig(settle_s=settle_s, poll_interval_s=0.1),
+        session=SessionConfig(settle_s=settle_s, poll_interval_s=0.1, results_url=results_url),
         service=replace(ServiceConfig(), **settings),  # type: ignore[arg-type]
     ).validate()
     out_root = tmp_path / "director-runs"

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from analyzer_drivers.formats.session_meta import SessionMeta
-from power_director.cli.app import build_parser
+from power_director.cli.parser import build_parser
 from power_director.observe.progress import ProgressLine, phase_label
 from reports.version import tool_version
 from tests.conftest import CLI, run_cli
@@ -60,7 +60,7 @@ def test_out_under_a_file_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_a_closed_pipe_ends_quietly() -> None:
-    process = subprocess.Popen([*CLI, "check-config", str(EXAMPLE)], stdout=subprocess.PIPE,
+    process = subprocess.Popen([*CLI, "check-config", "--config", str(EXAMPLE)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()  # the reader is gone before anything is written, as `| head -0`

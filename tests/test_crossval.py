@@ -126,7 +126,7 @@ def test_a_saved_calibration_is_applied_to_a_later_informative_run(crossval: dic
                                                                    tmp_path: Path) -> None:
     session_dir = Path(crossval["set"]["session_dir"])
     calibration_file = tmp_path / "bmc.json"
-    result = run_cli("calibrate", str(session_dir), "--out", str(calibration_file))
+    result = run_cli("calibrate", str(session_dir), "--calibration-file", str(calibration_file))
     assert result.returncode == 0, result.stderr
     saved = json.loads(calibration_file.read_text())
     (driver,) = crossval["beside"]
@@ -159,6 +159,6 @@ def test_a_saved_calibration_is_applied_to_a_later_informative_run(crossval: dic
 
 def test_calibrate_without_a_cross_validation_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "report.json").write_text(json.dumps({"session": "s", "beside": {}}))
-    result = run_cli("calibrate", str(tmp_path), "--out", str(tmp_path / "c.json"))
+    result = run_cli("calibrate", str(tmp_path), "--calibration-file", str(tmp_path / "c.json"))
     assert result.returncode == 2 and "has no cross-validation" in result.stderr
     assert result.stderr.strip().count("\n") == 0

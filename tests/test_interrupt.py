@@ -170,7 +170,7 @@ def test_serve_interrupted_while_idle(tmp_path: Path) -> None:
 
 def test_serve_interrupted_mid_session_names_the_kept_directory(tmp_path: Path) -> None:
     with director_processes(tmp_path) as (port, out_root, serve):
-        agent_cmd = [*CLI, "agent", "--director", f"127.0.0.1:{port}",
+        agent_cmd = [*CLI, "sut-agent", "--director", f"127.0.0.1:{port}",
                      "--token-file", str(write_token(tmp_path / "token")),
                      "--out", str(tmp_path / "sut"), "--", *offline(6)]
         with process(agent_cmd) as agent:

@@ -69,7 +69,7 @@ def test_reuse_ranging_skips_it_and_is_not_mlperf_valid(ptd_sim: int, tmp_path: 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.toml")))
 def test_every_example_config_checks(example: str) -> None:
-    result = run_cli("check-config", str(EXAMPLES / example), timeout=60)
+    result = run_cli("check-config", "--config", str(EXAMPLES / example), timeout=60)
     assert result.returncode == 0, result.stderr
     effective = json.loads(result.stdout.split("\n", 1)[1])
     assert effective["telemetry"]["broker"] and effective["analyzer"]["type"] in example
@@ -78,13 +78,14 @@ def test_every_example_config_checks(example: str) -> None:
 def test_check_config_rejects_a_bad_telemetry_section(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text("[telemetry]\nbroker = 'no port:x'\n")
-    line = one_line_error(run_cli("check-config", str(path)))
+    line = one_line_error(run_cli("check-config", "--config", str(path)))
     assert "[telemetry] broker 'no port:x' is not HOST:PORT" in line
-    assert "cannot read config" in one_line_error(run_cli("check-config", str(tmp_path / "none.toml")))
+    missing = run_cli("check-config", "--config", str(tmp_path / "none.toml"))
+    assert "cannot read config" in one_line_error(missing)
 
 
 def test_bad_lab_options_are_argparse_errors(tmp_path: Path) -> None:
-    for args in (["--repeat", "0"], ["--mqtt", "host:notaport"], ["--quiet", "--json"]):
+    for args in (["--repeat", "0"], ["--broker", "host:notaport"], ["--quiet", "--json"]):
         result = run_cli("demo", "--out", str(tmp_path), *args, timeout=60)
         assert result.returncode == 2 and "Traceback" not in result.stderr
         assert "power-director demo: error: " in result.stderr

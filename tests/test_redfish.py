@@ -32,7 +32,8 @@ from analyzer_drivers.meters.redfish import (
 )
 from analyzer_drivers.sim.faults import Fault
 from analyzer_drivers.sim.models import WaveModel
-from analyzer_drivers.sim.redfish import SCHEMAS, BmcModel, RedfishSimulator, write_static_mockup
+from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator
+from analyzer_drivers.sim.redfish_mockup import SCHEMAS, write_static_mockup
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.loader import AnalyzerConfig, Config, SessionConfig

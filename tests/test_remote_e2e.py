@@ -35,7 +35,7 @@ def test_remote_session_with_a_shifted_sut_clock(tmp_path: Path) -> None:
         agent = subprocess.run(
             [
                 *CLI,
-                "agent",
+                "sut-agent",
                 "--director",
                 f"127.0.0.1:{port}",
                 "--token-file",

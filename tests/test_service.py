@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from loadgen_bridge.remote.agent import AgentError, RemoteSession
-from loadgen_bridge.remote.wire import Channel, client_handshake
+from loadgen_bridge.remote.wire import Connection, client_handshake
 from power_director.config.loader import ConfigError, config_from_dict
 from tests.remote_util import (
     CLI,
@@ -152,7 +152,7 @@ def test_a_slow_loris_is_cut_off_while_others_are_served(tmp_path: Path) -> None
             # Meanwhile a proper client is served at once.
             r2, w2 = await asyncio.open_connection("127.0.0.1", director.port)
             welcome = await client_handshake(
-                Channel(r2, w2, max_message_bytes=65536, read_timeout_s=5), TOKEN
+                Connection(r2, w2, max_message_bytes=65536, read_timeout_s=5), TOKEN
             )
             w2.close()
             answer = await _read_all(reader)
@@ -245,7 +245,7 @@ def test_director_vanishing_mid_phase_stops_the_agent_with_one_line(tmp_path: Pa
     with director_processes(tmp_path, interval_ms=100) as (port, _, serve):
         agent_cmd = [
             *CLI,
-            "agent",
+            "sut-agent",
             "--director",
             f"127.0.0.1:{port}",
             "--token-file",

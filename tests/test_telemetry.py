@@ -119,7 +119,7 @@ def test_demo_json_output_with_telemetry_to_a_dead_broker(tmp_path: Path) -> Non
     from tests.mqtt_broker import free_port
 
     result = run_cli("demo", "--out", str(tmp_path), "--seconds", "1", "--json",
-                     "--mqtt", f"127.0.0.1:{free_port()}")
+                     "--broker", f"127.0.0.1:{free_port()}")
     assert result.returncode == 0, result.stderr
     reports = json.loads(result.stdout)  # nothing but the JSON on stdout
     assert [r["scenario"] for r in reports] == ["SingleStream", "Offline"]

@@ -14,7 +14,7 @@ from analyzer_drivers.formats.timefmt import format_mlperf_time
 from loadgen_bridge.remote.agent import shift_power_window
 from loadgen_bridge.remote.wire import (
     PROTOCOL,
-    Channel,
+    Connection,
     MalformedMessage,
     WireError,
     auth_mac,
@@ -77,13 +77,13 @@ def test_clock_shift_moves_only_the_window(tmp_path: Path) -> None:
     assert '"result_validity", "value": "VALID"' in shifted
 
 
-async def _pair(handler: Callable[[Channel], Awaitable[None]], **limits: float) -> Channel:
+async def _pair(handler: Callable[[Connection], Awaitable[None]], **limits: float) -> Connection:
     """A loopback server running ``handler`` on its side; returns our side's channel."""
     done = asyncio.get_running_loop().create_future()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            await handler(Channel(reader, writer, max_message_bytes=4096, read_timeout_s=2))
+            await handler(Connection(reader, writer, max_message_bytes=4096, read_timeout_s=2))
         except WireError as exc:
             done.set_result(str(exc))
         else:
@@ -92,7 +92,7 @@ async def _pair(handler: Callable[[Channel], Awaitable[None]], **limits: float) 
     server = await asyncio.start_server(serve, "127.0.0.1", 0, limit=4096)
     port = server.sockets[0].getsockname()[1]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    channel = Channel(
+    channel = Connection(
         reader, writer, max_message_bytes=4096, read_timeout_s=limits.get("timeout", 2)
     )
     channel.done = done  # type: ignore[attr-defined]
@@ -103,7 +103,7 @@ def test_a_file_arrives_checked_and_a_corrupted_one_is_dropped(tmp_path: Path) -
     payload = bytes(range(256)) * 1000
 
     async def body() -> tuple[bytes, str, list[Path]]:
-        async def receive(channel: Channel) -> None:
+        async def receive(channel: Connection) -> None:
             good = await channel.recv()
             await channel.recv_file(good, tmp_path / "good.bin", 1 << 20)
             bad = await channel.recv()
@@ -130,7 +130,7 @@ def test_a_file_arrives_checked_and_a_corrupted_one_is_dropped(tmp_path: Path) -
 
 def test_a_file_over_the_limit_is_refused_before_any_byte(tmp_path: Path) -> None:
     async def body() -> str:
-        async def receive(channel: Channel) -> None:
+        async def receive(channel: Connection) -> None:
             await channel.recv_file(await channel.recv(), tmp_path / "big.bin", 1000)
 
         ours = await _pair(receive)
@@ -147,7 +147,7 @@ def test_the_director_answers_garbage_and_unknown_messages_and_keeps_serving(
     async def body() -> list[dict[str, object]]:
         async with running_director(tmp_path) as director:
             reader, writer = await asyncio.open_connection("127.0.0.1", director.port)
-            channel = Channel(reader, writer, max_message_bytes=65536, read_timeout_s=5)
+            channel = Connection(reader, writer, max_message_bytes=65536, read_timeout_s=5)
             await client_handshake(channel, TOKEN)
             answers = []
             for line in (

@@ -28,9 +28,10 @@ import aiomqtt
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.ptd_line import format_sample_line
 from analyzer_drivers.formats.sample import Sample
-from analyzer_drivers.meters.plug import CANCEL_RETRY_S, cancel_and_wait, payload_bytes
+from analyzer_drivers.meters.plug import cancel_and_wait, payload_bytes
 from analyzer_drivers.meters.plug_shelly import COMPONENTS, GEN1_KINDS, component_error
 from analyzer_drivers.meters.plug_tasmota import DEFAULT_FULL_TOPIC, full_topic_error
+from analyzer_drivers.sim.broker_link import BrokerLink
 from analyzer_drivers.sim.faults import (
     GARBAGE,
     Fault,
@@ -104,9 +105,8 @@ class PlugSimulator:
         self._last_poll_s = -math.inf
         self._silent_until_s = -math.inf  # a hang: no readings, no answers until then
         self._dropped = False
-        self._link = _Link(broker_host, broker_port)
-        # What it answers to identify requests (Tasmota's Status replies by topic suffix, Shelly's
-        # GetDeviceInfo result, Gen1's announce): a test sets a real device's.
+        self._link = BrokerLink(broker_host, broker_port)
+        # Its identify replies (Tasmota Status, Shelly GetDeviceInfo, Gen1 announce); tests set real ones
         self.identity_replies: dict[str, dict[str, Any]] = identity_replies(topic)
         # Each reading as published: what a client can have had, to check it kept them all.
         self._sent_file: TextIO | None = sent_log_path.open("a", encoding="utf-8") if sent_log_path else None
@@ -359,63 +359,6 @@ class PlugSimulator:
                 await client.publish(*self.telemetry())
             next_s += self.period_s * (2 if self._slowed() else 1)
             await asyncio.sleep(max(0.0, next_s - time.monotonic()))
-
-
-class _Link:
-    """The plug's network: a loopback relay to the broker. Cutting it breaks the connection
-    without an MQTT DISCONNECT, as a Wi-Fi drop does, so the broker publishes the last will."""
-
-    def __init__(self, broker_host: str, broker_port: int) -> None:
-        self.broker_host, self.broker_port = broker_host, broker_port
-        self._server: asyncio.Server | None = None
-        self._ends: set[asyncio.StreamWriter] = set()
-        self._relays: set[asyncio.Task[None]] = set()
-
-    async def open(self) -> int:
-        """Listen on a free loopback port; returns it."""
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        port: int = self._server.sockets[0].getsockname()[1]
-        return port
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        relay = asyncio.current_task()
-        if relay is not None:
-            self._relays.add(relay)
-            relay.add_done_callback(self._relays.discard)
-        try:
-            broker_reader, broker_writer = await asyncio.open_connection(self.broker_host, self.broker_port)
-        except OSError:
-            writer.close()
-            return
-        self._ends |= {writer, broker_writer}
-        try:
-            await asyncio.gather(_pipe(reader, broker_writer), _pipe(broker_reader, writer))
-        finally:
-            for end in (writer, broker_writer):
-                self._ends.discard(end)
-                end.close()
-
-    def cut(self) -> None:
-        for end in list(self._ends):
-            end.transport.abort()
-
-    async def close(self) -> None:
-        """Cut the link and let its relays end (cancelling one makes Python 3.11's streams log
-        a spurious traceback)."""
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-        if self._relays:
-            await asyncio.wait(self._relays, timeout=CANCEL_RETRY_S)
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
 
 
 def _tasmota_time(t_ns: int) -> str:

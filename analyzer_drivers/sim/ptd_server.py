@@ -12,7 +12,7 @@ import logging
 import math
 import time
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -21,13 +21,14 @@ import numpy.typing as npt
 
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.ptd_line import format_sample_lines
-from analyzer_drivers.formats.sample import Channel, Sample
+from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.timefmt import NS_PER_MS, format_mlperf_time
 from analyzer_drivers.meters.specs import METERS, MeterSpec
 from analyzer_drivers.sim.faults import GARBAGE, Fault, data_faults, due_protocol_fault, spoil_all
 from analyzer_drivers.sim.line_server import LineServer, serve_until_cancelled
 from analyzer_drivers.sim.models import CpuUtilisationModel, PowerModel, readings_at
 from analyzer_drivers.sim.ptd_identity import IDENTITIES, rl_every_channel_header
+from analyzer_drivers.sim.ptd_state import Measurement, RangeState, Tally, split_reading
 
 log = logging.getLogger("power_director.sim.ptd")
 
@@ -36,69 +37,6 @@ MAX_SAMPLES = 500_000
 BATCH_PERIOD_NS = 10 * NS_PER_MS
 MAX_CHANNELS = 64
 MIN_SIM_INTERVAL_MS = 0.001
-
-
-def _split(
-    t_ns: int, watts: float, volts: float, amps: float, pf: float, shares: tuple[float, ...]
-) -> Sample:
-    """A multichannel sample: the reading shared by the inputs; the sum group's volts, amps
-    and PF are -1 as PTDaemon 1.9 writes them. An input with share 0 is unused: all zeros
-    (inferred: no real log with an unwired element was found); one with a negative share
-    fails: PTDaemon's error reading, -1."""
-    parts = tuple(
-        Channel(watts * share, volts, amps * share, pf) if share > 0
-        else Channel(0.0, 0.0, 0.0, 0.0) if share == 0 else Channel(-1.0, -1.0, -1.0, -1.0)
-        for share in shares
-    )
-    return Sample(t_ns, watts, -1.0, -1.0, -1.0, parts)
-
-
-@dataclass
-class _RangeState:
-    volts: float | None = None  # None: auto
-    amps: float | None = None
-    auto_volts_pick: float = -1.0
-    auto_amps_pick: float = -1.0
-
-    def in_use(self) -> tuple[float, float]:
-        volts = self.volts if self.volts is not None else self.auto_volts_pick
-        amps = self.amps if self.amps is not None else self.auto_amps_pick
-        return volts, amps
-
-
-@dataclass
-class _Tally:
-    """Count, sum, min and max of the values that passed a test, and how many were offered
-    (a long fast measurement has millions of samples: keep no list of them)."""
-
-    offered: int = 0
-    kept: int = 0
-    total: float = 0.0
-    low: float = math.inf
-    high: float = -math.inf
-    above_limit: int = 0
-
-    def add(
-        self, values: npt.NDArray[np.float64], keep: npt.NDArray[np.bool_], limit: float = math.inf
-    ) -> None:
-        kept = values[keep]
-        self.offered += len(values)
-        self.kept += len(kept)
-        if len(kept):
-            self.total += float(kept.sum())
-            self.low = min(self.low, float(kept.min()))
-            self.high = max(self.high, float(kept.max()))
-            self.above_limit += int((kept > limit).sum())
-
-
-@dataclass
-class _Measurement:
-    mark: str
-    interval_ms: int
-    t0_ns: int
-    watts: _Tally = field(default_factory=_Tally)  # valid: > 0
-    uncertainty: _Tally = field(default_factory=_Tally)  # known: finite
-    polls: int = 0
 
 
 class PtdSimulator(LineServer):
@@ -144,10 +82,10 @@ class PtdSimulator(LineServer):
         self.spec: MeterSpec = METERS[self.identity.model]
         self.model = model or CpuUtilisationModel()
         self.averaging_ms = averaging_ms
-        self.ranges = _RangeState()
+        self.ranges = RangeState()
         self.unread: deque[Sample] = deque(maxlen=MAX_SAMPLES)
-        self.measurement: _Measurement | None = None
-        self.last_measurement: _Measurement | None = None
+        self.measurement: Measurement | None = None
+        self.last_measurement: Measurement | None = None
         self._sampler: asyncio.Task[None] | None = None
         self._log_file: TextIO | None = log_path.open("a", encoding="utf-8") if log_path else None
         # Each RL reply's samples as sent: what a client can have had, to check it kept them all.
@@ -279,7 +217,7 @@ class PtdSimulator(LineServer):
             return "Error: invalid interval"
         mark = args[2].strip()
         self.unread.clear()
-        self.measurement = _Measurement(mark=mark, interval_ms=interval_ms, t0_ns=time.time_ns())
+        self.measurement = Measurement(mark=mark, interval_ms=interval_ms, t0_ns=time.time_ns())
         self._sampler = asyncio.get_running_loop().create_task(self._sample_loop(self.measurement))
         self._say(f"Go with mark '{mark}'")
         return (
@@ -325,12 +263,12 @@ class PtdSimulator(LineServer):
         )
         self._sent_file.flush()
 
-    def _current(self) -> _Measurement | None:
+    def _current(self) -> Measurement | None:
         return self.measurement or self.last_measurement
 
     def _watts(self, args: list[str]) -> str:
         current = self._current()
-        watts = current.watts if current else _Tally()
+        watts = current.watts if current else Tally()
         taken, valid = watts.offered, watts.kept
         if not valid:
             return f"Watts,-1.000000,-1.000000,-1.000000,{taken},{taken},0"
@@ -341,7 +279,7 @@ class PtdSimulator(LineServer):
 
     def _uncertainty(self, args: list[str]) -> str:
         current = self._current()
-        tally = current.uncertainty if current else _Tally()
+        tally = current.uncertainty if current else Tally()
         total, known, invalid = tally.offered, tally.kept, tally.above_limit
         if not known:
             return f"Uncertainty,-1.000000,-1.000000,-1.000000,{total},0,0,{total}"
@@ -351,7 +289,7 @@ class PtdSimulator(LineServer):
         )
 
     # --- sampling ----------------------------------------------------------------------------
-    async def _sample_loop(self, measurement: _Measurement) -> None:
+    async def _sample_loop(self, measurement: Measurement) -> None:
         # Data faults: overrange (×4), sentinels (-1, -2, NaN), wrong-rate (twice the asked
         # interval), clock-jump (the daemon host's clock jumps 5 s ahead).
         faults = data_faults(self.faults, measurement.mark)
@@ -371,7 +309,7 @@ class PtdSimulator(LineServer):
             self._record(measurement, batch)
             index += count
 
-    def _interval_ns(self, measurement: _Measurement) -> int:
+    def _interval_ns(self, measurement: Measurement) -> int:
         interval_ms = measurement.interval_ms if self.interval_ms is None else self.interval_ms
         return max(1, round(interval_ms * NS_PER_MS))
 
@@ -387,9 +325,9 @@ class PtdSimulator(LineServer):
                    readings.amps.tolist(), readings.pf.tolist())
         if self.channels == 1:
             return list(map(Sample, *columns))
-        return [_split(t, w, v, a, pf, self.shares) for t, w, v, a, pf in zip(*columns, strict=True)]
+        return [split_reading(t, w, v, a, pf, self.shares) for t, w, v, a, pf in zip(*columns, strict=True)]
 
-    def _record(self, measurement: _Measurement, batch: list[Sample]) -> None:
+    def _record(self, measurement: Measurement, batch: list[Sample]) -> None:
         volts_range, amps_range = self.ranges.in_use()
         watts = np.fromiter((s.watts for s in batch), np.float64, len(batch))
         uncertainties = np.fromiter(

@@ -18,9 +18,7 @@ fire on the emulator's reads, counted from sushy-static's request log.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import importlib.util
-import json
 import os
 import signal
 import socket
@@ -30,13 +28,17 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from analyzer_drivers.sim.faults import Fault, check_supported
 from analyzer_drivers.sim.models import PowerModel, WaveModel
+from analyzer_drivers.sim.redfish_mockup import (
+    CHASSIS,
+    iso_time,
+    write_json,
+    write_static_mockup,
+)
 
-CHASSIS = "/redfish/v1/Chassis/1U"
-SCHEMAS = ("legacy", "environment")
 REFUSED = {
     "overrange": "a BMC has no measuring ranges to exceed",
     "wrong-rate": "a BMC updates at its own rate; use update_s",
@@ -66,58 +68,6 @@ class BmcModel:
         else:
             load_watts = self.load.reading(int(center_ns)).watts
         return self.offset_watts + self.gain * load_watts
-
-
-def _iso(t_ns: int) -> str:
-    return dt.datetime.fromtimestamp(t_ns / 1e9, dt.timezone.utc).isoformat(timespec="microseconds")
-
-
-def _write_json(path: Path, body: dict[str, Any] | str) -> None:
-    """Replace ``path`` atomically: sushy-static must never read a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(body if isinstance(body, str) else json.dumps(body, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _ref(uri: str) -> dict[str, str]:
-    return {"@odata.id": uri}
-
-
-def write_static_mockup(root: Path, schema: str) -> None:
-    """The resources that do not move: service root, chassis collection, chassis, sessions."""
-    if schema not in SCHEMAS:
-        raise ValueError(f"schema is one of {', '.join(SCHEMAS)}, not {schema!r}")
-    _write_json(root / "index.json", {
-        "@odata.type": "#ServiceRoot.v1_15_0.ServiceRoot", "@odata.id": "/redfish/v1", "Id": "RootService",
-        "Name": "Root Service", "RedfishVersion": "1.15.0", "Chassis": _ref("/redfish/v1/Chassis"),
-        "SessionService": _ref("/redfish/v1/SessionService"),
-        "Links": {"Sessions": _ref("/redfish/v1/SessionService/Sessions")},
-    })
-    _write_json(root / "Chassis" / "index.json", {
-        "@odata.type": "#ChassisCollection.ChassisCollection", "@odata.id": "/redfish/v1/Chassis",
-        "Name": "Chassis Collection", "Members@odata.count": 1, "Members": [_ref(CHASSIS)],
-    })
-    chassis: dict[str, Any] = {
-        "@odata.type": "#Chassis.v1_22_0.Chassis", "@odata.id": CHASSIS, "Id": "1U",
-        "Name": "Computer System Chassis", "ChassisType": "RackMount", "Manufacturer": "PowerDirector",
-        "Model": "EmulatedBMC", "PowerState": "On", "Power": _ref(f"{CHASSIS}/Power"),
-    }
-    if schema == "environment":
-        chassis["EnvironmentMetrics"] = _ref(f"{CHASSIS}/EnvironmentMetrics")
-        chassis["Sensors"] = _ref(f"{CHASSIS}/Sensors")
-    _write_json(root / "Chassis" / "1U" / "index.json", chassis)
-    if schema == "environment":
-        _write_json(root / "Chassis" / "1U" / "Sensors" / "index.json", {
-            "@odata.type": "#SensorCollection.SensorCollection", "@odata.id": f"{CHASSIS}/Sensors",
-            "Name": "Chassis sensors", "Members@odata.count": 2,
-            "Members": [_ref(f"{CHASSIS}/Sensors/TotalPower"), _ref(f"{CHASSIS}/Sensors/TotalEnergy")],
-        })
-    _write_json(root / "SessionService" / "Sessions" / "index.json", {
-        "@odata.type": "#SessionCollection.SessionCollection",
-        "@odata.id": "/redfish/v1/SessionService/Sessions",
-        "Name": "Session Collection", "Members@odata.count": 0, "Members": [],
-    })
 
 
 #: An outage is taken to begin this long before the fault fired (a request in flight then).
@@ -273,7 +223,7 @@ class RedfishSimulator:
             self._written_ns.append(time.time_ns())
 
     def _publish(self, t_ns: int, watts: float | None) -> None:
-        stamp = _iso(t_ns + self._jump_ns)
+        stamp = iso_time(t_ns + self._jump_ns)
         value = None if watts is None else round(watts, 3)
         power = {
             "@odata.type": "#Power.v1_7_1.Power", "@odata.id": f"{CHASSIS}/Power",
@@ -286,24 +236,24 @@ class RedfishSimulator:
                 "Status": {"State": "Enabled", "Health": "OK"},
             }],
         }
-        _write_json(self.root / "Chassis" / "1U" / "Power" / "index.json", power)
+        write_json(self.root / "Chassis" / "1U" / "Power" / "index.json", power)
         if self.schema == "legacy":
             return
         sensors = self.root / "Chassis" / "1U" / "Sensors"
-        _write_json(sensors / "TotalPower" / "index.json", {
+        write_json(sensors / "TotalPower" / "index.json", {
             "@odata.type": "#Sensor.v1_6_0.Sensor", "@odata.id": f"{CHASSIS}/Sensors/TotalPower",
             "Id": "TotalPower", "Name": "Power reading for the Chassis", "ReadingType": "Power",
             "Reading": value, "ReadingUnits": "W", "ReadingTime": stamp, "Accuracy": 2,
             "SensingInterval": f"PT{self.update_s:g}S", "PhysicalContext": "Chassis",
         })
         # kWh with 9 decimals (3.6 mJ): an emulator's choice; a real BMC's counter may be coarser.
-        _write_json(sensors / "TotalEnergy" / "index.json", {
+        write_json(sensors / "TotalEnergy" / "index.json", {
             "@odata.type": "#Sensor.v1_6_0.Sensor", "@odata.id": f"{CHASSIS}/Sensors/TotalEnergy",
             "Id": "TotalEnergy", "Name": "Total Energy", "ReadingType": "EnergykWh",
             "Reading": round(self._energy_j / 3.6e6, 9), "ReadingUnits": "kW.h", "ReadingTime": stamp,
             "PhysicalContext": "Chassis",
         })
-        _write_json(self.root / "Chassis" / "1U" / "EnvironmentMetrics" / "index.json", {
+        write_json(self.root / "Chassis" / "1U" / "EnvironmentMetrics" / "index.json", {
             "@odata.type": "#EnvironmentMetrics.v1_3_0.EnvironmentMetrics",
             "@odata.id": f"{CHASSIS}/EnvironmentMetrics", "Name": "Chassis Environment Metrics",
             "PowerWatts": {"Reading": value, "DataSourceUri": f"{CHASSIS}/Sensors/TotalPower"},
@@ -389,7 +339,7 @@ class RedfishSimulator:
                 self._stale_left = STALE_UPDATES
                 self.history.append((time.time_ns(), None))  # what GETs now serve is no reading
                 name = "Power" if self.schema == "legacy" else "Sensors/TotalPower"
-                _write_json(self.root / "Chassis" / "1U" / name / "index.json", "\x00\xff#@! not json")
+                write_json(self.root / "Chassis" / "1U" / name / "index.json", "\x00\xff#@! not json")
                 self._written_ns.append(time.time_ns())
 
 

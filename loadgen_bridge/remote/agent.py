@@ -36,7 +36,7 @@ from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.formats.timefmt import NS_PER_S, format_mlperf_time, parse_mlperf_time
 from loadgen_bridge.detail_log import DETAIL_LOG, MLLOG_PREFIX
 from loadgen_bridge.remote.wire import (
-    Channel,
+    Connection,
     Message,
     WireError,
     client_handshake,
@@ -59,7 +59,10 @@ class AgentError(PowerDirectorError):
 
 
 @dataclass(frozen=True)
-class SessionResult:
+class AgentResult:
+    """A remote session as the SUT agent sees it at the end (``reports.model.results.SessionResult``
+    is the director's record of a session)."""
+
     name: str
     status: str  # completed | aborted
     error: str | None
@@ -111,7 +114,7 @@ def client_tls_context(ca_file: Path | None) -> ssl.SSLContext | None:
 
 
 async def answer_time_request(
-    channel: Channel, request: Message, now_ns: Callable[[], int]
+    channel: Connection, request: Message, now_ns: Callable[[], int]
 ) -> None:
     """The SUT's half of a clock exchange: receive and reply stamps on this clock."""
     t2_ns = now_ns()
@@ -148,9 +151,9 @@ class RemoteSession:
         )
         self.name = ""
         self.logs_dir = out_root
-        self.result: SessionResult | None = None
+        self.result: AgentResult | None = None
         self.max_file_bytes = 0
-        self._channel: Channel | None = None
+        self._channel: Connection | None = None
         self._stack = contextlib.AsyncExitStack()
         self._failed_phase = False
 
@@ -158,7 +161,7 @@ class RemoteSession:
         return time.time_ns() + self.clock_offset_ns
 
     @property
-    def channel(self) -> Channel:
+    def channel(self) -> Connection:
         if self._channel is None:
             raise AgentError("the remote session is not open; use 'async with RemoteSession(...)'")
         return self._channel
@@ -176,7 +179,7 @@ class RemoteSession:
             reason = getattr(exc, "strerror", None) or str(exc) or "timed out"
             raise AgentError(f"cannot reach the director at {self.address}: {reason}") from exc
         enable_tcp_keepalive(writer)
-        self._channel = Channel(
+        self._channel = Connection(
             reader,
             writer,
             max_message_bytes=AGENT_MAX_MESSAGE_BYTES,
@@ -282,19 +285,19 @@ class RemoteSession:
         return lambda data: shift_power_window(data, shift_ns)
 
     # --- the end -------------------------------------------------------------------------
-    async def finish(self) -> SessionResult:
+    async def finish(self) -> AgentResult:
         """Wait for the director to finish the session; download its directory."""
         with self._wire_errors():
             done = await self._serve_until("session_done")
             return await self._collect(done)
 
-    async def _collect(self, done: Message) -> SessionResult:
+    async def _collect(self, done: Message) -> AgentResult:
         session_dir = self.out_root / self.name
         await self._download(session_dir)
         with contextlib.suppress(WireError):
             await self.channel.send({"type": "bye"})
         error = done.get("error")
-        self.result = SessionResult(
+        self.result = AgentResult(
             name=self.name,
             status=str(done.get("status")),
             error=str(error) if error else None,
@@ -346,7 +349,7 @@ async def run_agent(
     loadgen_logs: Path | None,
     out_root: Path,
     tls_ca: Path | None,
-) -> SessionResult:
+) -> AgentResult:
     """``power-director agent``: run ``argv`` as the workload of each phase of a remote session."""
     host, port = parse_director(director)
     try:
@@ -370,7 +373,7 @@ async def run_agent(
     return session.result
 
 
-def result_text(result: SessionResult) -> str:
+def result_text(result: AgentResult) -> str:
     head = result.summary or f"{result.name}: {result.status}" + (
         f": {result.error}" if result.error else ""
     )

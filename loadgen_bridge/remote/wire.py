@@ -124,8 +124,8 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-# --- the channel ---------------------------------------------------------------------
-class Channel:
+# --- the connection ------------------------------------------------------------------
+class Connection:
     """One connection: framed messages with limits and timeouts, file transfer, keepalive."""
 
     def __init__(
@@ -283,7 +283,7 @@ def enable_tcp_keepalive(writer: asyncio.StreamWriter) -> None:
 
 
 # --- the handshake -----------------------------------------------------------------------
-async def client_handshake(channel: Channel, token: bytes | None) -> Message:
+async def client_handshake(channel: Connection, token: bytes | None) -> Message:
     """Prove we hold the token and check that the director does too; returns its welcome."""
     await channel.send({"type": "hello", "protocol": PROTOCOL})
     reply = await _expect(channel, "challenge", "welcome")
@@ -306,7 +306,7 @@ async def client_handshake(channel: Channel, token: bytes | None) -> Message:
 
 
 async def server_handshake(
-    channel: Channel, hello: Message, token: bytes | None, limits: Message
+    channel: Connection, hello: Message, token: bytes | None, limits: Message
 ) -> None:
     """Answer a ``hello``; raises AuthError (after telling the peer) when auth fails."""
     if hello["type"] != "hello" or hello.get("protocol") != PROTOCOL:
@@ -327,7 +327,7 @@ async def server_handshake(
     await channel.send({"type": "welcome", "mac": mac, **limits})
 
 
-async def _expect(channel: Channel, *types: str) -> Message:
+async def _expect(channel: Connection, *types: str) -> Message:
     message = await channel.recv()
     if message["type"] == "error":
         raise WireError(f"director {channel.peer} says: {message.get('message', 'error')}")

@@ -4,16 +4,17 @@ directory; then one line that says what was kept and where."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzer_drivers.formats.errors import PowerDirectorError
-from analyzer_drivers.formats.sample import Sample
-from analyzer_drivers.formats.session_meta import SessionMeta
-from reports.model.report import SessionReport
+
+if TYPE_CHECKING:  # annotations only: ``power-director --help`` loads no report model
+    from analyzer_drivers.formats.sample import Sample
+    from analyzer_drivers.formats.session_meta import SessionMeta
+    from reports.model.report import SessionReport
 
 ENDED = ("completed", "aborted")
 
@@ -66,7 +67,7 @@ def interrupted_text(command: str, signal_name: str, tracker: SessionTracker | N
         return f"sim stopped by {signal_name}"
     if command == "serve":
         return f"serve stopped by {signal_name}; no session was measuring"
-    if command == "agent":
+    if command == "sut-agent":
         return f"stopped by {signal_name}; what the director measured stays on the director"
     completed = tracker.completed() if tracker is not None else []
     if completed:
@@ -79,6 +80,8 @@ async def cancellable(
     work: Coroutine[Any, Any, int], command: str, tracker: SessionTracker | None = None
 ) -> int:
     """Run ``work``; SIGINT/SIGTERM cancel it, and ``Interrupted`` says what was kept."""
+    import asyncio  # here, not above: ``power-director --help`` needs no event loop
+
     task = asyncio.ensure_future(work)
     loop = asyncio.get_running_loop()
     received: list[str] = []

@@ -8,6 +8,7 @@ succeeded; 2 (one line, the raw data kept) when the meter failed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import shlex
@@ -18,46 +19,13 @@ from typing import Any
 
 from analyzer_drivers.formats.errors import PowerDirectorError
 from loadgen_bridge.command_run import compile_work_regex
-from power_director.cli.help import positive_int
-from power_director.cli.interrupt import SessionTracker
+from power_director.cli.interrupt import SessionTracker, cancellable
 from power_director.config.loader import ConfigError, load_config
 from power_director.session.measure import MeasuredSession, MeasurePlan, measure_sessions, sim_meter
 from reports.build.ab_test import AbTest, default_metric, run_values, welch_test, write_ab_html
 from reports.model.headline import headline
 
 DEFAULT_OUT = Path("power-runs")
-RESOLVE_PCT = 2.0
-
-
-def add_measure_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    measure = commands.add_parser(
-        "measure", help="the energy of any command (no LoadGen needed): J, W, ±, per phase and unit",
-        description="Measure a command from its start to its exit. See docs/efficiency-comparisons.md.")
-    meter = measure.add_mutually_exclusive_group(required=True)
-    meter.add_argument("--config", type=Path, help="a config file naming your meter ([analyzer])")
-    meter.add_argument("--meter", choices=["sim"], help="a simulated meter whose power follows the command")
-    measure.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    measure.add_argument("--quiet", action="store_true", help="no progress lines")
-    measure.add_argument("--repeat", type=positive_int, default=1, metavar="N",
-                         help="run the command N times")
-    measure.add_argument("--b-cmd", metavar="'CMD B'", help="a second command (shell words), alternated with "
-                         "CMD run by run (A, B, A, B…), then the A/B test")
-    measure.add_argument("--idle-s", type=float, default=0.0, metavar="S",
-                         help="measure S seconds of idle before and after each run")
-    measure.add_argument("--work-regex", metavar="RE", help="units of work in the command's output: a "
-                         "regular expression with one group, e.g. 'tokens=(\\d+)' (all matches add up)")
-    measure.add_argument("--work-unit", metavar="NAME", help="the unit's name (default: the group's name, "
-                         "or 'unit')")
-    measure.add_argument("--no-estimates", action="store_true",
-                         help="no RAPL/NVML/CodeCarbon estimates beside the meter")
-    measure.add_argument("--sim-estimate", action="store_true", help="with --meter sim: a second simulated "
-                         "meter (0.8 × busy power + 20 W) standing in for a software estimate")
-    measure.add_argument("--resolve", type=float, default=RESOLVE_PCT, metavar="PCT",
-                         help="with --b-cmd: the difference (%%) the A/B test should resolve")
-    measure.add_argument("--label", help="the sessions' label (default: measure-<command>)")
-    measure.add_argument("--out", type=Path, help="output directory (default: [session] out_dir, or "
-                         "power-runs with --meter sim)")
-    measure.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
 
 
 def _plan(args: argparse.Namespace) -> MeasurePlan:
@@ -74,6 +42,10 @@ def _plan(args: argparse.Namespace) -> MeasurePlan:
     regex = compile_work_regex(args.work_regex) if args.work_regex else None
     return MeasurePlan(argv, b_argv, args.repeat, args.idle_s, regex, args.work_unit, args.label,
                        estimates=not args.no_estimates, sim_estimate=args.sim_estimate)
+
+
+def command(args: argparse.Namespace, tracker: SessionTracker) -> int:
+    return asyncio.run(cancellable(run_measure(args, tracker), "measure", tracker))
 
 
 async def run_measure(args: argparse.Namespace, tracker: SessionTracker) -> int:
@@ -183,4 +155,4 @@ def summary_lines(session: MeasuredSession) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["PowerDirectorError", "add_measure_command", "run_measure"]
+__all__ = ["PowerDirectorError", "command", "run_measure"]

@@ -1,7 +1,7 @@
-"""The command line's MLPerf-submission parts: ``submission``, ``--power-dev-conf``
-(power-dev's server.conf, read unchanged), ``--power-dev`` (engine mode: power-dev's own
-server.py/client.py measure) and ``sources-checksums`` (this release's hashes in the format of
-power-dev's compliance/sources_checksums.json)."""
+"""The command line's MLPerf-submission handlers (their arguments are in ``cli/parser.py``):
+``submission``, ``--power-dev-conf`` (power-dev's server.conf, read unchanged), ``--power-dev``
+(engine mode: power-dev's own server.py/client.py measure) and ``sources-checksums`` (this
+release's hashes in the format of power-dev's compliance/sources_checksums.json)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from power_director.cli.interrupt import SessionTracker
 from power_director.config.loader import Config, ConfigError, load_config
 from power_director.config.power_dev import apply_power_dev_conf, read_power_dev_conf
 from power_director.session.power_dev_engine import EngineOptions, run_engine, serve_engine
@@ -19,43 +20,14 @@ from reports.model.report import SessionReport
 from reports.render.summary import summary_text
 
 
-def add_power_dev_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--power-dev-conf", type=Path, metavar="SERVER_CONF",
-                         help="power-dev's server.conf, unchanged: the director starts the PTDaemon it "
-                         "describes (its [ptd]/[analyzerN] sections)")
-    command.add_argument("--power-dev", type=Path, metavar="DIR",
-                         help="engine mode: measure with power-dev's own, unmodified server.py and "
-                         "client.py from this mlcommons/power-dev checkout (the route MLCommons "
-                         "accepts today)")
-    command.add_argument("--ntp", default="", metavar="ADDRESS",
-                         help="engine mode: the NTP server power-dev checks the clock against "
-                         "(default: server.conf's ntpServer)")
-
-
-def add_checksums_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    commands.add_parser("sources-checksums", help="this release's source hashes, in the format of "
-                        "power-dev's compliance/sources_checksums.json")
-
-
-def add_submission_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    lay = commands.add_parser("submission", help="lay an MLPerf-valid session into MLPerf's submission tree")
-    lay.add_argument("session_dir", type=Path, metavar="SESSION_DIR", help="an MLPerf-valid session")
-    for name in ("submitter", "system", "model"):
-        lay.add_argument(f"--{name}", required=True, help=f"the {name}'s name in the tree")
-    lay.add_argument("--division", default="closed", choices=("closed", "open"), help="the division")
-    lay.add_argument("--out", type=Path, required=True, metavar="TREE", help="the submission tree's root")
-    lay.add_argument("--allow-invalid", action="store_true",
-                     help="lay out a session that is not MLPerf-valid (a dry run of the layout)")
-
-
-def submission(args: argparse.Namespace) -> int:
+def submission(args: argparse.Namespace, tracker: SessionTracker) -> int:
     place = Placement(args.submitter, args.system, args.model, args.division)
-    target = lay_out(args.session_dir, place, args.out, allow_invalid=args.allow_invalid)
+    target = lay_out(args.session_dir, place, args.tree, allow_invalid=args.allow_invalid)
     print(f"{args.session_dir.name}: laid out in {target} (fill in power_settings.md's system part)")
     return 0
 
 
-def sources_checksums() -> int:
+def sources_checksums(args: argparse.Namespace, tracker: SessionTracker) -> int:
     print(json.dumps([release_checksums()], indent=4))
     return 0
 

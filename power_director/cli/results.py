@@ -10,79 +10,14 @@ from pathlib import Path
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import PHASE_DIRS
+from power_director.cli.interrupt import SessionTracker
 from reports.build.ab_test import default_metric, run_values, unit_of, welch_test, write_ab_html
 from reports.build.compare import format_table, load_report, load_sessions, render_compare_png
 from reports.model.report import SessionReport
 from reports.model.results import SessionResult, is_session_dir, load_session
 from reports.store.sqlite import INDEX_FILE, Query, SqliteStore, session_dirs
 
-DEFAULT_OUT = Path("power-runs")
 LS_COLUMNS = ("session", "scenario", "status", "result", "efficiency", "meter", "started")
-
-
-def _add_filters(command: argparse.ArgumentParser) -> None:
-    group = command.add_argument_group("filters (substring, case-insensitive; all must match)")
-    group.add_argument("--scenario", help="e.g. Offline")
-    group.add_argument("--label", help="the session label, e.g. resnet50")
-    group.add_argument("--meter", help="analyzer name, model or driver, e.g. WT310")
-    group.add_argument("--system", help="the system under test: [session] system, else the SUT "
-                       "agent's host, else the director's")
-    group.add_argument("--status", help="completed or aborted")
-    valid = group.add_mutually_exclusive_group()
-    valid.add_argument("--valid", dest="valid", action="store_const", const=True, default=None,
-                       help="only sessions with no failed check")
-    valid.add_argument("--invalid", dest="valid", action="store_const", const=False,
-                       help="only sessions with a failed check (or no result)")
-    group.add_argument("--oldest-first", action="store_true", help="order by start time, oldest first "
-                       "(default: newest first)")
-    group.add_argument("--limit", type=int, metavar="N", help="at most N sessions (default: all)")
-
-
-def _add_formats(command: argparse.ArgumentParser) -> None:
-    formats = command.add_mutually_exclusive_group()
-    formats.add_argument("--csv", action="store_true", help="print the sessions as CSV (the columns of "
-                         "power_director.sessions_frame)")
-    formats.add_argument("--json", action="store_true", help="print the sessions as a JSON list")
-    formats.add_argument("--parquet", type=Path, metavar="FILE",
-                         help="write the sessions to a Parquet file (needs pyarrow: "
-                         "pip install 'power-director[parquet]')")
-
-
-def add_results_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    ls = commands.add_parser(
-        "ls", aliases=["query"],
-        help="list the sessions under an output directory, from its index (index.sqlite)",
-    )
-    ls.add_argument("out_dir", nargs="?", type=Path, default=DEFAULT_OUT, metavar="OUT_DIR",
-                    help="where the sessions are")
-    ls.add_argument("--rebuild", action="store_true",
-                    help="rebuild the index from the session directories first (they are the source "
-                    "of truth; without it, only what changed is re-read)")
-    _add_filters(ls)
-    _add_formats(ls)
-
-    compare = commands.add_parser(
-        "compare", help="tabulate (and plot) the results of several sessions",
-        description="Sessions side by side. Each argument is a session directory, or an output "
-        "directory whose indexed sessions (filtered by the options) are all compared. Aborted "
-        "sessions are skipped with a warning.",
-    )
-    compare.add_argument("session_dirs", type=Path, nargs="+", metavar="DIR",
-                         help="a session directory, or an output directory of sessions")
-    compare.add_argument("--plot", type=Path, metavar="FILE.png", help="also write a bar chart here")
-    test = compare.add_argument_group(
-        "A/B test", "compare --test A_DIR... -- B_DIR...: is A's efficiency different from B's? "
-        "Every run of each side's sessions counts (95 %% Welch interval).")
-    test.add_argument("--test", type=Path, nargs="+", metavar="A_DIR",
-                      help="side A's sessions; the DIR arguments (after --) are side B's")
-    test.add_argument("--metric", help="the figure to test: energy_per_unit_j, energy_j, avg_watts, "
-                      "energy_above_idle_j… (default: energy per unit of work where every run has one, "
-                      "else energy per run)")
-    test.add_argument("--resolve", type=float, default=2.0, metavar="PCT",
-                      help="the difference (%%) to size the runs needed for")
-    test.add_argument("--html", type=Path, metavar="FILE.html", help="write the verdict and its plot here")
-    _add_filters(compare)
-    _add_formats(compare)
 
 
 def _query(args: argparse.Namespace) -> Query:
@@ -140,7 +75,7 @@ def ls_table(results: Sequence[SessionResult]) -> str:
     return "\n".join(lines)
 
 
-def run_ls(args: argparse.Namespace) -> int:
+def run_ls(args: argparse.Namespace, tracker: SessionTracker | None = None) -> int:
     results = _indexed(args.out_dir, _query(args), rebuild=args.rebuild)
     if not _emit(results, args):
         print(ls_table(results) if results else f"no sessions in {args.out_dir}")
@@ -208,7 +143,7 @@ def run_ab_test(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_compare(args: argparse.Namespace) -> int:
+def run_compare(args: argparse.Namespace, tracker: SessionTracker | None = None) -> int:
     if args.test:
         return run_ab_test(args)
     finished = _finished(args.session_dirs, _query(args))

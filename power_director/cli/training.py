@@ -6,6 +6,7 @@ See docs/mlperf-training.md."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Callable
@@ -14,14 +15,11 @@ from typing import Any
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_layout import RAW_DIR, REPORT_JSON, read_session_meta, samples_path
-from power_director.cli.help import positive_int
-from power_director.cli.interrupt import SessionTracker
+from power_director.cli.interrupt import SessionTracker, cancellable
+from power_director.cli.parser import TREE_DIR
 from power_director.config.loader import ConfigError, load_config
 from power_director.session.measure import MeasurePlan, measure_sessions, sim_meter
 from reports.mlperf.qualify import (
-    RULE_TOLERANCE_PCT,
-    RULE_WINDOW_S,
-    RULE_WINDOWS,
     Condition,
     qualification_lines,
 )
@@ -32,45 +30,6 @@ from reports.phase_report import read_phase_window
 from reports.spl import read_spl
 
 DEFAULT_OUT = Path("power-runs")
-TREE_DIR = "mlperf_training"
-
-
-def add_training_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    training = commands.add_parser(
-        "training", help="an MLPerf Training job, run by run, and the power files submitters hand in",
-        description="Measure a training job whose window is its MLLOG run_start..run_stop, then write "
-                    "results/<system>/<benchmark>/power/result_<i>/{node,sw}_<k>.txt with mlperf_logging.")
-    meter = training.add_mutually_exclusive_group(required=True)
-    meter.add_argument("--config", type=Path,
-                       help="a config naming the meters ([analyzer], [[node]], [[switch]])")
-    meter.add_argument("--meter", choices=["sim"], help="one simulated node whose power follows the job")
-    training.add_argument("--runs", type=positive_int, default=1, metavar="N", help="run the job N times")
-    training.add_argument("--mllog", type=Path, help="the file the job writes its MLLOG lines to "
-                          "(default: its output)")
-    training.add_argument("--benchmark", help="the benchmark's folder name (default: the job's "
-                          "submission_benchmark, else 'benchmark')")
-    training.add_argument("--system", help="the system's folder name (default: the session's system)")
-    training.add_argument("--conversion-eff", type=float, default=1.0, metavar="F",
-                          help="PSU AC/DC conversion efficiency to log (1.0: none)")
-    training.add_argument("--measurement-type", choices=["AC", "DC"], default="AC")
-    training.add_argument("--tree", type=Path,
-                          help=f"where to write the tree (default: <session>/{TREE_DIR})")
-    training.add_argument("--label", help="the session's label (default: training-<command>)")
-    training.add_argument("--out", type=Path, help="output directory for the session")
-    training.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    training.add_argument("--quiet", action="store_true", help="no progress lines")
-    training.add_argument("workload", nargs=argparse.REMAINDER, help="-- CMD ...")
-
-    qualify = commands.add_parser(
-        "qualify", help="a meter beside a SPEC-accepted one, by MLPerf Training's 5 %% rule",
-        description="Each SESSION is one load condition (idle, two workloads) measured with the reference "
-                    "meter and the candidate beside it (role = \"beside\").")
-    qualify.add_argument("sessions", nargs="+", type=Path, metavar="SESSION")
-    qualify.add_argument("--candidate", help="the candidate's driver name (default: the first beside meter)")
-    qualify.add_argument("--window-s", type=float, default=RULE_WINDOW_S, help="window length (rule: 60 s)")
-    qualify.add_argument("--windows", type=positive_int, default=RULE_WINDOWS, help="windows (rule: 5)")
-    qualify.add_argument("--tolerance-pct", type=float, default=RULE_TOLERANCE_PCT, help="x %% (rule: 5)")
-    qualify.add_argument("--json", action="store_true")
 
 
 def _plan(args: argparse.Namespace) -> MeasurePlan:
@@ -82,6 +41,10 @@ def _plan(args: argparse.Namespace) -> MeasurePlan:
         raise ConfigError(f"--conversion-eff must be in (0, 1], not {args.conversion_eff:g}")
     label = args.label or f"training-{Path(argv[0]).name or 'job'}"
     return MeasurePlan(argv, repeat=args.runs, label=label, estimates=False, training=True, mllog=args.mllog)
+
+
+def command(args: argparse.Namespace, tracker: SessionTracker) -> int:
+    return asyncio.run(cancellable(run_training(args, tracker), "training", tracker))
 
 
 async def run_training(args: argparse.Namespace, tracker: SessionTracker) -> int:
@@ -151,7 +114,7 @@ def _condition(session_dir: Path, candidate: str | None) -> Condition:
                      (series[1].t_ns[ok[1]], series[1].watts[ok[1]]), window.begin_ns, window.end_ns)
 
 
-def run_qualify(args: argparse.Namespace) -> int:
+def run_qualify(args: argparse.Namespace, tracker: SessionTracker | None = None) -> int:
     conditions = [_condition(path, args.candidate) for path in args.sessions]
     result = qualify_conditions(conditions, args.window_s, args.windows, args.tolerance_pct)
     if args.json:

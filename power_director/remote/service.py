@@ -17,7 +17,7 @@ from typing import Any
 
 from loadgen_bridge.remote.wire import (
     V3_CLIENT_HELLO,
-    Channel,
+    Connection,
     MalformedMessage,
     WireError,
     decode_message,
@@ -135,7 +135,7 @@ class DirectorService:
             self._connections.add(task)
             task.add_done_callback(self._connections.discard)
         enable_tcp_keepalive(writer)
-        channel = Channel(
+        channel = Connection(
             reader,
             writer,
             max_message_bytes=self.service.max_message_bytes,
@@ -167,7 +167,7 @@ class DirectorService:
             "max_file_bytes": self.service.max_file_bytes,
         }
 
-    async def _agent(self, channel: Channel, hello: dict[str, Any]) -> None:
+    async def _agent(self, channel: Connection, hello: dict[str, Any]) -> None:
         await server_handshake(channel, hello, self.token, self.limits())
         request = await self._next_request(channel)
         if request is None:
@@ -192,7 +192,7 @@ class DirectorService:
         finally:
             self.release()
 
-    async def _next_request(self, channel: Channel) -> dict[str, Any] | None:
+    async def _next_request(self, channel: Connection) -> dict[str, Any] | None:
         """The agent's ``open`` (None after a ``bye``); anything else is answered with an error."""
         while True:
             try:
@@ -206,7 +206,7 @@ class DirectorService:
                 return None
             await channel.error("unexpected", f"expected 'open', got {request['type']!r}")
 
-    async def _agent_session(self, channel: Channel, label: str, workload: str, sut_host: str) -> None:
+    async def _agent_session(self, channel: Connection, label: str, workload: str, sut_host: str) -> None:
         remote = RemoteWorkload(channel, self.service, f"remote SUT {channel.peer}: {workload}")
         session = self.new_session(remote, label, sut_host)
         remote.bind(session.record_clock)
@@ -246,7 +246,7 @@ class DirectorService:
         }
 
 
-async def send_session_files(channel: Channel, session_dir: Path) -> None:
+async def send_session_files(channel: Connection, session_dir: Path) -> None:
     """Every file of the session directory, then ``files_end``."""
     for path in sorted(p for p in session_dir.rglob("*") if p.is_file()):
         await channel.send_file(path.relative_to(session_dir).as_posix(), path)

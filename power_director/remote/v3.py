@@ -34,7 +34,7 @@ from typing import Any
 
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.session_meta import Uuids
-from loadgen_bridge.remote.wire import V3_CLIENT_HELLO, V3_SERVER_HELLO, Channel, WireError, safe_relpath
+from loadgen_bridge.remote.wire import V3_CLIENT_HELLO, V3_SERVER_HELLO, Connection, WireError, safe_relpath
 from loadgen_bridge.workload import WorkloadError
 from power_director.config.loader import ConfigError
 from power_director.remote.host import SESSION_ERRORS, SessionHost, check_label
@@ -118,7 +118,7 @@ class V3Connection:
     """One v3 client: a reader that notices a disconnect at any time, the command loop,
     and at most one session."""
 
-    def __init__(self, director: SessionHost, channel: Channel) -> None:
+    def __init__(self, director: SessionHost, channel: Connection) -> None:
         self.director = director
         self.channel = channel
         self.session: Session | None = None
@@ -336,7 +336,7 @@ class V3Connection:
             pass
 
 
-async def serve_v3(director: SessionHost, channel: Channel) -> None:
+async def serve_v3(director: SessionHost, channel: Connection) -> None:
     """After the client's ``mlcommons/power client v3`` line."""
     if channel.peer_host not in director.service.v3_allowed_addresses:
         with contextlib.suppress(WireError):

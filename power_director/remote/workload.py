@@ -16,13 +16,13 @@ from typing import Any
 from analyzer_drivers.formats.session_meta import ClockBatch, ClockRecord
 from analyzer_drivers.formats.window import Window
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
-from loadgen_bridge.remote.wire import Channel, MalformedMessage, WireError, field_of
+from loadgen_bridge.remote.wire import Connection, MalformedMessage, WireError, field_of
 from loadgen_bridge.workload import LOADGEN_LOG_NAMES, WorkloadError
 from power_director.config.loader import ServiceConfig
 from power_director.fleet.clock import ClockModel, Exchange, OffsetEstimate, estimate_offset, fit_clock
 
 
-async def measure_offset(channel: Channel, rounds: int) -> OffsetEstimate:
+async def measure_offset(channel: Connection, rounds: int) -> OffsetEstimate:
     """``rounds`` four-timestamp exchanges with the agent; the batch's offset estimate."""
     exchanges = []
     for round_id in range(rounds):
@@ -60,7 +60,7 @@ OnClock = Callable[[ClockRecord, Callable[[int], int]], None]  # (the fit, SUT n
 class RemoteWorkload:
     """One agent connection, driven phase by phase by the director's Session."""
 
-    def __init__(self, channel: Channel, service: ServiceConfig, description: str) -> None:
+    def __init__(self, channel: Connection, service: ServiceConfig, description: str) -> None:
         self.channel = channel
         self.service = service
         self.description = description

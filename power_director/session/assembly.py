@@ -15,8 +15,8 @@ from power_director.config.loader import AnalyzerConfig, Config, TelemetryConfig
 from power_director.observe.exporter import DirectorExporter
 from power_director.observe.observer import SessionObserver
 from power_director.observe.telemetry import MqttTelemetry
-from power_director.session.parts import session_meters
-from power_director.session.session import ExtraMeter, Session
+from power_director.session.parts import ExtraMeter, session_meters
+from power_director.session.session import Session
 
 
 def build_meter(config: AnalyzerConfig) -> tuple[Analyzer, int]:

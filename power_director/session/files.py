@@ -3,11 +3,14 @@ and its provenance."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shlex
+import shutil
 import socket
 import sys
+import uuid
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,11 +20,18 @@ from analyzer_drivers.formats.session_layout import (
     phase_dir,
     samples_path,
 )
-from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta, StatedAccuracy
+from analyzer_drivers.formats.session_meta import (
+    AnalyzerRecord,
+    SessionMeta,
+    StatedAccuracy,
+    SystemLayout,
+    Uuids,
+)
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from power_director.config.loader import Config
 from power_director.config.system_name import system_under_test
 from power_director.session.journal import write_merged_spl, write_phase_spls
+from power_director.session.ranging import SessionError
 from reports.mlperf.layout import write_power_dir
 from reports.spl import PowerSeries, mapped_samples, read_spl
 from reports.version import tool_version
@@ -84,6 +94,22 @@ def describe_analyzer(
     return described
 
 
+def new_session_meta(config: Config, name: str, label: str, workload: str) -> SessionMeta:
+    """A session's ``session.json`` as it starts: running, its config's settings and provenance,
+    fresh UUIDs, the config's multi-node layout."""
+    meta = SessionMeta.new(
+        session_name=name, label=label, status="running", interval_ms=config.analyzer.interval_ms,
+        settle_s=config.session.settle_s, workload=workload, **provenance(config),
+        uuid=Uuids.new(client=str(uuid.uuid4()), server=str(uuid.uuid4())),
+        ranges={}, phases={}, analyzers=(),
+    )
+    if config.system is not None:
+        meta = meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
+    if config.session.machine_nodes:
+        meta = meta.updated(machine_nodes=config.session.machine_nodes)
+    return meta
+
+
 def provenance(config: Config) -> dict[str, str]:
     """Where a session came from: tool version, host, command line and a hash of the config."""
     config_json = json.dumps(asdict(config), sort_keys=True, default=str)
@@ -94,6 +120,28 @@ def provenance(config: Config) -> dict[str, str]:
     }
 
 
+
+
+def make_session_dirs(session_dir: Path, phase_dirs: list[str]) -> list[Path]:
+    """The session directory with its phases', ``power/`` and ``raw/``; the output directories
+    above it that this made (removed again with an empty session). SessionError when it cannot."""
+    made = missing_parents(session_dir)
+    try:
+        for sub in dict.fromkeys((*phase_dirs, "power", RAW_DIR)):
+            (session_dir / sub).mkdir(parents=True)
+    except OSError as exc:
+        raise SessionError(f"cannot create the session directory under {session_dir.parent}: "
+                           f"{exc.strerror or exc}") from None
+    return made
+
+
+def remove_session_dir(session_dir: Path, made: list[Path]) -> None:
+    """A session that measured nothing leaves nothing: its directory, and the output directories
+    it made while they are empty."""
+    shutil.rmtree(session_dir, ignore_errors=True)
+    for parent in made:
+        with contextlib.suppress(OSError):
+            parent.rmdir()  # only while empty
 
 
 def missing_parents(path: Path) -> list[Path]:

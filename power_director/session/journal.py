@@ -62,6 +62,12 @@ class Journal:
         self._events.flush()
         self._sync_if_due()
 
+    def record_exchange(self, command: str, reply: str, sent_ns: int, replied_ns: int) -> None:
+        """A command to the primary meter and its reply's first line (an RL reply carries every
+        sample line; those are in the sample journal already)."""
+        head = reply.split("\n", 1)[0]
+        self.record_event("exchange", cmd=command, reply=head, cmd_t_ns=sent_ns, reply_t_ns=replied_ns)
+
     def alive(self) -> None:
         """Stamp ``raw/alive`` (ns) at most every ALIVE_PERIOD_S: after a crash, when the director
         was last seen, so a recovery knows until when the phase ran."""

@@ -1,17 +1,24 @@
-"""The pieces a Session is made of: its meters with their roles and intervals, a phase's mark,
-the stamps MLCommons' logs record, and the check that a cancel was not lost."""
+"""The pieces a Session is made of: its meters with their roles and intervals, its name, a
+phase's mark, the stamps MLCommons' logs record, a lost meter brought back, and the check that a
+cancel was not lost."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from analyzer_drivers.base import Analyzer, AnalyzerInfo, RangelessAnalyzer, Ranges
+from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, RangelessAnalyzer, Ranges
+from analyzer_drivers.formats.session_meta import ReconnectGap
 from power_director.config.loader import Config
 from power_director.config.system import check_system_meters
 from power_director.session.ranging import PhaseTally, SessionError
+
+RECONNECT_FIRST_DELAY_S = 0.1
+RECONNECT_MAX_DELAY_S = 2.0
 
 
 def phase_stamp() -> tuple[float, float]:
@@ -47,9 +54,44 @@ class SessionMeter:
         return self.ranged and not isinstance(self.analyzer, RangelessAnalyzer)
 
 
+def session_name(out_root: Path, label: str) -> str:
+    """``<YYYY-MM-DD_HH-MM-SS>_<label>``, with ``-<n>`` for a second session in the same second
+    (a v3 client retrying)."""
+    name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{label}"
+    for n in range(2, 100):
+        if not (out_root / name).exists():
+            break
+        name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{label}-{n}"
+    return name
+
+
 @dataclass(frozen=True)
 class PhaseMark:
     mark: str
+
+
+async def reconnect(meter: SessionMeter, mark: str, error: AnalyzerError, timeout_s: float,
+                    say: Callable[[str], None]) -> ReconnectGap:
+    """Bring a lost analyzer back within ``timeout_s``, with backoff; the gap it leaves."""
+    lost_ns = time.time_ns()
+    say(f"  warning: {error}; reconnecting")
+    deadline = time.monotonic() + timeout_s
+    delay_s = RECONNECT_FIRST_DELAY_S
+    while True:
+        try:
+            await asyncio.wait_for(meter.analyzer.reconnect(), max(0.1, deadline - time.monotonic()))
+            restarted = await meter.analyzer.resume(mark, meter.interval_ms)
+            break
+        except (AnalyzerError, asyncio.TimeoutError) as exc:
+            if time.monotonic() + delay_s > deadline:
+                raise AnalyzerError(f"{error}; no reconnect within {timeout_s:g} s: {exc}") from exc
+            await asyncio.sleep(delay_s)
+            delay_s = min(2 * delay_s, RECONNECT_MAX_DELAY_S)
+    back_ns = time.time_ns()
+    say(f"  reconnected to {meter.analyzer.name} after {(back_ns - lost_ns) / 1e9:.2f} s"
+        + (" (measurement restarted)" if restarted else ""))
+    return ReconnectGap.new(analyzer=meter.analyzer.name, mark=mark, error=str(error),
+                            lost_t_ns=lost_ns, back_t_ns=back_ns, restarted=restarted)
 
 
 def stop_if_cancelled() -> None:

@@ -18,7 +18,7 @@ from analyzer_drivers.formats.session_layout import (
 )
 from analyzer_drivers.formats.session_meta import RangeRecord
 from analyzer_drivers.meters.accuracy import MeterSetup
-from analyzer_drivers.meters.specs import CURRENT_HEADROOM
+from analyzer_drivers.meters.specs import CURRENT_HEADROOM, RangeAdvice, advise_ranges
 
 
 class SessionError(PowerDirectorError):
@@ -83,6 +83,20 @@ def testing_ranges(seen: PhaseTally, info: AnalyzerInfo) -> Ranges:
         except AnalyzerError as exc:
             raise SessionError(f"cannot range the testing run: {exc}") from exc
     return Ranges(volts=volts, amps=amps)
+
+
+def range_advice(info: AnalyzerInfo | None, seen: PhaseTally) -> RangeAdvice | None:
+    """What ranging's loads imply for testing on a meter with ranges (``info``: None for one
+    without): the worst sample uncertainty and a warning; None where nothing can be said (an
+    unknown meter, no volts or amps seen, a load above its ranges: ``testing_ranges`` says so)."""
+    setup = MeterSetup.recorded(info.model, info.extra) if info is not None else None
+    if setup is None or not seen.has_range_inputs:
+        return None
+    try:
+        return advise_ranges(setup.spec, seen.max_volts, seen.max_amps, seen.min_watts,
+                             setup.crest_factor, len(setup.elements))
+    except AnalyzerError:
+        return None
 
 
 def range_record(ranges: Ranges | None) -> RangeRecord | None:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from analyzer_drivers.base import Analyzer, AnalyzerError, Ranges
+from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.session_layout import (
     PHASE_DIRS,
@@ -25,37 +24,35 @@ from analyzer_drivers.formats.session_meta import (
     ClockRecord,
     MeterEvidence,
     PhaseRecord,
-    ReconnectGap,
     ReusedRanging,
-    SessionMeta,
-    SystemLayout,
-    Uuids,
     WindowCorrection,
 )
 from analyzer_drivers.formats.window import Window
-from analyzer_drivers.meters.accuracy import MeterSetup
-from analyzer_drivers.meters.specs import advise_ranges
 from loadgen_bridge.detail_log import DETAIL_LOG
 from loadgen_bridge.workload import StartsOnRequest, Workload, WorkloadError, check_window
 from power_director.config.loader import Config
 from power_director.observe.observer import Observers, SessionObserver
-from power_director.session.files import describe_analyzer, missing_parents, provenance, rebuild_session_files
+from power_director.session.files import (
+    describe_analyzer,
+    make_session_dirs,
+    new_session_meta,
+    rebuild_session_files,
+    remove_session_dir,
+)
 from power_director.session.journal import Journal
 from power_director.session.parts import (
-    ROLES as ROLES,
-)
-from power_director.session.parts import (
-    ExtraMeter as ExtraMeter,
-)
-from power_director.session.parts import (
+    ExtraMeter,
     PhaseMark,
     SessionMeter,
     phase_stamp,
+    reconnect,
     session_meters,
+    session_name,
     stop_if_cancelled,
 )
 from power_director.session.ranging import (
     PhaseTally,
+    range_advice,
     range_record,
     reused_ranges,
     testing_ranges,
@@ -63,13 +60,11 @@ from power_director.session.ranging import (
 from power_director.session.ranging import (
     SessionError as SessionError,
 )
+from power_director.session.recording import record_session
 from reports.build.session_report import write_report
 from reports.model.report import SessionReport
-from reports.store.sqlite import index_session
 
 TAIL_TIMEOUT_INTERVALS = 3
-RECONNECT_FIRST_DELAY_S = 0.1
-RECONNECT_MAX_DELAY_S = 2.0
 
 
 class Session:
@@ -95,30 +90,11 @@ class Session:
         self.meters = session_meters(config, analyzer, extra_analyzers)
         self.workload = workload
         self.label = label or config.session.label
-        self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}"
-        for n in range(2, 100):  # a second session in the same second (a v3 client retrying)
-            if not (out_root / self.name).exists():
-                break
-            self.name = f"{dt.datetime.now():%Y-%m-%d_%H-%M-%S}_{self.label}-{n}"
+        self.name = session_name(out_root, self.label)
         self.dir = out_root / self.name
         self.say = say
-        self.meta = SessionMeta.new(
-            session_name=self.name,
-            label=self.label,
-            status="running",
-            interval_ms=config.analyzer.interval_ms,
-            settle_s=config.session.settle_s,
-            workload=workload.description,
-            **provenance(config),
-            uuid=Uuids.new(client=str(uuid.uuid4()), server=str(uuid.uuid4())),
-            ranges={},
-            phases={},
-            analyzers=(),
-        )
-        if config.system is not None:
-            self.meta = self.meta.updated(system=SystemLayout.from_json(config.system.describe(), "[system]"))
-        if config.session.machine_nodes:
-            self.meta = self.meta.updated(machine_nodes=config.session.machine_nodes)
+        self.record_error: str | None = None  # why the results store did not take it
+        self.meta = new_session_meta(config, self.name, self.label, workload.description)
         self._to_director_ns: Callable[[int], int] | None = None  # a remote SUT's clock fit
         self.journal: Journal | None = None
         self.windows: dict[str, Window] = {}  # each phase's LoadGen window, read once
@@ -146,16 +122,10 @@ class Session:
             raise SessionError(f"session directory {self.dir} already exists")
         runs = [phase_dir(repeat_phase(k)) for k in range(1, self.repeat + 1)]
         phases = [d for p, d in PHASE_DIRS.items() if p != "ranging" or self.ranging or self._reused]
-        self._made_roots = missing_parents(self.dir)
-        try:
-            for sub in dict.fromkeys((*phases, *runs, "power", RAW_DIR)):
-                (self.dir / sub).mkdir(parents=True)
-        except OSError as exc:
-            raise SessionError(f"cannot create the session directory under {self.dir.parent}: "
-                               f"{exc.strerror or exc}") from None
+        self._made_roots = make_session_dirs(self.dir, [*phases, *runs])
         self._copy_reused_ranging()
         self.journal = Journal(self.dir / RAW_DIR)
-        self.analyzer.on_exchange = self._log_exchange
+        self.analyzer.on_exchange = self.journal.record_exchange
         self.save_meta()
         try:
             await self._measure()
@@ -172,7 +142,7 @@ class Session:
         self.meta = self.meta.updated(status="completed")
         self._finish_files()
         report = write_report(self.dir, self.windows)
-        index_session(self.dir, report)
+        self._record(report)
         self.observers.on_state("completed", self.meta)
         self.observers.on_result(report)
         return report
@@ -181,13 +151,19 @@ class Session:
         """After an abort: a session that measured nothing leaves no directory behind (we
         made every file in it); one with samples is kept and indexed as aborted."""
         if not any(self.meta.samples.values()):
-            shutil.rmtree(self.dir, ignore_errors=True)
-            for made in self._made_roots:  # the output directory too, when this session made it
-                with contextlib.suppress(OSError):
-                    made.rmdir()  # only while empty
+            remove_session_dir(self.dir, self._made_roots)
             return "nothing was measured; no session directory kept"
-        index_session(self.dir)
+        self._record(None)
         return f"raw data kept in {self.dir}"
+
+    def _record(self, report: SessionReport | None) -> None:
+        """Into the results stores; a store that fails costs no measurement: ``record_error``
+        says why (``run`` exits 2 on it), the files stay the source of truth."""
+        try:
+            record_session(self.config, self.dir, report)
+        except ReportError as exc:
+            self.record_error = str(exc)
+            self.say(f"{self.name}: not recorded in the results store: {exc}")
 
     def _copy_reused_ranging(self) -> None:
         """Labs may skip ranging: the earlier session's ranging files stand in for it."""
@@ -229,16 +205,9 @@ class Session:
 
     def _advise(self, meter: SessionMeter) -> None:
         """Before testing: warn when the ranges ranging implies would leave samples above 1 %."""
-        info = meter.info
-        setup = MeterSetup.recorded(info.model, info.extra) if info and meter.has_ranges else None
-        seen = meter.tally
-        if setup is None or not seen.has_range_inputs:
+        advice = range_advice(meter.info if meter.has_ranges else None, meter.tally)
+        if advice is None:
             return
-        try:
-            advice = advise_ranges(setup.spec, seen.max_volts, seen.max_amps, seen.min_watts,
-                                   setup.crest_factor, len(setup.elements))
-        except AnalyzerError:
-            return  # testing_ranges() reports a load above the meter's ranges
         driver = meter.analyzer.name
         self.meta = self.meta.with_analyzer(driver, worst_sample_uncertainty=advice.worst_uncertainty)
         if advice.warning:
@@ -362,30 +331,10 @@ class Session:
             return []
 
     async def _reconnect(self, meter: SessionMeter, record: PhaseMark, error: AnalyzerError) -> None:
-        """Bring a lost analyzer back within ``reconnect_timeout_s``, with backoff; record the gap."""
         assert self.journal is not None
-        lost_ns = time.time_ns()
-        self.say(f"  warning: {error}; reconnecting")
-        timeout_s = self.config.session.reconnect_timeout_s
-        deadline = time.monotonic() + timeout_s
-        delay_s = RECONNECT_FIRST_DELAY_S
-        while True:
-            try:
-                await asyncio.wait_for(meter.analyzer.reconnect(), max(0.1, deadline - time.monotonic()))
-                restarted = await meter.analyzer.resume(record.mark, meter.interval_ms)
-                break
-            except (AnalyzerError, asyncio.TimeoutError) as exc:
-                if time.monotonic() + delay_s > deadline:
-                    raise AnalyzerError(f"{error}; no reconnect within {timeout_s:g} s: {exc}") from exc
-                await asyncio.sleep(delay_s)
-                delay_s = min(2 * delay_s, RECONNECT_MAX_DELAY_S)
-        back_ns = time.time_ns()
-        gap = ReconnectGap.new(analyzer=meter.analyzer.name, mark=record.mark, error=str(error),
-                               lost_t_ns=lost_ns, back_t_ns=back_ns, restarted=restarted)
+        gap = await reconnect(meter, record.mark, error, self.config.session.reconnect_timeout_s, self.say)
         self.journal.record_event("reconnect", **gap.to_json())
         self.meta = self.meta.updated(reconnects=(*self.meta.reconnects, gap))
-        self.say(f"  reconnected to {meter.analyzer.name} after {(back_ns - lost_ns) / 1e9:.2f} s"
-                 + (" (measurement restarted)" if restarted else ""))
 
     async def _poll_loop(self, record: PhaseMark, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -435,14 +384,6 @@ class Session:
             self.say(f"  restored {meter.analyzer.name} ranges {meter.initial.describe()}")
         except AnalyzerError as exc:
             self.say(f"  warning: could not restore the initial ranges of {meter.analyzer.name}: {exc}")
-
-    def _log_exchange(self, command: str, reply: str, sent_ns: int, replied_ns: int) -> None:
-        assert self.journal is not None
-        # An RL reply carries every sample line; those are in the sample journal already.
-        head = reply.split("\n", 1)[0]
-        self.journal.record_event(
-            "exchange", cmd=command, reply=head, cmd_t_ns=sent_ns, reply_t_ns=replied_ns
-        )
 
     # --- files -------------------------------------------------------------------------
     def _finish_files(self) -> None:

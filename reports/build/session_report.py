@@ -265,8 +265,7 @@ def build_session_report(
     already, by phase."""
     if not session_dir.is_dir():
         raise ReportError(f"no session directory at {session_dir}")
-    if meta is None:
-        meta = read_session_meta(session_dir)
+    meta = meta if meta is not None else read_session_meta(session_dir)
     adjust = hooks.adjust if hooks else None
     windows = windows or {}
     ranging = (phase_report(session_dir, "ranging", meta, adjust, windows.get("ranging"))
@@ -279,7 +278,6 @@ def build_session_report(
     if hooks is not None and ranging is not None:
         all_checks = _replace_checks(all_checks, hooks.checks(ranging, testing))
     problems = [c for c in all_checks if c.status == "fail"]
-    grade = meter_grade(meta.primary)
     measure = measure_section(session_dir, meta, testing)
     report = SessionReport(
         session=meta.session_name if meta.session_name is not None else session_dir.name,
@@ -299,7 +297,7 @@ def build_session_report(
         clock=clock_section(meta),
         beside=_beside_meters(samples, meta, testing),
         sum=_summed_meters(samples, meta, testing),
-        grade=Grade(*grade),
+        grade=Grade(*meter_grade(meta.primary)),
         calibration=calibration_section(meta, testing.power),
         system=system,
         repeat=_repeat_section(session_dir, meta, testing, windows),

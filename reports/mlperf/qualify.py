@@ -28,11 +28,9 @@ import numpy.typing as npt
 from analyzer_drivers.formats.errors import ReportError
 from reports.crossval import CrossValidation, cross_validate, own_interval_ns
 from reports.merge import mean_power_over
+from reports.mlperf.rules import RULE_TOLERANCE_PCT, RULE_WINDOW_S, RULE_WINDOWS
 
 Series = tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]
-RULE_WINDOW_S = 60.0
-RULE_WINDOWS = 5
-RULE_TOLERANCE_PCT = 5.0
 MAX_INTERVAL_S = 1.0  # "Reporting frequency at 1 Hz"
 
 

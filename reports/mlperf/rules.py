@@ -22,6 +22,11 @@ from loadgen_bridge.detail_log import legacy_query_count
 from reports.report_json import JsonDict
 
 CURRENT = "current"
+# MLPerf Training's meter qualification (reports.mlperf.qualify): a candidate within x % of a
+# SPEC-accepted meter over windows of a minute, five of them, in each load condition.
+RULE_WINDOW_S = 60.0
+RULE_WINDOWS = 5
+RULE_TOLERANCE_PCT = 5.0
 SOURCE_COMMIT = "mlcommons/inference b66003e10e2db4b8c36a448b0545ec90fcc6e9e9"
 
 

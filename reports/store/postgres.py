@@ -26,13 +26,13 @@ from reports.store.sqlite import (
     _from_row,
     _signature,
     _to_row,
+    select_sql,
     session_dirs,
 )
 
 _TYPES = {"valid": "INTEGER", "mlperf_valid": "INTEGER", "repeat_n": "INTEGER"}
 _FLOATS = {"value", "uncertainty", "avg_watts", "energy_j", "duration_s", "efficiency", "repeat_mean",
            "repeat_half_width"}
-_TEXT_FILTERS = ("scenario", "label", "meter", "system", "status")
 _DDL_LOCK = 0x5044_5253  # an advisory lock: two directors creating the table at once
 
 
@@ -109,25 +109,8 @@ class PostgresStore:
 
     def query(self, query: Query | None = None, every_source: bool = True) -> list[SessionResult]:
         """Sessions matching ``query``, of every director (or only this one's)."""
-        query = query or Query()
-        clauses: list[str] = []
-        params: list[Any] = []
-        if not every_source:
-            clauses.append("source = %s")
-            params.append(self.source)
-        for name in _TEXT_FILTERS:
-            wanted = getattr(query, name)
-            if wanted is not None:
-                clauses.append(f"LOWER({name}) LIKE %s")
-                params.append(f"%{wanted.lower()}%")
-        if query.valid is not None:
-            clauses.append("valid = %s")
-            params.append(int(query.valid))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = "DESC" if query.newest_first else "ASC"
-        limit = f"LIMIT {int(query.limit)}" if query.limit else ""
-        sql = (f"SELECT {', '.join(COLUMNS)} FROM sessions {where} "
-               f"ORDER BY started {order}, session {order} {limit}")
+        own = (["source = %s"], [self.source]) if not every_source else ([], [])
+        sql, params = select_sql(query or Query(), "%s", *own)
         with self._guard():
             rows = self._db.execute(sql, params).fetchall()
         return [_from_row(row) for row in rows]

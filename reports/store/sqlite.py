@@ -86,6 +86,28 @@ def _to_row(result: SessionResult, signature: str) -> tuple[Any, ...]:
     return (*values, signature)
 
 
+def select_sql(
+    query: Query, mark: str, clauses: Sequence[str] = (), params: Sequence[Any] = ()
+) -> tuple[str, list[Any]]:
+    """The ``SELECT`` of the sessions ``query`` asks for, with ``mark`` as the driver's parameter
+    placeholder (``?`` for SQLite, ``%s`` for PostgreSQL), after any ``clauses`` of the caller."""
+    where, values = list(clauses), list(params)
+    for name in _TEXT_FILTERS:
+        wanted = getattr(query, name)
+        if wanted is not None:
+            where.append(f"LOWER({name}) LIKE {mark}")
+            values.append(f"%{wanted.lower()}%")
+    if query.valid is not None:
+        where.append(f"valid = {mark}")
+        values.append(int(query.valid))
+    condition = f"WHERE {' AND '.join(where)}" if where else ""
+    order = "DESC" if query.newest_first else "ASC"
+    limit = f"LIMIT {int(query.limit)}" if query.limit else ""
+    sql = (f"SELECT {', '.join(COLUMNS)} FROM sessions {condition} "
+           f"ORDER BY started {order}, session {order} {limit}")
+    return sql, values
+
+
 def _from_row(row: Sequence[Any]) -> SessionResult:
     values = dict(zip(COLUMNS, row, strict=False))
     values["path"] = Path(values["path"])
@@ -166,21 +188,7 @@ class SqliteStore:
         return self.sync(root)
 
     def query(self, query: Query = Query()) -> list[SessionResult]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for name in _TEXT_FILTERS:
-            wanted = getattr(query, name)
-            if wanted is not None:
-                clauses.append(f"LOWER({name}) LIKE ?")
-                params.append(f"%{wanted.lower()}%")
-        if query.valid is not None:
-            clauses.append("valid = ?")
-            params.append(int(query.valid))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = "DESC" if query.newest_first else "ASC"
-        limit = f"LIMIT {int(query.limit)}" if query.limit else ""
-        sql = (f"SELECT {', '.join(COLUMNS)} FROM sessions {where} "
-               f"ORDER BY started {order}, session {order} {limit}")
+        sql, params = select_sql(query, "?")
         return [_from_row(row) for row in self._db.execute(sql, params).fetchall()]
 
     def close(self) -> None:
