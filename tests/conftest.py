@@ -42,6 +42,11 @@ SLOW_MODULES = (
 )
 #: Slow tests in modules that are otherwise quick: ``module::function`` (every parametrization).
 SLOW_TESTS = frozenset({
+    "test_cli_names::test_old_spellings_are_in_no_help",
+    "test_cli_names::test_an_old_spelling_still_runs_with_a_note",
+    "test_facade::test_mypy_sees_measure_s_real_signature",  # runs mypy
+    "test_recording::test_run_keeps_the_session_when_the_lab_store_refuses_it",
+    "test_recording::test_a_serve_session_lands_in_the_lab_store",
     "test_compare::test_compare_rejects_a_directory_that_is_not_a_session",
     "test_config_errors::test_every_problem_is_reported_at_once_on_one_line",
     "test_config_errors::test_every_problem_of_one_section_is_listed",
