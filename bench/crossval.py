@@ -28,8 +28,9 @@ from analyzer_drivers.sim.ptd_server import PtdSimulator
 from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
-from power_director.session.session import Session
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
+from power_director.session.session import ExtraMeter, Session
 
 INTERVAL_MS = 200
 IDLE_WATTS = 200.0
@@ -47,11 +48,11 @@ async def run_crossval(out: Path, seconds: float, offset: float, gain: float, de
     port = await ptd.start_server()
     bmc_port = await asyncio.to_thread(bmc.start)
     try:
-        config = Config(AnalyzerConfig(port=port, interval_ms=INTERVAL_MS), SessionConfig(settle_s=0.2))
+        config = Config(PtdConfig(port=port, interval_ms=INTERVAL_MS), SessionConfig(settle_s=0.2))
         beside = RedfishAnalyzer(f"http://127.0.0.1:{bmc_port}", auth="none", timeout_s=5.0)
         workload = InProcessLoadgen(CpuBenchmark("Offline", seconds, accelerator=True))
         session = Session(config, PtdAnalyzer("127.0.0.1", port), workload, out_root=out, label="crossval",
-                          say=lambda _: None, extra_analyzers=[(beside, "beside")])
+                          say=lambda _: None, extra_analyzers=[ExtraMeter(beside, "beside")])
         report = (await session.run()).to_json()
     finally:
         await ptd.close()

@@ -43,6 +43,9 @@ from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
+from power_director.config.meters.tasmota import TasmotaConfig
+from power_director.config.meters.yokogawa import YokogawaConfig
 from power_director.observe.observer import SessionObserver
 from power_director.session.session import Session, SessionError
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
@@ -107,7 +110,7 @@ async def ptd_rig(faults: list[Fault], sent_log: Path, broker: str) -> AsyncIter
                              sent_log_path=sent_log, faults=faults)
     port = await simulator.start_server("127.0.0.1", 0)
     try:
-        yield Rig(AnalyzerConfig(port=port, interval_ms=INTERVAL_MS, connect_timeout_s=2.0,
+        yield Rig(PtdConfig(port=port, interval_ms=INTERVAL_MS, connect_timeout_s=2.0,
                                  reply_timeout_s=1.0), sent_log)
     finally:
         await simulator.close()
@@ -119,7 +122,7 @@ async def scpi_rig(faults: list[Fault], sent_log: Path, broker: str) -> AsyncIte
                                sent_log_path=sent_log)
     port = await simulator.start_server("127.0.0.1", 0)
     try:
-        yield Rig(AnalyzerConfig(type="yokogawa", resource=f"TCPIP::127.0.0.1::{port}::SOCKET",
+        yield Rig(YokogawaConfig(resource=f"TCPIP::127.0.0.1::{port}::SOCKET",
                                  interval_ms=ARRIVAL_INTERVAL_MS, connect_timeout_s=2.0, reply_timeout_s=0.3),
                   sent_log)
     finally:
@@ -136,7 +139,7 @@ async def plug_rig(faults: list[Fault], sent_log: Path, broker: str) -> AsyncIte
     task = asyncio.get_running_loop().create_task(simulator.run())
     try:
         await asyncio.wait_for(simulator.ready.wait(), 5)
-        yield Rig(AnalyzerConfig(type="tasmota", broker=broker, topic=topic, interval_ms=ARRIVAL_INTERVAL_MS,
+        yield Rig(TasmotaConfig(broker=broker, topic=topic, interval_ms=ARRIVAL_INTERVAL_MS,
                                  connect_timeout_s=2.0, reply_timeout_s=0.4),
                   sent_log, (PhaseTeller(simulator),))
     finally:

@@ -26,7 +26,7 @@ from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import config_from_dict
-from power_director.session.session import Session
+from power_director.session.session import ExtraMeter, Session
 from tests.fleet_util import agent_toml, start_agent, stop_agents, wait_connected
 from tests.mqtt_broker import Mosquitto
 
@@ -50,7 +50,7 @@ async def _session(config: Any, out: Path, seconds: float) -> dict[str, Any]:
         config, make_analyzer(config.analyzer),
         InProcessLoadgen(CpuBenchmark("SingleStream", seconds, accelerator=True)),
         out_root=out, label="fleet", say=lambda _: None,
-        extra_analyzers=[(make_analyzer(e), role) for role, e in config.extra_analyzers],
+        extra_analyzers=[ExtraMeter(make_analyzer(e.meter), e.role) for e in config.extra_analyzers],
     )
     return (await session.run()).to_json()
 

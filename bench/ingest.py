@@ -41,7 +41,8 @@ from analyzer_drivers.formats.timefmt import format_mlperf_time
 from analyzer_drivers.meters.ptd import PtdAnalyzer
 from bench.common import Figure
 from loadgen_bridge.detail_log import DETAIL_LOG
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.observe.progress import ProgressLine
 from power_director.session.session import Session
 
@@ -157,7 +158,7 @@ async def samples_sent(port: int) -> int:
 async def measure(interval_ms: float, channels: int, seconds: float, out: Path) -> Row:
     workload = IdleWorkload({"ranging": RANGING_S, "testing": seconds})
     with simulator(interval_ms, channels) as port:
-        config = Config(AnalyzerConfig(port=port, interval_ms=10), SessionConfig(settle_s=0.0))
+        config = Config(PtdConfig(port=port, interval_ms=10), SessionConfig(settle_s=0.0))
         session = Session(config, PtdAnalyzer("127.0.0.1", port), workload, out_root=out,
                           label=f"ingest-{interval_ms:g}ms-{channels}ch", say=lambda _: None,
                           observers=[ProgressLine(io.StringIO())])

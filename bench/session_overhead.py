@@ -24,7 +24,8 @@ from analyzer_drivers.sim.ptd_server import PtdSimulator
 from bench.common import Figure
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.session.session import Session
 
 TARGET_S = 3.0
@@ -35,7 +36,7 @@ async def overhead_s(interval_ms: int, seconds: float, out: Path) -> tuple[float
     """(session wall s, workload wall s) for one session."""
     simulator = PtdSimulator(model=constant_model(150.0), averaging_ms=interval_ms)
     port = await simulator.start_server()
-    config = Config(AnalyzerConfig(port=port, interval_ms=interval_ms),
+    config = Config(PtdConfig(port=port, interval_ms=interval_ms),
                     SessionConfig(settle_s=0.0, poll_interval_s=0.25))
     session = Session(config, PtdAnalyzer("127.0.0.1", port),
                       InProcessLoadgen(CpuBenchmark("Offline", seconds)),

@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from bench.common import Figure
-from power_director.config.loader import AnalyzerConfig, Config, ServiceConfig, SessionConfig
+from power_director.config.loader import Config, ServiceConfig, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.remote.service import DirectorService
 
 TARGET_S = 1.0
@@ -60,7 +61,7 @@ async def one(point: str, settle_s: float, out: Path) -> tuple[float, float, flo
     meter_port = await simulator.start_server("127.0.0.1", 0)
     (out / "token").write_bytes(b"0123456789abcdef-bench-token-0123456789\n")
     config = Config(
-        analyzer=AnalyzerConfig(port=meter_port, interval_ms=200, connect_timeout_s=5.0),
+        analyzer=PtdConfig(port=meter_port, interval_ms=200, connect_timeout_s=5.0),
         session=SessionConfig(settle_s=settle_s, poll_interval_s=0.1),
         service=replace(ServiceConfig(), port=0, token_file=str(out / "token"),
                         v3_allowed_addresses=("127.0.0.1",)),

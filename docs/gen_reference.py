@@ -1,8 +1,9 @@
 """Writes the generated reference pages from the code itself, so they cannot drift from it:
 
-- ``docs/configuration.md`` from the config dataclasses the loader builds each TOML table into
-  (field, type, default, and the source comment that explains it),
-- ``docs/cli.md`` from the argparse parsers ``power-director`` builds.
+- ``docs/configuration.md`` from the meter registry (``power_director.config.meters``: each
+  type's keys with type, default and help) and the dataclasses the loader builds the other tables
+  into (field, type, default, and the source comment that explains it),
+- ``docs/cli.md`` from the argparse parsers ``power-director`` builds (``power_director.cli.parser``).
 
 ``python docs/gen_reference.py`` rewrites both; ``--check`` only compares them (exit 1 when a page
 differs). ``tests/test_docs_reference.py`` runs the comparison.
@@ -68,33 +69,20 @@ def field_groups(cls: type) -> Iterator[tuple[str, list[tuple[str, str]]]]:
         yield note, group
 
 
-def section_table(cls: type, users: dict[str, list[str]] | None = None) -> list[str]:
+def section_table(cls: type) -> list[str]:
     """Markdown tables of a config dataclass: one per comment group."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
     lines: list[str] = []
     for note, group in field_groups(cls):
         if note:
             lines += ["", _cell(note[:1].upper() + note[1:]) + ("" if note.endswith(".") else ".")]
-        columns = ["key", "type", "default", *(["meter types"] if users else []), "notes"]
+        columns = ["key", "type", "default", "notes"]
         lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         for name, comment in group:
             f = fields[name]
             cells = [f"`{name}`", f"`{f.type}`", _default(f)]
-            if users is not None:
-                cells.append(", ".join(users.get(name, ["all"])))
             lines.append("| " + " | ".join([*cells, _cell(comment)]) + " |")
     return lines
-
-
-def meter_users() -> dict[str, list[str]]:
-    """Which meter types read each ``[analyzer]`` key (the loader refuses a key of another type)."""
-    from power_director.config.tables import METER_KEYS
-
-    users: dict[str, list[str]] = {}
-    for meter_type, keys in METER_KEYS.items():
-        for key in sorted(keys):
-            users.setdefault(key, []).append(f"`{meter_type}`")
-    return users
 
 
 def _key_table(keys: Iterable[Any]) -> list[str]:
@@ -104,17 +92,10 @@ def _key_table(keys: Iterable[Any]) -> list[str]:
 
 
 def analyzer_section() -> list[str]:
-    """``[analyzer]``: from the meter registry (``power_director.config.meters``) where there is one,
-    else from the one ``AnalyzerConfig`` dataclass and its table of keys per type."""
-    try:
-        from power_director.config.meters import common_key_reference, meter_reference
-    except ImportError:
-        from power_director.config.meter import ANALYZER_TYPES, AnalyzerConfig
+    """``[analyzer]`` from the meter registry (``power_director.config.meters``): the keys every
+    meter reads, then each type's own."""
+    from power_director.config.meters import common_key_reference, meter_reference
 
-        return ["", "## `[analyzer]`", "",
-                f"One meter. `type` is one of {', '.join(f'`{t}`' for t in ANALYZER_TYPES)}; the keys "
-                "marked with other meter types are refused for it.",
-                *section_table(AnalyzerConfig, meter_users())]
     meters = meter_reference()
     lines = ["", "## `[analyzer]`", "",
              f"One meter. `type` is one of {', '.join(f'`{m.type}`' for m in meters)} (default "
@@ -127,19 +108,11 @@ def analyzer_section() -> list[str]:
 
 
 def agent_section() -> list[str]:
-    """``[agent]``: its dataclass where the agent's config has one, else its table of key types."""
-    from power_director.config import agent
+    from power_director.config.agent import AgentSection
 
-    lines = ["", "## Meter agent: `[agent]`", "",
-             "`power-director meter-agent --config FILE` reads `[agent]` and one `[[meter]]` per meter."]
-    if hasattr(agent, "AgentSection"):
-        return lines + section_table(agent.AgentSection)
-    defaults = {f.name: f for f in dataclasses.fields(agent.AgentConfig)}
-    lines += ["", "| key | type | default |", "|---|---|---|"]
-    for key, kind in agent._AGENT_KEYS.items():
-        f = defaults.get("agent_id" if key == "id" else key)
-        lines.append(f"| `{key}` | `{kind.__name__}` | {_default(f) if f else '(empty)'} |")
-    return lines
+    return ["", "## Meter agent: `[agent]`", "",
+            "`power-director meter-agent --config FILE` reads `[agent]` and one `[[meter]]` per meter.",
+            *section_table(AgentSection)]
 
 
 def configuration_page() -> str:
@@ -222,7 +195,7 @@ def _option_rows(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def cli_page() -> str:
-    from power_director.cli.app import build_parser
+    from power_director.cli.parser import build_parser
 
     parser = build_parser()
     lines = [GENERATED, "", "# Command-line reference", "",

@@ -24,7 +24,8 @@ FLOORS = (
     "analyzer_drivers", "analyzer_drivers.meters", "analyzer_drivers.sim",
     "loadgen_bridge", "loadgen_bridge.remote",
     "reports", "reports.model", "reports.mlperf", "reports.render", "reports.build", "reports.store",
-    "power_director.fleet", "power_director.config", "power_director.observe", "power_director.session",
+    "power_director.fleet", "power_director.config.meters", "power_director.config", "power_director.observe",
+    "power_director.session",
     "power_director.remote", "power_director", "power_director.cli",
 )
 

@@ -18,7 +18,8 @@ from typing import IO, TypeVar
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from power_director.config.loader import AnalyzerConfig, Config, ServiceConfig, SessionConfig
+from power_director.config.loader import Config, ServiceConfig, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.remote.service import DirectorService
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +73,7 @@ async def running_director(
     settings: dict[str, object] = {"port": 0, "token_file": str(write_token(tmp_path / "token"))}
     settings.update(service)
     config = Config(
-        analyzer=AnalyzerConfig(port=meter_port, interval_ms=50, connect_timeout_s=5.0),
+        analyzer=PtdConfig(port=meter_port, interval_ms=50, connect_timeout_s=5.0),
         session=SessionConfig(settle_s=settle_s, poll_interval_s=0.1, results_url=results_url),
         service=replace(ServiceConfig(), **settings),  # type: ignore[arg-type]
     ).validate()

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from power_director.config.loader import (
-    METER_KEYS,
-    AnalyzerConfig,
-    ConfigError,
-    config_from_dict,
-    load_config,
-)
+from power_director.config.loader import ConfigError, config_from_dict, load_config
+from power_director.config.meters import METER_TYPES, meter_reference, own_keys
+from power_director.config.meters.redfish import RedfishConfig
+from power_director.config.meters.snmp import SnmpConfig
+from power_director.config.meters.yokogawa import YokogawaConfig
 from tests.conftest import run_cli
 
 
@@ -41,9 +39,9 @@ def test_a_key_of_another_meter_type_is_refused() -> None:
 
 
 def test_each_meter_type_accepts_its_own_keys() -> None:
-    for meter_type, keys in METER_KEYS.items():
-        known = {name for name in AnalyzerConfig.__dataclass_fields__}
-        assert keys <= known, meter_type  # the table names real keys
+    for reference in meter_reference():  # every key a type reads carries its help line
+        assert own_keys(METER_TYPES[reference.type]) == {key.name for key in reference.keys}
+        assert all(key.help for key in reference.keys), reference.type
     config_from_dict({"analyzer": {"type": "ptd", "host": "127.0.0.1", "port": 8888, "ptd_timezone": "auto"}})
 
 
@@ -103,7 +101,7 @@ def test_every_problem_of_every_section_is_listed_in_order() -> None:
 
 
 def test_a_section_validated_alone_lists_every_problem() -> None:
-    meter = AnalyzerConfig(type="snmp", port=161, snmp_family="apc", inlets=("1",), outlets=("x",),
+    meter = SnmpConfig(port=161, snmp_family="apc", inlets=("1",), outlets=("x",),
                            snmp_version="3")
     with pytest.raises(ConfigError) as caught:
         meter.validate()
@@ -117,13 +115,13 @@ def test_a_section_validated_alone_lists_every_problem() -> None:
 def test_a_problem_that_follows_from_another_is_not_listed_twice() -> None:
     # no resource: not also "is not a VISA resource string"; 5 ms: not also "not a WT300E interval"
     with pytest.raises(ConfigError) as caught:
-        AnalyzerConfig(type="yokogawa", interval_ms=5).validate()
+        YokogawaConfig(interval_ms=5).validate()
     assert _listed(str(caught.value)) == [
         "[analyzer] interval_ms 5 is outside 10..60000",
         "[analyzer] type 'yokogawa' needs resource, e.g. 'TCPIP::192.168.1.20::INSTR'",
     ]
     with pytest.raises(ConfigError) as caught:  # a bad auth: not also what credentials would need
-        AnalyzerConfig(type="redfish", url="http://bmc", auth="digest").validate()
+        RedfishConfig(url="http://bmc", auth="digest").validate()
     assert str(caught.value) == "[analyzer] auth 'digest' must be one of session, basic, none"
 
 

@@ -26,7 +26,8 @@ from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.calibration import load_calibration
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.session.session import Session
 from reports.crossval import apply_calibration, cross_validate, meter_grade
 from tests.conftest import run_cli
@@ -142,7 +143,7 @@ def test_a_saved_calibration_is_applied_to_a_later_informative_run(crossval: dic
         try:
             meter = RedfishAnalyzer(f"http://127.0.0.1:{port}", auth="none", source="power")
             meter.calibration = load_calibration(str(calibration_file), meter.name)
-            config = Config(AnalyzerConfig(interval_ms=200), SessionConfig(settle_s=0.2))
+            config = Config(PtdConfig(interval_ms=200), SessionConfig(settle_s=0.2))
             workload = InProcessLoadgen(CpuBenchmark("Offline", 2.0, accelerator=True))
             session = Session(config, meter, workload, out_root=tmp_path, label="calibrated",
                               say=lambda _: None)

@@ -234,7 +234,7 @@ def test_journal_continues_numbering_and_reads_back_from_disk(tmp_path: Path) ->
     ({"meter": [{"name": "a", "sim_watts": 1.0}]}, r"\[agent\] is missing"),
     ({"agent": {"id": "a/b"}, "meter": [{"name": "m"}]}, r"\[agent\] id 'a/b' must be"),
     ({"agent": {"id": "a", "broker": "h:0"}, "meter": [{"name": "m"}]}, r"broker 'h:0' is not HOST:PORT"),
-    ({"agent": {"id": "a", "colour": 1}, "meter": [{"name": "m"}]}, r"unknown key: colour"),
+    ({"agent": {"id": "a", "colour": 1}, "meter": [{"name": "m"}]}, r"unknown key 'colour'"),
     ({"agent": {"id": "a"}}, r"at least one \[\[meter\]\]"),
     ({"agent": {"id": "a"}, "meter": [{"name": "m", "sim_watts": -1}]}, r"sim_watts must be a number ≥ 0"),
     ({"agent": {"id": "a"}, "meter": [{"name": "m"}, {"name": "m"}]}, r"share a name"),

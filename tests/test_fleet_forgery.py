@@ -28,7 +28,7 @@ from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import config_from_dict
 from power_director.fleet.sign import sign
 from power_director.fleet.wire import agent_topic, encode_samples
-from power_director.session.session import Session
+from power_director.session.session import ExtraMeter, Session
 from reports.spl import read_spl
 from tests.fleet_util import ROOT, agent_toml, journal_rows, start_agent, stop_agents, wait_connected
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
@@ -101,7 +101,8 @@ def _session(
         session = Session(config, make_analyzer(config.analyzer),
                           InProcessLoadgen(CpuBenchmark("Offline", 4.0, accelerator=True)),
                           out_root=out, say=lambda _: None, observers=[rogue],
-                          extra_analyzers=[(make_analyzer(e), r) for r, e in config.extra_analyzers])
+                          extra_analyzers=[ExtraMeter(make_analyzer(e.meter), e.role)
+                                           for e in config.extra_analyzers])
         return (await session.run()).to_json(), session.dir
 
     return asyncio.run(main())

@@ -24,7 +24,7 @@ from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import config_from_dict
-from power_director.session.session import Session
+from power_director.session.session import ExtraMeter, Session
 from reports.spl import read_spl
 from tests.fleet_util import agent_toml, journal_rows, start_agent, stop_agents, wait_connected
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
@@ -116,7 +116,7 @@ def _run_director(
             config, make_analyzer(config.analyzer),
             InProcessLoadgen(CpuBenchmark("SingleStream", 6.0, accelerator=True)),
             out_root=out, label="rack", say=lambda _: None, observers=[outage],
-            extra_analyzers=[(make_analyzer(e), role) for role, e in config.extra_analyzers],
+            extra_analyzers=[ExtraMeter(make_analyzer(e.meter), e.role) for e in config.extra_analyzers],
         )
         return (await session.run()).to_json(), session
 

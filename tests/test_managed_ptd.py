@@ -28,7 +28,8 @@ from analyzer_drivers.meters.ptd_launch import PtdLaunch, read_command
 from analyzer_drivers.meters.ptd_managed import ManagedPtdAnalyzer
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, ConfigError, SessionConfig, config_from_dict
+from power_director.config.loader import Config, ConfigError, SessionConfig, config_from_dict
+from power_director.config.meters.ptd import PtdConfig
 from power_director.session.session import Session
 from tests import mlperf_rules
 from tests.mlperf_checker import SOURCE_RULES, failed_rules, power_dev_dir
@@ -181,8 +182,8 @@ def test_config_with_ptd_command(tmp_path: Path) -> None:
     analyzer = config.analyzer
     launch, log_path = analyzer.managed_launch() or (None, "")
     assert launch is not None and log_path == log and launch.network_port == 9123
-    assert AnalyzerConfig(ptd_path="x", device_port="COM1", device_type=49).managed_launch() is not None
-    assert Config(AnalyzerConfig(), SessionConfig()).analyzer.managed_launch() is None
+    assert PtdConfig(ptd_path="x", device_port="COM1", device_type=49).managed_launch() is not None
+    assert Config(PtdConfig(), SessionConfig()).analyzer.managed_launch() is None
 
 
 def test_the_daemon_and_its_temporary_logs_go_with_the_session() -> None:

@@ -224,17 +224,18 @@ def test_rapl_is_added_beside_the_meter_where_the_host_has_it(tmp_path: Path) ->
     is probed and added as a ``beside`` meter; a host without one gets none, silently."""
     import asyncio
 
-    from power_director.config.loader import AnalyzerConfig, Config
+    from power_director.config.loader import Config
+    from power_director.config.meters.ptd import PtdConfig
     from power_director.session.measure import with_software_meters
     from tests.test_rapl_nvml import make_zone
 
     make_zone(tmp_path / "powercap", "intel-rapl:0", "package-0", 1000)
-    config = Config(analyzer=AnalyzerConfig(interval_ms=100))
+    config = Config(analyzer=PtdConfig(interval_ms=100))
     found = asyncio.run(with_software_meters(config, str(tmp_path / "powercap")))
-    kinds = [(role, meter.type, meter.rapl_root) for role, meter in found.extra_analyzers]
+    kinds = [(e.role, e.meter.type, getattr(e.meter, "rapl_root", None)) for e in found.extra_analyzers]
     assert ("beside", "rapl", str(tmp_path / "powercap")) in kinds
     none = asyncio.run(with_software_meters(config, str(tmp_path / "absent")))
-    assert all(meter.type != "rapl" for _, meter in none.extra_analyzers)
+    assert all(e.meter.type != "rapl" for e in none.extra_analyzers)
 
 
 def test_the_session_page_shows_the_measured_command(tmp_path: Path) -> None:

@@ -22,7 +22,8 @@ from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.session.files import rebuild_session_files
 from power_director.session.session import Session
 from tests import mlperf_rules
@@ -40,7 +41,7 @@ def measure(out: Path, scenario: str, channels: int, watts: float = 180.0, pf: f
     async def main() -> Path:
         simulator = PtdSimulator(model=constant_model(watts, pf=pf), identity="wt310", channels=channels)
         port = await simulator.start_server()
-        config = Config(AnalyzerConfig(port=port, interval_ms=1000), SessionConfig(settle_s=0.1))
+        config = Config(PtdConfig(port=port, interval_ms=1000), SessionConfig(settle_s=0.1))
         try:
             session = Session(config, PtdAnalyzer("127.0.0.1", port), InProcessLoadgen(
                 CpuBenchmark(scenario, 2.5, accelerator=True)), out_root=out, label=f"wt310-{scenario}",

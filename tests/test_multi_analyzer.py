@@ -16,9 +16,10 @@ from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.session.files import rebuild_session_files
-from power_director.session.session import Session, SessionError
+from power_director.session.session import ExtraMeter, Session, SessionError
 from reports.model.report import SessionReport
 from reports.render.summary import summary_text
 from reports.spl import read_spl
@@ -34,13 +35,13 @@ def session_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ports = [await sim.start_server() for sim in sims]
         # 400 ms over 3 s: three simulators share the session's event loop, and at 200 ms over 1.5 s
         # one stall on a busy machine cost the merged sum its 95 % coverage (88.6 % seen)
-        config = Config(AnalyzerConfig(port=ports[0], interval_ms=400), SessionConfig(settle_s=0.1))
+        config = Config(PtdConfig(port=ports[0], interval_ms=400), SessionConfig(settle_s=0.1))
         meters = [PtdAnalyzer("127.0.0.1", port) for port in ports]
         try:
             session = Session(
                 config, meters[0], InProcessLoadgen(CpuBenchmark("Offline", 3.0, accelerator=True)),
                 out_root=out, label="two-supplies", say=lambda _: None,
-                extra_analyzers=[(meters[1], "sum"), (meters[2], "beside")],
+                extra_analyzers=[ExtraMeter(meters[1], "sum"), ExtraMeter(meters[2], "beside")],
             )
             await session.run()
             return session.dir
@@ -122,4 +123,4 @@ def test_duplicate_analyzers_are_refused(tmp_path: Path) -> None:
     meter = PtdAnalyzer("127.0.0.1", 1)
     with pytest.raises(SessionError, match="share a name"):
         Session(Config(), meter, InProcessLoadgen(CpuBenchmark("Offline", 1)), out_root=tmp_path,
-                extra_analyzers=[(PtdAnalyzer("127.0.0.1", 1), "sum")])
+                extra_analyzers=[ExtraMeter(PtdAnalyzer("127.0.0.1", 1), "sum")])

@@ -23,7 +23,7 @@ from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import ConfigError, config_from_dict
-from power_director.session.session import Session
+from power_director.session.session import ExtraMeter, Session
 from reports.model.report import SessionReport
 from reports.multinode import system_checks
 from reports.render.summary import summary_text
@@ -49,7 +49,7 @@ def _session(tmp_path: Path, system: System) -> tuple[dict[str, Any], dict[str, 
                 config, make_analyzer(config.analyzer),
                 InProcessLoadgen(CpuBenchmark("Offline", 2.0, accelerator=True)),
                 out_root=tmp_path, say=lambda _: None,
-                extra_analyzers=[(make_analyzer(e), r) for r, e in config.extra_analyzers],
+                extra_analyzers=[ExtraMeter(make_analyzer(e.meter), e.role) for e in config.extra_analyzers],
             )
             report = (await session.run()).to_json()
             return report, json.loads((session.dir / "session.json").read_text())

@@ -19,7 +19,7 @@ from analyzer_drivers.sim.plug import PlugSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.analyzers import make_analyzer
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig, config_from_dict
 from power_director.session.session import Session
 from reports.mlperf.submission import analyzer_table
 from tests.fixtures import plug_real as real
@@ -56,9 +56,10 @@ def run_session(tmp_path: Path, broker: Mosquitto, case: str) -> tuple[dict[str,
         try:
             await asyncio.wait_for(simulator.ready.wait(), 5)
             config = Config(
-                analyzer=AnalyzerConfig(type=kind, broker=broker.address, topic=topic, interval_ms=250,
-                                        shelly_component=component, connect_timeout_s=5.0,
-                                        reply_timeout_s=3.0),
+                analyzer=config_from_dict({"analyzer": {
+                    "type": kind, "broker": broker.address, "topic": topic, "interval_ms": 250,
+                    **({"shelly_component": component} if kind == "shelly" else {}),
+                    "connect_timeout_s": 5.0, "reply_timeout_s": 3.0}}).analyzer,
                 session=SessionConfig(settle_s=0.1, poll_interval_s=0.25))
             session = Session(config, make_analyzer(config.analyzer),
                               InProcessLoadgen(CpuBenchmark("SingleStream", 1.0, accelerator=True)),

@@ -15,7 +15,8 @@ import pytest
 
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from power_director.config.loader import AnalyzerConfig, Config, ServiceConfig, SessionConfig
+from power_director.config.loader import Config, ServiceConfig, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.config.power_dev import apply_power_dev_conf, read_power_dev_conf
 from power_director.remote.service import DirectorService
 from tests.mlperf_checker import SOURCE_RULES, failed_rules, power_dev_dir
@@ -47,7 +48,7 @@ async def drive_client(tmp_path: Path, power_dev: Path, scenario: str, channels:
     simulator = PtdSimulator(model=constant_model(150.0), identity="wt310", channels=channels)
     meter_port = await simulator.start_server()
     config = Config(
-        analyzer=AnalyzerConfig(port=meter_port, interval_ms=1000, connect_timeout_s=5.0),
+        analyzer=PtdConfig(port=meter_port, interval_ms=1000, connect_timeout_s=5.0),
         session=SessionConfig(settle_s=0.5, poll_interval_s=0.25),
         service=replace(ServiceConfig(), port=0, v3_allowed_addresses=("127.0.0.1",)),
     ).validate()

@@ -28,7 +28,8 @@ from analyzer_drivers.formats.session_layout import samples_path
 from analyzer_drivers.meters.ptd import MAX_RL_SAMPLES, PtdAnalyzer
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.session.journal import Journal
 from power_director.session.session import Session
 from reports.spl import read_spl
@@ -284,7 +285,7 @@ class IdleWorkload:
 
 def test_multichannel_samples_reach_the_journal_and_spl(tmp_path: Path) -> None:
     async def body(sim: PtdSimulator, port: int) -> tuple[Session, int]:
-        config = Config(AnalyzerConfig(port=port, interval_ms=10),
+        config = Config(PtdConfig(port=port, interval_ms=10),
                         SessionConfig(settle_s=0.0, poll_interval_s=0.1))
         session = Session(config, PtdAnalyzer("127.0.0.1", port), IdleWorkload(), out_root=tmp_path,
                           label="multi", say=lambda _: None)

@@ -226,10 +226,11 @@ def test_an_iana_zone_uses_its_offset_at_the_stamp() -> None:
 
 
 def test_a_bad_ptd_timezone_in_the_config_is_one_error(tmp_path: Path) -> None:
-    from power_director.config.loader import AnalyzerConfig, ConfigError
+    from power_director.config.loader import ConfigError
+    from power_director.config.meters.ptd import PtdConfig
 
     with pytest.raises(ConfigError, match=r"\[analyzer\] ptd_timezone 'CEST\+1'"):
-        AnalyzerConfig(ptd_timezone="CEST+1").validate()
+        PtdConfig(ptd_timezone="CEST+1").validate()
 
 
 # --- a whole session against the simulator in multichannel mode ------------------------------
@@ -242,7 +243,8 @@ def multichannel_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     power, input 3 is unused (0), input 4 fails (-1)."""
     from loadgen_bridge.cpu_sut import CpuBenchmark
     from loadgen_bridge.workload import InProcessLoadgen
-    from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+    from power_director.config.loader import Config, SessionConfig
+    from power_director.config.meters.ptd import PtdConfig
     from power_director.session.session import Session
 
     out = tmp_path_factory.mktemp("multichannel")
@@ -252,7 +254,7 @@ def multichannel_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                  identity="wt330_multichannel", channels=4,
                                  channel_shares=(0.6, 0.4, 0.0, -1.0))
         port = await simulator.start_server()
-        config = Config(AnalyzerConfig(port=port, interval_ms=1000, calibration_date=CALIBRATED_ON),
+        config = Config(PtdConfig(port=port, interval_ms=1000, calibration_date=CALIBRATED_ON),
                         SessionConfig(settle_s=0.1))
         try:
             session = Session(config, PtdAnalyzer("127.0.0.1", port), InProcessLoadgen(

@@ -36,7 +36,8 @@ from analyzer_drivers.sim.redfish import BmcModel, RedfishSimulator
 from analyzer_drivers.sim.redfish_mockup import SCHEMAS, write_static_mockup
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.session.session import Session
 from reports.spl import read_spl
 
@@ -318,7 +319,7 @@ def run_fault_session(out: Path, kind: str, schema: str, source: str) -> FaultRu
     interval_ms, run_s = (400, 3.0) if kind == "none" else (200, 2.0)
 
     async def main() -> dict[str, Any]:
-        config = Config(AnalyzerConfig(interval_ms=interval_ms, reply_timeout_s=0.8),
+        config = Config(PtdConfig(interval_ms=interval_ms, reply_timeout_s=0.8),
                         SessionConfig(settle_s=0.2, poll_interval_s=0.2, reconnect_timeout_s=30))
         meter = RedfishAnalyzer(f"http://127.0.0.1:{port}", auth="none", timeout_s=0.8, source=source)
         sut = InProcessLoadgen(CpuBenchmark("Offline", run_s, accelerator=True))

@@ -20,7 +20,7 @@ import power_director as pdr
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from power_director.api import MeasureError, WindowResult
-from power_director.config.loader import AnalyzerConfig
+from power_director.config.meters.ptd import PtdConfig
 from reports.store.sqlite import INDEX_FILE, Query, SqliteStore
 from tests.conftest import run_cli, session_dirs
 
@@ -88,7 +88,7 @@ async def _measure_from_a_coroutine() -> tuple[WindowResult | None, WindowResult
     awaited window blocked the loop, the meter could not answer and the monitor would fail."""
     simulator = PtdSimulator(model=constant_model(100.0), averaging_ms=50)
     port = await simulator.start_server("127.0.0.1", 0)
-    meter = AnalyzerConfig(port=port, interval_ms=50, connect_timeout_s=20.0)
+    meter = PtdConfig(port=port, interval_ms=50, connect_timeout_s=20.0)
     try:
         async with pdr.measure(meter=meter) as block:
             await asyncio.sleep(0.5)
@@ -120,7 +120,7 @@ def test_async_measure_of_an_unreachable_meter_is_one_clear_error(tmp_path: Path
         port = probe.getsockname()[1]
 
     async def measure_nothing() -> None:
-        async with pdr.measure(meter=AnalyzerConfig(port=port, connect_timeout_s=0.5)):
+        async with pdr.measure(meter=PtdConfig(port=port, connect_timeout_s=0.5)):
             pass
 
     with pytest.raises(MeasureError, match="meter failed"):

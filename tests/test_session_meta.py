@@ -20,8 +20,9 @@ from analyzer_drivers.meters.ptd import PtdAnalyzer
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
-from power_director.session.session import Session
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
+from power_director.session.session import ExtraMeter, Session
 from reports.build.mlperf_import import import_run
 from reports.clock_report import corrected_window
 from reports.mlperf.evidence import read_evidence
@@ -60,12 +61,12 @@ def _session(out_root: Path, **options: Any) -> Session:
         port = await simulator.start_server()
         extra = PtdSimulator(identity="wt310")
         extra_port = await extra.start_server()
-        config = Config(AnalyzerConfig(port=port, interval_ms=100), SessionConfig(settle_s=0.0))
+        config = Config(PtdConfig(port=port, interval_ms=100), SessionConfig(settle_s=0.0))
         try:
             session = Session(config, PtdAnalyzer("127.0.0.1", port),
                               InProcessLoadgen(CpuBenchmark("Offline", 0.5)), out_root=out_root,
                               label="meta", say=lambda _: None,
-                              extra_analyzers=[(PtdAnalyzer("127.0.0.1", extra_port), "sum")],
+                              extra_analyzers=[ExtraMeter(PtdAnalyzer("127.0.0.1", extra_port), "sum")],
                               **options)
             await session.run()
             return session

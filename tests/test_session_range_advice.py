@@ -11,7 +11,8 @@ from analyzer_drivers.sim.models import Reading
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.session.session import Session
 
 
@@ -33,7 +34,7 @@ def test_range_advice_warns_and_the_report_fails_the_uncertainty_check(tmp_path:
     async def main() -> Path:
         simulator = PtdSimulator(model=Spiky(), identity="wt310")
         port = await simulator.start_server()
-        config = Config(AnalyzerConfig(port=port, interval_ms=100), SessionConfig(settle_s=0.0))
+        config = Config(PtdConfig(port=port, interval_ms=100), SessionConfig(settle_s=0.0))
         try:
             session = Session(config, PtdAnalyzer("127.0.0.1", port),
                               InProcessLoadgen(CpuBenchmark("Offline", 1.0, accelerator=True)),

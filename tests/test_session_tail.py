@@ -13,7 +13,8 @@ from analyzer_drivers.sim.model_meter import ModelMeter
 from analyzer_drivers.sim.models import constant_model
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.session.session import TAIL_TIMEOUT_INTERVALS, Session
 
 SPEAKS_S = 0.3  # the meter falls silent this long after each start, long before the workload ends
@@ -33,7 +34,7 @@ class FallsSilent(ModelMeter):
 def test_the_tail_warning_names_the_wait_not_the_clock(tmp_path: Path) -> None:
     said: list[str] = []
     interval_ms = 200
-    config = Config(AnalyzerConfig(interval_ms=interval_ms), SessionConfig(settle_s=0.1))
+    config = Config(PtdConfig(interval_ms=interval_ms), SessionConfig(settle_s=0.1))
     session = Session(config, FallsSilent(constant_model(100.0)),
                       InProcessLoadgen(CpuBenchmark("Offline", 1.0, accelerator=True)),
                       out_root=tmp_path, label="silent", say=said.append)

@@ -35,7 +35,8 @@ from analyzer_drivers.sim.faults import Fault
 from analyzer_drivers.sim.snmp_pdu import Outlet, PduData, SnmpPduSimulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.session.session import Session
 from reports.spl import read_spl
 
@@ -189,7 +190,7 @@ def run_fault_session(out: Path, kind: str, source: str) -> FaultRun:
     port = sim.start()
 
     async def main() -> dict[str, Any]:
-        config = Config(AnalyzerConfig(interval_ms=500, reply_timeout_s=1.0),
+        config = Config(PtdConfig(interval_ms=500, reply_timeout_s=1.0),
                         SessionConfig(settle_s=0.2, poll_interval_s=0.25, reconnect_timeout_s=30))
         meter = SnmpPduAnalyzer("127.0.0.1", port, family="raritan", outlets=["1.1", "1.2"], credentials=V3,
                                 timeout_s=1.0, source=source)

@@ -54,9 +54,9 @@ def test_every_exception_of_ours_is_a_power_director_error() -> None:
 def test_no_import_cycles_and_no_arrow_up() -> None:
     """Floors are folders (tests/import_graph.py), lowest first: analyzer_drivers/formats <
     analyzer_drivers (the interface) < meters < sim < loadgen_bridge < its remote < reports (the
-    computations) < model < mlperf < render < build < store < power_director/fleet < config <
-    observe < session < remote < power_director (API) < cli. A module imports its own folder and
-    the folders below it, never one above."""
+    computations) < model < mlperf < render < build < store < power_director/fleet < config/meters
+    (the meter registry) < config < observe < session < remote < power_director (API) < cli. A
+    module imports its own folder and the folders below it, never one above."""
     graph = module_graph()
     assert cycles(graph) == []
     assert upward_arrows(graph) == []

@@ -31,6 +31,9 @@ from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import AnalyzerConfig, Config, ConfigError, SessionConfig, config_from_dict
+from power_director.config.meters.ptd import PtdConfig
+from power_director.config.meters.tasmota import TasmotaConfig
+from power_director.config.meters.yokogawa import YokogawaConfig
 from power_director.session.session import Session
 from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 
@@ -50,7 +53,7 @@ async def ptd_meter() -> AsyncIterator[AnalyzerConfig]:
     simulator = PtdSimulator(model=MODEL, averaging_ms=INTERVAL_MS)
     port = await simulator.start_server()
     try:
-        yield AnalyzerConfig(type="ptd", port=port, interval_ms=INTERVAL_MS, connect_timeout_s=5.0)
+        yield PtdConfig(port=port, interval_ms=INTERVAL_MS, connect_timeout_s=5.0)
     finally:
         await simulator.close()
 
@@ -60,8 +63,8 @@ async def scpi_meter() -> AsyncIterator[AnalyzerConfig]:
     simulator = Wt300Simulator(MODEL, "wt310")
     port = await simulator.start_server()
     try:
-        yield AnalyzerConfig(
-            type="yokogawa", resource=f"TCPIP::127.0.0.1::{port}::SOCKET", interval_ms=INTERVAL_MS
+        yield YokogawaConfig(
+            resource=f"TCPIP::127.0.0.1::{port}::SOCKET", interval_ms=INTERVAL_MS
         )
     finally:
         await simulator.close()
@@ -74,8 +77,8 @@ def plug_meter(broker: Mosquitto) -> Meter:
         task = asyncio.get_running_loop().create_task(simulator.run())
         await asyncio.wait_for(simulator.ready.wait(), 5)
         try:
-            yield AnalyzerConfig(
-                type="tasmota", broker=broker.address, topic="three-1", interval_ms=INTERVAL_MS,
+            yield TasmotaConfig(
+                broker=broker.address, topic="three-1", interval_ms=INTERVAL_MS,
                 connect_timeout_s=5.0, reply_timeout_s=3.0,
             )
         finally:

@@ -37,7 +37,8 @@ from analyzer_drivers.sim.scpi_server import Wt300Simulator
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
 from power_director.config.analyzers import make_analyzer
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.yokogawa import YokogawaConfig
 from power_director.session.session import Session
 
 VOLTS = 230.0
@@ -62,7 +63,7 @@ def run_session(tmp_path: Path, simulator: Wt300Simulator, **analyzer: Any
         port = await simulator.start_server()
         try:
             config = Config(
-                analyzer=AnalyzerConfig(type="yokogawa", resource=f"TCPIP::127.0.0.1::{port}::SOCKET",
+                analyzer=YokogawaConfig(resource=f"TCPIP::127.0.0.1::{port}::SOCKET",
                                         interval_ms=250, **analyzer),
                 session=SessionConfig(settle_s=0.1, poll_interval_s=0.25))
             workload = InProcessLoadgen(CpuBenchmark("SingleStream", 1.0, accelerator=True))

@@ -12,6 +12,14 @@ class ConfigError(PowerDirectorError):
     """A config file, option or label we cannot use."""
 
 
+def raise_all(problems: list[str]) -> None:
+    """One ConfigError for every problem found, ``N problems: a; b; c`` (none: nothing raised)."""
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        raise ConfigError(f"{len(problems)} problems: " + "; ".join(problems))
+
+
 class AnalyzerError(PowerDirectorError):
     """A meter could not be reached, or it answered something we cannot use."""
 

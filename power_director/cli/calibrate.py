@@ -40,7 +40,7 @@ async def _advise(args: argparse.Namespace) -> int:
         raise ConfigError("--watts, --seconds and --target-pct must be positive")
     accuracy = args.accuracy_pct / 100 if args.accuracy_pct is not None else None
     averaging_s = 0.0
-    if config.type in ("redfish", "snmp"):  # ask the meter what it says of itself
+    if config.describes_itself:
         async with make_analyzer(config) as meter:
             info = await meter.identify()
         averaging_s = info.averaging_ms / 1000
@@ -50,7 +50,7 @@ async def _advise(args: argparse.Namespace) -> int:
         if accuracy is None and "accuracy_pct" in info.extra:
             accuracy = float(info.extra["accuracy_pct"]) / 100
     facts = facts_for(
-        config.type, averaging_s, config.interval_ms / 1000, accuracy, max(1, len(config.outlets))
+        config.type, averaging_s, config.interval_ms / 1000, accuracy, config.summed_rows()
     )
     advice = advice_for(facts, args.watts, args.seconds, args.target_pct / 100)
     for line in advice.lines:

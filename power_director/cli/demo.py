@@ -15,7 +15,8 @@ from analyzer_drivers.sim.ptd_server import PtdSimulator
 from analyzer_drivers.sim.work_model import WorkModel
 from loadgen_bridge.cpu_sut import CpuBenchmark
 from loadgen_bridge.workload import InProcessLoadgen
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, SessionConfig
+from power_director.config.meters.ptd import PtdConfig
 from power_director.observe.observer import SessionObserver
 from power_director.session.assembly import build_session
 from reports.model.report import SessionReport
@@ -48,7 +49,7 @@ async def run_demo(
         f"+ {model.busy_watts:g} W while the SUT has queries in flight"
     )
     config = Config(
-        analyzer=AnalyzerConfig(port=port, interval_ms=DEMO_INTERVAL_MS, connect_timeout_s=5.0),
+        analyzer=PtdConfig(port=port, interval_ms=DEMO_INTERVAL_MS, connect_timeout_s=5.0),
         session=SessionConfig(settle_s=0.2, poll_interval_s=0.25),
     )
     reports = []

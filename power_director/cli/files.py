@@ -9,7 +9,6 @@ import functools
 import json
 import shutil
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from analyzer_drivers.formats.errors import ReportError
@@ -41,7 +40,7 @@ def check_config(args: argparse.Namespace, tracker: SessionTracker) -> int:
     config = load_config(path)
     check_session_config(config)
     print(f"# {path}: valid; the effective configuration")
-    print(json.dumps(asdict(config), indent=2))
+    print(json.dumps(config.settings(), indent=2))
     return 0
 
 

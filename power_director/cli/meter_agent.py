@@ -30,7 +30,8 @@ from analyzer_drivers.sim.models import CpuUtilisationModel
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from power_director.config.agent import AgentConfig, MeterEntry
 from power_director.config.analyzers import make_analyzer
-from power_director.config.loader import AnalyzerConfig, ConfigError
+from power_director.config.loader import ConfigError
+from power_director.config.meters.ptd import PtdConfig
 from power_director.fleet.journal import MeterJournal
 from power_director.fleet.sign import load_key, sign
 from power_director.fleet.wire import (
@@ -122,8 +123,8 @@ class MeterAgent:
             meter.simulator = PtdSimulator(model=model, averaging_ms=analyzer_config.interval_ms)
             meter.sim_port = await meter.simulator.start_server()
         if meter.simulator is not None:
-            analyzer_config = AnalyzerConfig(
-                type="ptd", port=meter.sim_port, interval_ms=analyzer_config.interval_ms,
+            analyzer_config = PtdConfig(
+                port=meter.sim_port, interval_ms=analyzer_config.interval_ms,
                 connect_timeout_s=5.0,
             )
         return make_analyzer(analyzer_config)

@@ -2,12 +2,8 @@
 
 Example::
 
-    [analyzer]
-    type = "ptd"            # SPEC PTDaemon, or our simulator of it
-    host = "127.0.0.1"
-    port = 8888
+    [analyzer]              # the meter: ``type`` and that type's keys (examples/*.toml, one per type)
     interval_ms = 1000      # MLPerf samples at 1 s
-    ptd_timezone = "UTC"    # zone of PTDaemon's stamps: "UTC", "auto", "+08:00", "Europe/Berlin"
 
     [session]
     label = "resnet50-offline"
@@ -24,62 +20,29 @@ Example::
     broker = "127.0.0.1:1883"   # empty: no telemetry (``--mqtt HOST:PORT`` overrides)
     director_id = "lab-rack-3"  # topics power-director/<director_id>/...; default: the host name
 
-Other meters (keys of other types are left at their defaults)::
-
-    type = "yokogawa"       # WT310/WT310E/WT330E/WT333E over VISA (pyvisa-py)
-    resource = "TCPIP::192.168.1.20::INSTR"
-    element = "1"           # "1".."3", or "sum" for Σ on a WT330E/WT333E
-    crest_factor = 3        # 3 or 6
-    interval_ms = 1000      # an update interval: 100, 250, 500, 1000, 2000, 5000, 10000, 20000
-
-    type = "tasmota"        # or "shelly": a smart plug over MQTT
-    broker = "127.0.0.1:1883"
-    topic = "plug1"         # Tasmota topic, the Shelly Gen2 topic prefix, or the Gen1 device id
-    full_topic = "%prefix%/%topic%/"   # Tasmota FullTopic
-    channel = "sum"         # Tasmota multi-channel devices: "sum" or "1", "2", ...
-    shelly_component = "switch:0"      # or pm1:0, em:0, em1:1; Gen1: relay:0, emeter:0
-
-    type = "rapl"           # CPU package energy counters (root only)
-    type = "nvml"           # NVIDIA GPU energy counters (pip install 'power-director[nvml]')
-
-    type = "redfish"        # a BMC's chassis power (pip install 'power-director[datacenter]')
-    url = "https://10.0.0.9"
-    username = "power"
-    password_file = "/etc/power-director/bmc-password"
-    ca_file = "/etc/power-director/bmc-ca.pem"   # or insecure = true
-    chassis = ""            # empty: the first chassis with power; redfish_schema, sensor, power_control
-
-    type = "ipmi-dcmi"      # a BMC's DCMI power reading through ipmitool or FreeIPMI's ipmi-dcmi
-    host = "10.0.0.9"       # "local": this machine's own BMC (in-band)
-    ipmi_tool = "ipmitool"  # or "freeipmi"
-    username = "power"
-    password_file = "/etc/power-director/bmc-password"
-
-    type = "snmp"           # a rack PDU's outlets
-    host = "10.0.0.10"
-    port = 161
-    snmp_family = "raritan" # raritan, apc, sentry4, entity
-    outlets = ["1.3", "1.4"]
+The meter types and their keys: ``power_director/config/meters/`` (the registry;
+``python -m power_director.config.meters`` prints every key with its default and help).
 """
 
 from __future__ import annotations
 
 import difflib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from analyzer_drivers.formats.errors import ConfigError as ConfigError
-from power_director.config.meter import AnalyzerConfig as AnalyzerConfig
+from analyzer_drivers.formats.errors import raise_all
+from power_director.config.meters import METER_TYPES as METER_TYPES
+from power_director.config.meters import AnalyzerConfig as AnalyzerConfig
+from power_director.config.meters import default_meter
 from power_director.config.sections import ServiceConfig as ServiceConfig
 from power_director.config.sections import SessionConfig as SessionConfig
 from power_director.config.sections import TelemetryConfig as TelemetryConfig
-from power_director.config.sections import raise_all
-from power_director.config.tables import COMMON_METER_KEYS as COMMON_METER_KEYS
 from power_director.config.tables import EXTRA_ROLES as EXTRA_ROLES
-from power_director.config.tables import METER_KEYS as METER_KEYS
-from power_director.config.tables import extra_analyzers, section_from_table
+from power_director.config.tables import ExtraAnalyzer as ExtraAnalyzer
+from power_director.config.tables import extra_analyzers, meter_from_table, section_from_table
 
 if TYPE_CHECKING:
     from power_director.config.system import SystemConfig
@@ -92,11 +55,10 @@ else:  # pragma: no cover
 
 @dataclass(frozen=True)
 class Config:
-    analyzer: AnalyzerConfig = field(default_factory=AnalyzerConfig)
+    analyzer: AnalyzerConfig = field(default_factory=default_meter)
     session: SessionConfig = field(default_factory=SessionConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
-    #: (role, meter): "sum" meters add to the wall power, "beside" meters are shown next to it.
-    extra_analyzers: tuple[tuple[str, AnalyzerConfig], ...] = ()
+    extra_analyzers: tuple[ExtraAnalyzer, ...] = ()
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     #: ``[[node]]``/``[[switch]]``: a multi-node system (power_director.config.system)
     system: SystemConfig | None = None
@@ -104,9 +66,16 @@ class Config:
     def problems(self) -> list[str]:
         """Every section's problems, in the file's order, one line each."""
         sections: list[AnalyzerConfig | SessionConfig | ServiceConfig | TelemetryConfig] = [
-            self.analyzer, *(meter for _, meter in self.extra_analyzers), self.session, self.service,
+            self.analyzer, *(extra.meter for extra in self.extra_analyzers), self.session, self.service,
             self.telemetry]
         return [problem for section in sections for problem in section.problems()]
+
+    def settings(self) -> dict[str, Any]:
+        """The effective configuration as the TOML would spell it (each meter with its ``type``)."""
+        found = asdict(self)
+        found["analyzer"] = self.analyzer.settings()
+        found["extra_analyzers"] = [{"role": e.role, **e.meter.settings()} for e in self.extra_analyzers]
+        return found
 
     def validate(self) -> Config:
         raise_all(self.problems())
@@ -126,13 +95,13 @@ def config_from_dict(data: dict[str, Any]) -> Config:
         if key not in (*SECTIONS, *SYSTEM_SECTIONS):
             close = difflib.get_close_matches(key, SECTIONS, n=1)
             problems.append(f"unknown section [{key}]" + (f" (did you mean [{close[0]}]?)" if close else ""))
-    analyzer = section_from_table(AnalyzerConfig, "analyzer", data.get("analyzer", {}), problems)
+    analyzer = meter_from_table("analyzer", data.get("analyzer", {}), problems)
     session = section_from_table(SessionConfig, "session", data.get("session", {}), problems)
     service = section_from_table(ServiceConfig, "service", data.get("service", {}), problems)
     extras = extra_analyzers(data.get("extra_analyzer", []), problems)
     telemetry = section_from_table(TelemetryConfig, "telemetry", data.get("telemetry", {}), problems)
     sections: list[AnalyzerConfig | SessionConfig | ServiceConfig | TelemetryConfig | None] = [
-        analyzer, *(meter for _, meter in extras), session, service, telemetry]
+        analyzer, *(extra.meter for extra in extras), session, service, telemetry]
     problems += [problem for section in sections if section is not None for problem in section.problems()]
     system = system_from_dict(data, problems)
     raise_all(problems)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.meters.ptd_launch import DEFAULT_NETWORK_PORT, PtdLaunch, parse_channel
-from power_director.config.loader import AnalyzerConfig, Config, ConfigError
+from power_director.config.loader import AnalyzerConfig, Config, ConfigError, ExtraAnalyzer
+from power_director.config.meters.ptd import PtdConfig
 
 DEFAULT_LISTEN = ("0.0.0.0", 4950)  # power-dev's common.DEFAULT_PORT
 _ANALYZER_OPTIONS = {"devicetype", "interfaceflag", "deviceport", "networkport", "channel", "gpibboard",
@@ -129,10 +130,11 @@ def _read(conf: configparser.ConfigParser, path: Path, engine: bool) -> PowerDev
     return PowerDevConf(path, ntp, listen, listen_given, launches, tuple(ignored), sections == ["ptd"])
 
 
-def managed_meter(base: AnalyzerConfig, launch: PtdLaunch) -> AnalyzerConfig:
+def managed_meter(base: AnalyzerConfig, launch: PtdLaunch) -> PtdConfig:
     """``base``'s timeouts, interval and papers with this PTDaemon to start."""
-    return dataclasses.replace(
-        base, type="ptd", host="127.0.0.1", port=launch.network_port, ptd_command=(), ptd_timezone="UTC",
+    common = {f.name: getattr(base, f.name) for f in dataclasses.fields(AnalyzerConfig)}
+    return PtdConfig(
+        **common, host="127.0.0.1", port=launch.network_port, ptd_command=(), ptd_timezone="UTC",
         ptd_path=launch.ptd, device_type=launch.device_type, device_port=launch.device_port,
         interface_flag=launch.interface_flag, ptd_channel=",".join(str(c) for c in launch.channel or ()),
         gpib_board=-1 if launch.gpib_board is None else launch.gpib_board, dc_flag=launch.dc_flag or "",
@@ -144,7 +146,7 @@ def apply_power_dev_conf(config: Config, conf: PowerDevConf, *, service: bool = 
     ``service``: its ``listen``, when given, is where ``serve`` listens for v3 clients."""
     primary, *more = (managed_meter(config.analyzer, launch) for launch in conf.launches)
     changed = dataclasses.replace(config, analyzer=primary,
-                                  extra_analyzers=tuple(("sum", meter) for meter in more))
+                                  extra_analyzers=tuple(ExtraAnalyzer("sum", meter) for meter in more))
     if service and conf.listen_given:
         host, port = conf.listen
         service_config = dataclasses.replace(config.service, host=host, port=port)

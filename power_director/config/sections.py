@@ -6,21 +6,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from analyzer_drivers.formats.errors import ConfigError
+from analyzer_drivers.formats.errors import raise_all as raise_all
 from analyzer_drivers.meters.plug import parse_broker
+from power_director.config.meters.base import positive
 from power_director.config.system_name import system_name_problem
-
-
-def positive(section: str, key: str, value: float) -> list[str]:
-    return [] if value > 0 else [f"[{section}] {key} must be positive, not {value}"]
-
-
-def raise_all(problems: list[str]) -> None:
-    """One error for every problem found (none: nothing raised)."""
-    if len(problems) == 1:
-        raise ConfigError(problems[0])
-    if problems:
-        raise ConfigError(f"{len(problems)} problems: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """A multi-node system under test: ``[[node]]`` and ``[[switch]]`` tables of a session config.
 
 Example (meters are named by their driver name, e.g. ``stream-<agent>-<meter>`` for an
-``mqtt-stream`` meter; every primary/``sum`` meter belongs to exactly one node or switch)::
+meter agent's meter; every primary/``sum`` meter belongs to exactly one node or switch)::
 
     [[node]]
     name = "node1"

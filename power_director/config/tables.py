@@ -5,57 +5,36 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import fields
-from typing import Any, TypeVar
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Literal, Protocol, TypeVar
 
-from power_director.config.meter import AnalyzerConfig
-from power_director.config.sections import ServiceConfig, SessionConfig, TelemetryConfig
+from power_director.config.meters import DEFAULT_TYPE, METER_TYPES, AnalyzerConfig, all_meter_keys
 
-Section = TypeVar("Section", AnalyzerConfig, SessionConfig, ServiceConfig, TelemetryConfig)
 
-#: The keys each meter type reads, beyond the ones every meter has (COMMON_METER_KEYS): a key
-#: of another type is an error, not silently ignored.
-COMMON_METER_KEYS = frozenset({"type", "interval_ms", "connect_timeout_s", "reply_timeout_s", "serial",
-                               "calibration_date", "calibration_file"})
-_PLUG_KEYS = frozenset({"broker", "topic", "full_topic", "channel", "shelly_component"})
-METER_KEYS: dict[str, frozenset[str]] = {
-    "ptd": frozenset({"host", "port", "ptd_timezone", "ptd_command", "ptd_path", "device_type", "device_port",
-                      "interface_flag", "ptd_channel", "gpib_board", "dc_flag"}),
-    "yokogawa": frozenset({"resource", "visa_library", "model", "element", "crest_factor", "rate_header"}),
-    "tasmota": _PLUG_KEYS,
-    "shelly": _PLUG_KEYS,
-    "rapl": frozenset({"rapl_root", "rapl_domains"}),
-    "nvml": frozenset({"gpu_index"}),
-    "redfish": frozenset({"url", "chassis", "username", "password_file", "auth", "ca_file", "insecure",
-                          "source", "redfish_schema", "sensor", "power_control"}),
-    "snmp": frozenset({"host", "port", "snmp_family", "snmp_source", "outlets", "inlets", "snmp_version",
-                       "community",
-                       "snmp_user", "auth_key_file", "priv_key_file", "auth_protocol", "priv_protocol",
-                       "snmp_context", "source"}),
-    "mqtt-stream": frozenset({"broker", "topic", "ca_file", "username", "password_file", "signing_key_file",
-                              "key_id"}),
-    "ipmi-dcmi": frozenset({"host", "username", "password_file", "ipmi_tool"}),
-}
+class _Dataclass(Protocol):
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+
+Section = TypeVar("Section", bound=_Dataclass)
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
                tuple: "a list of strings"}
 EXTRA_ROLES = ("sum", "beside")
+Role = Literal["sum", "beside"]
+
+
+@dataclass(frozen=True)
+class ExtraAnalyzer:
+    """An ``[[extra_analyzer]]``: "sum" meters add to the wall power, "beside" meters are shown
+    next to it."""
+
+    role: Role
+    meter: AnalyzerConfig
 
 
 def _unknown_key(name: str, key: str, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(key, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"[{name}] has an unknown key {key!r}{hint}"
-
-
-def _foreign_keys(name: str, table: dict[str, Any]) -> list[str]:
-    """Keys that belong to another meter type than the table's ``type``."""
-    meter_type = table.get("type", AnalyzerConfig.type)
-    own = METER_KEYS.get(meter_type) if isinstance(meter_type, str) else None
-    if own is None:
-        return []  # an unknown type is reported by validate()
-    return [f"[{name}] {key} is not a key of type {meter_type!r} meters"
-            for key in table if key not in own and key not in COMMON_METER_KEYS
-            and any(key in keys for keys in METER_KEYS.values())]
 
 
 def _value(name: str, key: str, value: Any, expected: type) -> tuple[Any, str | None]:
@@ -69,6 +48,16 @@ def _value(name: str, key: str, value: Any, expected: type) -> tuple[Any, str | 
     return value, None
 
 
+def _values(cls: type[Section], name: str, table: dict[str, Any], found: list[str]) -> dict[str, Any]:
+    """The table's values for ``cls`` (every key of the table one of its fields), type-checked."""
+    defaults = cls()
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        values[key], problem = _value(name, key, value, type(getattr(defaults, key)))
+        found += [problem] if problem else []
+    return values
+
+
 def section_from_table(cls: type[Section], name: str, table: Any, problems: list[str]) -> Section | None:
     """The section from its TOML table; every problem with its keys and value types is added
     to ``problems`` (None then)."""
@@ -77,18 +66,35 @@ def section_from_table(cls: type[Section], name: str, table: Any, problems: list
         return None
     known = [f.name for f in fields(cls)]
     found = [_unknown_key(name, key, known) for key in table if key not in known]
-    if cls is AnalyzerConfig:
-        found += _foreign_keys(name, table)
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        if key in known:
-            values[key], problem = _value(name, key, value, type(getattr(cls(), key)))
-            found += [problem] if problem else []
+    values = _values(cls, name, {k: v for k, v in table.items() if k in known}, found)
     problems += found
     return None if found else cls(**values)
 
 
-def extra_analyzers(tables: Any, problems: list[str]) -> tuple[tuple[str, AnalyzerConfig], ...]:
+def meter_from_table(name: str, table: Any, problems: list[str]) -> AnalyzerConfig | None:
+    """The meter a table describes (its ``type`` picks the registry's class): unknown keys,
+    keys of another meter type and values of the wrong type are added to ``problems``."""
+    if not isinstance(table, dict):
+        problems.append(f"[{name}] must be a table")
+        return None
+    keys = dict(table)
+    meter_type = keys.pop("type", DEFAULT_TYPE)
+    cls = METER_TYPES.get(meter_type) if isinstance(meter_type, str) else None
+    everyone = all_meter_keys()
+    found = [_unknown_key(name, key, sorted(everyone)) for key in keys if key not in everyone]
+    if cls is None:
+        problems += [f"[analyzer] type {meter_type!r} is not known; use one of {', '.join(METER_TYPES)}",
+                     *found]
+        return None
+    own = {f.name for f in fields(cls)}
+    found += [f"[{name}] {key} is not a key of type {meter_type!r} meters"
+              for key in keys if key in everyone and key not in own]
+    values = _values(cls, name, {k: v for k, v in keys.items() if k in own}, found)
+    problems += found
+    return None if found else cls(**values)
+
+
+def extra_analyzers(tables: Any, problems: list[str]) -> tuple[ExtraAnalyzer, ...]:
     """``[[extra_analyzer]]`` tables: an analyzer's keys plus ``role = "sum" | "beside"``."""
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         problems.append("extra_analyzer must be an array of tables: [[extra_analyzer]]")
@@ -99,7 +105,7 @@ def extra_analyzers(tables: Any, problems: list[str]) -> tuple[tuple[str, Analyz
         role = keys.pop("role", None)
         if role not in EXTRA_ROLES:
             problems.append(f"[[extra_analyzer]] role must be 'sum' or 'beside', not {role!r}")
-        meter = section_from_table(AnalyzerConfig, "extra_analyzer", keys, problems)
-        if meter is not None and role in EXTRA_ROLES:
-            extras.append((str(role), meter))
+        meter = meter_from_table("extra_analyzer", keys, problems)
+        if meter is not None and (role == "sum" or role == "beside"):
+            extras.append(ExtraAnalyzer(role, meter))
     return tuple(extras)

@@ -27,9 +27,9 @@ def build_meter(config: AnalyzerConfig) -> tuple[Analyzer, int]:
 def build_extra_meters(config: Config) -> list[ExtraMeter]:
     """Every ``[[extra_analyzer]]``: (driver, role, its own ``interval_ms``)."""
     extras: list[ExtraMeter] = []
-    for role, extra in config.extra_analyzers:
-        analyzer, interval_ms = build_meter(extra)
-        extras.append((analyzer, role, interval_ms))
+    for extra in config.extra_analyzers:
+        analyzer, interval_ms = build_meter(extra.meter)
+        extras.append(ExtraMeter(analyzer, extra.role, interval_ms))
     return extras
 
 

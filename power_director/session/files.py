@@ -11,7 +11,6 @@ import shutil
 import socket
 import sys
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 
 from analyzer_drivers.base import Analyzer, AnalyzerInfo
@@ -112,7 +111,7 @@ def new_session_meta(config: Config, name: str, label: str, workload: str) -> Se
 
 def provenance(config: Config) -> dict[str, str]:
     """Where a session came from: tool version, host, command line and a hash of the config."""
-    config_json = json.dumps(asdict(config), sort_keys=True, default=str)
+    config_json = json.dumps(config.settings(), sort_keys=True, default=str)
     return {
         "tool_version": tool_version(), "host": socket.gethostname(),
         "command": shlex.join(sys.argv), "config_hash": hashlib.sha256(config_json.encode()).hexdigest()[:16],

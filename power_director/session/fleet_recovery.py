@@ -23,7 +23,8 @@ from analyzer_drivers.formats.session_layout import ALIVE_FILE, RAW_DIR, phase_d
 from analyzer_drivers.formats.session_meta import SessionMeta
 from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_log
 from power_director.config.analyzers import make_analyzer
-from power_director.config.loader import AnalyzerConfig, Config
+from power_director.config.loader import Config
+from power_director.config.meters.mqtt_stream import MqttStreamConfig
 from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
 from power_director.fleet.wire import agent_topic
 from power_director.session.journal import Journal
@@ -139,5 +140,6 @@ def _gaps(session_dir: Path, driver: str, mark: str, span: tuple[int, int], inte
     return out
 
 
-def stream_configs(config: Config) -> list[AnalyzerConfig]:
-    return [c for c in (config.analyzer, *(e for _, e in config.extra_analyzers)) if c.type == "mqtt-stream"]
+def stream_configs(config: Config) -> list[MqttStreamConfig]:
+    meters = (config.analyzer, *(extra.meter for extra in config.extra_analyzers))
+    return [meter for meter in meters if isinstance(meter, MqttStreamConfig)]

@@ -21,7 +21,10 @@ from analyzer_drivers.sim.command_model import CommandModel, EstimateModel, defa
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.command_run import CommandListener, Echo, MeasuredCommand
 from loadgen_bridge.training_run import TrainingCommand
-from power_director.config.loader import AnalyzerConfig, Config, SessionConfig
+from power_director.config.loader import Config, ExtraAnalyzer, SessionConfig
+from power_director.config.meters.nvml import NvmlConfig
+from power_director.config.meters.ptd import PtdConfig
+from power_director.config.meters.rapl import RaplConfig
 from power_director.observe.observer import SessionObserver
 from power_director.session.assembly import build_session
 from power_director.session.recording import record_session
@@ -29,7 +32,7 @@ from reports.model.report import SessionReport
 
 SIM_INTERVAL_MS = 100
 JOULES_PER_KWH = 3.6e6
-RAPL_ROOT = AnalyzerConfig.rapl_root
+RAPL_ROOT = RaplConfig.rapl_root
 LEAD_INTERVALS = 2  # meter intervals measured before the command starts
 
 
@@ -132,13 +135,13 @@ async def _present(analyzer: Analyzer) -> bool:
 
 async def with_software_meters(config: Config, rapl_root: str = RAPL_ROOT) -> Config:
     """The config with RAPL and NVML added as ``beside`` meters where this host has them."""
-    configured = {meter.type for _, meter in config.extra_analyzers} | {config.analyzer.type}
+    configured = {extra.meter.type for extra in config.extra_analyzers} | {config.analyzer.type}
+    interval_ms = config.analyzer.interval_ms
     added = []
-    if "rapl" not in configured and await _present(RaplAnalyzer(rapl_root)):
-        added.append(("beside", AnalyzerConfig(type="rapl", rapl_root=rapl_root,
-                                               interval_ms=config.analyzer.interval_ms)))
-    if "nvml" not in configured and await _present(NvmlAnalyzer()):
-        added.append(("beside", AnalyzerConfig(type="nvml", interval_ms=config.analyzer.interval_ms)))
+    if RaplConfig.type not in configured and await _present(RaplAnalyzer(rapl_root)):
+        added.append(ExtraAnalyzer("beside", RaplConfig(rapl_root=rapl_root, interval_ms=interval_ms)))
+    if NvmlConfig.type not in configured and await _present(NvmlAnalyzer()):
+        added.append(ExtraAnalyzer("beside", NvmlConfig(interval_ms=interval_ms)))
     return dataclasses.replace(config, extra_analyzers=(*config.extra_analyzers, *added))
 
 
@@ -154,9 +157,10 @@ async def sim_meter(
         simulators.append(PtdSimulator(model=EstimateModel(model), averaging_ms=SIM_INTERVAL_MS))
     try:
         ports = [await sim.start_server("127.0.0.1", 0) for sim in simulators]
-        meters = [AnalyzerConfig(port=port, interval_ms=SIM_INTERVAL_MS, connect_timeout_s=5.0)
+        meters = [PtdConfig(port=port, interval_ms=SIM_INTERVAL_MS, connect_timeout_s=5.0)
                   for port in ports]
-        config = Config(analyzer=meters[0], extra_analyzers=tuple(("beside", m) for m in meters[1:]),
+        extras = tuple(ExtraAnalyzer("beside", m) for m in meters[1:])
+        config = Config(analyzer=meters[0], extra_analyzers=extras,
                         session=SessionConfig(settle_s=0.2, poll_interval_s=0.1, out_dir=str(out_dir)))
         yield config, [SimListener(model)]
     finally:

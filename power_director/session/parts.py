@@ -27,9 +27,16 @@ def phase_stamp() -> tuple[float, float]:
 
 
 ROLES = ("primary", "sum", "beside")
-# An extra meter: (analyzer, role) samples at the primary's interval; (analyzer, role,
-# interval_ms) at its own.
-ExtraMeter = tuple[Analyzer, str] | tuple[Analyzer, str, int]
+
+
+@dataclass(frozen=True)
+class ExtraMeter:
+    """A meter beside the primary: ``sum`` adds to the wall power, ``beside`` is shown next to it;
+    it samples at its own ``interval_ms`` (None: the primary's)."""
+
+    analyzer: Analyzer
+    role: str
+    interval_ms: int | None = None
 
 
 @dataclass
@@ -111,11 +118,10 @@ def session_meters(
     that the ``[[node]]``/``[[switch]]`` tables name exactly the measured meters."""
     meters = [SessionMeter(analyzer, "primary", config.analyzer.interval_ms)]
     for extra in extra_analyzers:
-        role = extra[1]
-        if role not in ROLES[1:]:
-            raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {role!r}")
-        interval_ms = extra[2] if len(extra) == 3 else config.analyzer.interval_ms
-        meters.append(SessionMeter(extra[0], role, interval_ms))
+        if extra.role not in ROLES[1:]:
+            raise SessionError(f"an extra analyzer's role is 'sum' or 'beside', not {extra.role!r}")
+        interval_ms = extra.interval_ms or config.analyzer.interval_ms
+        meters.append(SessionMeter(extra.analyzer, extra.role, interval_ms))
     names = [m.analyzer.name for m in meters]
     if len(set(names)) != len(names):
         raise SessionError(f"two analyzers share a name: {', '.join(names)}")

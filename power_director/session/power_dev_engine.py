@@ -36,6 +36,7 @@ from typing import IO
 from analyzer_drivers.formats.errors import ConfigError
 from analyzer_drivers.formats.session_layout import REPORT_JSON, SESSION_META
 from power_director.config.loader import Config
+from power_director.config.meters.ptd import PtdConfig
 from power_director.config.power_dev import PowerDevConf, read_power_dev_conf
 from power_director.session.power_dev_watch import EngineWatch
 from power_director.session.ranging import SessionError
@@ -90,8 +91,8 @@ def free_port() -> int:
 def write_conf(config: Config, ntp: str, target: Path, listen: tuple[str, int] | None = None) -> Path:
     """A power-dev server.conf for ``[analyzer]``'s managed PTDaemon (and extra ones), its
     server listening on ``listen`` (default: a free loopback port)."""
-    meters = [config.analyzer, *(meter for _, meter in config.extra_analyzers)]
-    launches = [m.managed_launch() for m in meters]
+    meters = [config.analyzer, *(extra.meter for extra in config.extra_analyzers)]
+    launches = [m.managed_launch() if isinstance(m, PtdConfig) else None for m in meters]
     if any(launch is None for launch in launches):
         raise ConfigError("power-dev engine mode has power-dev's server start PTDaemon: give "
                           "--power-dev-conf server.conf, or [analyzer] ptd_path/ptd_command for every meter")
