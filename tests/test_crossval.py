@@ -110,7 +110,7 @@ def grade(analyzer: dict[str, str]) -> tuple[str, str]:
 
 
 def test_grades_and_calibration() -> None:
-    # PTDaemon's Identify: the 9th field is isAccepted (PROTOCOLS.md §1, a real WT330E reply)
+    # PTDaemon's Identify: the 9th field is isAccepted (docs/protocols.md#ptdaemon, a real WT330E reply)
     accepted = ("YokogawaWT330E,1000,1,1,1,1,0,0,1,version=1.9.2-e8c7a49a-20201208,OS=Linux,mode=power,"
                 "1,1,1,0,0,no_cal_date,YOKOGAWA;WT333E;C3VD30030E;F1.04")
     ptd = {"driver": "ptd-h-8888", "identify": accepted, "name": "YokogawaWT330E"}

@@ -30,7 +30,7 @@ from tests import mlperf_rules
 from tests.file_opens import counted_opens
 from tests.mlperf_checker import SOURCE_RULES, failed_rules
 
-#: PTDaemon 1.10+'s line per sample over the limit (PROTOCOLS.md §1; the checker's
+#: PTDaemon 1.10+'s line per sample over the limit (docs/protocols.md#ptdaemon; the checker's
 #: WARNING_NEEDS_TO_BE_ERROR_TESTING_RE matches its message).
 UNCERTAINTY_LINE = re.compile(r"^\d\d-\d\d-\d{4} [\d:.]{12}: WARNING: Uncertainty (\d+\.\d\d)%, which is "
                               r"above 1\.00% limit for the last sample!$", re.MULTILINE)
@@ -96,7 +96,7 @@ def test_samples_over_one_percent_are_warned_and_fail(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A 3 W load at power factor 0.05 draws 0.26 A: on the WT310's 300 V × 0.5 A ranges the
-    range term alone is 0.05 % of 150 W, 2.5 % of the reading (WT310 spec, PROTOCOLS.md §5).
+    range term alone is 0.05 % of 150 W, 2.5 % of the reading (WT310 spec, docs/protocols.md#yokogawa-wt300).
     ptd_logs.txt then carries PTDaemon's WARNING per sample, and both MLCommons' rule and
     ours fail the session."""
     with caplog.at_level(logging.INFO, logger="power_director.sim.ptd"):

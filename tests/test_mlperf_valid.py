@@ -45,7 +45,7 @@ KRAI_IDENTIFY = ("YokogawaWT310E,1000,1,1,1,1,0,1,1,version=1.9.2-e8c7a49a-20201
 
 
 def test_meter_identity_from_real_identify_replies() -> None:
-    """A real PTDaemon Identify reply, and a *IDN? reply (WT310 example, PROTOCOLS.md §5)."""
+    """A real PTDaemon Identify reply, and a *IDN? reply (WT310 example, docs/protocols.md#yokogawa-wt300)."""
     krai = meter_identity(KRAI_IDENTIFY)
     assert (krai.model, krai.serial, krai.firmware) == ("WT310E", "C3XA04010E", "F1.04")
     assert krai.calibration_date == ""  # PTDaemon says no_cal_date

@@ -8,7 +8,7 @@ import math
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiomqtt
@@ -27,13 +27,6 @@ pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING_REASON)
 
 PLUGS: dict[str, type[MqttPlug]] = {"tasmota": TasmotaPlug, "shelly": ShellyPlug}
 MODEL = constant_model(150.3, volts=229.8, pf=0.97)
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    mosquitto = Mosquitto(tmp_path_factory.mktemp("mqtt")).start()
-    yield mosquitto
-    mosquitto.stop()
 
 
 @contextlib.asynccontextmanager

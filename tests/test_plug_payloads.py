@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiomqtt
@@ -24,13 +24,6 @@ from tests.mqtt_broker import MISSING_REASON, MOSQUITTO, Mosquitto
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None, reason=MISSING_REASON)
 MODEL = constant_model(150.3, volts=229.8, pf=0.97)
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
-    mosquitto = Mosquitto(tmp_path_factory.mktemp("mqtt")).start()
-    yield mosquitto
-    mosquitto.stop()
 
 
 def notify(component: str, status: str) -> str:

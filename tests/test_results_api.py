@@ -1,4 +1,4 @@
-"""The Python API, pandas frames and the results index: the README's notebook example runs
+"""The Python API, pandas frames and the results index: the docs' notebook example runs
 here, ``compare --csv`` equals ``sessions_frame``, aborted sessions are listed and skipped."""
 
 from __future__ import annotations
@@ -24,25 +24,25 @@ from power_director.config.meters.ptd import PtdConfig
 from reports.store.sqlite import INDEX_FILE, Query, SqliteStore
 from tests.conftest import run_cli, session_dirs
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PYTHON_API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "python-api.md"
 HEADLINE_COLUMNS = ["session", "scenario", "value", "unit", "uncertainty", "efficiency", "verdict"]
 
 
 def notebook_example() -> str:
-    text = README.read_text(encoding="utf-8")
+    text = PYTHON_API_PAGE.read_text(encoding="utf-8")
     match = re.search(r"<!-- notebook-example[^>]*-->\n```python\n(.*?)```", text, re.S)
-    assert match, "README lost its notebook example"
+    assert match, "docs/python-api.md lost its notebook example"
     return match.group(1)
 
 
-def test_readme_notebook_example_runs(demo_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_docs_notebook_example_runs(demo_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     _, out = demo_run
     shutil.copytree(out, tmp_path / "power-runs")
     monkeypatch.chdir(tmp_path)
     namespace: dict[str, object] = {}
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        exec(compile(notebook_example(), "README.md", "exec"), namespace)
+        exec(compile(notebook_example(), "docs/python-api.md", "exec"), namespace)
     result = namespace["r"]
     assert isinstance(result, pdr.WindowResult)
     assert result.energy_j and result.energy_j > 0 and result.avg_watts and result.avg_watts >= 55

@@ -14,7 +14,7 @@ CLIENT_UUID = "0c8f4b6e-0000-4000-8000-00000000c11e"
 
 
 class V3Client:
-    """The client side of PROTOCOLS.md §2, as power-dev's client.py speaks it."""
+    """The client side of docs/protocols.md#power-dev-v3, as power-dev's client.py speaks it."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer

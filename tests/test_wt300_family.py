@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -15,13 +14,12 @@ from analyzer_drivers.base import AnalyzerError, Ranges
 from analyzer_drivers.formats.sample import ERROR_READING
 from analyzer_drivers.meters.specs import METERS, family_spec
 from analyzer_drivers.meters.yokogawa import YokogawaAnalyzer, parse_values
-from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.scpi_server import IDENTITIES, Wt300Simulator
 from analyzer_drivers.sim.wt300_yaml import family_yaml, resource
+from tests.conftest import WT300_YAML, socket_resource, with_meter
 from tests.fixtures import wt300_real as real
 
 T = TypeVar("T")
-YAML = Path(__file__).resolve().parent.parent / "analyzer_drivers" / "sim" / "wt310.yaml"
 # identity → (model, element numbers, largest current range at crest factor 3)
 FAMILY = {
     "wt310": ("WT310", (1,), 20.0), "wt310hc": ("WT310HC", (1,), 40.0),
@@ -32,23 +30,10 @@ FAMILY = {
 }
 
 
-def with_meter(
-    body: Callable[[Wt300Simulator, int], Awaitable[T]], identity: str, compat_mode: str | None = None
-) -> T:
-    async def main() -> T:
-        simulator = Wt300Simulator(constant_model(150.0, volts=230.0), identity,
-                                   update_interval_s=0.1, compat_mode=compat_mode)
-        port = await simulator.start_server()
-        try:
-            return await asyncio.wait_for(body(simulator, port), 60)
-        finally:
-            await simulator.close()
-
-    return asyncio.run(main())
-
-
-def socket_resource(port: int) -> str:
-    return f"TCPIP::127.0.0.1::{port}::SOCKET"
+def with_fast_meter(body: Callable[[Wt300Simulator, int], Awaitable[T]], identity: str,
+                    compat_mode: str | None = None) -> T:
+    """The shared loopback meter, updating every 0.1 s."""
+    return with_meter(body, identity, update_interval_s=0.1, compat_mode=compat_mode)
 
 
 # --- identities -----------------------------------------------------------------------------
@@ -84,7 +69,7 @@ def test_every_family_member_connects_on_the_scpi_simulator(identity: str) -> No
                 refused.append(str(exc))
         return info.model, amps, refused
 
-    got_model, amps, refused = with_meter(body, identity)
+    got_model, amps, refused = with_fast_meter(body, identity)
     assert got_model == model and amps == top_amps
     expected = [f"the {model} has element(s) {', '.join(map(str, numbers))}, not '{e}'"
                 for e in ("1", "2", "3") if int(e) not in numbers]
@@ -96,7 +81,7 @@ def test_every_family_member_connects_through_pyvisa_sim(identity: str) -> None:
     model, numbers, top_amps = FAMILY[identity]
 
     async def main() -> tuple[str, Ranges]:
-        meter = YokogawaAnalyzer(resource(identity), visa_library=f"{YAML}@sim",
+        meter = YokogawaAnalyzer(resource(identity), visa_library=f"{WT300_YAML}@sim",
                                  element=str(numbers[-1]))
         async with meter:
             info = await meter.identify()
@@ -108,7 +93,7 @@ def test_every_family_member_connects_through_pyvisa_sim(identity: str) -> None:
 
 
 def test_the_committed_pyvisa_sim_yaml_is_the_generated_one() -> None:
-    assert YAML.read_text() == family_yaml()
+    assert WT300_YAML.read_text() == family_yaml()
 
 
 def test_wt310eh_ranges_go_to_40_a_and_halve_at_crest_factor_6() -> None:
@@ -128,7 +113,7 @@ def test_the_simulators_range_replies_have_the_real_meters_form() -> None:
         return await sim.handle(real.RANGES_QUERY.replace(":CFAC", ":INP:CFAC")
                                 .replace(":CURR", ":INP:CURR").replace(":VOLT", ":INP:VOLT"))
 
-    assert with_meter(body, "wt310e") == real.RANGES_REPLY_WT310E
+    assert with_fast_meter(body, "wt310e") == real.RANGES_REPLY_WT310E
 
 
 def test_inf_and_nan_in_ascii_replies() -> None:
@@ -144,7 +129,7 @@ def test_the_simulator_sends_inf_on_over_range() -> None:
         await asyncio.sleep(0.3)
         return await sim.handle(":NUM:NORM:VAL? 1")
 
-    assert with_meter(body, "wt310e") == "INF"  # 0.65 A on the 0.2 A range
+    assert with_fast_meter(body, "wt310e") == "INF"  # 0.65 A on the 0.2 A range
 
 
 # --- crest factor, update interval, command-set mode -------------------------------------------
@@ -159,7 +144,7 @@ def test_a_crest_factor_of_6_or_6a_is_read_and_restored(crest_factor: str) -> No
             await meter.stop()
         return during, sim.inputs.crest_factor
 
-    assert with_meter(body, "wt310e") == ("3", crest_factor)
+    assert with_fast_meter(body, "wt310e") == ("3", crest_factor)
 
 
 def test_an_auto_update_interval_is_read_and_restored() -> None:
@@ -173,12 +158,13 @@ def test_an_auto_update_interval_is_read_and_restored() -> None:
             during = sim.update_interval_s
         return averaging_ms, during, sim.rate_auto
 
-    assert with_meter(body, "wt310e") == (0, 0.1, True)
+    assert with_fast_meter(body, "wt310e") == (0, 0.1, True)
 
 
 def test_the_sample_rate_form_of_the_interval_command_works_too() -> None:
     # Intel's yoko-tool (_yokobase.py, tested on real WT310/WT33x) sends :SAMP:RATE; our default
-    # :RATE is unconfirmed (PROTOCOLS.md §5): the header is configurable, the simulator takes both.
+    # :RATE is unconfirmed (docs/protocols.md#yokogawa-wt300): the header is configurable, the simulator
+    # takes both.
     async def body(sim: Wt300Simulator, port: int) -> float:
         async with YokogawaAnalyzer(socket_resource(port), rate_header=":SAMP:RATE") as meter:
             await meter.start("m", 250)
@@ -186,7 +172,7 @@ def test_the_sample_rate_form_of_the_interval_command_works_too() -> None:
             await meter.stop()
         return interval
 
-    assert with_meter(body, "wt333") == 0.25
+    assert with_fast_meter(body, "wt333") == 0.25
 
 
 def test_a_meter_in_wt200_command_mode_is_one_clear_error() -> None:
@@ -194,7 +180,7 @@ def test_a_meter_in_wt200_command_mode_is_one_clear_error() -> None:
         with pytest.raises(AnalyzerError, match="is in the WT200 command-compatibility mode"):
             await YokogawaAnalyzer(socket_resource(port)).connect()
 
-    with_meter(body, "wt310", compat_mode="WT200")
+    with_fast_meter(body, "wt310", compat_mode="WT200")
 
 
 # --- accuracy --------------------------------------------------------------------------------------

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import socket
-from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -18,27 +16,9 @@ from analyzer_drivers.meters.yokogawa import YokogawaAnalyzer, parse_values
 from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from analyzer_drivers.sim.scpi_server import Wt300Simulator, match_header
+from tests.conftest import WT300_YAML, socket_resource, with_meter
 
 T = TypeVar("T")
-YAML = Path(__file__).resolve().parent.parent / "analyzer_drivers" / "sim" / "wt310.yaml"
-
-
-def socket_resource(port: int) -> str:
-    return f"TCPIP::127.0.0.1::{port}::SOCKET"
-
-
-def with_meter(
-    body: Callable[[Wt300Simulator, int], Awaitable[T]], watts: float = 150.0, identity: str = "wt310"
-) -> T:
-    async def main() -> T:
-        simulator = Wt300Simulator(constant_model(watts, volts=230.0), identity, update_interval_s=0.5)
-        port = await simulator.start_server()
-        try:
-            return await body(simulator, port)
-        finally:
-            await simulator.close()
-
-    return asyncio.run(main())
 
 
 async def scpi(port: int, *lines: str, silent: tuple[str, ...] = ()) -> list[str]:
@@ -55,7 +35,7 @@ async def scpi(port: int, *lines: str, silent: tuple[str, ...] = ()) -> list[str
 
 def test_identify_and_setup_against_the_pyvisa_sim_yaml() -> None:
     async def main() -> tuple[str, int, Ranges, Ranges, Ranges]:
-        meter = YokogawaAnalyzer(socket_resource(5025), visa_library=f"{YAML}@sim")
+        meter = YokogawaAnalyzer(socket_resource(5025), visa_library=f"{WT300_YAML}@sim")
         async with meter:
             info = await meter.identify()
             initial = await meter.get_ranges()

@@ -1,4 +1,4 @@
-"""NVIDIA GPU energy from NVML's total-energy counter (PROTOCOLS.md §7).
+"""NVIDIA GPU energy from NVML's total-energy counter (docs/protocols.md#software-meters).
 
 ``nvmlDeviceGetTotalEnergyConsumption`` is a millijoule counter since the driver
 loaded (Volta and newer); better than ``nvmlDeviceGetPowerUsage``, often a 1 s average.

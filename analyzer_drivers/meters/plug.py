@@ -1,4 +1,4 @@
-"""Smart plugs over MQTT (PROTOCOLS.md §6), with aiomqtt: what every firmware shares. The
+"""Smart plugs over MQTT (docs/protocols.md#smart-plugs), with aiomqtt: what every firmware shares. The
 firmwares: ``plug_tasmota`` (Tasmota) and ``plug_shelly`` (Shelly Gen2+ components, Gen1).
 
 A plug pushes readings on its own (Tasmota ``tele/<t>/SENSOR``, Shelly ``NotifyStatus``)

@@ -1,4 +1,4 @@
-"""Shelly plugs and meters over MQTT (PROTOCOLS.md §6).
+"""Shelly plugs and meters over MQTT (docs/protocols.md#smart-plugs).
 
 Gen2+ (``ShellyPlug``): ``<prefix>/events/rpc`` NotifyStatus deltas and RPC on ``<prefix>/rpc``,
 for the component that measures (shelly-api-docs.shelly.cloud/gen2/ComponentsAndServices):

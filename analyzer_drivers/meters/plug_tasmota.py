@@ -1,5 +1,5 @@
-"""Tasmota plugs over MQTT (PROTOCOLS.md §6): ``<FullTopic>SENSOR``/``LWT`` telemetry, ``Status 10``
-polls, one channel or several.
+"""Tasmota plugs over MQTT (docs/protocols.md#smart-plugs): ``<FullTopic>SENSOR``/``LWT`` telemetry,
+``Status 10`` polls, one channel or several.
 
 FullTopic is Tasmota's topic template, ``%prefix%/%topic%/`` by default (tasmota.github.io/docs/MQTT);
 installations change it (``tasmota/%topic%/%prefix%/``), so it is configurable. A multi-channel

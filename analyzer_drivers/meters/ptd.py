@@ -1,4 +1,4 @@
-"""SPEC PTDaemon client: the meter behind PTDaemon's TCP text protocol (PROTOCOLS.md §1)."""
+"""SPEC PTDaemon client: the meter behind PTDaemon's TCP text protocol (docs/protocols.md#ptdaemon)."""
 
 from __future__ import annotations
 

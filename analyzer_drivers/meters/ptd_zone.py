@@ -2,7 +2,7 @@
 
 power-dev starts PTDaemon with ``TZ=UTC`` (ptd_client_server/lib/server.py), so its stamps
 are UTC; a daemon someone else started stamps its host's local time (real v1.0 submissions
-did: PROTOCOLS.md §8). ``PtdZone`` turns stamps read as UTC into true UTC: for ``UTC`` as
+did: docs/protocols.md#real-devices). ``PtdZone`` turns stamps read as UTC into true UTC: for ``UTC`` as
 they are, for a fixed offset (``+08:00``) or an IANA zone (``America/Los_Angeles``) by that
 zone's offset, for ``auto`` by the offset that the first samples show against our clock,
 rounded to the quarter hour (every zone offset is a multiple of 15 min). Whatever the

@@ -1,4 +1,4 @@
-"""CPU energy from Linux powercap RAPL counters (PROTOCOLS.md §7).
+"""CPU energy from Linux powercap RAPL counters (docs/protocols.md#software-meters).
 
 ``<root>/intel-rapl:<n>[:<m>]/{name,energy_uj,max_energy_range_uj}``; the packages
 (and any other zones asked for, e.g. ``dram``) are summed. ``energy_uj`` is root-only

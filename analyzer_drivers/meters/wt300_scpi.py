@@ -1,4 +1,4 @@
-"""The Yokogawa WT300/WT300E command set over pyvisa (PROTOCOLS.md §5): ``Wt300`` is the
+"""The Yokogawa WT300/WT300E command set over pyvisa (docs/protocols.md#yokogawa-wt300): ``Wt300`` is the
 manual's command table, blocking, one method or property per command; ``parse_values``
 reads a numeric reply."""
 
@@ -218,7 +218,7 @@ def parse_values(reply: str, where: str = "the meter") -> list[float]:
     """``:NUM:NORM:VAL?`` NR3 list → floats; over-range → the -1 error sentinel, no data → NaN.
 
     In ASCII format over-range reads ``INF`` and no data ``NAN`` (IM WT310E-17EN, numeric
-    data format; PROTOCOLS.md §8); 9.9E+37 and 9.91E+37 are the binary codes, taken too.
+    data format; docs/protocols.md#real-devices); 9.9E+37 and 9.91E+37 are the binary codes, taken too.
     """
     values = []
     for text in reply.split(","):

@@ -1,5 +1,5 @@
 """Yokogawa WT300/WT300E family (WT310, WT310HC, WT332, WT333, WT310E, WT310EH, WT332E,
-WT333E) over SCPI with pyvisa (PROTOCOLS.md §5).
+WT333E) over SCPI with pyvisa (docs/protocols.md#yokogawa-wt300).
 
 ``YokogawaAnalyzer`` runs ``wt300_scpi.Wt300`` on worker threads behind the async
 ``Analyzer`` interface.
@@ -194,7 +194,8 @@ class YokogawaAnalyzer(Analyzer):
 
     def _spec_from_idn(self, idn: str) -> MeterSpec:
         """The family member *IDN? names, by model prefix: ``YOKOGAWA,WT333,C2SF14011V,F1.01EM``
-        is a WT333 (PROTOCOLS.md §8; Intel's yoko-tool accepts wt310/wt330/wt332/wt333 prefixes)."""
+        is a WT333 (docs/protocols.md#real-devices; Intel's yoko-tool accepts wt310/wt330/wt332/wt333
+        prefixes)."""
         fields = [f.strip() for f in idn.split(",")]
         if len(fields) < 2 or fields[0].upper() != "YOKOGAWA":
             raise AnalyzerError(f"{self.where} is not a Yokogawa meter: *IDN? gave {idn[:80]!r}")

@@ -1,7 +1,7 @@
 """A smart plug on an MQTT broker: Tasmota (one channel or several, any FullTopic), Shelly Gen2+
 (switch, pm1, em1, em components) or Shelly Gen1 messages from a PowerModel.
 
-It publishes what the real firmware publishes (PROTOCOLS.md §6): a retained online
+It publishes what the real firmware publishes (docs/protocols.md#smart-plugs): a retained online
 status with a last will that says offline, periodic readings (``period_s``: real plugs
 report every ~1–10 s; tests use 0.2 s), and answers to the polling commands.
 

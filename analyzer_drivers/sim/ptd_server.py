@@ -1,7 +1,7 @@
 """A server that speaks SPEC PTDaemon's network protocol over a simulated meter.
 
 Users point the director (or any PTDaemon client) at it to test a setup without a
-licence or a meter. Replies follow PROTOCOLS.md §1; readings come from a PowerModel.
+licence or a meter. Replies follow docs/protocols.md#ptdaemon; readings come from a PowerModel.
 """
 
 from __future__ import annotations
@@ -337,7 +337,7 @@ class PtdSimulator(LineServer):
         measurement.uncertainty.add(uncertainties, np.isfinite(uncertainties), limit=0.01)
         for sample, uncertainty in zip(batch, uncertainties.tolist(), strict=True):
             if math.isfinite(uncertainty) and uncertainty > 0.01:
-                # PTDaemon 1.10+'s console line per sample over the limit (PROTOCOLS.md §1).
+                # PTDaemon 1.10+'s console line per sample over the limit (docs/protocols.md#ptdaemon).
                 self._say(f"WARNING: Uncertainty {100 * uncertainty:.2f}%, which is above 1.00% "
                           "limit for the last sample!", sample.t_ns)
         self.unread.extend(batch)

@@ -1,7 +1,7 @@
 """The WT300E's state and readings, with no server: its identity and spec, input ranges, numeric
 items, status and error queue, and the values an update computes from a PowerModel's reading
 (an input above 140 % of its range reads over-range). ``scpi_commands`` runs commands on it,
-``scpi_server`` serves it over TCP (PROTOCOLS.md §5)."""
+``scpi_server`` serves it over TCP (docs/protocols.md#yokogawa-wt300)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from analyzer_drivers.sim.scpi_syntax import ScpiError, nr3
 
 MAX_ERRORS = 16
 # ASCII numeric format: over-range INF, no data NAN (IM WT310E-17EN; 9.9E+37 and 9.91E+37 are
-# the binary format's codes). PROTOCOLS.md §8.
+# the binary format's codes). docs/protocols.md#real-devices.
 OVER_RANGE_TEXT = "INF"
 NO_DATA_TEXT = "NAN"
 FUNCTIONS = ("U", "I", "P", "S", "Q", "LAMBDA")
@@ -24,7 +24,8 @@ SUM = "SIGMA"
 
 #: *IDN? of each family member. Real ones: WT310E and WT333E (PTDaemon logs in
 #: fixtures/real-submissions v2.0 Krai and v4.1 NVIDIA), WT333 with firmware F1.04EM (v3.0 Dell),
-#: WT333 F1.01EM and WT310 (PROTOCOLS.md §8). The others follow their pattern (serials made up).
+#: WT333 F1.01EM and WT310 (docs/protocols.md#real-devices). The others follow their pattern (serials
+#: made up).
 IDENTITIES = {
     "wt310": ("YOKOGAWA,WT310,C2PH13047V,F1.03", "WT310"),
     "wt310hc": ("YOKOGAWA,WT310HC,C2PH13048V,F1.03", "WT310HC"),

@@ -1,4 +1,4 @@
-"""A loopback SCPI server that behaves like a Yokogawa WT300E meter (PROTOCOLS.md §5).
+"""A loopback SCPI server that behaves like a Yokogawa WT300E meter (docs/protocols.md#yokogawa-wt300).
 
 pyvisa-py opens it as ``TCPIP::127.0.0.1::<port>::SOCKET`` with ``\\n`` terminations.
 Readings follow a PowerModel at the update interval. The meter's state and readings are

@@ -1,7 +1,7 @@
 """``power-director serve``: the director service that remote SUT agents connect to.
 
 One connection at a time may hold a session; others get a clear ``busy``. Our agents
-speak ``loadgen_bridge.remote.wire``; MLCommons power-dev clients (v3, PROTOCOLS.md §2) are
+speak ``loadgen_bridge.remote.wire``; MLCommons power-dev clients (v3, docs/protocols.md#power-dev-v3) are
 recognised by their first line and served by ``power_director.remote.v3`` from allowed
 addresses only.
 """

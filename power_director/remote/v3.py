@@ -1,4 +1,4 @@
-"""MLCommons power-dev clients (protocol v3, PROTOCOLS.md §2) served by our director.
+"""MLCommons power-dev clients (protocol v3, docs/protocols.md#power-dev-v3) served by our director.
 
 Existing SUT-side scripts keep working, with our rules: only from
 ``[service] v3_allowed_addresses``, one session at a time, bounded lines, a timeout on
