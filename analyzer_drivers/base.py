@@ -14,10 +14,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
 
 from analyzer_drivers.formats.errors import AnalyzerError as AnalyzerError
 from analyzer_drivers.formats.identity import MeterIdentity
+from analyzer_drivers.formats.meter_records import MeterEvidence, SavedCalibration, StatedAccuracy
 from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 
@@ -150,7 +150,7 @@ class Analyzer(abc.ABC):
     reads_volts_amps: bool = True
     #: A saved calibration against a certified analyzer (offset_watts, gain, from_session),
     #: recorded with the session so its report can apply it.
-    calibration: dict[str, object] | None = None
+    calibration: SavedCalibration | None = None
 
     async def __aenter__(self) -> Analyzer:
         await self.connect()
@@ -198,15 +198,15 @@ class Analyzer(abc.ABC):
         """Mean per-sample uncertainty (fraction) of the last measurement, if known."""
         return None
 
-    def comparison_accuracy(self) -> dict[str, float] | None:
+    def comparison_accuracy(self) -> StatedAccuracy | None:
         """For a comparison-grade meter (a smart plug: no MLPerf Power analyzer), its stated
-        accuracy, ``{"reading": fraction, "resolution_watts": W}``; None for any other."""
+        accuracy (a fraction of the reading, a resolution in W); None for any other."""
         return None
 
-    def evidence(self) -> dict[str, Any]:
+    def evidence(self) -> MeterEvidence | None:
         """What the session keeps of this meter's last measurement beyond its samples (a
-        remote meter: its clock, losses, replays); empty for most meters."""
-        return {}
+        remote meter: its clock, losses, replays); None for most meters."""
+        return None
 
     async def reconnect(self) -> None:
         """After a failed poll: make a new connection to the meter (a driver whose link is

@@ -13,7 +13,7 @@ from analyzer_drivers.formats.session_meta import SessionMeta, Stamps
 from analyzer_drivers.formats.timefmt import NS_PER_MS
 from analyzer_drivers.formats.window import Window
 from reports.checks import Check
-from reports.report_parts import ClockSection, ClockWindow
+from reports.report_parts import ClockSection, ClockWindow, WindowEnds
 
 MLCOMMONS_MAX_CLOCK_DIFF_NS = 400_000_000  # the MLCommons checker's limit, without any correction
 
@@ -48,7 +48,7 @@ def clock_section(meta: SessionMeta) -> ClockSection | None:
     clock = meta.remote_clock
     if clock is None or clock.offset_ns is None:
         return None
-    windows = {phase: ClockWindow(*_window(c.raw), *_window(c.corrected))
+    windows = {phase: ClockWindow(WindowEnds(*_window(c.raw)), WindowEnds(*_window(c.corrected)))
                for phase, c in meta.corrections().items()}
     return ClockSection(clock.offset_ns / NS_PER_MS, clock.drift_ppm, (clock.bound_ns or 0) / NS_PER_MS,
                         clock.method, windows)

@@ -10,19 +10,19 @@ The energy difference compares both meters' energy over the window itself (no sh
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.formats.json_record import known, number, optional
+from analyzer_drivers.formats.meter_records import SavedCalibration
 from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta
 from analyzer_drivers.meters.specs import METERS
 from reports.checks import Check
 from reports.merge import mean_power_over
 from reports.metrics import weighted_energy
-from reports.report_json import JsonDict, JsonObject
+from reports.report_json import JsonDict
 from reports.report_parts import PhasePower
 
 LAG_STEPS_PER_INTERVAL = 10
@@ -121,10 +121,10 @@ def meter_grade(analyzer: AnalyzerRecord) -> tuple[str, str]:
     return "informative", f"{analyzer.name} ({kind}) is not a SPEC-accepted analyzer"
 
 
-def apply_calibration(avg_watts: float | None, calibration: Mapping[str, Any]) -> float | None:
+def apply_calibration(avg_watts: float | None, calibration: SavedCalibration) -> float | None:
     """A reading corrected by a saved ``other = offset + gain × certified`` calibration."""
-    gain, offset = calibration.get("gain"), calibration.get("offset_watts")
-    if avg_watts is None or not isinstance(gain, (int, float)) or not isinstance(offset, (int, float)):
+    gain, offset = calibration.gain, calibration.offset_watts
+    if avg_watts is None or gain is None or offset is None:
         return None
     return (avg_watts - float(offset)) / float(gain) if gain else None
 
@@ -140,16 +140,27 @@ def grade_checks(meta: SessionMeta) -> list[Check]:
                   "meters only): valid for comparison, not MLPerf-valid")]
 
 
-def calibration_section(meta: SessionMeta, power: PhasePower) -> JsonObject | None:
-    """``report.json``'s ``calibration``: a saved calibration of an informative primary meter
-    (as session.json keeps it), applied to its testing average."""
+@dataclass(frozen=True, kw_only=True)
+class CalibrationSection(SavedCalibration):
+    """``report.json``'s ``calibration``: the saved fit as session.json keeps it, then what it makes
+    of the testing average."""
+
+    corrected_avg_watts: float | None = field(default=None, metadata=known(optional(number)))
+    corrected_energy_per_query_mj: float | None = field(default=None, metadata=known(optional(number)))
+
+
+def calibration_section(meta: SessionMeta, power: PhasePower) -> CalibrationSection | None:
+    """A saved calibration of an informative primary meter, applied to its testing average."""
     saved = meta.primary.calibration
     if saved is None:
         return None
     corrected = apply_calibration(power.avg_watts, saved)
     per_query = power.energy_per_query_mj
     ratio = corrected / power.avg_watts if corrected is not None and power.avg_watts else None
-    return {
-        **saved, "corrected_avg_watts": corrected,
-        "corrected_energy_per_query_mj": per_query * ratio if per_query is not None and ratio else None,
-    }
+    kept = {f.name: getattr(saved, f.name) for f in fields(saved)}
+    added = ("corrected_avg_watts", "corrected_energy_per_query_mj")
+    return CalibrationSection(
+        **{**kept, "json_keys": (*saved.written_keys(), *added)},
+        corrected_avg_watts=corrected,
+        corrected_energy_per_query_mj=per_query * ratio if per_query is not None and ratio else None,
+    )

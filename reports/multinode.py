@@ -26,8 +26,9 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
+from analyzer_drivers.formats.meter_records import MeterEvidence
 from analyzer_drivers.formats.sample import Sample
-from analyzer_drivers.formats.session_meta import AnalyzerRecord, MeterEvidence, SessionMeta
+from analyzer_drivers.formats.session_meta import AnalyzerRecord, SessionMeta
 from analyzer_drivers.formats.window import Window
 from analyzer_drivers.meters.accuracy import MeterSetup
 from analyzer_drivers.meters.specs import UNCERTAINTY_LIMIT

@@ -89,7 +89,7 @@ def phase_report(
             uncertainty,
             edge_error_w(series.t_ns, series.watts, window.begin_ns, window.end_ns, interval_ns),
             clock_error_w(in_window.watts, mlperf.duration_s, _clock_bound_s(meta)),
-        ).as_dict(mlperf.energy_per_query_mj)
+        ).part(mlperf.energy_per_query_mj)
     difference_pct = (100 * (weighted.energy_j - mlperf.energy_j) / mlperf.energy_j
                       if mlperf.energy_j and weighted.energy_j else None)
     power = PhasePower(

@@ -7,8 +7,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from analyzer_drivers.formats.errors import ReportError
-from reports.report_json import Fields, JsonDict
+from analyzer_drivers.formats.json_record import optional, pair
+from reports.report_json import ReportRecord, count, key, maybe_real
 
 # Two-sided 95 % Student t quantiles t(0.975, df) for df = 1..30; beyond that the normal's.
 T_975 = (
@@ -26,34 +26,20 @@ def t_975(df: int) -> float:
     return T_975[df - 1] if df <= len(T_975) else Z_975
 
 
-@dataclass(frozen=True, slots=True)
-class IntervalStats:
+@dataclass(frozen=True)
+class IntervalStats(ReportRecord):
     """n, mean, sample stdev and the Student-t 95 % interval of the mean (none for n < 2)."""
 
-    n: int = 0
-    mean: float | None = None
-    stdev: float | None = None
-    ci95: tuple[float, float] | None = None
-    half_width: float | None = None
+    n: int = count()
+    mean: float | None = maybe_real()
+    stdev: float | None = maybe_real()
+    ci95: tuple[float, float] | None = key(optional(pair))
+    half_width: float | None = maybe_real()
 
-    def to_json(self) -> JsonDict:
-        return {"n": self.n, "mean": self.mean, "stdev": self.stdev,
-                "ci95": [*self.ci95] if self.ci95 is not None else None, "half_width": self.half_width}
-
-    @classmethod
-    def from_json(cls, f: Fields) -> IntervalStats:
-        stats = (f.number("mean"), f.number("stdev"), _pair(f, "ci95"), f.number("half_width"))
-        return cls(f.count("n"), *stats)
-
-
-def _pair(f: Fields, key: str) -> tuple[float, float] | None:
-    values = f.items(key)
-    if not values:
-        return None
-    low, high = [*values, None, None][:2]
-    if len(values) != 2 or not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
-        raise ReportError(f"report.json: {f.where}.{key} is not a [low, high] pair")
-    return float(low), float(high)
+    @property
+    def stats(self) -> IntervalStats:
+        """The interval alone (of a record that adds keys to it)."""
+        return IntervalStats(self.n, self.mean, self.stdev, self.ci95, self.half_width)
 
 
 def interval_stats(values: Sequence[float]) -> IntervalStats:

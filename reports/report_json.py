@@ -1,108 +1,112 @@
-"""Reading ``report.json`` back: typed getters that name the key at fault in one line.
-
-The one seam where a report is untyped JSON: every reader of a ``report.json`` on disk goes
-through ``reports.model.report.SessionReport.from_json``, which uses these.
+"""``report.json``'s records: the declarative layer session.json uses
+(``analyzer_drivers.formats.json_record``), with the defaults a report read back takes for the
+keys an older file lacks. A key of the wrong type is one ``ReportError`` line naming it
+(``report.json: testing.power.avg_watts is a string, not a number``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, TypeAlias
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeAlias, TypeVar
 
-from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.json_record import (
+    JsonRecord,
+    Parse,
+    flag,
+    integer,
+    json_field,
+    json_object,
+    known,
+    list_of,
+    map_of,
+    number,
+    optional,
+    record,
+    text,
+)
 
 #: A JSON object as ``json.loads`` gives it, read-only: the shape of a section kept as JSON.
 JsonObject = Mapping[str, Any]
 #: What ``json.dumps`` writes: ``to_json`` builds these.
 JsonValue: TypeAlias = "bool | int | float | str | list[JsonValue] | dict[str, JsonValue] | None"
 JsonDict = dict[str, JsonValue]
+R = TypeVar("R", bound=JsonRecord)
+WHERE = "report.json"
 
 
-class Fields:
-    """One JSON object of a report, read leniently: a missing key is its default, a key of the
-    wrong type is a ``ReportError`` naming it (``where.key``)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ReportRecord(JsonRecord):
+    """A part of ``report.json``: built in code, it writes every key it knows (in ``json_order``)."""
 
-    def __init__(self, data: object, where: str) -> None:
-        if not isinstance(data, Mapping):
-            raise ReportError(f"report.json: {where or 'the report'} is not an object")
-        self.data: JsonObject = data
-        self.where = where
+    json_whole = True
 
-    def _name(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
+    @classmethod
+    def from_json(cls: type[R], data: Any, where: str = WHERE) -> R:
+        return super().from_json(data, where)
 
-    def _bad(self, key: str, what: str) -> ReportError:
-        return ReportError(f"report.json: {self._name(key)} is not {what}: {self.data[key]!r:.60}")
 
-    def has(self, key: str) -> bool:
-        return key in self.data
+def key(
+    parse: Parse, default: Any = None, *, name: str | None = None, omit_none: bool = False,
+    write: Callable[[Any], Any] | None = None,
+) -> Any:
+    """A field read with ``parse``; a missing key takes ``default``."""
+    return json_field(parse, default, name, omit_none=omit_none, write=write)
 
-    def number(self, key: str) -> float | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self._bad(key, "a number")
-        return value
 
-    def real(self, key: str, default: float = 0.0) -> float:
-        value = self.number(key)
-        return default if value is None else value
+def real(default: float = 0.0) -> Any:
+    return key(number, default)
 
-    def integer(self, key: str) -> int | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self._bad(key, "an integer")
-        return value
 
-    def count(self, key: str) -> int:
-        value = self.integer(key)
-        return 0 if value is None else value
+def maybe_real(*, omit_none: bool = False) -> Any:
+    return key(optional(number), None, omit_none=omit_none)
 
-    def text(self, key: str) -> str | None:
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise self._bad(key, "a string")
-        return value
 
-    def flag(self, key: str) -> bool:
-        value = self.data.get(key, False)
-        if not isinstance(value, bool):
-            raise self._bad(key, "true or false")
-        return value
+def count() -> Any:
+    return key(integer, 0)
 
-    def texts(self, key: str) -> tuple[str, ...]:
-        value = self.data.get(key)
-        if value is None:
-            return ()
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self._bad(key, "a list of strings")
-        return tuple(value)
 
-    def items(self, key: str) -> list[object]:
-        value = self.data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self._bad(key, "a list")
-        return value
+def maybe_int() -> Any:
+    return key(optional(integer))
 
-    def obj(self, key: str) -> JsonObject | None:
-        """A nested object kept as JSON (its shape is open: the HTML shows unknown keys)."""
-        value = self.data.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, Mapping):
-            raise self._bad(key, "an object")
-        return value
 
-    def sub(self, key: str) -> Fields | None:
-        value = self.data.get(key)
-        return None if value is None else Fields(value, self._name(key))
+def words(default: str = "") -> Any:
+    return key(text, default)
+
+
+def maybe_text() -> Any:
+    return key(optional(text))
+
+
+def yes_no(default: bool = False) -> Any:
+    return key(flag, default)
+
+
+def texts() -> Any:
+    return key(list_of(text), ())
+
+
+def maybe_object(*, omit_none: bool = False) -> Any:
+    """A nested object whose shape is open (kept as JSON)."""
+    return key(optional(json_object), None, omit_none=omit_none)
+
+
+def part(cls: type[JsonRecord]) -> Any:
+    """A nested record; a missing key is the record's empty one."""
+    return dataclasses.field(default_factory=cls, metadata=known(record(cls)))
+
+
+def maybe_part(cls: type[JsonRecord], *, omit_none: bool = False) -> Any:
+    return key(optional(record(cls)), None, omit_none=omit_none)
+
+
+def parts(cls: type[JsonRecord]) -> Any:
+    return key(list_of(record(cls)), ())
+
+
+def named(parse: Parse) -> Any:
+    """An object of name → value."""
+    return dataclasses.field(default_factory=dict, metadata=known(map_of(parse)))
 
 
 def json_list(values: Iterable[JsonValue]) -> list[JsonValue]:

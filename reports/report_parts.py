@@ -1,129 +1,119 @@
 """The typed parts of a report that one phase gives: its power by both methods, its sample
-coverage, its LoadGen summary and the efficiency they make. ``to_json`` writes each exactly as
-``report.json`` holds it (keys in that order); ``from_json`` reads it back."""
+coverage, its LoadGen summary and the efficiency they make, as ``report.json`` records
+(``reports.report_json``): ``to_json`` writes each exactly as ``report.json`` holds it (keys in
+that order), ``from_json`` reads it back."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from analyzer_drivers.formats.json_record import integer, number, optional, plain, record
 from reports.metrics import WeightedEnergy
-from reports.report_json import Fields, JsonDict, JsonObject, json_dict
+from reports.report_json import (
+    ReportRecord,
+    count,
+    key,
+    maybe_int,
+    maybe_part,
+    maybe_real,
+    maybe_text,
+    named,
+    part,
+    real,
+)
+
+#: ``time_weighted``: the energy over exactly the window (``reports.metrics``).
+weighted = plain(WeightedEnergy, {
+    "energy_j": optional(number), "avg_watts": optional(number), "covered_s": number, "gap_s": number,
+    "longest_gap_s": number, "gap_count": integer, "invalid_samples": integer,
+}, {"energy_j": None, "avg_watts": None, "covered_s": 0.0, "gap_s": 0.0, "longest_gap_s": 0.0,
+    "gap_count": 0, "invalid_samples": 0})
+NO_ENERGY = WeightedEnergy(None, None, 0.0, 0.0, 0.0, 0, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class Coverage:
+@dataclass(frozen=True)
+class Coverage(ReportRecord):
     """How much of the LoadGen window valid samples cover."""
 
-    expected_samples: float
-    received_samples: int
-    invalid_samples: int
-    fraction: float
-    gap_count: int
-    longest_gap_s: float
-    interval_s: float
-
-    def to_json(self) -> JsonDict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, f: Fields) -> Coverage:
-        return cls(f.real("expected_samples"), f.count("received_samples"), f.count("invalid_samples"),
-                   f.real("fraction"), f.count("gap_count"), f.real("longest_gap_s"), f.real("interval_s"))
+    expected_samples: float = real()
+    received_samples: int = count()
+    invalid_samples: int = count()
+    fraction: float = real()
+    gap_count: int = count()
+    longest_gap_s: float = real()
+    interval_s: float = real()
 
 
-def weighted_from_json(f: Fields) -> WeightedEnergy:
-    return WeightedEnergy(f.number("energy_j"), f.number("avg_watts"), f.real("covered_s"), f.real("gap_s"),
-                          f.real("longest_gap_s"), f.count("gap_count"), f.count("invalid_samples"))
+@dataclass(frozen=True)
+class BudgetTerms(ReportRecord):
+    """The error budget's terms, in watts of the window's average (``reports.uncertainty``)."""
+
+    analyzer: float | None = maybe_real()  # None: the meter's accuracy is unknown
+    window_edges: float = real()
+    clock_alignment: float = real()
 
 
-@dataclass(frozen=True, slots=True)
-class PhasePower:
+@dataclass(frozen=True)
+class Uncertainty(ReportRecord):
+    """The error budget of a phase's average power: root sum of squares of its terms."""
+
+    watts: float | None = maybe_real()
+    relative: float | None = maybe_real()
+    terms_watts: BudgetTerms = part(BudgetTerms)
+    analyzer_source: str | None = maybe_text()
+    energy_per_query_mj: float | None = maybe_real(omit_none=True)  # SingleStream, MultiStream
+
+
+@dataclass(frozen=True)
+class PhasePower(ReportRecord):
     """One phase's power in its LoadGen window: MLPerf's method (the headline), the
     time-weighted one beside it, coverage and the error budget."""
 
-    avg_watts: float | None
-    samples_in_window: int
-    window_begin: str | None  # LoadGen's power_begin, as it wrote it
-    window_end: str | None
-    duration_s: float
-    energy_j: float | None
-    energy_per_query_mj: float | None
-    queries: float | None  # LoadGen's query count (derived from QPS for old LoadGen: fractional)
-    query_source: str | None
-    time_weighted: WeightedEnergy
-    coverage: Coverage
-    method_difference_pct: float | None = None  # absent from the JSON when either energy is
-    uncertainty: JsonObject | None = None  # the error budget (absent without an average)
+    avg_watts: float | None = maybe_real()
+    samples_in_window: int = count()
+    window_begin: str | None = maybe_text()  # LoadGen's power_begin, as it wrote it
+    window_end: str | None = maybe_text()
+    duration_s: float = real()
+    energy_j: float | None = maybe_real()
+    energy_per_query_mj: float | None = maybe_real()
+    # LoadGen's query count (derived from QPS for old LoadGen: fractional)
+    queries: float | None = maybe_real()
+    query_source: str | None = maybe_text()
+    time_weighted: WeightedEnergy = key(weighted, NO_ENERGY)
+    coverage: Coverage = part(Coverage)
+    method_difference_pct: float | None = maybe_real(omit_none=True)  # absent when either energy is
+    # the error budget (absent without an average)
+    uncertainty: Uncertainty | None = maybe_part(Uncertainty, omit_none=True)
+
+    json_order = ("avg_watts", "samples_in_window", "window_begin", "window_end", "duration_s", "energy_j",
+                  "energy_per_query_mj", "queries", "query_source", "time_weighted", "method_difference_pct",
+                  "coverage", "uncertainty")
 
     def value(self, key: str) -> float | None:
         """The headline figure named ``key`` (``avg_watts`` or ``energy_per_query_mj``)."""
         return self.energy_per_query_mj if key == "energy_per_query_mj" else self.avg_watts
 
-    def to_json(self) -> JsonDict:
-        power: JsonDict = {
-            "avg_watts": self.avg_watts, "samples_in_window": self.samples_in_window,
-            "window_begin": self.window_begin, "window_end": self.window_end,
-            "duration_s": self.duration_s, "energy_j": self.energy_j,
-            "energy_per_query_mj": self.energy_per_query_mj, "queries": self.queries,
-            "query_source": self.query_source, "time_weighted": asdict(self.time_weighted),
-        }
-        if self.method_difference_pct is not None:
-            power["method_difference_pct"] = self.method_difference_pct
-        power["coverage"] = self.coverage.to_json()
-        if self.uncertainty is not None:
-            power["uncertainty"] = json_dict(self.uncertainty)
-        return power
 
-    @classmethod
-    def from_json(cls, f: Fields) -> PhasePower:
-        weighted, coverage = f.sub("time_weighted"), f.sub("coverage")
-        return cls(
-            f.number("avg_watts"), f.count("samples_in_window"), f.text("window_begin"), f.text("window_end"),
-            f.real("duration_s"), f.number("energy_j"), f.number("energy_per_query_mj"), f.number("queries"),
-            f.text("query_source"),
-            weighted_from_json(weighted or Fields({}, f"{f.where}.time_weighted")),
-            Coverage.from_json(coverage or Fields({}, f"{f.where}.coverage")),
-            f.number("method_difference_pct"), f.obj("uncertainty"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class LoadgenSummary:
+@dataclass(frozen=True)
+class LoadgenSummary(ReportRecord):
     """What LoadGen's detail log says about a phase."""
 
-    scenario: str | None
-    validity: str | None
-    result_name: str | None
-    result: float | None
-    query_count: float | None
-    samples_per_query: int | None
-    min_duration_ms: int | None
-
-    def to_json(self) -> JsonDict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, f: Fields) -> LoadgenSummary:
-        return cls(f.text("scenario"), f.text("validity"), f.text("result_name"), f.number("result"),
-                   f.number("query_count"), f.integer("samples_per_query"), f.integer("min_duration_ms"))
+    scenario: str | None = maybe_text()
+    validity: str | None = maybe_text()
+    result_name: str | None = maybe_text()
+    result: float | None = maybe_real()
+    query_count: float | None = maybe_real()
+    samples_per_query: int | None = maybe_int()
+    min_duration_ms: int | None = maybe_int()
 
 
-@dataclass(frozen=True, slots=True)
-class PhaseSection:
+@dataclass(frozen=True)
+class PhaseSection(ReportRecord):
     """``report.json``'s ``testing`` or ``ranging``."""
 
-    power: PhasePower
-    loadgen: LoadgenSummary
-
-    def to_json(self) -> JsonDict:
-        return {"power": self.power.to_json(), "loadgen": self.loadgen.to_json()}
-
-    @classmethod
-    def from_json(cls, f: Fields) -> PhaseSection:
-        power, loadgen = f.sub("power"), f.sub("loadgen")
-        return cls(PhasePower.from_json(power or Fields({}, f"{f.where}.power")),
-                   LoadgenSummary.from_json(loadgen or Fields({}, f"{f.where}.loadgen")))
+    power: PhasePower = part(PhasePower)
+    loadgen: LoadgenSummary = part(LoadgenSummary)
 
 
 #: Efficiency figures in the order a report lists them, with their units.
@@ -134,74 +124,52 @@ EFFICIENCY_UNITS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Efficiency:
+@dataclass(frozen=True)
+class Efficiency(ReportRecord):
     """Work per energy: samples/s/W (Offline, Server) or queries and samples per joule
     (SingleStream, MultiStream); none without a LoadGen result to divide."""
 
-    samples_per_second_per_watt: float | None = None
-    queries_per_joule: float | None = None
-    samples_per_joule: float | None = None
+    samples_per_second_per_watt: float | None = maybe_real(omit_none=True)
+    queries_per_joule: float | None = maybe_real(omit_none=True)
+    samples_per_joule: float | None = maybe_real(omit_none=True)
 
     def items(self) -> Iterator[tuple[str, float]]:
         """The figures there are, in report order."""
-        for key in EFFICIENCY_UNITS:
-            value = getattr(self, key)
+        for name in EFFICIENCY_UNITS:
+            value = getattr(self, name)
             if value is not None:
-                yield key, value
+                yield name, value
 
     def first(self) -> tuple[str, float] | None:
         return next(self.items(), None)
 
-    def get(self, key: str) -> float | None:
-        return getattr(self, key, None) if key in EFFICIENCY_UNITS else None
-
-    def to_json(self) -> dict[str, float]:
-        return dict(self.items())
-
-    @classmethod
-    def from_json(cls, f: Fields | None) -> Efficiency:
-        if f is None:
-            return cls()
-        return cls(**{key: f.number(key) for key in EFFICIENCY_UNITS})
+    def get(self, name: str) -> float | None:
+        return getattr(self, name, None) if name in EFFICIENCY_UNITS else None
 
 
-@dataclass(frozen=True, slots=True)
-class ClockWindow:
+@dataclass(frozen=True)
+class WindowEnds(ReportRecord):
+    """A window's two ends as MLPerf stamps them."""
+
+    begin: str | None = maybe_text()
+    end: str | None = maybe_text()
+
+
+@dataclass(frozen=True)
+class ClockWindow(ReportRecord):
     """A phase's LoadGen window as LoadGen stamped it (``raw``) and on the director's clock."""
 
-    raw_begin: str | None
-    raw_end: str | None
-    corrected_begin: str | None
-    corrected_end: str | None
-
-    def to_json(self) -> JsonDict:
-        return {"raw": {"begin": self.raw_begin, "end": self.raw_end},
-                "corrected": {"begin": self.corrected_begin, "end": self.corrected_end}}
-
-    @classmethod
-    def from_json(cls, f: Fields) -> ClockWindow:
-        raw = f.sub("raw") or Fields({}, f"{f.where}.raw")
-        corrected = f.sub("corrected") or Fields({}, f"{f.where}.corrected")
-        return cls(raw.text("begin"), raw.text("end"), corrected.text("begin"), corrected.text("end"))
+    raw: WindowEnds = part(WindowEnds)
+    corrected: WindowEnds = part(WindowEnds)
 
 
-@dataclass(frozen=True, slots=True)
-class ClockSection:
+@dataclass(frozen=True)
+class ClockSection(ReportRecord):
     """The SUT's clock against the director's (a remote workload): offset, drift, error bound."""
 
-    offset_ms: float
-    drift_ppm: float | None
-    bound_ms: float
-    method: str | None
-    windows: Mapping[str, ClockWindow]  # by phase
+    offset_ms: float = real()
+    drift_ppm: float | None = maybe_real()
+    bound_ms: float = real()
+    method: str | None = maybe_text()
+    windows: Mapping[str, ClockWindow] = named(record(ClockWindow))  # by phase
 
-    def to_json(self) -> JsonDict:
-        return {"offset_ms": self.offset_ms, "drift_ppm": self.drift_ppm, "bound_ms": self.bound_ms,
-                "method": self.method, "windows": {k: w.to_json() for k, w in self.windows.items()}}
-
-    @classmethod
-    def from_json(cls, f: Fields) -> ClockSection:
-        windows = {k: ClockWindow.from_json(Fields(v, f"{f.where}.windows.{k}"))
-                   for k, v in (f.obj("windows") or {}).items()}
-        return cls(f.real("offset_ms"), f.number("drift_ppm"), f.real("bound_ms"), f.text("method"), windows)

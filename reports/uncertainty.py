@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from reports.report_parts import BudgetTerms, Uncertainty
+
 #: Stamps in spl.txt and LoadGen's markers have millisecond resolution.
 STAMP_RESOLUTION_S = 0.001
 
@@ -38,17 +40,13 @@ class ErrorBudget:
     relative: float
     analyzer_source: str
 
-    def as_dict(self, energy_per_query_mj: float | None) -> dict[str, object]:
-        budget: dict[str, object] = {
-            "watts": self.total_w,
-            "relative": self.relative,
-            "terms_watts": {"analyzer": self.analyzer_w, "window_edges": self.edge_w,
-                            "clock_alignment": self.clock_w},
-            "analyzer_source": self.analyzer_source,
-        }
-        if energy_per_query_mj is not None:
-            budget["energy_per_query_mj"] = self.relative * energy_per_query_mj
-        return budget
+    def part(self, energy_per_query_mj: float | None) -> Uncertainty:
+        """``report.json``'s ``uncertainty`` (a phase's power's too)."""
+        return Uncertainty(
+            self.total_w, self.relative, BudgetTerms(self.analyzer_w, self.edge_w, self.clock_w),
+            self.analyzer_source,
+            self.relative * energy_per_query_mj if energy_per_query_mj is not None else None,
+        )
 
 
 def edge_error_w(

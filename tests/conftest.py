@@ -109,6 +109,8 @@ SLOW_TESTS = frozenset({
     "test_v3_disconnect::test_disconnect_frees_the_director",
     "test_v3_disconnect::test_disconnect_releases_the_analyzer_without_waiting_out_the_settle",
     "test_wt300_family::test_every_family_member_connects_through_pyvisa_sim",
+    "test_report_json_layer::test_a_measured_command_with_a_beside_meter_reads_back_byte_for_byte",
+    "test_report_json_layer::test_a_real_runs_report_reads_back_byte_for_byte",
 })
 #: Session fixtures of ours that cost a whole run: a test that needs one is slow.
 SLOW_FIXTURES = frozenset({"demo_run"})

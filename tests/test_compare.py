@@ -50,7 +50,7 @@ def test_uncertainty_shows_in_the_table(demo_run) -> None:  # type: ignore[no-un
     watts = summary.metric.value
     assert watts is not None
     # The demo's own error budget is there, relative to the metric.
-    assert (summary.report.uncertainty or {})["relative"] > 0
+    assert summary.report.uncertainty is not None and (summary.report.uncertainty.relative or 0) > 0
     report = SessionReport.from_json({**summary.report.to_json(), "uncertainty": {"relative": 0.02}})
     assert abs((metric_uncertainty(report) or 0.0) - 0.02 * watts) < 1e-9
     with_budget = SessionSummary(summary.session, report)

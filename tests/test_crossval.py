@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from analyzer_drivers.formats.meter_records import SavedCalibration
 from analyzer_drivers.formats.session_meta import AnalyzerRecord
 from analyzer_drivers.meters.redfish import RedfishAnalyzer
 from analyzer_drivers.sim.models import WaveModel
@@ -119,8 +120,9 @@ def test_grades_and_calibration() -> None:
     assert grade({"driver": "yokogawa-x", "model": "WT310E"})[0] == "certified"
     assert grade({"driver": "redfish-bmc", "name": "BMC"}) == (
         "informative", "BMC (redfish) is not a SPEC-accepted analyzer")
-    assert apply_calibration(120.0, {"offset_watts": 15.0, "gain": 1.05}) == pytest.approx(100.0)
-    assert apply_calibration(120.0, {"gain": 0}) is None
+    fit = SavedCalibration.new(offset_watts=15.0, gain=1.05)
+    assert apply_calibration(120.0, fit) == pytest.approx(100.0)
+    assert apply_calibration(120.0, SavedCalibration.new(gain=0)) is None
 
 
 def test_a_saved_calibration_is_applied_to_a_later_informative_run(crossval: dict[str, Any],

@@ -179,7 +179,7 @@ def test_a_hole_nobody_fills_is_one_gap_and_counted_lost(tmp_path: Path) -> None
     assert watts == [101.0, 102.0, 103.0, 104.0, ERROR_READING, *(100.0 + k for k in range(8, 13))]
     assert [s.t_ns for s in samples] == sorted(s.t_ns for s in samples)
     assert stream.lost == 3 and agent.replays
-    assert stream.evidence()["lost"] == 3
+    assert stream.evidence().lost == 3
 
 
 @needs_broker

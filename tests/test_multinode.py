@@ -27,7 +27,6 @@ from power_director.session.session import ExtraMeter, Session
 from reports.model.report import SessionReport
 from reports.multinode import system_checks
 from reports.render.summary import summary_text
-from reports.report_json import Fields
 from reports.system_model import SystemSection
 
 System = Callable[[list[str]], dict[str, Any]]
@@ -92,7 +91,7 @@ def test_a_measured_meter_outside_every_node_is_a_config_error(tmp_path: Path) -
 def test_system_checks_say_unknown_or_fail() -> None:
     budget = {"relative": 0.02, "limit": 0.01, "complete": True}
     base: dict[str, Any] = {"avg_watts": 100.0, "uncertainty": budget}
-    assert system_checks(SystemSection.from_json(Fields(base, "system")))[0].status == "fail"
+    assert system_checks(SystemSection.from_json(base))[0].status == "fail"
     incomplete = {**base, "uncertainty": {**base["uncertainty"], "complete": False}}
-    assert system_checks(SystemSection.from_json(Fields(incomplete, "system")))[0].status == "unknown"
+    assert system_checks(SystemSection.from_json(incomplete))[0].status == "unknown"
     assert system_checks(None) == []

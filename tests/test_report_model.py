@@ -39,7 +39,7 @@ def test_an_older_report_with_keys_missing_still_reads() -> None:
     report = SessionReport.from_json(older)
     assert report.power is not None and report.power.avg_watts == 101.5
     assert headline(report).text() == "101.50 W"
-    assert report.warnings == ["an old warning"] and report.checks == ()
+    assert report.warnings == ("an old warning",) and report.checks == ()
     assert report.ranging is None and report.repeat is None and report.sum == ()
     assert "old: Offline 101.50 W" in summary_text(report)
     assert "101.50" in render_html(report, None)
@@ -52,7 +52,7 @@ def test_a_recovered_report_reads_as_no_result(demo_run, tmp_path: Path) -> None
                  "analyzer": {"name": "sim"}, "ranges": {}}
     report = SessionReport.from_json(recovered)
     assert report.recovered and report.power is None
-    assert report.problems == recovered["problems"]
+    assert list(report.problems) == recovered["problems"]
     assert report.extra["error"] == "killed"
     assert summary_text(report).startswith("cut: no result  [INVALID]")
     _, out = demo_run
@@ -63,15 +63,17 @@ def test_a_recovered_report_reads_as_no_result(demo_run, tmp_path: Path) -> None
 
 
 MALFORMED: list[tuple[Any, str]] = [
-    ([1, 2], "the report is not an object"),
-    ({"power": {"avg_watts": "lots"}}, "power.avg_watts is not a number"),
+    ([1, 2], "report.json is a list, not an object"),
+    ({"power": {"avg_watts": "lots"}}, "report.json: power.avg_watts is a string, not a number"),
     ({"testing": {"power": {"coverage": {"gap_count": 1.5}}}},
-     "testing.power.coverage.gap_count is not an integer"),
-    ({"checks": [{"name": "x", "status": "maybe", "reason": ""}]}, "checks[0].status is not one of"),
-    ({"repeat": {"ci95": [1.0]}}, "repeat.ci95 is not a [low, high] pair"),
-    ({"valid": "yes"}, "valid is not true or false"),
-    ({"beside": {"rapl": {"cross_validation": []}}}, "beside.rapl.cross_validation is not an object"),
-    ({"sum": [{"avg_watts": {}}]}, "sum[0].avg_watts is not a number"),
+     "report.json: testing.power.coverage.gap_count is a number, not an integer"),
+    ({"checks": [{"name": "x", "status": "maybe", "reason": ""}]},
+     "report.json: checks[0].status is not one of"),
+    ({"repeat": {"ci95": [1.0]}}, "report.json: repeat.ci95 is a list, not a [low, high] pair"),
+    ({"valid": "yes"}, "report.json: valid is a string, not true or false"),
+    ({"beside": {"rapl": {"cross_validation": []}}},
+     "report.json: beside.rapl.cross_validation is a list, not an object"),
+    ({"sum": [{"avg_watts": {}}]}, "report.json: sum[0].avg_watts is an object, not a number"),
 ]
 
 
@@ -92,4 +94,5 @@ def test_compare_on_a_malformed_report_json_says_which_key(demo_run, tmp_path: P
     result = run_cli("compare", str(session), timeout=60)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "testing.power.samples_in_window is not an integer" in lines[0], lines
+    assert len(lines) == 1, lines
+    assert "testing.power.samples_in_window is a string, not an integer" in lines[0], lines

@@ -91,7 +91,7 @@ MAX_FUNCTION_LINES = 50
 #: Modules over the limit today, each at most its size now (it may only shrink), named so they
 #: are split by whoever changes them next (session_meta: the typed JSON layer's rewrite). Remove
 #: a line when it passes.
-OVER_TODAY = {"analyzer_drivers/formats/session_meta.py": 406, "reports/build/session_report.py": 402}
+OVER_TODAY = {"reports/build/session_report.py": 402}
 
 
 def _sources() -> list[Path]:

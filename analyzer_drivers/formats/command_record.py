@@ -23,6 +23,7 @@ from analyzer_drivers.formats.json_record import (
     record,
     text,
 )
+from analyzer_drivers.formats.json_record import json_field as _field
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 from analyzer_drivers.formats.window import Window
 
@@ -31,10 +32,6 @@ COMMAND_OUTPUT = "output.txt"  # the command's stdout and stderr as it printed t
 COMMAND_SCENARIO = "command"  # the scenario a command's window reports (no LoadGen run)
 
 _str, _int, _num = optional(text), optional(integer), optional(number)
-
-
-def _field(parse: Any, default: Any = None, key: str | None = None) -> Any:
-    return dataclasses.field(default=default, metadata=known(parse, key))
 
 
 def _many(parse: Any) -> Any:
@@ -89,7 +86,7 @@ class CommandRecord(JsonRecord):
     exit_code: int | None = _field(_int)
     idle: tuple[Span, ...] = _many(record(Span))  # "before" and "after" the command
     marks: tuple[Mark, ...] = _many(record(Mark))
-    work: WorkCount | None = _field(_work)  # noqa: RUF009 (a frozen record)
+    work: WorkCount | None = _field(_work)
     estimates: tuple[SoftwareEstimate, ...] = _many(record(SoftwareEstimate))
     channel_errors: tuple[str, ...] = _many(text)  # lines on the marks channel we did not understand
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from analyzer_drivers.formats.errors import ReportError
 
@@ -69,6 +69,13 @@ def json_object(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
+def pair(value: Any, where: str) -> tuple[float, float]:
+    """``[low, high]``: two numbers."""
+    if not isinstance(value, list) or len(value) != 2:
+        raise _wrong(value, where, "a [low, high] pair")
+    return number(value[0], f"{where}[0]"), number(value[1], f"{where}[1]")
+
+
 def optional(parse: Parse) -> Parse:
     def parse_optional(value: Any, where: str) -> Any:
         return None if value is None else parse(value, where)
@@ -97,15 +104,39 @@ def record(cls: type[R]) -> Parse:
     return parse_record
 
 
-def known(parse: Parse, key: str | None = None) -> dict[str, Any]:
-    """A field's metadata: its parser and, when it differs from the field's name, its JSON key."""
-    return {"parse": parse, "key": key}
+def plain(cls: type[T], parsers: Mapping[str, Parse], defaults: Mapping[str, Any]) -> Parse:
+    """A plain frozen dataclass (a computed figure such as an energy, not a record) read from an
+    object by its field names: a missing key takes its default; ``dump`` writes every field."""
+    def parse_plain(value: Any, where: str) -> T:
+        data = json_object(value, where)
+        return cls(**{name: parse(data[name], child(where, name)) if name in data else defaults[name]
+                      for name, parse in parsers.items()})
+    return parse_plain
+
+
+def known(
+    parse: Parse, key: str | None = None, omit_none: bool = False, write: Callable[[Any], Any] | None = None
+) -> dict[str, Any]:
+    """A field's metadata: its parser, its JSON key when it differs from the field's name,
+    whether a record we build leaves the key out while the value is None (or an empty list),
+    and how to write it when ``dump`` does not (a list written as an object, say)."""
+    return {"parse": parse, "key": key, "omit_none": omit_none, "write": write}
+
+
+def json_field(
+    parse: Parse, default: Any = None, key: str | None = None, *, omit_none: bool = False,
+    write: Callable[[Any], Any] | None = None,
+) -> Any:
+    """A record's field read with ``parse`` (see ``known``); a missing key takes ``default``."""
+    return dataclasses.field(default=default, metadata=known(parse, key, omit_none, write))
 
 
 def dump(value: Any) -> Any:
-    """A typed value back to JSON's shapes (records to objects, tuples to lists)."""
+    """A typed value back to JSON's shapes (records and dataclasses to objects, tuples to lists)."""
     if isinstance(value, JsonRecord):
         return value.to_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (tuple, list)):
         return [dump(item) for item in value]
     if isinstance(value, Mapping):
@@ -115,10 +146,27 @@ def dump(value: Any) -> Any:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class JsonRecord:
-    """The base of every record: the keys the object had (in order) and the ones we don't know."""
+    """The base of every record: the keys the object had (in order) and the ones we don't know.
 
-    json_keys: tuple[str, ...] = ()
+    A record built in code (``json_keys`` None) writes no key (session.json's records are built
+    with ``new``), or, where ``json_whole`` (report.json's), its known keys in ``json_order``
+    (default: the fields' order), less those marked ``omit_none`` whose value is None."""
+
+    json_keys: tuple[str, ...] | None = dataclasses.field(default=None, compare=False)
     json_unknown: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: The keys a built record writes, in order (empty: the fields' order).
+    json_order: ClassVar[tuple[str, ...]] = ()
+    json_whole: ClassVar[bool] = False
+
+    def written_keys(self) -> tuple[str, ...]:
+        """The keys ``to_json`` writes, in order: those read, or a built record's."""
+        if self.json_keys is not None or not self.json_whole:
+            return self.json_keys or ()
+        omit = {f.name for f in dataclasses.fields(self) if f.metadata.get("omit_none")}
+        keys = self._keys()
+        names = self.json_order or tuple(keys)
+        kept = tuple(keys[n] for n in names if not (n in omit and getattr(self, n) in (None, ())))
+        return kept + tuple(self.json_unknown)
 
     @classmethod
     def _keys(cls) -> dict[str, str]:
@@ -158,16 +206,22 @@ class JsonRecord:
     def updated(self: R, **changes: Any) -> R:
         """A copy with ``changes``; a key the object did not have yet goes at its end."""
         keys = self._keys()
-        added = tuple(keys[name] for name in changes if keys[name] not in self.json_keys)
-        return dataclasses.replace(self, json_keys=self.json_keys + added, **changes)
+        written = self.written_keys()
+        added = tuple(keys[name] for name in changes if keys[name] not in written)
+        return dataclasses.replace(self, json_keys=written + added, **changes)
 
     def has(self, key: str) -> bool:
         """Whether the object has ``key`` (a field left at its default may be absent)."""
-        return key in self.json_keys
+        return key in self.written_keys()
 
     def to_json(self) -> dict[str, Any]:
         fields = self._fields()
-        return {
-            key: dump(getattr(self, fields[key][0])) if key in fields else self.json_unknown.get(key)
-            for key in self.json_keys
-        }
+        writers = {f.name: f.metadata["write"] for f in dataclasses.fields(self) if f.metadata.get("write")}
+        out = {}
+        for key in self.written_keys():
+            if key not in fields:
+                out[key] = self.json_unknown.get(key)
+                continue
+            name = fields[key][0]
+            out[key] = writers.get(name, dump)(getattr(self, name))
+        return out

@@ -17,7 +17,6 @@ from typing import Any
 from analyzer_drivers.formats.errors import ReportError
 from analyzer_drivers.formats.json_record import (
     JsonRecord,
-    anything,
     child,
     dump,
     flag,
@@ -31,13 +30,11 @@ from analyzer_drivers.formats.json_record import (
     record,
     text,
 )
+from analyzer_drivers.formats.json_record import json_field as _field
+from analyzer_drivers.formats.meter_records import MeterEvidence, SavedCalibration, StatedAccuracy
 from analyzer_drivers.formats.timefmt import format_mlperf_time
 
 Stamp = tuple[float, ...]  # [wall_s, monotonic_s], as MLCommons' server.json records a phase
-
-
-def _field(parse: Any, default: Any = None, key: str | None = None) -> Any:
-    return dataclasses.field(default=default, metadata=known(parse, key))
 
 
 def _many(parse: Any, key: str | None = None) -> Any:
@@ -103,14 +100,6 @@ _ranges = map_of(optional(record(RangeRecord)))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class StatedAccuracy(JsonRecord):
-    """A comparison-grade meter's (a plug's) stated accuracy."""
-
-    reading: float | None = _field(_num)
-    resolution_watts: float | None = _field(_num)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
 class AnalyzerRecord(JsonRecord):
     """One meter as the session identified it (``analyzers[]``, and ``analyzer``: the primary)."""
 
@@ -124,7 +113,7 @@ class AnalyzerRecord(JsonRecord):
     interval_ms: int | None = _field(_int)
     comparison_accuracy: StatedAccuracy | None = _field(optional(record(StatedAccuracy)))
     extra: Mapping[str, Any] | None = _field(optional(json_object))  # the driver's own facts
-    calibration: Mapping[str, Any] | None = _field(optional(json_object))  # reports.crossval's fit
+    calibration: SavedCalibration | None = _field(optional(record(SavedCalibration)))  # a saved fit
     vendor: str | None = _field(_str)  # the maker, as the meter's identify reply says it
     serial: str | None = _field(_str)  # a plug's id: its MAC
     firmware: str | None = _field(_str)
@@ -132,27 +121,6 @@ class AnalyzerRecord(JsonRecord):
     ranges: RangesByPhase = _by_name(optional(record(RangeRecord)))
     worst_sample_uncertainty: float | None = _field(_num)
     range_warning: str | None = _field(_str)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class MeterClock(JsonRecord):
-    """A remote meter's clock against the director's (``phases.X.meters.D.clock``)."""
-
-    offset_ns: int | None = _field(_int)
-    bound_ns: int | None = _field(_int)
-    drift_ppm: float | None = _field(_num)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class MeterEvidence(JsonRecord):
-    """What a phase kept of a remote meter beyond its samples (losses, replays, its clock)."""
-
-    uncertainty_mean: float | None = _field(_num)
-    clock: MeterClock | None = _field(optional(record(MeterClock)))
-    lost: int | None = _field(_int)
-    replayed: int | None = _field(_int)
-    broker_outages: tuple[Any, ...] | None = _field(optional(list_of(anything)))
-    forged: int | None = _field(_int)  # messages refused: unsigned, wrongly signed, an older epoch
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -249,7 +217,7 @@ class ClockRecord(JsonRecord):
         """A fit as the director writes it, its ``phases`` (the windows) last."""
         fitted = cls.new(method=method, offset_ns=offset_ns, ref_ns=ref_ns, drift_ppm=drift_ppm,
                          bound_ns=bound_ns, batches=batches)
-        return dataclasses.replace(fitted, json_keys=(*fitted.json_keys, "phases"))
+        return dataclasses.replace(fitted, json_keys=(*fitted.written_keys(), "phases"))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -24,6 +24,7 @@ from typing import Any
 import aiomqtt
 
 from analyzer_drivers.base import AnalyzerError, RangelessAnalyzer, SampleBuffer
+from analyzer_drivers.formats.meter_records import StatedAccuracy
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from analyzer_drivers.meters.specs import PLUGS
 
@@ -286,9 +287,9 @@ class MqttPlug(RangelessAnalyzer, abc.ABC):
         poller, self._poller = self._poller, None
         await cancel_and_wait(poller)
 
-    def comparison_accuracy(self) -> dict[str, float] | None:
+    def comparison_accuracy(self) -> StatedAccuracy | None:
         spec = PLUGS[self.kind]
-        return {"reading": spec.reading_accuracy, "resolution_watts": spec.resolution_watts}
+        return StatedAccuracy.new(reading=spec.reading_accuracy, resolution_watts=spec.resolution_watts)
 
     async def uncertainty(self) -> float | None:
         spec = PLUGS[self.kind]

@@ -21,11 +21,11 @@ from reports.model.report import SessionReport
 def calibrate(args: argparse.Namespace, tracker: SessionTracker) -> int:
     report = SessionReport.read(args.session / REPORT_JSON)
     calibration = calibration_from_report(report, args.meter)
-    args.calibration_file.write_text(json.dumps(calibration, indent=2) + "\n", encoding="utf-8")
+    args.calibration_file.write_text(json.dumps(calibration.to_json(), indent=2) + "\n", encoding="utf-8")
     print(
-        f"{calibration['meter']}: offset {calibration['offset_watts']:+.2f} W, "
-        f"gain {calibration['gain']:.4f}, "
-        f"lag {calibration['lag_s']:.2f} s (from {calibration['from_session']}) -> {args.calibration_file}"
+        f"{calibration.meter}: offset {calibration.offset_watts or 0.0:+.2f} W, "
+        f"gain {calibration.gain or 0.0:.4f}, "
+        f"lag {calibration.lag_s or 0.0:.2f} s (from {calibration.from_session}) -> {args.calibration_file}"
     )
     return 0
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
 
 from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.formats.errors import ReportError
+from analyzer_drivers.formats.meter_records import SavedCalibration
 from reports.model.report import SessionReport
 
 KEYS = ("meter", "offset_watts", "gain", "from_session")
 
 
-def calibration_from_report(report: SessionReport, meter: str | None) -> dict[str, Any]:
+def calibration_from_report(report: SessionReport, meter: str | None) -> SavedCalibration:
     """The calibration of ``meter`` (a beside meter's driver name; may be omitted when there is
     one) from a session's report. AnalyzerError when the report has none."""
     validated = {b.driver: (b, found) for b in report.beside if (found := b.cross_validation) is not None}
@@ -27,21 +28,15 @@ def calibration_from_report(report: SessionReport, meter: str | None) -> dict[st
             f"{meter or 'one meter'}; cross-validated meters: {', '.join(names) or 'none'}"
         )
     beside, found = validated[meter]
-    return {
-        "meter": meter,
-        "name": beside.name,
-        "offset_watts": found.offset_watts,
-        "gain": found.gain,
-        "lag_s": found.lag_s,
-        "correlation": found.correlation,
-        "energy_difference_pct": found.energy_difference_pct,
-        "from_session": report.session,
-        "reference": report.analyzer.get("name"),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(),
-    }
+    return SavedCalibration.new(
+        meter=meter, name=beside.name, offset_watts=found.offset_watts, gain=found.gain, lag_s=found.lag_s,
+        correlation=found.correlation, energy_difference_pct=found.energy_difference_pct,
+        from_session=report.session, reference=report.analyzer.name,
+        created=dt.datetime.now(dt.timezone.utc).isoformat(),
+    )
 
 
-def load_calibration(path: str, meter: str) -> dict[str, Any]:
+def load_calibration(path: str, meter: str) -> SavedCalibration:
     """A saved calibration for ``meter``; AnalyzerError for a bad file or another meter's."""
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -49,12 +44,12 @@ def load_calibration(path: str, meter: str) -> dict[str, Any]:
         raise AnalyzerError(f"cannot read calibration_file {path}: {exc}") from exc
     if not isinstance(data, dict) or any(key not in data for key in KEYS):
         raise AnalyzerError(f"calibration_file {path} lacks {', '.join(KEYS)}")
-    if (
-        not isinstance(data["gain"], (int, float))
-        or not data["gain"]
-        or not isinstance(data["offset_watts"], (int, float))
-    ):
+    try:
+        saved = SavedCalibration.from_json(data, f"calibration_file {path}")
+    except ReportError as exc:
+        raise AnalyzerError(str(exc)) from exc
+    if not saved.gain or saved.offset_watts is None:
         raise AnalyzerError(f"calibration_file {path}: gain and offset_watts must be numbers, gain not 0")
-    if data["meter"] != meter:
-        raise AnalyzerError(f"calibration_file {path} is for {data['meter']}, not {meter}")
-    return data
+    if saved.meter != meter:
+        raise AnalyzerError(f"calibration_file {path} is for {saved.meter}, not {meter}")
+    return saved

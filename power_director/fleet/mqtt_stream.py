@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer
+from analyzer_drivers.formats.meter_records import Latency, MeterClock, MeterEvidence
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from analyzer_drivers.meters.accuracy import MeterSetup
 from analyzer_drivers.meters.plug import parse_broker
@@ -312,18 +313,18 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     async def uncertainty(self) -> float | None:
         return self._uncertainty_sum / self._uncertainty_n if self._uncertainty_n else None
 
-    def evidence(self) -> dict[str, Any]:
+    def evidence(self) -> MeterEvidence:
         clock = self.clock
         latencies = sorted(self.latencies_ns)
-        return {
-            "agent": self.agent, "meter": self.meter, "received": self.received,
-            "duplicates": self.duplicates, "replayed": self.replayed, "lost": self.lost,
-            "forged": self.forged, "forged_why": dict(self.forged_why),
-            "agent_restarts": self.agent_restarts,
-            "broker_outages": list(self.outages),
-            "clock": None if clock is None else {
-                "offset_ns": clock.offset_ns, "bound_ns": clock.bound_ns, "drift_ppm": clock.drift_ppm,
-                "batches": len(self._clock.estimates)},
-            "latency_ms": None if not latencies else {
-                "median": statistics.median(latencies) / 1e6, "max": latencies[-1] / 1e6},
-        }
+        return MeterEvidence.new(
+            agent=self.agent, meter=self.meter, received=self.received,
+            duplicates=self.duplicates, replayed=self.replayed, lost=self.lost,
+            forged=self.forged, forged_why=dict(self.forged_why),
+            agent_restarts=self.agent_restarts,
+            broker_outages=tuple(self.outages),
+            clock=None if clock is None else MeterClock.new(
+                offset_ns=clock.offset_ns, bound_ns=clock.bound_ns, drift_ppm=clock.drift_ppm,
+                batches=len(self._clock.estimates)),
+            latency_ms=None if not latencies else Latency.new(
+                median=statistics.median(latencies) / 1e6, max=latencies[-1] / 1e6),
+        )

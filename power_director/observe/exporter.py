@@ -161,9 +161,9 @@ class DirectorExporter(Collector):
 
     def _lost_so_far(self) -> dict[str, int]:
         with self._lock:
-            evidence = [(a.name, a.evidence()) for a in self._analyzers]
-            lost = self._lost.update({name: int(e.get("lost", 0)) for name, e in evidence})
-            self._forged.update({name: int(e["forged"]) for name, e in evidence if "forged" in e})
+            evidence = [(a.name, e) for a in self._analyzers if (e := a.evidence()) is not None]
+            lost = self._lost.update({name: int(e.lost or 0) for name, e in evidence})
+            self._forged.update({name: int(e.forged) for name, e in evidence if e.forged is not None})
             errors = dict(self._errors)
         return {name: lost.get(name, 0) + errors.get(name, 0) for name in {*lost, *errors}}
 
@@ -182,18 +182,18 @@ class DirectorExporter(Collector):
             forged = dict(self._forged.total)
         yield _counter("power_director_messages_forged", "Messages refused per meter: unsigned, wrongly "
                        "signed, or of an older journal epoch", "meter", forged)
-        evidence = {a.name: a.evidence() for a in self._analyzers}
+        evidence = {a.name: e for a in self._analyzers if (e := a.evidence()) is not None}
         state = GaugeMetricFamily(
             "power_director_session_state", "1 for the session's state", labels=["state"]
         )
         for name in STATES:
             state.add_metric([name], 1.0 if name == self._state else 0.0)
         yield state
-        clocks = {n: e["clock"] for n, e in evidence.items() if e.get("clock")}
+        clocks = {n: e.clock for n, e in evidence.items() if e.clock is not None}
         yield _gauge("power_director_clock_offset_seconds", "Agent clock minus director clock", "meter",
-                     {n: c["offset_ns"] / 1e9 for n, c in clocks.items()})
+                     {n: (c.offset_ns or 0) / 1e9 for n, c in clocks.items()})
         yield _gauge("power_director_clock_bound_seconds", "Error bound of the clock offset", "meter",
-                     {n: c["bound_ns"] / 1e9 for n, c in clocks.items()})
+                     {n: (c.bound_ns or 0) / 1e9 for n, c in clocks.items()})
 
 
 class AgentExporter(Collector):

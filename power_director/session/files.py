@@ -22,7 +22,6 @@ from analyzer_drivers.formats.session_layout import (
 from analyzer_drivers.formats.session_meta import (
     AnalyzerRecord,
     SessionMeta,
-    StatedAccuracy,
     SystemLayout,
     Uuids,
 )
@@ -78,7 +77,7 @@ def describe_analyzer(
         role=role, interval_ms=interval_ms,
     )
     if (accuracy := analyzer.comparison_accuracy()) is not None:
-        described = described.updated(comparison_accuracy=StatedAccuracy.new(**accuracy))
+        described = described.updated(comparison_accuracy=accuracy)
     if info.extra:
         described = described.updated(extra=dict(info.extra))
     if analyzer.calibration:

@@ -22,7 +22,6 @@ from analyzer_drivers.formats.session_layout import (
 )
 from analyzer_drivers.formats.session_meta import (
     ClockRecord,
-    MeterEvidence,
     PhaseRecord,
     ReusedRanging,
     WindowCorrection,
@@ -273,9 +272,8 @@ class Session:
                         uncertainty = await meter.analyzer.uncertainty()
                         self.meta = self.meta.with_phase_changes(phase, uncertainty_mean=uncertainty)
                     evidence = meter.analyzer.evidence()
-                    if evidence:
-                        evidence["uncertainty_mean"] = await meter.analyzer.uncertainty()
-                        kept = MeterEvidence.from_json(evidence, f"{meter.analyzer.name}'s evidence")
+                    if evidence is not None:
+                        kept = evidence.updated(uncertainty_mean=await meter.analyzer.uncertainty())
                         meters = {**self.meta.phase(phase).meters, meter.analyzer.name: kept}
                         self.meta = self.meta.with_phase_changes(phase, meters=meters)
             self.journal.record_event(

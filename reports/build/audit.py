@@ -67,12 +67,11 @@ def audit_run(run_dir: Path, tree: Path, rules: list[str]) -> dict[str, Any]:
         return {**row, "failed": f"{type(exc).__name__}: {exc}"}
     first = reports[rules[0]]
     metric = headline(first)
-    terms = (first.uncertainty or {}).get("terms_watts")
     row.update({
         "scenario": first.scenario, "checker": _checker_value(first),
         "ours": metric.value, "time_weighted": _time_weighted(first, metric.unit),
         "error": metric_uncertainty(first), "unit": metric.unit,
-        "error_partial": (terms.get("analyzer") if isinstance(terms, dict) else None) is None,
+        "error_partial": (first.uncertainty.terms_watts.analyzer if first.uncertainty else None) is None,
         "notes": first.notes[:-1],
         "unknown": [c.name for c in first.checks if c.status == "unknown"],
         **_checker_column(first),

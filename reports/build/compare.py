@@ -128,7 +128,7 @@ def efficiency_bar(summary: SessionSummary) -> Bar | None:
         mean, half = float(repeated.stats.mean or 0.0), float(repeated.stats.half_width)
         return Bar(summary.session, mean, half, unit,
                    f"{mean:.4g} ± {half:.2g} (95 % CI, n={repeated.stats.n})", valid)
-    relative = (summary.report.uncertainty or {}).get("relative")
+    relative = summary.report.uncertainty.relative if summary.report.uncertainty else None
     error = value * float(relative) if isinstance(relative, (int, float)) else float("nan")
     return Bar(summary.session, value, error, unit, f"{value:.4g} (run 1)", valid)
 

@@ -139,8 +139,8 @@ def measure_run(session_dir: Path, meta: SessionMeta, run: int, phase: PhaseRepo
     """One run's figures (the keys ``measure --json`` prints)."""
     window = phase.window
     energy_j, avg_watts = _energy(phase.series, window.begin_ns, window.end_ns, phase.interval_ns)
-    budget = phase.power.uncertainty or {}
-    relative = budget.get("relative")
+    budget = phase.power.uncertainty
+    relative = budget.relative if budget else None
     error_w = relative * avg_watts if isinstance(relative, float) and avg_watts is not None else None
     figures: Figures = {
         "run": run, "exit_code": record.exit_code, "energy_j": energy_j, "avg_watts": avg_watts,
@@ -170,10 +170,10 @@ def measure_section(session_dir: Path, meta: SessionMeta, testing: PhaseReport) 
         name = repeat_phase(run)
         record = read_command_record(session_dir / phase_dir(name))
         if record is None:
-            return None if run == 1 else MeasureSection(_section(session_dir, meta, records))
+            return None if run == 1 else MeasureSection.of(_section(session_dir, meta, records))
         report = testing if run == 1 else phase_report(session_dir, name, meta)
         records.append((run, report, record))
-    return MeasureSection(_section(session_dir, meta, records)) if records else None
+    return MeasureSection.of(_section(session_dir, meta, records)) if records else None
 
 
 def _section(session_dir: Path, meta: SessionMeta,

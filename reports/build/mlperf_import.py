@@ -356,7 +356,7 @@ def import_run(
     if not checker_column:
         return report, run
     column = section_json(checker_rows(run_dir, list(report.checks)))
-    return dataclasses.replace(report, extra={**report.extra, CHECKER_KEY: column}), run
+    return dataclasses.replace(report, json_unknown={**report.extra, CHECKER_KEY: column}), run
 
 
 def write_imported(run_dir: Path, out_dir: Path, report: SessionReport, run: ImportedRun) -> None:

@@ -11,7 +11,6 @@ import numpy as np
 
 from analyzer_drivers.formats.command_record import COMMAND_SCENARIO
 from analyzer_drivers.formats.errors import ReportError as ReportError
-from analyzer_drivers.formats.json_record import dump
 from analyzer_drivers.formats.sample import ERROR_READING, MISSED_SAMPLE
 from analyzer_drivers.formats.session_layout import (
     RAW_DIR,
@@ -292,8 +291,8 @@ def build_session_report(
         ranging=ranging.section() if ranging is not None else None,
         uncertainty=testing.power.uncertainty,
         efficiency=_efficiency(testing.window, testing.power),
-        analyzer=meta.primary.to_json(),
-        ranges=dump(meta.ranges),
+        analyzer=meta.primary,
+        ranges=meta.ranges,
         clock=clock_section(meta),
         beside=_beside_meters(samples, meta, testing),
         sum=_summed_meters(samples, meta, testing),
@@ -301,7 +300,7 @@ def build_session_report(
         calibration=calibration_section(meta, testing.power),
         system=system,
         repeat=_repeat_section(session_dir, meta, testing, windows),
-        extra=hooks.extra(ranging, testing) if hooks and ranging is not None else {},
+        json_unknown=hooks.extra(ranging, testing) if hooks and ranging is not None else {},
         measure=measure,
         eehpc=_eehpc(meta, testing, system, measure) if measure is not None or system is not None else None,
     )
@@ -313,8 +312,8 @@ def _eehpc(meta: SessionMeta, testing: PhaseReport, system: SystemSection | None
     """The EEHPC grade of a measured command or a multi-node run (the testing window as the core
     phase); the system's combined uncertainty where there is one."""
     power = testing.power
-    budget = power.uncertainty or {}
-    relative = system.uncertainty.relative if system is not None else budget.get("relative")
+    budget = power.uncertainty
+    relative = system.uncertainty.relative if system is not None else budget.relative if budget else None
     idle = measure.runs[0].get("idle_watts") if measure is not None and measure.runs else None
     return eehpc_section(meta, testing.series.t_ns, testing.interval_ns, testing.window,
                          system.avg_watts if system is not None else power.avg_watts,
@@ -373,7 +372,7 @@ def _efficiency_interval(runs: list[RepeatRun]) -> RepeatEfficiency | None:
         return None
     key = first[0]
     values = [r.efficiency.get(key) for r in runs]
-    return RepeatEfficiency(key, interval_stats([float("nan") if v is None else v for v in values]))
+    return RepeatEfficiency.of(key, interval_stats([float("nan") if v is None else v for v in values]))
 
 
 def _repeat_section(
@@ -390,8 +389,8 @@ def _repeat_section(
         report = phase_report(session_dir, phase, meta, None, windows.get(phase))
         runs.append(_run_summary(run, report, metric.key))
     values = [float("nan") if r.value is None else r.value for r in runs]
-    return RepeatSection(metric.key, metric.unit, CONFIDENCE, interval_stats(values), tuple(runs),
-                         _efficiency_interval(runs))
+    return RepeatSection.of(metric.key, metric.unit, CONFIDENCE, interval_stats(values), tuple(runs),
+                            _efficiency_interval(runs))
 
 
 def write_report(session_dir: Path, windows: Mapping[str, Window] | None = None) -> SessionReport:

@@ -49,7 +49,7 @@ def metric_uncertainty(report: SessionReport) -> float | None:
     metric = headline(report)
     if report.uncertainty is None or metric.value is None:
         return None
-    relative = report.uncertainty.get("relative")
+    relative = report.uncertainty.relative
     if isinstance(relative, bool) or not isinstance(relative, (int, float)):
         return None
     return float(relative) * metric.value

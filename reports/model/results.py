@@ -70,10 +70,11 @@ def _started(meta: SessionMeta) -> str | None:
 
 
 def _meter(meta: SessionMeta, report: SessionReport | None) -> str | None:
-    analyzer = (report.analyzer if report else None) or meta.primary.to_json()
-    if not analyzer:
+    analyzer = report.analyzer if report and report.analyzer.written_keys() else meta.primary
+    if not analyzer.written_keys():
         return None
-    return f"{analyzer.get('name', '?')} ({analyzer.get('model', '?')}) via {analyzer.get('driver', '?')}"
+    facts = analyzer.to_json()
+    return f"{facts.get('name', '?')} ({facts.get('model', '?')}) via {facts.get('driver', '?')}"
 
 
 def _efficiency(report: SessionReport | None) -> tuple[float | None, str | None]:

@@ -121,7 +121,7 @@ def render_html(report: SessionReport, png_bytes: bytes | None) -> str:
                 _section("Power trace", _plot(png_bytes)),
                 _section("Power by both methods", page.methods_table(report))]
     if report.uncertainty is not None:
-        sections.append(_section("Error budget", page.budget_section(report.uncertainty)))
+        sections.append(_section("Error budget", page.budget_section(report.uncertainty.to_json())))
     sections.append(_section("Efficiency", page.efficiency_section(report)))
     if report.repeat is not None:
         sections.append(_section("Repeated testing runs", page.repeat_section(report.repeat)))

@@ -95,7 +95,7 @@ def header(report: SessionReport) -> str:
              f"testing window {iso_time(power and power.window_begin)} – "
              f"{iso_time(power and power.window_end)}",
              f"{number(power and power.duration_s, 1, 's')}"]
-    analyzer = report.analyzer
+    analyzer = report.analyzer.to_json()
     if analyzer:
         facts.append(f"meter {escape(str(analyzer.get('name')))} ({escape(str(analyzer.get('model')))})")
     metric = headline(report)
@@ -216,7 +216,7 @@ def repeat_section(repeat: RepeatSection) -> str:
 
 
 def meters_section(report: SessionReport) -> str:
-    analyzer = report.analyzer
+    analyzer = report.analyzer.to_json()
     rows = [[escape(str(analyzer.get(k, "—"))) for k in ("role", "name", "model", "driver", "version")]]
     rows[0][0] = escape(str(analyzer.get("role", "primary")))
     parts = [table(["role", "name", "model", "driver", "version"], rows)]
@@ -235,9 +235,9 @@ def meters_section(report: SessionReport) -> str:
              for b in report.beside]))
     ranges = report.ranges
     parts.append(table(["ranges", "voltage", "current"], [
-        [escape(phase), "auto" if not r or r.get("volts") is None else number(r["volts"], 1, "V"),
-         "auto" if not r or r.get("amps") is None else number(r["amps"], 3, "A")]
-        for phase, r in ranges.items() if r is None or isinstance(r, dict)]))
+        [escape(phase), "auto" if not r or r.volts is None else number(r.volts, 1, "V"),
+         "auto" if not r or r.amps is None else number(r.amps, 3, "A")]
+        for phase, r in ranges.items()]))
     return "".join(parts)
 
 

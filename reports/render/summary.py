@@ -41,8 +41,7 @@ def summary_text(report: SessionReport) -> str:
 
 def _partial(report: SessionReport) -> str:
     """A ± without the analyzer's accuracy is only the window and clock terms: say so."""
-    terms = (report.uncertainty or {}).get("terms_watts")
-    analyzer = terms.get("analyzer") if isinstance(terms, dict) else None
+    analyzer = report.uncertainty.terms_watts.analyzer if report.uncertainty else None
     return " (partial: analyzer accuracy unknown)" if analyzer is None else ""
 
 
