@@ -36,13 +36,12 @@ from reports.metrics import (
     weighted_energy,
 )
 from reports.mlperf.checks import mlperf_checks
-from reports.mlperf.eehpc import eehpc_section
+from reports.mlperf.eehpc import session_eehpc
 from reports.model.headline import headline_of
 from reports.model.report import (
     PROVENANCE_KEYS,
     BesideMeter,
     Grade,
-    MeasureSection,
     Provenance,
     RepeatEfficiency,
     RepeatRun,
@@ -302,23 +301,9 @@ def build_session_report(
         repeat=_repeat_section(session_dir, meta, testing, windows),
         json_unknown=hooks.extra(ranging, testing) if hooks and ranging is not None else {},
         measure=measure,
-        eehpc=_eehpc(meta, testing, system, measure) if measure is not None or system is not None else None,
+        eehpc=session_eehpc(meta, testing, system, measure),
     )
     return report, [p for p in (ranging, testing) if p is not None]
-
-
-def _eehpc(meta: SessionMeta, testing: PhaseReport, system: SystemSection | None,
-           measure: MeasureSection | None) -> JsonObject | None:
-    """The EEHPC grade of a measured command or a multi-node run (the testing window as the core
-    phase); the system's combined uncertainty where there is one."""
-    power = testing.power
-    budget = power.uncertainty
-    relative = system.uncertainty.relative if system is not None else budget.relative if budget else None
-    idle = measure.runs[0].get("idle_watts") if measure is not None and measure.runs else None
-    return eehpc_section(meta, testing.series.t_ns, testing.interval_ns, testing.window,
-                         system.avg_watts if system is not None else power.avg_watts,
-                         relative if isinstance(relative, float) else None,
-                         idle if isinstance(idle, float) else None)
 
 
 def _ranging_checks(ranging: PhaseReport | None, testing: PhaseReport, errors: int) -> list[Check]:

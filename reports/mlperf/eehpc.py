@@ -33,6 +33,9 @@ import numpy.typing as npt
 
 from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.formats.window import Window
+from reports.model.report import MeasureSection
+from reports.phase_report import PhaseReport
+from reports.system_model import SystemSection
 
 METHODOLOGY = "EEHPC WG Power Measurement Methodology v2.0 RC 1.0"
 NOT_USED = "not used"  # a one-node machine: no interconnect carries its work
@@ -218,3 +221,19 @@ def eehpc_line(data: Mapping[str, Any]) -> str:
     missing = ({int(k): tuple(map(str, v)) for k, v in not_met.items() if isinstance(v, list)}
                if isinstance(not_met, Mapping) else {})
     return grade_line(Grade(level if isinstance(level, int) else 0, str(data.get("methodology")), missing))
+
+
+def session_eehpc(meta: SessionMeta, testing: PhaseReport, system: SystemSection | None,
+                  measure: MeasureSection | None) -> dict[str, object] | None:
+    """The grade of a measured command or a multi-node run (None for any other session): the
+    testing window as the core phase, the system's combined uncertainty where there is one."""
+    if measure is None and system is None:
+        return None
+    power = testing.power
+    budget = power.uncertainty
+    relative = system.uncertainty.relative if system is not None else budget.relative if budget else None
+    idle = measure.runs[0].get("idle_watts") if measure is not None and measure.runs else None
+    return eehpc_section(meta, testing.series.t_ns, testing.interval_ns, testing.window,
+                         system.avg_watts if system is not None else power.avg_watts,
+                         relative if isinstance(relative, float) else None,
+                         idle if isinstance(idle, float) else None)
