@@ -114,7 +114,12 @@ def _check_protocol_fault(sim: str, kind: str, phase: str, row: Row, flags: set[
 
 def _check_data_fault(sim: str, kind: str, phase: str, row: Row, flags: set[str], baseline: set[str]) -> None:
     if (sim, kind) == ("plug", "clock-jump"):  # readings are stamped on arrival: no effect
-        assert flags <= baseline, row
+        # Coverage of an arrival-stamped 250 ms plug follows how promptly this machine delivers
+        # its messages (the four-worker suite on two cores delayed some past two intervals in
+        # clean-clone CI runs), not the jumped clock, which never reaches a stamp: the clock check
+        # above and kept == sent say the fault changed nothing.
+        coverage = {f"{p}_sample_coverage" for p in ("ranging", "testing")}
+        assert flags - coverage <= baseline, row
         return
     assert row["outcome"] == "invalid", row  # spoiled samples: the report says so
     expected = {
