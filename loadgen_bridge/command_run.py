@@ -29,7 +29,7 @@ from analyzer_drivers.formats.command_record import (
 from analyzer_drivers.formats.window import Window
 from loadgen_bridge.detail_log import DETAIL_LOG
 from loadgen_bridge.marks import MARKS_ENV, MarksChannel
-from loadgen_bridge.workload import WorkloadError, end_process
+from loadgen_bridge.workload import WorkloadError, end_process, start_process
 
 MAX_SCANNED_LINE = 1 << 20
 JSON_WORK_KEY = "work_units"  # a JSON object line on the output: {"work_units": 512, "unit": "tokens"}
@@ -182,8 +182,8 @@ class MeasuredCommand:
             listener.command_started()
         begin_ns = time.time_ns()
         try:
-            process = await asyncio.create_subprocess_exec(
-                *self.argv, env=env, stdin=asyncio.subprocess.DEVNULL,
+            process = await start_process(
+                self.argv, env=env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         except OSError as exc:
             for listener in self.listeners:

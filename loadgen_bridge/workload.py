@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from analyzer_drivers.formats.errors import PowerDirectorError
 from analyzer_drivers.formats.window import Window
@@ -74,7 +75,7 @@ class CommandWorkload:
             for name in LOADGEN_LOG_NAMES:
                 (self.loadgen_logs / name).unlink(missing_ok=True)  # never pick up an old run
         try:
-            process = await asyncio.create_subprocess_exec(*self.argv, env=env)
+            process = await start_process(self.argv, env=env)
         except OSError as exc:
             raise WorkloadError(f"cannot start workload {self.argv[0]!r}: {exc.strerror or exc}") from exc
         try:
@@ -96,6 +97,19 @@ class CommandWorkload:
             source = self.loadgen_logs / name
             if source.is_file():
                 shutil.copy2(source, log_dir / name)
+
+
+async def start_process(argv: Sequence[str], **options: Any) -> asyncio.subprocess.Process:
+    """``create_subprocess_exec`` that a cancel cannot orphan: a cancel (Ctrl-C) landing while the
+    child is being started waits for it, ends it, then goes on cancelling (an interrupted ``run``
+    once left its workload running, holding the director's output open)."""
+    spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(*argv, **options))
+    try:
+        return await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await end_process(await spawn)
+        raise
 
 
 async def end_process(process: asyncio.subprocess.Process) -> None:
