@@ -71,28 +71,47 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
+def _listening(port: int, process: subprocess.Popen[bytes]) -> bool:
+    """Whether it listens on ``port`` within 60 s (False at once if it exited)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
+            return True
         time.sleep(0.05)
-    raise AssertionError(f"sushy-static did not listen on {port}")
+    return False
+
+
+def _launch(name: str, taken: set[int]) -> tuple[int, subprocess.Popen[bytes]]:
+    """sushy-static for one device on a free port none of the others was given."""
+    port = _free_port()
+    while port in taken:
+        port = _free_port()
+    taken.add(port)
+    command = [sys.executable, "-m", "sushy_tools.static.main", "-i", "127.0.0.1", "-p", str(port),
+               "-m", str(CORPUS / name)]
+    return port, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @pytest.fixture(scope="module")
 def servers() -> Iterator[dict[str, int]]:
-    """One unmodified sushy-static per device (it serves one mockup directory each)."""
+    """One unmodified sushy-static per device (it serves one mockup directory each). A port free
+    when picked may be taken before sushy-static binds it (another test's connection: seen at -n 3,
+    sushy-static exited 1): that device's server is started again on another port."""
     started: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
+    taken: set[int] = set()
     try:
         for name in DEVICES:
-            port = _free_port()
-            command = [sys.executable, "-m", "sushy_tools.static.main", "-i", "127.0.0.1", "-p", str(port),
-                       "-m", str(CORPUS / name)]
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            started[name] = (port, process)
-        for port, process in started.values():
-            _wait_port(port, process)
+            started[name] = _launch(name, taken)
+        for name in DEVICES:
+            for _ in range(3):
+                port, process = started[name]
+                if _listening(port, process):
+                    break
+                process.terminate()
+                process.wait(10)
+                started[name] = _launch(name, taken)
+            else:
+                raise AssertionError(f"sushy-static for {name} did not listen (3 ports tried)")
         yield {name: port for name, (port, _) in started.items()}
     finally:
         for _, process in started.values():
