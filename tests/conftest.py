@@ -126,7 +126,8 @@ def is_slow(item: pytest.Item) -> bool:
 
 #: Workers for the quick loop (``-m "not slow"``) when no ``-n`` is given: each pytest-xdist worker
 #: imports and collects the whole suite (four cost about 25 s of CPU on two cores), and the quick
-#: tests hardly wait, so two finish sooner than the full suite's four (47 s against 77 s measured).
+#: tests hardly wait, so two finish sooner than four (47 s against 77 s measured). The full suite's
+#: tests mostly wait: it runs on six (pyproject.toml; docs/development.md#tests).
 QUICK_LOOP_WORKERS = 2
 
 
