@@ -86,14 +86,17 @@ class MeterSetup:
 
     def _sum_uncertainty(self, sample: Sample, volts_range: float | None, amps_range: float | None) -> float:
         """A sample known only as its total (one element, or a Σ without its elements')."""
+        ranged = self.ranged
         try:
-            ranges_w = range_watts(volts_range or self.ranged.snap_volts(sample.volts),
-                                   amps_range or self.ranged.snap_amps(sample.amps), self.crest_factor)
+            ranges_w = range_watts(volts_range or ranged.snap_volts(sample.volts),
+                                   amps_range or ranged.snap_amps(sample.amps), self.crest_factor)
         except AnalyzerError:
             return math.inf
-        elements = len(self.elements)
-        extra_w = (elements - 1) * self.spec.range_accuracy * ranges_w * power_factor(sample.pf)
-        return (self.spec.power_error_watts(sample.watts, ranges_w, sample.pf) + extra_w) / sample.watts
+        error_w = self.spec.power_error_watts(sample.watts, ranges_w, sample.pf)
+        if len(self.elements) > 1:  # each further element's range term
+            error_w += (len(self.elements) - 1) * self.spec.range_accuracy * ranges_w * power_factor(
+                sample.pf)
+        return error_w / sample.watts
 
 
 def element_pf(channel: Channel) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import statistics
 import time
 from collections import deque
@@ -280,9 +281,9 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
 
     def _note_uncertainty(self, sample: Sample) -> None:
         setup = self._setup
-        if setup is not None and sample.is_valid:  # the agent's meter auto-ranges
+        if setup is not None:  # the agent's meter auto-ranges
             uncertainty = setup.sample_uncertainty(sample, None, None)
-            if uncertainty < float("inf"):
+            if uncertainty < math.inf:  # an invalid sample's is inf
                 self._uncertainty_sum += uncertainty
                 self._uncertainty_n += 1
 
@@ -322,11 +323,13 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         return False
 
     async def poll(self) -> list[Sample]:
-        self._flush()
+        if self._pending:
+            self._flush()
         out, self._out = self._out, []
+        if out or self._window is None or self._window[1] is not None:
+            return out
         silent_s = time.monotonic() - self._last_message_s
-        if not out and self._window is not None and self._window[1] is None \
-                and silent_s > self._interval_s + self.replay_timeout_s:
+        if silent_s > self._interval_s + self.replay_timeout_s:
             self._last_message_s = time.monotonic()
             link = self._link
             state = "connected" if link is not None and link.client is not None else \
