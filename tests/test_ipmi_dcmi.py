@@ -53,14 +53,16 @@ exec cat "$DCMI_FIXTURE"
 #: fixture: (tool, vendor, model, firmware, manufacturer ID, product ID), by hand from each quoted
 #: Get Device ID output (README.md names the sources). ipmitool's "Unknown (0x…)" names are no names.
 IDENTITIES = {
-    "ipmitool-mc-info-openbmc-phosphor-net-ipmid-issue3.txt": ("ipmitool", "", "", "0.00", "42817", "16975 (0x424f)"),
+    "ipmitool-mc-info-openbmc-phosphor-net-ipmid-issue3.txt": ("ipmitool", "", "", "0.00", "42817",
+                                                               "16975 (0x424f)"),
     "ipmitool-bmc-info-supermicro-ha-ipmi-issue22.txt": ("ipmitool", "Supermicro", "", "1.53", "10876",
                                                          "2327 (0x0917)"),
-    "freeipmi-bmc-info-supermicro-ipmi-exporter-issue57.txt": ("freeipmi", "Super Micro Computer Inc.", "", "1.52",
-                                                               "10876", "6937"),
+    "freeipmi-bmc-info-supermicro-ipmi-exporter-issue57.txt": ("freeipmi", "Super Micro Computer Inc.", "",
+                                                               "1.52", "10876", "6937"),
     # quoted from Manufacturer ID on, without the Firmware Revision line: no firmware. Its "System
     # Firmware Version : 2.17.1" is the host's (Get System Info), never taken for the BMC's.
-    "freeipmi-bmc-info-dell-ipmi-exporter-issue194.txt": ("freeipmi", "Dell Inc.", "", "", "674", "<redacted>"),
+    "freeipmi-bmc-info-dell-ipmi-exporter-issue194.txt": ("freeipmi", "Dell Inc.", "", "", "674",
+                                                          "<redacted>"),
 }
 
 
@@ -121,7 +123,8 @@ def test_a_session_on_each_quoted_bmc(tmp_path: Path, fixture: str) -> None:
                                else "ipmi-dcmi -h 10.0.0.9")
     # the Get Device ID printed nothing (no DCMI_IDENT_FIXTURE): who the BMC is stays unknown
     analyzer = report["analyzer"]
-    assert (analyzer.get("vendor") or "", analyzer["model"], analyzer.get("firmware") or "") == ("", "IPMI-DCMI", "")
+    assert (analyzer.get("vendor") or "", analyzer["model"], analyzer.get("firmware") or "") == (
+        "", "IPMI-DCMI", "")
 
 
 @pytest.mark.parametrize("fixture", list(IDENTITIES))
@@ -197,3 +200,20 @@ def test_the_real_tools_in_band_without_a_bmc(tmp_path: Path, tool: str, said: s
     line = _one_line_exit_2(_run(tmp_path, dict(os.environ), f'type = "ipmi-dcmi"\nipmi_tool = "{tool}"\n'
                                  'host = "local"'))
     assert said in line
+
+
+@pytest.mark.parametrize("tool", ["ipmitool", "freeipmi"])
+def test_a_failing_device_id_leaves_the_identity_empty_and_the_session_whole(tmp_path: Path,
+                                                                             tool: str) -> None:
+    """The Get Device ID exits 1 (cat of a missing file: "No such file or directory"); the readings
+    and the session are as without it, who the BMC is unknown."""
+    reading = next(f for f, (t, watts, _) in READINGS.items() if t == tool and watts is not None)
+    env = {**_replay_bin(tmp_path, tool, reading), "DCMI_IDENT_FIXTURE": str(tmp_path / "missing.txt")}
+    result = _run(tmp_path, env, f'type = "ipmi-dcmi"\nipmi_tool = "{tool}"\nhost = "local"')
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["power"]["avg_watts"] == READINGS[reading][1]
+    analyzer = report["analyzer"]
+    assert (analyzer.get("vendor") or "", analyzer["model"], analyzer.get("firmware") or "") == (
+        "", "IPMI-DCMI", "")
+    assert "manufacturer_id" not in analyzer["extra"]

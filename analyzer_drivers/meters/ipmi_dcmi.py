@@ -94,8 +94,9 @@ class IpmiDcmiAnalyzer(PacedAnalyzer):
                       "-N", "1", "-R", str(max(1, int(self.timeout_s // 2)))]
             args = args or ["dcmi", "power", "reading"]
         else:
+            # a dead BMC: "connection timeout"
             remote = ["-h", self.host, "--config-file", config_file,
-                      f"--session-timeout={max(1000, int(800 * self.timeout_s))}"]  # dead: "connection timeout"
+                      f"--session-timeout={max(1000, int(800 * self.timeout_s))}"]
             args = args or ["--get-system-power-statistics"]
         return [exe, *([] if self.host in LOCAL_HOSTS else remote), *args]
 

@@ -45,6 +45,7 @@ def parse_bmc_identity(text: str) -> tuple[MeterIdentity, dict[str, str]]:
     maker, maker_id = _named(fields.get("Manufacturer Name", "")), fields.get("Manufacturer ID", "")
     if match := _NAMED_ID.fullmatch(maker_id):  # FreeIPMI: "Super Micro Computer Inc. (10876)"
         maker, maker_id = maker or match.group(1), match.group(2)
-    identity = MeterIdentity(maker, _named(fields.get("Product Name", "")), "", fields.get("Firmware Revision", ""))
+    model, firmware = _named(fields.get("Product Name", "")), fields.get("Firmware Revision", "")
+    identity = MeterIdentity(maker, model, "", firmware)
     said = {"manufacturer_id": maker_id, "product_id": fields.get("Product ID", "")}
     return identity, {key: value for key, value in said.items() if value}

@@ -202,7 +202,8 @@ class RedfishAnalyzer(PacedAnalyzer):
             extra["stats_interval_min"] = f"{plan.stats_interval_min:g}"
         return AnalyzerInfo(
             name=" ".join(part for part in ("Redfish", identity.manufacturer, identity.model) if part),
-            model=identity.model or KIND, averaging_ms=round(1000 * plan.interval_s) if plan.interval_s else 0,
+            model=identity.model or KIND,
+            averaging_ms=round(1000 * plan.interval_s) if plan.interval_s else 0,
             raw=plan.chassis_uri, extra={**extra, **said}, identity=identity,
         )
 

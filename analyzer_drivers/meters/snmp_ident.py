@@ -46,10 +46,12 @@ ENTITY_CHASSIS = "3"  # PhysicalClass chassis(3)
 
 #: sysObjectID's enterprise → maker, as each MIB's own text names it (``{ enterprises N }``):
 #: powernet.mib (apc), Sentry3.mib ORGANIZATION, ARISTA-SMI-MIB ORGANIZATION, PAN-GLOBAL-REG-MIB
-#: ORGANIZATION, MELLANOX-SMI-MIB ORGANIZATION, MG-SNMP-UPS-MIB (merlinGerin), EATON-OIDS.
-#: Not 8072: NET-SNMP-MIB names the agent's software, not the device's maker.
+#: ORGANIZATION, MELLANOX-SMI-MIB ORGANIZATION, MG-SNMP-UPS-MIB (merlinGerin), EATON-OIDS, and
+#: Raritan's PDU2-MIB (librenms/librenms mibs/raritan/PDU2-MIB @09eac1f151609e9189e70a79cdc6927fe1a22878:
+#: ``raritan MODULE-IDENTITY``, ORGANIZATION "Raritan"). Not 8072: NET-SNMP-MIB names the agent's
+#: software, not the device's maker; not 935 (XPPC-MIB's ``ppc`` names no organization).
 ENTERPRISES = {
-    "318": "American Power Conversion", "1718": "Server Technology, Inc.",
+    "318": "American Power Conversion", "1718": "Server Technology, Inc.", "13742": "Raritan",
     "30065": "Arista Networks, Inc.", "25461": "Palo Alto Networks",
     "33049": "Mellanox Technologies, Inc.", "705": "Merlin Gerin", "534": "Eaton",
 }
@@ -119,8 +121,10 @@ def identity_of(family: str, answers: Answers) -> tuple[MeterIdentity, dict[str,
         for key, text in _read(objects, answers).items():
             found[key] = found.get(key) or text
     object_id = _cell(answers, SYS_OBJECT_ID)[1]
-    enterprise = object_id.removeprefix(_ENTERPRISE).split(".")[0] if object_id.startswith(_ENTERPRISE) else ""
+    enterprise = object_id.removeprefix(_ENTERPRISE).split(".")[0] if object_id.startswith(_ENTERPRISE) \
+        else ""
     maker = found.pop("manufacturer", "") or ENTERPRISES.get(enterprise, "")
-    identity = MeterIdentity(maker, found.pop("model", ""), found.pop("serial", ""), found.pop("firmware", ""))
+    model, serial, firmware = (found.pop(key, "") for key in ("model", "serial", "firmware"))
+    identity = MeterIdentity(maker, model, serial, firmware)
     said = {"sys_descr": _cell(answers, SYS_DESCR)[1], "sys_object_id": object_id, **found}
     return identity, {key: text for key, text in said.items() if text}
