@@ -3,6 +3,13 @@
 Samples are PTDaemon ``-l`` log lines with their mark, one file per analyzer, so a torn
 last line after a crash loses one sample at most and the file reads like PTDaemon's own.
 Events are JSON lines.
+
+Every line is flushed as it is written (it survives the director's death) and synced to disk each
+second (it survives the machine's), except the samples of meters whose source journals them too
+(a meter agent: ``Analyzer.journaled_at_source``): with a thousand of them, a thousand fsyncs a
+second would cost more than everything else the director does, and after a crash the agents'
+journals are the copy the session is recovered from (power_director/session/fleet_recovery.py).
+Those files are synced when the journal closes.
 """
 
 from __future__ import annotations
@@ -34,8 +41,10 @@ ALIVE_PERIOD_S = 0.25
 class Journal:
     """Append-only writer for one session's ``raw/`` directory."""
 
-    def __init__(self, raw_dir: Path) -> None:
+    def __init__(self, raw_dir: Path, journaled_at_source: Iterable[str] = ()) -> None:
+        """``journaled_at_source``: the analyzers whose samples their source journals too."""
         raw_dir.mkdir(parents=True, exist_ok=True)
+        self._unsynced = set(journaled_at_source)
         self.raw_dir = raw_dir
         self._events = (raw_dir / EVENTS_FILE).open("a", encoding="utf-8")
         self._samples: dict[str, TextIO] = {}
@@ -83,7 +92,7 @@ class Journal:
         if time.monotonic() - self._synced_at < FSYNC_PERIOD_S:
             return
         self._synced_at = time.monotonic()
-        for out in [self._events, *self._samples.values()]:
+        for out in [self._events, *(f for name, f in self._samples.items() if name not in self._unsynced)]:
             os.fsync(out.fileno())
 
     def close(self) -> None:
