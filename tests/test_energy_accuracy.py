@@ -50,6 +50,11 @@ def ramp(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return 100.0 + 10.0 * (t - BEGIN) / S
 
 
+def edge_steps(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Idle outside the window, busy inside: a workload that starts and stops at its edges."""
+    return np.where((t > BEGIN) & (t < END), 300.0, 100.0)
+
+
 def steps_and_ramp(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     return np.where(t < BEGIN + 12.6 * S, ramp(t), 400.0) + np.where(t > BEGIN + 3.3 * S, 50.0, 0.0)
 
@@ -126,10 +131,6 @@ def test_edge_samples_weighted_by_overlap() -> None:
 def test_a_workload_stepping_exactly_at_the_window_edges() -> None:
     """The hard case for short runs: idle outside the window, busy inside. The edge samples
     average both; their outside part is taken from the samples outside the window."""
-
-    def edge_steps(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.where((t > BEGIN) & (t < END), 300.0, 100.0)
-
     for phase_ns in (100_000_000, 500_000_000, 900_000_000):
         stamps = regular_stamps(S, phase_ns=phase_ns)
         watts = meter(edge_steps, stamps, S)
@@ -142,10 +143,6 @@ def test_without_samples_beyond_the_edges_a_short_window_reads_low() -> None:
     """Why ``run`` and ``measure`` measure ``LEAD_INTERVALS`` alone around the workload: with
     only the samples that overlap the window, the edge samples count in proportion to their
     overlap and the load they half missed is lost; one interval beyond each edge restores it."""
-
-    def edge_steps(t: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        return np.where((t > BEGIN) & (t < END), 300.0, 100.0)
-
     for phase_ns in (250_000_000, 500_000_000, 750_000_000):
         stamps = regular_stamps(S, phase_ns=phase_ns)
         watts = meter(edge_steps, stamps, S)
