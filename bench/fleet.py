@@ -1,8 +1,9 @@
 """One director consuming N meters over MQTT (meter agents → mosquitto → ``mqtt-stream`` meters).
 
-    python bench/fleet.py [--full] [--seconds S] [--agents A] [--sizes-1hz N ...] [--sizes-10hz N ...]
+    python bench/fleet.py [--full] [--seconds S] [--meters-per-agent K | --agents A]
+                          [--sizes-1hz N ...] [--sizes-10hz N ...]
 
-For each N and rate: A meter-agent processes share N simulated meters (read in-process,
+For each N and rate: meter-agent processes share N simulated meters (read in-process,
 ``sim_direct``; each agent publishes one batch per interval for all its meters), the director
 (this process's main thread) runs N ``mqtt-stream`` meters over one shared broker connection,
 polls them as a session does (every ``poll_interval_s`` of the session config's default; each
@@ -14,6 +15,12 @@ drain) / expected (every sequence number accounted: lost = holes given up), the 
 (% of one core, from /proc over the measured seconds) and their ratio, agents' CPU per meter,
 latency (median / p99, the agent's stamp on our clock to arrival). The figure is the largest N with zero
 loss and a cost ≤ 2× the floor's: target ≥ 1,000 at 1 Hz, ≥ 128 at 10 Hz.
+
+Two layouts of the agents, each its own figure (the ratio depends on it: the floor pays per
+message, the director per sample): ``--meters-per-agent 32`` (the default), one agent per rack
+(16 two-supply servers read through their BMCs, or two 16-outlet PDUs: our guess at a typical
+rack, not a measured census), and ``--agents 4``, every meter on four agents (256 samples a
+message at 1,024 meters: the floor's best case).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiomqtt
@@ -192,6 +200,23 @@ def _figures(streams: list[MqttStreamAnalyzer], received: int, silent: int, expe
     }
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How the meters are spread over agents: ``per_agent`` meters each, or ``agents`` in all."""
+
+    per_agent: int = 0
+    agents: int = 0
+
+    def agents_for(self, meters: int) -> int:
+        return self.agents or -(-meters // self.per_agent)
+
+    def describe(self) -> str:
+        return f"{self.agents} agents" if self.agents else f"{self.per_agent} meters per agent"
+
+
+RACKS, FOUR_AGENTS = Layout(per_agent=32), Layout(agents=4)
+
+
 def run_one(meters: int, rate_hz: int, seconds: float, agents: int) -> dict[str, float]:
     interval_ms = 1000 // rate_hz
     with tempfile.TemporaryDirectory() as tmp:
@@ -222,22 +247,24 @@ def run_one(meters: int, rate_hz: int, seconds: float, agents: int) -> dict[str,
     return result
 
 
-def _row(meters: int, rate_hz: int, r: dict[str, float]) -> str:
-    return (f"{meters} meters at {rate_hz} Hz: {r['received']:.0f} received of ~{r['expected']:.0f}, "
+def _row(meters: int, rate_hz: int, agents: int, r: dict[str, float]) -> str:
+    return (f"{meters} meters on {agents} agents at {rate_hz} Hz: {r['received']:.0f} received of "
+            f"~{r['expected']:.0f}, "
             f"{r['lost']:.0f} lost, {r['silent']:.0f} silences; director {r['cpu_pct']:.1f} % CPU, "
             f"bare subscriber {r['floor_cpu_pct']:.1f} %: {r['ratio']:.2f}× the floor; agents "
             f"{r['agent_cpu_pct_per_meter']:.3f} % CPU per meter; latency median "
             f"{r['latency_median_ms']:.1f} ms, p99 {r['latency_p99_ms']:.1f} ms")
 
 
-def largest(rate_hz: int, sizes: list[int], seconds: float, agents: int) -> tuple[int, int, list[str]]:
+def largest(rate_hz: int, sizes: list[int], seconds: float, layout: Layout) -> tuple[int, int, list[str]]:
     """The largest N meeting the target (zero loss, ≤ RATIO_LIMIT× the floor) and the largest with
     zero loss; every size is tried (a miss at one size says nothing of the next's loss)."""
     best = lossless = 0
     rows = []
     for meters in sizes:
+        agents = layout.agents_for(meters)
         result = run_one(meters, rate_hz, seconds, agents)
-        rows.append(_row(meters, rate_hz, result))
+        rows.append(_row(meters, rate_hz, agents, result))
         print(rows[-1], file=sys.stderr)
         # Each meter's count of whole intervals in the window may be one short of the expected.
         whole = result["received"] >= result["expected"] - meters
@@ -248,19 +275,20 @@ def largest(rate_hz: int, sizes: list[int], seconds: float, agents: int) -> tupl
     return best, lossless, rows
 
 
-def run(full: bool, seconds: float = 10.0, agents: int = 4, sizes_1hz: list[int] | None = None,
-        sizes_10hz: list[int] | None = None) -> list[Figure]:
+def run(full: bool, seconds: float = 10.0, layouts: tuple[Layout, ...] = (RACKS, FOUR_AGENTS),
+        sizes_1hz: list[int] | None = None, sizes_10hz: list[int] | None = None) -> list[Figure]:
     plans = {1: sizes_1hz or ([256, 512, 1024, 2048] if full else [1024]),
              10: sizes_10hz or ([64, 128, 256] if full else [128])}
     figures = []
-    for rate_hz, sizes in plans.items():
-        best, lossless, rows = largest(rate_hz, sizes, seconds * (2 if full else 1), agents)
-        target = TARGETS[rate_hz]
-        figures.append(Figure(
-            f"fleet: largest N at {rate_hz} Hz with zero loss, director ≤ {RATIO_LIMIT:g}× a bare subscriber "
-            f"(tried {', '.join(map(str, sizes))})",
-            f"{best} (zero loss up to {lossless}); " + " / ".join(rows), f"≥ {target}", best >= target,
-        ))
+    for layout in layouts:
+        for rate_hz, sizes in plans.items():
+            best, lossless, rows = largest(rate_hz, sizes, seconds * (2 if full else 1), layout)
+            target = TARGETS[rate_hz]
+            figures.append(Figure(
+                f"fleet, {layout.describe()}: largest N at {rate_hz} Hz with zero loss, director ≤ "
+                f"{RATIO_LIMIT:g}× a bare subscriber (tried {', '.join(map(str, sizes))})",
+                f"{best} (zero loss up to {lossless}); " + " / ".join(rows), f"≥ {target}", best >= target,
+            ))
     return figures
 
 
@@ -268,11 +296,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--agents", type=int, default=4)
+    layout = parser.add_mutually_exclusive_group()
+    layout.add_argument("--meters-per-agent", type=int, help="only this layout (default: 32, then 4 agents)")
+    layout.add_argument("--agents", type=int, help="only this many agents in all")
     parser.add_argument("--sizes-1hz", type=int, nargs="+")
     parser.add_argument("--sizes-10hz", type=int, nargs="+")
     args = parser.parse_args()
-    print(figure_table(run(args.full, args.seconds, args.agents, args.sizes_1hz, args.sizes_10hz)))
+    layouts = ((Layout(per_agent=args.meters_per_agent),) if args.meters_per_agent else
+               (Layout(agents=args.agents),) if args.agents else (RACKS, FOUR_AGENTS))
+    print(figure_table(run(args.full, args.seconds, layouts, args.sizes_1hz, args.sizes_10hz)))
 
 
 if __name__ == "__main__":
