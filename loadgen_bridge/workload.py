@@ -27,9 +27,9 @@ LOADGEN_LOG_NAMES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_
 LEAD_INTERVALS = 2
 
 
-def lead_s(interval_ms: int) -> float:
-    """How long the meter measures alone before and after a workload (``LEAD_INTERVALS``)."""
-    return LEAD_INTERVALS * interval_ms / 1000
+def lead_s(interval_ms: int, intervals: int = LEAD_INTERVALS) -> float:
+    """How long the meter measures alone before and after a workload."""
+    return intervals * interval_ms / 1000
 
 
 class WorkloadError(PowerDirectorError):

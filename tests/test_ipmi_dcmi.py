@@ -96,7 +96,8 @@ def _run(tmp_path: Path, env: dict[str, str], analyzer: str) -> subprocess.Compl
     config = tmp_path / "ipmi.toml"
     # every second, as MLPerf samples (a poll runs the tool: a new process, which a loaded 2-core
     # machine delayed past half of a 250 ms interval, failing the 95 % coverage check)
-    config.write_text(f"[analyzer]\n{analyzer}\ninterval_ms = 1000\n[session]\nsettle_s = 0.2\n")
+    config.write_text(f"[analyzer]\n{analyzer}\ninterval_ms = 1000\n[session]\nsettle_s = 0.2\n"
+                      "lead_intervals = 0\n")  # a BMC's reading; padded edges: tests/test_phase_edges.py
     out = tmp_path / "runs"
     command = [*CLI, "run", "--config", str(config), "--out", str(out), "--json", "--", *WORKLOAD]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)

@@ -269,6 +269,7 @@ def _config(tmp_path: Path, port: int, device: Device, extra: str = "") -> Path:
         f'[analyzer]\ntype = "snmp"\nhost = "127.0.0.1"\nport = {port}\nsnmp_family = "{device.family}"\n'
         f'community = "{device.community}"\n{outlets}interval_ms = 250\nreply_timeout_s = 3.0\n{extra}'
         f'[session]\nlabel = "corpus"\nsettle_s = 0.2\n'
+        "lead_intervals = 0\n"  # a device's reading; padded edges: tests/test_phase_edges.py
     )
     return config
 

@@ -184,7 +184,7 @@ async def measure_sessions(
     done: list[MeasuredSession] = []
     for _ in range(rounds):
         for side, argv in sides:
-            lead = lead_s(config.analyzer.interval_ms)
+            lead = lead_s(config.analyzer.interval_ms, config.session.lead_intervals)
             workload = (TrainingCommand(argv, plan.idle_s, plan.work_regex, plan.work_unit, listeners, echo,
                                         lead_s=lead, mllog=plan.mllog) if plan.training else
                         MeasuredCommand(argv, plan.idle_s, plan.work_regex, plan.work_unit, listeners, echo,
