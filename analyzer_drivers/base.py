@@ -148,6 +148,9 @@ class Analyzer(abc.ABC):
     #: False for a meter whose samples never carry volts and amps (a BMC, a PDU): no testing
     #: ranges are derived from its ranging.
     reads_volts_amps: bool = True
+    #: True for a meter whose source keeps its own journal of every sample (a meter agent):
+    #: the director's copy need not be synced to disk each second.
+    journaled_at_source: bool = False
     #: A saved calibration against a certified analyzer (offset_watts, gain, from_session),
     #: recorded with the session so its report can apply it.
     calibration: SavedCalibration | None = None

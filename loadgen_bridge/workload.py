@@ -19,6 +19,17 @@ from loadgen_bridge.detail_log import DETAIL_LOG, LoadgenLogError, parse_detail_
 WORKLOAD_STOP_GRACE_S = 5.0
 MIN_DURATION_SLACK_MS = 10  # the window's stamps have millisecond resolution
 LOADGEN_LOG_NAMES = ("mlperf_log_detail.txt", "mlperf_log_summary.txt", "mlperf_log_accuracy.json")
+#: Meter intervals measured alone before and after a workload: the samples straddling its
+#: window's edges then have neighbours outside it, from which ``reports.metrics.weighted_energy``
+#: takes the outside part of their power (without one it counts a straddling sample in proportion
+#: to its overlap, low by the step where the load starts or stops at the edge). The MLPerf figures
+#: count only samples inside the window: these change none of them.
+LEAD_INTERVALS = 2
+
+
+def lead_s(interval_ms: int, intervals: int = LEAD_INTERVALS) -> float:
+    """How long the meter measures alone before and after a workload."""
+    return intervals * interval_ms / 1000
 
 
 class WorkloadError(PowerDirectorError):
@@ -48,13 +59,16 @@ class InProcessLoadgen:
     """The real LoadGen over the built-in CPU SUT, in this process (on a worker thread)."""
 
     bench: CpuBenchmark
+    lead_s: float = 0.0  # measured alone before and after LoadGen's run (``lead_s()``)
 
     @property
     def description(self) -> str:
         return f"in-process LoadGen {self.bench.scenario}, {self.bench.duration_s:g} s, CPU SUT"
 
     async def run(self, phase: str, log_dir: Path) -> None:
+        await asyncio.sleep(self.lead_s)
         await asyncio.to_thread(run_cpu_benchmark, self.bench, log_dir)
+        await asyncio.sleep(self.lead_s)
 
 
 @dataclass
@@ -64,6 +78,7 @@ class CommandWorkload:
 
     argv: list[str]
     loadgen_logs: Path | None = None
+    lead_s: float = 0.0  # measured alone before and after the command (``lead_s()``)
 
     @property
     def description(self) -> str:
@@ -74,6 +89,7 @@ class CommandWorkload:
         if self.loadgen_logs is not None:
             for name in LOADGEN_LOG_NAMES:
                 (self.loadgen_logs / name).unlink(missing_ok=True)  # never pick up an old run
+        await asyncio.sleep(self.lead_s)
         try:
             process = await start_process(self.argv, env=env)
         except OSError as exc:
@@ -90,6 +106,7 @@ class CommandWorkload:
         if not (log_dir / DETAIL_LOG).is_file():
             where = self.loadgen_logs or log_dir
             raise WorkloadError(f"workload wrote no {DETAIL_LOG} in {where} ({phase} phase)")
+        await asyncio.sleep(self.lead_s)
 
     def _collect(self, log_dir: Path) -> None:
         assert self.loadgen_logs is not None

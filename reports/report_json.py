@@ -16,7 +16,6 @@ from analyzer_drivers.formats.json_record import (
     flag,
     integer,
     json_field,
-    json_object,
     known,
     list_of,
     map_of,
@@ -84,11 +83,6 @@ def yes_no(default: bool = False) -> Any:
 
 def texts() -> Any:
     return key(list_of(text), ())
-
-
-def maybe_object(*, omit_none: bool = False) -> Any:
-    """A nested object whose shape is open (kept as JSON)."""
-    return key(optional(json_object), None, omit_none=omit_none)
 
 
 def part(cls: type[JsonRecord]) -> Any:

@@ -173,6 +173,7 @@ def test_dead_analyzer(tmp_path: Path) -> None:
         ("[analyzer]\nbogus = 1\n", "has an unknown key 'bogus'"),
         ("[nonsense]\n", "unknown section [nonsense]"),
         ("[session]\nsettle_s = -1\n", "settle_s cannot be negative"),
+        ("[session]\nlead_intervals = -2\n", "lead_intervals cannot be negative"),
         ("[analyzer]\ntype = 'magic'\n", "type 'magic' is not known"),
     ],
 )

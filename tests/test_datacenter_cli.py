@@ -3,16 +3,19 @@ configuration refuses what is unsafe or wrong, and the pre-run advice says what 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from power_director.config.loader import ConfigError, config_from_dict
@@ -32,7 +35,7 @@ def _free_port(kind: int = 1) -> int:
         return int(probe.getsockname()[1])
 
 
-def start_sim(*args: str) -> Iterator[subprocess.Popen[str]]:
+def start_sim(*args: str) -> Generator[subprocess.Popen[str], None, None]:
     process = subprocess.Popen([*CLI, "sim", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     assert process.stdout is not None
@@ -61,6 +64,25 @@ def snmp_sim() -> Iterator[int]:
         pytest.skip("snmpsim not installed")
     port = _free_port(2)
     yield from (port for _ in start_sim("snmp", "--port", str(port), "--amplitude-watts", "1"))
+
+
+@pytest.mark.parametrize("simulator", ["redfish", "snmp"])
+def test_sim_stops_its_emulator_process_on_sigterm(simulator: str) -> None:
+    """The emulator runs as a child (sushy-static, snmpsimd): SIGTERM to ``sim`` stops it too and
+    exits as every other ``sim`` does (130, one line)."""
+    if simulator == "snmp" and shutil.which("snmpsimd") is None:
+        pytest.skip("snmpsim not installed")
+    port = _free_port(2 if simulator == "snmp" else 1)
+    with contextlib.ExitStack() as stack:
+        sim = next(stack.enter_context(contextlib.closing(start_sim(simulator, "--port", str(port)))))
+        children = psutil.Process(sim.pid).children(recursive=True)
+        assert children, "the emulator's process"
+        sim.send_signal(signal.SIGTERM)
+        output, _ = sim.communicate(timeout=60)
+    assert sim.returncode == 130, output
+    assert output.splitlines()[-1] == "power-director: sim stopped by SIGTERM"
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive
 
 
 def _example(name: str, tmp_path: Path, port: int) -> Path:

@@ -4,11 +4,15 @@ the stream meter's journal epochs."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from analyzer_drivers.formats.sample import ERROR_READING, Sample
 from analyzer_drivers.formats.session_meta import SessionMeta
+from power_director.fleet.clock import ClockModel
 from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
 from power_director.fleet.sign import sign
 from power_director.fleet.wire import agent_topic, encode_samples
@@ -66,3 +70,28 @@ def test_an_older_epoch_is_refused_and_a_newer_one_restarts_numbering() -> None:
     assert (stream.received, stream.agent_restarts, stream._next_seq) == (6, 1, 1)
     assert sorted(stream._pending) == [1, 2, 3] and {s.watts for s in stream._pending.values()} == {120.0}
     assert stream.evidence().forged == 1
+
+
+def test_a_new_epoch_hands_on_the_old_journals_held_samples() -> None:
+    """Samples held behind a hole when the agent's journal begins again are handed on (the hole
+    can never be filled now: it is lost, marked by one error reading), not dropped."""
+    asyncio.run(_new_epoch_after_a_hole())
+
+
+async def _new_epoch_after_a_hole() -> None:
+    topic = agent_topic("a1", "psu1", "samples")
+    stream = MqttStreamAnalyzer("127.0.0.1:1", "a1/psu1")  # never connected: its replay requests go nowhere
+    stream._clock.model = ClockModel(ref_ns=0, offset_ns=0, drift_ppm=0.0, bound_ns=0)  # as if measured
+    await stream.start("testing", 1000)  # opens the window now: the samples are stamped after it
+
+    def deliver(epoch: int, seqs: list[int], watts: float) -> None:
+        rows = [(seq, Sample(time.time_ns() + 1_000_000 * seq, watts)) for seq in seqs]
+        stream.handle(topic, encode_samples(rows, epoch))
+
+    deliver(200, [1, 2], 100.0)
+    deliver(200, [4, 5], 110.0)  # 3 is missing: 4 and 5 wait for it
+    deliver(300, [1], 120.0)  # the agent's journal began again
+    handed = await stream.poll()
+    assert [s.watts for s in handed] == [100.0, 100.0, ERROR_READING, 110.0, 110.0, 120.0]
+    assert (stream.lost, stream.agent_restarts, stream._next_seq, stream._pending) == (1, 1, 2, {})
+    await asyncio.sleep(0)  # the replay request's task ends

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from analyzer_drivers.formats.identity import MeterIdentity
 from analyzer_drivers.meters.ipmi_dcmi import parse_dcmi
+from analyzer_drivers.meters.ipmi_ident import parse_bmc_identity
 from tests.conftest import CLI
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ipmi_dcmi"
@@ -38,10 +40,30 @@ READINGS = {
     "freeipmi-ceems-not-available.txt": ("freeipmi", None, None),
 }
 EXECUTABLES = {"ipmitool": "ipmitool", "freeipmi": "ipmi-dcmi"}
+IDENTITY_EXECUTABLES = {"ipmitool": "ipmitool", "freeipmi": "bmc-info"}
+# the Get Device ID (``mc info`` / ``bmc-info``) prints DCMI_IDENT_FIXTURE, nothing when unset
 REPLAY = """#!/bin/sh
-echo "$*" >> "$DCMI_ARGS_LOG"
+echo "$(basename "$0") $*" >> "$DCMI_ARGS_LOG"
+case "$(basename "$0") $*" in
+  *"mc info"*|bmc-info*) exec cat "${DCMI_IDENT_FIXTURE:-/dev/null}" ;;
+esac
 exec cat "$DCMI_FIXTURE"
 """
+
+#: fixture: (tool, vendor, model, firmware, manufacturer ID, product ID), by hand from each quoted
+#: Get Device ID output (README.md names the sources). ipmitool's "Unknown (0x…)" names are no names.
+IDENTITIES = {
+    "ipmitool-mc-info-openbmc-phosphor-net-ipmid-issue3.txt": ("ipmitool", "", "", "0.00", "42817",
+                                                               "16975 (0x424f)"),
+    "ipmitool-bmc-info-supermicro-ha-ipmi-issue22.txt": ("ipmitool", "Supermicro", "", "1.53", "10876",
+                                                         "2327 (0x0917)"),
+    "freeipmi-bmc-info-supermicro-ipmi-exporter-issue57.txt": ("freeipmi", "Super Micro Computer Inc.", "",
+                                                               "1.52", "10876", "6937"),
+    # quoted from Manufacturer ID on, without the Firmware Revision line: no firmware. Its "System
+    # Firmware Version : 2.17.1" is the host's (Get System Info), never taken for the BMC's.
+    "freeipmi-bmc-info-dell-ipmi-exporter-issue194.txt": ("freeipmi", "Dell Inc.", "", "", "674",
+                                                          "<redacted>"),
+}
 
 
 @pytest.mark.parametrize("fixture", list(READINGS))
@@ -62,9 +84,10 @@ def _replay_bin(tmp_path: Path, tool: str, fixture: str) -> dict[str, str]:
     """An environment whose PATH starts with a replaying ``ipmitool`` or ``ipmi-dcmi``."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    exe = bin_dir / EXECUTABLES[tool]
-    exe.write_text(REPLAY)
-    exe.chmod(0o755)
+    for name in {EXECUTABLES[tool], IDENTITY_EXECUTABLES[tool]}:
+        exe = bin_dir / name
+        exe.write_text(REPLAY)
+        exe.chmod(0o755)
     return {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             "DCMI_FIXTURE": str(FIXTURES / fixture), "DCMI_ARGS_LOG": str(tmp_path / "args.log")}
 
@@ -73,7 +96,8 @@ def _run(tmp_path: Path, env: dict[str, str], analyzer: str) -> subprocess.Compl
     config = tmp_path / "ipmi.toml"
     # every second, as MLPerf samples (a poll runs the tool: a new process, which a loaded 2-core
     # machine delayed past half of a 250 ms interval, failing the 95 % coverage check)
-    config.write_text(f"[analyzer]\n{analyzer}\ninterval_ms = 1000\n[session]\nsettle_s = 0.2\n")
+    config.write_text(f"[analyzer]\n{analyzer}\ninterval_ms = 1000\n[session]\nsettle_s = 0.2\n"
+                      "lead_intervals = 0\n")  # a BMC's reading; padded edges: tests/test_phase_edges.py
     out = tmp_path / "runs"
     command = [*CLI, "run", "--config", str(config), "--out", str(out), "--json", "--", *WORKLOAD]
     return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
@@ -96,7 +120,43 @@ def test_a_session_on_each_quoted_bmc(tmp_path: Path, fixture: str) -> None:
     assert report["power"]["avg_watts"] == watts
     calls = (tmp_path / "args.log").read_text().splitlines()
     assert len(calls) >= 4 and "s3cret" not in "".join(calls)  # the password never on the command line
-    assert calls[0].startswith("-I lanplus -H 10.0.0.9 -U power -E" if tool == "ipmitool" else "-h 10.0.0.9")
+    assert calls[0].startswith("ipmitool -I lanplus -H 10.0.0.9 -U power -E" if tool == "ipmitool"
+                               else "ipmi-dcmi -h 10.0.0.9")
+    # the Get Device ID printed nothing (no DCMI_IDENT_FIXTURE): who the BMC is stays unknown
+    analyzer = report["analyzer"]
+    assert (analyzer.get("vendor") or "", analyzer["model"], analyzer.get("firmware") or "") == (
+        "", "IPMI-DCMI", "")
+
+
+@pytest.mark.parametrize("fixture", list(IDENTITIES))
+def test_each_quoted_device_id_names_the_bmc_as_it_says(fixture: str) -> None:
+    _, vendor, model, firmware, maker_id, product_id = IDENTITIES[fixture]
+    identity, said = parse_bmc_identity((FIXTURES / fixture).read_text(encoding="utf-8"))
+    assert identity == MeterIdentity(vendor, model, "", firmware)
+    assert said == {"manufacturer_id": maker_id, "product_id": product_id}
+    assert parse_bmc_identity((FIXTURES / "ipmitool-lovoo-issue18.txt").read_text()) == (MeterIdentity(), {})
+
+
+@pytest.mark.parametrize("fixture", list(IDENTITIES))
+def test_a_session_records_who_the_bmc_is(tmp_path: Path, fixture: str) -> None:
+    tool, vendor, model, firmware, maker_id, product_id = IDENTITIES[fixture]
+    reading = next(f for f, (t, watts, _) in READINGS.items() if t == tool and watts is not None)
+    env = {**_replay_bin(tmp_path, tool, reading), "DCMI_IDENT_FIXTURE": str(FIXTURES / fixture)}
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    result = _run(tmp_path, env, f'type = "ipmi-dcmi"\nipmi_tool = "{tool}"\nhost = "10.0.0.9"\n'
+                                 f'username = "power"\npassword_file = "{secret}"')
+    assert result.returncode == 0, result.stdout + result.stderr
+    (session_json,) = (tmp_path / "runs").glob("*/session.json")
+    analyzer = json.loads(session_json.read_text())["analyzer"]
+    assert [analyzer.get(k) or "" for k in ("vendor", "model", "serial", "firmware")] == [
+        vendor, model or "IPMI-DCMI", "", firmware]
+    assert (analyzer["extra"]["manufacturer_id"], analyzer["extra"]["product_id"]) == (maker_id, product_id)
+    calls = (tmp_path / "args.log").read_text().splitlines()
+    (asked,) = [c for c in calls if c.endswith(" mc info") or c.startswith("bmc-info")]  # asked once
+    assert asked.startswith("ipmitool -I lanplus -H 10.0.0.9 -U power -E" if tool == "ipmitool"
+                            else "bmc-info -h 10.0.0.9 --config-file ")  # remote, as the reading is
+    assert asked.endswith(" mc info" if tool == "ipmitool" else " --get-device-id") and "s3cret" not in asked
 
 
 def _one_line_exit_2(result: subprocess.CompletedProcess[str]) -> str:
@@ -141,3 +201,20 @@ def test_the_real_tools_in_band_without_a_bmc(tmp_path: Path, tool: str, said: s
     line = _one_line_exit_2(_run(tmp_path, dict(os.environ), f'type = "ipmi-dcmi"\nipmi_tool = "{tool}"\n'
                                  'host = "local"'))
     assert said in line
+
+
+@pytest.mark.parametrize("tool", ["ipmitool", "freeipmi"])
+def test_a_failing_device_id_leaves_the_identity_empty_and_the_session_whole(tmp_path: Path,
+                                                                             tool: str) -> None:
+    """The Get Device ID exits 1 (cat of a missing file: "No such file or directory"); the readings
+    and the session are as without it, who the BMC is unknown."""
+    reading = next(f for f, (t, watts, _) in READINGS.items() if t == tool and watts is not None)
+    env = {**_replay_bin(tmp_path, tool, reading), "DCMI_IDENT_FIXTURE": str(tmp_path / "missing.txt")}
+    result = _run(tmp_path, env, f'type = "ipmi-dcmi"\nipmi_tool = "{tool}"\nhost = "local"')
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["power"]["avg_watts"] == READINGS[reading][1]
+    analyzer = report["analyzer"]
+    assert (analyzer.get("vendor") or "", analyzer["model"], analyzer.get("firmware") or "") == (
+        "", "IPMI-DCMI", "")
+    assert "manufacturer_id" not in analyzer["extra"]

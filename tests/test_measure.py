@@ -21,6 +21,7 @@ import pytest
 
 from loadgen_bridge.marks import MARKS_ENV
 from reports.build.ab_test import needed_runs, welch_test
+from reports.model.report import SessionReport
 from tests.conftest import CLI
 from tests.test_cli import free_port, one_line_error, ptd_sim, write_config
 
@@ -62,6 +63,13 @@ def test_json_figures_idle_and_work_units_and_the_session_in_ls(tmp_path: Path) 
     assert 0 < data["uncertainty_watts"] < 0.1 * data["avg_watts"]
     session = Path(data["dir"])
     assert (session / "report.html").is_file() and (session / "raw").is_dir()
+    stored = (session / "report.json").read_text(encoding="utf-8")
+    report = SessionReport.read(session / "report.json")  # typed records, written back the same
+    assert report.dumps() == stored and report.measure is not None and report.eehpc is not None
+    (run,) = report.measure.runs
+    assert run.work is not None and run.work.units == 12 and run.unit == "token"
+    assert run.idle is not None and run.idle.idle_watts == data["idle_watts"] == report.eehpc.facts.idle_watts
+    assert report.measure.summary.energy_j is not None and report.measure.summary.energy_j.n == 1
     assert "tokens=7" in (session / "run_1" / "output.txt").read_text()
     listed = subprocess.run([*CLI, "ls", str(out), "--json"], capture_output=True, text=True, check=True)
     (row,) = json.loads(listed.stdout)

@@ -37,15 +37,16 @@ UNCERTAINTY_LINE = re.compile(r"^\d\d-\d\d-\d{4} [\d:.]{12}: WARNING: Uncertaint
 CASES = [("Offline", 1), ("Server", 1), ("SingleStream", 1), ("MultiStream", 1), ("Offline", 2)]
 
 
-def measure(out: Path, scenario: str, channels: int, watts: float = 180.0, pf: float = 1.0) -> Path:
+def measure(out: Path, scenario: str, channels: int, watts: float = 180.0, pf: float = 1.0,
+            lead_s: float = 0.0) -> Path:
     async def main() -> Path:
         simulator = PtdSimulator(model=constant_model(watts, pf=pf), identity="wt310", channels=channels)
         port = await simulator.start_server()
         config = Config(PtdConfig(port=port, interval_ms=1000), SessionConfig(settle_s=0.1))
         try:
-            session = Session(config, PtdAnalyzer("127.0.0.1", port), InProcessLoadgen(
-                CpuBenchmark(scenario, 2.5, accelerator=True)), out_root=out, label=f"wt310-{scenario}",
-                say=lambda _: None)
+            workload = InProcessLoadgen(CpuBenchmark(scenario, 2.5, accelerator=True), lead_s)
+            session = Session(config, PtdAnalyzer("127.0.0.1", port), workload, out_root=out,
+                              label=f"wt310-{scenario}", say=lambda _: None)
             await session.run()
             return session.dir
         finally:

@@ -30,6 +30,7 @@ from analyzer_drivers.sim.models import constant_model
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from power_director.config.loader import Config, SessionConfig
 from power_director.config.meters.ptd import PtdConfig
+from power_director.session import journal as journal_module
 from power_director.session.journal import Journal
 from power_director.session.session import Session
 from reports.spl import read_spl
@@ -270,6 +271,29 @@ def test_the_journal_keeps_samples_that_share_a_stamp(tmp_path: Path) -> None:
     written = samples_path(tmp_path / "raw", "m").read_text()  # flushed before close
     assert written.splitlines() == format_sample_lines(same, "s_testing")
     journal.close()
+
+
+def test_a_meter_journaled_at_its_source_is_written_out_every_few_seconds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A meter agent's samples (its journal is the copy of record) are written out every
+    AT_SOURCE_FLUSH_S and at close; a local meter's line by line."""
+    clock_s = [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock_s[0])
+    journal = Journal(tmp_path / "raw", ["stream-a1-psu1"])
+    sample = [Sample(T0_NS, 200.0, 230.0, 1.0, 1.0)]
+    journal.record_samples("stream-a1-psu1", sample, "s_testing")
+    journal.record_samples("local", sample, "s_testing")
+
+    def on_disk(name: str) -> str:
+        return samples_path(tmp_path / "raw", name).read_text()
+
+    assert (on_disk("stream-a1-psu1"), on_disk("local").count("\n")) == ("", 1)
+    clock_s[0] += journal_module.AT_SOURCE_FLUSH_S
+    journal.record_samples("local", sample, "s_testing")
+    assert on_disk("stream-a1-psu1").splitlines() == format_sample_lines(sample, "s_testing")
+    journal.record_samples("stream-a1-psu1", sample, "s_testing")
+    journal.close()
+    assert len(on_disk("stream-a1-psu1").splitlines()) == 2
 
 
 class IdleWorkload:

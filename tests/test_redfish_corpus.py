@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -22,9 +23,12 @@ from typing import Any
 
 import pytest
 
-from analyzer_drivers.base import AnalyzerError
+from analyzer_drivers.base import AnalyzerError, AnalyzerInfo
+from analyzer_drivers.formats.identity import MeterIdentity
+from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.meters.redfish import RedfishAnalyzer
 from analyzer_drivers.meters.redfish_plan import chosen_controls
+from reports.mlperf.submission import analyzer_table
 from tests.conftest import run_cli
 
 CORPUS = Path(__file__).parent / "fixtures" / "redfish"
@@ -62,6 +66,38 @@ DEVICES = {
     "dell-idrac-r640": Device(429, "legacy", why="Chassis/System.Embedded.1/Power PowerControl[0] 429"),
     "dmtf-bladed": Device(None, why="no chassis has EnvironmentMetrics, supplies, sensors or a "
                           "PowerControl entry with PowerConsumedWatts (MultiBladeEncl's is empty)"),
+}
+
+#: Who measured, by hand from each device's JSON (analyzer_drivers/meters/redfish_ident.py cites the
+#: schema): (vendor, model, serial, firmware, part number, where each comes from). A property the
+#: data lacks is "" and stays so.
+IDENTITIES = {
+    "dmtf-rackmount1": ("Contoso", "3500RX", "437XR1138R2", "1.45.455b66-rev4", "224071-J23",
+                        "Chassis/1U; a Chassis has no FirmwareVersion: its Links.ManagedBy Managers/BMC's"),
+    "dmtf-tower": ("Contoso", "3500TX", "437XR1238R2", "1.45.455b66-rev4", "224071-J23",
+                   "Chassis/Tower; Managers/BMC"),
+    "dmtf-liquid-cooled": ("Contoso", "3500RX", "437XR1138R2", "1.45.455b66-rev4", "224071-J23",
+                           "Chassis/1U; Managers/BMC"),
+    "dmtf-smartnic": ("Contoso", "3500RX", "437XR1138R2", "1.45.455b66-rev4", "224071-J23",
+                      "Chassis/1U; Managers/BMC"),
+    "dmtf-power-shelf": ("Contoso Power", "RKS-440DC", "3488247", "1.00", "23456-133",
+                         "the one supply read, PowerSupplies/Bay1, with its own FirmwareVersion (not the "
+                         "shelf's Links.PowerDistribution PowerShelves/1, ZAP33000 1.2.1)"),
+    "dmtf-catfish": ("CatfishManufacturer", "YellowCat1000", "2M220100SL", "1.00", "",
+                     "Chassis/1, PartNumber \"\"; Managers/bmc"),
+    "dmtf-telemetry": ("ManufacturerName", "ProductModelName", "2M220100SL", "1.00", "",
+                       "Chassis/1, PartNumber \"\"; Managers/1"),
+    "dmtf-nvmeof-jbof": ("Contoso", "NV4000", "546XR2742R7", "2.55.00", "NV4000-RX",
+                         "Chassis/1; Managers/BMC"),
+    "dmtf-compose-action": ("Contoso", "Vendor BladeServer", "CNFCP007BE00IT", "", "0177V9X30",
+                            "Chassis/BladeServer-1, which has no Links.ManagedBy: no firmware"),
+    "dmtf-pdu": ("Contoso", "ZAP4000", "29347ZT536", "4.3.0", "AA-23",
+                 "the chassis' Links.PowerDistribution, PowerEquipment/RackPDUs/1"),
+    "hpe-ilo5-gen10": ("HP", "Proliant Gen10", "QWEVC007C99803", "", "CT6NWPYZ",
+                       "Chassis/1; telegraf's capture has no Links.ManagedBy"),
+    "dell-idrac-r640": ("Dell Inc.", "PowerEdge R640", "CNIVC007CV0803", "", "0CRT1GA05",
+                        "Chassis/System.Embedded.1; its Managers/iDRAC.Embedded.1 is not in telegraf's "
+                        "capture (404): no firmware"),
 }
 
 
@@ -127,18 +163,23 @@ def _options(device: Device) -> dict[str, Any]:
     return dict(line.replace('"', "").split(" = ") for line in device.config.splitlines())
 
 
-async def _read_once(meter: RedfishAnalyzer) -> tuple[float | None, dict[str, str]]:
+async def _read_once(meter: RedfishAnalyzer) -> tuple[float | None, AnalyzerInfo]:
     async with meter:
         info = await meter.identify()
-        return (await meter.read()).watts, dict(info.extra)
+        return (await meter.read()).watts, info
 
 
 @pytest.mark.parametrize("name", [n for n, d in DEVICES.items() if d.watts is not None])
 def test_each_device_reads_as_its_data_says(servers: dict[str, int], name: str) -> None:
     device = DEVICES[name]
-    watts, extra = asyncio.run(_read_once(_meter(servers[name], **_options(device))))
+    watts, info = asyncio.run(_read_once(_meter(servers[name], **_options(device))))
+    extra = info.extra
     assert watts == pytest.approx(device.watts), device.why
     assert extra["schema"] == device.schema
+    vendor, model, serial, firmware, part, why = IDENTITIES[name]
+    assert info.identity == MeterIdentity(vendor, model, serial, firmware), why
+    assert (extra.get("part_number", ""), info.model, info.name) == (
+        part, model, f"Redfish {vendor} {model}"), why
     if device.schema == "legacy":  # no ReadingTime: the evidence says the BMC's update time is unknown
         assert extra["reading_time"].startswith("unknown")
 
@@ -177,7 +218,11 @@ def test_chosen_schema_and_power_control(servers: dict[str, int]) -> None:
     assert asyncio.run(_read_once(_meter(port, schema="legacy", power_control="0")))[0] == 344
     assert asyncio.run(_read_once(_meter(port, schema="sensors")))[0] == 374  # Sensors/TotalPower
     # supplies: Bay1 Metrics InputPowerWatts → Sensors/PS1InputPower 374; Bay2 is Absent
-    assert asyncio.run(_read_once(_meter(port, schema="supplies")))[0] == 374
+    watts, info = asyncio.run(_read_once(_meter(port, schema="supplies")))
+    assert watts == 374
+    # the one supply read names itself: PowerSupplies/Bay1, its own FirmwareVersion 1.00
+    assert info.identity == MeterIdentity("Contoso Power", "RKS-440DC", "3488247", "1.00")
+    assert info.extra["identity_uri"] == "/redfish/v1/Chassis/1U/PowerSubsystem/PowerSupplies/Bay1"
     with pytest.raises(AnalyzerError, match=r"1U: no PowerControl MemberId '7' with PowerConsumedWatts"):
         asyncio.run(_read_once(_meter(port, schema="legacy", power_control="7")))
 
@@ -185,7 +230,8 @@ def test_chosen_schema_and_power_control(servers: dict[str, int]) -> None:
 def _config(tmp_path: Path, name: str, port: int) -> Path:
     config = tmp_path / f"{name}.toml"
     config.write_text(f'[analyzer]\ntype = "redfish"\nurl = "http://127.0.0.1:{port}"\nauth = "none"\n'
-                      f"interval_ms = 500\n{DEVICES[name].config}\n[session]\nsettle_s = 0.2\n")
+                      f"interval_ms = 500\n{DEVICES[name].config}\n[session]\nsettle_s = 0.2\n"
+                      "lead_intervals = 0\n")  # a device's reading; padded edges: tests/test_phase_edges.py
     return config
 
 
@@ -205,7 +251,15 @@ def test_a_session_on_each_device(servers: dict[str, int], tmp_path: Path, name:
     assert report["valid"] is True and report["mlperf_valid"] is False, report["problems"]
     assert report["power"]["avg_watts"] == pytest.approx(device.watts)
     (session_json,) = (tmp_path / "runs").glob("*/session.json")
-    extra = json.loads(session_json.read_text())["analyzer"]["extra"]  # the evidence kept with the session
+    analyzer = json.loads(session_json.read_text())["analyzer"]
+    extra = analyzer["extra"]  # the evidence kept with the session
+    vendor, model, serial, firmware, part, why = IDENTITIES[name]
+    assert [analyzer.get(key, "") for key in ("vendor", "model", "serial", "firmware")] == [
+        vendor, model, serial, firmware], why
+    assert extra.get("part_number", "") == part, why
+    table = analyzer_table(SessionMeta.from_json(json.loads(session_json.read_text())))
+    assert f"| Vendor | {vendor} |" in table and f"| Model | {model} |" in table, table
+    assert f"| Serial number | {serial} |" in table and f"| Firmware | {firmware or 'unknown'} |" in table
     assert extra["schema"] == device.schema
     sensor = CORPUS / name / extra["power_uri"].removeprefix("/redfish/v1/") / "index.json"
     stamped = device.schema != "legacy" and "ReadingTime" in json.loads(sensor.read_text())
@@ -253,3 +307,28 @@ def test_power_control_entries_for_parts_are_not_added_to_the_chassis() -> None:
     assert [i for i, _ in chosen_controls(entries, "1")] == [1]
     no_context = [(i, {k: v for k, v in c.items() if k != "PhysicalContext"}) for i, c in entries]
     assert [i for i, _ in chosen_controls(no_context, "auto")] == [0, 1]  # none says: every entry
+
+
+def test_an_odd_identity_is_an_empty_field_never_a_failed_reading(tmp_path: Path) -> None:
+    """DMTF's catfish with its chassis' Manufacturer a number and SerialNumber null, and its
+    manager's JSON garbled (edits of ours, to a copy): the reading is as before, the fields the
+    BMC did not give as text are empty, the firmware (the manager's) unknown."""
+    mockup = tmp_path / "catfish"
+    shutil.copytree(CORPUS / "dmtf-catfish", mockup)
+    chassis_file = mockup / "Chassis" / "1" / "index.json"
+    chassis = json.loads(chassis_file.read_text())
+    chassis_file.write_text(json.dumps({**chassis, "Manufacturer": 42, "SerialNumber": None}))
+    (mockup / "Managers" / "bmc" / "index.json").write_text('{"FirmwareVersion": "1.0')
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-m", "sushy_tools.static.main", "-i", "127.0.0.1",
+                                "-p", str(port), "-m", str(mockup)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_port(port, process)
+        watts, info = asyncio.run(_read_once(_meter(port)))
+    finally:
+        process.terminate()
+        process.wait(10)
+    assert watts == 224
+    assert info.identity == MeterIdentity("", "YellowCat1000", "", "")
+    assert "manager_firmware" not in info.extra and info.name == "Redfish YellowCat1000"

@@ -3,7 +3,9 @@ leniently; a malformed one is a one-line error naming the key, never a traceback
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,10 @@ import pytest
 
 from analyzer_drivers.formats.errors import ReportError
 from reports.build.session_report import build_session_report
+from reports.mlperf.eehpc import eehpc_line
+from reports.model.eehpc_record import EehpcSection, RunFacts
 from reports.model.headline import headline
+from reports.model.measure import MeasureRun, SoftwareEstimateFigures, WorkFigures
 from reports.model.report import SessionReport
 from reports.model.results import load_session
 from reports.render.html import render_html
@@ -74,6 +79,14 @@ MALFORMED: list[tuple[Any, str]] = [
     ({"beside": {"rapl": {"cross_validation": []}}},
      "report.json: beside.rapl.cross_validation is a list, not an object"),
     ({"sum": [{"avg_watts": {}}]}, "report.json: sum[0].avg_watts is an object, not a number"),
+    ({"measure": {"runs": [{"idle": {"drifted": "no"}}]}},
+     "report.json: measure.runs[0].idle.drifted is a string, not true or false"),
+    ({"measure": {"summary": {"estimate_error_vs_wall_pct": {"rapl": {"n": "2"}}}}},
+     "report.json: measure.summary.estimate_error_vs_wall_pct.rapl.n is a string, not an integer"),
+    ({"eehpc": {"not_met": {"2": "too few readings"}}},
+     "report.json: eehpc.not_met.2 is a string, not a list"),
+    ({"eehpc": {"facts": {"readings_in_core": 7.5}}},
+     "report.json: eehpc.facts.readings_in_core is a number, not an integer"),
 ]
 
 
@@ -82,6 +95,29 @@ def test_a_malformed_report_is_one_line_naming_the_key(data: Any, message: str) 
     with pytest.raises(ReportError) as caught:
         SessionReport.from_json(data)
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_measure_and_eehpc_records_write_only_the_keys_of_what_was_measured() -> None:
+    """A run without counted work has no per-unit keys, one with has them even when None; an
+    estimate says ``error`` only with one; a fact that is not finite (no reading) is left out
+    and reads back as infinite. What is read back writes the keys it was read with."""
+    bare = MeasureRun(run=1, exit_code=0, energy_j=None, avg_watts=None, duration_s=0.5)
+    assert list(bare.to_json()) == ["run", "exit_code", "energy_j", "avg_watts", "uncertainty_watts",
+                                    "uncertainty_j", "duration_s", "phases", "estimates"]
+    work = WorkFigures(units=0.0, unit="token", source="--work-regex")
+    counted = dataclasses.replace(bare, work=work, unit="token", estimates=(
+        SoftwareEstimateFigures(source="rapl"), SoftwareEstimateFigures(source="codecarbon", error="absent")))
+    data = counted.to_json()
+    assert data["energy_per_unit_j"] is None and data["unit"] == "token" and data["work"]["units"] == 0.0
+    assert ["error" in e for e in data["estimates"]] == [False, True]
+    assert MeasureRun.from_json(data).to_json() == data and MeasureRun.from_json({}).to_json() == {}
+    facts = RunFacts(core_phase_s=1.0, max_interval_s=math.inf, interconnect="none")
+    section = EehpcSection(level=0, methodology="m", not_met={"1": ("no readings",)}, facts=facts)
+    written = json.loads(json.dumps(section.to_json()))
+    assert "max_interval_s" not in written["facts"] and written["not_met"] == {"1": ["no readings"]}
+    read = EehpcSection.from_json(written)
+    assert read.facts.max_interval_s == math.inf and read.to_json() == written
+    assert eehpc_line(read) == "EEHPC: below level 1; level 1 not met: no readings"
 
 
 def test_compare_on_a_malformed_report_json_says_which_key(demo_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ import asyncio
 import json
 import re
 import shutil
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from analyzer_drivers.base import AnalyzerError
-from analyzer_drivers.meters.snmp import PduReadings, SnmpCredentials, SnmpPduAnalyzer
+from analyzer_drivers.formats.identity import MeterIdentity
+from analyzer_drivers.meters.snmp import PduReadings, Point, SnmpCredentials, SnmpPduAnalyzer
 from analyzer_drivers.sim.snmp_pdu import SIM_FAMILIES, Outlet, PduData, SnmpPduSimulator
 from tests.conftest import run_cli
 
@@ -97,6 +99,56 @@ DEVICES = [
 READABLE = [d for d in DEVICES if d.watts is not None]
 #: Report checks that follow how promptly this machine runs the director's polls, not the device.
 LOAD_DEPENDENT = {"ranging_sample_coverage", "testing_sample_coverage"}
+_APC_MAKER = "American Power Conversion"  # sysObjectID .318.*: PowerNet-MIB's apc = { enterprises 318 }
+
+#: Who each agent says it is, by hand from the recording and the MIBs analyzer_drivers/meters/snmp_ident.py
+#: cites: (vendor, model, serial, firmware, what else it said, how). What a recording lacks stays "".
+IDENTITIES: dict[str, tuple[str, str, str, str, dict[str, str], str]] = {
+    "etingof-apc-ap7902b": (_APC_MAKER, "AP7902B", "5A1551F39430", "v6.7.2", {},
+                            "rPDUIdentModelNumber .318.1.1.12.1.5.0, …SerialNumber .6.0, …FirmwareRev .3.0 "
+                            "(hex 76362e372e32); no rPDU2IdentTable"),
+    "etingof-apc-ap8641": (_APC_MAKER, "AP8641", "3F3452A52295", "v6.7.2", {},
+                           "rPDUIdent .12.1.5/.6/.3; the sysDescr's SN: 5A26833B4526 is the card's"),
+    "etingof-apc-ap8932": (_APC_MAKER, "AP8932", "3F503A169043", "v6.7.2", {}, "rPDUIdent .12.1.5/.6/.3"),
+    "librenms-apc-ap8853": (_APC_MAKER, "", "", "", {}, "no rPDUIdent or rPDU2Ident object at all"),
+    "librenms-apc-ap8959eu3": (_APC_MAKER, "AP8959EU3", "5A1638E01463", "", {},
+                               "rPDUIdent .12.1.5.0 and .6.0; no .12.1.3.0 firmware object"),
+    "librenms-sentry4": ("Server Technology, Inc.", "", "", "", {},
+                         "sysObjectID .1718.4; Sentry4's identity objects are not read (no recording "
+                         "has them)"),
+    "librenms-sentry3": ("Server Technology, Inc.", "CW-24V2C458C1", "ADLH0001862",
+                         "Sentry Switched CDU Version 7.1a", {},
+                         "towerModelNumber .1718.3.2.1.1.7.1, towerProductSN .6.1, systemVersion "
+                         ".1718.3.1.1.0"),
+    "librenms-raritan-pdu": ("Raritan", "", "", "", {},
+                             "sysObjectID .13742.4 (PDU2-MIB: raritan, ORGANIZATION \"Raritan\"); the "
+                             "nameplate is not read (no recording has it)"),
+    "librenms-raritan": ("Raritan", "", "", "", {}, "the same Dominion PX"),
+    "centreon-raritan": ("", "", "", "", {}, "no system group, no nameplate in the walk"),
+    "centreon-mellanox": ("", "", "", "", {}, "no sysObjectID and only entPhysicalDescr in the walk"),
+    "etingof-arista-7150s": ("Arista Networks", "DCS-7150S-52-CL", "JPE15151458",
+                             "Aboot-norcal2-2.0.10-1458058",
+                             {"software": "4.20.5F"},
+                             "entPhysicalClass.1 = chassis(3); its MfgName .12.1, ModelName .13.1, SerialNum "
+                             ".11.1, FirmwareRev .9.1, SoftwareRev .10.1"),
+    "etingof-paloalto-pa5000": ("Palo Alto Networks", "PA-5050", "0009C100761", "", {"software": "8.0.1"},
+                                "entPhysical row 1, a chassis(3); FirmwareRev .9.1 is empty"),
+    "etingof-eaton-93e-80": ("EATON", "EATON 93E 80", "", "INV: 2.08.0011",
+                             {"agent_software": "Network Management Card V6.00 JH"},
+                             "upsIdentManufacturer .33.1.1.1.0, Model .2.0, UPSSoftwareVersion .3.0, "
+                             "AgentSoftwareVersion .4.0; UPS-MIB has no serial"),
+    "etingof-phoenixtec-power": ("", "", "", "", {"agent_software": "3.6.CY504.c"},
+                                 "upsIdent .1-.3 empty; enterprise 935 (XPPC-MIB ppc) is not mapped"),
+    "etingof-ingrasys-power-switch": ("Santak", "Array-3A3", "", "00.00",
+                                      {"agent_software":
+                                       "WebPower Pro II Mini Card v5.27 (SN 11120051132123)"},
+                                      "upsIdentModel 'Array-3A3     ': its padding stripped"),
+    "etingof-huawei-gse200m": ("HUAWEI", "UPS5000", "", "V100R001C10B003SP00",
+                               {"agent_software": "V100R001C10B003SP00"},
+                               "upsIdent; sysObjectID .8072.3.2.10 names Net-SNMP, the agent, so no maker"),
+    "etingof-eastpower-istars": ("EAST", "EA9080", "", "V8.0", {"agent_software": "iStars_SWV053"},
+                                 "upsIdent, padded with spaces"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +179,7 @@ def _read_once(meter: SnmpPduAnalyzer) -> tuple[float | None, str]:
 
 def test_every_recording_is_in_the_table_and_the_readme() -> None:
     served = {p.stem for p in CORPUS.glob("*.snmp*")}
-    assert served == {d.community for d in DEVICES}
+    assert served == {d.community for d in DEVICES} == set(IDENTITIES)
     readme = (CORPUS / "README.md").read_text()
     assert [name for name in served if name not in readme] == []
 
@@ -137,6 +189,48 @@ def test_each_device_reads_what_its_recording_says(agent: int, device: Device) -
     watts, used = _read_once(_meter(agent, device))
     assert used == device.source, device.derivation
     assert watts == pytest.approx(device.watts, rel=1e-9), device.derivation
+
+
+def _identity_of(meter: SnmpPduAnalyzer) -> tuple[MeterIdentity, dict[str, str]]:
+    async def main() -> tuple[MeterIdentity, dict[str, str]]:
+        meter.points = [Point("unread", "1.3.6.1.2.1.1.3.0", None, 1.0, 1.0, 2**32)]  # skip discovery
+        async with meter:
+            return await meter.read_identity()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("device", DEVICES, ids=lambda d: d.community)
+def test_each_agent_is_who_its_recording_says(agent: int, device: Device) -> None:
+    vendor, model, serial, firmware, said, how = IDENTITIES[device.community]
+    identity, extra = _identity_of(_meter(agent, device))
+    assert identity == MeterIdentity(vendor, model, serial, firmware), how
+    assert {k: v for k, v in extra.items() if k not in ("sys_descr", "sys_object_id")} == said, how
+    recording = CORPUS / f"{device.community}.snmprec"
+    recorded = [line for line in recording.read_text().splitlines()
+                if line.startswith("1.3.6.1.2.1.1.1.0|")] if recording.exists() else []
+    if recorded:  # the sysDescr kept as the agent said it (hex-recorded ones decoded)
+        tag, value = recorded[0].split("|")[1:3]
+        assert extra["sys_descr"] == (bytes.fromhex(value).decode() if tag == "4x" else value).strip()
+
+
+def test_an_agent_that_does_not_answer_who_it_is_gives_empty_fields_not_an_error() -> None:
+    """The identity GETNEXT times out (nothing listens on the port): no error, nothing said."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))  # held, never answered
+        port = int(sock.getsockname()[1])
+        meter = SnmpPduAnalyzer("127.0.0.1", port, family="ups", timeout_s=0.5)
+        assert _identity_of(meter) == (MeterIdentity(), {})
+
+
+def test_an_agent_that_says_little_of_itself_still_reads(agent: int) -> None:
+    """The simulator's PDU (community ``pdu``) serves a sysDescr but no sysObjectID and no
+    nameplate: every field is empty, nothing is made up, and the reading is as before."""
+    device = Device("pdu", "raritan", None, "", "", outlets=("1.1",))
+    assert _identity_of(_meter(agent, device)) == (
+        MeterIdentity(), {"sys_descr": "power-director emulated raritan PDU"})
+    watts, _ = _read_once(_meter(agent, device))
+    assert watts is not None and watts > 0
 
 
 @pytest.mark.parametrize("device", [d for d in DEVICES if d.watts is None], ids=lambda d: d.community)
@@ -177,6 +271,7 @@ def _config(tmp_path: Path, port: int, device: Device, extra: str = "") -> Path:
         f'[analyzer]\ntype = "snmp"\nhost = "127.0.0.1"\nport = {port}\nsnmp_family = "{device.family}"\n'
         f'community = "{device.community}"\n{outlets}interval_ms = 250\nreply_timeout_s = 3.0\n{extra}'
         f'[session]\nlabel = "corpus"\nsettle_s = 0.2\n'
+        "lead_intervals = 0\n"  # a device's reading; padded edges: tests/test_phase_edges.py
     )
     return config
 
@@ -213,6 +308,10 @@ def test_a_session_on_each_device_is_valid_with_its_value_or_refused_in_one_line
     # the report rounds watts to 6 decimals (the Arista optic's 0.0006015 W is 0.000601 there)
     assert report["power"]["avg_watts"] == pytest.approx(device.watts, rel=1e-6, abs=1e-6), device.derivation
     assert report["analyzer"]["extra"]["snmp_source"] == device.source
+    vendor, model, serial, firmware, _, how = IDENTITIES[device.community]
+    analyzer = report["analyzer"]  # as session.json records the primary meter
+    assert [analyzer.get(k) or "" for k in ("vendor", "model", "serial", "firmware")] == [
+        vendor, model or f"PDU-{device.family.upper()}", serial, firmware], how
 
 
 @pytest.mark.parametrize(("extra", "community", "words"), [

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 MLPERF_TIME_FORMAT = "%m-%d-%Y %H:%M:%S.%f"
 NS_PER_MS = 1_000_000
@@ -18,8 +19,13 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 def format_mlperf_time(t_ns: int) -> str:
     """UTC epoch ns → ``MM-DD-YYYY HH:MM:SS.fff``, truncated to the millisecond."""
     t_ms = t_ns // NS_PER_MS
-    stamp = _EPOCH + dt.timedelta(milliseconds=t_ms)
-    return stamp.strftime("%m-%d-%Y %H:%M:%S.") + f"{t_ms % 1000:03d}"
+    return _second_stamp(t_ms // 1000) + f"{t_ms % 1000:03d}"
+
+
+@lru_cache(maxsize=256)
+def _second_stamp(t_s: int) -> str:
+    """``MM-DD-YYYY HH:MM:SS.`` of one second: a thousand meters' samples of a second share it."""
+    return (_EPOCH + dt.timedelta(seconds=t_s)).strftime("%m-%d-%Y %H:%M:%S.")
 
 
 def parse_mlperf_time(text: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from analyzer_drivers.formats.errors import AnalyzerError
@@ -32,11 +32,11 @@ class MeterSetup:
     crest_factor: str = "3"
     elements: tuple[int, ...] = (1,)
     assumed: tuple[str, ...] = ()
+    #: The spec with the ranges of the crest factor in use (halved at 6 and 6A).
+    ranged: MeterSpec = field(init=False, repr=False, compare=False)
 
-    @property
-    def ranged(self) -> MeterSpec:
-        """The spec with the ranges of the crest factor in use (halved at 6 and 6A)."""
-        return self.spec.at_crest_factor(self.crest_factor)
+    def __post_init__(self) -> None:  # once: sample_uncertainty runs for every sample
+        object.__setattr__(self, "ranged", self.spec.at_crest_factor(self.crest_factor))
 
     def facts(self) -> dict[str, str]:
         """What the session must record to compute the same ± later."""
@@ -73,19 +73,30 @@ class MeterSetup:
         if not sample.is_valid:
             return math.inf
         channels = [c for c in sample.channels if math.isfinite(c.watts)]
-        volts = max((c.volts for c in channels), default=sample.volts)
-        amps = max((c.amps for c in channels), default=sample.amps)
+        if not channels:
+            return self._sum_uncertainty(sample, volts_range, amps_range)
         try:
-            ranges_w = range_watts(volts_range or self.ranged.snap_volts(volts),
-                                   amps_range or self.ranged.snap_amps(amps), self.crest_factor)
+            ranges_w = range_watts(volts_range or self.ranged.snap_volts(max(c.volts for c in channels)),
+                                   amps_range or self.ranged.snap_amps(max(c.amps for c in channels)),
+                                   self.crest_factor)
         except AnalyzerError:
             return math.inf
-        if channels:
-            errors_w = sum(self.spec.power_error_watts(c.watts, ranges_w, element_pf(c)) for c in channels)
-            return errors_w / sample.watts
-        elements = len(self.elements)
-        extra_w = (elements - 1) * self.spec.range_accuracy * ranges_w * power_factor(sample.pf)
-        return (self.spec.power_error_watts(sample.watts, ranges_w, sample.pf) + extra_w) / sample.watts
+        errors_w = sum(self.spec.power_error_watts(c.watts, ranges_w, element_pf(c)) for c in channels)
+        return errors_w / sample.watts
+
+    def _sum_uncertainty(self, sample: Sample, volts_range: float | None, amps_range: float | None) -> float:
+        """A sample known only as its total (one element, or a Σ without its elements')."""
+        ranged = self.ranged
+        try:
+            ranges_w = range_watts(volts_range or ranged.snap_volts(sample.volts),
+                                   amps_range or ranged.snap_amps(sample.amps), self.crest_factor)
+        except AnalyzerError:
+            return math.inf
+        error_w = self.spec.power_error_watts(sample.watts, ranges_w, sample.pf)
+        if len(self.elements) > 1:  # each further element's range term
+            error_w += (len(self.elements) - 1) * self.spec.range_accuracy * ranges_w * power_factor(
+                sample.pf)
+        return error_w / sample.watts
 
 
 def element_pf(channel: Channel) -> float:

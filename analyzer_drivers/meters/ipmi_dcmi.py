@@ -28,9 +28,13 @@ import time
 from dataclasses import dataclass
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedAnalyzer, PacedSampler
+from analyzer_drivers.formats.identity import MeterIdentity
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.meters.ipmi_ident import parse_bmc_identity
 
 TOOLS = {"ipmitool": "ipmitool", "freeipmi": "ipmi-dcmi"}
+#: Who the BMC is (Get Device ID): the executable and its arguments, per tool.
+IDENTITY_COMMANDS = {"ipmitool": ("ipmitool", "mc", "info"), "freeipmi": ("bmc-info", "--get-device-id")}
 DEBIAN_PACKAGES = {"ipmitool": "ipmitool", "freeipmi": "freeipmi-tools"}
 LOCAL_HOSTS = ("", "local")  # the BMC of this machine, in-band (FreeIPMI takes localhost as in-band too)
 TOOL_SLACK_S = 3.0
@@ -75,29 +79,50 @@ class IpmiDcmiAnalyzer(PacedAnalyzer):
         self.name = f"ipmi-dcmi-{host if host not in LOCAL_HOSTS else 'local'}"
         self._sampling = PacedSampler(self.name, timeout_s)
         self._first: tuple[str, DcmiReading] | None = None
+        #: Who the BMC says it is (``ipmi_ident``), read once, and the IDs it gave.
+        self.identity: tuple[MeterIdentity, dict[str, str]] | None = None
 
-    def _command(self, config_file: str) -> list[str]:
-        exe = shutil.which(TOOLS[self.tool])
+    def _command(self, config_file: str, identity: bool = False) -> list[str]:
+        exe_name, *args = IDENTITY_COMMANDS[self.tool] if identity else (TOOLS[self.tool],)
+        exe = shutil.which(exe_name)
         if exe is None:
-            raise AnalyzerError(f"{self.name}: {TOOLS[self.tool]} not found on PATH "
+            raise AnalyzerError(f"{self.name}: {exe_name} not found on PATH "
                                 f"(Debian: apt install {DEBIAN_PACKAGES[self.tool]})")
         if self.tool == "ipmitool":
             # -N 1 -R n: n tries of 1 s (a dead BMC: "Unable to establish IPMI v2 / RMCP+ session")
             remote = ["-I", "lanplus", "-H", self.host, "-U", self.username, "-E",
                       "-N", "1", "-R", str(max(1, int(self.timeout_s // 2)))]
-            return [exe, *([] if self.host in LOCAL_HOSTS else remote), "dcmi", "power", "reading"]
-        remote = ["-h", self.host, "--config-file", config_file,
-                  f"--session-timeout={max(1000, int(800 * self.timeout_s))}"]  # dead: "connection timeout"
-        remote = [] if self.host in LOCAL_HOSTS else remote
-        return [exe, *remote, "--get-system-power-statistics"]
+            args = args or ["dcmi", "power", "reading"]
+        else:
+            # a dead BMC: "connection timeout"
+            remote = ["-h", self.host, "--config-file", config_file,
+                      f"--session-timeout={max(1000, int(800 * self.timeout_s))}"]
+            args = args or ["--get-system-power-statistics"]
+        return [exe, *([] if self.host in LOCAL_HOSTS else remote), *args]
 
     async def _run(self) -> tuple[str, DcmiReading]:
+        text = await self._output()
+        try:
+            return text, parse_dcmi(self.tool, text)
+        except ValueError as exc:
+            raise AnalyzerError(f"{self.name}: {TOOLS[self.tool]}: {exc}") from None
+
+    async def read_identity(self) -> tuple[MeterIdentity, dict[str, str]]:
+        """Who the BMC says it is (``mc info`` / ``bmc-info``); a tool that fails, or says
+        nothing, gives empty fields: it never fails a reading."""
+        try:
+            return parse_bmc_identity(await self._output(identity=True))
+        except AnalyzerError:
+            return MeterIdentity(), {}
+
+    async def _output(self, identity: bool = False) -> str:
+        """What the tool printed; AnalyzerError (one line) when it failed or did not answer."""
         with tempfile.NamedTemporaryFile("w", suffix=".conf") as config:
             # FreeIPMI reads the credentials from a config file (as prometheus ipmi_exporter passes
             # them), ipmitool from IPMI_PASSWORD (-E): never on the command line
             config.write(f"username {self.username}\npassword {self.password}\n")
             config.flush()
-            command = self._command(config.name)
+            command = self._command(config.name, identity)
             process = await asyncio.create_subprocess_exec(
                 *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 env={**os.environ, "IPMI_PASSWORD": self.password})
@@ -115,10 +140,7 @@ class IpmiDcmiAnalyzer(PacedAnalyzer):
             said = " ".join((err.decode(errors="replace") or text).split()) or "no output"
             raise AnalyzerError(f"{self.name}: {TOOLS[self.tool]} failed (exit {process.returncode}): "
                                 f"{said[:200]}")
-        try:
-            return text, parse_dcmi(self.tool, text)
-        except ValueError as exc:
-            raise AnalyzerError(f"{self.name}: {TOOLS[self.tool]}: {exc}") from None
+        return text
 
     async def connect(self) -> None:
         self._first = await self._run()
@@ -134,8 +156,12 @@ class IpmiDcmiAnalyzer(PacedAnalyzer):
         extra = {"tool": TOOLS[self.tool], "reading_time": "unknown: each poll is stamped when read"}
         if reading.period_s is not None:
             extra["stats_period_s"] = f"{reading.period_s:g}"  # the window of Min/Max/Average only
-        return AnalyzerInfo(name=f"IPMI DCMI ({TOOLS[self.tool]})", model="IPMI-DCMI", averaging_ms=0,
-                            raw=" ".join(text.split())[:500], extra=extra)
+        if self.identity is None:
+            self.identity = await self.read_identity()
+        identity, said = self.identity
+        return AnalyzerInfo(name=f"IPMI DCMI ({TOOLS[self.tool]})", model=identity.model or "IPMI-DCMI",
+                            averaging_ms=0, raw=" ".join(text.split())[:500], extra={**extra, **said},
+                            identity=identity)
 
     async def start(self, mark: str, interval_ms: int) -> None:
         async def next_sample() -> Sample:

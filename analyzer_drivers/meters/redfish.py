@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedAnalyzer, PacedSampler
+from analyzer_drivers.formats.identity import MeterIdentity
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.meters.redfish_ident import KIND, device_identity
 from analyzer_drivers.meters.redfish_plan import SCHEMAS, Choice, Plan, find_plan, iso_duration_s, number
 
 try:  # optional: pip install 'power-director[datacenter]'
@@ -114,6 +116,8 @@ class RedfishAnalyzer(PacedAnalyzer):
         self._client: AsyncRedfishClient | None = None
         self._sampling = PacedSampler(self.name, timeout_s)
         self._chassis_info: dict[str, Any] = {}
+        #: Who the reading comes from (``redfish_ident``), and what else the BMC said of it.
+        self.identity: tuple[MeterIdentity, dict[str, str]] | None = None
         #: Seconds between the BMC's updates seen so far (its real update period).
         self.update_periods_s: list[float] = []
 
@@ -140,6 +144,8 @@ class RedfishAnalyzer(PacedAnalyzer):
                 await self._client.login(auth=self.auth)
             if self.plan is None:
                 self.plan, self._chassis_info = await find_plan(self._get_optional, self.choice, self.name)
+            if self.identity is None:
+                self.identity = await device_identity(self._get_optional, self.plan, self._chassis_info)
         except AnalyzerError:
             await self._close_http()
             raise
@@ -182,8 +188,8 @@ class RedfishAnalyzer(PacedAnalyzer):
         await self._close_http()
 
     async def identify(self) -> AnalyzerInfo:
-        assert self.plan is not None
-        plan, chassis = self.plan, self._chassis_info
+        assert self.plan is not None and self.identity is not None
+        plan, (identity, said) = self.plan, self.identity
         energy_timed = plan.energy is not None and plan.energy.timed
         timed = (len(plan.power) == 1 and plan.power[0].timed) or energy_timed
         extra = {"schema": plan.schema, "chassis": plan.chassis_uri, "power_uri": plan.power[0].uri,
@@ -195,9 +201,10 @@ class RedfishAnalyzer(PacedAnalyzer):
         if plan.stats_interval_min is not None:
             extra["stats_interval_min"] = f"{plan.stats_interval_min:g}"
         return AnalyzerInfo(
-            name=f"Redfish {chassis.get('Manufacturer', '')} {chassis.get('Model', '')}".strip(),
-            model="REDFISH-BMC", averaging_ms=round(1000 * plan.interval_s) if plan.interval_s else 0,
-            raw=plan.chassis_uri, extra=extra,
+            name=" ".join(part for part in ("Redfish", identity.manufacturer, identity.model) if part),
+            model=identity.model or KIND,
+            averaging_ms=round(1000 * plan.interval_s) if plan.interval_s else 0,
+            raw=plan.chassis_uri, extra={**extra, **said}, identity=identity,
         )
 
     # --- readings -------------------------------------------------------------------------

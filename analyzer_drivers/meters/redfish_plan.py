@@ -64,6 +64,7 @@ class Plan:
     accuracy_pct: float | None = None
     stats_interval_min: float | None = None  # PowerMetrics.IntervalInMin (Min/Max/Average only)
     described: str = ""
+    supplies: tuple[str, ...] = ()  # the PowerSupply resources whose input power is summed
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,7 @@ class Finder:
         if collection_uri is None:
             self.why.append("no PowerSubsystem PowerSupplies")
             return None
-        terms = []
+        terms, supply_uris = [], []
         for supply_uri in members(await self.get(collection_uri)):
             supply = await self.get(supply_uri) or {}
             state = supply.get("Status", {}).get("State") if isinstance(supply.get("Status"), dict) else None
@@ -202,13 +203,14 @@ class Finder:
                                      "InputPowerWatts")
             if term is not None:
                 terms.append(term[0])
+                supply_uris.append(supply_uri)
         if not terms:
             self.why.append("no power supply with Metrics InputPowerWatts")
             return None
         if self.choice.energy == "energy":
             self.why.append("no chassis EnergykWh counter with supplies (source = 'energy')")
             return None
-        return Plan("supplies", self.uri, tuple(terms),
+        return Plan("supplies", self.uri, tuple(terms), supplies=tuple(supply_uris),
                     described=" + ".join(f"{t.uri} {'.'.join(map(str, t.path))}" for t in terms))
 
     async def sensors(self) -> Plan | None:

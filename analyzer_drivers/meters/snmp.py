@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, PacedSampler, RangelessAnalyzer
+from analyzer_drivers.formats.identity import MeterIdentity
 from analyzer_drivers.formats.sample import Sample
+from analyzer_drivers.meters.snmp_ident import ident_oids, identity_of
 from analyzer_drivers.meters.snmp_mibs import (
     ENTITY,
     ENTITY_OK,
@@ -104,6 +106,8 @@ class SnmpPduAnalyzer(RangelessAnalyzer):
         self.period_s: float | None = None
         self._engine: Any = None
         self._target: Any = None
+        #: Who the agent says it is (``snmp_ident``), read once, and what else it said of itself.
+        self.identity: tuple[MeterIdentity, dict[str, str]] | None = None
         self._sampling = PacedSampler(self.name, timeout_s)
 
     # --- connection -----------------------------------------------------------------------
@@ -279,11 +283,29 @@ class SnmpPduAnalyzer(RangelessAnalyzer):
         await self.stop()
         self._close_engine()
 
+    async def read_identity(self) -> tuple[MeterIdentity, dict[str, str]]:
+        """Who the agent says it is: one GETNEXT of ``ident_oids``. Whatever it does not say, or
+        a failed request, is an empty field: it never fails a reading."""
+        oids = ident_oids(self.family)
+        try:
+            error, status, _, binds = await snmp.next_cmd(
+                self._engine, self._auth(), self._target, self._context(),
+                *(snmp.ObjectType(snmp.ObjectIdentity(oid)) for oid in oids))
+        except Exception:  # pysnmp's failures are not one exception type
+            return MeterIdentity(), {}
+        if error or status or len(binds) != len(oids):
+            return MeterIdentity(), {}
+        return identity_of(self.family, {oid: (str(answered), _text(value))
+                                         for oid, (answered, value) in zip(oids, binds, strict=True)})
+
     async def identify(self) -> AnalyzerInfo:
+        if self.identity is None:
+            self.identity = await self.read_identity()
+        identity, said = self.identity
         labels = ", ".join(p.label for p in self.points)
         return AnalyzerInfo(
-            name=f"SNMP PDU ({self.family})",
-            model=f"PDU-{self.family.upper()}",
+            name=" ".join(part for part in (f"SNMP PDU ({self.family})", identity.model) if part),
+            model=identity.model or f"PDU-{self.family.upper()}",
             averaging_ms=round(1000 * self.period_s) if self.period_s else 0,
             raw=labels,
             extra={
@@ -292,7 +314,9 @@ class SnmpPduAnalyzer(RangelessAnalyzer):
                 "source": self.source,
                 "snmp_source": self.used_source,
                 "snmp_version": self.credentials.version,
+                **said,
             },
+            identity=identity,
         )
 
     # --- readings -------------------------------------------------------------------------
@@ -331,3 +355,17 @@ def _integer(name: str, oid: str, value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         raise AnalyzerError(f"{name}: {oid} is {value.prettyPrint()!r}, not a number") from None
+
+
+def _text(value: Any) -> str:
+    """An answer as text: a string's bytes (UTF-8, padding stripped), an OID dotted, a number."""
+    if value.__class__.__name__ in _NO_OBJECT:
+        return ""
+    if hasattr(value, "asOctets"):
+        return str(value.asOctets().decode("utf-8", "replace")).strip(" \t\r\n\x00")
+    if value.__class__.__name__ in ("ObjectIdentifier", "ObjectIdentity"):  # dotted, not MIB names
+        return str(value)
+    try:
+        return str(int(value))
+    except (TypeError, ValueError):
+        return str(value.prettyPrint())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -42,15 +43,19 @@ class MeterSpec:
     pf_zero_influence: float = 0.001  # the error at λ = 0, fraction of apparent power
     element_numbers: tuple[int, ...] = ()  # the elements' numbers (WT332: 1 and 3); () = 1..elements
 
+    def __post_init__(self) -> None:  # in order, for snapping (it runs for every sample)
+        object.__setattr__(self, "volts_ranges", tuple(sorted(self.volts_ranges)))
+        object.__setattr__(self, "amps_ranges", tuple(sorted(self.amps_ranges)))
+
     @property
     def numbers(self) -> tuple[int, ...]:
         return self.element_numbers or tuple(range(1, self.elements + 1))
 
     def snap_volts(self, volts: float) -> float:
-        return snap_up(volts, self.volts_ranges, "V", self.model)
+        return _snap_sorted(volts, self.volts_ranges, "V", self.model)
 
     def snap_amps(self, amps: float) -> float:
-        return snap_up(amps, self.amps_ranges, "A", self.model)
+        return _snap_sorted(amps, self.amps_ranges, "A", self.model)
 
     def at_crest_factor(self, crest_factor: int | str) -> MeterSpec:
         """The spec at crest factor 3, 6 or 6A: at 6 and 6A every range is half its crest-factor-3
@@ -110,10 +115,13 @@ def range_watts(volts_range: float, amps_range: float, crest_factor: int | str =
 
 def snap_up(value: float, ranges: Sequence[float], unit: str, model: str) -> float:
     """The smallest range that holds ``value``; an error when none does."""
-    for candidate in sorted(ranges):
-        if candidate >= value:
-            return candidate
-    raise AnalyzerError(f"{value:g} {unit} is above the largest {model} range ({max(ranges):g} {unit})")
+    return _snap_sorted(value, sorted(ranges), unit, model)
+
+
+def _snap_sorted(value: float, ranges: Sequence[float], unit: str, model: str) -> float:
+    if not value <= ranges[-1]:  # NaN too
+        raise AnalyzerError(f"{value:g} {unit} is above the largest {model} range ({max(ranges):g} {unit})")
+    return ranges[bisect.bisect_left(ranges, value)]
 
 
 def _wt300(model: str, amps: tuple[float, ...], elements: tuple[int, ...] = (1,)) -> MeterSpec:

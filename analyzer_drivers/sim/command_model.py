@@ -102,6 +102,12 @@ class CommandModel:
                 total += loads[k] * (stop - start)
         return total / (end_ns - begin_ns)
 
+    def energy_j(self, begin_ns: int, end_ns: int) -> float:
+        """What the load drew over ``[begin_ns, end_ns]`` (UTC epoch ns), noise-free: the
+        answer a session's figures over that window are checked against."""
+        mean_watts = self.idle_watts + self.busy_watts * self._mean_load(begin_ns, end_ns)
+        return mean_watts * (end_ns - begin_ns) / 1e9
+
     def share(self, reader: _Reader, t_ns: int) -> float:
         """The mean load over the interval before ``t_ns`` (since ``reader``'s last reading)."""
         interval_ns = self.interval_ms * 1_000_000

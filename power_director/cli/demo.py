@@ -14,7 +14,7 @@ from pathlib import Path
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from analyzer_drivers.sim.work_model import WorkModel
 from loadgen_bridge.cpu_sut import CpuBenchmark
-from loadgen_bridge.workload import InProcessLoadgen
+from loadgen_bridge.workload import InProcessLoadgen, lead_s
 from power_director.config.loader import Config, SessionConfig
 from power_director.config.meters.ptd import PtdConfig
 from power_director.observe.observer import SessionObserver
@@ -57,7 +57,7 @@ async def run_demo(
         for scenario in scenarios:
             bench = CpuBenchmark(scenario, seconds, accelerator=True,
                                  on_issue=model.issue, on_complete=model.complete)
-            workload = InProcessLoadgen(bench)
+            workload = InProcessLoadgen(bench, lead_s(DEMO_INTERVAL_MS))
             session = build_session(
                 config, workload,
                 out_root=out_root, label=f"demo-{scenario.lower()}", say=say,

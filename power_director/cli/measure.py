@@ -98,8 +98,7 @@ def session_json(session: MeasuredSession) -> dict[str, Any]:
     """Run 1's figures at the top (energy_j, avg_watts, uncertainty_watts, duration_s…), every run
     and their summary below; a LoadGen command keeps its MLPerf metric."""
     report = session.report
-    measure = report.measure.to_json() if report.measure else {}
-    runs = report.measure.runs if report.measure else []
+    runs = [run.to_json() for run in report.measure.runs] if report.measure else []
     figures: dict[str, Any] = {"session": report.session, "dir": str(session.directory), "side": session.side,
                          "valid": report.valid, "exit_codes": list(session.exit_codes)}
     if runs:
@@ -108,7 +107,8 @@ def session_json(session: MeasuredSession) -> dict[str, Any]:
         metric = headline(report)
         figures["mlperf"] = {"scenario": report.scenario, "metric": metric.key, "value": metric.value,
                              "unit": metric.unit, "efficiency": report.efficiency.to_json()}
-    figures["runs"], figures["summary"] = runs, measure.get("summary", {})
+    figures["runs"] = runs
+    figures["summary"] = report.measure.summary.to_json() if report.measure else {}
     return figures
 
 
@@ -130,25 +130,23 @@ def summary_lines(session: MeasuredSession) -> str:
     """A few lines per session for people: J, W ±, idle, work, phases, estimates."""
     report = session.report
     lines = []
-    for run in report.measure.runs if report.measure else []:
-        lines.append(f"{report.session} run {run.get('run')}: {_number(run.get('duration_s'), 2, 's')}, "
-                     f"{_number(run.get('energy_j'), 1, 'J')}, {_number(run.get('avg_watts'))} ± "
-                     f"{_number(run.get('uncertainty_watts'))} W, exit {run.get('exit_code')}")
-        idle = run.get("idle")
-        if isinstance(idle, dict):
-            lines.append(f"  idle {_number(idle.get('idle_watts'))} W; above idle "
-                         f"{_number(run.get('energy_above_idle_j'), 1, 'J')}"
-                         + (f"; {idle['note']}" if idle.get("note") else ""))
-        if run.get("energy_per_unit_j") is not None:
-            work = run.get("work") or {}
-            lines.append(f"  work {_number(work.get('units'), 0)} {run.get('unit')}: "
-                         f"{_number(run.get('energy_per_unit_j'), 4)} J/{run.get('unit')}")
-        lines += [f"  phase {p.get('name')}: {_number(p.get('duration_s'), 2, 's')}, "
-                  f"{_number(p.get('energy_j'), 1, 'J')}, {_number(p.get('avg_watts'))} W"
-                  for p in run.get("phases", []) if isinstance(p, dict)]
-        lines += [f"  estimate {e.get('source')}: {_number(e.get('energy_j'), 1, 'J')} "
-                  f"({_number(e.get('error_vs_wall_pct'), 1)} % vs the wall meter; informative)"
-                  for e in run.get("estimates", []) if isinstance(e, dict)]
+    for run in report.measure.runs if report.measure else ():
+        lines.append(f"{report.session} run {run.run}: {_number(run.duration_s, 2, 's')}, "
+                     f"{_number(run.energy_j, 1, 'J')}, {_number(run.avg_watts)} ± "
+                     f"{_number(run.uncertainty_watts)} W, exit {run.exit_code}")
+        if run.idle is not None:
+            lines.append(f"  idle {_number(run.idle.idle_watts)} W; above idle "
+                         f"{_number(run.energy_above_idle_j, 1, 'J')}"
+                         + (f"; {run.idle.note}" if run.idle.note else ""))
+        if run.energy_per_unit_j is not None:
+            units = run.work.units if run.work else None
+            lines.append(f"  work {_number(units, 0)} {run.unit}: "
+                         f"{_number(run.energy_per_unit_j, 4)} J/{run.unit}")
+        lines += [f"  phase {p.name}: {_number(p.duration_s, 2, 's')}, "
+                  f"{_number(p.energy_j, 1, 'J')}, {_number(p.avg_watts)} W" for p in run.phases]
+        lines += [f"  estimate {e.source}: {_number(e.energy_j, 1, 'J')} "
+                  f"({_number(e.error_vs_wall_pct, 1)} % vs the wall meter; informative)"
+                  for e in run.estimates]
     if report.scenario != "command":
         lines.append(f"  LoadGen {report.scenario}: {headline(report).text()}")
     lines.append(f"  files: {session.directory}")

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from analyzer_drivers.formats.errors import ReportError
-from loadgen_bridge.workload import CommandWorkload
+from loadgen_bridge.workload import CommandWorkload, lead_s
 from power_director.cli import mlperf
 from power_director.cli.demo import run_demo
 from power_director.cli.exits import EXIT_ERROR, EXIT_INVALID
@@ -120,8 +120,9 @@ async def _run(args: argparse.Namespace, tracker: SessionTracker) -> int:
     async def body(say: Callable[[str], None], observers: list[SessionObserver]) -> list[SessionReport]:
         if args.power_dev is not None:
             return [await mlperf.run_power_dev_engine(args, config, argv, tracker.out_root, say)]
+        lead = lead_s(config.analyzer.interval_ms, config.session.lead_intervals)
         session = build_session(
-            config, CommandWorkload(argv, args.loadgen_logs),
+            config, CommandWorkload(argv, args.loadgen_logs, lead),
             out_root=args.out or Path(config.session.out_dir), label=args.label, say=say,
             observers=[*observers, tracker], repeat=args.repeat, reuse_ranging=args.reuse_ranging,
         )

@@ -32,7 +32,7 @@ from power_director.config.agent import AgentConfig, MeterEntry
 from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import ConfigError
 from power_director.config.meters.ptd import PtdConfig
-from power_director.fleet.journal import MeterJournal
+from power_director.fleet.journal import FSYNC_PERIOD_S, MeterJournal, sync_journals
 from power_director.fleet.sign import load_key, sign
 from power_director.fleet.wire import (
     MAX_BATCH,
@@ -97,7 +97,8 @@ class MeterAgent:
         journal is closed first: what was measured is kept)."""
         stop = stop or asyncio.Event()
         broker = asyncio.create_task(self._broker_loop())
-        tasks = [broker, *(asyncio.create_task(self._meter_loop(m)) for m in self.meters.values())]
+        tasks = [broker, asyncio.create_task(self._sync_loop()),
+                 *(asyncio.create_task(self._meter_loop(m)) for m in self.meters.values())]
         stopping = asyncio.create_task(_until(stop))
         try:
             await asyncio.wait({stopping, broker}, return_when=asyncio.FIRST_COMPLETED)
@@ -111,6 +112,12 @@ class MeterAgent:
                 meter.journal.close()
                 if meter.simulator is not None:
                     await meter.simulator.close()
+
+    async def _sync_loop(self) -> None:
+        journals = [m.journal for m in self.meters.values()]
+        while True:
+            await asyncio.sleep(FSYNC_PERIOD_S)
+            await asyncio.to_thread(sync_journals, journals)
 
     # --- meters -----------------------------------------------------------------------
     async def _open(self, meter: AgentMeter) -> Analyzer:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from analyzer_drivers.formats.errors import raise_all as raise_all
 from analyzer_drivers.meters.plug import parse_broker
+from loadgen_bridge.workload import LEAD_INTERVALS
 from power_director.config.meters.base import positive
 from power_director.config.system_name import system_name_problem
 
@@ -22,6 +23,7 @@ class SessionConfig:
     results_url: str = ""  # a lab's results store, postgresql://… (reports.store.postgres); empty: none
     system: str = ""  # the system under test's name; empty: the SUT agent's host, else this host
     machine_nodes: int = 0  # the machine's compute nodes (EEHPC machine fraction); 0: the nodes measured
+    lead_intervals: int = LEAD_INTERVALS  # meter intervals measured alone before and after the workload
 
     def problems(self) -> list[str]:
         found = []
@@ -34,6 +36,8 @@ class SessionConfig:
         found += positive("session", "poll_interval_s", self.poll_interval_s)
         if self.machine_nodes < 0:
             found.append("[session] machine_nodes cannot be negative")
+        if self.lead_intervals < 0:
+            found.append("[session] lead_intervals cannot be negative")
         found += positive("session", "reconnect_timeout_s", self.reconnect_timeout_s)
         return found
 

@@ -2,7 +2,9 @@
 
 The director publishes ``{"id", "reply"}`` on the agent's ``clock`` topic; the agent answers on
 ``reply`` with ``{"id", "t2", "t3"}`` on its clock (power_director/fleet/wire.py). Every
-``period_s`` a batch of exchanges gives one offset estimate; the last few are fitted.
+``period_s`` a batch of exchanges gives one offset estimate (every ``SETTLED_PERIODS`` periods once
+``SETTLED_ESTIMATES`` are fitted: a rack of agents' exchanges cost a director more than their
+samples); the last few are fitted.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ CLOCK_ROUNDS = 8
 CLOCK_PERIOD_S = 10.0
 CLOCK_REPLY_TIMEOUT_S = 1.0
 KEPT_ESTIMATES = 12
+SETTLED_ESTIMATES = 3
+SETTLED_PERIODS = 3
 
 
 class AgentClock:
@@ -55,7 +59,8 @@ class AgentClock:
                 self.model = fit_clock(list(self.estimates))
                 self.fitted.set()
                 on_fit()
-            await asyncio.sleep(self.period_s if self.model else 0.2)
+            settled = len(self.estimates) >= SETTLED_ESTIMATES
+            await asyncio.sleep(self.period_s * (SETTLED_PERIODS if settled else 1) if self.model else 0.2)
 
     async def _exchange(self, client: aiomqtt.Client) -> Exchange | None:
         exchange_id = next(self._ids)

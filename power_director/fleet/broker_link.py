@@ -70,6 +70,7 @@ class BrokerLink:
         self.refused: str | None = None  # why the broker refused our login or a subscription
         self._task: asyncio.Task[None] | None = None
         self._clock_tasks: dict[str, asyncio.Task[None]] = {}
+        self._keys: dict[str, dict[str, bytes]] = {}  # each agent's meters' signing keys
         self._key: tuple[Any, ...] = ()
 
     @classmethod
@@ -91,6 +92,7 @@ class BrokerLink:
         """Start reading for ``meter``; the agent's clock, shared by its meters."""
         agent_meters = self.meters.setdefault(meter.agent, [])
         agent_meters.append(meter)
+        self._keys.pop(meter.agent, None)
         clock = self.clocks.get(meter.agent) or AgentClock(meter.agent, self.client_id, meter.clock_period_s)
         self.clocks[meter.agent] = clock
         if self._task is None or self._task.done():  # a loop that died (never: it retries) starts again
@@ -105,6 +107,7 @@ class BrokerLink:
         agent_meters = self.meters.get(meter.agent, [])
         if meter in agent_meters:
             agent_meters.remove(meter)
+        self._keys.pop(meter.agent, None)
         if not agent_meters:
             self.meters.pop(meter.agent, None)
             self.clocks.pop(meter.agent, None)
@@ -188,9 +191,9 @@ class BrokerLink:
         if not meters:
             return
         if len(parts) == 2 and parts[1] == "samples":
-            self._batch(topic, payload, meters)
+            self._batch(topic, payload, parts[0], meters)
         elif len(parts) == 3 and parts[1] == "clock":
-            body = self._authentic(topic, payload, meters)
+            body = self._authentic(topic, payload, parts[0], meters)
             if body is not None and parts[0] in self.clocks:
                 self.clocks[parts[0]].reply(body)
         else:
@@ -198,9 +201,11 @@ class BrokerLink:
                 if len(parts) == 3 and meter.meter == parts[1]:
                     meter.handle(topic, payload)
 
-    def _authentic(self, topic: str, payload: bytes, meters: list[LinkedMeter]) -> bytes | None:
+    def _authentic(self, topic: str, payload: bytes, agent: str, meters: list[LinkedMeter]) -> bytes | None:
         """The message if the agent's key signed it (or no meter of it asks for signing)."""
-        keys = {k: v for meter in meters for k, v in meter.keys.items()}
+        keys = self._keys.get(agent)
+        if keys is None:
+            keys = self._keys[agent] = {k: v for meter in meters for k, v in meter.keys.items()}
         if not keys:
             return payload
         try:
@@ -210,8 +215,8 @@ class BrokerLink:
                 meter.forged_message(str(exc))
             return None
 
-    def _batch(self, topic: str, payload: bytes, meters: list[LinkedMeter]) -> None:
-        body = self._authentic(topic, payload, meters)
+    def _batch(self, topic: str, payload: bytes, agent: str, meters: list[LinkedMeter]) -> None:
+        body = self._authentic(topic, payload, agent, meters)
         if body is None:
             return
         try:

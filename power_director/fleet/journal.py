@@ -8,11 +8,12 @@ again (an emptied journal) from a replay of an older run's messages.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
@@ -20,7 +21,7 @@ from analyzer_drivers.formats.sample import Sample
 from power_director.fleet.wire import decode_samples, encode_samples
 
 RECENT_ROWS = 200_000  # kept in memory for replays; older ones are read from the file
-FSYNC_PERIOD_S = 1.0
+FSYNC_PERIOD_S = 1.0  # the agent syncs its journals this often, off its event loop (sync_journals)
 
 
 class MeterJournal:
@@ -33,7 +34,7 @@ class MeterJournal:
         self.epoch = self._epoch(directory / f"{meter}.epoch")
         self._recent: deque[tuple[int, Sample]] = deque(maxlen=RECENT_ROWS)
         self._out: TextIO = self.path.open("a", encoding="utf-8")
-        self._synced_at = time.monotonic()
+        self._unsynced = False
 
     def _epoch(self, path: Path) -> int:
         """The stamp of this journal's beginning; a new one when the journal starts empty."""
@@ -65,11 +66,16 @@ class MeterJournal:
         row = (self.last_seq, sample)
         self._recent.append(row)
         self._out.write(_line(row) + "\n")
-        self._out.flush()
-        if time.monotonic() - self._synced_at >= FSYNC_PERIOD_S:
-            os.fsync(self._out.fileno())
-            self._synced_at = time.monotonic()
+        self._out.flush()  # it survives the agent's death; sync() makes it survive the machine's
+        self._unsynced = True
         return self.last_seq
+
+    def sync(self) -> None:
+        """fsync what was written since the last sync (safe from another thread)."""
+        if self._unsynced:
+            self._unsynced = False
+            with contextlib.suppress(OSError, ValueError):  # closed meanwhile: close() synced it
+                os.fsync(self._out.fileno())
 
     def rows(self, first: int, last: int) -> list[tuple[int, Sample]]:
         """Samples first..last (inclusive) that the journal holds."""
@@ -111,3 +117,10 @@ class MeterJournal:
 def _line(row: tuple[int, Sample]) -> str:
     body = encode_samples([row]).decode()
     return body[len('{"samples":['):-2]
+
+
+def sync_journals(journals: Iterable[MeterJournal]) -> None:
+    """Every journal's new lines to disk: one thread's work each FSYNC_PERIOD_S (a thousand
+    meters' fsyncs would stall an event loop for seconds on a busy disk)."""
+    for journal in journals:
+        journal.sync()

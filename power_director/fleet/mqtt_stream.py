@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import statistics
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from analyzer_drivers.base import AnalyzerError, AnalyzerInfo, RangelessAnalyzer
@@ -37,6 +37,8 @@ RECENT_SAMPLES = 64
 
 
 class MqttStreamAnalyzer(RangelessAnalyzer):
+    journaled_at_source = True  # the agent's journal (power_director/fleet/journal.py)
+
     def __init__(
         self, broker: str, topic: str, *, auth: BrokerAuth | None = None,
         connect_timeout_s: float = 10.0, reply_timeout_s: float = 5.0, clock_period_s: float = CLOCK_PERIOD_S,
@@ -57,6 +59,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._epoch: int | None = None
         self._link: BrokerLink | None = None
         self._info: dict[str, Any] | None = None
+        self._setup: MeterSetup | None = None  # the meter's accuracy, from its info
         self._info_event = asyncio.Event()
         self.clock_period_s = clock_period_s
         self._clock = AgentClock(self.agent, "", clock_period_s)  # the link's, once connected
@@ -65,6 +68,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._hole_since_s: float | None = None
         self._hole_asked_s = 0.0
         self._window: tuple[int, int | None] | None = None  # (start_ns, stop_ns) on our clock
+        self._kept_ns = (1, 0)  # samples stamped in this span (our clock) are handed on: none yet
         self._out: list[Sample] = []
         self._recent: deque[Sample] = deque(maxlen=RECENT_SAMPLES)  # for the next phase's first edge
         self._requests: set[asyncio.Task[None]] = set()
@@ -140,6 +144,9 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                 info = json.loads(payload)
                 if isinstance(info, dict):
                     self._info = info
+                    extra = info.get("extra")
+                    self._setup = MeterSetup.recorded(str(info.get("model", "")),
+                                                      extra if isinstance(extra, dict) else None)
                     self._info_event.set()
         else:
             try:
@@ -172,12 +179,34 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._epoch = epoch  # the agent's journal began again: so does its numbering
         if self._next_seq is not None and rows:
             self.agent_restarts += 1
-            self._pending, self._next_seq = {}, rows[0][0]
+            self._end_numbering()
+            self._next_seq = rows[0][0]
         return True
+
+    def _end_numbering(self) -> None:
+        """The old journal's held samples, handed on now: its holes will never be filled."""
+        clock, next_seq = self.clock, self._next_seq
+        if clock is not None and next_seq is not None:  # without a clock: nothing to date them by
+            for seq in sorted(self._pending):
+                sample = self._pending[seq]
+                if seq > next_seq:
+                    self.lost += seq - next_seq
+                    self._emit(Sample(sample.t_ns - 1, ERROR_READING), clock.to_director_ns(sample.t_ns - 1))
+                self._emit(sample, clock.to_director_ns(sample.t_ns))
+                next_seq = seq + 1
+        self._pending, self._hole_since_s = {}, None
 
     def _take(self, rows: list[tuple[int, Sample]], legacy: bool = False) -> None:
         arrived_ns = time.time_ns()
+        clock = self.clock
         for seq, sample in rows:
+            if seq == self._next_seq and clock is not None and not self._pending:  # in order: most
+                t_ns = clock.to_director_ns(sample.t_ns)
+                self.received += 1
+                self.latencies_ns.append(arrived_ns - t_ns)
+                self._emit(sample, t_ns)
+                self._next_seq, self._hole_since_s = seq + 1, None
+                continue
             if self._next_seq is None:
                 self._next_seq = seq
             if legacy and seq == 1 and self._next_seq > 1 and not self._pending:
@@ -190,18 +219,19 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             self.received += 1
             if self._hole_since_s is not None and seq < max(self._pending, default=seq):
                 self.replayed += 1
-            elif seq == self._next_seq and self.clock is not None:
-                self.latencies_ns.append(arrived_ns - self.clock.to_director_ns(sample.t_ns))
+            elif seq == self._next_seq and clock is not None:
+                self.latencies_ns.append(arrived_ns - clock.to_director_ns(sample.t_ns))
             self._pending[seq] = sample
         self._flush()
 
     def _flush(self) -> None:
-        if self.clock is None or self._next_seq is None:
+        clock = self.clock
+        if clock is None or self._next_seq is None:
             return
         while self._pending:
             sample = self._pending.pop(self._next_seq, None)
             if sample is not None:
-                self._emit(sample)
+                self._emit(sample, clock.to_director_ns(sample.t_ns))
                 self._next_seq += 1
                 self._hole_since_s = None
                 continue
@@ -217,7 +247,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         if now_s - self._hole_since_s > self.replay_timeout_s:
             self.lost += first_held - self._next_seq
             after = self._pending[first_held]
-            self._emit(Sample(after.t_ns - 1, ERROR_READING))
+            self._emit(Sample(after.t_ns - 1, ERROR_READING), self.clock.to_director_ns(after.t_ns - 1))
             self._next_seq, self._hole_since_s = first_held, None
             self._flush()
         elif now_s - self._hole_asked_s > self.replay_timeout_s / 4:
@@ -232,30 +262,28 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         if self._link is not None:
             await self._link.publish(topic, json.dumps(request), qos=1)
 
-    def _emit(self, sample: Sample) -> None:
-        """Hand on a sample stamped from one interval before the phase to one after it: the
-        summed line's first and last intervals need other meters' samples around the edges."""
-        assert self.clock is not None
-        ours = replace(sample, t_ns=self.clock.to_director_ns(sample.t_ns))
+    def _emit(self, sample: Sample, t_ns: int) -> None:
+        """Hand on a sample (``t_ns``: its stamp on our clock) stamped from one interval before
+        the phase to one after it: the summed line's first and last intervals need other
+        meters' samples around the edges."""
+        ours = Sample(t_ns, sample.watts, sample.volts, sample.amps, sample.pf, sample.channels)
         self._recent.append(ours)
-        if self._in_window(ours.t_ns):
+        first_ns, last_ns = self._kept_ns
+        if first_ns <= t_ns <= last_ns:
             self._out.append(ours)
             self._note_uncertainty(ours)
 
-    def _in_window(self, t_ns: int) -> bool:
-        if self._window is None:
-            return False
+    def _set_window(self, window: tuple[int, int | None]) -> None:
+        self._window = window
         edge_ns = round(self._interval_s * 1e9)
-        start_ns, stop_ns = self._window
-        return t_ns >= start_ns - edge_ns and (stop_ns is None or t_ns <= stop_ns + edge_ns)
+        start_ns, stop_ns = window
+        self._kept_ns = (start_ns - edge_ns, 2**63 if stop_ns is None else stop_ns + edge_ns)
 
     def _note_uncertainty(self, sample: Sample) -> None:
-        info = self._info or {}
-        extra = info.get("extra")
-        setup = MeterSetup.recorded(str(info.get("model", "")), extra if isinstance(extra, dict) else None)
-        if setup is not None and sample.is_valid:  # the agent's meter auto-ranges
+        setup = self._setup
+        if setup is not None:  # the agent's meter auto-ranges
             uncertainty = setup.sample_uncertainty(sample, None, None)
-            if uncertainty < float("inf"):
+            if uncertainty < math.inf:  # an invalid sample's is inf
                 self._uncertainty_sum += uncertainty
                 self._uncertainty_n += 1
 
@@ -278,8 +306,9 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     async def start(self, mark: str, interval_ms: int) -> None:
         self._reset_phase_stats()
         self._interval_s = max(interval_ms / 1000, float((self._info or {}).get("interval_ms", 0)) / 1000)
-        self._window = (time.time_ns(), None)
-        self._out = [s for s in self._recent if self._in_window(s.t_ns)]
+        self._set_window((time.time_ns(), None))
+        first_ns, last_ns = self._kept_ns
+        self._out = [s for s in self._recent if first_ns <= s.t_ns <= last_ns]
         for sample in self._out:
             self._note_uncertainty(sample)
         self._last_message_s = time.monotonic()
@@ -294,11 +323,13 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         return False
 
     async def poll(self) -> list[Sample]:
-        self._flush()
+        if self._pending:
+            self._flush()
         out, self._out = self._out, []
+        if out or self._window is None or self._window[1] is not None:
+            return out
         silent_s = time.monotonic() - self._last_message_s
-        if not out and self._window is not None and self._window[1] is None \
-                and silent_s > self._interval_s + self.replay_timeout_s:
+        if silent_s > self._interval_s + self.replay_timeout_s:
             self._last_message_s = time.monotonic()
             link = self._link
             state = "connected" if link is not None and link.client is not None else \
@@ -308,7 +339,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
 
     async def stop(self) -> None:
         if self._window is not None:
-            self._window = (self._window[0], time.time_ns())
+            self._set_window((self._window[0], time.time_ns()))
 
     async def uncertainty(self) -> float | None:
         return self._uncertainty_sum / self._uncertainty_n if self._uncertainty_n else None

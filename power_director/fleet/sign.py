@@ -21,6 +21,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+import orjson
+
 from analyzer_drivers.formats.errors import ConfigError, WireError
 
 MIN_KEY_CHARS = 32  # e.g. ``openssl rand -hex 32`` (64 characters)
@@ -60,9 +62,12 @@ def verify(keys: Mapping[str, bytes], topic: str, payload: bytes) -> bytes:
             or not payload.endswith(b'"}'):
         raise ForgedMessage("unsigned")
     keyed = payload[:-_MAC_TAIL] + b"}"
+    # The key id is the last member (``sign``): a quote inside a JSON string is escaped, so the
+    # last ``,"key":`` is the one sign wrote; the MAC then covers the whole object.
+    _, keyed_by, key_json = keyed.rpartition(b',"key":')
     try:
-        key_id = json.loads(keyed).get("key")
-    except (ValueError, AttributeError, UnicodeDecodeError):
+        key_id = orjson.loads(key_json[:-1]) if keyed_by else None
+    except orjson.JSONDecodeError:
         raise ForgedMessage("not a signed JSON object") from None
     key = keys.get(key_id) if isinstance(key_id, str) else None
     if key is None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import orjson
 
 from analyzer_drivers.formats.errors import WireError
 from analyzer_drivers.formats.sample import Sample
@@ -51,7 +52,7 @@ def encode_samples(rows: list[tuple[int, Sample]], epoch: int | None = None) -> 
     message: dict[str, Any] = {"samples": [_row(seq, s) for seq, s in rows]}
     if epoch is not None:
         message["epoch"] = epoch
-    return json.dumps(message, separators=(",", ":")).encode()
+    return orjson.dumps(message)
 
 
 def _finite(value: float) -> float | None:
@@ -67,8 +68,7 @@ def _number(value: Any) -> float:
 def encode_agent_batch(rows: Mapping[str, list[tuple[int, Sample]]], epochs: Mapping[str, int]) -> bytes:
     """One message with each meter's rows (the agent's ``samples`` topic)."""
     meters = {name: [_row(seq, s) for seq, s in meter_rows] for name, meter_rows in rows.items()}
-    return json.dumps({"meters": meters, "epochs": {name: epochs[name] for name in rows}},
-                      separators=(",", ":")).encode()
+    return orjson.dumps({"meters": meters, "epochs": {name: epochs[name] for name in rows}})
 
 
 def _row(seq: int, s: Sample) -> list[Any]:
@@ -78,7 +78,7 @@ def _row(seq: int, s: Sample) -> list[Any]:
 def decode_agent_batch(payload: bytes) -> dict[str, tuple[list[tuple[int, Sample]], int | None]]:
     """Each meter's rows and journal epoch from an agent's batch; ValueError for anything else."""
     try:
-        message = json.loads(payload)
+        message = orjson.loads(payload)
         meters, epochs = message["meters"], message.get("epochs") or {}
         if not isinstance(meters, dict) or not isinstance(epochs, dict):
             raise ValueError("meters and epochs must be objects")
@@ -96,29 +96,29 @@ def decode_batch(payload: bytes) -> tuple[list[tuple[int, Sample]], int | None]:
     """The samples of one message and its journal epoch (None: not given); ValueError with the
     reason for anything else."""
     try:
-        message = json.loads(payload)
+        message = orjson.loads(payload)
         return _rows(message["samples"], message.get("epoch"))
     except (KeyError, TypeError, IndexError, AttributeError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not a samples message: {payload[:60]!r}") from exc
 
 
 def _rows(rows: Any, epoch: Any) -> tuple[list[tuple[int, Sample]], int | None]:
-    """Rows of samples; ValueError (or a TypeError/IndexError its callers turn into one) if not."""
+    """Rows of samples; ValueError if not."""
     if epoch is not None and type(epoch) is not int:
         raise ValueError(f"bad epoch {str(epoch)[:30]}")
     if not isinstance(rows, list):
         raise ValueError("samples must be a list")
-    try:
-        out = []
-        for row in rows:
-            seq, t_ns = row[0], row[1]
-            if type(seq) is not int or type(t_ns) is not int or seq < 1 or len(row) != 6:
-                raise ValueError(f"bad row {str(row)[:60]}")
-            watts, volts, amps, pf = (_number(v) for v in row[2:])
-            out.append((seq, Sample(t_ns, watts, volts, amps, pf)))
-        return out, epoch
-    except (TypeError, IndexError) as exc:
-        raise ValueError(f"bad rows {str(rows)[:60]}") from exc
+    out = []
+    for row in rows:  # a thousand meters' rows a second: the checks are written out
+        if type(row) is not list or len(row) != 6 or type(row[0]) is not int or type(row[1]) is not int \
+                or row[0] < 1:
+            raise ValueError(f"bad row {str(row)[:60]}")
+        seq, t_ns, watts, volts, amps, pf = row
+        out.append((seq, Sample(t_ns, watts if type(watts) is float else _number(watts),
+                                volts if type(volts) is float else _number(volts),
+                                amps if type(amps) is float else _number(amps),
+                                pf if type(pf) is float else _number(pf))))
+    return out, epoch
 
 
 @dataclass(frozen=True)

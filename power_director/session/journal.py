@@ -3,6 +3,13 @@
 Samples are PTDaemon ``-l`` log lines with their mark, one file per analyzer, so a torn
 last line after a crash loses one sample at most and the file reads like PTDaemon's own.
 Events are JSON lines.
+
+Every line is flushed as it is written (it survives the director's death) and synced to disk each
+second (it survives the machine's), except the samples of meters whose source journals them too
+(a meter agent: ``Analyzer.journaled_at_source``): those are written out every few seconds and
+synced when the journal closes. With a thousand such meters, a write and an fsync per meter and
+second would cost more than everything else the director does, and after a crash the agents'
+journals are the copy the session is recovered from (power_director/session/fleet_recovery.py).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from reports.mlperf.layout import read_events
 from reports.spl import PowerSeries
 
 FSYNC_PERIOD_S = 1.0  # flushed on every write (survives a crash); synced to disk at most this often
+AT_SOURCE_FLUSH_S = 5.0  # samples journaled at their source too: written out at most this often
 
 
 ALIVE_PERIOD_S = 0.25
@@ -34,13 +42,15 @@ ALIVE_PERIOD_S = 0.25
 class Journal:
     """Append-only writer for one session's ``raw/`` directory."""
 
-    def __init__(self, raw_dir: Path) -> None:
+    def __init__(self, raw_dir: Path, journaled_at_source: Iterable[str] = ()) -> None:
+        """``journaled_at_source``: the analyzers whose samples their source journals too."""
         raw_dir.mkdir(parents=True, exist_ok=True)
+        self._at_source = set(journaled_at_source)
         self.raw_dir = raw_dir
         self._events = (raw_dir / EVENTS_FILE).open("a", encoding="utf-8")
         self._samples: dict[str, TextIO] = {}
         self.sample_counts: dict[str, int] = {}
-        self._synced_at = time.monotonic()
+        self._synced_at = self._flushed_at = time.monotonic()
         self._alive_at = -math.inf
 
     def record_samples(self, analyzer_name: str, samples: Sequence[Sample], mark: str) -> int:
@@ -51,7 +61,8 @@ class Journal:
         lines = format_sample_lines(samples, mark)
         if lines:
             out.write("\n".join(lines) + "\n")  # one write per batch: a fast meter sends thousands
-            out.flush()
+            if analyzer_name not in self._at_source:
+                out.flush()
         self._sync_if_due()
         self.sample_counts[analyzer_name] = self.sample_counts.get(analyzer_name, 0) + len(lines)
         return len(lines)
@@ -80,10 +91,15 @@ class Journal:
 
     def _sync_if_due(self) -> None:
         """A flushed line survives the director's death; fsync makes it survive the machine's."""
-        if time.monotonic() - self._synced_at < FSYNC_PERIOD_S:
+        now_s = time.monotonic()
+        if now_s - self._flushed_at >= AT_SOURCE_FLUSH_S:
+            self._flushed_at = now_s
+            for name in self._at_source.intersection(self._samples):
+                self._samples[name].flush()
+        if now_s - self._synced_at < FSYNC_PERIOD_S:
             return
-        self._synced_at = time.monotonic()
-        for out in [self._events, *self._samples.values()]:
+        self._synced_at = now_s
+        for out in [self._events, *(f for name, f in self._samples.items() if name not in self._at_source)]:
             os.fsync(out.fileno())
 
     def close(self) -> None:

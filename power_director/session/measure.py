@@ -21,6 +21,7 @@ from analyzer_drivers.sim.command_model import CommandModel, EstimateModel, defa
 from analyzer_drivers.sim.ptd_server import PtdSimulator
 from loadgen_bridge.command_run import CommandListener, Echo, MeasuredCommand
 from loadgen_bridge.training_run import TrainingCommand
+from loadgen_bridge.workload import lead_s
 from power_director.config.loader import Config, ExtraAnalyzer, SessionConfig
 from power_director.config.meters.nvml import NvmlConfig
 from power_director.config.meters.ptd import PtdConfig
@@ -33,7 +34,6 @@ from reports.model.report import SessionReport
 SIM_INTERVAL_MS = 100
 JOULES_PER_KWH = 3.6e6
 RAPL_ROOT = RaplConfig.rapl_root
-LEAD_INTERVALS = 2  # meter intervals measured before the command starts
 
 
 @dataclass
@@ -184,11 +184,11 @@ async def measure_sessions(
     done: list[MeasuredSession] = []
     for _ in range(rounds):
         for side, argv in sides:
-            lead_s = LEAD_INTERVALS * config.analyzer.interval_ms / 1000
+            lead = lead_s(config.analyzer.interval_ms, config.session.lead_intervals)
             workload = (TrainingCommand(argv, plan.idle_s, plan.work_regex, plan.work_unit, listeners, echo,
-                                        lead_s=lead_s, mllog=plan.mllog) if plan.training else
+                                        lead_s=lead, mllog=plan.mllog) if plan.training else
                         MeasuredCommand(argv, plan.idle_s, plan.work_regex, plan.work_unit, listeners, echo,
-                                        lead_s=lead_s))
+                                        lead_s=lead))
             session = build_session(
                 config, workload, out_root=out_root, label=plan.label_of(side), say=say,
                 observers=observers, repeat=plan.repeat if plan.b_argv is None else 1, ranging=False)

@@ -123,7 +123,8 @@ class Session:
         phases = [d for p, d in PHASE_DIRS.items() if p != "ranging" or self.ranging or self._reused]
         self._made_roots = make_session_dirs(self.dir, [*phases, *runs])
         self._copy_reused_ranging()
-        self.journal = Journal(self.dir / RAW_DIR)
+        self.journal = Journal(self.dir / RAW_DIR,
+                               [m.analyzer.name for m in self.meters if m.analyzer.journaled_at_source])
         self.analyzer.on_exchange = self.journal.record_exchange
         self.save_meta()
         try:

@@ -132,7 +132,7 @@ def run_values(report: SessionReport, metric: str) -> list[float]:
     """Each run's ``metric``: a measured command's runs, else a LoadGen session's repeat runs'
     headline (or its one testing run)."""
     if report.measure is not None:
-        values = [run.get(metric) for run in report.measure.runs]
+        values = [getattr(run, metric, None) for run in report.measure.runs]
     elif report.repeat is not None and metric == report.repeat.metric:
         values = [run.value for run in report.repeat.runs]
     elif report.power is not None:
@@ -148,9 +148,9 @@ def run_values(report: SessionReport, metric: str) -> list[float]:
 
 def default_metric(reports: Sequence[SessionReport]) -> tuple[str, str]:
     """Energy per unit of work where every run has one, else energy per run."""
-    units = {str(run.get("unit")) for r in reports if r.measure for run in r.measure.runs
-             if run.get("energy_per_unit_j") is not None}
-    per_unit = all(r.measure and all(run.get("energy_per_unit_j") is not None for run in r.measure.runs)
+    units = {str(run.unit) for r in reports if r.measure for run in r.measure.runs
+             if run.energy_per_unit_j is not None}
+    per_unit = all(r.measure and all(run.energy_per_unit_j is not None for run in r.measure.runs)
                    for r in reports)
     if per_unit and len(units) == 1:
         return "energy_per_unit_j", f"J/{units.pop()}"

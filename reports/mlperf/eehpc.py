@@ -22,18 +22,16 @@ against its text here: they are parameters (``Levels``), not constants, and the 
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from analyzer_drivers.formats.session_meta import SessionMeta
 from analyzer_drivers.formats.window import Window
-from reports.model.report import MeasureSection
+from reports.model.eehpc_record import EehpcSection, RunFacts
+from reports.model.measure import MeasureSection
 from reports.phase_report import PhaseReport
 from reports.system_model import SystemSection
 
@@ -65,30 +63,15 @@ class Levels:
 
 
 @dataclass(frozen=True)
-class RunFacts:
-    """What a measured run says about itself."""
-
-    core_phase_s: float
-    readings_in_core: int  # the fewest of any meter
-    max_interval_s: float  # the longest gap between two readings of any meter in the core phase
-    covers_core_phase: bool
-    nodes_measured: int
-    nodes_total: int
-    measured_kw: float
-    accuracy_pct: float | None  # combined relative uncertainty of the measured power; None: unknown
-    idle_watts: float | None
-    interconnect: str  # "measured", "estimated", "none" (not counted) or "not used" (one node)
-
-
-@dataclass(frozen=True)
 class Grade:
     level: int  # 0: not even Level 1
     source: str
     missing: dict[int, tuple[str, ...]] = field(default_factory=dict)  # per level not met: why
 
-    def to_json(self) -> dict[str, object]:
-        return {"level": self.level, "methodology": self.source,
-                "not_met": {str(k): list(v) for k, v in sorted(self.missing.items())}}
+    @classmethod
+    def of(cls, section: EehpcSection) -> Grade:
+        """The grade ``report.json``'s ``eehpc`` holds."""
+        return cls(section.level, section.methodology, {int(k): v for k, v in section.not_met.items()})
 
 
 def _shortfalls(rule: LevelRule, facts: RunFacts, levels: Levels) -> list[str]:
@@ -193,16 +176,16 @@ def facts(inputs: EehpcInputs) -> RunFacts:
     )
 
 
-def eehpc_json(run: RunFacts, result: Grade) -> dict[str, object]:
+def eehpc_record(run: RunFacts, result: Grade) -> EehpcSection:
     """``report.json``'s ``eehpc``: the level, why not the next ones, and the facts graded."""
-    return {**result.to_json(), "facts": {k: v for k, v in dataclasses.asdict(run).items()
-                                          if not (isinstance(v, float) and not math.isfinite(v))}}
+    return EehpcSection(level=result.level, methodology=result.source,
+                        not_met={str(k): v for k, v in sorted(result.missing.items())}, facts=run)
 
 
 def eehpc_section(
     meta: SessionMeta, series_t_ns: npt.NDArray[np.int64], interval_ns: int, window: Window,
     avg_watts: float | None, relative_uncertainty: float | None, idle_watts: float | None,
-) -> dict[str, object] | None:
+) -> EehpcSection | None:
     """The grade of a session: its testing window is the core phase; the primary's readings."""
     if avg_watts is None or not math.isfinite(avg_watts):
         return None
@@ -211,20 +194,16 @@ def eehpc_section(
     switches = tuple(bool(s.meter) for s in system.switches) if system is not None else ()
     run = facts(EehpcInputs(series_t_ns, interval_ns, window.begin_ns, window.end_ns, avg_watts,
                             relative_uncertainty, idle_watts, nodes, meta.machine_nodes, switches))
-    return eehpc_json(run, grade(run))
+    return eehpc_record(run, grade(run))
 
 
-def eehpc_line(data: Mapping[str, Any]) -> str:
+def eehpc_line(section: EehpcSection) -> str:
     """One line from ``report.json``'s ``eehpc``: the level, and why the next is not met."""
-    level = data.get("level")
-    not_met = data.get("not_met")
-    missing = ({int(k): tuple(map(str, v)) for k, v in not_met.items() if isinstance(v, list)}
-               if isinstance(not_met, Mapping) else {})
-    return grade_line(Grade(level if isinstance(level, int) else 0, str(data.get("methodology")), missing))
+    return grade_line(Grade.of(section))
 
 
 def session_eehpc(meta: SessionMeta, testing: PhaseReport, system: SystemSection | None,
-                  measure: MeasureSection | None) -> dict[str, object] | None:
+                  measure: MeasureSection | None) -> EehpcSection | None:
     """The grade of a measured command or a multi-node run (None for any other session): the
     testing window as the core phase, the system's combined uncertainty where there is one."""
     if measure is None and system is None:
@@ -232,8 +211,8 @@ def session_eehpc(meta: SessionMeta, testing: PhaseReport, system: SystemSection
     power = testing.power
     budget = power.uncertainty
     relative = system.uncertainty.relative if system is not None else budget.relative if budget else None
-    idle = measure.runs[0].get("idle_watts") if measure is not None and measure.runs else None
+    idle = measure.runs[0].idle_watts if measure is not None and measure.runs else None
     return eehpc_section(meta, testing.series.t_ns, testing.interval_ns, testing.window,
                          system.avg_watts if system is not None else power.avg_watts,
                          relative if isinstance(relative, float) else None,
-                         idle if isinstance(idle, float) else None)
+                         idle)

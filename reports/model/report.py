@@ -29,14 +29,14 @@ from analyzer_drivers.formats.json_record import (
 from analyzer_drivers.formats.session_meta import AnalyzerRecord, RangeRecord
 from reports.checks import Check
 from reports.crossval import CalibrationSection, CrossValidation
+from reports.model.eehpc_record import EehpcSection
+from reports.model.measure import MeasureSection
 from reports.repeat import IntervalStats
 from reports.report_json import (
     JsonDict,
-    JsonObject,
     ReportRecord,
     count,
     key,
-    maybe_object,
     maybe_part,
     maybe_real,
     maybe_text,
@@ -183,25 +183,6 @@ check = plain(Check, {"name": text, "status": _status, "reason": text},
               {"name": "?", "status": "unknown", "reason": ""})
 
 
-@dataclass(frozen=True)
-class MeasureSection(ReportRecord):
-    """``measure``: a command's runs (``runs``) and their mean and interval (``summary``), kept
-    as the JSON ``reports.build.measure_report`` builds, so it reads back as written."""
-
-    @classmethod
-    def of(cls, data: Mapping[str, Any]) -> MeasureSection:
-        return cls(json_unknown=dict(data))
-
-    @property
-    def data(self) -> Mapping[str, Any]:
-        return self.json_unknown
-
-    @property
-    def runs(self) -> list[dict[str, Any]]:
-        runs = self.data.get("runs")
-        return [r for r in runs if isinstance(r, dict)] if isinstance(runs, list) else []
-
-
 def _reasons(checks: tuple[Check, ...], *statuses: str) -> tuple[str, ...]:
     return tuple(c.reason for c in checks if c.status in statuses)
 
@@ -240,7 +221,7 @@ class SessionReport(ReportRecord):
     system: SystemSection | None = maybe_part(SystemSection, omit_none=True)  # multi-node
     repeat: RepeatSection | None = maybe_part(RepeatSection, omit_none=True)
     measure: MeasureSection | None = maybe_part(MeasureSection, omit_none=True)  # ``power-director measure``
-    eehpc: JsonObject | None = maybe_object(omit_none=True)  # the EEHPC level a run meets
+    eehpc: EehpcSection | None = maybe_part(EehpcSection, omit_none=True)  # the EEHPC level a run meets
 
     def __post_init__(self) -> None:
         if self.json_keys is not None:

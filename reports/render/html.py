@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from reports.mlperf.checker_column import CHECKER_KEY
+from reports.model.measure import MeasureRun
 from reports.model.report import SessionReport
 from reports.phase_report import PhaseReport
 from reports.render import html_page as page
 from reports.render.plot import POWER_PNG, plot_title, render_power_png
+from reports.report_json import ReportRecord
 
 REPORT_HTML = "report.html"
 
@@ -73,13 +75,14 @@ def _checker_column(section: Any) -> str:
                          rows))
 
 
-def _cells(figures: dict[str, Any], columns: list[tuple[str, int, str]]) -> list[str]:
-    """Each column's figure: a number with its digits and unit, or (digits -1) text."""
-    return [page.number(figures.get(key), digits, unit) if digits >= 0
-            else escape(str(figures.get(key) or "")) for key, digits, unit in columns]
+def _cells(figures: ReportRecord, columns: list[tuple[str, int, str]]) -> list[str]:
+    """Each column's figure (a field of ``figures``): a number with its digits and unit, or
+    (digits -1) text."""
+    return [page.number(getattr(figures, key), digits, unit) if digits >= 0
+            else escape(str(getattr(figures, key) or "")) for key, digits, unit in columns]
 
 
-def _measured(runs: list[dict[str, Any]]) -> str:
+def _measured(runs: Sequence[MeasureRun]) -> str:
     """``measure``: each run's figures, then its phases and software estimates."""
     columns = [("run", -1, ""), ("exit_code", -1, ""), ("duration_s", 3, "s"), ("energy_j", 1, "J"),
                ("avg_watts", 2, "W"), ("uncertainty_watts", 2, "W"), ("idle_watts", 2, "W"),
@@ -87,14 +90,12 @@ def _measured(runs: list[dict[str, Any]]) -> str:
     head = ["run", "exit", "duration", "energy", "average", "±", "idle", "above idle", "per unit"]
     parts = [page.table(head, [_cells(r, columns) for r in runs], "figures")]
     phase_columns = [("name", -1, ""), ("duration_s", 3, "s"), ("energy_j", 1, "J"), ("avg_watts", 2, "W")]
-    phases = [[escape(str(r.get("run"))), *_cells(p, phase_columns)]
-              for r in runs for p in r.get("phases", [])]
+    phases = [[escape(str(r.run)), *_cells(p, phase_columns)] for r in runs for p in r.phases]
     if phases:
         parts.append(page.table(["run", "phase", "duration", "energy", "average"], phases, "figures"))
     estimate_columns = [("source", -1, ""), ("energy_j", 1, "J"), ("error_vs_wall_pct", 1, "%"),
                         ("error", -1, "")]
-    estimates = [[escape(str(r.get("run"))), *_cells(e, estimate_columns)]
-                 for r in runs for e in r.get("estimates", [])]
+    estimates = [[escape(str(r.run)), *_cells(e, estimate_columns)] for r in runs for e in r.estimates]
     if estimates:
         parts.append(page.table(["run", "software estimate (informative)", "energy", "vs the wall meter", ""],
                                 estimates, "figures"))

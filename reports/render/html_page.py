@@ -4,11 +4,11 @@ first, failures first, human labels and units, ISO dates, then the detail."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from html import escape
 from typing import Any
 
 from reports.mlperf.eehpc import eehpc_line
+from reports.model.eehpc_record import EehpcSection
 from reports.model.headline import headline, iso_time, metric_uncertainty, verdict
 from reports.model.report import RepeatSection, SessionReport
 from reports.render.summary import repeat_text
@@ -187,16 +187,12 @@ def efficiency_section(report: SessionReport) -> str:
     return _pairs(rows) if rows else '<p class="muted">no efficiency: LoadGen gave no result to divide</p>'
 
 
-def eehpc_section(eehpc: Mapping[str, Any]) -> str:
-    """The level met, each level not met with why, and the facts graded."""
-    not_met = eehpc.get("not_met")
-    rows = [[escape(f"level {k}"), escape("; ".join(map(str, v)))]
-            for k, v in (not_met.items() if isinstance(not_met, Mapping) else ()) if isinstance(v, list)]
-    facts = eehpc.get("facts")
-    pairs = [(escape(str(k)), escape(any_value(v))) for k, v in (facts.items() if isinstance(facts, Mapping)
-                                                                  else ())]
+def eehpc_section(eehpc: EehpcSection) -> str:
+    """The level met, each level not met with why, and the facts graded (as report.json has them)."""
+    rows = [[escape(f"level {k}"), escape("; ".join(v))] for k, v in eehpc.not_met.items()]
+    pairs = [(escape(k), escape(any_value(v))) for k, v in eehpc.facts.to_json().items()]
     return (f'<div id="eehpc"><p><b>{escape(eehpc_line(eehpc))}</b></p>'
-            f'<p class="muted">{escape(str(eehpc.get("methodology")))}; the testing window is the core '
+            f'<p class="muted">{escape(eehpc.methodology)}; the testing window is the core '
             "phase.</p>" + (table(["not met", "why"], rows) if rows else "") + _pairs(pairs) + "</div>")
 
 

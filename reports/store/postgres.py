@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from reports.build.session_report import ReportError
-from reports.model.report import SessionReport
-from reports.model.results import SessionResult, load_session
+from reports.model.results import SessionResult
 from reports.store.sqlite import (
     COLUMNS,
     INDEX_FILE,
+    IndexedStore,
     Query,
     ResultsStore,
     SqliteStore,
     _from_row,
-    _signature,
     _to_row,
     select_sql,
-    session_dirs,
 )
 
 _TYPES = {"valid": "INTEGER", "mlperf_valid": "INTEGER", "repeat_n": "INTEGER"}
@@ -40,7 +39,7 @@ def _column_type(name: str) -> str:
     return "DOUBLE PRECISION" if name in _FLOATS else _TYPES.get(name, "TEXT")
 
 
-class PostgresStore:
+class PostgresStore(IndexedStore):
     """``ResultsStore`` on a PostgreSQL server (psycopg 3)."""
 
     def __init__(self, url: str, source: str | None = None, connect_timeout_s: int = 10) -> None:
@@ -64,12 +63,7 @@ class PostgresStore:
             self._db.execute(f"CREATE TABLE IF NOT EXISTS sessions (source TEXT NOT NULL, {columns}, "
                              "signature TEXT, PRIMARY KEY (source, path))")
 
-    def add(self, session_dir: Path, built: SessionReport | None = None) -> SessionResult:
-        result = load_session(session_dir, built)
-        self._put([(result, _signature(session_dir))])
-        return result
-
-    def _put(self, results: list[tuple[SessionResult, str]]) -> None:
+    def _put(self, results: Sequence[tuple[SessionResult, str]]) -> None:
         if not results:
             return
         names = ", ".join(("source", *COLUMNS, "signature"))
@@ -80,32 +74,20 @@ class PostgresStore:
         with self._guard(), self._db.transaction(), self._db.cursor() as cursor:
             cursor.executemany(sql, [(self.source, *_to_row(r, s)) for r, s in results])
 
-    def sync(self, root: Path) -> int:
-        """Index what changed under ``root`` since the last sync, drop this director's sessions
-        that are gone from it; returns the number (re)read. An unreadable session is skipped."""
+    def _known(self) -> dict[str, str]:
+        """This director's rows only: another director's are never dropped by this one's sync."""
         with self._guard():
             mine = "SELECT path, signature FROM sessions WHERE source = %s"
-            known: dict[str, str] = dict(self._db.execute(mine, (self.source,)).fetchall())
-        present = {str(p.resolve()): p for p in session_dirs(root)}
-        changed = []
-        for resolved, session_dir in present.items():
-            signature = _signature(session_dir)
-            if known.get(resolved) != signature:
-                with contextlib.suppress(ReportError):
-                    changed.append((load_session(session_dir), signature))
-        self._put(changed)
-        root_prefix = Path(str(root.resolve()))
-        gone = [p for p in known if p not in present and Path(p).parent == root_prefix]
+            return dict(self._db.execute(mine, (self.source,)).fetchall())
+
+    def _drop(self, paths: Sequence[str]) -> None:
         with self._guard(), self._db.transaction(), self._db.cursor() as cursor:
             cursor.executemany("DELETE FROM sessions WHERE source = %s AND path = %s",
-                               [(self.source, p) for p in gone])
-        return len(changed)
+                               [(self.source, p) for p in paths])
 
-    def rebuild(self, root: Path) -> int:
-        """Forget this director's sessions and index every session under ``root`` again."""
+    def _forget(self) -> None:
         with self._guard(), self._db.transaction():
             self._db.execute("DELETE FROM sessions WHERE source = %s", (self.source,))
-        return self.sync(root)
 
     def query(self, query: Query | None = None, every_source: bool = True) -> list[SessionResult]:
         """Sessions matching ``query``, of every director (or only this one's)."""

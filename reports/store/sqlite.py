@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -124,7 +125,55 @@ def session_dirs(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and is_session_dir(p))
 
 
-class SqliteStore:
+class IndexedStore(ABC):
+    """What every backend shares: ``add``, ``sync`` and ``rebuild`` over four row operations
+    of the backend's own (the rows it owns: all of them for SQLite, one director's for
+    PostgreSQL)."""
+
+    @abstractmethod
+    def _known(self) -> dict[str, str]:
+        """The rows this store owns: resolved path → signature."""
+
+    @abstractmethod
+    def _put(self, results: Sequence[tuple[SessionResult, str]]) -> None:
+        """Insert or replace these rows (a session and its signature)."""
+
+    @abstractmethod
+    def _drop(self, paths: Sequence[str]) -> None:
+        """Delete the rows of these resolved paths."""
+
+    @abstractmethod
+    def _forget(self) -> None:
+        """Delete every row this store owns."""
+
+    def add(self, session_dir: Path, built: SessionReport | None = None) -> SessionResult:
+        result = load_session(session_dir, built)
+        self._put([(result, _signature(session_dir))])
+        return result
+
+    def sync(self, root: Path) -> int:
+        """Index what changed under ``root`` since the last sync, drop what is gone from it;
+        returns the number of sessions (re)read. An unreadable session is skipped, never fatal."""
+        known = self._known()
+        present = {str(p.resolve()): p for p in session_dirs(root)}
+        changed = []
+        for resolved, session_dir in present.items():
+            signature = _signature(session_dir)
+            if known.get(resolved) != signature:
+                with contextlib.suppress(ReportError):
+                    changed.append((load_session(session_dir), signature))
+        self._put(changed)
+        resolved_root = root.resolve()
+        self._drop([p for p in known if p not in present and Path(p).parent == resolved_root])
+        return len(changed)
+
+    def rebuild(self, root: Path) -> int:
+        """Forget every row this store owns and index every session under ``root`` again."""
+        self._forget()
+        return self.sync(root)
+
+
+class SqliteStore(IndexedStore):
     """The embedded backend: one SQLite file, written only by this class."""
 
     def __init__(self, path: Path) -> None:
@@ -152,40 +201,22 @@ class SqliteStore:
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self._db.commit()
 
-    def add(self, session_dir: Path, built: SessionReport | None = None) -> SessionResult:
-        result = load_session(session_dir, built)
-        self._put([(result, _signature(session_dir))])
-        return result
-
-    def _put(self, results: Iterable[tuple[SessionResult, str]]) -> None:
+    def _put(self, results: Sequence[tuple[SessionResult, str]]) -> None:
         marks = ", ".join("?" for _ in range(len(COLUMNS) + 1))
         with self._db:
             self._db.executemany(f"INSERT OR REPLACE INTO sessions VALUES ({marks})",
                                  [_to_row(r, s) for r, s in results])
 
-    def sync(self, root: Path) -> int:
-        """Index what changed under ``root`` since the last sync, drop what is gone; returns
-        the number of sessions (re)read. An unreadable session is skipped, never fatal."""
-        known = dict(self._db.execute("SELECT path, signature FROM sessions").fetchall())
-        present = {str(p.resolve()): p for p in session_dirs(root)}
-        changed = []
-        for resolved, session_dir in present.items():
-            signature = _signature(session_dir)
-            if known.get(resolved) != signature:
-                with contextlib.suppress(ReportError):
-                    changed.append((load_session(session_dir), signature))
-        self._put(changed)
-        root_prefix = str(root.resolve())
-        gone = [p for p in known if p not in present and Path(p).parent == Path(root_prefix)]
-        with self._db:
-            self._db.executemany("DELETE FROM sessions WHERE path = ?", [(p,) for p in gone])
-        return len(changed)
+    def _known(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT path, signature FROM sessions").fetchall())
 
-    def rebuild(self, root: Path) -> int:
-        """Forget everything and index every session under ``root`` again."""
+    def _drop(self, paths: Sequence[str]) -> None:
+        with self._db:
+            self._db.executemany("DELETE FROM sessions WHERE path = ?", [(p,) for p in paths])
+
+    def _forget(self) -> None:
         with self._db:
             self._db.execute("DELETE FROM sessions")
-        return self.sync(root)
 
     def query(self, query: Query = Query()) -> list[SessionResult]:
         sql, params = select_sql(query, "?")
