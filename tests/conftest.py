@@ -5,9 +5,11 @@ pytest-xdist's workers."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import TypeVar
 
@@ -124,13 +126,31 @@ def is_slow(item: pytest.Item) -> bool:
 
 #: Workers for the quick loop (``-m "not slow"``) when no ``-n`` is given: each pytest-xdist worker
 #: imports and collects the whole suite (four cost about 25 s of CPU on two cores), and the quick
-#: tests hardly wait, so two finish sooner than the full suite's four (47 s against 77 s measured).
+#: tests hardly wait, so two finish sooner than four (47 s against 77 s measured). The full suite's
+#: tests mostly wait: it runs on six (pyproject.toml; docs/development.md#tests).
 QUICK_LOOP_WORKERS = 2
+
+
+#: Why a run under ``--dist loadgroup`` is refused with pytest 9.2 and pytest-xdist up to 3.8: xdist
+#: groups a test by appending ``@<group>`` to its node id, which pytest 9.2's structured node ids
+#: ignore. Every test would then run anywhere, each worker building the module fixtures again (the
+#: fault matrix's three processes of sessions per worker) and the NTP tests of two modules, one UDP
+#: port 123, side by side.
+LOADGROUP_BROKEN = ("pytest-xdist <= 3.8 cannot group tests with pytest >= 9.2 "
+                    "(pytest-dev/pytest-xdist#1386); pip install -e '.[test]' pins a pytest that can")
+
+
+def _version(package: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", metadata.version(package))[:3])
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """The quick loop on QUICK_LOOP_WORKERS workers; an explicit ``-n`` wins. Runs before
-    pytest-xdist's own ``pytest_configure`` (trylast), which starts the workers from ``tx``."""
+    pytest-xdist's own ``pytest_configure`` (trylast), which starts the workers from ``tx``.
+    Refuses a grouped run that would not be grouped (LOADGROUP_BROKEN)."""
+    if getattr(config.option, "dist", "no") == "loadgroup" and getattr(config.option, "numprocesses", None) \
+            and _version("pytest") >= (9, 2) and _version("pytest-xdist") <= (3, 8, 0):
+        raise pytest.UsageError(LOADGROUP_BROKEN)
     explicit = any(arg.startswith(("-n", "--numprocesses")) for arg in config.invocation_params.args)
     if config.option.markexpr.strip() == "not slow" and not explicit \
             and getattr(config.option, "numprocesses", None):
@@ -165,6 +185,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(group))
     rank = {name: i for i, name in enumerate(SLOW_MODULES)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: modules stay in order
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker under ``--dist loadgroup``: stop when xdist could not mark the groups
+    (it appends ``@<group>`` to each grouped test's node id; see LOADGROUP_BROKEN)."""
+    if not getattr(session.config.option, "loadgroup", False):  # set on the workers only
+        return
+    for item in session.items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        if names and not item.nodeid.endswith("@" + "_".join(names)):
+            pytest.exit(f"{item.nodeid} lost its xdist_group: {LOADGROUP_BROKEN}", returncode=4)
 
 
 def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -66,19 +67,26 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def listening_port(process: subprocess.Popen[str]) -> int:
+    """The port a ``sim`` started with ``--port 0`` says it listens on (a port picked free here
+    may be taken before the sim binds it: seen at -n 6)."""
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    match = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+    assert match, line
+    return int(match.group(1))
+
+
 @pytest.fixture
 def ptd_sim(tmp_path: Path) -> Iterator[int]:
     """``power-director sim ptd`` in its own process, as a user starts it."""
-    port = free_port()
     process = subprocess.Popen(
-        [*CLI, "sim", "ptd", "--port", str(port), "--identity", "wt310", "--dynamic-watts", "0",
+        [*CLI, "sim", "ptd", "--port", "0", "--identity", "wt310", "--dynamic-watts", "0",
          "--log", str(tmp_path / "ptd.log")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        assert process.stdout is not None
-        assert "listening" in process.stdout.readline()
-        yield port
+        yield listening_port(process)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -187,12 +195,12 @@ def test_missing_config_and_missing_session(tmp_path: Path) -> None:
 
 def test_run_with_a_second_supply_from_the_config(ptd_sim: int, tmp_path: Path) -> None:
     second = subprocess.Popen(
-        [*CLI, "sim", "ptd", "--port", str(port := free_port()), "--identity", "wt310",
+        [*CLI, "sim", "ptd", "--port", "0", "--identity", "wt310",
          "--idle-watts", "40", "--dynamic-watts", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        assert second.stdout is not None and "listening" in second.stdout.readline()
+        port = listening_port(second)
         config = write_config(tmp_path, ptd_sim, f'[[extra_analyzer]]\nrole = "sum"\nport = {port}\n')
         result = run_cli("run", "--config", str(config), "--out", str(tmp_path / "runs"), "--",
                          sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline",

@@ -25,7 +25,15 @@ OUTAGES = ("drop", "restart", "hang")
 # A 1 s run is never MLPerf-long; the simulated setups are not MLPerf ones either (meter
 # model, interval, no calibration date): those say why the session is not MLPerf-valid.
 ALWAYS = {"mlperf_min_duration", "mlperf_interval", "mlperf_calibration", "mlperf_analyzer"}
+# The SCPI and plug drivers stamp readings on arrival: a poll this machine delays past two 250 ms
+# intervals leaves a coverage gap without any fault (the plug's no-fault ranging, at load 28). The
+# daemon stamps its own samples, so a PTDaemon run's coverage does not follow the machine's load.
+LOAD_DEPENDENT = {"ptd": set(), "scpi": {"ranging_sample_coverage", "testing_sample_coverage"}}
+LOAD_DEPENDENT["plug"] = LOAD_DEPENDENT["scpi"]
 Row = dict[str, object]
+# The three processes take about 75 s on an idle machine and 180 s at load 28: the limits only
+# catch a hang.
+pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +48,7 @@ def matrix() -> dict[tuple[str, str, str], Row]:
             for sim in SIMULATORS}
     rows: dict[tuple[str, str, str], Row] = {}
     for sim, run in runs.items():
-        out, err = run.communicate(timeout=280)
+        out, err = run.communicate(timeout=540)
         assert run.returncode == 0, f"{sim}: {err[-3000:]}"
         rows.update({(r["simulator"], r["fault"], r["phase"]): r for r in json.loads(out)})
     return rows
@@ -65,8 +73,9 @@ def test_without_a_fault_every_sample_is_kept_and_nothing_is_flagged(
     assert row["sent"] and row["kept"] == row["sent"] and row["reconnects"] == 0, row
     # A plug is comparison-grade: both warnings in every plug run (the session stays valid).
     plug_grade = {"analyzer_grade", "testing_sample_uncertainty"}
-    assert _flags(row) <= ALWAYS | (plug_grade if sim == "plug" else set()), row
-    assert row["outcome"] == "valid", row
+    flags = _flags(row)
+    assert flags - LOAD_DEPENDENT[sim] <= ALWAYS | (plug_grade if sim == "plug" else set()), row
+    assert row["outcome"] == "valid" or flags & LOAD_DEPENDENT[sim], row
 
 
 @pytest.mark.parametrize("phase", PHASES)
@@ -115,11 +124,9 @@ def _check_protocol_fault(sim: str, kind: str, phase: str, row: Row, flags: set[
 def _check_data_fault(sim: str, kind: str, phase: str, row: Row, flags: set[str], baseline: set[str]) -> None:
     if (sim, kind) == ("plug", "clock-jump"):  # readings are stamped on arrival: no effect
         # Coverage of an arrival-stamped 250 ms plug follows how promptly this machine delivers
-        # its messages (the four-worker suite on two cores delayed some past two intervals in
-        # clean-clone CI runs), not the jumped clock, which never reaches a stamp: the clock check
-        # above and kept == sent say the fault changed nothing.
-        coverage = {f"{p}_sample_coverage" for p in ("ranging", "testing")}
-        assert flags - coverage <= baseline, row
+        # its messages (LOAD_DEPENDENT), not the jumped clock, which never reaches a stamp: the
+        # clock check above and kept == sent say the fault changed nothing.
+        assert flags - LOAD_DEPENDENT[sim] <= baseline, row
         return
     assert row["outcome"] == "invalid", row  # spoiled samples: the report says so
     expected = {

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tests.remote_util import run, running_director, session_meta
@@ -25,7 +26,8 @@ class V3Client:
         return cls(reader, writer)
 
     async def line(self) -> str:
-        return (await asyncio.wait_for(self.reader.readline(), 10)).decode().rstrip("\r\n")
+        # 60 s: a hang, not a busy machine (a start waits for the analyzer and the settle)
+        return (await asyncio.wait_for(self.reader.readline(), 60)).decode().rstrip("\r\n")
 
     async def ask(self, command: str) -> str:
         self.writer.write(command.encode() + b"\r\n")
@@ -99,9 +101,35 @@ def test_v3_from_a_address_not_allowed_is_refused(tmp_path: Path) -> None:
     assert run(body) == "Error: v3 clients are not allowed from this address"
 
 
+class SampleCount:
+    """A session observer: how many samples the session has received (the test waits on it)."""
+
+    def __init__(self) -> None:
+        self.samples = 0
+
+    def on_state(self, phase: str, meta: object) -> None:
+        pass
+
+    def on_samples(self, analyzer: str, samples: Sequence[object]) -> None:
+        self.samples += len(samples)
+
+    def on_result(self, report: object) -> None:
+        pass
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    """Poll until ``condition()``; the deadline only bounds a hang (the machine may be busy)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
 def test_v3_second_client_busy_and_disconnect_mid_phase_aborts(tmp_path: Path) -> None:
     async def body() -> tuple[str, str | None]:
         async with running_director(tmp_path, v3_allowed_addresses=("127.0.0.1",)) as director:
+            count = SampleCount()
+            director.service.observers.append(count)
             first = await V3Client.connect(director.port)
             await first.ask("mlcommons/power client v3")
             session_id = (await first.ask(f"new,one,{uuid.uuid4()}")).split(" ", 1)[1].split(",")[0]
@@ -110,15 +138,13 @@ def test_v3_second_client_busy_and_disconnect_mid_phase_aborts(tmp_path: Path) -
             await second.ask("mlcommons/power client v3")
             busy = await second.ask(f"new,two,{uuid.uuid4()}")
             second.writer.close()
-            await asyncio.sleep(0.3)
+            # Samples arrive every 50 ms; on a busy machine 0.3 s may bring fewer than 4.
+            await until(lambda: count.samples >= 4)
             first.writer.close()  # gone mid-ranging
-            for _ in range(100):
-                if director.service.active is None:
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: director.service.active is None)
             return busy, director.service.active
 
-    busy, active = run(body)
+    busy, active = run(body, timeout_s=180)
     assert busy.startswith("Error: director busy")
     assert active is None
     meta = session_meta(tmp_path / "director-runs")

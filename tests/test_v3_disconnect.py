@@ -114,10 +114,11 @@ def test_ranges_restored_after_a_disconnect_mid_testing(tmp_path: Path) -> None:
     assert run(body) == (None, None)  # back on the simulator's initial auto ranges
 
 
-#: The four points of a v3 session where a client may vanish while the director waits, with
-#: MLPerf's settle_s = 10 s: the session must not wait it out (the bench measures the time:
-#: bench/v3_disconnect.py).
-SETTLE_S = 10.0
+#: The four points of a v3 session where a client may vanish while the director waits, with a
+#: settle long beside the release (MLPerf's is 10 s; 4 s keeps the four cases at 20 s instead of
+#: 50 s, each start waiting one out): the session must not wait it out (the bench measures the
+#: time: bench/v3_disconnect.py).
+SETTLE_S = 4.0
 WAIT_POINTS = {
     "after new": [],
     "during ranging": ["start,ranging"],
@@ -159,7 +160,9 @@ def test_disconnect_releases_the_analyzer_without_waiting_out_the_settle(tmp_pat
     print(f"{name}: released {released_s:.3f} s after the disconnect (settle_s {SETTLE_S:g})")
     assert not measuring  # the analyzer was stopped
     assert ranges == INITIAL_RANGES  # and its ranges restored
-    assert released_s < SETTLE_S / 2  # not after a settle: the time itself is bench/v3_disconnect.py's
+    # Not after a settle: one waited out ends at least SETTLE_S after the disconnect; the quarter
+    # left is for a busy machine. The time itself is bench/v3_disconnect.py's.
+    assert released_s < 0.75 * SETTLE_S
 
 
 def test_go_only_after_start_ranging(tmp_path: Path) -> None:

@@ -292,6 +292,7 @@ class Session:
         try:
             done, _ = await asyncio.wait({poller, work}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:  # stop both before the ranges are restored
+            stop_polling.set()  # a cancel the poller's wait_for loses (see stop_if_cancelled) ends it too
             for task in (poller, work):
                 task.cancel()
             await asyncio.gather(poller, work, return_exceptions=True)
@@ -337,6 +338,7 @@ class Session:
 
     async def _poll_loop(self, record: PhaseMark, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            stop_if_cancelled()  # a lost cancel polled on and held `serve` after a Ctrl-C (seen under load)
             await self._poll_all(record)
             if self.journal is not None:
                 self.journal.alive()
