@@ -21,6 +21,7 @@ import pytest
 from power_director.config.loader import ConfigError, config_from_dict
 from reports.advice import advise, facts_for
 from tests.conftest import CLI, run_cli
+from tests.test_cli import one_line_error
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 WORKLOAD = [sys.executable, "-m", "loadgen_bridge.cpu_sut", "--scenario", "Offline", "--seconds", "2",
@@ -83,6 +84,19 @@ def test_sim_stops_its_emulator_process_on_sigterm(simulator: str) -> None:
     assert output.splitlines()[-1] == "power-director: sim stopped by SIGTERM"
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive
+
+
+def test_sim_redfish_on_a_port_another_program_listens_on_is_one_line() -> None:
+    """Else sushy-static fails to bind it and the other program answers for the BMC."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("sim", "redfish", "--port", str(port), timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"port {port} on 127.0.0.1 is taken" in one_line_error(result)
 
 
 def _example(name: str, tmp_path: Path, port: int) -> Path:

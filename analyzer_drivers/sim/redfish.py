@@ -156,7 +156,7 @@ class RedfishSimulator:
     def start(self, port: int = 0, ssl_cert: str = "", ssl_key: str = "") -> int:
         write_static_mockup(self.root, self.schema)
         self._update(time.time_ns())
-        self.port = port or _free_port()
+        self.port = _port_of_ours(port) if port else _free_port()
         self._ssl = (ssl_cert, ssl_key) if ssl_cert and ssl_key else None
         self._launch()
         writer = threading.Thread(target=self._update_loop, name="bmc-writer", daemon=True)
@@ -347,6 +347,19 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _port_of_ours(port: int) -> int:
+    """``port``, if nothing listens there (otherwise sushy-static fails to bind it, and whatever
+    listens there would answer in its place); RuntimeError naming it if something does."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: TIME_WAIT is free
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise RuntimeError(f"port {port} on 127.0.0.1 is taken ({exc.strerror}): "
+                               "another program listens there; pick another --port") from None
+    return port
 
 
 def _wait_port(port: int, process: subprocess.Popen[str], timeout_s: float = 30.0) -> None:
