@@ -90,7 +90,7 @@ def test_the_report_names_the_plug_as_it_named_itself(tmp_path: Path, case: str)
         assert analyzer["name"] == name
     table = analyzer_table(meta)
     for row in (f"| Vendor | {vendor} |", f"| Model | {model} |", f"| Firmware | {firmware} |",
-                f"| Serial number | {device_id} |"):
+                f"| Serial number | {device_id} |", "| PTDaemon version | n/a (not through PTDaemon) |"):
         assert row in table, table
 
 

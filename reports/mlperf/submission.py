@@ -60,7 +60,8 @@ def _check_names(place: Placement) -> None:
 def analyzer_table(meta: SessionMeta) -> str:
     analyzer = meta.primary
     identify = analyzer.identify or ""
-    version = analyzer.version or "n/a (not through PTDaemon)"
+    through_ptd = "version=" in identify  # PTDaemon's Identify reply (mlperf_analyzer's test too)
+    version = analyzer.version if through_ptd and analyzer.version else "n/a (not through PTDaemon)"
     # An imported run's analyzer has only PTDaemon's Identify: its *IDN? part names the maker.
     vendor = analyzer.vendor or (meter_identity(identify).manufacturer if ";" in identify else "")
     rows = [
