@@ -73,25 +73,16 @@ class MeterSetup:
         if not sample.is_valid:
             return math.inf
         channels = [c for c in sample.channels if math.isfinite(c.watts)]
-        if not channels:
-            return self._sum_uncertainty(sample, volts_range, amps_range)
+        volts, amps = ((max(c.volts for c in channels), max(c.amps for c in channels)) if channels
+                       else (sample.volts, sample.amps))
         try:
-            ranges_w = range_watts(volts_range or self.ranged.snap_volts(max(c.volts for c in channels)),
-                                   amps_range or self.ranged.snap_amps(max(c.amps for c in channels)),
-                                   self.crest_factor)
+            ranges_w = range_watts(volts_range or self.ranged.snap_volts(volts),
+                                   amps_range or self.ranged.snap_amps(amps), self.crest_factor)
         except AnalyzerError:
             return math.inf
-        errors_w = sum(self.spec.power_error_watts(c.watts, ranges_w, element_pf(c)) for c in channels)
-        return errors_w / sample.watts
-
-    def _sum_uncertainty(self, sample: Sample, volts_range: float | None, amps_range: float | None) -> float:
-        """A sample known only as its total (one element, or a Σ without its elements')."""
-        ranged = self.ranged
-        try:
-            ranges_w = range_watts(volts_range or ranged.snap_volts(sample.volts),
-                                   amps_range or ranged.snap_amps(sample.amps), self.crest_factor)
-        except AnalyzerError:
-            return math.inf
+        if channels:
+            errors_w = sum(self.spec.power_error_watts(c.watts, ranges_w, element_pf(c)) for c in channels)
+            return errors_w / sample.watts
         error_w = self.spec.power_error_watts(sample.watts, ranges_w, sample.pf)
         if len(self.elements) > 1:  # each further element's range term
             error_w += (len(self.elements) - 1) * self.spec.range_accuracy * ranges_w * power_factor(

@@ -113,14 +113,10 @@ def range_watts(volts_range: float, amps_range: float, crest_factor: int | str =
     return volts_range * amps_range * (2 if str(crest_factor).upper() in _CF6 else 1)
 
 
-def snap_up(value: float, ranges: Sequence[float], unit: str, model: str) -> float:
-    """The smallest range that holds ``value``; an error when none does."""
-    return _snap_sorted(value, sorted(ranges), unit, model)
-
-
 def _snap_sorted(value: float, ranges: Sequence[float], unit: str, model: str) -> float:
+    """The smallest of ``ranges`` (ascending) that holds ``value``; an error when none does."""
     if not value <= ranges[-1]:  # NaN too
-        raise AnalyzerError(f"{value:g} {unit} is above the largest {model} range ({max(ranges):g} {unit})")
+        raise AnalyzerError(f"{value:g} {unit} is above the largest {model} range ({ranges[-1]:g} {unit})")
     return ranges[bisect.bisect_left(ranges, value)]
 
 
