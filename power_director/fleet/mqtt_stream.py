@@ -179,22 +179,10 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._epoch = epoch  # the agent's journal began again: so does its numbering
         if self._next_seq is not None and rows:
             self.agent_restarts += 1
-            self._end_numbering()
+            self._flush(give_up=True)  # the old journal's holes will never be filled
+            self._pending, self._hole_since_s = {}, None  # without a clock: nothing to date them by
             self._next_seq = rows[0][0]
         return True
-
-    def _end_numbering(self) -> None:
-        """The old journal's held samples, handed on now: its holes will never be filled."""
-        clock, next_seq = self.clock, self._next_seq
-        if clock is not None and next_seq is not None:  # without a clock: nothing to date them by
-            for seq in sorted(self._pending):
-                sample = self._pending[seq]
-                if seq > next_seq:
-                    self.lost += seq - next_seq
-                    self._emit(Sample(sample.t_ns - 1, ERROR_READING), clock.to_director_ns(sample.t_ns - 1))
-                self._emit(sample, clock.to_director_ns(sample.t_ns))
-                next_seq = seq + 1
-        self._pending, self._hole_since_s = {}, None
 
     def _take(self, rows: list[tuple[int, Sample]], legacy: bool = False) -> None:
         arrived_ns = time.time_ns()
@@ -224,7 +212,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             self._pending[seq] = sample
         self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, give_up: bool = False) -> None:
+        """Hand on the held samples in order; ``give_up``: at once past every hole."""
         clock = self.clock
         if clock is None or self._next_seq is None:
             return
@@ -235,21 +224,21 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                 self._next_seq += 1
                 self._hole_since_s = None
                 continue
-            self._hole(min(self._pending))
+            self._hole(min(self._pending), give_up)
             return
 
-    def _hole(self, first_held: int) -> None:
+    def _hole(self, first_held: int, give_up: bool) -> None:
         """Samples next_seq..first_held-1 are missing: ask for them; give up after the timeout."""
         assert self._next_seq is not None and self.clock is not None
         now_s = time.monotonic()
         if self._hole_since_s is None:
             self._hole_since_s = now_s
-        if now_s - self._hole_since_s > self.replay_timeout_s:
+        if give_up or now_s - self._hole_since_s > self.replay_timeout_s:
             self.lost += first_held - self._next_seq
             after = self._pending[first_held]
             self._emit(Sample(after.t_ns - 1, ERROR_READING), self.clock.to_director_ns(after.t_ns - 1))
             self._next_seq, self._hole_since_s = first_held, None
-            self._flush()
+            self._flush(give_up)
         elif now_s - self._hole_asked_s > self.replay_timeout_s / 4:
             self._hole_asked_s = now_s
             request = {"meter": self.meter, "from": self._next_seq, "to": first_held - 1}
