@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
 import sys
 import tempfile
@@ -159,17 +158,26 @@ async def _poll(streams: list[MqttStreamAnalyzer], journal: Journal, mark: str, 
     tallies = {s.name: PhaseTally() for s in streams}
     silent, deadline = 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
-        for stream in streams:
-            try:
-                batch = await stream.poll()
-            except AnalyzerError:  # a silent meter: a session would reconnect; here it is counted
-                silent += 1
-                continue
-            if batch:
-                journal.record_samples(stream.name, batch, mark)
-                tallies[stream.name].add(batch)
+        silent += await _poll_once(streams, journal, mark, tallies)
         await asyncio.sleep(SessionConfig().poll_interval_s)
     return tallies, silent
+
+
+async def _poll_once(streams: list[MqttStreamAnalyzer], journal: Journal, mark: str,
+                     tallies: dict[str, PhaseTally]) -> int:
+    """One poll of every stream, each batch journaled and tallied; how many were silent (a
+    session would reconnect them; here they are counted)."""
+    silent = 0
+    for stream in streams:
+        try:
+            batch = await stream.poll()
+        except AnalyzerError:
+            silent += 1
+            continue
+        if batch:
+            journal.record_samples(stream.name, batch, mark)
+            tallies[stream.name].add(batch)
+    return silent
 
 
 async def _drain(streams: list[MqttStreamAnalyzer], journal: Journal, stop_ns: int,
@@ -180,11 +188,7 @@ async def _drain(streams: list[MqttStreamAnalyzer], journal: Journal, stop_ns: i
         await stream.stop()
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline and any((tallies[s.name].last_t_ns or 0) < stop_ns for s in streams):
-        for stream in streams:
-            with contextlib.suppress(AnalyzerError):
-                batch = await stream.poll()
-                journal.record_samples(stream.name, batch, "bench")
-                tallies[stream.name].add(batch)
+        await _poll_once(streams, journal, "bench", tallies)
         await asyncio.sleep(0.1)
 
 
