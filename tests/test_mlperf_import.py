@@ -231,3 +231,15 @@ def test_our_own_files_read_in_import_mode_give_the_same_number(  # type: ignore
     assert statuses["analyzer_reconnects"] == "unknown"
     assert statuses["testing_window_inside_phase"] == "pass"
     assert statuses["clock_offset"] == "pass"
+
+
+def test_an_imported_runs_analyzer_table_names_the_ptdaemon_that_served_it() -> None:
+    """The PTDaemon version row reads the daemon's own Identify reply (``version=`` in the real
+    run's power/server.log: 1.9.2-3976349f-20201208); a meter not read through PTDaemon has none."""
+    from reports.build.mlperf_import import import_run
+    from reports.mlperf.submission import analyzer_table
+
+    run = "v2.0_NVIDIA_A100-PCIe-80GBx8_TRT_MaxQ_bert-99.9_Server"
+    assert "version=1.9.2-3976349f-20201208" in (FIXTURES / run / "power" / "server.log").read_text()
+    _, imported = import_run(FIXTURES / run, checker_column=False)
+    assert "| PTDaemon version | 1.9.2-3976349f-20201208 |" in analyzer_table(imported.meta())
