@@ -5,7 +5,10 @@
 
 For each N and rate: meter-agent processes share N simulated meters (read in-process,
 ``sim_direct``; each agent publishes one batch per interval for all its meters), the director
-(this process's main thread) runs N ``mqtt-stream`` meters over one shared broker connection,
+(this process's main thread) runs N ``mqtt-stream`` meters over one shared broker connection and,
+once every agent's clock has settled (as in a session's testing phase, which follows a ranging
+phase as long; until then each agent's clock is measured every 10 s, then every 30 s), measures
+``--seconds`` (default 30: one settled clock cycle, each agent's exchanges in it once): it
 polls them as a session does (every ``poll_interval_s`` of the session config's default; each
 batch journaled and tallied) and journals every sample. In the same process and run, on its own
 thread and event loop, a bare aiomqtt subscriber receives the same messages and appends them to a
@@ -45,6 +48,7 @@ from analyzer_drivers.base import AnalyzerError
 from analyzer_drivers.formats.session_layout import samples_path
 from bench.common import Figure, figure_table
 from power_director.config.sections import SessionConfig
+from power_director.fleet.agent_clock import CLOCK_PERIOD_S, SETTLED_ESTIMATES, SETTLED_PERIODS
 from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
 from power_director.fleet.wire import ROOT
 from power_director.session.journal import Journal
@@ -54,6 +58,9 @@ from tests.fleet_util import start_agent, stop_agents, wait_connected
 from tests.mqtt_broker import Mosquitto
 
 RATIO_LIMIT = 2.0
+SETTLE_LIMIT_S = 60.0
+#: One settled clock cycle: every agent's clock exchanges fall in it once.
+MEASURED_S = SETTLED_PERIODS * CLOCK_PERIOD_S
 TARGETS = {1: 1000, 10: 128}
 
 
@@ -115,7 +122,7 @@ def _agent_toml(agent: str, broker: str, journal: Path, meters: list[str], inter
 async def _consume(
     broker: str, topics: list[str], interval_ms: int, seconds: float, mark: Callable[[], None]
 ) -> dict[str, float]:
-    """Measure for ``seconds`` after a settling time; ``mark()`` is called as the measured
+    """Measure for ``seconds`` once the clocks have settled; ``mark()`` is called as the measured
     seconds begin and end (the agents' CPU is read there)."""
     streams = [MqttStreamAnalyzer(broker, t, connect_timeout_s=60.0, reply_timeout_s=5.0) for t in topics]
     with tempfile.TemporaryDirectory() as raw:
@@ -128,7 +135,7 @@ async def _consume(
         await asyncio.gather(*(s.identify() for s in streams))
         for stream in streams:
             await stream.start("settle", interval_ms)
-        await _poll(streams, journal, "settle", 2.0)  # the first batches, clock exchanges
+        await _settle(streams, journal)
         for stream in streams:  # the measured phase, as a session's testing phase begins
             await stream.stop()
             await stream.start("bench", interval_ms)
@@ -149,6 +156,21 @@ async def _consume(
                        for s in streams)
     expected = len(topics) * (stop_ns - start_ns) / 1e6 / interval_ms
     return _figures(streams, received, silent, expected, wall_s, ours_s, floor_s)
+
+
+async def _settle(streams: list[MqttStreamAnalyzer], journal: Journal) -> None:
+    """Poll until every agent's clock has settled (``SETTLED_ESTIMATES`` fitted: its exchanges
+    are then every ``SETTLED_PERIODS`` periods), at most ``SETTLE_LIMIT_S``: a session's testing
+    phase follows its ranging phase, as long, so its clocks have settled."""
+    deadline = time.monotonic() + SETTLE_LIMIT_S
+    while time.monotonic() < deadline and not all(_settled(s) for s in streams):
+        await _poll(streams, journal, "settle", 1.0)
+    await _poll(streams, journal, "settle", 1.0)  # the last estimate's exchanges answered
+
+
+def _settled(stream: MqttStreamAnalyzer) -> bool:
+    clock = stream.evidence().clock
+    return clock is not None and (clock.batches or 0) >= SETTLED_ESTIMATES
 
 
 async def _poll(streams: list[MqttStreamAnalyzer], journal: Journal, mark: str, seconds: float
@@ -279,7 +301,7 @@ def largest(rate_hz: int, sizes: list[int], seconds: float, layout: Layout) -> t
     return best, lossless, rows
 
 
-def run(full: bool, seconds: float = 10.0, layouts: tuple[Layout, ...] = (RACKS, FOUR_AGENTS),
+def run(full: bool, seconds: float = MEASURED_S, layouts: tuple[Layout, ...] = (RACKS, FOUR_AGENTS),
         sizes_1hz: list[int] | None = None, sizes_10hz: list[int] | None = None) -> list[Figure]:
     plans = {1: sizes_1hz or ([256, 512, 1024, 2048] if full else [1024]),
              10: sizes_10hz or ([64, 128, 256] if full else [128])}
@@ -299,7 +321,7 @@ def run(full: bool, seconds: float = 10.0, layouts: tuple[Layout, ...] = (RACKS,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true")
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=MEASURED_S)
     layout = parser.add_mutually_exclusive_group()
     layout.add_argument("--meters-per-agent", type=int, help="only this layout (default: 32, then 4 agents)")
     layout.add_argument("--agents", type=int, help="only this many agents in all")

@@ -68,7 +68,7 @@ def test_an_older_epoch_is_refused_and_a_newer_one_restarts_numbering() -> None:
     assert (stream.received, stream.forged, stream.forged_why) == (3, 1, {"older epoch": 1})
     deliver(300, 1, 120.0)
     assert (stream.received, stream.agent_restarts, stream._next_seq) == (6, 1, 1)
-    assert sorted(stream._pending) == [1, 2, 3] and {s.watts for s in stream._pending.values()} == {120.0}
+    assert sorted(stream._pending) == [1, 2, 3] and {row[2] for row in stream._pending.values()} == {120.0}
     assert stream.evidence().forged == 1
 
 

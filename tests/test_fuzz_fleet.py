@@ -62,7 +62,7 @@ def test_decode_batch(payload: bytes) -> None:
     except ValueError:
         return
     assert epoch is None or type(epoch) is int
-    assert all(type(seq) is int and seq >= 1 for seq, _ in rows)
+    assert all(type(row[0]) is int and row[0] >= 1 and type(row[1]) is int for row in rows)
 
 
 @FUZZ

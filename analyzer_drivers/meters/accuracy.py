@@ -34,9 +34,12 @@ class MeterSetup:
     assumed: tuple[str, ...] = ()
     #: The spec with the ranges of the crest factor in use (halved at 6 and 6A).
     ranged: MeterSpec = field(init=False, repr=False, compare=False)
+    #: V-range × A-range → power range: 1, or 2 at crest factor 6 and 6A (``range_watts``).
+    range_factor: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:  # once: sample_uncertainty runs for every sample
         object.__setattr__(self, "ranged", self.spec.at_crest_factor(self.crest_factor))
+        object.__setattr__(self, "range_factor", range_watts(1.0, 1.0, self.crest_factor))
 
     def facts(self) -> dict[str, str]:
         """What the session must record to compute the same ± later."""
@@ -70,24 +73,33 @@ class MeterSetup:
         A Σ sample with its elements' readings: the sum of each element's error (the
         conservative rule: Yokogawa's WT300/WT300E manuals give none for Σ). A Σ sample without
         them: each element's range term at the sum's λ (``MeterSpec.sample_uncertainty``)."""
-        if not sample.is_valid:
+        watts = sample.watts
+        if not 0 < watts < math.inf:  # not sample.is_valid (NaN fails both), written out: every sample
             return math.inf
-        channels = [c for c in sample.channels if math.isfinite(c.watts)]
-        volts, amps = ((max(c.volts for c in channels), max(c.amps for c in channels)) if channels
-                       else (sample.volts, sample.amps))
-        try:
-            ranges_w = range_watts(volts_range or self.ranged.snap_volts(volts),
-                                   amps_range or self.ranged.snap_amps(amps), self.crest_factor)
-        except AnalyzerError:
-            return math.inf
+        channels = [c for c in sample.channels if math.isfinite(c.watts)] if sample.channels else None
         if channels:
+            ranges_w = self._ranges_w(max(c.volts for c in channels), max(c.amps for c in channels),
+                                      volts_range, amps_range)
             errors_w = sum(self.spec.power_error_watts(c.watts, ranges_w, element_pf(c)) for c in channels)
-            return errors_w / sample.watts
-        error_w = self.spec.power_error_watts(sample.watts, ranges_w, sample.pf)
+            return errors_w / watts
+        ranges_w = self._ranges_w(sample.volts, sample.amps, volts_range, amps_range)
+        if ranges_w == math.inf:
+            return math.inf
+        error_w = self.spec.power_error_watts(watts, ranges_w, sample.pf)
         if len(self.elements) > 1:  # each further element's range term
             error_w += (len(self.elements) - 1) * self.spec.range_accuracy * ranges_w * power_factor(
                 sample.pf)
-        return error_w / sample.watts
+        return error_w / watts
+
+    def _ranges_w(self, volts: float, amps: float, volts_range: float | None, amps_range: float | None
+                  ) -> float:
+        """The power range (``range_watts``) of the fixed ranges, or of those auto-ranging picks
+        for ``volts`` and ``amps``; inf above them (the sample's ± is then inf)."""
+        try:
+            return ((volts_range or self.ranged.snap_volts(volts)) * (amps_range or self.ranged.snap_amps(amps))
+                    * self.range_factor)
+        except AnalyzerError:
+            return math.inf
 
 
 def element_pf(channel: Channel) -> float:

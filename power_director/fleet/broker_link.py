@@ -18,7 +18,6 @@ from typing import Any, ClassVar, Protocol
 
 import aiomqtt
 
-from analyzer_drivers.formats.sample import Sample
 from analyzer_drivers.meters.plug import cancel_and_wait, payload_bytes
 from power_director.fleet.agent_clock import AgentClock
 from power_director.fleet.sign import ForgedMessage, verify
@@ -26,6 +25,7 @@ from power_director.fleet.wire import (
     ROOT,
     BrokerAuth,
     BrokerRefused,
+    Row,
     agent_topic,
     decode_agent_batch,
     refusal,
@@ -46,7 +46,7 @@ class LinkedMeter(Protocol):
     outages: list[dict[str, Any]]
 
     def handle(self, topic: str, payload: bytes) -> None: ...
-    def take_batch(self, rows: list[tuple[int, Sample]], epoch: int | None) -> None: ...
+    def take_batch(self, rows: list[Row], epoch: int | None) -> None: ...
     def forged_message(self, why: str) -> None: ...
     def clock_fitted(self) -> None: ...
 

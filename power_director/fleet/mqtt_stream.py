@@ -29,6 +29,7 @@ from power_director.fleet.clock import ClockModel
 from power_director.fleet.sign import ForgedMessage, verify
 from power_director.fleet.wire import (
     BrokerAuth,
+    Row,
     agent_topic,
     decode_batch,
 )
@@ -55,7 +56,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self.connect_timeout_s = connect_timeout_s
         self.replay_timeout_s = reply_timeout_s
         self.keys = dict(keys or {})
-        self.tap: Callable[[list[tuple[int, Sample]]], None] | None = None  # sees every authentic batch
+        self.tap: Callable[[list[Row]], None] | None = None  # sees every authentic batch
         self._epoch: int | None = None
         self._link: BrokerLink | None = None
         self._info: dict[str, Any] | None = None
@@ -64,7 +65,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self.clock_period_s = clock_period_s
         self._clock = AgentClock(self.agent, "", clock_period_s)  # the link's, once connected
         self._next_seq: int | None = None
-        self._pending: dict[int, Sample] = {}
+        self._pending: dict[int, Row] = {}
         self._hole_since_s: float | None = None
         self._hole_asked_s = 0.0
         self._window: tuple[int, int | None] | None = None  # (start_ns, stop_ns) on our clock
@@ -160,15 +161,15 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self.forged += 1
         self.forged_why[why] = self.forged_why.get(why, 0) + 1
 
-    def take_batch(self, rows: list[tuple[int, Sample]], epoch: int | None) -> None:
+    def take_batch(self, rows: list[Row], epoch: int | None) -> None:
         """This meter's authentic samples of one message."""
         if self.tap is not None:
             self.tap(rows)
-        if self._new_epoch(epoch, rows):
+        if (epoch is not None and epoch == self._epoch) or self._new_epoch(epoch, rows):
             self._last_message_s = time.monotonic()
             self._take(rows, epoch is None)
 
-    def _new_epoch(self, epoch: int | None, rows: list[tuple[int, Sample]]) -> bool:
+    def _new_epoch(self, epoch: int | None, rows: list[Row]) -> bool:
         """False for a message of an older journal than the agent's (a replay): refused."""
         if epoch is None or self._epoch is None or epoch == self._epoch:
             self._epoch = epoch if epoch is not None else self._epoch
@@ -184,15 +185,16 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             self._next_seq = rows[0][0]
         return True
 
-    def _take(self, rows: list[tuple[int, Sample]], legacy: bool = False) -> None:
+    def _take(self, rows: list[Row], legacy: bool = False) -> None:
         arrived_ns = time.time_ns()
         clock = self.clock
-        for seq, sample in rows:
+        for row in rows:
+            seq = row[0]
             if seq == self._next_seq and clock is not None and not self._pending:  # in order: most
-                t_ns = clock.to_director_ns(sample.t_ns)
+                t_ns = clock.to_director_ns(row[1])
                 self.received += 1
                 self.latencies_ns.append(arrived_ns - t_ns)
-                self._emit(sample, t_ns)
+                self._emit(row, t_ns)
                 self._next_seq, self._hole_since_s = seq + 1, None
                 continue
             if self._next_seq is None:
@@ -208,8 +210,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             if self._hole_since_s is not None and seq < max(self._pending, default=seq):
                 self.replayed += 1
             elif seq == self._next_seq and clock is not None:
-                self.latencies_ns.append(arrived_ns - clock.to_director_ns(sample.t_ns))
-            self._pending[seq] = sample
+                self.latencies_ns.append(arrived_ns - clock.to_director_ns(row[1]))
+            self._pending[seq] = row
         self._flush()
 
     def _flush(self, give_up: bool = False) -> None:
@@ -218,9 +220,9 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         if clock is None or self._next_seq is None:
             return
         while self._pending:
-            sample = self._pending.pop(self._next_seq, None)
-            if sample is not None:
-                self._emit(sample, clock.to_director_ns(sample.t_ns))
+            row = self._pending.pop(self._next_seq, None)
+            if row is not None:
+                self._emit(row, clock.to_director_ns(row[1]))
                 self._next_seq += 1
                 self._hole_since_s = None
                 continue
@@ -235,8 +237,9 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             self._hole_since_s = now_s
         if give_up or now_s - self._hole_since_s > self.replay_timeout_s:
             self.lost += first_held - self._next_seq
-            after = self._pending[first_held]
-            self._emit(Sample(after.t_ns - 1, ERROR_READING), self.clock.to_director_ns(after.t_ns - 1))
+            t_ns = self._pending[first_held][1] - 1  # just before the sample after the hole
+            self._emit((first_held - 1, t_ns, ERROR_READING, math.nan, math.nan, math.nan),
+                       self.clock.to_director_ns(t_ns))
             self._next_seq, self._hole_since_s = first_held, None
             self._flush(give_up)
         elif now_s - self._hole_asked_s > self.replay_timeout_s / 4:
@@ -251,11 +254,11 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         if self._link is not None:
             await self._link.publish(topic, json.dumps(request), qos=1)
 
-    def _emit(self, sample: Sample, t_ns: int) -> None:
+    def _emit(self, row: Row, t_ns: int) -> None:
         """Hand on a sample (``t_ns``: its stamp on our clock) stamped from one interval before
         the phase to one after it: the summed line's first and last intervals need other
         meters' samples around the edges."""
-        ours = Sample(t_ns, sample.watts, sample.volts, sample.amps, sample.pf, sample.channels)
+        ours = Sample(t_ns, row[2], row[3], row[4], row[5])
         self._recent.append(ours)
         first_ns, last_ns = self._kept_ns
         if first_ns <= t_ns <= last_ns:

@@ -77,7 +77,18 @@ def _row(seq: int, s: Sample) -> list[Any]:
     return [seq, s.t_ns, *(_finite(v) for v in (s.watts, s.volts, s.amps, s.pf))]
 
 
-def decode_agent_batch(payload: bytes) -> dict[str, tuple[list[tuple[int, Sample]], int | None]]:
+#: One sample as it came: ``(seq, t_ns, watts, volts, amps, pf)``, ``t_ns`` on the agent's clock.
+#: A stream meter makes it a ``Sample`` once, on our clock (a thousand meters' rows a second).
+Row = tuple[int, int, float, float, float, float]
+
+
+def as_sample(row: Row) -> tuple[int, Sample]:
+    """A row as ``(seq, Sample)`` on the agent's clock."""
+    seq, t_ns, watts, volts, amps, pf = row
+    return seq, Sample(t_ns, watts, volts, amps, pf)
+
+
+def decode_agent_batch(payload: bytes) -> dict[str, tuple[list[Row], int | None]]:
     """Each meter's rows and journal epoch from an agent's batch; ValueError for anything else."""
     try:
         message = orjson.loads(payload)
@@ -91,10 +102,10 @@ def decode_agent_batch(payload: bytes) -> dict[str, tuple[list[tuple[int, Sample
 
 def decode_samples(payload: bytes) -> list[tuple[int, Sample]]:
     """The samples of one message; ValueError with the reason for anything else."""
-    return decode_batch(payload)[0]
+    return [as_sample(row) for row in decode_batch(payload)[0]]
 
 
-def decode_batch(payload: bytes) -> tuple[list[tuple[int, Sample]], int | None]:
+def decode_batch(payload: bytes) -> tuple[list[Row], int | None]:
     """The samples of one message and its journal epoch (None: not given); ValueError with the
     reason for anything else."""
     try:
@@ -104,19 +115,19 @@ def decode_batch(payload: bytes) -> tuple[list[tuple[int, Sample]], int | None]:
         raise ValueError(f"not a samples message: {payload[:60]!r}") from exc
 
 
-def _rows(rows: Any, epoch: Any) -> tuple[list[tuple[int, Sample]], int | None]:
+def _rows(rows: Any, epoch: Any) -> tuple[list[Row], int | None]:
     """Rows of samples; ValueError if not."""
     if epoch is not None and type(epoch) is not int:
         raise ValueError(f"bad epoch {str(epoch)[:30]}")
     if not isinstance(rows, list):
         raise ValueError("samples must be a list")
-    out = []
+    out: list[Row] = []
     for row in rows:  # a thousand meters' rows a second: the checks are written out
         if type(row) is not list or len(row) != 6 or type(row[0]) is not int or type(row[1]) is not int \
                 or row[0] < 1:
             raise ValueError(f"bad row {str(row)[:60]}")
         seq, t_ns, watts, volts, amps, pf = row
-        out.append((seq, Sample(t_ns, _number(watts), _number(volts), _number(amps), _number(pf))))
+        out.append((seq, t_ns, _number(watts), _number(volts), _number(amps), _number(pf)))
     return out, epoch
 
 

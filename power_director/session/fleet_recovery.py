@@ -26,7 +26,7 @@ from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import Config
 from power_director.config.meters.mqtt_stream import MqttStreamConfig
 from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
-from power_director.fleet.wire import agent_topic
+from power_director.fleet.wire import Row, agent_topic
 from power_director.session.journal import Journal
 from reports.mlperf.layout import read_events
 from reports.spl import read_spl
@@ -80,13 +80,13 @@ async def recover_fleet(
 
 async def _pull(stream: MqttStreamAnalyzer, begin_ns: int, end_ns: int) -> list[Sample]:
     """The agent's samples stamped in [begin_ns, end_ns] (our clock), on our clock."""
-    rows: dict[int, Sample] = {}
+    rows: dict[int, Row] = {}
     heard = [time.monotonic()]
     since = until = 0
 
-    def tap(batch: list[tuple[int, Sample]]) -> None:
+    def tap(batch: list[Row]) -> None:
         """The replayed samples (the agent's live ones, stamped later, are not waited for)."""
-        wanted = [(seq, s) for seq, s in batch if since <= s.t_ns <= until]
+        wanted = [(row[0], row) for row in batch if since <= row[1] <= until]
         if wanted:
             rows.update(wanted)
             heard[0] = time.monotonic()
@@ -104,7 +104,8 @@ async def _pull(stream: MqttStreamAnalyzer, begin_ns: int, end_ns: int) -> list[
         while time.monotonic() - heard[0] < QUIET_S and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         stream.tap = None
-    kept = [Sample(clock.to_director_ns(s.t_ns), s.watts, s.volts, s.amps, s.pf) for s in rows.values()]
+    kept = [Sample(clock.to_director_ns(t_ns), watts, volts, amps, pf)
+            for _, t_ns, watts, volts, amps, pf in rows.values()]
     return sorted(kept, key=lambda s: s.t_ns)
 
 
