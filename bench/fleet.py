@@ -9,7 +9,7 @@ For each N and rate: meter-agent processes share N simulated meters (read in-pro
 once every agent's clock has settled (as in a session's testing phase, which follows a ranging
 phase as long; until then each agent's clock is measured every 10 s, then every 30 s), measures
 ``--seconds`` (default 30: one settled clock cycle, each agent's exchanges in it once): it
-polls them as a session does (every ``poll_interval_s`` of the session config's default; each
+polls them as a session does (every ``AT_SOURCE_POLL_S``: their agents journal them; each
 batch journaled and tallied) and journals every sample. In the same process and run, on its own
 thread and event loop, a bare aiomqtt subscriber receives the same messages and appends them to a
 file: the floor. Figures per run: samples stamped in the measured seconds and received (after a
@@ -51,7 +51,7 @@ from power_director.config.sections import SessionConfig
 from power_director.fleet.agent_clock import CLOCK_PERIOD_S, SETTLED_ESTIMATES, SETTLED_PERIODS
 from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
 from power_director.fleet.wire import ROOT
-from power_director.session.journal import Journal
+from power_director.session.journal import AT_SOURCE_POLL_S, Journal
 from power_director.session.ranging import PhaseTally
 from reports.spl import read_spl
 from tests.fleet_util import start_agent, stop_agents, wait_connected
@@ -175,13 +175,14 @@ def _settled(stream: MqttStreamAnalyzer) -> bool:
 
 async def _poll(streams: list[MqttStreamAnalyzer], journal: Journal, mark: str, seconds: float
                 ) -> tuple[dict[str, PhaseTally], int]:
-    """Poll every stream every ``poll_interval_s`` as a session does (power_director/session/
-    session.py ``_poll_loop``/``_keep``): each batch journaled and tallied."""
+    """Poll every stream as a session polls meters journaled at their source, every
+    ``AT_SOURCE_POLL_S`` (power_director/session/session.py ``_poll_all``/``_keep``): each batch
+    journaled and tallied."""
     tallies = {s.name: PhaseTally() for s in streams}
     silent, deadline = 0, time.monotonic() + seconds
     while time.monotonic() < deadline:
         silent += await _poll_once(streams, journal, mark, tallies)
-        await asyncio.sleep(SessionConfig().poll_interval_s)
+        await asyncio.sleep(max(SessionConfig().poll_interval_s, AT_SOURCE_POLL_S))
     return tallies, silent
 
 

@@ -50,6 +50,7 @@ class SessionMeter:
     info: AnalyzerInfo | None = None
     initial: Ranges | None = None
     tally: PhaseTally = field(default_factory=PhaseTally)  # the current phase's samples
+    next_poll_s: float = 0.0  # monotonic: when the session's poll loop next polls it
 
     @property
     def ranged(self) -> bool:

@@ -38,7 +38,7 @@ from power_director.session.files import (
     rebuild_session_files,
     remove_session_dir,
 )
-from power_director.session.journal import Journal
+from power_director.session.journal import AT_SOURCE_POLL_S, Journal
 from power_director.session.parts import (
     ExtraMeter,
     PhaseMark,
@@ -319,8 +319,15 @@ class Session:
         self._to_director_ns = to_director_ns
         self.meta = self.meta.with_clock(clock, to_director_ns)
 
-    async def _poll_all(self, record: PhaseMark) -> None:
+    async def _poll_all(self, record: PhaseMark, due_only: bool = False) -> None:
+        """Poll every meter; ``due_only``: those journaled at their source only every
+        ``AT_SOURCE_POLL_S``."""
+        now_s = time.monotonic()
         for meter in self.meters:
+            if due_only and meter.analyzer.journaled_at_source:
+                if now_s < meter.next_poll_s:
+                    continue
+                meter.next_poll_s = now_s + AT_SOURCE_POLL_S
             self._keep(meter, record, await self._poll_meter(meter, record))
 
     async def _poll_meter(self, meter: SessionMeter, record: PhaseMark) -> list[Sample]:
@@ -339,7 +346,7 @@ class Session:
     async def _poll_loop(self, record: PhaseMark, stop: asyncio.Event) -> None:
         while not stop.is_set():
             stop_if_cancelled()  # a lost cancel polled on and held `serve` after a Ctrl-C (seen under load)
-            await self._poll_all(record)
+            await self._poll_all(record, due_only=True)
             if self.journal is not None:
                 self.journal.alive()
             with contextlib.suppress(asyncio.TimeoutError):
