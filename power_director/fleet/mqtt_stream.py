@@ -187,7 +187,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
 
     def _take(self, rows: list[Row], legacy: bool = False) -> None:
         arrived_ns = time.time_ns()
-        clock = self.clock
+        clock = self._clock.model
         for row in rows:
             seq = row[0]
             if seq == self._next_seq and clock is not None and not self._pending:  # in order: most
@@ -212,7 +212,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             elif seq == self._next_seq and clock is not None:
                 self.latencies_ns.append(arrived_ns - clock.to_director_ns(row[1]))
             self._pending[seq] = row
-        self._flush()
+        if self._pending:
+            self._flush()
 
     def _flush(self, give_up: bool = False) -> None:
         """Hand on the held samples in order; ``give_up``: at once past every hole."""

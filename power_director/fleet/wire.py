@@ -60,8 +60,6 @@ def _finite(value: float) -> float | None:
 
 
 def _number(value: Any) -> float:
-    if type(value) is float:  # nearly every value: a thousand meters' rows a second
-        return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     return math.nan
@@ -127,7 +125,10 @@ def _rows(rows: Any, epoch: Any) -> tuple[list[Row], int | None]:
                 or row[0] < 1:
             raise ValueError(f"bad row {str(row)[:60]}")
         seq, t_ns, watts, volts, amps, pf = row
-        out.append((seq, t_ns, _number(watts), _number(volts), _number(amps), _number(pf)))
+        if type(watts) is float and type(volts) is float and type(amps) is float and type(pf) is float:
+            out.append((seq, t_ns, watts, volts, amps, pf))  # nearly every row
+        else:
+            out.append((seq, t_ns, _number(watts), _number(volts), _number(amps), _number(pf)))
     return out, epoch
 
 

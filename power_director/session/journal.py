@@ -35,9 +35,9 @@ from reports.spl import PowerSeries
 FSYNC_PERIOD_S = 1.0  # flushed on every write (survives a crash); synced to disk at most this often
 AT_SOURCE_FLUSH_S = 5.0  # samples journaled at their source too: written out at most this often
 #: A meter whose samples its source journals is polled this often (its samples are safe there and
-#: are written out here every AT_SOURCE_FLUSH_S): fewer, larger batches cost a director reading a
-#: thousand such meters less per sample.
-AT_SOURCE_POLL_S = 2.0
+#: are written out here every AT_SOURCE_FLUSH_S anyway): fewer, larger batches cost a director
+#: reading a thousand such meters less per sample.
+AT_SOURCE_POLL_S = AT_SOURCE_FLUSH_S
 
 
 ALIVE_PERIOD_S = 0.25
