@@ -18,7 +18,7 @@ class SessionConfig:
     label: str = "run"
     out_dir: str = "power-runs"
     settle_s: float = 1.0
-    poll_interval_s: float = 0.5
+    poll_interval_s: float = 0.5  # how often meters are read; mqtt-stream ones (agent-journaled) every 5 s
     reconnect_timeout_s: float = 30.0  # how long a phase waits for a lost analyzer to come back
     results_url: str = ""  # a lab's results store, postgresql://… (reports.store.postgres); empty: none
     system: str = ""  # the system under test's name; empty: the SUT agent's host, else this host

@@ -195,7 +195,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
                 self.received += 1
                 self.latencies_ns.append(arrived_ns - t_ns)
                 self._emit(row, t_ns)
-                self._next_seq, self._hole_since_s = seq + 1, None
+                self._next_seq = seq + 1
                 continue
             if self._next_seq is None:
                 self._next_seq = seq
@@ -214,6 +214,8 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             self._pending[seq] = row
         if self._pending:
             self._flush()
+        else:
+            self._hole_since_s = None
 
     def _flush(self, give_up: bool = False) -> None:
         """Hand on the held samples in order; ``give_up``: at once past every hole."""
@@ -264,7 +266,6 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         first_ns, last_ns = self._kept_ns
         if first_ns <= t_ns <= last_ns:
             self._out.append(ours)
-            self._note_uncertainty(ours)
 
     def _set_window(self, window: tuple[int, int | None]) -> None:
         self._window = window
@@ -272,13 +273,18 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         start_ns, stop_ns = window
         self._kept_ns = (start_ns - edge_ns, 2**63 if stop_ns is None else stop_ns + edge_ns)
 
-    def _note_uncertainty(self, sample: Sample) -> None:
+    def _scored(self, samples: list[Sample]) -> tuple[float, int]:
+        """The sum of these samples' ± and how many have one (an invalid sample's is inf)."""
         setup = self._setup
-        if setup is not None:  # the agent's meter auto-ranges
-            uncertainty = setup.sample_uncertainty(sample, None, None)
-            if uncertainty < math.inf:  # an invalid sample's is inf
-                self._uncertainty_sum += uncertainty
-                self._uncertainty_n += 1
+        if setup is None:
+            return 0.0, 0
+        total, count = 0.0, 0
+        for sample in samples:
+            uncertainty = setup.sample_uncertainty(sample, None, None)  # the agent's meter auto-ranges
+            if uncertainty < math.inf:
+                total += uncertainty
+                count += 1
+        return total, count
 
     # --- the Analyzer interface ---------------------------------------------------------
     async def identify(self) -> AnalyzerInfo:
@@ -302,8 +308,6 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self._set_window((time.time_ns(), None))
         first_ns, last_ns = self._kept_ns
         self._out = [s for s in self._recent if first_ns <= s.t_ns <= last_ns]
-        for sample in self._out:
-            self._note_uncertainty(sample)
         self._last_message_s = time.monotonic()
 
     async def resume(self, mark: str, interval_ms: int) -> bool:
@@ -318,7 +322,13 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     async def poll(self) -> list[Sample]:
         if self._pending:
             self._flush()
+        else:
+            self._hole_since_s = None
         out, self._out = self._out, []
+        if out:
+            total, count = self._scored(out)  # here, a batch at a time: not as each sample arrives
+            self._uncertainty_sum += total
+            self._uncertainty_n += count
         if out or self._window is None or self._window[1] is not None:
             return out
         silent_s = time.monotonic() - self._last_message_s
@@ -335,7 +345,10 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             self._set_window((self._window[0], time.time_ns()))
 
     async def uncertainty(self) -> float | None:
-        return self._uncertainty_sum / self._uncertainty_n if self._uncertainty_n else None
+        """The mean ± of the phase's samples, those not yet polled too."""
+        total, count = self._scored(self._out)
+        count += self._uncertainty_n
+        return (self._uncertainty_sum + total) / count if count else None
 
     def evidence(self) -> MeterEvidence:
         clock = self.clock
