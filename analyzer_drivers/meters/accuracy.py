@@ -15,7 +15,7 @@ from typing import Any
 
 from analyzer_drivers.formats.errors import AnalyzerError
 from analyzer_drivers.formats.sample import Channel, Sample
-from analyzer_drivers.meters.specs import MeterSpec, meter_spec, power_factor, range_watts
+from analyzer_drivers.meters.specs import MeterSpec, meter_spec, power_factor, range_watts, snap_sorted
 
 #: The keys of the driver's facts (``AnalyzerInfo.extra``, ``session.json`` ``analyzer.extra``).
 CREST_FACTOR_KEY = "crest_factor"
@@ -95,11 +95,13 @@ class MeterSetup:
                   ) -> float:
         """The power range (``range_watts``) of the fixed ranges, or of those auto-ranging picks
         for ``volts`` and ``amps``; inf above them (the sample's ± is then inf)."""
+        spec = self.ranged  # snap_sorted, not its snap_volts/snap_amps wrappers: once per sample
         try:
-            return ((volts_range or self.ranged.snap_volts(volts)) * (amps_range or self.ranged.snap_amps(amps))
-                    * self.range_factor)
+            volts_range = volts_range or snap_sorted(volts, spec.volts_ranges, "V", spec.model)
+            amps_range = amps_range or snap_sorted(amps, spec.amps_ranges, "A", spec.model)
         except AnalyzerError:
             return math.inf
+        return volts_range * amps_range * self.range_factor
 
 
 def element_pf(channel: Channel) -> float:

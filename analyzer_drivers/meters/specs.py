@@ -52,10 +52,10 @@ class MeterSpec:
         return self.element_numbers or tuple(range(1, self.elements + 1))
 
     def snap_volts(self, volts: float) -> float:
-        return _snap_sorted(volts, self.volts_ranges, "V", self.model)
+        return snap_sorted(volts, self.volts_ranges, "V", self.model)
 
     def snap_amps(self, amps: float) -> float:
-        return _snap_sorted(amps, self.amps_ranges, "A", self.model)
+        return snap_sorted(amps, self.amps_ranges, "A", self.model)
 
     def at_crest_factor(self, crest_factor: int | str) -> MeterSpec:
         """The spec at crest factor 3, 6 or 6A: at 6 and 6A every range is half its crest-factor-3
@@ -113,7 +113,7 @@ def range_watts(volts_range: float, amps_range: float, crest_factor: int | str =
     return volts_range * amps_range * (2 if str(crest_factor).upper() in _CF6 else 1)
 
 
-def _snap_sorted(value: float, ranges: Sequence[float], unit: str, model: str) -> float:
+def snap_sorted(value: float, ranges: Sequence[float], unit: str, model: str) -> float:
     """The smallest of ``ranges`` (ascending) that holds ``value``; an error when none does."""
     if not value <= ranges[-1]:  # NaN too
         raise AnalyzerError(f"{value:g} {unit} is above the largest {model} range ({ranges[-1]:g} {unit})")

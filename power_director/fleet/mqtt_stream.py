@@ -279,8 +279,9 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         if setup is None:
             return 0.0, 0
         total, count = 0.0, 0
+        score = setup.sample_uncertainty
         for sample in samples:
-            uncertainty = setup.sample_uncertainty(sample, None, None)  # the agent's meter auto-ranges
+            uncertainty = score(sample, None, None)  # the agent's meter auto-ranges
             if uncertainty < math.inf:
                 total += uncertainty
                 count += 1
