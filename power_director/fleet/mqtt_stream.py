@@ -323,8 +323,6 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
     async def poll(self) -> list[Sample]:
         if self._pending:
             self._flush()
-        else:
-            self._hole_since_s = None
         out, self._out = self._out, []
         if out:
             total, count = self._scored(out)  # here, a batch at a time: not as each sample arrives

@@ -15,6 +15,7 @@ from analyzer_drivers.base import Analyzer, AnalyzerError, AnalyzerInfo, Rangele
 from analyzer_drivers.formats.session_meta import ReconnectGap
 from power_director.config.loader import Config
 from power_director.config.system import check_system_meters
+from power_director.session.journal import AT_SOURCE_POLL_S
 from power_director.session.ranging import PhaseTally, SessionError
 
 RECONNECT_FIRST_DELAY_S = 0.1
@@ -55,6 +56,16 @@ class SessionMeter:
     @property
     def ranged(self) -> bool:
         return self.role != "beside"
+
+    def due(self, now_s: float) -> bool:
+        """Whether the poll loop polls it now: a meter journaled at its source every
+        ``AT_SOURCE_POLL_S``, the others every time."""
+        if not self.analyzer.journaled_at_source:
+            return True
+        if now_s < self.next_poll_s:
+            return False
+        self.next_poll_s = now_s + AT_SOURCE_POLL_S
+        return True
 
     @property
     def has_ranges(self) -> bool:

@@ -38,7 +38,7 @@ from power_director.session.files import (
     rebuild_session_files,
     remove_session_dir,
 )
-from power_director.session.journal import AT_SOURCE_POLL_S, Journal
+from power_director.session.journal import Journal
 from power_director.session.parts import (
     ExtraMeter,
     PhaseMark,
@@ -320,14 +320,8 @@ class Session:
         self.meta = self.meta.with_clock(clock, to_director_ns)
 
     async def _poll_all(self, record: PhaseMark, due_only: bool = False) -> None:
-        """Poll every meter; ``due_only``: those journaled at their source only every
-        ``AT_SOURCE_POLL_S``."""
-        now_s = time.monotonic()
-        for meter in self.meters:
-            if due_only and meter.analyzer.journaled_at_source:
-                if now_s < meter.next_poll_s:
-                    continue
-                meter.next_poll_s = now_s + AT_SOURCE_POLL_S
+        """Poll every meter; ``due_only``: those due (``SessionMeter.due``)."""
+        for meter in (m for m in self.meters if not due_only or m.due(time.monotonic())):
             self._keep(meter, record, await self._poll_meter(meter, record))
 
     async def _poll_meter(self, meter: SessionMeter, record: PhaseMark) -> list[Sample]:
