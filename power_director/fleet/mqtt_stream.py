@@ -32,6 +32,7 @@ from power_director.fleet.wire import (
     Row,
     agent_topic,
     decode_batch,
+    sample_at,
 )
 
 RECENT_SAMPLES = 64
@@ -165,7 +166,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         """This meter's authentic samples of one message."""
         if self.tap is not None:
             self.tap(rows)
-        if (epoch is not None and epoch == self._epoch) or self._new_epoch(epoch, rows):
+        if self._new_epoch(epoch, rows):
             self._last_message_s = time.monotonic()
             self._take(rows, epoch is None)
 
@@ -214,8 +215,6 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             self._pending[seq] = row
         if self._pending:
             self._flush()
-        else:
-            self._hole_since_s = None
 
     def _flush(self, give_up: bool = False) -> None:
         """Hand on the held samples in order; ``give_up``: at once past every hole."""
@@ -261,7 +260,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         """Hand on a sample (``t_ns``: its stamp on our clock) stamped from one interval before
         the phase to one after it: the summed line's first and last intervals need other
         meters' samples around the edges."""
-        ours = Sample(t_ns, row[2], row[3], row[4], row[5])
+        ours = sample_at(row, t_ns)
         self._recent.append(ours)
         first_ns, last_ns = self._kept_ns
         if first_ns <= t_ns <= last_ns:

@@ -80,10 +80,14 @@ def _row(seq: int, s: Sample) -> list[Any]:
 Row = tuple[int, int, float, float, float, float]
 
 
+def sample_at(row: Row, t_ns: int) -> Sample:
+    """The row's sample, stamped ``t_ns`` (its stamp on our clock, or ``row[1]``: the agent's)."""
+    return Sample(t_ns, row[2], row[3], row[4], row[5])
+
+
 def as_sample(row: Row) -> tuple[int, Sample]:
     """A row as ``(seq, Sample)`` on the agent's clock."""
-    seq, t_ns, watts, volts, amps, pf = row
-    return seq, Sample(t_ns, watts, volts, amps, pf)
+    return row[0], sample_at(row, row[1])
 
 
 def decode_agent_batch(payload: bytes) -> dict[str, tuple[list[Row], int | None]]:

@@ -26,7 +26,7 @@ from power_director.config.analyzers import make_analyzer
 from power_director.config.loader import Config
 from power_director.config.meters.mqtt_stream import MqttStreamConfig
 from power_director.fleet.mqtt_stream import MqttStreamAnalyzer
-from power_director.fleet.wire import Row, agent_topic
+from power_director.fleet.wire import Row, agent_topic, sample_at
 from power_director.session.journal import Journal
 from reports.mlperf.layout import read_events
 from reports.spl import read_spl
@@ -104,8 +104,7 @@ async def _pull(stream: MqttStreamAnalyzer, begin_ns: int, end_ns: int) -> list[
         while time.monotonic() - heard[0] < QUIET_S and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
         stream.tap = None
-    kept = [Sample(clock.to_director_ns(t_ns), watts, volts, amps, pf)
-            for _, t_ns, watts, volts, amps, pf in rows.values()]
+    kept = [sample_at(row, clock.to_director_ns(row[1])) for row in rows.values()]
     return sorted(kept, key=lambda s: s.t_ns)
 
 
