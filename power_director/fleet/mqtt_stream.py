@@ -162,13 +162,20 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         self.forged += 1
         self.forged_why[why] = self.forged_why.get(why, 0) + 1
 
-    def take_batch(self, rows: list[Row], epoch: int | None) -> None:
-        """This meter's authentic samples of one message."""
+    def take_batch(self, rows: list[Row], epoch: int | None, arrived_ns: int | None = None,
+                   arrived_s: float | None = None) -> None:
+        """This meter's authentic samples of one message, which arrived then (default: now; ns on
+        the wall clock, s on the monotonic one)."""
         if self.tap is not None:
             self.tap(rows)
         if self._new_epoch(epoch, rows):
-            self._last_message_s = time.monotonic()
-            self._take(rows, epoch is None)
+            self._last_message_s = time.monotonic() if arrived_s is None else arrived_s
+            self._take(rows, time.time_ns() if arrived_ns is None else arrived_ns, epoch is None)
+
+    def take_held(self) -> None:
+        """The samples the link holds for this meter's agent (power_director/fleet/broker_link.py)."""
+        if self._link is not None:
+            self._link.take_held(self.agent)
 
     def _new_epoch(self, epoch: int | None, rows: list[Row]) -> bool:
         """False for a message of an older journal than the agent's (a replay): refused."""
@@ -186,8 +193,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
             self._next_seq = rows[0][0]
         return True
 
-    def _take(self, rows: list[Row], legacy: bool = False) -> None:
-        arrived_ns = time.time_ns()
+    def _take(self, rows: list[Row], arrived_ns: int, legacy: bool = False) -> None:
         clock = self._clock.model
         for row in rows:
             seq = row[0]
@@ -320,6 +326,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
         return False
 
     async def poll(self) -> list[Sample]:
+        self.take_held()
         if self._pending:
             self._flush()
         out, self._out = self._out, []
@@ -344,6 +351,7 @@ class MqttStreamAnalyzer(RangelessAnalyzer):
 
     async def uncertainty(self) -> float | None:
         """The mean ± of the phase's samples, those not yet polled too."""
+        self.take_held()
         total, count = self._scored(self._out)
         count += self._uncertainty_n
         return (self._uncertainty_sum + total) / count if count else None

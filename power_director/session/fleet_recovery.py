@@ -103,6 +103,7 @@ async def _pull(stream: MqttStreamAnalyzer, begin_ns: int, end_ns: int) -> list[
         heard[0] = time.monotonic()
         while time.monotonic() - heard[0] < QUIET_S and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+            stream.take_held()
         stream.tap = None
     kept = [sample_at(row, clock.to_director_ns(row[1])) for row in rows.values()]
     return sorted(kept, key=lambda s: s.t_ns)
