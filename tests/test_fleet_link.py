@@ -57,7 +57,7 @@ async def _wait_for_a_poll() -> None:
 
 
 def test_batches_nobody_polls_are_taken_after_the_hold_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(broker_link, "HOLD_LIMIT_NS", 0)
+    monkeypatch.setattr(broker_link, "HOLD_LIMIT_S", 0.0)
     link, stream = _linked()
     link._dispatch(TOPIC, _batch(1, time.time_ns(), 100.0))
     assert stream.received == 0

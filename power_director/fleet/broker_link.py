@@ -37,7 +37,7 @@ RECONNECT_DELAY_S = 0.5
 #: An agent's batches wait for one of its meters to be polled (``take_held``), at most this long.
 #: Taken a poll's worth at a time, every meter's work runs in one burst instead of a little at each
 #: message among the broker client's: measured by bench/fleet.py, it costs a quarter less.
-HOLD_LIMIT_NS = 10_000_000_000
+HOLD_LIMIT_S = 10.0
 
 
 class LinkedMeter(Protocol):
@@ -116,6 +116,7 @@ class BrokerLink:
         self._keys.pop(meter.agent, None)
         if not agent_meters:
             self.meters.pop(meter.agent, None)
+            self._held.pop(meter.agent, None)
             self.clocks.pop(meter.agent, None)
             await cancel_and_wait(self._clock_tasks.pop(meter.agent, None))
         if not self.meters:
@@ -222,10 +223,10 @@ class BrokerLink:
             return None
 
     def _hold(self, agent: str, topic: str, payload: bytes) -> None:
-        arrived_ns = time.time_ns()
+        arrived_s = time.monotonic()
         held = self._held.setdefault(agent, [])
-        held.append((topic, payload, arrived_ns, time.monotonic()))
-        if arrived_ns - held[0][2] > HOLD_LIMIT_NS:  # nobody is polling its meters
+        held.append((topic, payload, time.time_ns(), arrived_s))
+        if arrived_s - held[0][3] > HOLD_LIMIT_S:  # nobody is polling its meters
             self.take_held(agent)
 
     def take_held(self, agent: str) -> None:
