@@ -95,6 +95,10 @@ def test_energy_counter_gives_exact_averages_and_survives_a_reset() -> None:
     assert reset is not None and reset.watts == 95.0  # falls back to the power reading
 
 
+def _within(t_ns: int, spans: list[tuple[int, int]]) -> bool:
+    return any(a <= t_ns <= b for a, b in spans)
+
+
 def lost_readings(sim: RedfishSimulator, kept: list[float], phases: list[tuple[int, int]]) -> list[float]:
     """Readings a GET served while a phase measured that the driver did not keep. Reads outside
     the phases are the driver finding the chassis. A reply logged during an outage fault (a hang's
@@ -107,8 +111,8 @@ def lost_readings(sim: RedfishSimulator, kept: list[float], phases: list[tuple[i
     kept_values = {round(w, 3) for w in kept}
     lost = []
     for served in sim.served:
-        measuring = any(a <= served.read_t_ns <= b for a, b in phases)
-        if served.watts is None or not measuring or any(a <= served.read_t_ns <= b for a, b in sim.outages):
+        measuring = _within(served.read_t_ns, phases)
+        if served.watts is None or not measuring or _within(served.read_t_ns, sim.outages):
             continue
         candidates = [w for w in (served.watts, *served.maybe) if w is not None]
         if not any(round(w, 3) in kept_values for w in candidates):
@@ -350,7 +354,7 @@ def test_every_fault_ends_with_a_report_and_no_served_reading_is_lost(tmp_path: 
         assert lost_readings(sim, kept, phases) == []
     else:
         # every counter reading gives a sample (the baseline: the power read with it)
-        in_phases = [s for s in sim.served if any(a <= s.read_t_ns <= b for a, b in phases)]
+        in_phases = [s for s in sim.served if _within(s.read_t_ns, phases)]
         assert len(kept) >= len(in_phases)
     if kind == "sentinels":
         nulls = [s for s in sim.served if s.watts is None]
@@ -359,6 +363,5 @@ def test_every_fault_ends_with_a_report_and_no_served_reading_is_lost(tmp_path: 
         # may have read the next value instead (``maybe``; CI saw it), one outside the phases or
         # an outage gave no sample
         sure = [s for s in nulls if all(w is None for w in s.maybe)
-                and any(a <= s.read_t_ns <= b for a, b in phases)
-                and not any(a <= s.read_t_ns <= b for a, b in sim.outages)]
+                and _within(s.read_t_ns, phases) and not _within(s.read_t_ns, sim.outages)]
         assert kept.count(-1.0) >= len(sure)

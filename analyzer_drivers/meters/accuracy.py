@@ -77,14 +77,14 @@ class MeterSetup:
         if not 0 < watts < math.inf:  # not sample.is_valid (NaN fails both), written out: every sample
             return math.inf
         channels = [c for c in sample.channels if math.isfinite(c.watts)] if sample.channels else None
-        if channels:
-            ranges_w = self._ranges_w(max(c.volts for c in channels), max(c.amps for c in channels),
-                                      volts_range, amps_range)
-            errors_w = sum(self.spec.power_error_watts(c.watts, ranges_w, element_pf(c)) for c in channels)
-            return errors_w / watts
-        ranges_w = self._ranges_w(sample.volts, sample.amps, volts_range, amps_range)
+        volts, amps = ((max(c.volts for c in channels), max(c.amps for c in channels)) if channels
+                       else (sample.volts, sample.amps))
+        ranges_w = self._ranges_w(volts, amps, volts_range, amps_range)
         if ranges_w == math.inf:
             return math.inf
+        if channels:
+            errors_w = sum(self.spec.power_error_watts(c.watts, ranges_w, element_pf(c)) for c in channels)
+            return errors_w / watts
         error_w = self.spec.power_error_watts(watts, ranges_w, sample.pf)
         if len(self.elements) > 1:  # each further element's range term
             error_w += (len(self.elements) - 1) * self.spec.range_accuracy * ranges_w * power_factor(
